@@ -1,0 +1,1 @@
+"""sipctl: command line client of sipd."""

@@ -1,0 +1,161 @@
+"""`sipd`: start the daemon, serve until told to stop, stop cleanly.
+
+Start-up order: logging, paths, settings (a broken file stops us here, untouched), the RPC front
+door, then rpc.json and READY. Stop: `system.stopping`, clients closed with a reason, rpc.json
+removed, STOPPING. SIGHUP re-reads the settings file and keeps the old settings if it is invalid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from . import __version__, logsetup
+from .rpc.methods import registry
+from .rpc.server import RpcServer
+from .service import Service
+from .settings.errors import ConfigError, PersistError
+from .settings.paths import Paths, check_writable, default_paths, ensure_dir
+from .settings.store import SettingsStore
+from .systemd_notify import Notifier
+
+log = logging.getLogger("sipd")
+
+EXIT_CONFIG = 2      # the configuration file is broken: fix it, restarting will not help
+EXIT_ENVIRONMENT = 1  # a directory or port is unusable, or another sipd holds the runtime dir
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    defaults = default_paths()
+    parser = argparse.ArgumentParser(prog="sipd", description="Headless SIP user agent service, "
+                                     "driven over JSON-RPC on a WebSocket.")
+    parser.add_argument("--config", type=Path, default=defaults.config_file,
+                        help=f"settings file (created with defaults if missing; default "
+                             f"{defaults.config_file})")
+    parser.add_argument("--state-dir", type=Path, default=defaults.state_dir,
+                        help=f"history and other state (default {defaults.state_dir})")
+    parser.add_argument("--runtime-dir", type=Path, default=defaults.runtime_dir,
+                        help=f"rpc.json and the lock (default {defaults.runtime_dir})")
+    parser.add_argument("--version", action="version", version=f"sipd {__version__}")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logsetup.setup("info")
+    paths = Paths(args.config.absolute(), args.state_dir.absolute(), args.runtime_dir.absolute())
+    try:
+        settings = SettingsStore.open(paths.config_file)
+    except ConfigError as exc:
+        log.error("cannot start: %s", exc)
+        return EXIT_CONFIG
+    except PersistError as exc:
+        log.error("cannot start: %s", exc)
+        return EXIT_ENVIRONMENT
+    logsetup.set_level(settings.get("log.level"))
+    try:
+        for directory in (paths.state_dir, paths.runtime_dir):
+            ensure_dir(directory)
+            check_writable(directory)
+        lock = _lock_runtime_dir(paths.runtime_dir)
+    except (PersistError, OSError) as exc:
+        log.error("cannot start: %s", exc)
+        return EXIT_ENVIRONMENT
+    try:
+        return trio.run(run, Service(settings, paths))
+    except OSError as exc:  # e.g. the RPC port is taken
+        log.error("cannot start: %s", exc)
+        return EXIT_ENVIRONMENT
+    finally:
+        lock.close()
+
+
+def _lock_runtime_dir(runtime_dir: Path) -> Any:
+    """One daemon per runtime directory: a second one would overwrite the first's rpc.json."""
+    lock = open(runtime_dir / "sipd.lock", "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "unknown"
+        lock.close()
+        raise PersistError(f"another sipd (pid {holder}) is running with runtime directory "
+                           f"{runtime_dir}; stop it or use --runtime-dir", path=runtime_dir) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
+
+
+def write_rpc_file(path: Path, url: str, token: str) -> None:
+    """rpc.json, mode 0600 from birth, replaced atomically so a client never reads half of it."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as stream:
+            json.dump({"url": url, "token": token, "pid": os.getpid()}, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+async def run(service: Service) -> int:
+    notifier = Notifier()
+    token = secrets.token_urlsafe(32)
+    logsetup.redact(token)
+    server = RpcServer(service, registry, token)
+    service.on_setting("log.level", lambda _key, level: logsetup.set_level(level))
+    rpc_file = service.paths.runtime_dir / "rpc.json"
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(server.run)
+            write_rpc_file(rpc_file, url, token)
+            nursery.start_soon(_handle_signals, signals, service, notifier)
+            nursery.start_soon(notifier.watchdog_loop)
+            service.bus.publish("system.ready", {"version": __version__, "rpc": url})
+            notifier.ready(f"RPC on {url}")
+            log.info("sipd %s ready (config %s, RPC %s)", __version__,
+                     service.paths.config_file, url)
+
+            await service.stop_requested.wait()
+            reason = service.stop_reason or "stopping"
+            log.info("stopping: %s", reason)
+            notifier.stopping(reason)
+            service.bus.publish("system.stopping", {"reason": reason})
+            rpc_file.unlink(missing_ok=True)
+            await server.close_all(f"sipd is stopping: {reason}")
+            nursery.cancel_scope.cancel()
+    log.info("stopped")
+    return 0
+
+
+async def _handle_signals(signals: Any, service: Service, notifier: Notifier) -> None:
+    async for signum in signals:
+        if signum == signal.SIGHUP:
+            notifier.reloading()
+            try:
+                changed = service.reload_settings()
+                log.info("configuration reloaded; changed: %s", sorted(changed) or "nothing")
+            except ConfigError as exc:
+                log.error("configuration not reloaded, the previous one stays: %s", exc)
+            notifier.ready("configuration reloaded")
+        else:
+            service.request_stop(f"signal {signal.Signals(signum).name}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""system.*: who the daemon is, what is live in it, and stopping it; rpc.discover."""
+
+from __future__ import annotations
+
+from ..api import method
+from ..dispatch import CallContext
+from ..openrpc import openrpc_document
+
+
+@method("system.version")
+async def version(ctx: CallContext) -> dict:
+    """The daemon's name, version and process id."""
+    return ctx.service.version()
+
+
+@method("system.state")
+async def state(ctx: CallContext) -> dict:
+    """A snapshot of everything live (for clients that join late), with the current event seq.
+
+    Subscribe with `since` set to the returned `seq` to get every change after the snapshot."""
+    return ctx.service.state()
+
+
+@method("system.shutdown")
+async def shutdown(ctx: CallContext) -> dict:
+    """Stop the daemon cleanly: clients get system.stopping, then their connections close."""
+    ctx.service.request_stop(f"shutdown requested by RPC client {ctx.connection.id}")
+    return {"stopping": True}
+
+
+@method("rpc.discover")
+async def discover(ctx: CallContext) -> dict:
+    """The OpenRPC document of every method: names, descriptions, parameter schemas."""
+    return openrpc_document(ctx.registry)

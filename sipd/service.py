@@ -1,0 +1,103 @@
+"""The daemon's domain root: settings, the event bus and the parts that hang off them.
+
+RPC methods reach everything through a Service; nothing here knows about RPC. Domain packages
+register what they contribute to `system.state` and which settings they apply live.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any, Callable
+
+import trio
+
+from . import __version__
+from .events import EventBus
+from .settings import schema
+from .settings.paths import Paths
+from .settings.store import SettingsStore
+
+log = logging.getLogger(__name__)
+
+Applier = Callable[[str, Any], None]
+
+
+class Service:
+    def __init__(self, settings: SettingsStore, paths: Paths) -> None:
+        self.settings = settings
+        self.paths = paths
+        self.bus = EventBus(replay_size=settings.get("rpc.event_replay"))
+        self.started = time.time()
+        self.stop_reason: str | None = None
+        self.stop_requested = trio.Event()
+        self._appliers: list[tuple[str, Applier]] = []
+        self._state: dict[str, Callable[[], Any]] = {}
+        self.on_setting("rpc.event_replay", lambda _key, value: self.bus.resize(value))
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def request_stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self.stop_requested.set()
+
+    def version(self) -> dict[str, Any]:
+        return {"name": "sipd", "version": __version__, "pid": os.getpid()}
+
+    # -- state snapshot -------------------------------------------------------------------
+
+    def add_state(self, section: str, provider: Callable[[], Any]) -> None:
+        self._state[section] = provider
+
+    def state(self) -> dict[str, Any]:
+        snapshot: dict[str, Any] = {
+            "version": self.version(),
+            "uptime": round(time.time() - self.started, 3),
+            "seq": self.bus.seq,
+            "stopping": self.stop_reason is not None,
+        }
+        for section, provider in self._state.items():
+            snapshot[section] = provider()
+        return snapshot
+
+    # -- settings -------------------------------------------------------------------------
+
+    def on_setting(self, prefix: str, applier: Applier) -> None:
+        """Call applier(key, value) whenever a key equal to or under prefix changes."""
+        self._appliers.append((prefix, applier))
+
+    def public_value(self, key: str, value: Any) -> Any:
+        """A value as clients and logs may see it: secrets only say whether they are set."""
+        return schema.lookup(key).public(value)
+
+    def changed(self, key: str, old: Any, new: Any) -> None:
+        """Announce and apply a change already validated and persisted by the store."""
+        if old == new:
+            return
+        log.info("setting %s changed to %r", key, self.public_value(key, new))
+        self.bus.publish("settings.changed", {"key": key, "value": self.public_value(key, new)})
+        for prefix, applier in self._appliers:
+            if key == prefix or key.startswith(prefix + "."):
+                try:
+                    applier(key, new)
+                except Exception:
+                    log.exception("applying %s failed; it takes effect at the next start", key)
+
+    def set_setting(self, key: str, value: Any) -> Any:
+        old, new = self.settings.set(key, value)
+        self.changed(key, old, new)
+        return new
+
+    def reset_setting(self, key: str) -> Any:
+        old, new = self.settings.reset(key)
+        self.changed(key, old, new)
+        return new
+
+    def reload_settings(self) -> dict[str, Any]:
+        """SIGHUP: re-read the file; on error the old settings stay (ConfigError raised)."""
+        changes = self.settings.reload()
+        for key, (old, new) in changes.items():
+            self.changed(key, old, new)
+        return {key: self.public_value(key, new) for key, (_, new) in changes.items()}

@@ -1,0 +1,204 @@
+"""The settings schema: every global key, its type, default, bounds and help text.
+
+Keys follow DESIGN.md §3. A key's TOML table is everything before its last dot
+(`nat.turn.server` lives in `[nat.turn]` as `server`). `render_example()` turns the schema into
+the annotated example configuration; config/sipd.toml is its output, regenerated with
+`python -m sipd.settings.schema > config/sipd.toml`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import textwrap
+from typing import Any
+
+import tomlkit
+
+from sipd.settings.errors import SettingError
+from sipd.settings.kinds import (BoolSetting, EnumSetting, IntSetting, ListenAddressSetting,
+                                 ListSetting, PathSetting, PortRangeSetting, PortSetting,
+                                 Setting, StrSetting, check_codec_name, check_host_port,
+                                 check_ip_address, check_origin)
+from sipd.settings import addresses
+
+__all__ = ["SETTINGS", "SettingError", "Setting", "lookup", "render_example", "describe",
+           "TABLES", "RAW_SECTIONS", "close_keys"]
+
+SETTINGS: tuple[Setting, ...] = (
+    # [sip]
+    PortSetting("sip.local_udp_port", 0, "Local port for SIP over UDP."),
+    PortSetting("sip.local_tcp_port", 0, "Local port for SIP over TCP."),
+    PortSetting("sip.local_tls_port", 0, "Local port for SIP over TLS."),
+    ListSetting("sip.transport_list", ["udp", "tcp", "tls"],
+                "SIP transports to listen on and use, in order of preference.",
+                choices=("udp", "tcp", "tls"), non_empty=True),
+    StrSetting("sip.listen_address", "0.0.0.0",
+               "The address SIP sockets bind to: 0.0.0.0 for every IPv4 address, :: for every "
+               "IPv6 (and, on most systems, IPv4) address.",
+               form="an IP address such as 0.0.0.0, :: or 192.0.2.10",
+               check=check_ip_address, allow_empty=False),
+    IntSetting("sip.max_message_bytes", 65535,
+               "Largest SIP message accepted, in bytes; bigger ones are refused.",
+               minimum=1024, maximum=1048576),
+    # [tls]
+    PathSetting("tls.ca_list", "",
+                "PEM file of the certificate authorities trusted for TLS peers. Empty: the "
+                "system CA store."),
+    PathSetting("tls.certificate", "",
+                "PEM file with our certificate and its private key, presented to TLS peers. "
+                "Empty: no certificate (fine for a client)."),
+    BoolSetting("tls.verify_server", True,
+                "Check the certificate of servers we connect to over TLS."),
+    BoolSetting("tls.verify_client", False,
+                "Ask TLS clients connecting to us for a certificate and check it."),
+    # [rtp]
+    PortRangeSetting("rtp.port_range", "50000-50500",
+                     "Local ports for RTP/RTCP: each audio stream takes an even port for RTP and "
+                     "the odd one above it for RTCP, so start the range on an even port."),
+    StrSetting("rtp.media_address", "",
+               "The address RTP binds to and advertises in SDP. Empty: the local address that "
+               "routes to the peer.",
+               form='an IP address, or "" for the address that routes to the peer',
+               check=check_ip_address),
+    ListSetting("rtp.audio_codecs", ["opus", "G722", "PCMU", "PCMA"],
+                "Audio codecs offered and accepted, in order of preference.",
+                item_form="codec names such as opus, G722, PCMU, PCMA, speex/16000",
+                item_check=check_codec_name, non_empty=True),
+    EnumSetting("rtp.srtp", "optional",
+                "SRTP (SDES) for audio: disabled, optional (offer it, accept plain RTP) or "
+                "mandatory (refuse plain RTP).",
+                choices=("disabled", "optional", "mandatory")),
+    # [nat]
+    ListSetting("nat.stun_servers", [],
+                "STUN servers used to learn our public address, tried in order.",
+                item_form='"host[:port]" entries (port 3478 when omitted)',
+                item_check=check_host_port),
+    BoolSetting("nat.ice", False, "Use ICE to find a working media path through NATs."),
+    StrSetting("nat.turn.server", "",
+               "TURN server relaying media when no direct path works. Empty: no TURN.",
+               form='"host[:port]", or "" for no TURN server', check=check_host_port),
+    StrSetting("nat.turn.username", "", "User name for the TURN server."),
+    StrSetting("nat.turn.password", "", "Password for the TURN server.", secret=True),
+    # [msrp]
+    PortSetting("msrp.local_port", 0,
+                "Local port for MSRP (chat, file transfer, screen sharing)."),
+    EnumSetting("msrp.transport", "tls", "Transport for MSRP connections.",
+                choices=("tls", "tcp")),
+    StrSetting("msrp.relay", "",
+               "MSRP relay (RFC 4976) to use for sessions. Empty: connect directly.",
+               form='an msrps: URI such as msrps://relay.example.com:2855;tcp, or "" for none',
+               check=addresses.check_msrp_relay_uri),
+    # [xcap]
+    PortSetting("xcap.local_port", 0, "Local port of outgoing XCAP requests."),
+    StrSetting("xcap.root", "",
+               "Default XCAP root URL for accounts that do not set one. Empty: none.",
+               form='an http:// or https:// URL, or "" for none',
+               check=addresses.check_http_url),
+    # [rpc]
+    ListenAddressSetting("rpc.listen", "127.0.0.1:7575",
+                         "Where the JSON-RPC WebSocket listens. Keep it on a loopback address "
+                         "unless clients on other hosts must connect."),
+    ListSetting("rpc.allowed_origins", [],
+                "Browser origins allowed to connect (the WebSocket handshake's Origin header). "
+                "Clients that send no Origin, like sipctl, are not affected.",
+                item_form='origins "scheme://host[:port]" such as http://localhost:8080',
+                item_check=check_origin),
+    IntSetting("rpc.max_message_bytes", 1048576,
+               "Largest JSON-RPC message accepted from a client, in bytes.",
+               minimum=1024, maximum=67108864),
+    IntSetting("rpc.event_replay", 1000,
+               "Events kept for clients that reconnect and ask for what they missed.",
+               minimum=0, maximum=100000),
+    IntSetting("rpc.client_queue", 1000,
+               "Events queued for one client before it is warned, then dropped as too slow.",
+               minimum=10, maximum=100000),
+    # [media]
+    IntSetting("media.max_workers", 4,
+               "Most media worker processes started on demand (each carries up to 4 calls).",
+               minimum=1, maximum=64),
+    # [log]
+    EnumSetting("log.level", "info", "Least severe log messages written.",
+                choices=("debug", "info", "warning", "error")),
+)
+
+BY_KEY: dict[str, Setting] = {setting.key: setting for setting in SETTINGS}
+
+# Tables in schema order, e.g. ("sip", "tls", ..., "nat", "nat.turn", ...).
+TABLES: tuple[str, ...] = tuple(dict.fromkeys(setting.table for setting in SETTINGS))
+
+# Every dotted prefix that names a table ("nat" and "nat.turn"): such keys must hold tables.
+TABLE_PREFIXES: frozenset[str] = frozenset(
+    ".".join(table.split(".")[:depth])
+    for table in TABLES for depth in range(1, table.count(".") + 2))
+
+# Top-level tables the store keeps as raw data for other schemas ([accounts.<id>]).
+RAW_SECTIONS: tuple[str, ...] = ("accounts",)
+
+
+def close_keys(key: str, n: int = 3) -> list[str]:
+    return difflib.get_close_matches(key, BY_KEY, n=n, cutoff=0.6)
+
+
+def lookup(key: str) -> Setting:
+    """The setting called `key`, or SettingError listing the closest known keys."""
+    try:
+        return BY_KEY[key]
+    except (KeyError, TypeError):
+        pass
+    close = close_keys(key) if isinstance(key, str) else []
+    if close:
+        hint = "did you mean " + " or ".join(close) + "?"
+    else:
+        hint = "settings.schema lists the known keys"
+    raise SettingError(str(key), f"unknown setting {json.dumps(key)}: {hint}")
+
+
+def describe() -> list[dict[str, Any]]:
+    """Every setting, JSON-ready, for settings.schema."""
+    return [setting.describe() for setting in SETTINGS]
+
+
+_WIDTH = 90
+
+_HEADER_TEXT = (
+    "This file is both the annotated example and a valid configuration holding the "
+    "defaults: change a value in place. sipd rewrites the file when settings change through "
+    "RPC (settings.set); it keeps your comments and the order of keys, and keeps the file "
+    "private (mode 0600) because it can hold passwords. Send SIGHUP to make sipd re-read "
+    "it.")
+_REGENERATE = "Regenerate the pristine example with: python -m sipd.settings.schema > sipd.toml"
+_FOOTER_TEXT = (
+    "Accounts are [accounts.<id>] tables below this line; sipd writes them (accounts.add, "
+    "accounts.update), and they may be edited here as well.")
+
+
+def _lines(text: str) -> list[str]:
+    """`text` as "# " comment lines of at most _WIDTH columns."""
+    wrapped = textwrap.wrap(text, width=_WIDTH, initial_indent="# ", subsequent_indent="# ",
+                            break_long_words=False, break_on_hyphens=False)
+    return [line + "\n" for line in wrapped]
+
+
+def render_example() -> str:
+    """The annotated example configuration, holding every default."""
+    out = ["# sipd configuration.\n", "#\n", *_lines(_HEADER_TEXT), *_lines(_REGENERATE)]
+    for table in TABLES:
+        out.append(f"\n[{table}]\n")
+        members = [s for s in SETTINGS if s.table == table]
+        for index, setting in enumerate(members):
+            if index:
+                out.append("\n")
+            out.extend(_lines(setting.help))
+            out.extend(_lines(f"Allowed: {setting.allowed()}."))
+            value = tomlkit.item(setting.default).as_string()
+            out.append(f"{setting.name} = {value}\n")
+    out.append("\n")
+    out.extend(_lines(_FOOTER_TEXT))
+    return "".join(out)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(render_example())
