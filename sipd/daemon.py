@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             ensure_dir(directory)
             check_writable(directory)
         lock = _lock_runtime_dir(paths.runtime_dir)
+        # A daemon killed with SIGKILL leaves its rpc.json: clients must not find a dead URL.
+        (paths.runtime_dir / "rpc.json").unlink(missing_ok=True)
     except (PersistError, OSError) as exc:
         log.error("cannot start: %s", exc)
         return EXIT_ENVIRONMENT

@@ -76,7 +76,7 @@ class Service:
         """Announce and apply a change already validated and persisted by the store."""
         if old == new:
             return
-        log.info("setting %s changed to %r", key, self.public_value(key, new))
+        log.info("setting %s changed to %s", key, _shorten(repr(self.public_value(key, new))))
         self.bus.publish("settings.changed", {"key": key, "value": self.public_value(key, new)})
         for prefix, applier in self._appliers:
             if key == prefix or key.startswith(prefix + "."):
@@ -101,3 +101,7 @@ class Service:
         for key, (old, new) in changes.items():
             self.changed(key, old, new)
         return {key: self.public_value(key, new) for key, (_, new) in changes.items()}
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"

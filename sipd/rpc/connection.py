@@ -55,24 +55,26 @@ class Connection:
         self._warned = False
         self._closing: tuple[int, str] | None = None
         self._cancel = trio.CancelScope()
+        self._close_requested = trio.Event()
         self.in_flight = 0
-        self._writing = False
-
-    @property
-    def remote(self) -> str:
-        return str(self.ws.remote)
+        self._unwritten = 0  # queued, or handed to the writer, and not yet on the socket
+        try:
+            self.remote = str(ws.remote)
+        except OSError:  # gone already
+            self.remote = "a client that left"
 
     # -- outgoing -------------------------------------------------------------------------
 
     async def send_reply(self, text: str) -> None:
         try:
             await self._send.send(text)
+            self._unwritten += 1
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             pass  # the client is gone; its reply has no one to go to
 
     def send_event_frame(self, text: str) -> None:
         """Queue without waiting; a client that does not read is warned, then dropped."""
-        if self._closing:
+        if self._closing and self._closing[0] == CLOSE_TRY_AGAIN:
             return
         used = self._send.statistics().current_buffer_used
         try:
@@ -81,9 +83,11 @@ class Connection:
                 self._send.send_nowait(notification("rpc.warning", {
                     "reason": f"you are {used} events behind; at {self.queue_size} you will be "
                               "disconnected"}))
+                self._unwritten += 1
             elif self._warned and used <= self.queue_size // 4:
                 self._warned = False
             self._send.send_nowait(text)
+            self._unwritten += 1
         except trio.WouldBlock:
             log.warning("client %d at %s did not read %d events: disconnecting it", self.id,
                         self.remote, self.queue_size)
@@ -93,9 +97,15 @@ class Connection:
             pass
 
     def close(self, code: int, reason: str) -> None:
-        """Ask the connection to end; run() closes the WebSocket with this code and reason."""
+        """Ask the connection to end: what is queued is flushed (briefly), then the WebSocket
+        closes with this code and reason."""
         if not self._closing:
             self._closing = (code, reason)
+        self._close_requested.set()
+
+    async def _closer(self) -> None:
+        await self._close_requested.wait()
+        await self.drain(0.5)
         self._cancel.cancel()
 
     # -- events ---------------------------------------------------------------------------
@@ -150,6 +160,7 @@ class Connection:
             with self._cancel:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._writer)
+                    nursery.start_soon(self._closer)
                     if not self.authenticated:
                         nursery.start_soon(self._auth_deadline, auth_timeout)
                     await self._reader(nursery, limiter, handle_frame)
@@ -191,16 +202,14 @@ class Connection:
         """Wait (bounded) until the requests under way are answered and everything queued
         for this client has been written."""
         with trio.move_on_after(timeout):
-            while (self.in_flight or self._writing
-                   or self._send.statistics().current_buffer_used):
+            while self.in_flight or self._unwritten:
                 await trio.sleep(0.01)
 
     async def _writer(self) -> None:
         try:
             async for text in self._receive:
-                self._writing = True
                 await self.ws.send_message(text)
-                self._writing = False
+                self._unwritten -= 1
         except ConnectionClosed:
             self._cancel.cancel()
 

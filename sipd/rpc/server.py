@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hmac
 import logging
+import socket
 from typing import Any
 
 import trio
-from trio_websocket import WebSocketRequest, serve_websocket
+from trio_websocket import ConnectionClosed, WebSocketRequest, wrap_server_stream
 
 from .connection import CLOSE_GOING_AWAY, Connection
 from .dispatch import CallContext, Dispatcher
@@ -20,11 +21,21 @@ from .registry import Registry
 
 log = logging.getLogger(__name__)
 
+SEND_BUFFER_BYTES = 256 * 1024
+HANDSHAKE_TIMEOUT = 10.0
+
 
 def split_listen(listen: str) -> tuple[str, int]:
     """'127.0.0.1:7575' or '[::1]:0' -> (host, port)."""
     host, _, port = listen.rpartition(":")
     return host.strip("[]"), int(port)
+
+
+def _only_disconnects(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_disconnects(e) for e in exc.exceptions)
+    return isinstance(exc, (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError,
+                            ConnectionError))
 
 
 def _header(request: WebSocketRequest, name: bytes) -> str | None:
@@ -49,13 +60,14 @@ class RpcServer:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         host, port = split_listen(self._setting("rpc.listen"))
+        listeners = await trio.open_tcp_listeners(port, host=host)
+        for listener in listeners:
+            # Accepted sockets inherit this: a client that stops reading fills a small kernel
+            # buffer quickly, so it is noticed (and dropped) while its backlog is still small.
+            listener.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         async with trio.open_nursery() as nursery:
-            server = await nursery.start(lambda task_status: serve_websocket(
-                self._handle, host, port, ssl_context=None,
-                handler_nursery=nursery,
-                max_message_size=self._setting("rpc.max_message_bytes"),
-                task_status=task_status))
-            bound = server.port
+            await nursery.start(trio.serve_listeners, self._serve_stream, listeners)
+            bound = listeners[0].socket.getsockname()[1]
             shown = f"[{host}]" if ":" in host else host
             self.url = f"ws://{shown}:{bound}/"
             self._self_origins = {f"http://{shown}:{bound}", f"https://{shown}:{bound}"}
@@ -73,6 +85,24 @@ class RpcServer:
 
     def token_matches(self, offered: str) -> bool:
         return hmac.compare_digest(offered.encode(), self._token.encode())
+
+    async def _serve_stream(self, stream: trio.SocketStream) -> None:
+        """One TCP connection, from handshake to close. Whatever a client does, and whatever
+        goes wrong with it, ends here: the listener and the other clients go on."""
+        try:
+            async with trio.open_nursery() as nursery:
+                with trio.move_on_after(HANDSHAKE_TIMEOUT):
+                    request = await wrap_server_stream(
+                        nursery, stream, max_message_size=self._setting("rpc.max_message_bytes"))
+                    await self._handle(request)
+                nursery.cancel_scope.cancel()
+        except Exception as exc:  # noqa: BLE001 - includes exception groups from the nursery
+            if _only_disconnects(exc):
+                log.debug("a client went away abruptly: %s", exc)
+            else:
+                log.exception("an RPC connection failed")
+        finally:
+            await trio.aclose_forcefully(stream)
 
     async def _handle(self, request: WebSocketRequest) -> None:
         origin = _header(request, b"origin")
@@ -97,8 +127,6 @@ class RpcServer:
         log.debug("client %d connected from %s", connection.id, connection.remote)
         try:
             await connection.run(self._answer)
-        except Exception:  # a bug must cost this client its connection, never the daemon
-            log.exception("client %d: connection failed", connection.id)
         finally:
             del self.connections[connection.id]
             log.debug("client %d left", connection.id)
@@ -111,13 +139,10 @@ class RpcServer:
         for callback in ctx.after_reply:
             callback()
 
-    async def close_all(self, reason: str) -> None:
-        """Flush what each client has queued (bounded), then close it with a reason."""
-        async with trio.open_nursery() as nursery:
-            for connection in list(self.connections.values()):
-                nursery.start_soon(self._close_one, connection, reason)
-
-    @staticmethod
-    async def _close_one(connection: Connection, reason: str) -> None:
-        await connection.drain(0.5)
-        connection.close(CLOSE_GOING_AWAY, reason)
+    async def close_all(self, reason: str, timeout: float = 1.5) -> None:
+        """Close every client with a reason, after flushing what it has queued (bounded)."""
+        for connection in list(self.connections.values()):
+            connection.close(CLOSE_GOING_AWAY, reason)
+        with trio.move_on_after(timeout):
+            while self.connections:
+                await trio.sleep(0.01)

@@ -196,7 +196,7 @@ def _make_private(path: Path) -> None:
         mode = stat.S_IMODE(os.stat(path).st_mode)
         if mode & 0o077:
             os.chmod(path, PRIVATE_MODE)
-            log.warning("%s was readable by others (mode %o); made it 0600", path, mode)
+            log.warning("%s was readable by others (mode %04o); made it 0600", path, mode)
     except OSError as error:
         log.warning("%s may be readable by others and could not be made private: %s",
                     path, error.strerror)
@@ -223,9 +223,11 @@ def _check_storable(where: str, value: Any) -> None:
 
 
 def _child_table(container: Any, name: str) -> Any:
-    """container[name], created as a table when missing (load made sure it is a table)."""
+    """container[name], created as a table when missing (load made sure it is a table).
+    Inside an inline table (`nat = { ice = true }`) only an inline table may be nested."""
     if name not in container:
-        container[name] = tomlkit.table()
+        inline = isinstance(container, tomlkit.items.InlineTable)
+        container[name] = tomlkit.inline_table() if inline else tomlkit.table()
     return container[name]
 
 

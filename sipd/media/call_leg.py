@@ -1,0 +1,228 @@
+"""One call of a media worker: a pjsua2 Call plus the media attached to it (player, recorder).
+
+Worker-only module: it imports pjsua2 and must never be imported by the main process.
+
+pjsua2 rules followed here (DESIGN.md §2): every callback copies what it needs into plain
+data at once (its parameters are valid only during the call) and hands the work to the
+engine's deferred queue, which runs on the same thread right after `libHandleEvents`
+returns; no callback raises into C++ (`guarded`); the player and recorder are referenced
+from the leg for as long as they exist and are destroyed on the pjsua thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from typing import TYPE_CHECKING, Any, Callable
+
+import pjsua2 as pj
+
+if TYPE_CHECKING:
+    from sipd.media.engine import MediaEngine
+
+STATE_NAMES = {
+    pj.PJSIP_INV_STATE_NULL: "null",
+    pj.PJSIP_INV_STATE_CALLING: "calling",
+    pj.PJSIP_INV_STATE_INCOMING: "incoming",
+    pj.PJSIP_INV_STATE_EARLY: "early",
+    pj.PJSIP_INV_STATE_CONNECTING: "connecting",
+    pj.PJSIP_INV_STATE_CONFIRMED: "confirmed",
+    pj.PJSIP_INV_STATE_DISCONNECTED: "disconnected",
+}
+MEDIA_STATUS_NAMES = {
+    pj.PJSUA_CALL_MEDIA_NONE: "none",
+    pj.PJSUA_CALL_MEDIA_ACTIVE: "active",
+    pj.PJSUA_CALL_MEDIA_LOCAL_HOLD: "local_hold",
+    pj.PJSUA_CALL_MEDIA_REMOTE_HOLD: "remote_hold",
+    pj.PJSUA_CALL_MEDIA_ERROR: "error",
+}
+DIRECTION_NAMES = {
+    pj.PJMEDIA_DIR_NONE: "inactive",
+    pj.PJMEDIA_DIR_ENCODING: "sendonly",
+    pj.PJMEDIA_DIR_DECODING: "recvonly",
+    pj.PJMEDIA_DIR_ENCODING_DECODING: "sendrecv",
+}
+PROTO_NAMES = {
+    pj.PJMEDIA_TP_PROTO_RTP_AVP: "RTP/AVP",
+    pj.PJMEDIA_TP_PROTO_RTP_SAVP: "RTP/SAVP",
+    pj.PJMEDIA_TP_PROTO_RTP_AVPF: "RTP/AVPF",
+    pj.PJMEDIA_TP_PROTO_RTP_SAVPF: "RTP/SAVPF",
+    pj.PJMEDIA_TP_PROTO_DTLS_SRTP: "UDP/TLS/RTP/SAVP",
+    pj.PJMEDIA_TP_PROTO_DTLS_SRTPF: "UDP/TLS/RTP/SAVPF",
+}
+SECURE_PROTOS = frozenset({"RTP/SAVP", "RTP/SAVPF", "UDP/TLS/RTP/SAVP", "UDP/TLS/RTP/SAVPF"})
+DTMF_METHOD_NAMES = {
+    pj.PJSUA_DTMF_METHOD_RFC2833: "rfc2833",
+    pj.PJSUA_DTMF_METHOD_SIP_INFO: "sip_info",
+}
+SRTP_ACTIVE_MARK = "SRTP status: Active"
+# Media statuses with a live stream on the conference bridge.
+LIVE_MEDIA = frozenset({"active", "local_hold", "remote_hold"})
+
+
+def guarded(callback: Callable[..., None]) -> Callable[..., None]:
+    """A pjsua2 callback that never lets an exception reach C++ (that aborts the process)."""
+
+    @functools.wraps(callback)
+    def wrapper(*args: Any) -> None:
+        try:
+            callback(*args)
+        except BaseException:  # noqa: BLE001 - nothing may cross into C++
+            sys.stderr.write(f"media worker: error in {callback.__qualname__}:\n"
+                             f"{traceback.format_exc()}")
+
+    return wrapper
+
+
+class CallLeg(pj.Call):
+    """A call on the internal leg, addressed by the worker's own handle (pjsua ids are reused)."""
+
+    def __init__(self, engine: MediaEngine, account: pj.Account, handle: int, role: str,
+                 session: str | None, pj_call_id: int = pj.PJSUA_INVALID_ID) -> None:
+        super().__init__(account, pj_call_id)
+        self.engine = engine
+        self.handle = handle
+        self.role = role
+        self.session = session
+        self.state = "null"
+        self.remote_uri = ""
+        self.media: dict[str, Any] = {"active": False, "status": "none", "direction": "inactive"}
+        self.player: FilePlayer | None = None
+        self.recorder: pj.AudioMediaRecorder | None = None
+        self.record_file: str | None = None
+
+    # -- identity -------------------------------------------------------------------------
+
+    def tags(self) -> dict[str, Any]:
+        """The fields every event about this call carries."""
+        return {"call": self.handle, "session": self.session}
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.tags(), "role": self.role, "state": self.state,
+                "remote_uri": self.remote_uri, "media": dict(self.media),
+                "playing": self.player.file if self.player else None,
+                "recording": self.record_file}
+
+    @property
+    def ended(self) -> bool:
+        return self.state == "disconnected"
+
+    # -- pjsua2 callbacks: copy, then defer --------------------------------------------------
+
+    @guarded
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        info = self.getInfo()
+        snapshot = {"state": STATE_NAMES.get(info.state, str(info.state)),
+                    "code": info.lastStatusCode, "reason": info.lastReason,
+                    "remote_uri": info.remoteUri}
+        self.engine.defer(lambda: self.engine.on_call_state(self, snapshot))
+
+    @guarded
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        snapshot = self._media_snapshot()
+        self.engine.defer(lambda: self.engine.on_call_media(self, snapshot))
+
+    @guarded
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
+        digit = {"digit": prm.digit, "method": DTMF_METHOD_NAMES.get(prm.method, str(prm.method))}
+        self.engine.defer(lambda: self.engine.on_call_dtmf(self, digit))
+
+    def _media_snapshot(self) -> dict[str, Any]:
+        info = self.getInfo()
+        audio = next((m for m in info.media if m.type == pj.PJMEDIA_TYPE_AUDIO), None)
+        if audio is None:
+            return {"active": False, "status": "none", "direction": "inactive"}
+        status = MEDIA_STATUS_NAMES.get(audio.status, str(audio.status))
+        snapshot: dict[str, Any] = {
+            "active": status in LIVE_MEDIA, "status": status,
+            "direction": DIRECTION_NAMES.get(audio.dir, str(audio.dir)), "index": audio.index,
+        }
+        if status in LIVE_MEDIA:
+            try:
+                stream = self.getStreamInfo(audio.index)
+            except pj.Error:
+                return snapshot
+            proto = PROTO_NAMES.get(stream.proto, str(stream.proto))
+            snapshot.update(codec=f"{stream.codecName}/{stream.codecClockRate}", proto=proto,
+                            srtp=self._srtp_active(proto), remote_rtp=stream.remoteRtpAddress)
+        return snapshot
+
+    def _srtp_active(self, proto: str) -> bool:
+        # SDES-SRTP negotiated under RTP/AVP ("optional" mode) shows only in the call dump:
+        # pjsua2 exposes no SRTP state otherwise.
+        try:
+            return SRTP_ACTIVE_MARK in self.dump(True, "")
+        except pj.Error:
+            return proto in SECURE_PROTOS
+
+    # -- media wiring (on the pjsua thread, outside callbacks) ------------------------------
+
+    def audio_media(self) -> pj.AudioMedia | None:
+        """The call's port on the conference bridge, or None while there is no live stream."""
+        if not self.media.get("active") or not self.isActive():
+            return None
+        try:
+            return self.getAudioMedia(self.media["index"])
+        except pj.Error:
+            return None
+
+    def connect_media(self) -> None:
+        """(Re)connect player and recorder: a re-INVITE may give the call a new bridge port."""
+        port = self.audio_media()
+        if port is None:
+            return
+        if self.player is not None:
+            self.player.startTransmit(port)
+        if self.recorder is not None:
+            port.startTransmit(self.recorder)
+
+    def play(self, path: str, loop: bool) -> None:
+        self.stop_play()
+        player = FilePlayer(self.engine, self, path, loop)
+        player.createPlayer(path, 0 if loop else pj.PJMEDIA_FILE_NO_LOOP)
+        self.player = player
+        self.connect_media()
+
+    def stop_play(self) -> None:
+        # Dropping the last reference destroys the player (pjsua_player_destroy): this thread.
+        self.player = None
+
+    def record(self, path: str) -> None:
+        """Record what the remote party sends. The caller has stopped any earlier recording."""
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"cannot record to {path}: no folder {directory}")
+        recorder = pj.AudioMediaRecorder()
+        recorder.createRecorder(path)
+        self.recorder, self.record_file = recorder, path
+        self.connect_media()
+
+    def stop_record(self) -> str | None:
+        """Destroy the recorder; returns its file. pjsua finishes the file (its WAV header)
+        a little later, on its media clock thread: the engine watches for that."""
+        path, self.recorder, self.record_file = self.record_file, None, None
+        return path
+
+    def release_media(self) -> str | None:
+        self.stop_play()
+        return self.stop_record()
+
+
+class FilePlayer(pj.AudioMediaPlayer):
+    """A WAV player that tells its call when a non-looping file has ended."""
+
+    def __init__(self, engine: MediaEngine, leg: CallLeg, path: str, loop: bool) -> None:
+        super().__init__()
+        self.engine = engine
+        self.leg = leg
+        self.file = path
+        self.loop = loop
+
+    @guarded
+    def onEof2(self) -> None:
+        if self.loop:
+            return
+        # Never destroy a player inside its own callback: the engine does it afterwards.
+        self.engine.defer(lambda: self.engine.on_play_done(self.leg, self))

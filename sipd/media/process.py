@@ -1,0 +1,356 @@
+"""One media worker process as the trio main process sees it (never imports pjsua2).
+
+`WorkerProcess.start` spawns `python -m sipd.media.worker` with one end of a socket pair,
+waits for its `ready` event and then serves it from tasks in the caller's nursery: one reads
+the control channel (replies resolve `request` calls, events go to `on_event`), one forwards
+stderr to the `sipd.media.worker` logger, one reaps the process and reports its end, with a
+reason a person understands, through `on_exit`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable
+
+import trio
+
+from sipd.media import protocol
+
+log = logging.getLogger("sipd.media.worker")
+
+OnEvent = Callable[["WorkerProcess", dict[str, Any]], None]
+OnExit = Callable[["WorkerProcess"], None]
+
+# Where `import sipd` finds this very code, so a worker runs what the daemon runs.
+_SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
+_PJLIB_EARLY_LINE = re.compile(r"\d\d:\d\d:\d\d\.\d{3} ")
+_PJ_LEVELS = {0: logging.ERROR, 1: logging.ERROR, 2: logging.WARNING}
+
+
+class MediaWorkerError(Exception):
+    """A media worker refused or failed a command; the message is meant for a person."""
+
+
+class MediaWorkerGone(MediaWorkerError):
+    """The media worker exited (or crashed) before it answered."""
+
+
+class WorkerProcess:
+    def __init__(self, worker_id: str, process: trio.Process, control: trio.SocketStream,
+                 on_event: OnEvent, on_exit: OnExit) -> None:
+        self.id = worker_id
+        self.process = process
+        self.pid: int = process.pid
+        self.ready: dict[str, Any] = {}
+        self.exit_reason: str | None = None  # set once the process is gone
+        self.crashed = False
+        self.stopping = False  # an exit we asked for is no crash
+        self.stderr_tail: deque[str] = deque(maxlen=20)
+        self._control = control
+        self._on_event = on_event
+        self._on_exit = on_exit
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _PendingReply] = {}
+        self._ready_event = trio.Event()
+        self._gone = trio.Event()
+        self._send_lock = trio.Lock()
+        self._doorbell: trio.socket.SocketType | None = None
+        self._doorbell_address: tuple[str, int] = ("127.0.0.1", 0)
+
+    # -- starting ---------------------------------------------------------------------------
+
+    @classmethod
+    async def start(cls, nursery: trio.Nursery, worker_id: str, *,
+                    on_event: OnEvent | None = None, on_exit: OnExit | None = None,
+                    log_level: int = 3, poll_ms: int = 10, start_timeout: float = 20.0,
+                    python: str = sys.executable) -> WorkerProcess:
+        """Spawn a worker and wait for its `ready` event (MediaWorkerGone if it never comes)."""
+        parent_end, child_end = socket.socketpair()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_SOURCE_ROOT,
+                                                         env.get("PYTHONPATH")]))
+        try:
+            process = await trio.lowlevel.open_process(
+                [python, "-m", "sipd.media.worker", "--control-fd", str(child_end.fileno()),
+                 "--log-level", str(log_level), "--poll-ms", str(poll_ms)],
+                pass_fds=(child_end.fileno(),), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                # Its own session: a Ctrl-C at the terminal reaches the daemon, which then
+                # stops its workers in order, instead of killing them mid-call.
+                start_new_session=True)
+        except BaseException:
+            parent_end.close()
+            raise
+        finally:
+            child_end.close()  # only the worker holds it now: its exit means EOF here
+        control = trio.SocketStream(trio.socket.from_stdlib_socket(parent_end))
+        worker = cls(worker_id, process, control, on_event or (lambda w, e: None),
+                     on_exit or (lambda w: None))
+        nursery.start_soon(worker._read_stderr)
+        nursery.start_soon(worker._serve)
+        try:
+            with trio.move_on_after(start_timeout):
+                await worker._ready_or_gone()
+        except BaseException:  # cancelled while starting: leave nothing behind
+            with trio.CancelScope(shield=True):
+                await worker.kill()
+            raise
+        if not worker._ready_event.is_set():
+            if worker.exit_reason is None:
+                await worker.kill()
+            raise MediaWorkerGone(f"media worker {worker_id} did not start: "
+                                  f"{worker.exit_reason or 'no ready event in time'}")
+        return worker
+
+    async def _ready_or_gone(self) -> None:
+        async with trio.open_nursery() as nursery:
+            async def wait(event: trio.Event) -> None:
+                await event.wait()
+                nursery.cancel_scope.cancel()
+            nursery.start_soon(wait, self._ready_event)
+            nursery.start_soon(wait, self._gone)
+
+    # -- properties -------------------------------------------------------------------------
+
+    @property
+    def alive(self) -> bool:
+        return not self._gone.is_set()
+
+    @property
+    def uri(self) -> str:
+        return self.ready.get("uri", "")
+
+    @property
+    def sip(self) -> dict[str, str]:
+        return dict(self.ready.get("sip", {}))
+
+    # -- commands ---------------------------------------------------------------------------
+
+    async def request(self, cmd: str, *, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
+        """Send one command and return the reply's fields; MediaWorkerError on refusal."""
+        if not self.alive:
+            raise MediaWorkerGone(f"media worker {self.id} is gone: {self.exit_reason}")
+        request_id = next(self._ids)
+        pending = self._pending[request_id] = _PendingReply()
+        try:
+            async with self._send_lock:
+                try:
+                    await self._control.send_all(
+                        protocol.encode(protocol.command(request_id, cmd, **fields)))
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass  # the reaper fails the pending reply with the exit reason
+                else:
+                    await self._ring_doorbell()
+            with trio.move_on_after(timeout):
+                await pending.done.wait()
+        finally:
+            self._pending.pop(request_id, None)
+        if pending.reply is None:
+            raise MediaWorkerError(f"media worker {self.id} did not answer {cmd!r} "
+                                   f"within {timeout:g} s")
+        if not pending.reply.get("ok"):
+            error = pending.reply.get("error") or "refused without a reason"
+            raise (MediaWorkerGone if pending.gone else MediaWorkerError)(error)
+        return {k: v for k, v in pending.reply.items() if k not in ("id", "ok")}
+
+    async def _ring_doorbell(self) -> None:
+        """Wake the worker's pjsua poll so it reads the command now, not after `poll_ms`.
+
+        The worker's loop sleeps inside libHandleEvents, which wakes only for its SIP
+        sockets; a bare CRLF keep-alive to its own UDP SIP port wakes it and pjsip drops it
+        silently. Best effort: a lost datagram costs at most one poll interval.
+        """
+        if self._doorbell is None:
+            return
+        try:
+            await self._doorbell.sendto(protocol.DOORBELL, self._doorbell_address)
+        except OSError:
+            pass
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Ask for a clean shutdown, then SIGTERM, then SIGKILL; returns once it is reaped."""
+        self.stopping = True
+        if self.alive:
+            with trio.move_on_after(timeout):
+                try:
+                    await self.request("shutdown", timeout=timeout)
+                except MediaWorkerError:
+                    pass
+                await self._gone.wait()
+        if self.alive:
+            self._signal(signal.SIGTERM)
+            with trio.move_on_after(timeout):
+                await self._gone.wait()
+        if self.alive:
+            await self.kill()
+
+    async def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+        await self._gone.wait()
+
+    async def wait_gone(self) -> None:
+        await self._gone.wait()
+
+    def _signal(self, signum: int) -> None:
+        if self.process.returncode is None:
+            try:
+                self.process.send_signal(signum)
+            except ProcessLookupError:
+                pass
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    async def _serve(self) -> None:
+        """Read the control channel until EOF, then reap the process and report its end."""
+        try:
+            await self._read_control()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._reap()
+
+    async def _read_control(self) -> None:
+        decoder = protocol.LineDecoder()
+        while True:
+            try:
+                data = await self._control.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            if not data:
+                return
+            try:
+                messages = decoder.feed(data)
+            except protocol.ProtocolError as exc:
+                log.error("media worker %s: %s; stopping it", self.id, exc)
+                return
+            for error in decoder.errors:
+                log.error("media worker %s sent a broken control line: %s", self.id, error)
+            decoder.errors.clear()
+            for message in messages:
+                self._dispatch(message)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if protocol.is_reply(message):
+            pending = self._pending.get(message["id"])
+            if pending is not None:
+                pending.resolve(message)
+            return
+        if message.get("event") == "ready":
+            self.ready = {k: v for k, v in message.items() if k != "event"}
+            self._open_doorbell()
+            self._ready_event.set()
+        elif message.get("event") == "error":
+            log.warning("media worker %s: %s", self.id, message.get("message"))
+        try:
+            self._on_event(self, message)
+        except Exception:  # noqa: BLE001 - a subscriber's bug must not stop the worker
+            log.exception("media worker %s: event handler failed on %r", self.id, message)
+
+    def _open_doorbell(self) -> None:
+        host, _, port = str(self.ready.get("sip", {}).get("udp", "")).rpartition(":")
+        if self._doorbell is None and host and port.isdigit():
+            self._doorbell = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+            self._doorbell_address = (host, int(port))
+
+    async def _reap(self) -> None:
+        await self._control.aclose()
+        if self._doorbell is not None:
+            self._doorbell.close()
+            self._doorbell = None
+        with trio.move_on_after(10):  # EOF came first: the exit follows at once, or we kill
+            await self.process.wait()
+        if self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+        self.exit_reason, self.crashed = self._describe_exit(self.process.returncode)
+        for pending in list(self._pending.values()):
+            pending.resolve(protocol.reply_error(None, f"media worker {self.id} is gone: "
+                                                       f"{self.exit_reason}"), gone=True)
+        self._gone.set()
+        level = logging.ERROR if self.crashed else logging.INFO
+        log.log(level, "media worker %s (pid %s): %s", self.id, self.pid, self.exit_reason)
+        try:
+            self._on_exit(self)
+        except Exception:  # noqa: BLE001
+            log.exception("media worker %s: exit handler failed", self.id)
+
+    def _describe_exit(self, returncode: int) -> tuple[str, bool]:
+        if returncode < 0:
+            try:
+                name = signal.Signals(-returncode).name
+            except ValueError:
+                name = "unknown signal"
+            if self.stopping and -returncode in (signal.SIGTERM, signal.SIGKILL):
+                return f"stopped (signal {-returncode}, {name})", False
+            return f"media engine crashed (signal {-returncode}, {name})", True
+        if returncode == 0:
+            return ("stopped", False) if self.stopping else ("media engine exited unexpectedly",
+                                                              True)
+        return f"media engine failed (exit status {returncode})", True
+
+    async def _read_stderr(self) -> None:
+        """Forward the worker's stderr (pjsua log, tracebacks) to logging, line by line."""
+        assert self.process.stderr is not None
+        buffer = b""
+        level = logging.WARNING
+        async with self.process.stderr:
+            while True:
+                try:
+                    data = await self.process.stderr.receive_some(65536)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return
+                if not data:
+                    break
+                *lines, buffer = (buffer + data).split(b"\n")
+                for raw in lines:
+                    level = self._log_line(raw.decode(errors="replace"), level)
+        if buffer:
+            self._log_line(buffer.decode(errors="replace"), level)
+
+    def _log_line(self, line: str, previous_level: int) -> int:
+        if not line.strip():
+            return previous_level
+        level = logging.WARNING  # a Python traceback, most likely
+        if line.startswith(protocol.LOG_PREFIX):
+            number, _, line = line[len(protocol.LOG_PREFIX):].partition("] ")
+            level = _PJ_LEVELS.get(int(number), logging.DEBUG) if number.isdigit() else level
+        elif line[:1].isspace():
+            level = previous_level  # continuation of a multi-line pjsua entry
+        elif _PJLIB_EARLY_LINE.match(line):
+            level = logging.DEBUG  # pjlib's own prints before libInit installs the writer
+        self.stderr_tail.append(line)
+        log.log(level, "[%s] %s", self.id, line)
+        return level
+
+
+class _PendingReply:
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.reply: dict[str, Any] | None = None
+        self.gone = False
+
+    def resolve(self, reply: dict[str, Any], gone: bool = False) -> None:
+        if self.reply is None:
+            self.reply, self.gone = reply, gone
+            self.done.set()
+
+
+def port_slices(low: int, high: int, count: int) -> list[tuple[int, int]]:
+    """Split the inclusive RTP port range into `count` (start, size) slices, even-aligned."""
+    start = low + (low % 2)  # RTP on even ports, RTCP just above
+    size = (high - start + 1) // count
+    size -= size % 2
+    if size < 2 * protocol.MAX_CALLS_PER_WORKER:
+        raise ValueError(
+            f"rtp.port_range {low}-{high} is too small for {count} media workers: each needs "
+            f"at least {2 * protocol.MAX_CALLS_PER_WORKER} ports (RTP and RTCP for "
+            f"{protocol.MAX_CALLS_PER_WORKER} calls)")
+    return [(start + i * size, size) for i in range(count)]

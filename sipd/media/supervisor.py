@@ -1,0 +1,272 @@
+"""The media supervisor: starts media workers on demand and hands out their call slots.
+
+Runs in the main process under trio and never imports pjsua2. A session asks for a slot
+with `allocate(session)`; the worker that carries it is returned, started first if every
+running worker is full (4 calls each, up to `max_workers`, each on its own slice of
+`rtp.port_range`). The slot is freed when the worker reports the session's call
+disconnected, or by `release(session)`.
+
+A worker's death (EOF on its control channel, then its exit status) is announced through
+`on_worker_state` with the sessions it carried and a reason such as "media engine crashed
+(signal 9, SIGKILL)"; the dead worker leaves the pool and the next allocation starts a fresh
+one. Leaving `open_media_supervisor` stops every worker: shutdown command, then SIGTERM,
+then SIGKILL, each bounded.
+
+Callbacks (synchronous, must not block; exceptions are logged):
+    on_event(worker_id, event)   every event of every worker (protocol.py lists them)
+    on_worker_state(data)        data of the `media.worker` event:
+                                 {"worker", "state": "started"|"stopped"|"crashed", "pid",
+                                  "reason" (not for started), "sessions" (stopped/crashed)}
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sys
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable
+
+import trio
+
+from sipd.media import protocol
+from sipd.media.codecs import DEFAULT_CODECS
+from sipd.media.process import MediaWorkerError, MediaWorkerGone, WorkerProcess, port_slices
+
+log = logging.getLogger(__name__)
+
+OnWorkerEvent = Callable[[str, dict[str, Any]], None]
+OnWorkerState = Callable[[dict[str, Any]], None]
+
+
+class MediaUnavailable(Exception):
+    """No media worker can take another call; the message says why."""
+
+
+@dataclass(frozen=True)
+class TurnServer:
+    server: str  # host:port
+    username: str = ""
+    password: str = ""
+    transport: str = "udp"  # "udp" | "tcp"
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    """What every worker is configured with (the lead maps `rtp.*` and `nat.*` onto it)."""
+
+    media_address: str = "127.0.0.1"  # RTP binds to and advertises this address
+    rtp_port_range: tuple[int, int] | None = (50000, 50500)  # inclusive; None: any port
+    audio_codecs: tuple[str, ...] = DEFAULT_CODECS
+    srtp: str = "optional"  # "disabled" | "optional" | "mandatory"
+    ice: bool = False
+    stun_servers: tuple[str, ...] = ()
+    turn: TurnServer | None = None
+    auto_answer: bool = True  # answer calls from the signalling core at once
+
+    def configure_fields(self, port_slice: tuple[int, int] | None) -> dict[str, Any]:
+        start, count = port_slice or (0, 0)
+        turn = None
+        if self.turn is not None:
+            turn = {"server": self.turn.server, "username": self.turn.username,
+                    "password": self.turn.password, "transport": self.turn.transport}
+        return {"media_address": self.media_address, "rtp_port_start": start,
+                "rtp_port_count": count, "codecs": list(self.audio_codecs), "srtp": self.srtp,
+                "ice": self.ice, "stun_servers": list(self.stun_servers), "turn": turn,
+                "auto_answer": self.auto_answer}
+
+
+@dataclass(frozen=True)
+class SupervisorConfig:
+    media: MediaSettings = field(default_factory=MediaSettings)
+    max_workers: int = 4  # media.max_workers
+    log_level: int = 3  # pjsua log level forwarded to the `sipd.media.worker` logger
+    poll_ms: int = 10  # a worker's longest libHandleEvents wait (commands ring a doorbell)
+    start_timeout: float = 20.0
+    request_timeout: float = 10.0
+    stop_timeout: float = 5.0
+    python: str = sys.executable
+
+
+@dataclass
+class _Worker:
+    process: WorkerProcess
+    slice_index: int
+    sessions: set[str] = field(default_factory=set)  # allocated or carried by a live call
+    live_calls: dict[int, str | None] = field(default_factory=dict)  # call -> session
+
+    @property
+    def used_slots(self) -> int:
+        untagged = sum(1 for session in self.live_calls.values() if session is None)
+        return len(self.sessions) + untagged
+
+    @property
+    def has_free_slot(self) -> bool:
+        return (self.process.alive and not self.process.stopping
+                and self.used_slots < protocol.MAX_CALLS_PER_WORKER)
+
+
+class MediaSupervisor:
+    def __init__(self, config: SupervisorConfig, nursery: trio.Nursery,
+                 on_event: OnWorkerEvent | None = None,
+                 on_worker_state: OnWorkerState | None = None) -> None:
+        if config.max_workers < 1:
+            raise ValueError("media.max_workers must be at least 1")
+        self.config = config
+        self._nursery = nursery
+        self._on_event = on_event or (lambda worker_id, event: None)
+        self._on_worker_state = on_worker_state or (lambda data: None)
+        port_range = config.media.rtp_port_range
+        self._slices: list[tuple[int, int] | None] = (
+            list(port_slices(*port_range, config.max_workers)) if port_range
+            else [None] * config.max_workers)
+        self._workers: dict[str, _Worker] = {}
+        self._session_worker: dict[str, _Worker] = {}
+        self._ids = itertools.count(1)
+        self._lock = trio.Lock()
+        self._closing = False
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def workers(self) -> list[WorkerProcess]:
+        return [w.process for w in self._workers.values() if w.process.alive]
+
+    def worker_of(self, session: str) -> WorkerProcess | None:
+        worker = self._session_worker.get(session)
+        return worker.process if worker is not None else None
+
+    async def allocate(self, session: str) -> WorkerProcess:
+        """The worker that will carry `session`'s audio call, with a slot held for it."""
+        async with self._lock:
+            if self._closing:
+                raise MediaUnavailable("the media engine is shutting down")
+            held = self._session_worker.get(session)
+            if held is not None and held.process.alive:
+                return held.process
+            worker = next((w for w in self._workers.values() if w.has_free_slot), None)
+            if worker is None:
+                worker = await self._start_worker()
+            worker.sessions.add(session)
+            self._session_worker[session] = worker
+            return worker.process
+
+    def release(self, session: str) -> None:
+        """Give back `session`'s slot (its call ended, or it never made one)."""
+        worker = self._session_worker.pop(session, None)
+        if worker is not None:
+            worker.sessions.discard(session)
+
+    async def request(self, session: str, cmd: str, /, **fields: Any) -> dict[str, Any]:
+        """A command to the worker carrying `session` (MediaWorkerError if refused).
+
+        A `call` is tagged with the session unless the fields name another tag.
+        """
+        if cmd == "call":
+            fields.setdefault("session", session)
+        worker = self._session_worker.get(session)
+        if worker is None:
+            raise MediaWorkerError(f"session {session} has no media worker")
+        return await worker.process.request(cmd, timeout=self.config.request_timeout, **fields)
+
+    async def aclose(self) -> None:
+        """Stop every worker: shutdown command, SIGTERM, SIGKILL, each bounded."""
+        self._closing = True
+        async with trio.open_nursery() as nursery:
+            for worker in list(self._workers.values()):
+                nursery.start_soon(worker.process.stop, self.config.stop_timeout)
+
+    # -- workers ----------------------------------------------------------------------------
+
+    async def _start_worker(self) -> _Worker:
+        used = {w.slice_index for w in self._workers.values()}
+        free = [i for i in range(self.config.max_workers) if i not in used]
+        if not free:
+            raise MediaUnavailable(
+                f"all {self.config.max_workers} media workers carry "
+                f"{protocol.MAX_CALLS_PER_WORKER} calls each (media.max_workers)")
+        worker_id = f"w{next(self._ids)}"
+        config = self.config
+        try:
+            process = await WorkerProcess.start(
+                self._nursery, worker_id, on_event=self._worker_event,
+                on_exit=self._worker_exit, log_level=config.log_level, poll_ms=config.poll_ms,
+                start_timeout=config.start_timeout, python=config.python)
+        except MediaWorkerGone as exc:
+            raise MediaUnavailable(str(exc)) from None
+        worker = self._workers[worker_id] = _Worker(process, free[0])
+        try:
+            reply = await process.request(
+                "configure", timeout=config.request_timeout,
+                **config.media.configure_fields(self._slices[free[0]]))
+        except MediaWorkerError as exc:
+            del self._workers[worker_id]  # never started, as far as anyone is told
+            with trio.CancelScope(shield=True):
+                await process.stop(config.stop_timeout)
+            raise MediaUnavailable(f"media worker {worker_id} refused its settings: {exc}") \
+                from None
+        log.info("media worker %s (pid %s) started: SIP %s, codecs %s", worker_id,
+                 process.pid, process.uri, reply.get("codecs"))
+        self._notify({"worker": worker_id, "state": "started", "pid": process.pid})
+        return worker
+
+    def _worker_event(self, process: WorkerProcess, event: dict[str, Any]) -> None:
+        worker = self._workers.get(process.id)
+        if worker is not None and event.get("event") == "call.state":
+            self._track_call(worker, event)
+        self._on_event(process.id, event)
+
+    def _track_call(self, worker: _Worker, event: dict[str, Any]) -> None:
+        call, session = event.get("call"), event.get("session")
+        if not isinstance(call, int):
+            return
+        if event.get("state") != "disconnected":
+            worker.live_calls[call] = session
+            if session is not None:
+                worker.sessions.add(session)
+                self._session_worker.setdefault(session, worker)
+            return
+        worker.live_calls.pop(call, None)
+        if session is not None and session not in worker.live_calls.values():
+            worker.sessions.discard(session)
+            if self._session_worker.get(session) is worker:
+                del self._session_worker[session]
+
+    def _worker_exit(self, process: WorkerProcess) -> None:
+        worker = self._workers.pop(process.id, None)
+        if worker is None:  # it died before it was configured: allocate() reports it
+            return
+        sessions = sorted(worker.sessions | {s for s in worker.live_calls.values() if s})
+        for session in sessions:
+            if self._session_worker.get(session) is worker:
+                del self._session_worker[session]
+        self._notify({"worker": process.id, "state": "crashed" if process.crashed else "stopped",
+                      "pid": process.pid, "reason": process.exit_reason, "sessions": sessions})
+
+    def _notify(self, data: dict[str, Any]) -> None:
+        try:
+            self._on_worker_state(data)
+        except Exception:  # noqa: BLE001
+            log.exception("media.worker handler failed on %r", data)
+
+
+@asynccontextmanager
+async def open_media_supervisor(
+        config: SupervisorConfig, *, on_event: OnWorkerEvent | None = None,
+        on_worker_state: OnWorkerState | None = None) -> AsyncIterator[MediaSupervisor]:
+    """A running supervisor; all its workers are stopped when the block is left."""
+    try:
+        async with trio.open_nursery() as nursery:
+            supervisor = MediaSupervisor(config, nursery, on_event, on_worker_state)
+            try:
+                yield supervisor
+            finally:
+                with trio.CancelScope(shield=True):
+                    await supervisor.aclose()
+    except BaseExceptionGroup as group:
+        # The nursery wraps whatever the caller's block raised: hand back the caller's own
+        # exception when it is the only one (a worker task never raises).
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise

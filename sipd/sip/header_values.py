@@ -1,0 +1,383 @@
+"""Typed views of header field values: name-addr/addr-spec (From, To, Contact, Route...), Via,
+CSeq, media types, Event, Subscription-State, token lists and numbers.
+
+Each `parse_*` function takes one value (one element of a list header) and raises
+SipParseError (400) naming the header when it does not follow RFC 3261 §25; each class turns
+back into its wire form with `str()`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+from dataclasses import dataclass, field
+
+from .errors import SipParseError
+from .syntax import (
+    ALPHANUM,
+    TOKEN_CHARS,
+    WSP,
+    Params,
+    Scanner,
+    is_token,
+    parse_error,
+    parse_params,
+    quote,
+    unquote,
+)
+from .uri import Uri, format_host, parse_host, parse_port, parse_uri
+
+MAX_CSEQ = 2**32 - 1  # RFC 3261 §8.1.1.5: a 32-bit unsigned integer
+MAX_DELTA_SECONDS = 2**32 - 1  # larger values are treated as this one (RFC 3261 §25.1)
+_HOST_CHARS = ALPHANUM | frozenset("-._")
+_DIGITS = frozenset("0123456789")
+
+
+# --- name-addr / addr-spec -------------------------------------------------------------------
+
+@dataclass(eq=False)
+class Address:
+    """`"Display Name" <uri>;params` (From, To, Contact, Route, Record-Route, Refer-To...)."""
+
+    uri: Uri
+    display_name: str | None = None
+    params: Params = field(default_factory=Params)
+
+    @property
+    def tag(self) -> str | None:
+        return self.params.get("tag")
+
+    @tag.setter
+    def tag(self, value: str | None) -> None:
+        if value is None:
+            self.params.remove("tag")
+        else:
+            self.params.set("tag", value)
+
+    @property
+    def expires(self) -> int | None:
+        """The Contact `expires` parameter in seconds (clamped to 2**32-1), None if absent."""
+        value = self.params.get("expires")
+        return None if value is None else parse_delta_seconds(value, "Contact expires")
+
+    @property
+    def q(self) -> float | None:
+        value = self.params.get("q")
+        if value is None:
+            return None
+        try:
+            q = float(value)
+        except ValueError:
+            raise parse_error("Contact", "invalid q value", value) from None
+        if not 0.0 <= q <= 1.0:
+            raise parse_error("Contact", "q value out of range", value)
+        return q
+
+    def copy(self) -> Address:
+        return Address(self.uri.copy(), self.display_name, self.params.copy())
+
+    def __str__(self) -> str:
+        # Always the name-addr form: it is never ambiguous about which parameters belong to
+        # the URI and which to the header (RFC 3261 §20.10).
+        text = f"<{self.uri}>"
+        if self.display_name is not None:
+            text = f"{quote(self.display_name)} {text}"
+        return text + str(self.params)
+
+    def __repr__(self) -> str:
+        return f"Address({str(self)!r})"
+
+
+def parse_address(text: str, what: str = "Address") -> Address:
+    """Parses a name-addr (`Name <uri>;p`) or an addr-spec (`uri;p`, where every `;` after
+    the URI starts a header parameter, and `,` `?` are not allowed)."""
+    scanner = Scanner(text, what)
+    scanner.skip_ws()
+    display: str | None = None
+    if scanner.peek() == '"':
+        display = unquote(scanner.quoted_string())
+        scanner.skip_ws()
+        if scanner.peek() != "<":
+            raise scanner.error("expected '<' after the display name")
+    elif scanner.peek() != "<":
+        # Either display-name tokens followed by '<' (no space needed before it, RFC 4475
+        # §3.1.1.6) or an addr-spec: look at the first character that is no token or space.
+        probe = scanner.pos
+        while probe < len(text) and (text[probe] in TOKEN_CHARS or text[probe] in WSP):
+            probe += 1
+        if probe < len(text) and text[probe] == "<":
+            display = text[scanner.pos:probe].strip(WSP)
+            scanner.pos = probe
+        elif probe < len(text) and text[probe] != ":" and "<" in text[probe:]:
+            raise parse_error(what, f"display name contains {text[probe]!r} and is not quoted",
+                              text)
+        else:
+            return _parse_addr_spec(scanner)
+    scanner.pos += 1  # '<'
+    close = text.find(">", scanner.pos)
+    if close < 0:
+        raise scanner.error("missing '>'")
+    uri_text = text[scanner.pos:close]
+    if uri_text != uri_text.strip(WSP):
+        raise parse_error(what, "whitespace inside <...>", text)
+    uri = parse_uri(uri_text, what)
+    scanner.pos = close + 1
+    params = parse_params(scanner)
+    scanner.ensure_end()
+    return Address(uri, display, params)
+
+
+def _parse_addr_spec(scanner: Scanner) -> Address:
+    text = scanner.text
+    end = text.find(";", scanner.pos)
+    end = len(text) if end < 0 else end
+    uri_text = text[scanner.pos:end].strip(WSP)
+    if any(c in uri_text for c in ",?") or any(c in uri_text for c in WSP):
+        raise parse_error(scanner.what, "a URI with ',', '?' or spaces must be enclosed in <>",
+                          text)
+    uri = parse_uri(uri_text, scanner.what)
+    scanner.pos = end
+    params = parse_params(scanner)
+    scanner.ensure_end()
+    return Address(uri, None, params)
+
+
+# --- Via -----------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class Via:
+    """One Via value: `SIP/2.0/UDP host:port;branch=...;received=...;rport=...`."""
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: Params = field(default_factory=Params)
+    protocol: str = "SIP/2.0"
+
+    @property
+    def branch(self) -> str | None:
+        return self.params.get("branch")
+
+    @property
+    def received(self) -> str | None:
+        return self.params.get("received")
+
+    @property
+    def rport(self) -> int | None:
+        """The rport value filled in by the server, None if absent or still empty."""
+        value = self.params.get("rport")
+        return int(value) if value and value.isdigit() else None
+
+    @property
+    def wants_rport(self) -> bool:
+        return "rport" in self.params
+
+    @property
+    def maddr(self) -> str | None:
+        return self.params.get("maddr")
+
+    @property
+    def sent_by(self) -> tuple[str, int | None]:
+        """(host lowercased, port or None): how transactions compare sent-by values."""
+        return self.host.lower(), self.port
+
+    @property
+    def host_port(self) -> str:
+        host = format_host(self.host)
+        return host if self.port is None else f"{host}:{self.port}"
+
+    def copy(self) -> Via:
+        return Via(self.transport, self.host, self.port, self.params.copy(), self.protocol)
+
+    def __str__(self) -> str:
+        return f"{self.protocol}/{self.transport} {self.host_port}{self.params}"
+
+    def __repr__(self) -> str:
+        return f"Via({str(self)!r})"
+
+
+def parse_via(text: str) -> Via:
+    scanner = Scanner(text, "Via")
+    name = scanner.token("protocol name")
+    scanner.expect("/")
+    version = scanner.token("protocol version")
+    scanner.expect("/")
+    transport = scanner.token("transport")
+    if not scanner.skip_ws():
+        raise scanner.error("expected whitespace before sent-by")
+    if scanner.peek() == "[":
+        close = text.find("]", scanner.pos)
+        if close < 0:
+            raise scanner.error("unterminated IPv6 reference")
+        host_text = text[scanner.pos:close + 1]
+        scanner.pos = close + 1
+    else:
+        host_text = scanner.take_while(_HOST_CHARS)
+    host = parse_host(host_text, "Via")
+    port = None
+    if scanner.accept(":"):
+        scanner.skip_ws()
+        port = parse_port(scanner.take_while(_DIGITS), "Via")
+    params = parse_params(scanner)
+    scanner.ensure_end()
+    protocol = f"{name.upper()}/{version}"
+    return Via(transport.upper(), host, port, params, protocol)
+
+
+# --- CSeq ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CSeq:
+    number: int
+    method: str
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.method}"
+
+
+def parse_cseq(text: str) -> CSeq:
+    scanner = Scanner(text, "CSeq")
+    scanner.skip_ws()
+    digits = scanner.take_while(_DIGITS)
+    if not digits:
+        raise scanner.error("expected a sequence number")
+    number = int(digits)
+    if number > MAX_CSEQ:
+        raise SipParseError(f"CSeq: sequence number {digits} exceeds 2**32-1",
+                            reason="CSeq Number Too Large")
+    if not scanner.skip_ws():
+        raise scanner.error("expected whitespace before the method")
+    method = scanner.token("method")
+    scanner.ensure_end()
+    return CSeq(number, method)
+
+
+# --- numbers, tokens, Call-ID, Date -------------------------------------------------------
+
+def parse_delta_seconds(text: str, what: str) -> int:
+    """A non-negative integer; values past 2**32-1 are clamped to it (RFC 3261 §25.1)."""
+    value = text.strip(WSP)
+    if not value or not value.isascii() or not value.isdigit():
+        raise parse_error(what, "expected a non-negative integer", text)
+    return min(int(value), MAX_DELTA_SECONDS) if len(value) < 40 else MAX_DELTA_SECONDS
+
+
+def parse_call_id(text: str) -> str:
+    """Call-ID = word ["@" word]. Accepted liberally: any visible characters, no spaces."""
+    value = text.strip(WSP)
+    if not value or any(c <= " " or c == "\x7f" for c in value):
+        raise parse_error("Call-ID", "empty or contains whitespace or control characters", text)
+    return value
+
+
+def parse_token_list(values: list[str], what: str) -> list[str]:
+    """Allow, Supported, Require, Proxy-Require, Unsupported, Allow-Events: tokens."""
+    out = []
+    for value in values:
+        if not value:
+            continue
+        if not is_token(value):
+            raise parse_error(what, "expected a token", value)
+        out.append(value)
+    return out
+
+
+def parse_date(text: str) -> datetime.datetime:
+    """An rfc1123-date that must be in GMT (RFC 3261 §20.17, RFC 4475 §3.1.2.12)."""
+    value = text.strip(WSP)
+    if not value.endswith(" GMT"):
+        raise parse_error("Date", "time zone must be GMT", text)
+    try:
+        return email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        raise parse_error("Date", "not an RFC 1123 date", text) from None
+
+
+# --- media types ---------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class MediaType:
+    """`type/subtype;params` of Content-Type and of each Accept value (`*/*` allowed)."""
+
+    type: str
+    subtype: str
+    params: Params = field(default_factory=Params)
+
+    @property
+    def mime(self) -> str:
+        """`type/subtype` in lower case."""
+        return f"{self.type}/{self.subtype}".lower()
+
+    def matches(self, mime: str) -> bool:
+        """Whether this (possibly wildcard) media range covers the concrete type `mime`."""
+        kind, _, sub = mime.lower().partition("/")
+        return self.type.lower() in ("*", kind) and self.subtype.lower() in ("*", sub)
+
+    def __str__(self) -> str:
+        return f"{self.type}/{self.subtype}{self.params}"
+
+
+def parse_media_type(text: str, what: str = "Content-Type") -> MediaType:
+    scanner = Scanner(text, what)
+    kind = scanner.token("media type")
+    scanner.expect("/")
+    sub = scanner.token("media subtype")
+    params = parse_params(scanner)
+    scanner.ensure_end()
+    return MediaType(kind, sub, params)
+
+
+# --- Event, Subscription-State (RFC 6665) --------------------------------------------------
+
+@dataclass(eq=False)
+class EventHeader:
+    package: str
+    params: Params = field(default_factory=Params)
+
+    @property
+    def id(self) -> str | None:
+        return self.params.get("id")
+
+    def __str__(self) -> str:
+        return f"{self.package}{self.params}"
+
+
+def parse_event(text: str) -> EventHeader:
+    scanner = Scanner(text, "Event")
+    package = scanner.token("event package")
+    params = parse_params(scanner)
+    scanner.ensure_end()
+    return EventHeader(package, params)
+
+
+@dataclass(eq=False)
+class SubscriptionState:
+    state: str  # "active", "pending", "terminated" or an extension, lower case
+    params: Params = field(default_factory=Params)
+
+    @property
+    def reason(self) -> str | None:
+        value = self.params.get("reason")
+        return value.lower() if value else None
+
+    @property
+    def expires(self) -> int | None:
+        value = self.params.get("expires")
+        return None if value is None else parse_delta_seconds(value, "Subscription-State")
+
+    @property
+    def retry_after(self) -> int | None:
+        value = self.params.get("retry-after")
+        return None if value is None else parse_delta_seconds(value, "Subscription-State")
+
+    def __str__(self) -> str:
+        return f"{self.state}{self.params}"
+
+
+def parse_subscription_state(text: str) -> SubscriptionState:
+    scanner = Scanner(text, "Subscription-State")
+    state = scanner.token("substate")
+    params = parse_params(scanner)
+    scanner.ensure_end()
+    return SubscriptionState(state.lower(), params)
+

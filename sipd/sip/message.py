@@ -1,0 +1,436 @@
+"""SIP requests and responses: the objects, their typed accessors, and bytes in/out.
+
+`parse_datagram(data)` reads one message from a UDP datagram; `sipd.sip.parser.StreamFramer`
+cuts messages out of a TCP/TLS byte stream and uses `parse_head` / `build_message` from here.
+`message.to_bytes()` serialises, always with a Content-Length equal to the body's length.
+
+What parsing checks eagerly (so every layer above can trust it): the start line; the header
+lines; Content-Length; and the syntax of every Via, From, To, Call-ID, CSeq, Max-Forwards,
+Contact, Route, Record-Route and Expires value. Presence and multiplicity of headers are
+checked later by `validation.validate_request_for_uas` (a request missing a Call-ID is
+well-formed, only unacceptable). Other headers are parsed when their accessor is used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Union
+
+from .errors import SipParseError
+from .header_values import (
+    Address,
+    CSeq,
+    EventHeader,
+    MediaType,
+    SubscriptionState,
+    Via,
+    parse_address,
+    parse_call_id,
+    parse_cseq,
+    parse_date,
+    parse_delta_seconds,
+    parse_event,
+    parse_media_type,
+    parse_subscription_state,
+    parse_token_list,
+    parse_via,
+)
+from .headers import Headers
+from .syntax import WSP, is_token
+from .uri import SipUri, Uri, parse_uri
+
+SIP_VERSION = "SIP/2.0"
+_VERSION_RE = re.compile(r"SIP/\d+\.\d+\Z", re.IGNORECASE)
+HEAD_END_RE = re.compile(rb"\r?\n\r?\n")
+_LINE_RE = re.compile(r"\r?\n")
+
+
+class Message:
+    """What requests and responses share: header fields, body and typed accessors.
+
+    Accessors read the headers each time (no cache to go stale when headers change) and
+    return None / [] when the header is absent; a malformed value raises SipParseError.
+    """
+
+    headers: Headers
+    body: bytes
+
+    # -- core headers ---------------------------------------------------------------------
+    @property
+    def vias(self) -> list[Via]:
+        return [parse_via(v) for v in self.headers.values("Via")]
+
+    @property
+    def top_via(self) -> Via | None:
+        values = self.headers.values("Via")
+        return parse_via(values[0]) if values else None
+
+    @property
+    def from_(self) -> Address | None:
+        return self._single("From", lambda v: parse_address(v, "From"))
+
+    @property
+    def to(self) -> Address | None:
+        return self._single("To", lambda v: parse_address(v, "To"))
+
+    @property
+    def call_id(self) -> str | None:
+        return self._single("Call-ID", parse_call_id)
+
+    @property
+    def cseq(self) -> CSeq | None:
+        return self._single("CSeq", parse_cseq)
+
+    @property
+    def max_forwards(self) -> int | None:
+        return self._single("Max-Forwards", lambda v: parse_delta_seconds(v, "Max-Forwards"))
+
+    # -- addresses ------------------------------------------------------------------------
+    @property
+    def contacts(self) -> list[Address]:
+        """The Contact addresses (empty for `Contact: *`, see `contact_is_star`)."""
+        return [parse_address(v, "Contact") for v in self.headers.values("Contact") if v != "*"]
+
+    @property
+    def contact_is_star(self) -> bool:
+        return self.headers.values("Contact") == ["*"]
+
+    @property
+    def routes(self) -> list[Address]:
+        return [parse_address(v, "Route") for v in self.headers.values("Route")]
+
+    @property
+    def record_routes(self) -> list[Address]:
+        return [parse_address(v, "Record-Route") for v in self.headers.values("Record-Route")]
+
+    # -- content --------------------------------------------------------------------------
+    @property
+    def content_type(self) -> MediaType | None:
+        return self._single("Content-Type", parse_media_type)
+
+    @property
+    def accept(self) -> list[MediaType]:
+        return [parse_media_type(v, "Accept") for v in self.headers.values("Accept") if v]
+
+    # -- numbers, option tags, events -----------------------------------------------------
+    @property
+    def expires(self) -> int | None:
+        return self._single("Expires", lambda v: parse_delta_seconds(v, "Expires"))
+
+    @property
+    def min_expires(self) -> int | None:
+        return self._single("Min-Expires", lambda v: parse_delta_seconds(v, "Min-Expires"))
+
+    @property
+    def date(self):  # -> datetime.datetime | None
+        return self._single("Date", parse_date)
+
+    def token_list(self, name: str) -> list[str]:
+        """Allow, Supported, Require, Proxy-Require, Unsupported, Allow-Events as tokens."""
+        return parse_token_list(self.headers.values(name), name)
+
+    @property
+    def allow(self) -> list[str]:
+        return self.token_list("Allow")
+
+    @property
+    def supported(self) -> list[str]:
+        return self.token_list("Supported")
+
+    @property
+    def require(self) -> list[str]:
+        return self.token_list("Require")
+
+    @property
+    def event(self) -> EventHeader | None:
+        return self._single("Event", parse_event)
+
+    @property
+    def subscription_state(self) -> SubscriptionState | None:
+        return self._single("Subscription-State", parse_subscription_state)
+
+    def _single(self, name: str, parse: Callable[[str], object]):
+        value = self.headers.get(name)
+        return None if value is None else parse(value)
+
+    # -- output ---------------------------------------------------------------------------
+    @property
+    def start_line(self) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def to_bytes(self) -> bytes:
+        lines = [self.start_line, "\r\n"]
+        length = str(len(self.body))
+        wrote_length = False
+        for name, value in self.headers:
+            if name == "Content-Length":
+                if wrote_length:
+                    continue
+                value, wrote_length = length, True  # where it was, with the right value
+            lines += [name, ": ", value, "\r\n"]
+        if not wrote_length:
+            lines += ["Content-Length: ", length, "\r\n"]
+        lines.append("\r\n")
+        return "".join(lines).encode("utf-8", "surrogateescape") + self.body
+
+    def __bytes__(self) -> bytes:
+        return self.to_bytes()
+
+
+class Request(Message):
+    def __init__(self, method: str, uri: Uri, headers: Headers | None = None,
+                 body: bytes = b"") -> None:
+        self.method = method
+        self.uri = uri
+        self.headers = headers if headers is not None else Headers()
+        self.body = body
+
+    @property
+    def start_line(self) -> str:
+        return f"{self.method} {self.uri} {SIP_VERSION}"
+
+    def copy(self) -> Request:
+        return Request(self.method, self.uri.copy(), self.headers.copy(), self.body)
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.uri}>"
+
+
+class Response(Message):
+    def __init__(self, status: int, reason: str = "", headers: Headers | None = None,
+                 body: bytes = b"") -> None:
+        self.status = status
+        self.reason = reason
+        self.headers = headers if headers is not None else Headers()
+        self.body = body
+
+    @property
+    def start_line(self) -> str:
+        return f"{SIP_VERSION} {self.status} {self.reason}"
+
+    @property
+    def is_provisional(self) -> bool:
+        return self.status < 200
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status < 300
+
+    def copy(self) -> Response:
+        return Response(self.status, self.reason, self.headers.copy(), self.body)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.reason}>"
+
+
+AnyMessage = Union[Request, Response]
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+@dataclass
+class Head:
+    """A start line and header section as read, with the first error found (if any)."""
+
+    is_request: bool
+    method: str | None
+    uri: Uri | None
+    status: int | None
+    reason: str
+    headers: Headers
+    error: SipParseError | None = None
+
+    def fail(self, error: SipParseError) -> SipParseError:
+        return error.attach(is_request=self.is_request, method=self.method, headers=self.headers)
+
+
+def parse_head(head: bytes) -> Head:
+    """Reads the start line and header lines (without the empty line that ends them)."""
+    text = head.decode("utf-8", "surrogateescape")
+    lines = _LINE_RE.split(text)
+    result = _parse_start_line(lines[0])
+    fields: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t"):
+            if not fields:
+                result.error = result.error or SipParseError(
+                    "continuation line before any header", reason="Malformed Header Line")
+                continue
+            name, value = fields[-1]
+            fields[-1] = (name, f"{value} {line.strip(WSP)}".strip(WSP))
+            continue
+        name, colon, value = line.partition(":")
+        name = name.rstrip(WSP)
+        if not colon or not is_token(name):
+            shown = line if len(line) <= 60 else line[:57] + "..."
+            result.error = result.error or SipParseError(
+                f"header line is not 'name: value': {shown!r}", reason="Malformed Header Line")
+            continue
+        fields.append((name, value.strip(WSP)))
+    result.headers = Headers(fields)
+    return result
+
+
+def _parse_start_line(line: str) -> Head:
+    if line[:4].upper() == "SIP/":
+        return _parse_status_line(line)
+    head = Head(True, None, None, None, "", Headers())
+    parts = line.split(" ")
+    if parts and is_token(parts[0]):
+        head.method = parts[0]
+    if len(parts) != 3 or not all(parts):
+        head.error = SipParseError(
+            f"Request-Line must be 'Method SP Request-URI SP SIP-Version' with single spaces: "
+            f"{line[:80]!r}", reason="Malformed Request-Line")
+        return head
+    method, uri_text, version = parts
+    if head.method is None:
+        head.error = SipParseError(f"method is not a token: {method[:40]!r}",
+                                   reason="Malformed Request-Line")
+    elif not _VERSION_RE.match(version):
+        head.error = SipParseError(f"not a SIP-Version: {version[:20]!r}",
+                                   reason="Malformed Request-Line")
+    elif version.upper() != SIP_VERSION:
+        head.error = SipParseError(f"unsupported version {version}", status=505)
+    else:
+        try:
+            head.uri = parse_uri(uri_text, "Request-URI")
+            if isinstance(head.uri, SipUri) and head.uri.headers:
+                raise SipParseError("Request-URI must not contain headers",
+                                    reason="Malformed Request-URI")
+        except SipParseError as exc:
+            head.error = exc
+    return head
+
+
+def _parse_status_line(line: str) -> Head:
+    head = Head(False, None, None, None, "", Headers())
+    version, _, rest = line.partition(" ")
+    code, _, reason = rest.partition(" ")
+    head.reason = reason
+    if version.upper() != SIP_VERSION:
+        head.error = SipParseError(f"unsupported version {version[:20]!r}", status=None)
+    elif len(code) != 3 or not code.isascii() or not code.isdigit() or code[0] not in "123456":
+        head.error = SipParseError(f"invalid status code {code[:20]!r}", status=None)
+    else:
+        head.status = int(code)
+    return head
+
+
+def content_length(headers: Headers, *, fatal: bool) -> int | None:
+    """The Content-Length value, None if absent. Several values, a negative or non-numeric
+    one is an error (on a stream, a fatal one: the framing is lost, RFC 4475 §3.1.2.3/§3.3.9)."""
+    values = headers.get_all("Content-Length")
+    if not values:
+        return None
+    if len(values) > 1:
+        raise SipParseError("more than one Content-Length header",
+                            reason="Multiple Content-Length", fatal=fatal)
+    value = values[0]
+    if not value.isascii() or not value.isdigit():
+        problem = "negative" if value.startswith("-") else "invalid"
+        raise SipParseError(f"{problem} Content-Length {value[:20]!r}",
+                            reason=f"{problem.capitalize()} Content-Length", fatal=fatal)
+    return int(value)
+
+
+def _check_addresses(name: str) -> Callable[[Headers], None]:
+    def check(headers: Headers) -> None:
+        for value in headers.values(name):
+            parse_address(value, name)
+    return check
+
+
+def _check_contacts(headers: Headers) -> None:
+    values = headers.values("Contact")
+    if "*" in values:
+        if len(values) != 1:
+            raise SipParseError("Contact: '*' must be the only contact", reason="Malformed Contact")
+        return
+    for value in values:
+        address = parse_address(value, "Contact")
+        address.expires  # noqa: B018 - validates the expires parameter
+
+
+def _check_vias(headers: Headers) -> None:
+    for line in headers.get_all("Via"):
+        if not line:
+            raise SipParseError("empty Via header", reason="Malformed Via")
+    for value in headers.values("Via"):
+        parse_via(value)
+
+
+def _check_each(name: str, parse: Callable[[str], object]) -> Callable[[Headers], None]:
+    def check(headers: Headers) -> None:
+        for value in headers.get_all(name):
+            parse(value)
+    return check
+
+
+_EAGER_CHECKS: list[Callable[[Headers], None]] = [
+    _check_vias,
+    _check_each("From", lambda v: parse_address(v, "From")),
+    _check_each("To", lambda v: parse_address(v, "To")),
+    _check_each("Call-ID", parse_call_id),
+    _check_each("CSeq", parse_cseq),
+    _check_each("Max-Forwards", lambda v: parse_delta_seconds(v, "Max-Forwards")),
+    _check_each("Expires", lambda v: parse_delta_seconds(v, "Expires")),
+    _check_contacts,
+    _check_addresses("Route"),
+    _check_addresses("Record-Route"),
+]
+
+
+def build_message(head: Head, body: bytes) -> AnyMessage:
+    """Turns a framed head and body into a Request or Response, raising the head's error or
+    the first malformed core header (with what was read attached, for `error_response`)."""
+    if head.error is not None:
+        raise head.fail(head.error)
+    try:
+        for check in _EAGER_CHECKS:
+            check(head.headers)
+    except SipParseError as exc:
+        raise head.fail(exc) from None
+    if head.is_request:
+        assert head.method is not None and head.uri is not None
+        return Request(head.method, head.uri, head.headers, body)
+    assert head.status is not None
+    return Response(head.status, head.reason, head.headers, body)
+
+
+def parse_datagram(data: bytes) -> AnyMessage:
+    """Parses the message in one datagram (UDP).
+
+    A missing Content-Length means the body is the rest of the datagram; octets past the
+    Content-Length are ignored (RFC 4475 §3.1.1.8); a Content-Length larger than what is
+    there is an error (400). Raises SipParseError; see `SipParseError.error_response()`.
+    """
+    data = data.lstrip(b"\r\n")  # keep-alives before a message are ignored (RFC 3261 §7.5)
+    if not data:
+        raise SipParseError("empty datagram", status=None)
+    end = HEAD_END_RE.search(data)
+    if end is None:
+        head = parse_head(data.rstrip(b"\r\n"))
+        raise head.fail(head.error or SipParseError(
+            "header section not ended by an empty line", reason="Missing Empty Line"))
+    head = parse_head(data[:end.start()])
+    rest = data[end.end():]
+    try:
+        length = content_length(head.headers, fatal=False)
+    except SipParseError as exc:
+        raise head.fail(head.error or exc) from None
+    if length is None:
+        body = rest
+    elif length > len(rest):
+        raise head.fail(head.error or SipParseError(
+            f"Content-Length {length} is larger than the {len(rest)} octets received",
+            reason="Content-Length Too Large"))
+    else:
+        body = rest[:length]
+    return build_message(head, body)
+
+
+def parse_message(data: bytes) -> AnyMessage:
+    """Parses one complete message (headers + body as framed by its Content-Length)."""
+    return parse_datagram(data)
