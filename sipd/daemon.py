@@ -126,6 +126,8 @@ async def run(service: Service) -> int:
         async with trio.open_nursery() as nursery:
             url = await nursery.start(server.run)
             write_rpc_file(rpc_file, url, token)
+            server.on_url_change = lambda new_url: write_rpc_file(rpc_file, new_url, token)
+            service.on_setting("rpc.listen", lambda _key, listen: server.rebind(listen))
             nursery.start_soon(_handle_signals, signals, service, notifier)
             nursery.start_soon(notifier.watchdog_loop)
             service.bus.publish("system.ready", {"version": __version__, "rpc": url})

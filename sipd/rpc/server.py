@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 import socket
-from typing import Any
+from typing import Any, Callable
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest, wrap_server_stream
@@ -29,6 +29,16 @@ def split_listen(listen: str) -> tuple[str, int]:
     """'127.0.0.1:7575' or '[::1]:0' -> (host, port)."""
     host, _, port = listen.rpartition(":")
     return host.strip("[]"), int(port)
+
+
+async def _open_listeners(listen: str) -> list[trio.SocketListener]:
+    host, port = split_listen(listen)
+    listeners = await trio.open_tcp_listeners(port, host=host)
+    for listener in listeners:
+        # Accepted sockets inherit this: a client that stops reading fills a small kernel
+        # buffer quickly, so it is noticed (and dropped) while its backlog is still small.
+        listener.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+    return listeners
 
 
 def _only_disconnects(exc: BaseException) -> bool:
@@ -54,28 +64,51 @@ class RpcServer:
         self.connections: dict[int, Connection] = {}
         self.url: str | None = None
         self._self_origins: set[str] = set()
+        self.on_url_change: Callable[[str], None] | None = None
+        self._rebind_requests: trio.MemorySendChannel[str] | None = None
 
     def _setting(self, key: str) -> Any:
         return self.service.settings.get(key)
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        host, port = split_listen(self._setting("rpc.listen"))
-        listeners = await trio.open_tcp_listeners(port, host=host)
-        for listener in listeners:
-            # Accepted sockets inherit this: a client that stops reading fills a small kernel
-            # buffer quickly, so it is noticed (and dropped) while its backlog is still small.
-            listener.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+        """Serve until cancelled. A change of rpc.listen moves the listener; connections that
+        are open stay open."""
+        listen = self._setting("rpc.listen")
+        listeners = await _open_listeners(listen)
+        self._rebind_requests, rebinds = trio.open_memory_channel[str](16)
         async with trio.open_nursery() as nursery:
-            await nursery.start(trio.serve_listeners, self._serve_stream, listeners)
-            bound = listeners[0].socket.getsockname()[1]
-            shown = f"[{host}]" if ":" in host else host
-            self.url = f"ws://{shown}:{bound}/"
-            self._self_origins = {f"http://{shown}:{bound}", f"https://{shown}:{bound}"}
-            if host not in ("127.0.0.1", "::1", "localhost"):
-                log.warning("RPC listens on %s, not on loopback: anyone who can reach it and "
-                            "has the token can drive this daemon", host)
-            log.info("RPC listening on %s", self.url)
+            scope = await nursery.start(self._listen, listen, listeners, nursery)
             task_status.started(self.url)
+            async for listen in rebinds:
+                try:
+                    listeners = await _open_listeners(listen)
+                except OSError as exc:
+                    log.error("cannot listen on %s (%s); still listening on %s", listen,
+                              exc.strerror or exc, self.url)
+                    continue
+                scope.cancel()
+                scope = await nursery.start(self._listen, listen, listeners, nursery)
+                if self.on_url_change:
+                    self.on_url_change(self.url)
+
+    def rebind(self, listen: str) -> None:
+        self._rebind_requests.send_nowait(listen)
+
+    async def _listen(self, listen: str, listeners: list[trio.SocketListener],
+                      handler_nursery: trio.Nursery, *, task_status: Any) -> None:
+        host, _ = split_listen(listen)
+        bound = listeners[0].socket.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"ws://{shown}:{bound}/"
+        self._self_origins = {f"http://{shown}:{bound}", f"https://{shown}:{bound}"}
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            log.warning("RPC listens on %s, not on loopback: anyone who can reach it and has "
+                        "the token can drive this daemon", host)
+        log.info("RPC listening on %s", self.url)
+        with trio.CancelScope() as scope:
+            task_status.started(scope)
+            await trio.serve_listeners(self._serve_stream, listeners,
+                                       handler_nursery=handler_nursery)
 
     def _origin_allowed(self, origin: str | None) -> bool:
         if origin is None:  # not a browser: programs are stopped by the token instead

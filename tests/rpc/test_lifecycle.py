@@ -203,3 +203,34 @@ async def test_state_snapshot_and_seq(sipd, client):
     assert state["stopping"] is False and state["seq"] >= 1  # system.ready was published
     await client.call("settings.set", {"key": "media.max_workers", "value": 2})
     assert (await client.call("system.state"))["seq"] == state["seq"] + 1
+
+
+async def test_rpc_listen_moves_live_and_rpc_json_follows(sipd, client):
+    old_url = sipd.endpoint.url
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    await client.call("settings.set", {"key": "rpc.listen", "value": f"127.0.0.1:{port}"})
+    with trio.fail_after(10):
+        while sipd.endpoint.url == old_url:
+            await trio.sleep(0.02)
+    assert host_port(sipd.endpoint.url) == ("127.0.0.1", port)
+    async with connect(sipd.endpoint) as moved:
+        assert (await moved.call("system.version"))["name"] == "sipd"
+    # the connection that asked for the move is still served
+    assert (await client.call("system.version"))["name"] == "sipd"
+    with pytest.raises(OSError):
+        await trio.open_tcp_stream(*host_port(old_url))
+
+
+async def test_rpc_listen_on_a_taken_port_keeps_the_old_listener(sipd, client):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        await client.call("settings.set", {"key": "rpc.listen", "value": f"127.0.0.1:{port}"})
+        with trio.fail_after(10):
+            while "cannot listen on" not in sipd.log():
+                await trio.sleep(0.02)
+    async with connect(sipd.endpoint) as again:
+        assert (await again.call("system.version"))["name"] == "sipd"
