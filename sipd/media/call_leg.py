@@ -101,9 +101,13 @@ class CallLeg(pj.Call):
 
     def summary(self) -> dict[str, Any]:
         return {**self.tags(), "role": self.role, "state": self.state,
-                "remote_uri": self.remote_uri, "media": dict(self.media),
+                "remote_uri": self.remote_uri, "media": self.public_media(),
                 "playing": self.player.file if self.player else None,
                 "recording": self.record_file}
+
+    def public_media(self) -> dict[str, Any]:
+        """The media snapshot without pjsua's stream index (internal to the worker)."""
+        return {key: value for key, value in self.media.items() if key != "index"}
 
     @property
     def ended(self) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import gc
+import ipaddress
 import os
 import socket
 import sys
@@ -79,6 +80,7 @@ class MediaEngine:
         self.auto_answer = True
         self.stopping = False
         self._stun_servers: list[str] = []
+        self._ice_on_loopback = False
         self._finishing_recordings: list[tuple[dict[str, Any], str, float]] = []
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -224,6 +226,9 @@ class MediaEngine:
         turn = message.get("turn") or None
         if turn is not None and not (isinstance(turn, dict) and turn.get("server")):
             raise CommandError("turn must be null or {server, username, password, transport}")
+        if turn is not None and str(turn.get("transport") or "udp").lower() \
+                not in TURN_TRANSPORTS:
+            raise CommandError(f"turn transport must be one of {list(TURN_TRANSPORTS)}")
         stun_servers = [str(s) for s in message.get("stun_servers") or []]
         requested = message.get("codecs") or list(DEFAULT_CODECS)
         available = [info.codecId for info in self.endpoint.codecEnum2()]
@@ -252,6 +257,7 @@ class MediaEngine:
         else:
             self.account.modify(config)
         self.auto_answer = bool(message.get("auto_answer", True))
+        self._ice_on_loopback = bool(message.get("ice")) and is_loopback(media_address)
         for name in unknown:
             self.emit("error", message=f"unknown audio codec {name!r} ignored; "
                                         f"this media engine has {available}")
@@ -276,10 +282,7 @@ class MediaEngine:
             nat.turnUserName = str(turn.get("username") or "")
             nat.turnPasswordType = 0  # plain text
             nat.turnPassword = str(turn.get("password") or "")
-            transport = str(turn.get("transport") or "udp").lower()
-            if transport not in TURN_TRANSPORTS:
-                raise CommandError(f"turn transport must be one of {list(TURN_TRANSPORTS)}")
-            nat.turnConnType = TURN_TRANSPORTS[transport]
+            nat.turnConnType = TURN_TRANSPORTS[str(turn.get("transport") or "udp").lower()]
         media = config.mediaConfig
         # Bound and public address both: otherwise the SDP and the packets disagree (§2).
         media.transportConfig.boundAddress = media_address
@@ -302,21 +305,29 @@ class MediaEngine:
         assert self.endpoint is not None and self.account is not None
         if self.endpoint.utilVerifySipUri(uri) != 0:
             raise CommandError(f"not a SIP URI: {uri!r}")
-        headers = dict(message.get("headers") or {})
+        headers = {str(k): str(v) for k, v in dict(message.get("headers") or {}).items()}
         if session is not None:
             headers[protocol.SESSION_HEADER] = str(session)
+        for name, value in headers.items():
+            if not name.strip() or any(c in name + value for c in "\r\n\0") or ":" in name:
+                raise CommandError(f"header {name!r} cannot go into a SIP message as given")
         leg = CallLeg(self, self.account, self._take_handle(), "uac",
                       str(session) if session is not None else None)
         op = pj.CallOpParam(True)
         for name, value in headers.items():
             header = pj.SipHeader()
-            header.hName, header.hValue = str(name), str(value)
+            header.hName, header.hValue = name, value
             op.txOption.headers.append(header)
         self.calls[leg.handle] = leg  # before makeCall: its first callbacks may come at once
         try:
             leg.makeCall(uri, op)
-        except pj.Error:
+        except pj.Error as exc:
             del self.calls[leg.handle]
+            if self._ice_on_loopback:
+                raise CommandError(
+                    f"{describe(exc)}: ICE finds no candidate on a loopback media address "
+                    f"(pjnath leaves loopback out); give rtp.media_address a routable "
+                    f"address or turn nat.ice off") from None
             raise
         return {"call": leg.handle}
 
@@ -440,8 +451,7 @@ class MediaEngine:
             return
         leg.media = snapshot
         leg.connect_media()
-        public = {k: v for k, v in snapshot.items() if k != "index"}
-        self.emit("call.media", **leg.tags(), **public)
+        self.emit("call.media", **leg.tags(), **leg.public_media())
 
     def on_call_dtmf(self, leg: CallLeg, digit: dict[str, Any]) -> None:
         self.emit("call.dtmf", **leg.tags(), **digit)
@@ -450,6 +460,13 @@ class MediaEngine:
         if leg.player is player:
             leg.stop_play()
             self.emit("play.done", **leg.tags(), file=player.file)
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
 
 
 def wav_is_complete(path: str) -> bool:

@@ -55,6 +55,7 @@ class WorkerProcess:
         self.crashed = False
         self.stopping = False  # an exit we asked for is no crash
         self.stderr_tail: deque[str] = deque(maxlen=20)
+        self.last_error = ""  # the message of its latest `error` event
         self._control = control
         self._on_event = on_event
         self._on_exit = on_exit
@@ -62,6 +63,7 @@ class WorkerProcess:
         self._pending: dict[int, _PendingReply] = {}
         self._ready_event = trio.Event()
         self._gone = trio.Event()
+        self._stderr_done = trio.Event()
         self._send_lock = trio.Lock()
         self._doorbell: trio.socket.SocketType | None = None
         self._doorbell_address: tuple[str, int] = ("127.0.0.1", 0)
@@ -101,14 +103,21 @@ class WorkerProcess:
             with trio.move_on_after(start_timeout):
                 await worker._ready_or_gone()
         except BaseException:  # cancelled while starting: leave nothing behind
+            worker.stopping = True
             with trio.CancelScope(shield=True):
                 await worker.kill()
             raise
         if not worker._ready_event.is_set():
-            if worker.exit_reason is None:
-                await worker.kill()
-            raise MediaWorkerGone(f"media worker {worker_id} did not start: "
-                                  f"{worker.exit_reason or 'no ready event in time'}")
+            reason = worker.exit_reason or f"no ready event within {start_timeout:g} s"
+            worker.stopping = True
+            await worker.kill()
+            with trio.move_on_after(1):
+                await worker._stderr_done.wait()
+            # Why it failed is in its last words: an error event or a Python traceback.
+            last_words = worker.last_error or (worker.stderr_tail[-1] if worker.stderr_tail
+                                               else "")
+            raise MediaWorkerGone(f"media worker {worker_id} did not start: {reason}"
+                                  + (f" ({last_words})" if last_words else ""))
         return worker
 
     async def _ready_or_gone(self) -> None:
@@ -248,7 +257,8 @@ class WorkerProcess:
             self._open_doorbell()
             self._ready_event.set()
         elif message.get("event") == "error":
-            log.warning("media worker %s: %s", self.id, message.get("message"))
+            self.last_error = str(message.get("message"))
+            log.warning("media worker %s: %s", self.id, self.last_error)
         try:
             self._on_event(self, message)
         except Exception:  # noqa: BLE001 - a subscriber's bug must not stop the worker
@@ -291,9 +301,8 @@ class WorkerProcess:
             if self.stopping and -returncode in (signal.SIGTERM, signal.SIGKILL):
                 return f"stopped (signal {-returncode}, {name})", False
             return f"media engine crashed (signal {-returncode}, {name})", True
-        if returncode == 0:
-            return ("stopped", False) if self.stopping else ("media engine exited unexpectedly",
-                                                              True)
+        if returncode == 0:  # a clean exit nobody here asked for: a SIGTERM from outside
+            return ("stopped" if self.stopping else "media engine stopped unexpectedly"), False
         return f"media engine failed (exit status {returncode})", True
 
     async def _read_stderr(self) -> None:
@@ -301,19 +310,22 @@ class WorkerProcess:
         assert self.process.stderr is not None
         buffer = b""
         level = logging.WARNING
-        async with self.process.stderr:
-            while True:
-                try:
-                    data = await self.process.stderr.receive_some(65536)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    return
-                if not data:
-                    break
-                *lines, buffer = (buffer + data).split(b"\n")
-                for raw in lines:
-                    level = self._log_line(raw.decode(errors="replace"), level)
-        if buffer:
-            self._log_line(buffer.decode(errors="replace"), level)
+        try:
+            async with self.process.stderr:
+                while True:
+                    try:
+                        data = await self.process.stderr.receive_some(65536)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        break
+                    if not data:
+                        break
+                    *lines, buffer = (buffer + data).split(b"\n")
+                    for raw in lines:
+                        level = self._log_line(raw.decode(errors="replace"), level)
+            if buffer:
+                self._log_line(buffer.decode(errors="replace"), level)
+        finally:
+            self._stderr_done.set()
 
     def _log_line(self, line: str, previous_level: int) -> int:
         if not line.strip():

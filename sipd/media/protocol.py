@@ -8,6 +8,9 @@ no protocol channel: pjlib prints there before it is initialised). Three message
              {"id": 7, "ok": false, "error": "no call 2 ..."}
     event    {"event": "call.state", "call": 2, ...}           worker -> supervisor, unsolicited
 
+After each command the supervisor sends DOORBELL to the worker's UDP SIP port, which wakes
+the worker's pjsua poll at once (see worker.py).
+
 Commands (fields besides "id"/"cmd"; "call" is the worker's call handle, an int):
     configure   media_address, rtp_port_start, rtp_port_count, codecs [names], srtp
                 ("disabled"|"optional"|"mandatory"), ice (bool), stun_servers [host[:port]],
@@ -15,11 +18,13 @@ Commands (fields besides "id"/"cmd"; "call" is the worker's call handle, an int)
                 auto_answer (bool)             -> {codecs [enabled ids, best first], unknown_codecs}
     call        uri, session (opaque tag, sent in the X-Sipd-Session header), headers {name: value}
                                                -> {call}
-    answer      call, code (default 200), reason
-    hangup      call, code, reason
+    answer      call, code (default 200; 180/183 for early), reason
+                (incoming calls are adopted at once and answered 200 by the worker when
+                configure said auto_answer, else they wait for this command)
+    hangup      call, code (0: what the call state calls for), reason
     hold        call                           (re-INVITE sendonly)
     unhold      call                           (re-INVITE sendrecv)
-    dtmf        call, digits, duration_ms      (RFC 2833)
+    dtmf        call, digits (0-9*#A-D), duration_ms (default 160)   (RFC 2833)
     play        call, file, loop (bool)        (16-bit mono PCM WAV, any rate)
     stop_play   call
     record      call, file                     (what the remote party sends, to WAV)
@@ -33,12 +38,14 @@ Events:
     call.incoming  call, session, remote_uri, local_uri
     call.state     call, session, role ("uac"|"uas"), state (CALL_STATES), code, reason
     call.media     call, session, active (bool), status (MEDIA_STATUSES), direction
-                   (DIRECTIONS), codec, srtp (bool), remote_rtp ("addr:port")
-    call.dtmf      call, session, digit, method ("rfc2833"|...), duration_ms
+                   (DIRECTIONS); with a live stream also codec ("PCMU/8000"), proto
+                   ("RTP/AVP"|"RTP/SAVP"...), srtp (bool: SRTP really in use, also
+                   SDES over RTP/AVP), remote_rtp ("addr:port")
+    call.dtmf      call, session, digit, method ("rfc2833"|"sip_info")
     play.done      call, session, file         (end of a non-looping file)
     record.done    call, session, file, complete (bool): the WAV file is finished and
                    may be read (after stop_record, a new record, hangup or shutdown)
-    error          message, call (optional)
+    error          message (e.g. an unknown codec that configure ignored)
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ Callbacks (synchronous, must not block; exceptions are logged):
     on_worker_state(data)        data of the `media.worker` event:
                                  {"worker", "state": "started"|"stopped"|"crashed", "pid",
                                   "reason" (not for started), "sessions" (stopped/crashed)}
+                                 "sessions" lists the sessions whose audio is lost: a worker
+                                 can also stop unasked (SIGTERM from outside), not only crash.
 """
 
 from __future__ import annotations
@@ -173,9 +175,10 @@ class MediaSupervisor:
     async def aclose(self) -> None:
         """Stop every worker: shutdown command, SIGTERM, SIGKILL, each bounded."""
         self._closing = True
-        async with trio.open_nursery() as nursery:
-            for worker in list(self._workers.values()):
-                nursery.start_soon(worker.process.stop, self.config.stop_timeout)
+        async with self._lock:  # a worker being started joins the pool first
+            async with trio.open_nursery() as nursery:
+                for worker in list(self._workers.values()):
+                    nursery.start_soon(worker.process.stop, self.config.stop_timeout)
 
     # -- workers ----------------------------------------------------------------------------
 

@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 control.send(_answer(engine, message, CommandError))
                 if engine.stopping:
                     break
+            engine.run_deferred()  # events of what the commands did go out now, not next poll
     finally:
         engine.shutdown()
         control.close()
