@@ -43,6 +43,8 @@ except ValueError:  # pragma: no cover - OpenSSL without SHA-512/256
 # Higher is stronger; unknown algorithms are absent.
 ALGORITHM_STRENGTH = {"MD5": 1, "MD5-SESS": 1, "SHA-256": 2, "SHA-256-SESS": 2,
                       "SHA-512-256": 3, "SHA-512-256-SESS": 3}
+# Unquoted auth-param values: tokens, plus what servers put in nonces and opaques.
+_BARE_VALUE_CHARS = TOKEN_CHARS | frozenset("/:=@")
 SUPPORTED_ALGORITHMS = frozenset(
     alg for alg in ALGORITHM_STRENGTH if alg.removesuffix("-SESS") in _HASHES)
 
@@ -123,7 +125,7 @@ def parse_challenge(value: str, *, proxy: bool = False,
         if scanner.peek() == '"':
             params[name] = unquote(scanner.quoted_string())
         else:
-            raw = scanner.take_while(TOKEN_CHARS | frozenset("/:=@"))
+            raw = scanner.take_while(_BARE_VALUE_CHARS)
             if not raw:
                 raise scanner.error(f"empty value for {name!r}")
             params[name] = raw

@@ -40,7 +40,8 @@ class SipParseError(ValueError):
         self.method: str | None = None
         self.headers: Headers | None = None
 
-    def attach(self, *, is_request: bool, method: str | None, headers: Headers | None) -> SipParseError:
+    def attach(self, *, is_request: bool, method: str | None,
+               headers: Headers | None) -> SipParseError:
         """Record what was read of the message (called by the message parser)."""
         self.is_request = is_request
         self.method = method
@@ -53,8 +54,10 @@ class SipParseError(ValueError):
     def answerable(self) -> bool:
         """True when a response can be sent: a request (not an ACK) with Via, From, To,
         Call-ID and CSeq present, even if one of them is malformed (they are copied as-is)."""
-        if self.status is None or not self.is_request or self.method == "ACK" or self.headers is None:
+        if self.status is None or not self.is_request or self.headers is None:
             return False
+        if self.method == "ACK":
+            return False  # an ACK is never answered
         return all(name in self.headers for name in ("Via", "From", "To", "Call-ID", "CSeq"))
 
     def error_response(self) -> Response | None:
@@ -73,6 +76,10 @@ class SipParseError(ValueError):
 
     def __repr__(self) -> str:
         return f"SipParseError({self.detail!r}, status={self.status!r}, fatal={self.fatal!r})"
+
+
+# The name the rest of the code base may use.
+ParseError = SipParseError
 
 
 def _default_reason(status: int | None) -> str:

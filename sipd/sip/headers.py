@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
-from .syntax import split_list
+from .syntax import is_token, split_list
 
 _CANONICAL_NAMES = [
     "Accept", "Accept-Contact", "Accept-Encoding", "Accept-Language", "Accept-Resource-Priority",
@@ -55,6 +55,15 @@ SINGLE_VALUE_HEADERS = ("Call-ID", "CSeq", "From", "To", "Max-Forwards", "Conten
                         "Content-Type", "Expires", "Min-Expires")
 
 
+def _checked(name: str, value: str) -> tuple[str, str]:
+    """Refuses what would break the message on the wire (or inject header lines into it)."""
+    if not is_token(name):
+        raise ValueError(f"header name {name!r} is not a token")
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"{name} value contains a line break: {value[:40]!r}")
+    return canonical_name(name), value
+
+
 def canonical_name(name: str) -> str:
     """The canonical spelling of a header name; compact forms are expanded."""
     lower = name.lower()
@@ -69,7 +78,7 @@ class Headers:
     __slots__ = ("_fields",)
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
-        self._fields: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in fields]
+        self._fields: list[tuple[str, str]] = [_checked(n, v) for n, v in fields]
 
     # -- reading ------------------------------------------------------------------------
     def get(self, name: str, default: str | None = None) -> str | None:
@@ -115,12 +124,12 @@ class Headers:
     # -- changing -----------------------------------------------------------------------
     def add(self, name: str, value: str) -> None:
         """Appends a field (after any existing ones)."""
-        self._fields.append((canonical_name(name), value))
+        self._fields.append(_checked(name, value))
 
     def add_first(self, name: str, value: str) -> None:
         """Inserts a field before the first one of the same name (or at the top): where a new
         Via or Record-Route goes."""
-        name = canonical_name(name)
+        name, value = _checked(name, value)
         key = name.lower()
         for i, (field_name, _) in enumerate(self._fields):
             if field_name.lower() == key:
@@ -130,7 +139,7 @@ class Headers:
 
     def set(self, name: str, value: str) -> None:
         """Replaces every field called `name` with one (where the first one was)."""
-        name = canonical_name(name)
+        name, value = _checked(name, value)
         key = name.lower()
         for i, (field_name, _) in enumerate(self._fields):
             if field_name.lower() == key:
@@ -146,7 +155,7 @@ class Headers:
     def replace_first_value(self, name: str, value: str) -> None:
         """Replaces the first value of a list header (the top Via, say); if its line held
         several values the others move to a line of their own just after it."""
-        key = canonical_name(name).lower()
+        key = _checked(name, value)[0].lower()
         for i, (field_name, line) in enumerate(self._fields):
             if field_name.lower() == key:
                 others = split_list(line)[1:] if key in LIST_HEADERS else []

@@ -13,6 +13,7 @@ well-formed, only unacceptable). Other headers are parsed when their accessor is
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass
 from typing import Callable, Union
@@ -123,7 +124,7 @@ class Message:
         return self._single("Min-Expires", lambda v: parse_delta_seconds(v, "Min-Expires"))
 
     @property
-    def date(self):  # -> datetime.datetime | None
+    def date(self) -> datetime.datetime | None:
         return self._single("Date", parse_date)
 
     def token_list(self, name: str) -> list[str]:
@@ -188,6 +189,8 @@ class Request(Message):
 
     @property
     def start_line(self) -> str:
+        if not is_token(self.method):
+            raise ValueError(f"method {self.method!r} is not a token")
         return f"{self.method} {self.uri} {SIP_VERSION}"
 
     def copy(self) -> Request:
@@ -207,6 +210,8 @@ class Response(Message):
 
     @property
     def start_line(self) -> str:
+        if not 100 <= self.status <= 699 or "\r" in self.reason or "\n" in self.reason:
+            raise ValueError(f"cannot send status {self.status} with reason {self.reason!r}")
         return f"{SIP_VERSION} {self.status} {self.reason}"
 
     @property
@@ -252,6 +257,10 @@ def parse_head(head: bytes) -> Head:
     result = _parse_start_line(lines[0])
     fields: list[tuple[str, str]] = []
     for line in lines[1:]:
+        if "\r" in line:
+            result.error = result.error or SipParseError(
+                "CR not followed by LF in the header section", reason="Malformed Header Line")
+            continue
         if line[:1] in (" ", "\t"):
             if not fields:
                 result.error = result.error or SipParseError(
@@ -311,6 +320,8 @@ def _parse_status_line(line: str) -> Head:
     head.reason = reason
     if version.upper() != SIP_VERSION:
         head.error = SipParseError(f"unsupported version {version[:20]!r}", status=None)
+    elif "\r" in reason:
+        head.error = SipParseError("CR in the reason phrase", status=None)
     elif len(code) != 3 or not code.isascii() or not code.isdigit() or code[0] not in "123456":
         head.error = SipParseError(f"invalid status code {code[:20]!r}", status=None)
     else:
@@ -430,7 +441,3 @@ def parse_datagram(data: bytes) -> AnyMessage:
         body = rest[:length]
     return build_message(head, body)
 
-
-def parse_message(data: bytes) -> AnyMessage:
-    """Parses one complete message (headers + body as framed by its Content-Length)."""
-    return parse_datagram(data)

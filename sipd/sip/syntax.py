@@ -7,6 +7,7 @@ decoded from UTF-8 with `surrogateescape`, so any byte string round-trips throug
 
 from __future__ import annotations
 
+import re
 import string
 from typing import Iterable, Iterator
 
@@ -22,8 +23,20 @@ HEX = frozenset(string.hexdigits)
 PARAM_VALUE_CHARS = TOKEN_CHARS | frozenset("[]:")
 
 
+_RUN_PATTERNS: dict[frozenset[str], re.Pattern[str]] = {}
+
+
+def _run_of(chars: frozenset[str]) -> re.Pattern[str]:
+    """A compiled `[chars]*` (the scanner's hot loop, done by the regex engine)."""
+    pattern = _RUN_PATTERNS.get(chars)
+    if pattern is None:
+        pattern = re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]*")
+        _RUN_PATTERNS[chars] = pattern
+    return pattern
+
+
 def is_token(text: str) -> bool:
-    return bool(text) and all(c in TOKEN_CHARS for c in text)
+    return bool(text) and _run_of(TOKEN_CHARS).fullmatch(text) is not None
 
 
 def parse_error(what: str, problem: str, text: str) -> SipParseError:
@@ -71,10 +84,10 @@ class Scanner:
             raise self.error(f"expected {char!r}")
 
     def take_while(self, chars: frozenset[str]) -> str:
-        start = self.pos
-        while self.pos < len(self.text) and self.text[self.pos] in chars:
-            self.pos += 1
-        return self.text[start:self.pos]
+        match = _run_of(chars).match(self.text, self.pos)
+        assert match is not None  # `[...]*` always matches
+        self.pos = match.end()
+        return match.group()
 
     def token(self, what: str = "token") -> str:
         self.skip_ws()
@@ -139,6 +152,8 @@ def quote(value: str) -> str:
 def split_list(value: str) -> list[str]:
     """Splits a comma-separated header value into its elements (stripped), ignoring commas
     inside quoted strings and inside <...>. Empty elements are kept so callers can reject them."""
+    if '"' not in value and "<" not in value:
+        return [part.strip(WSP) for part in value.split(",")]
     parts: list[str] = []
     start = 0
     in_quotes = False
@@ -207,14 +222,12 @@ def percent_encode(text: str, safe: frozenset[str]) -> str:
     return "".join(out)
 
 
-def check_chars(text: str, allowed: frozenset[str], what: str, *, escapes: bool = True) -> None:
-    """Raises unless every character is allowed (or part of a %HH escape when `escapes`)."""
-    for i, char in enumerate(text):
-        if char in allowed:
-            continue
-        if escapes and char == "%":
-            continue  # validated by percent_decode
-        raise parse_error(what, f"character {char!r} not allowed", text)
+def check_chars(text: str, allowed: frozenset[str], what: str) -> None:
+    """Raises unless every character of `text` is in `allowed`."""
+    match = _run_of(allowed).match(text)
+    assert match is not None
+    if match.end() != len(text):
+        raise parse_error(what, f"character {text[match.end()]!r} not allowed", text)
 
 
 # --- parameters ------------------------------------------------------------------------------

@@ -362,9 +362,10 @@ class ServerTransaction(Transaction):
 
     def respond(self, status: int, reason: str | None = None, *, now: float,
                 **kwargs: Any) -> list[Event]:
-        """Builds a response to the request (keeping one To tag for the whole transaction)
-        and sends it."""
-        response = build_response(self.request, status, reason, to_tag=self.to_tag, **kwargs)
+        """Builds a response to the request (keeping one To tag for the whole transaction,
+        unless `to_tag=` says which) and sends it; other keywords go to `build_response`."""
+        to_tag = kwargs.pop("to_tag", None) or self.to_tag
+        response = build_response(self.request, status, reason, to_tag=to_tag, **kwargs)
         return self.send(response, now)
 
     def _send_response(self, response: Response) -> None:

@@ -94,7 +94,8 @@ class TransactionLayer:
         return []
 
     def _send_cancel(self, transaction: InviteClientTransaction, now: float) -> list[Event]:
-        cancel = self._pending_cancels.pop(transaction.key, None) or build_cancel(transaction.request)
+        cancel = self._pending_cancels.pop(transaction.key, None)
+        cancel = cancel or build_cancel(transaction.request)
         transaction.cancel_sent(now)
         _, events = self.send_request(cancel, destination=transaction.destination,
                                       reliable=transaction.reliable, now=now)

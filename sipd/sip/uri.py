@@ -32,6 +32,12 @@ _PARAM_SAFE = UNRESERVED | frozenset("[]/:&+$")
 _HEADER_SAFE = UNRESERVED | frozenset("[]/?:+$")
 _HOSTNAME_CHARS = ALPHANUM | frozenset("-._")
 _SCHEME_CHARS = ALPHANUM | frozenset("+-.")
+# What may appear in each part of a SIP URI as received: the safe characters and escapes
+# (checked by percent_decode).
+_USER_CHARS = _USER_SAFE | {"%"}
+_PASSWORD_CHARS = _PASSWORD_SAFE | {"%"}
+_PARAM_CHARS = _PARAM_SAFE | {"%"}
+_HEADER_CHARS = _HEADER_SAFE | {"%"}
 # Characters an opaque absolute URI may not contain (they delimit it inside a header value).
 _OPAQUE_FORBIDDEN = frozenset(' \t\r\n<>"') | frozenset(chr(c) for c in range(0x20)) | {"\x7f"}
 _TEL_CHARS = frozenset(string.hexdigits + "*#+-.()")
@@ -278,10 +284,10 @@ def _parse_sip(scheme: str, rest: str, text: str, what: str) -> SipUri:
         user_text, colon, password_text = userinfo.partition(":")
         if not user_text:
             raise parse_error(what, "empty user part", text)
-        check_chars(user_text, _USER_SAFE, what)
+        check_chars(user_text, _USER_CHARS, what)
         user = percent_decode(user_text, what)
         if colon:
-            check_chars(password_text, _PASSWORD_SAFE, what)
+            check_chars(password_text, _PASSWORD_CHARS, what)
             password = percent_decode(password_text, what)
     rest, question, header_text = rest.partition("?")
     host_part, *param_parts = rest.split(";")
@@ -301,9 +307,9 @@ def _parse_sip(scheme: str, rest: str, text: str, what: str) -> SipUri:
         name, equals, value = part.partition("=")
         if not name:
             raise parse_error(what, "empty URI parameter", text)
-        check_chars(name, _PARAM_SAFE, what)
+        check_chars(name, _PARAM_CHARS, what)
         if equals:
-            check_chars(value, _PARAM_SAFE, what)
+            check_chars(value, _PARAM_CHARS, what)
         params.set(percent_decode(name, what), percent_decode(value, what) if equals else None)
     headers: list[tuple[str, str]] = []
     if question:
@@ -311,8 +317,8 @@ def _parse_sip(scheme: str, rest: str, text: str, what: str) -> SipUri:
             name, equals, value = part.partition("=")
             if not name or not equals:
                 raise parse_error(what, "malformed URI header", text)
-            check_chars(name, _HEADER_SAFE, what)
-            check_chars(value, _HEADER_SAFE, what)
+            check_chars(name, _HEADER_CHARS, what)
+            check_chars(value, _HEADER_CHARS, what)
             headers.append((percent_decode(name, what), percent_decode(value, what)))
     return SipUri(host, user, password, port, params, headers, scheme)
 

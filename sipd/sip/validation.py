@@ -103,7 +103,8 @@ def _check_require(request: Request, extensions: Iterable[str]) -> Rejection | N
     return None
 
 
-def _check_body(request: Request, types: Iterable[str], encodings: Iterable[str]) -> Rejection | None:
+def _check_body(request: Request, types: Iterable[str],
+                encodings: Iterable[str]) -> Rejection | None:
     if not request.body:
         return None
     types = list(types)
