@@ -25,6 +25,13 @@ from sipd.settings import addresses
 __all__ = ["SETTINGS", "SettingError", "Setting", "lookup", "render_example", "describe",
            "TABLES", "RAW_SECTIONS", "close_keys"]
 
+def check_nameserver(text: str) -> None:
+    """A resolver is reached by address: a name would need a resolver to find it."""
+    host, _port = addresses.parse_host_port(text)
+    if not addresses.is_ip_address(host):
+        raise ValueError(f"{host!r} is not an IP address")
+
+
 SETTINGS: tuple[Setting, ...] = (
     # [sip]
     PortSetting("sip.local_udp_port", 0, "Local port for SIP over UDP."),
@@ -61,7 +68,7 @@ SETTINGS: tuple[Setting, ...] = (
                "routes to the peer.",
                form='an IP address, or "" for the address that routes to the peer',
                check=check_ip_address),
-    ListSetting("rtp.audio_codecs", ["opus", "G722", "PCMU", "PCMA"],
+    ListSetting("rtp.audio_codecs", ["G722", "PCMU", "PCMA"],
                 "Audio codecs offered and accepted, in order of preference.",
                 item_form="codec names such as opus, G722, PCMU, PCMA, speex/16000",
                 item_check=check_codec_name, non_empty=True),
@@ -69,6 +76,12 @@ SETTINGS: tuple[Setting, ...] = (
                 "SRTP (SDES) for audio: disabled, optional (offer it, accept plain RTP) or "
                 "mandatory (refuse plain RTP).",
                 choices=("disabled", "optional", "mandatory")),
+    # [dns]
+    ListSetting("dns.nameservers", [],
+                "DNS servers for locating SIP servers (RFC 3263: NAPTR, SRV, A/AAAA). Empty: "
+                "the system's resolver configuration.",
+                item_form='IP addresses "address[:port]" (port 53 when omitted)',
+                item_check=check_nameserver),
     # [nat]
     ListSetting("nat.stun_servers", [],
                 "STUN servers used to learn our public address, tried in order.",

@@ -21,7 +21,7 @@ EXPECTED_KEYS = {
     "sip.listen_address", "sip.max_message_bytes",
     "tls.ca_list", "tls.certificate", "tls.verify_server", "tls.verify_client",
     "rtp.port_range", "rtp.media_address", "rtp.audio_codecs", "rtp.srtp",
-    "nat.stun_servers", "nat.ice", "nat.turn.server", "nat.turn.username", "nat.turn.password",
+    "dns.nameservers", "nat.stun_servers", "nat.ice", "nat.turn.server", "nat.turn.username", "nat.turn.password",
     "msrp.local_port", "msrp.transport", "msrp.relay",
     "xcap.local_port", "xcap.root",
     "rpc.listen", "rpc.allowed_origins", "rpc.max_message_bytes", "rpc.event_replay",
@@ -54,7 +54,7 @@ def test_documented_defaults():
     defaults = {s.key: s.default for s in schema.SETTINGS}
     assert defaults["sip.transport_list"] == ["udp", "tcp", "tls"]
     assert defaults["rtp.port_range"] == "50000-50500"
-    assert defaults["rtp.audio_codecs"] == ["opus", "G722", "PCMU", "PCMA"]
+    assert defaults["rtp.audio_codecs"] == ["G722", "PCMU", "PCMA"]
     assert defaults["rtp.srtp"] == "optional"
     assert defaults["rpc.listen"] == "127.0.0.1:7575"
     assert defaults["tls.verify_server"] is True and defaults["tls.verify_client"] is False
@@ -320,3 +320,10 @@ def test_module_main_prints_the_example():
                             capture_output=True, text=True, cwd=ROOT)
     assert result.stdout == schema.render_example()
     assert result.stderr == ""
+
+
+def test_nameservers_are_addresses_with_optional_port():
+    assert valid("dns.nameservers", ["127.0.0.1:5353", "[::1]", "[::1]:53"]) == [
+        "127.0.0.1:5353", "[::1]", "[::1]:53"]
+    with pytest.raises(SettingError, match="not an IP address"):
+        valid("dns.nameservers", ["dns.example.test"])
