@@ -1,0 +1,529 @@
+"""SIP accounts: what one account is configured with, how it is validated, shown and stored.
+
+An account lives in the settings file as an `[accounts.<id>]` table (DESIGN.md §3). Its fields
+are typed like global settings (the kinds of sipd.settings.kinds, keyed by the field name),
+so a refusal reads "expires must be an integer 60..86400; got 5: out of range" whether it comes
+from an RPC client or from the file (where it is prefixed with the table's name).
+
+The password is write-only from the outside: `to_public()` never contains it, only whether one
+is set. The account "local" always exists, is never stored and registers nowhere.
+
+    store = AccountStore(settings)                 # SettingsStore.open(...) beforehand
+    alice = store.add({"aor": "sip:alice@example.test", "password": "secret"})
+    alice.id                                       # "alice-example-test"
+    store.update(alice.id, {"expires": 300})       # partial, validated, persisted atomically
+    store.remove(alice.id)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterable, Mapping
+
+from sipd.settings.errors import ConfigError, SettingError
+from sipd.settings.kinds import BoolSetting, EnumSetting, IntSetting, Setting, StrSetting
+from sipd.settings.store import SettingsStore
+from sipd.sip.errors import SipParseError
+from sipd.sip.uri import SipUri, parse_uri
+
+__all__ = [
+    "AccountConfig", "AccountStore", "AccountChanges", "AccountError", "AccountNotFound",
+    "ReadOnlyAccount", "DuplicateAccount", "FIELDS", "LOCAL_ID", "REGISTRATION_FIELDS",
+    "account_id_for", "describe",
+]
+
+log = logging.getLogger(__name__)
+
+LOCAL_ID = "local"
+SECTION = "accounts"
+DEFAULT_LOCAL_AOR = "sip:local@localhost"
+
+
+# --- field kinds -----------------------------------------------------------------------------
+
+def _check_no_controls(text: str) -> None:
+    if any(ord(c) < 0x20 or c == "\x7f" for c in text):
+        raise ValueError("it contains a control character (a line break or tab, say)")
+
+
+@dataclass(frozen=True)
+class SipUriSetting(Setting):
+    """A sip: or sips: URI, stored in its normalised text form. `user` says whether the URI
+    must have a user part ("required", an AOR), must not ("forbidden", a server), or may."""
+    user: str = field(default="allowed", kw_only=True)
+    required: bool = field(default=False, kw_only=True)
+    form: str = field(default="a sip: or sips: URI", kw_only=True)
+
+    type_name: ClassVar[str] = "sip_uri"
+
+    def __post_init__(self) -> None:
+        if not self.required:  # a required field has no usable default to check
+            super().__post_init__()
+
+    def validate(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise self._refuse(value)
+        if value == "":
+            if self.required:
+                raise self._refuse(value, "it is required")
+            return value
+        text = value.strip()
+        try:
+            uri = parse_uri(text, self.key)
+        except SipParseError as error:
+            raise self._refuse(value, _uri_hint(text) or error.detail) from None
+        if not isinstance(uri, SipUri):
+            raise self._refuse(value, f"the scheme is {uri.scheme}:, not sip: or sips:")
+        if uri.headers:
+            raise self._refuse(value, "a URI here may not carry ?headers")
+        if uri.password is not None:
+            raise self._refuse(value, "put the password in the password field, not the URI")
+        if self.user == "required" and uri.user is None:
+            raise self._refuse(value, "it needs a user part, as in sip:alice@example.com")
+        if self.user == "forbidden" and uri.user is not None:
+            raise self._refuse(value, "a server URI has no user part, as in "
+                                      f"{uri.scheme}:{uri.host_port}")
+        uri.host = uri.host.lower()
+        return str(uri)
+
+    def allowed(self) -> str:
+        return self.form + ("" if self.required else ', or "" for none')
+
+
+def _uri_hint(text: str) -> str | None:
+    if ":" not in text or text.split(":", 1)[0].lower() not in ("sip", "sips"):
+        if "@" in text or "." in text:
+            return f"did you mean \"sip:{text}\"?"
+    return None
+
+
+# The fields of an account, in the order they are written to the file. Keys are field names
+# so that error messages name the field; `help` feeds describe() (a future accounts.schema).
+FIELDS: tuple[Setting, ...] = (
+    SipUriSetting("aor", "", "The account's address of record, e.g. sip:alice@example.com.",
+                  user="required", required=True,
+                  form="a sip: or sips: address of record such as sip:alice@example.com"),
+    StrSetting("display_name", "", "Name shown to the people this account calls or writes to.",
+               form="a display name without line breaks", check=_check_no_controls),
+    StrSetting("username", "",
+               "User name for digest authentication. Empty: the user part of the AOR.",
+               form='an authentication user name, or "" for the user part of the AOR',
+               check=_check_no_controls),
+    StrSetting("password", "", "Password for digest authentication.", secret=True,
+               form="a password"),
+    SipUriSetting("registrar", "",
+                  "Registrar to register with, e.g. sip:registrar.example.com;transport=tcp. "
+                  "Empty: locate the AOR's domain by DNS (RFC 3263).",
+                  user="forbidden",
+                  form="a registrar sip: or sips: URI without user part, e.g. "
+                       "sip:192.0.2.1:5060;transport=tcp"),
+    SipUriSetting("outbound_proxy", "",
+                  "Proxy every request of this account goes through (a pre-loaded loose "
+                  "route). Empty: none.",
+                  user="forbidden",
+                  form="a proxy sip: or sips: URI without user part, e.g. sip:proxy.example.com"),
+    EnumSetting("transport", "",
+                "Preferred transport when the server URI does not name one. Empty: "
+                "automatic (RFC 3263, then the order of sip.transport_list).",
+                choices=("", "udp", "tcp", "tls")),
+    BoolSetting("register", True, "Register this account with its registrar."),
+    IntSetting("expires", 600, "Registration lifetime asked from the registrar, in seconds.",
+               minimum=60, maximum=86400),
+)
+BY_NAME: dict[str, Setting] = {setting.key: setting for setting in FIELDS}
+FIELD_NAMES: tuple[str, ...] = tuple(BY_NAME)
+
+# Fields whose change means a running registration must be redone.
+REGISTRATION_FIELDS = frozenset({"aor", "display_name", "username", "password", "registrar",
+                                 "outbound_proxy", "transport", "register", "expires"})
+
+# Keys clients see but never set; named in the refusal when sent.
+_READ_ONLY = {"id": "an account's id is chosen by sipd and never changes",
+              "password_set": "password_set is read-only; send password to change it",
+              "local": "local is read-only"}
+
+
+def describe() -> list[dict[str, Any]]:
+    """Every account field with its type, default, allowed values and help text."""
+    out = []
+    for setting in FIELDS:
+        item = setting.describe()
+        item["required"] = bool(getattr(setting, "required", False))
+        out.append(item)
+    return out
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+class AccountError(Exception):
+    """Something about one account that a client can act on; `account_id` names it."""
+
+    def __init__(self, account_id: str, message: str) -> None:
+        super().__init__(message)
+        self.account_id = account_id
+
+
+class AccountNotFound(AccountError, LookupError):
+    def __init__(self, account_id: str, known: Iterable[str] = ()) -> None:
+        close = difflib.get_close_matches(str(account_id), list(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        super().__init__(account_id, f"no account with id {account_id!r}{hint}")
+
+
+class ReadOnlyAccount(AccountError):
+    """The built-in local account cannot be changed or removed."""
+
+
+class DuplicateAccount(SettingError):
+    """Another account already has this AOR; `existing_id` names it."""
+
+    def __init__(self, aor: str, existing_id: str) -> None:
+        super().__init__("aor", f"account {existing_id!r} already has the AOR {aor}; "
+                                "update that account instead")
+        self.aor = aor
+        self.existing_id = existing_id
+
+
+def _unknown_field(name: Any) -> SettingError:
+    if name in _READ_ONLY:
+        return SettingError(str(name), _READ_ONLY[name])
+    close = difflib.get_close_matches(str(name), FIELD_NAMES, n=1)
+    hint = f"did you mean {close[0]}?" if close else "known fields: " + ", ".join(FIELD_NAMES)
+    return SettingError(str(name), f"unknown account field {json.dumps(name)}: {hint}")
+
+
+# --- the account -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """One account's configuration, every field validated. Build it with `create`,
+    `from_storage` or `updated`; the constructor itself does not validate."""
+    id: str
+    aor: str
+    display_name: str = ""
+    username: str = ""
+    password: str = field(default="", repr=False)
+    registrar: str = ""
+    outbound_proxy: str = ""
+    transport: str = ""
+    register: bool = True
+    expires: int = 600
+    # Keys of the stored table this version does not know (later groups such as presence,
+    # xcap, msrp, rtp overrides; or an admin's typo, which is logged): kept when written back.
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=True)
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, account_id: str, values: Mapping[str, Any]) -> "AccountConfig":
+        """A new account from client values: `aor` required, unknown keys refused."""
+        if not isinstance(values, Mapping):
+            raise SettingError("account", "an account must be an object of fields")
+        if "aor" not in values:
+            raise SettingError("aor", "aor is required, e.g. \"sip:alice@example.com\"")
+        return cls(account_id, aor="").updated(values)
+
+    @classmethod
+    def from_storage(cls, account_id: str, table: Mapping[str, Any]) -> "AccountConfig":
+        """An account from its [accounts.<id>] table. Unknown keys are kept (and logged).
+        SettingError names the key as accounts.<id>.<field>."""
+        where = f"{SECTION}.{account_id}"
+        if not isinstance(table, Mapping):
+            raise SettingError(where, f"{where} must be a table ([{where}]) of account "
+                                      "fields, not a value")
+        known = {key: value for key, value in table.items() if key in BY_NAME}
+        extra = {key: value for key, value in table.items() if key not in BY_NAME}
+        for key in extra:
+            if not isinstance(extra[key], Mapping):  # a sub-table is a later group: quiet
+                close = difflib.get_close_matches(key, FIELD_NAMES, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                log.warning("unknown account field %s.%s is kept but ignored%s", where, key, hint)
+        if "aor" not in known:
+            raise SettingError(f"{where}.aor", f"{where}.aor is required, e.g. "
+                                               "aor = \"sip:alice@example.com\"")
+        try:
+            account = cls(account_id, aor="").updated(known)
+        except SettingError as error:
+            raise SettingError(f"{where}.{error.key}", f"{where}.{error}") from None
+        return dataclasses.replace(account, extra=dict(extra))
+
+    def updated(self, changes: Mapping[str, Any]) -> "AccountConfig":
+        """A copy with `changes` validated and applied; fields not given keep their value
+        (the password too). SettingError names the first bad field."""
+        if not isinstance(changes, Mapping):
+            raise SettingError("account", "account changes must be an object of fields")
+        values: dict[str, Any] = {}
+        for name, value in changes.items():
+            setting = BY_NAME.get(name) if isinstance(name, str) else None
+            if setting is None:
+                raise _unknown_field(name)
+            values[name] = setting.validate(value)
+        result = dataclasses.replace(self, **values)
+        result._check_combination()
+        return result
+
+    def _check_combination(self) -> None:
+        server = self.registrar or self.aor
+        scheme = server.split(":", 1)[0]
+        if scheme == "sips" and self.transport in ("udp", "tcp"):
+            which = "registrar" if self.registrar else "aor"
+            raise SettingError("transport", f"transport must be \"tls\" or \"\" for a sips: "
+                                            f"{which}; got the string \"{self.transport}\"")
+
+    # -- views ----------------------------------------------------------------------------
+
+    @property
+    def is_local(self) -> bool:
+        return self.id == LOCAL_ID
+
+    @property
+    def aor_uri(self) -> SipUri:
+        uri = parse_uri(self.aor, "aor")
+        assert isinstance(uri, SipUri)
+        return uri
+
+    @property
+    def auth_username(self) -> str:
+        """The digest user name: the username field, or else the AOR's user part."""
+        return self.username or (self.aor_uri.user or "")
+
+    @property
+    def locates_registrar(self) -> bool:
+        """True when no registrar is set: the AOR's domain is located per RFC 3263."""
+        return not self.registrar
+
+    @property
+    def registrar_uri(self) -> SipUri:
+        """The REGISTER Request-URI: the registrar, or the AOR's domain (RFC 3261 §10.2)."""
+        if self.registrar:
+            uri = parse_uri(self.registrar, "registrar")
+            assert isinstance(uri, SipUri)
+            return uri
+        aor = self.aor_uri
+        return SipUri(aor.host, port=aor.port, scheme=aor.scheme)
+
+    @property
+    def outbound_proxy_uri(self) -> SipUri | None:
+        if not self.outbound_proxy:
+            return None
+        uri = parse_uri(self.outbound_proxy, "outbound_proxy")
+        assert isinstance(uri, SipUri)
+        return uri
+
+    @property
+    def registers(self) -> bool:
+        """Whether this account should be registered at all (the local account never is)."""
+        return self.register and not self.is_local
+
+    def to_public(self) -> dict[str, Any]:
+        """What accounts.get/list return: never the password, only whether one is set.
+        `username` is the effective one (the AOR's user part when none is set)."""
+        return {
+            "id": self.id,
+            "aor": self.aor,
+            "display_name": self.display_name,
+            "username": self.auth_username,
+            "password_set": self.password != "",
+            "registrar": self.registrar,
+            "outbound_proxy": self.outbound_proxy,
+            "transport": self.transport,
+            "register": self.registers,
+            "expires": self.expires,
+            "local": self.is_local,
+        }
+
+    def to_storage(self) -> dict[str, Any]:
+        """The [accounts.<id>] table: every field (empty strings too, so the file shows the
+        knobs), then the unknown keys it was read with."""
+        table: dict[str, Any] = {name: getattr(self, name) for name in FIELD_NAMES}
+        for key, value in self.extra.items():
+            table.setdefault(key, value)
+        return table
+
+    def changed_fields(self, other: "AccountConfig") -> set[str]:
+        return {name for name in FIELD_NAMES if getattr(self, name) != getattr(other, name)}
+
+
+def local_account(aor: str = DEFAULT_LOCAL_AOR) -> AccountConfig:
+    """The built-in account for direct calls (no registrar, never registers)."""
+    return dataclasses.replace(AccountConfig(LOCAL_ID, aor="").updated({"aor": aor}),
+                               register=False)
+
+
+def _aor_key(aor: str) -> tuple[str | None, str, int | None]:
+    """Two AORs name the same account when user, host and port match (sip: and sips: too)."""
+    uri = parse_uri(aor, "aor")
+    assert isinstance(uri, SipUri)
+    return uri.user, uri.host.lower(), uri.port
+
+
+_SLUG_RUN = re.compile(r"[^a-z0-9]+")
+
+
+def account_id_for(aor: str, taken: Iterable[str]) -> str:
+    """An id from the AOR: `sip:alice@example.test` -> `alice-example-test`, with `-2`, `-3`
+    ... when taken; never "local". Ids are bare TOML keys (a-z, 0-9, -)."""
+    try:
+        uri = parse_uri(aor, "aor")
+    except SipParseError:
+        uri = None
+    if isinstance(uri, SipUri):  # decoded, without parameters
+        text = f"{uri.user or ''}@{uri.host_port}"
+    else:
+        text = aor.split(":", 1)[-1]
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()  # é -> e
+    base = _SLUG_RUN.sub("-", text.lower()).strip("-")[:60].strip("-") or "account"
+    used = set(taken) | {LOCAL_ID}
+    candidate, n = base, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+# --- the store ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AccountChanges:
+    """What a reload found: ids added, removed, and changed (with the fields that changed)."""
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    changed: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+
+class AccountStore:
+    """The accounts: the [accounts.<id>] tables of the settings file, validated, plus the
+    built-in local account. Every change is validated, then written atomically through the
+    SettingsStore (SettingError / PersistError: nothing changed), then applied in memory."""
+
+    def __init__(self, settings: SettingsStore, *, local_aor: str = DEFAULT_LOCAL_AOR) -> None:
+        """Loads the accounts; ConfigError names the file and the account's bad field."""
+        self.settings = settings
+        self.local = local_account(local_aor)
+        self._accounts: dict[str, AccountConfig] = self._load()
+
+    # Reading.
+
+    def list(self) -> list[AccountConfig]:
+        """The local account first, then the stored ones in file order."""
+        return [self.local, *self._accounts.values()]
+
+    def ids(self) -> list[str]:
+        return [account.id for account in self.list()]
+
+    def get(self, account_id: str) -> AccountConfig:
+        if account_id == LOCAL_ID:
+            return self.local
+        try:
+            return self._accounts[account_id]
+        except (KeyError, TypeError):
+            raise AccountNotFound(account_id, self.ids()) from None
+
+    def __contains__(self, account_id: object) -> bool:
+        return account_id == LOCAL_ID or account_id in self._accounts
+
+    def __len__(self) -> int:
+        return len(self._accounts) + 1
+
+    def find_by_aor(self, aor: str) -> AccountConfig | None:
+        try:
+            key = _aor_key(aor)
+        except SipParseError:
+            return None
+        for account in self.list():
+            if _aor_key(account.aor) == key:
+                return account
+        return None
+
+    # Changing.
+
+    def add(self, values: Mapping[str, Any]) -> AccountConfig:
+        """Validate, persist and return a new account with an id derived from its AOR."""
+        account = AccountConfig.create("pending", values)
+        self._check_unique(account)
+        account = dataclasses.replace(account, id=account_id_for(account.aor, self._taken()))
+        self.settings.set_section(SECTION, account.id, account.to_storage())
+        self._accounts[account.id] = account
+        return account
+
+    def update(self, account_id: str, changes: Mapping[str, Any]) -> tuple[AccountConfig,
+                                                                           AccountConfig]:
+        """Apply a partial change; returns (old, new). Fields not given keep their values
+        (the password included)."""
+        old = self._mutable(account_id)
+        new = old.updated(changes)
+        if new == old:
+            return old, new
+        self._check_unique(new)
+        self.settings.set_section(SECTION, account_id, new.to_storage())
+        self._accounts[account_id] = new
+        return old, new
+
+    def remove(self, account_id: str) -> AccountConfig:
+        """Remove the account from the file; returns what it was."""
+        account = self._mutable(account_id)
+        self.settings.remove_section(SECTION, account_id)
+        del self._accounts[account_id]
+        return account
+
+    def reload(self) -> AccountChanges:
+        """Re-read the accounts after the settings file was reloaded (SIGHUP). ConfigError
+        leaves the accounts in memory as they were."""
+        fresh = self._load()
+        old = self._accounts
+        changes = AccountChanges(
+            added=tuple(i for i in fresh if i not in old),
+            removed=tuple(i for i in old if i not in fresh),
+            changed={i: frozenset(old[i].changed_fields(fresh[i]) or {"extra"})
+                     for i in fresh if i in old and old[i] != fresh[i]})
+        self._accounts = fresh
+        return changes
+
+    # Internals.
+
+    def _taken(self) -> set[str]:
+        # Ids of tables in the file too, even ones this store skipped.
+        return set(self._accounts) | set(self.settings.section(SECTION))
+
+    def _mutable(self, account_id: str) -> AccountConfig:
+        if account_id == LOCAL_ID:
+            raise ReadOnlyAccount(LOCAL_ID, "the local account is built in: it cannot be "
+                                            "changed or removed")
+        return self.get(account_id)
+
+    def _check_unique(self, account: AccountConfig) -> None:
+        key = _aor_key(account.aor)
+        for other in self.list():
+            if other.id != account.id and _aor_key(other.aor) == key:
+                raise DuplicateAccount(account.aor, other.id)
+
+    def _load(self) -> dict[str, AccountConfig]:
+        path = self.settings.path
+        accounts: dict[str, AccountConfig] = {}
+        by_aor: dict[tuple[Any, ...], str] = {_aor_key(self.local.aor): LOCAL_ID}
+        for account_id, table in self.settings.section(SECTION).items():
+            if account_id == LOCAL_ID:
+                log.warning("%s: [accounts.local] is ignored: the local account is built in "
+                            "and has no settings", path)
+                continue
+            try:
+                account = AccountConfig.from_storage(account_id, table)
+            except SettingError as error:
+                raise ConfigError(f"{path}: {error}", path=path, key=error.key) from None
+            key = _aor_key(account.aor)
+            if key in by_aor:
+                raise ConfigError(f"{path}: accounts {by_aor[key]!r} and {account_id!r} have "
+                                  f"the same AOR {account.aor}; remove one of them",
+                                  path=path, key=f"{SECTION}.{account_id}.aor")
+            by_aor[key] = account_id
+            accounts[account_id] = account
+        return accounts
