@@ -24,6 +24,7 @@ from . import __version__, logsetup
 from .rpc.methods import registry
 from .rpc.server import RpcServer
 from .service import Service
+from .useragent import open_user_agent
 from .settings.errors import ConfigError, PersistError
 from .settings.paths import Paths, check_writable, default_paths, ensure_dir
 from .settings.store import SettingsStore
@@ -75,11 +76,27 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ENVIRONMENT
     try:
         return trio.run(run, Service(settings, paths))
-    except OSError as exc:  # e.g. the RPC port is taken
-        log.error("cannot start: %s", exc)
+    except (OSError, BaseExceptionGroup) as exc:  # e.g. the RPC or a SIP port is taken
+        problem = _environment_problem(exc)
+        if problem is None:
+            raise
+        log.error("cannot start: %s", problem)
         return EXIT_ENVIRONMENT
     finally:
         lock.close()
+
+
+def _environment_problem(exc: BaseException) -> BaseException | None:
+    """The OSError (a port taken, an address missing...) behind a failed start, if any."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _environment_problem(inner)
+            if found is not None:
+                return found
+        return None
+    if isinstance(exc, OSError):
+        return exc
+    return _environment_problem(exc.__cause__) if exc.__cause__ else None
 
 
 def _lock_runtime_dir(runtime_dir: Path) -> Any:
@@ -123,14 +140,18 @@ async def run(service: Service) -> int:
     service.on_setting("log.level", lambda _key, level: logsetup.set_level(level))
     rpc_file = service.paths.runtime_dir / "rpc.json"
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
-        async with trio.open_nursery() as nursery:
+        async with open_user_agent(service) as agent, trio.open_nursery() as nursery:
+            service.useragent = agent
+            service.add_state("sip", agent.state)
+            service.add_state("accounts", agent.accounts.list)
             url = await nursery.start(server.run)
             write_rpc_file(rpc_file, url, token)
             server.on_url_change = lambda new_url: write_rpc_file(rpc_file, new_url, token)
             service.on_setting("rpc.listen", lambda _key, listen: server.rebind(listen))
             nursery.start_soon(_handle_signals, signals, service, notifier)
             nursery.start_soon(notifier.watchdog_loop)
-            service.bus.publish("system.ready", {"version": __version__, "rpc": url})
+            service.bus.publish("system.ready", {"version": __version__, "rpc": url,
+                                                 "sip": agent.stack.ports})
             notifier.ready(f"RPC on {url}")
             log.info("sipd %s ready (config %s, RPC %s)", __version__,
                      service.paths.config_file, url)

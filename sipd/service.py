@@ -32,6 +32,7 @@ class Service:
         self.started = time.time()
         self.stop_reason: str | None = None
         self.stop_requested = trio.Event()
+        self.useragent: Any = None  # the SIP side (sipd.useragent.UserAgent), once started
         self._appliers: list[tuple[str, Applier]] = []
         self._state: dict[str, Callable[[], Any]] = {}
         self.on_setting("rpc.event_replay", lambda _key, value: self.bus.resize(value))

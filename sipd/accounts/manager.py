@@ -1,0 +1,142 @@
+"""The daemon's accounts: the persisted configurations and their live registrations.
+
+Also answers "is this Request-URI one of ours, and whose": an incoming request names either
+the contact we registered (its user part is the account id) or the account's own user part
+(a direct request to `sip:alice@<our address>`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+import trio
+
+from sipd.sip.locator import Locator
+from sipd.sip.uri import SipUri, Uri
+
+from .model import LOCAL_ID, AccountConfig, AccountStore
+from .registrar_client import RegistrarClient
+
+log = logging.getLogger(__name__)
+
+UNREGISTER_WAIT = 5.0  # seconds an unregistration may take on remove and shutdown
+
+
+class AccountManager:
+    def __init__(self, bus: Any, store: AccountStore, stack: Any, locator: Locator,
+                 nursery: trio.Nursery) -> None:
+        self.bus = bus
+        self.store = store
+        self.stack = stack
+        self.locator = locator
+        self._nursery = nursery
+        self._clients: dict[str, RegistrarClient] = {}
+
+    # -- views ----------------------------------------------------------------------------
+
+    def public(self, account: AccountConfig) -> dict[str, Any]:
+        view = account.to_public()
+        client = self._clients.get(account.id)
+        view["registration"] = (client.last_data if client else
+                                {"account": account.id, "state": "unregistered"})
+        return view
+
+    def list(self) -> list[dict[str, Any]]:
+        return [self.public(account) for account in self.store.list()]
+
+    def get(self, account_id: str) -> AccountConfig:
+        return self.store.get(account_id)
+
+    def account_for(self, uri: Uri) -> AccountConfig | None:
+        """The account a Request-URI addresses; the local account for a URI with no user
+        part; None when no account goes by that user."""
+        user = uri.user if isinstance(uri, SipUri) else None
+        if not user:
+            return self.store.get(LOCAL_ID)
+        accounts = self.store.list()
+        for account in accounts:
+            if user == account.id:
+                return account
+        for account in accounts:
+            if user == account.aor_uri.user:
+                return account
+        return None
+
+    def is_local_uri(self, uri: Uri) -> bool:
+        return self.account_for(uri) is not None
+
+    # -- changes --------------------------------------------------------------------------
+
+    def start_all(self) -> None:
+        for account in self.store.list():
+            if account.registers:
+                self._start(account)
+
+    async def add(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        account = self.store.add(values)
+        log.info("account %s added (%s)", account.id, account.aor)
+        if account.registers:
+            self._start(account)
+        return self.public(account)
+
+    async def update(self, account_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        old, new = self.store.update(account_id, changes)
+        if account_id in self._clients and new.changed_fields(old):
+            await self._stop(account_id, UNREGISTER_WAIT)
+        if new.registers and account_id not in self._clients:
+            self._start(new)
+        return self.public(new)
+
+    async def remove(self, account_id: str) -> dict[str, Any]:
+        account = self.store.get(account_id)
+        self.store.remove(account_id)  # refuses the local account before anything stops
+        await self._stop(account_id, UNREGISTER_WAIT)
+        log.info("account %s removed", account_id)
+        return account.to_public()
+
+    async def register(self, account_id: str) -> dict[str, Any]:
+        account = self.store.get(account_id)
+        if account.is_local:
+            raise ValueError("the local account registers nowhere; add an account with a "
+                             "registrar to register")
+        if account_id not in self._clients:
+            self._start(account)
+        else:
+            self._clients[account_id].network_changed()  # register again now
+        return self.public(account)
+
+    async def unregister(self, account_id: str) -> dict[str, Any]:
+        account = self.store.get(account_id)
+        await self._stop(account_id, UNREGISTER_WAIT)
+        return self.public(account)
+
+    def network_changed(self) -> None:
+        for client in self._clients.values():
+            client.network_changed()
+
+    async def stop_all(self, wait: float = UNREGISTER_WAIT) -> None:
+        async with trio.open_nursery() as nursery:
+            for account_id in list(self._clients):
+                nursery.start_soon(self._stop, account_id, wait)
+
+    # -- inside ---------------------------------------------------------------------------
+
+    def _start(self, account: AccountConfig) -> None:
+        client = RegistrarClient(account, self.stack, self.locator, self._publish,
+                                 contact_user=account.id)
+        self._clients[account.id] = client
+        self._nursery.start_soon(client.run)
+
+    async def _stop(self, account_id: str, wait: float) -> None:
+        client = self._clients.get(account_id)
+        if client is None:
+            return
+        client.stop(wait)
+        with trio.move_on_after(wait + 1):
+            await client.wait_stopped()
+        if self._clients.get(account_id) is client:
+            del self._clients[account_id]
+
+    def _publish(self, data: dict[str, Any]) -> None:
+        self.bus.publish("account.registration", data)

@@ -1,0 +1,143 @@
+"""Pager-mode messaging (RFC 3428): MESSAGE out and in, with is-composing (RFC 3994).
+
+Out: `send` builds the MESSAGE for an account, sends it through the account's next hop with
+failover and digest, and reports the final status (also as `message.delivery`). In: a MESSAGE
+for one of our accounts becomes `message.received` (or `message.composing` for an
+is-composing indication) and is answered 200; what we cannot take gets 415 or 400.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from typing import Any
+
+from sipd.accounts.model import AccountConfig
+from sipd.accounts.outbound import DeliveryError, proxy_route, send_with_failover
+from sipd.sip.builder import build_request
+from sipd.sip.errors import SipParseError
+from sipd.sip.header_values import Address, parse_address
+from sipd.sip.uri import SipUri, parse_uri
+
+from .content import Composing, ContentRejected, OutgoingContentError, interpret_message
+from .content import outgoing_body
+from .iscomposing import ISCOMPOSING_CONTENT_TYPE, IsComposing
+
+log = logging.getLogger(__name__)
+
+
+class PagerError(ValueError):
+    """The message cannot be built (bad recipient, bad content); `field` names the param."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+def recipient_uri(to: str) -> SipUri:
+    """'sip:bob@example.com', 'sips:...', or the shorthand 'bob@example.com'."""
+    text = to.strip()
+    if ":" not in text.split("@", 1)[0]:
+        text = f"sip:{text}"
+    try:
+        uri = parse_uri(text, "to")
+    except SipParseError as exc:
+        raise PagerError("to", f"{to!r} is not a SIP URI: {exc.detail or exc}") from None
+    if not isinstance(uri, SipUri) or not uri.host:
+        raise PagerError("to", f"{to!r} is not a sip: or sips: URI")
+    return uri.without_headers()
+
+
+class Pager:
+    def __init__(self, bus: Any, stack: Any, locator: Any, accounts: Any) -> None:
+        self.bus = bus
+        self.stack = stack
+        self.locator = locator
+        self.accounts = accounts
+
+    # -- out ------------------------------------------------------------------------------
+
+    async def send(self, account: AccountConfig, to: str, content: str,
+                   content_type: str = "text/plain", cpim: bool = False) -> dict[str, Any]:
+        recipient = recipient_uri(to)
+        sender = self._sender(account)
+        try:
+            body_type, body = outgoing_body(
+                content, content_type, cpim=cpim, sender=str(sender.uri),
+                recipient=str(recipient), now=datetime.datetime.now(datetime.timezone.utc))
+        except OutgoingContentError as exc:
+            raise PagerError("content", str(exc)) from None
+        result = await self._deliver(account, recipient, sender, body_type, body)
+        self.bus.publish("message.delivery", {"account": account.id, "to": str(recipient),
+                                              **result})
+        return result
+
+    async def send_composing(self, account: AccountConfig, to: str,
+                             active: bool) -> dict[str, Any]:
+        recipient = recipient_uri(to)
+        indication = IsComposing("active" if active else "idle",
+                                 content_type="text/plain", refresh=60 if active else None)
+        return await self._deliver(account, recipient, self._sender(account),
+                                   ISCOMPOSING_CONTENT_TYPE, indication.encode())
+
+    async def _deliver(self, account: AccountConfig, recipient: SipUri, sender: Address,
+                       content_type: str, body: bytes) -> dict[str, Any]:
+        route = proxy_route(account)
+        request = build_request("MESSAGE", recipient, from_=sender, to=Address(recipient),
+                                routes=[route] if route else (), body=body,
+                                content_type=content_type)
+        message_id = uuid.uuid4().hex
+        try:
+            response = await send_with_failover(self.stack, self.locator, account, request)
+        except DeliveryError as exc:
+            log.info("MESSAGE from %s to %s not delivered: %s", account.id, recipient, exc)
+            return {"id": message_id, "code": exc.code or 408, "reason": exc.reason,
+                    "delivered": False}
+        log.info("MESSAGE from %s to %s: %d %s", account.id, recipient, response.status,
+                 response.reason)
+        return {"id": message_id, "code": response.status, "reason": response.reason,
+                "delivered": 200 <= response.status < 300}
+
+    def _sender(self, account: AccountConfig) -> Address:
+        uri = account.aor_uri
+        if account.is_local:  # "from the daemon's own address": reachable for replies
+            host, port = self.stack.local_contact("udp", None, learned=False)
+            uri = SipUri(host, user=uri.user, port=port)
+        return Address(uri, account.display_name or None)
+
+    # -- in -------------------------------------------------------------------------------
+
+    async def on_message(self, incoming: Any, account: AccountConfig) -> None:
+        request = incoming.request
+        try:
+            interpreted = interpret_message(request.headers.get("Content-Type") or "",
+                                            request.body)
+        except ContentRejected as exc:
+            headers = [("Accept", exc.accept_header)] if hasattr(exc, "accept_header") else []
+            await incoming.respond(exc.status, exc.reason, headers=headers)
+            return
+        await incoming.respond(200)
+        sender = _address_text(request.headers.get("From"))
+        recipient = _address_text(request.headers.get("To"))
+        if isinstance(interpreted, Composing):
+            indication = interpreted.indication
+            self.bus.publish("message.composing", {
+                "account": account.id, "from": sender, "to": recipient,
+                "state": indication.state, "refresh": indication.refresh,
+                "content_type": indication.content_type})
+            return
+        self.bus.publish("message.received",
+                         interpreted.event_data(account=account.id, sender=sender,
+                                                recipient=recipient))
+
+
+def _address_text(value: str | None) -> str:
+    """The URI of a From/To header, as text (display names are not identities)."""
+    if not value:
+        return ""
+    try:
+        return str(parse_address(value).uri)
+    except SipParseError:
+        return value

@@ -1,0 +1,95 @@
+"""The SIP side of the daemon, put together: the stack built from the settings, server location,
+the accounts with their registrations, and where incoming requests go.
+
+Incoming requests are routed by method to the domain part that handles them (MESSAGE to the
+pager; INVITE, SUBSCRIBE, NOTIFY to sessions and presence as they arrive) and by Request-URI
+to the account they address.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import trio
+
+from .accounts.manager import AccountManager
+from .accounts.model import AccountStore
+from .messages.pager import Pager
+from .settings import addresses
+from .sip.locator import Locator
+from .sip.stack import SipStack, StackConfig, open_sip_stack
+from .sip.tls import TlsConfig
+
+log = logging.getLogger(__name__)
+
+
+def stack_config(settings: Any) -> StackConfig:
+    get = settings.get
+    certificate = get("tls.certificate") or None
+    return StackConfig(
+        listen_address=get("sip.listen_address"),
+        udp_port=get("sip.local_udp_port"), tcp_port=get("sip.local_tcp_port"),
+        tls_port=get("sip.local_tls_port"),
+        transports=tuple(get("sip.transport_list")),
+        max_message_bytes=get("sip.max_message_bytes"),
+        tls=TlsConfig(ca_file=get("tls.ca_list") or None,
+                      cert_file=Path(certificate) if certificate else None,
+                      verify_server=get("tls.verify_server"),
+                      verify_client=get("tls.verify_client")),
+    )
+
+
+def nameservers(settings: Any) -> list[tuple[str, int]] | None:
+    configured = settings.get("dns.nameservers")
+    if not configured:
+        return None
+    servers = []
+    for entry in configured:
+        host, port = addresses.parse_host_port(entry)
+        servers.append((host, port or 53))
+    return servers
+
+
+@dataclass
+class UserAgent:
+    stack: SipStack
+    locator: Locator
+    accounts: AccountManager
+    pager: Pager
+
+    def state(self) -> dict[str, Any]:
+        return {"ports": self.stack.ports, "listen_address": self.stack.config.listen_address}
+
+    async def on_request(self, incoming: Any) -> None:
+        account = self.accounts.account_for(incoming.request.uri)
+        if account is None:  # the stack's is_local_uri check makes this rare (a race)
+            await incoming.respond(404)
+            return
+        if incoming.method == "MESSAGE":
+            await self.pager.on_message(incoming, account)
+        else:
+            await incoming.respond(501)  # methods whose features are not built yet
+
+
+@asynccontextmanager
+async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
+    async with open_sip_stack(stack_config(service.settings)) as stack:
+        locator = Locator(nameservers(service.settings))
+        async with trio.open_nursery() as nursery:
+            accounts = AccountManager(service.bus, AccountStore(service.settings), stack,
+                                      locator, nursery)
+            agent = UserAgent(stack, locator, accounts, Pager(service.bus, stack, locator,
+                                                              accounts))
+            stack.set_local_uri_check(accounts.is_local_uri)
+            stack.set_request_handler(agent.on_request)
+            accounts.start_all()
+            try:
+                yield agent
+            finally:
+                with trio.CancelScope(shield=True):
+                    await accounts.stop_all()
+                nursery.cancel_scope.cancel()
