@@ -174,6 +174,9 @@ async def _handle_signals(signals: Any, service: Service, notifier: Notifier) ->
             notifier.reloading()
             try:
                 changed = service.reload_settings()
+                if service.useragent is not None:
+                    changed = [*changed, *(f"accounts.{account_id}" for account_id in
+                                           await service.useragent.accounts.reload())]
                 log.info("configuration reloaded; changed: %s", sorted(changed) or "nothing")
             except ConfigError as exc:
                 log.error("configuration not reloaded, the previous one stays: %s", exc)

@@ -34,6 +34,7 @@ class Service:
         self.stop_requested = trio.Event()
         self.useragent: Any = None  # the SIP side (sipd.useragent.UserAgent), once started
         self._appliers: list[tuple[str, Applier]] = []
+        self._live_keys: set[str] = set()
         self._state: dict[str, Callable[[], Any]] = {}
         self.on_setting("rpc.event_replay", lambda _key, value: self.bus.resize(value))
 
@@ -73,12 +74,23 @@ class Service:
         """A value as clients and logs may see it: secrets only say whether they are set."""
         return schema.lookup(key).public(value)
 
+    def reads_live(self, *keys: str) -> None:
+        """These keys are read each time they are used: a change needs no applier."""
+        self._live_keys.update(keys)
+
+    def applies_live(self, key: str) -> bool:
+        return key in self._live_keys or any(
+            key == prefix or key.startswith(prefix + ".") for prefix, _ in self._appliers)
+
     def changed(self, key: str, old: Any, new: Any) -> None:
         """Announce and apply a change already validated and persisted by the store."""
         if old == new:
             return
-        log.info("setting %s changed to %s", key, _shorten(repr(self.public_value(key, new))))
-        self.bus.publish("settings.changed", {"key": key, "value": self.public_value(key, new)})
+        live = self.applies_live(key)
+        log.info("setting %s changed to %s%s", key, _shorten(repr(self.public_value(key, new))),
+                 "" if live else " (takes effect at the next start)")
+        self.bus.publish("settings.changed", {"key": key, "value": self.public_value(key, new),
+                                              "restart_required": not live})
         for prefix, applier in self._appliers:
             if key == prefix or key.startswith(prefix + "."):
                 try:

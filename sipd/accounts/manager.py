@@ -111,6 +111,20 @@ class AccountManager:
         await self._stop(account_id, UNREGISTER_WAIT)
         return self.public(account)
 
+    async def reload(self) -> list[str]:
+        """After SIGHUP re-read the settings file: start, stop or restart the registrations of
+        the accounts that were added, removed or changed there. Returns the ids touched."""
+        changes = self.store.reload()
+        for account_id in changes.removed:
+            await self._stop(account_id, UNREGISTER_WAIT)
+        for account_id in changes.changed:
+            await self._stop(account_id, UNREGISTER_WAIT)
+        for account_id in (*changes.added, *changes.changed):
+            account = self.store.get(account_id)
+            if account.registers:
+                self._start(account)
+        return [*changes.added, *changes.removed, *changes.changed]
+
     def network_changed(self) -> None:
         for client in self._clients.values():
             client.network_changed()

@@ -65,6 +65,7 @@ class RpcServer:
         self.url: str | None = None
         self._self_origins: set[str] = set()
         self.on_url_change: Callable[[str], None] | None = None
+        service.reads_live("rpc.allowed_origins", "rpc.max_message_bytes", "rpc.client_queue")
         self._rebind_requests: trio.MemorySendChannel[str] | None = None
 
     def _setting(self, key: str) -> Any:

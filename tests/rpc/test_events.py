@@ -23,7 +23,7 @@ async def test_subscriber_gets_settings_changed_with_all_fields(sipd, client):
         await set_setting(other, "media.max_workers", 3)
     event = await client.next_event("settings.changed")
     assert event["topic"] == "settings" and event["subscription"] == sub["subscription"]
-    assert event["data"] == {"key": "media.max_workers", "value": 3}
+    assert event["data"] == {"key": "media.max_workers", "value": 3, "restart_required": True}
     assert event["seq"] == sub["seq"] + 1 and isinstance(event["time"], float)
 
 

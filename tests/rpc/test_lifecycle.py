@@ -123,7 +123,7 @@ async def test_sighup_reloads_and_keeps_old_settings_when_invalid(sipd, client):
                                                                "max_workers = 7"))
     sipd.signal(signal.SIGHUP)
     event = await client.next_event("settings.changed")
-    assert event["data"] == {"key": "media.max_workers", "value": 7}
+    assert event["data"] == {"key": "media.max_workers", "value": 7, "restart_required": True}
 
     good = sipd.config.read_text()
     sipd.config.write_text(good.replace("max_workers = 7", "max_workers = \"many\""))

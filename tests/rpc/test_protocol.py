@@ -155,3 +155,10 @@ async def test_unknown_subscription_is_not_found(client):
     with pytest.raises(RpcCallError) as error:
         await client.call("events.unsubscribe", {"subscription": 999})
     assert error.value.code == -32002
+
+
+async def test_set_says_whether_a_restart_is_needed(client):
+    live = await client.call("settings.set", {"key": "rpc.client_queue", "value": 500})
+    assert live["restart_required"] is False
+    later = await client.call("settings.set", {"key": "sip.max_message_bytes", "value": 4096})
+    assert later["restart_required"] is True

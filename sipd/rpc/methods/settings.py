@@ -48,10 +48,12 @@ async def set_(ctx: CallContext, *, key: KEY,
                value: Annotated[Any, "the new value, of the setting's type"]) -> dict:
     """Validate, save (atomically) and apply a setting; emits settings.changed.
 
-    A bad value is refused with the reason and changes nothing."""
+    A bad value is refused with the reason and changes nothing. `restart_required` says the
+    new value takes effect at the next start (SIP ports and addresses, media, TLS)."""
     _known(key)
     _apply(lambda: ctx.service.set_setting(key, value), key)
-    return ctx.service.settings.public_view(key)
+    return {**ctx.service.settings.public_view(key),
+            "restart_required": not ctx.service.applies_live(key)}
 
 
 @method("settings.reset")
