@@ -22,6 +22,7 @@ from .messages.pager import Pager
 from .settings import addresses
 from .sip.locator import Locator
 from .sip.stack import SipStack, StackConfig, open_sip_stack
+from .sip.timers import TimerSettings
 from .sip.tls import TlsConfig
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ def stack_config(settings: Any) -> StackConfig:
         tls_port=get("sip.local_tls_port"),
         transports=tuple(get("sip.transport_list")),
         max_message_bytes=get("sip.max_message_bytes"),
+        timers=TimerSettings(t1=get("sip.t1") / 1000, t2=max(4.0, get("sip.t1") / 1000)),
         tls=TlsConfig(ca_file=get("tls.ca_list") or None,
                       cert_file=Path(certificate) if certificate else None,
                       verify_server=get("tls.verify_server"),
@@ -78,7 +80,10 @@ class UserAgent:
 @asynccontextmanager
 async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
     async with open_sip_stack(stack_config(service.settings)) as stack:
-        locator = Locator(nameservers(service.settings))
+        # Locate only servers we can reach: a TCP-only daemon must not pick a UDP target.
+        locator = Locator(nameservers(service.settings),
+                          supported=tuple(t for t in ("tls", "tcp", "udp")
+                                          if t in stack.config.transports))
         async with trio.open_nursery() as nursery:
             accounts = AccountManager(service.bus, AccountStore(service.settings), stack,
                                       locator, nursery)

@@ -20,8 +20,8 @@ from sipd.sip.errors import SipParseError
 from sipd.sip.header_values import Address, parse_address
 from sipd.sip.uri import SipUri, parse_uri
 
-from .content import Composing, ContentRejected, OutgoingContentError, interpret_message
-from .content import outgoing_body
+from .content import Composing, ContentRejected, OutgoingContentError, UnsupportedContent
+from .content import interpret_message, outgoing_body
 from .iscomposing import ISCOMPOSING_CONTENT_TYPE, IsComposing
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class Pager:
     async def send(self, account: AccountConfig, to: str, content: str,
                    content_type: str = "text/plain", cpim: bool = False) -> dict[str, Any]:
         recipient = recipient_uri(to)
-        sender = self._sender(account)
+        sender = self._sender(account, recipient)
         try:
             body_type, body = outgoing_body(
                 content, content_type, cpim=cpim, sender=str(sender.uri),
@@ -79,7 +79,7 @@ class Pager:
         recipient = recipient_uri(to)
         indication = IsComposing("active" if active else "idle",
                                  content_type="text/plain", refresh=60 if active else None)
-        return await self._deliver(account, recipient, self._sender(account),
+        return await self._deliver(account, recipient, self._sender(account, recipient),
                                    ISCOMPOSING_CONTENT_TYPE, indication.encode())
 
     async def _deliver(self, account: AccountConfig, recipient: SipUri, sender: Address,
@@ -100,12 +100,27 @@ class Pager:
         return {"id": message_id, "code": response.status, "reason": response.reason,
                 "delivered": 200 <= response.status < 300}
 
-    def _sender(self, account: AccountConfig) -> Address:
+    def _sender(self, account: AccountConfig, recipient: SipUri) -> Address:
         uri = account.aor_uri
         if account.is_local:  # "from the daemon's own address": reachable for replies
-            host, port = self.stack.local_contact("udp", None, learned=False)
+            transport = self._reply_transport(recipient)
+            host, port = self.stack.local_contact(transport, None, learned=False)
             uri = SipUri(host, user=uri.user, port=port)
+            if transport != "udp":
+                uri.params.set("transport", transport)
         return Address(uri, account.display_name or None)
+
+    def _reply_transport(self, recipient: SipUri) -> str:
+        """The transport a reply to the local account can use: one we listen on, UDP unless
+        the recipient's URI names another (a TCP-only peer may not take UDP)."""
+        listening = self.stack.ports
+        wanted = recipient.transport or ("tls" if recipient.secure else "udp")
+        if wanted in listening:
+            return wanted
+        for transport in ("udp", "tcp", "tls"):
+            if transport in listening:
+                return transport
+        return "udp"  # listening on nothing: replies cannot reach us anyway
 
     # -- in -------------------------------------------------------------------------------
 
@@ -115,7 +130,12 @@ class Pager:
             interpreted = interpret_message(request.headers.get("Content-Type") or "",
                                             request.body)
         except ContentRejected as exc:
-            headers = [("Accept", exc.accept_header)] if hasattr(exc, "accept_header") else []
+            # the sender's user learns why from the Warning (RFC 3261 §20.43), we from the log
+            log.info("MESSAGE for %s from %s refused with %d: %s", account.id,
+                     request.headers.get("From"), exc.status, exc.detail)
+            headers = [("Warning", warning_value(exc.detail))]
+            if isinstance(exc, UnsupportedContent):
+                headers.append(("Accept", exc.accept_header))
             await incoming.respond(exc.status, exc.reason, headers=headers)
             return
         await incoming.respond(200)
@@ -131,6 +151,15 @@ class Pager:
         self.bus.publish("message.received",
                          interpreted.event_data(account=account.id, sender=sender,
                                                 recipient=recipient))
+
+
+def warning_value(text: str, limit: int = 200) -> str:
+    """A Warning header value with code 399 (miscellaneous) and `text` as a quoted string."""
+    text = "".join(c if c >= " " and c != "\x7f" else " " for c in text)
+    if len(text) > limit:
+        text = text[:limit - 1] + "…"
+    quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'399 sipd "{quoted}"'
 
 
 def _address_text(value: str | None) -> str:

@@ -40,6 +40,10 @@ SETTINGS: tuple[Setting, ...] = (
     ListSetting("sip.transport_list", ["udp", "tcp", "tls"],
                 "SIP transports to listen on and use, in order of preference.",
                 choices=("udp", "tcp", "tls"), non_empty=True),
+    IntSetting("sip.t1", 500,
+               "SIP timer T1 in milliseconds: the round-trip estimate retransmissions and "
+               "transaction timeouts (64*T1) are measured in (RFC 3261 §17).",
+               minimum=10, maximum=10000),
     StrSetting("sip.listen_address", "0.0.0.0",
                "The address SIP sockets bind to: 0.0.0.0 for every IPv4 address, :: for every "
                "IPv6 (and, on most systems, IPv4) address.",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -42,12 +43,81 @@ class Command:
     show: str | None = None  # the key of a list in the result to print as a table
     columns: tuple[str, ...] = ()  # and its columns (default: all)
     build: Callable[[argparse.Namespace], Any] | None = None
+    # A result that is an answer but not a success (a MESSAGE refused by the peer): the
+    # one-line reason to print, making sipctl exit 1.
+    failure: Callable[[Any], str | None] | None = None
 
     def params(self, ns: argparse.Namespace) -> dict[str, Any]:
         if self.build:
             return self.build(ns)
         values = {a.dest: getattr(ns, a.dest) for a in self.args}
         return {k: v for k, v in values.items() if v is not None and v != []}
+
+
+# -- accounts ---------------------------------------------------------------------------------
+
+ACCOUNT_ID = arg("id", metavar="ID", help="the account's id (see `sipctl accounts list`)")
+
+
+def _account_fields(*, adding: bool) -> tuple[Arg, ...]:
+    """The flags of the account fields (accounts.add and accounts.update share them)."""
+    return (
+        arg("--aor", required=adding, help="address of record, e.g. sip:alice@example.com"),
+        arg("--password", help='digest password ("-": read one line from stdin, which keeps '
+                               "it out of the process list and the shell history)"),
+        arg("--username", help="digest user name (default: the AOR's user part)"),
+        arg("--display-name", help="the name shown to others"),
+        arg("--registrar", help="registrar URI, e.g. sip:192.0.2.1:5060;transport=tcp "
+                                "(default: the AOR's domain located by DNS)"),
+        arg("--outbound-proxy", help="a proxy URI every request goes through"),
+        arg("--transport", choices=("udp", "tcp", "tls", ""), metavar="TRANSPORT",
+            help='preferred transport: udp, tcp, tls, or "" (as located)'),
+        arg("--register", action=argparse.BooleanOptionalAction, default=None,
+            help="whether the account registers (add: yes unless --no-register)"),
+        arg("--expires", type=int, help="registration lifetime asked for, in seconds"),
+    )
+
+
+ADD_FIELDS = _account_fields(adding=True)
+UPDATE_FIELDS = _account_fields(adding=False)
+
+
+def _field_values(ns: argparse.Namespace, fields: tuple[Arg, ...]) -> dict[str, Any]:
+    values = {a.dest: getattr(ns, a.dest) for a in fields}
+    if values.get("password") == "-":
+        values["password"] = sys.stdin.readline().rstrip("\r\n")
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _add_params(ns: argparse.Namespace) -> dict[str, Any]:
+    return _field_values(ns, ADD_FIELDS)
+
+
+def _update_params(ns: argparse.Namespace) -> dict[str, Any]:
+    return {"id": ns.id, "changes": _field_values(ns, UPDATE_FIELDS)}
+
+
+# -- messages ---------------------------------------------------------------------------------
+
+MESSAGE_ACCOUNT = arg("account", metavar="ACCOUNT", help='the sending account\'s id ("local": the daemon\'s own '
+                                      "address, no server needed)")
+MESSAGE_TO = arg("to", metavar="TO", help="the recipient, e.g. sip:bob@example.com or "
+                            "sip:local@192.0.2.1:5060;transport=tcp")
+
+
+def _send_params(ns: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {"account": ns.account, "to": ns.to, "content": ns.content}
+    if ns.content_type is not None:
+        params["content_type"] = ns.content_type
+    if ns.cpim:
+        params["cpim"] = True
+    return params
+
+
+def _not_delivered(result: Any) -> str | None:
+    if isinstance(result, dict) and result.get("delivered") is False:
+        return f"not delivered: {result.get('code')} {result.get('reason')}"
+    return None
 
 
 COMMANDS: list[Command] = [
@@ -63,4 +133,27 @@ COMMANDS: list[Command] = [
             (arg("key"),)),
     Command("settings schema", "settings.schema", "every setting with its type and help",
             show="settings", columns=("key", "type", "default", "help")),
+    Command("accounts list", "accounts.list", "every account with its registration state",
+            show="accounts", columns=("id", "aor", "registration.state")),
+    Command("accounts get", "accounts.get", "one account (the password is never shown)",
+            (ACCOUNT_ID,)),
+    Command("accounts add", "accounts.add", "add an account; it registers unless --no-register",
+            ADD_FIELDS, build=_add_params),
+    Command("accounts update", "accounts.update", "change some fields of an account",
+            (ACCOUNT_ID, *UPDATE_FIELDS), build=_update_params),
+    Command("accounts remove", "accounts.remove", "unregister and forget an account",
+            (ACCOUNT_ID,)),
+    Command("accounts register", "accounts.register", "register an account now (or again)",
+            (ACCOUNT_ID,)),
+    Command("accounts unregister", "accounts.unregister",
+            "remove an account's registration (the account stays)", (ACCOUNT_ID,)),
+    Command("message send", "messages.send",
+            "send a pager-mode MESSAGE and show its final status",
+            (MESSAGE_ACCOUNT, MESSAGE_TO, arg("content", metavar="TEXT", help="the message"),
+             arg("--content-type", help="its MIME type (default text/plain; text/html)"),
+             arg("--cpim", action="store_true", help="wrap it in message/cpim (RFC 3862)")),
+            build=_send_params, failure=_not_delivered),
+    Command("message composing", "messages.composing",
+            "tell the recipient you are typing (active) or stopped (idle)",
+            (MESSAGE_ACCOUNT, MESSAGE_TO, arg("state", metavar="active|idle", choices=("active", "idle")))),
 ]

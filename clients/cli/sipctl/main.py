@@ -62,6 +62,10 @@ def _command_runner(command: Command) -> Callable[..., Any]:
     async def run(client: Any, args: argparse.Namespace) -> int:
         result = await client.call(command.method, command.params(args), timeout=args.timeout)
         print_result(result, args.json, command.show, command.columns)
+        problem = command.failure(result) if command.failure else None
+        if problem:
+            print(f"sipctl: {problem}", file=sys.stderr)
+            return 1
         return 0
     return run
 

@@ -13,16 +13,31 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _lookup(row: dict[str, Any], column: str) -> Any:
+    """The value of a column; "registration.state" reaches into a nested object."""
+    value: Any = row
+    for part in column.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _title(column: str) -> str:
+    return column.replace(".", " ").upper()
+
+
 def print_table(rows: list[dict[str, Any]], columns: tuple[str, ...] = ()) -> None:
     if not rows:
         print("(none)")
         return
     columns = columns or tuple(dict.fromkeys(key for row in rows for key in row))
-    widths = {c: max(len(c), *(len(_cell(r.get(c))) for r in rows)) for c in columns}
-    widths = {c: min(w, 60) for c, w in widths.items()}
-    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
-    for row in rows:
-        print("  ".join(_cell(row.get(c))[:60].ljust(widths[c]) for c in columns).rstrip())
+    cells = [[_cell(_lookup(row, c)) for c in columns] for row in rows]
+    widths = [min(max(len(_title(c)), *(len(line[i]) for line in cells)), 60)
+              for i, c in enumerate(columns)]
+    print("  ".join(_title(c).ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for line in cells:
+        print("  ".join(cell[:60].ljust(w) for cell, w in zip(line, widths)).rstrip())
 
 
 def print_result(result: Any, as_json: bool, table_key: str | None,

@@ -1,0 +1,220 @@
+"""sipctl's accounts and message commands, run as a user runs them, against two real daemons."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from tests.daemon import SipdProcess
+
+
+def sipctl(*args: str, daemon: SipdProcess, check: bool = True, stdin: str | None = None,
+           timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "sipctl", "--runtime-dir", str(daemon.runtime_dir), *args]
+    result = subprocess.run(command, capture_output=True, text=True, input=stdin,
+                            timeout=timeout)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def sipctl_json(*args: str, daemon: SipdProcess, **kw: Any) -> Any:
+    return json.loads(sipctl("--json", *args, daemon=daemon, **kw).stdout)
+
+
+@pytest.fixture(scope="module")
+def daemons(tmp_path_factory):
+    base = tmp_path_factory.mktemp("sipctl-sip")
+    started = [SipdProcess(base, name=name) for name in ("a", "b")]
+    try:
+        for daemon in started:
+            daemon.start(wait=False)
+        for daemon in started:
+            daemon.wait_ready()
+        yield started
+    finally:
+        for daemon in started:
+            daemon.stop()
+
+
+@pytest.fixture
+def a(daemons):
+    log_start = len(daemons[0].log())
+    yield daemons[0]
+    print(f"--- sipd a ---\n{daemons[0].log()[log_start:]}")  # shown on failure
+
+
+@pytest.fixture
+def b(daemons):
+    log_start = len(daemons[1].log())
+    yield daemons[1]
+    print(f"--- sipd b ---\n{daemons[1].log()[log_start:]}")
+
+
+_PORTS: dict[str, dict[str, int]] = {}
+
+
+def local_uri(daemon: SipdProcess, transport: str = "udp") -> str:
+    """sip:local@ the daemon's SIP address (its ports asked once: they do not change)."""
+    key = str(daemon.base)
+    if key not in _PORTS:
+        _PORTS[key] = sipctl_json("state", daemon=daemon)["sip"]["ports"]
+    port = _PORTS[key][transport]
+    return f"sip:local@127.0.0.1:{port}" + ("" if transport == "udp" else ";transport=tcp")
+
+
+class Watcher:
+    """`sipctl --json watch messages` on a daemon, from its current seq on."""
+
+    def __init__(self, daemon: SipdProcess, count: int) -> None:
+        seq = sipctl_json("state", daemon=daemon)["seq"]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sipctl", "--runtime-dir", str(daemon.runtime_dir), "--json",
+             "watch", "messages", "--since", str(seq), "--count", str(count)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def events(self) -> list[dict[str, Any]]:
+        try:
+            out, err = self.process.communicate(timeout=20)
+        finally:
+            self.process.kill()
+            self.process.wait()
+        assert self.process.returncode == 0, err
+        return [json.loads(line)["params"] for line in out.splitlines()]
+
+
+# -- accounts ---------------------------------------------------------------------------------
+
+def test_accounts_lifecycle(a):
+    listing = sipctl("accounts", "list", daemon=a).stdout.splitlines()
+    assert listing[0].split() == ["ID", "AOR", "REGISTRATION", "STATE"]
+    assert listing[1].split() == ["local", "sip:local@localhost", "unregistered"]
+
+    added = sipctl_json("accounts", "add", "--aor", "sip:erin@example.test", "--password", "-",
+                        "--username", "erin-auth", "--display-name", "Erin É",
+                        "--registrar", "sip:127.0.0.1:9;transport=tcp",
+                        "--outbound-proxy", "sip:127.0.0.1:9", "--transport", "tcp",
+                        "--no-register", "--expires", "300",
+                        daemon=a, stdin="s3cret ✓\n")
+    account_id = added["id"]
+    assert added["aor"] == "sip:erin@example.test" and added["display_name"] == "Erin É"
+    assert added["username"] == "erin-auth" and added["password_set"] is True
+    assert added["registrar"] == "sip:127.0.0.1:9;transport=tcp"
+    assert added["outbound_proxy"] == "sip:127.0.0.1:9"
+    assert added["transport"] == "tcp" and added["expires"] == 300
+    assert added["register"] is False and "password" not in added
+
+    rows = [line.split() for line in sipctl("accounts", "list", daemon=a).stdout.splitlines()]
+    assert [account_id, "sip:erin@example.test", "unregistered"] in rows
+
+    shown = sipctl("accounts", "get", account_id, daemon=a).stdout
+    assert "Erin É" in shown and "s3cret" not in shown
+
+    updated = sipctl_json("accounts", "update", account_id, "--display-name", "Erin",
+                          "--expires", "120", "--outbound-proxy", "", daemon=a)
+    assert updated["display_name"] == "Erin" and updated["expires"] == 120
+    assert updated["outbound_proxy"] == "" and updated["password_set"] is True
+    assert updated["username"] == "erin-auth"  # fields not given keep their values
+
+    sipctl("accounts", "remove", account_id, daemon=a)
+    missing = sipctl("accounts", "get", account_id, daemon=a, check=False)
+    assert missing.returncode == 1 and account_id in missing.stderr
+    assert missing.stderr.count("\n") == 1
+
+
+def test_accounts_errors_and_usage(a):
+    bad = sipctl("accounts", "add", "--aor", "erin@example.test", daemon=a, check=False)
+    assert bad.returncode == 1 and "aor" in bad.stderr and bad.stderr.count("\n") == 1
+    local = sipctl("accounts", "remove", "local", daemon=a, check=False)
+    assert local.returncode == 1 and "local" in local.stderr
+    no_aor = sipctl("accounts", "add", "--password", "x", daemon=a, check=False)
+    assert no_aor.returncode == 2 and "--aor" in no_aor.stderr
+    bad_transport = sipctl("accounts", "add", "--aor", "sip:x@example.test", "--transport",
+                           "sctp", daemon=a, check=False)
+    assert bad_transport.returncode == 2
+    not_registrable = sipctl("accounts", "register", "local", daemon=a, check=False)
+    assert not_registrable.returncode == 1 and "registers nowhere" in not_registrable.stderr
+
+
+def wait_registration(daemon: SipdProcess, account_id: str, state: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 15
+    while True:
+        shown = sipctl_json("accounts", "get", account_id, daemon=daemon)
+        if shown["registration"]["state"] == state or time.monotonic() > deadline:
+            assert shown["registration"]["state"] == state, shown
+            return shown
+        time.sleep(0.1)
+
+
+@pytest.mark.interop
+def test_accounts_register_and_unregister_at_kamailio(a, kamailio):
+    registrar = kamailio.proxy_uri("udp").replace(";transport=udp", "")
+    account_id = sipctl_json("accounts", "add", "--aor", kamailio.aor("alice"),
+                             "--password", "alice-secret", "--registrar", registrar,
+                             "--no-register", daemon=a)["id"]
+    try:
+        assert kamailio.contacts("alice") == []
+
+        sipctl("accounts", "register", account_id, daemon=a)
+        wait_registration(a, account_id, "registered")
+        assert kamailio.contacts("alice")
+        listing = sipctl("accounts", "list", daemon=a).stdout
+        assert any(line.split()[:1] == [account_id] and line.split()[-1] == "registered"
+                   for line in listing.splitlines())
+
+        sipctl("accounts", "unregister", account_id, daemon=a)
+        wait_registration(a, account_id, "unregistered")
+        assert kamailio.contacts("alice") == []
+    finally:
+        sipctl("accounts", "remove", account_id, daemon=a, check=False)
+
+
+# -- messages ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_message_send_between_daemons(a, b, transport):
+    to = local_uri(b, transport)
+    watcher = Watcher(b, count=2)
+
+    shown = sipctl("message", "send", "local", to, "héllo ✓ from sipctl", daemon=a).stdout
+    result = sipctl_json("message", "send", "local", to, "wrapped ✓", "--cpim",
+                         "--content-type", "text/plain;charset=utf-8", daemon=a)
+
+    assert "delivered  True" in shown and "200" in shown
+    assert result["code"] == 200 and result["delivered"] is True
+    plain, wrapped = (event["data"] for event in watcher.events())
+    assert plain["content"] == "héllo ✓ from sipctl" and plain["to"] == to
+    assert plain["content_type"] == "text/plain" and "cpim" not in plain
+    assert wrapped["content"] == "wrapped ✓" and wrapped["cpim"]["to"] == [f"<{to}>"]
+
+
+def test_message_composing(a, b):
+    watcher = Watcher(a, count=2)
+    to = local_uri(a, "tcp")
+
+    active = sipctl_json("message", "composing", "local", to, "active", daemon=b)
+    sipctl("message", "composing", "local", to, "idle", daemon=b)
+
+    assert active["delivered"] is True
+    events = watcher.events()
+    assert [e["name"] for e in events] == ["message.composing"] * 2
+    assert [e["data"]["state"] for e in events] == ["active", "idle"]
+    usage = sipctl("message", "composing", "local", to, "typing", daemon=b, check=False)
+    assert usage.returncode == 2
+
+
+def test_message_failures(a, b):
+    to_nobody = local_uri(b).replace("sip:local@", "sip:nobody@")
+    not_found = sipctl_json("message", "send", "local", to_nobody, "anyone?", daemon=a)
+    assert not_found["code"] == 404 and not_found["delivered"] is False
+
+    unknown = sipctl("message", "send", "nobody", local_uri(b), "x", daemon=a, check=False)
+    assert unknown.returncode == 1 and "nobody" in unknown.stderr
+    assert unknown.stderr.count("\n") == 1
+    bad_to = sipctl("message", "send", "local", "tel:+15551234", "x", daemon=a, check=False)
+    assert bad_to.returncode == 1 and "tel:+15551234" in bad_to.stderr
