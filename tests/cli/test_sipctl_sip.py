@@ -210,8 +210,11 @@ def test_message_composing(a, b):
 
 def test_message_failures(a, b):
     to_nobody = local_uri(b).replace("sip:local@", "sip:nobody@")
-    not_found = sipctl_json("message", "send", "local", to_nobody, "anyone?", daemon=a)
+    refused = sipctl("--json", "message", "send", "local", to_nobody, "anyone?", daemon=a,
+                     check=False)
+    not_found = json.loads(refused.stdout)  # the result is printed, and the exit code is 1
     assert not_found["code"] == 404 and not_found["delivered"] is False
+    assert refused.returncode == 1 and "not delivered: 404" in refused.stderr
 
     unknown = sipctl("message", "send", "nobody", local_uri(b), "x", daemon=a, check=False)
     assert unknown.returncode == 1 and "nobody" in unknown.stderr
