@@ -125,9 +125,11 @@ class RpcServer:
         goes wrong with it, ends here: the listener and the other clients go on."""
         try:
             async with trio.open_nursery() as nursery:
-                with trio.move_on_after(HANDSHAKE_TIMEOUT):
+                request = None
+                with trio.move_on_after(HANDSHAKE_TIMEOUT):  # the handshake only
                     request = await wrap_server_stream(
                         nursery, stream, max_message_size=self._setting("rpc.max_message_bytes"))
+                if request is not None:
                     await self._handle(request)
                 nursery.cancel_scope.cancel()
         except Exception as exc:  # noqa: BLE001 - includes exception groups from the nursery

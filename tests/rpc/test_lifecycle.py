@@ -234,3 +234,13 @@ async def test_rpc_listen_on_a_taken_port_keeps_the_old_listener(sipd, client):
                 await trio.sleep(0.02)
     async with connect(sipd.endpoint) as again:
         assert (await again.call("system.version"))["name"] == "sipd"
+
+
+async def test_an_idle_client_stays_connected(sipd, client):
+    """Connections live as long as the client wants: no handshake or auth deadline ends an
+    authenticated connection (both are 10 s and 30 s; this waits past the first)."""
+    await client.call("events.subscribe", {"topics": ["settings"]})
+    await trio.sleep(12)
+    assert client.ws.closed is None
+    await client.call("settings.set", {"key": "media.max_workers", "value": 2})
+    assert (await client.next_event("settings.changed"))["data"]["value"] == 2
