@@ -18,6 +18,7 @@ import trio
 
 from .accounts.manager import AccountManager
 from .accounts.model import AccountStore
+from .messages.content import ACCEPT as MESSAGE_CONTENT_TYPES
 from .messages.pager import Pager
 from .settings import addresses
 from .sip.locator import Locator
@@ -26,6 +27,11 @@ from .sip.timers import TimerSettings
 from .sip.tls import TlsConfig
 
 log = logging.getLogger(__name__)
+
+# What this daemon handles today; the stack answers 501 (with this Allow) and 415 (with this
+# Accept) for the rest, before any account is looked up. Sessions and presence extend these.
+HANDLED_METHODS = ("ACK", "CANCEL", "MESSAGE", "OPTIONS")
+ACCEPTED_TYPES = MESSAGE_CONTENT_TYPES
 
 
 def stack_config(settings: Any) -> StackConfig:
@@ -37,6 +43,7 @@ def stack_config(settings: Any) -> StackConfig:
         tls_port=get("sip.local_tls_port"),
         transports=tuple(get("sip.transport_list")),
         max_message_bytes=get("sip.max_message_bytes"),
+        supported_methods=HANDLED_METHODS, accepted_types=ACCEPTED_TYPES,
         timers=TimerSettings(t1=get("sip.t1") / 1000, t2=max(4.0, get("sip.t1") / 1000)),
         tls=TlsConfig(ca_file=get("tls.ca_list") or None,
                       cert_file=Path(certificate) if certificate else None,
@@ -67,14 +74,16 @@ class UserAgent:
         return {"ports": self.stack.ports, "listen_address": self.stack.config.listen_address}
 
     async def on_request(self, incoming: Any) -> None:
+        method = incoming.method
+        if method in ("ACK", "OPTIONS"):
+            return  # an ACK is never answered; the stack answers OPTIONS (Allow, Accept...)
         account = self.accounts.account_for(incoming.request.uri)
         if account is None:  # the stack's is_local_uri check makes this rare (a race)
             await incoming.respond(404)
-            return
-        if incoming.method == "MESSAGE":
+        elif method == "MESSAGE":
             await self.pager.on_message(incoming, account)
         else:
-            await incoming.respond(501)  # methods whose features are not built yet
+            await incoming.respond(501)
 
 
 @asynccontextmanager

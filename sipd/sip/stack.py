@@ -22,7 +22,6 @@ import logging
 import math
 import socket
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 import trio
@@ -31,6 +30,7 @@ from .builder import build_response, new_via, response_destination, stamp_receiv
 from .errors import SipParseError
 from .header_values import parse_via
 from .message import AnyMessage, Request, Response
+from .stack_config import DEFAULT_CONTENT_TYPES, DEFAULT_METHODS, StackConfig  # noqa: F401
 from .stack_handles import (
     ClientTransactionHandle,
     Hop,
@@ -38,7 +38,6 @@ from .stack_handles import (
     ProvisionalCallback,
     TransactionTimeout,
 )
-from .timers import DEFAULT_TIMERS, TimerSettings
 from .tls import TlsConfig
 from .transaction import (
     CancelReceived,
@@ -58,7 +57,6 @@ from .transaction_layer import TransactionLayer
 from .transport import (
     DEFAULT_PORTS,
     STREAM_TRANSPORTS,
-    TRANSPORTS,
     Source,
     TargetLike,
     Transports,
@@ -77,35 +75,7 @@ __all__ = [
 
 log = logging.getLogger("sipd.sip.stack")
 
-DEFAULT_METHODS = ("ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY", "OPTIONS",
-                   "REFER", "SUBSCRIBE", "UPDATE")
-DEFAULT_CONTENT_TYPES = (
-    "application/sdp", "text/plain", "message/cpim", "application/im-iscomposing+xml",
-    "message/sipfrag", "application/pidf+xml", "application/simple-message-summary",
-    "application/watcherinfo+xml", "application/rlmi+xml", "multipart/related",
-    "application/xcap-diff+xml",
-)
-
 RequestHandler = Callable[[IncomingRequest], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class StackConfig:
-    listen_address: str = "0.0.0.0"
-    udp_port: int = 0  # 0: a free port picked at start (see SipStack.ports)
-    tcp_port: int = 0
-    tls_port: int = 0
-    transports: tuple[str, ...] = TRANSPORTS
-    max_message_bytes: int = 65535
-    tls: TlsConfig = field(default_factory=TlsConfig)
-    timers: TimerSettings = DEFAULT_TIMERS
-    user_agent: str = "sipd/0.1"
-    supported_methods: tuple[str, ...] = DEFAULT_METHODS
-    supported_extensions: tuple[str, ...] = ()
-    accepted_types: tuple[str, ...] = DEFAULT_CONTENT_TYPES
-    idle_timeout: float = 600.0  # close connections without traffic and transactions
-    keepalive_interval: float | None = None  # CRLFCRLF pings on our outgoing connections
-    connect_timeout: float = 10.0
 
 
 class SipStack:
@@ -257,14 +227,17 @@ class SipStack:
         if transport not in self.transports.enabled:
             raise TransportError(f"SIP over {transport.upper()} is not enabled (enabled: "
                                  f"{', '.join(self.transports.enabled) or 'none'})")
+        # TLS verifies the name of the URI's domain (RFC 5922 §4: Target.server_name), not
+        # the SRV target a DNS answer named (Target.host).
+        name = (getattr(target, "server_name", None) or getattr(target, "host", None)
+                or target.address)
         connection = None
         if transport in STREAM_TRANSPORTS:
             connection = getattr(target, "connection", None)
             if connection is None or connection.closed:
                 connection = await self.transports.connect(
-                    transport, target.address, target.port, getattr(target, "host", None))
-        return Hop(transport, getattr(target, "host", target.address), target.address,
-                   target.port, connection)
+                    transport, target.address, target.port, name)
+        return Hop(transport, name, target.address, target.port, connection)
 
     async def _prepare(self, request: Request, target: TargetLike) -> Hop:
         hop = await self._hop(target)
@@ -334,6 +307,10 @@ class SipStack:
 
     # -- events of the transaction layer -----------------------------------------------------
     def _dispatch(self, events: list[Event]) -> None:
+        # What goes on the wire first: the layer reports a new INVITE before the Transmit of
+        # its 100 Trying, and a TU that answers at once (a rejection) must not see its final
+        # response overtaken by that 100.
+        events = sorted(events, key=lambda e: not isinstance(e, Transmit))
         for event in events:
             try:
                 self._handle_event(event)

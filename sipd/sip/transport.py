@@ -51,9 +51,11 @@ class TargetLike(Protocol):
     """What the stack needs of a destination (sipd.sip.locator.Target has it)."""
 
     transport: str  # "udp", "tcp" or "tls"
-    host: str  # the name to verify a TLS certificate against
+    host: str  # the name the address was found for
     address: str  # IP address
     port: int
+    # Optional: `server_name`, the name TLS sends (SNI) and verifies (RFC 5922 §4; `host`
+    # when absent); `connection`, a connection to use while it lives (a Source has one).
 
 
 @dataclass(frozen=True, eq=False)
@@ -235,10 +237,11 @@ class Transports:
         self.deliver(message, Source("udp", host, port))
 
     def _answer_oversized(self, data: bytes, host: str, port: int, limit: int) -> None:
+        data = data.lstrip(b"\r\n")
         end = HEAD_END_RE.search(data)
         if end is None:
             return
-        head = parse_head(data.lstrip(b"\r\n")[:end.start()])
+        head = parse_head(data[:end.start()])
         if head.error is not None:
             return
         error = head.fail(SipParseError(f"message over {limit} octets", status=513))

@@ -32,6 +32,7 @@ PING = b"\r\n\r\n"
 PONG = b"\r\n"
 MAX_OUTBOX_BYTES = 4 * 1024 * 1024  # queued, unsent data; past it the peer is not reading
 CLOSE_GRACE = 1.0  # seconds for a TLS close_notify before the socket is simply closed
+LINGER = 2.0  # seconds to drain a peer's data after a framing error (see _linger)
 _READ_SIZE = 65536
 
 
@@ -73,6 +74,7 @@ class Connection:
         self._outbox_send, self._outbox = trio.open_memory_channel[bytes | None](math.inf)
         self._queued = 0
         self._done = trio.Event()
+        self._linger = False  # framing lost: half-close and drain before closing
 
     def __repr__(self) -> str:
         direction = "to" if self.outgoing else "from"
@@ -120,6 +122,8 @@ class Connection:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._read_loop)
                 await self._write_loop()
+                if self._linger:
+                    await self._drain()
                 nursery.cancel_scope.cancel()
         except Exception:  # noqa: BLE001 - a connection's failure never reaches the stack
             log.exception("%r failed", self)
@@ -164,6 +168,20 @@ class Connection:
             if closing:
                 return
 
+    async def _drain(self) -> None:
+        """Half-closes and reads what the peer still sends, for a moment: closing a socket
+        with unread data in it sends a reset, which can destroy the error response we just
+        sent before the peer reads it (RFC 3261 §18.3 asks for the response, then the close)."""
+        with trio.move_on_after(LINGER):
+            try:
+                if isinstance(self.stream, trio.SocketStream):
+                    await self.stream.send_eof()
+                while await self.stream.receive_some(_READ_SIZE):
+                    pass
+            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError,
+                    OSError):
+                pass
+
     def _idle_ping_delay(self) -> float:
         if not self.outgoing or not self._ping_interval:
             return math.inf
@@ -203,6 +221,7 @@ class Connection:
             elif isinstance(event, StreamBroken):
                 log.debug("%r: framing lost: %s", self, event.error.detail)
                 self._answer_error(event.error)
+                self._linger = True
                 return False
         return True
 

@@ -325,3 +325,31 @@ async def test_invite_cancelled_while_ringing_gets_487(transport):
                 if response.status >= 200:
                     break
     assert statuses[-2:] == [180, 487]
+
+
+async def test_tls_verifies_the_server_name_of_the_target_not_its_host(tmp_path):
+    """RFC 5922 §4: the certificate must match the URI's domain (the locator's
+    Target.server_name), not the SRV target the address was found for (Target.host)."""
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class NamedTarget:
+        transport: str
+        host: str
+        address: str
+        port: int
+        server_name: str
+
+    _, server_tls, client_tls = make_tls(tmp_path)
+    async with two_stacks({"tls": server_tls}, {"tls": client_tls}) as (a, b, _):
+        port = b.ports["tls"]
+        good = NamedTarget("tls", "sip-tls.other.test", LOOPBACK, port, "b.example.test")
+        response = await a.send_request(message_request(), good)
+        assert response.status == 200
+        a.transports.connections[0].abort()
+        with trio.fail_after(5):
+            while a.transports.connections:
+                await trio.sleep(0.01)
+        bad = NamedTarget("tls", "b.example.test", LOOPBACK, port, "sip-tls.other.test")
+        with pytest.raises(TransportError, match="sip-tls.other.test"):
+            await a.send_request(message_request(), bad)

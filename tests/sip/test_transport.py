@@ -258,3 +258,49 @@ async def test_request_from_a_raw_peer_reaches_the_handler(transport):
             await stream.aclose()
     assert answer.startswith(b"SIP/2.0 200 ")
     assert recorder.seen[0].request.body == b"hello"
+
+
+async def test_message_over_the_limit_on_tcp_gets_513_and_the_connection_closes():
+    async with open_sip_stack(config(max_message_bytes=800)) as stack:
+        stream = await tcp_peer(stack.ports["tcp"])
+        big = options(1).replace(b"Content-Length: 0",
+                                 b"Content-Type: text/plain\r\nContent-Length: 900")
+        await stream.send_all(big + b"b" * 900)
+        data = await read_until_closed(stream)
+    assert data.startswith(b"SIP/2.0 513 ")
+
+
+async def test_response_goes_over_a_new_connection_when_the_request_s_is_gone():
+    """RFC 3261 §18.2.2: the connection the request came on closed, so the response goes to
+    the Via's sent-by over a connection the stack opens."""
+    release = trio.Event()
+
+    async def answer_late(incoming):
+        await release.wait()
+        await incoming.respond(200)
+
+    with trio.socket.socket() as listener:
+        await listener.bind((LOOPBACK, 0))
+        listener.listen(1)
+        sent_by = listener.getsockname()[1]
+        async with open_sip_stack(config()) as stack:
+            stack.set_request_handler(answer_late)
+            request = message_request()
+            request.headers.add_first(
+                "Via", f"SIP/2.0/TCP {LOOPBACK}:{sent_by};branch=z9hG4bKlate")
+            stream = await tcp_peer(stack.ports["tcp"])
+            await stream.send_all(request.to_bytes())
+            with trio.fail_after(5):
+                while not stack.layer.transactions:
+                    await trio.sleep(0.01)
+            await stream.aclose()
+            with trio.fail_after(5):
+                while stack.transports.connections:
+                    await trio.sleep(0.01)
+            release.set()
+            with trio.fail_after(5):
+                peer, _ = await listener.accept()
+                back = trio.SocketStream(peer)
+                answer = await back.receive_some(65536)
+            await back.aclose()
+    assert answer.startswith(b"SIP/2.0 200 ") and b"z9hG4bKlate" in answer
