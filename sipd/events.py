@@ -8,7 +8,9 @@ itself what to do (the RPC layer warns and then drops a slow client); the bus ne
 
 from __future__ import annotations
 
+import functools
 import itertools
+import json
 import logging
 import time
 from collections import deque
@@ -42,7 +44,7 @@ def topic_of(name: str) -> str:
         raise ValueError(f"event {name!r} has no topic; known prefixes: {sorted(TOPICS)}") from None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Event:
     seq: int
     time: float
@@ -53,6 +55,11 @@ class Event:
     def as_params(self) -> dict[str, Any]:
         return {"seq": self.seq, "time": self.time, "topic": self.topic, "name": self.name,
                 "data": self.data}
+
+    @functools.cached_property
+    def params_json(self) -> str:
+        """The params as JSON, made once however many clients receive the event."""
+        return json.dumps(self.as_params(), separators=(",", ":"), ensure_ascii=False)
 
 
 Deliver = Callable[[Event], None]

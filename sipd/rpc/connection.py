@@ -146,9 +146,9 @@ class Connection:
         return self.bus.unsubscribe(sub_id)
 
     def _deliver(self, sub_id: int, event: Event) -> None:
-        params = event.as_params()
-        params["subscription"] = sub_id
-        self.send_event_frame(notification("event", params))
+        # The event's JSON is shared by every client; only the subscription id is theirs.
+        self.send_event_frame(f'{{"jsonrpc":"2.0","method":"event","params":'
+                              f'{event.params_json[:-1]},"subscription":{sub_id}}}}}')
 
     # -- life -----------------------------------------------------------------------------
 
