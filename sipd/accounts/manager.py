@@ -103,7 +103,7 @@ class AccountManager:
         if account_id not in self._clients:
             self._start(account)
         else:
-            self._clients[account_id].network_changed()  # register again now
+            self._clients[account_id].register_now()  # again, now, even after a failure
         return self.public(account)
 
     async def unregister(self, account_id: str) -> dict[str, Any]:
@@ -115,10 +115,9 @@ class AccountManager:
         """After SIGHUP re-read the settings file: start, stop or restart the registrations of
         the accounts that were added, removed or changed there. Returns the ids touched."""
         changes = self.store.reload()
-        for account_id in changes.removed:
-            await self._stop(account_id, UNREGISTER_WAIT)
-        for account_id in changes.changed:
-            await self._stop(account_id, UNREGISTER_WAIT)
+        async with trio.open_nursery() as nursery:  # one bounded wait for all of them
+            for account_id in (*changes.removed, *changes.changed):
+                nursery.start_soon(self._stop, account_id, UNREGISTER_WAIT)
         for account_id in (*changes.added, *changes.changed):
             account = self.store.get(account_id)
             if account.registers:
@@ -140,15 +139,33 @@ class AccountManager:
         client = RegistrarClient(account, self.stack, self.locator, self._publish,
                                  contact_user=account.id)
         self._clients[account.id] = client
-        self._nursery.start_soon(client.run)
+        self._nursery.start_soon(self._run, client)
+
+    async def _run(self, client: RegistrarClient) -> None:
+        """One account's registration; a bug in it fails that account, not the daemon."""
+        try:
+            await client.run()
+        except Exception as exc:  # noqa: BLE001 - logged with its traceback, reported
+            log.exception("%s: the registration stopped on an internal error", client.account.id)
+            if self._clients.get(client.account.id) is client:
+                self._publish({"account": client.account.id, "state": "failed",
+                               "reason": f"internal error: {exc!r}; see the log "
+                                         "(accounts.register tries again)"})
+                del self._clients[client.account.id]
 
     async def _stop(self, account_id: str, wait: float) -> None:
+        """Unregister and forget the registration; at most `wait` seconds (and a second for
+        the task to end): a registration that takes longer is cancelled."""
         client = self._clients.get(account_id)
         if client is None:
             return
         client.stop(wait)
         with trio.move_on_after(wait + 1):
             await client.wait_stopped()
+        if not client.stopped:
+            log.warning("%s: the registration did not stop within %g s; cancelled",
+                        account_id, wait + 1)
+            client.cancel()
         if self._clients.get(account_id) is client:
             del self._clients[account_id]
 

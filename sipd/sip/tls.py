@@ -89,7 +89,7 @@ def describe_tls_failure(exc: BaseException, *, host: str, address: str, port: i
     if isinstance(cause, ssl.SSLCertVerificationError):
         detail = cause.verify_message or str(cause)
         return (f"TLS certificate verification failed for {where}: {detail}; configure the CA "
-                f"that signed the server's certificate (tls.ca_file), or turn server "
+                f"that signed the server's certificate (tls.ca_list), or turn server "
                 f"verification off")
     if cause is not None:
         return f"TLS handshake with {where} failed: {cause.reason or cause}"

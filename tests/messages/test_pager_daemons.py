@@ -192,9 +192,6 @@ async def test_composing_both_ways(a, b, transport):
     assert idle["state"] == "idle" and idle["from"] == b.uri(transport)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the stack's DEFAULT_CONTENT_TYPES (StackConfig.accepted_types) has no text/html: it "
-    "answers 415 before the pager, which takes text/html, sees the MESSAGE"))
 async def test_text_html(a, b):
     html = "<p>héllo <b>✓</b></p>"
 
