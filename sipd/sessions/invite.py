@@ -190,7 +190,6 @@ class InviteSession(UasMixin, MidCallMixin):
         bye = fork.create_request("BYE")
         return actions + [SendRequest(bye, f"{request_key(bye)} {tag}")]
 
-
     # -- both: the ACK of our 2xx, hanging up ------------------------------------------------
     def _ack_received(self, ack: Request, now: float) -> list[Action]:
         cseq = ack.cseq
@@ -214,7 +213,9 @@ class InviteSession(UasMixin, MidCallMixin):
             self.local_sdp, self.remote_sdp = sent.sdp, answer
             actions.append(RemoteSdp(answer, "answer"))
         if not sent.initial:
-            return actions
+            if sent.offer:
+                self._exchanges += 1
+            return actions + self._resume_reinvite()
         return actions + self._set_state(SessionState.ESTABLISHED, 200, reason_phrase(200))
 
     def end(self, now: float) -> list[Action]:
@@ -225,7 +226,6 @@ class InviteSession(UasMixin, MidCallMixin):
         if not self._final:
             return self.cancel(now) if self.role is Role.UAC else self.reject(603, now)
         return self._start_ending("local hangup")
-
 
     # -- both: what comes in ------------------------------------------------------------------
     def request(self, request: Request, now: float, *, ref: Any = None,
@@ -344,7 +344,6 @@ class InviteSession(UasMixin, MidCallMixin):
             self.dialog.local_seq = cseq
         return [SendRequest(request, new_key)]
 
-
     # -- timers -------------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
         """When `timer(now)` must be called next, on the caller's clock (None: no timer)."""
@@ -373,11 +372,7 @@ class InviteSession(UasMixin, MidCallMixin):
                 actions.append(SendResponse(action.ref, action.status, action.reason,
                                             action.headers, action.body, action.content_type,
                                             action.to_tag, retransmission=True))
-        own = self._own_reinvite
-        if own is not None and own.retry_at is not None and now >= own.retry_at:
-            own.retry_at = None
-            actions += self._send_reinvite(own)
-        return actions
+        return actions + self._retry_reinvite(now)
 
     def _no_ack(self, sent: _SentSuccess) -> list[Action]:
         """No ACK for our 2xx within 64*T1: the dialog is confirmed but the session ends with
@@ -390,4 +385,3 @@ class InviteSession(UasMixin, MidCallMixin):
             self._ending = _Ending("no ACK", final_state=SessionState.FAILED)
             return [*self._set_state(SessionState.FAILED, None, "no ACK"), *self._send_bye()]
         return self._start_ending("no ACK")
-

@@ -20,6 +20,7 @@ from .invite_content import (
     sdp_of,
 )
 from .invite_core import (
+    OfferSource,
     SessionCore,
     _IncomingReinvite,
     _Outgoing,
@@ -53,17 +54,24 @@ class MidCallMixin(SessionCore):
         return (self.state is SessionState.ESTABLISHED and self._own_reinvite is None
                 and self._incoming_reinvite is None and not self._sent_2xx)
 
-    def reinvite(self, offer: bytes, now: float, *,
+    def reinvite(self, offer: OfferSource, now: float, *,
                  headers: Iterable[tuple[str, str]] = ()) -> list[Action]:
         """Sends a re-INVITE with a new offer (hold, unhold, media change). Its outcome comes
-        as RemoteSdp(answer) + ReinviteCompleted(accepted=True), or ReinviteCompleted(False)."""
+        as RemoteSdp(answer) + ReinviteCompleted(accepted=True), or ReinviteCompleted(False).
+
+        A 491 (glare) is retried after the random wait of RFC 3261 §14.1, and after the
+        remote's own re-INVITE when that one comes first. `offer` may be a callable that
+        builds the offer: it is called again for each retry, so a retry after the remote
+        changed the session offers what is current. Plain bytes are resent as they are,
+        unless the remote changed the session meanwhile: then ReinviteCompleted(False, 491)."""
         if not self.can_reinvite:
             raise InviteSessionError(self._why_no_reinvite())
-        if not offer:
-            raise InviteSessionError("reinvite() needs an SDP offer")
         own = _OwnReinvite(offer, tuple(headers))
+        first = offer() if callable(offer) else offer
+        if not first:
+            raise InviteSessionError("reinvite() needs an SDP offer")
         self._own_reinvite = own
-        return self._send_reinvite(own)
+        return self._send_reinvite(own, first)
 
     def _why_no_reinvite(self) -> str:
         if self.state is not SessionState.ESTABLISHED:
@@ -73,13 +81,48 @@ class MidCallMixin(SessionCore):
             return "our previous re-INVITE is still under way"
         return "the remote's INVITE is still under way; answer it (and wait for its ACK)"
 
-    def _send_reinvite(self, own: _OwnReinvite) -> list[Action]:
+    def _send_reinvite(self, own: _OwnReinvite, offer: bytes | None = None) -> list[Action]:
         assert self.dialog is not None
+        if offer is None:  # a retry
+            if callable(own.offer):
+                offer = own.offer()
+            elif own.exchanges != self._exchanges:
+                self._own_reinvite = None  # its bytes describe a session that changed since
+                return [ReinviteCompleted(False, 491, "Request Pending (the remote changed "
+                                                      "the session first)")]
+            else:
+                offer = own.offer
         own.attempts += 1
-        request = self.dialog.create_request("INVITE", headers=own.headers, body=own.offer,
+        own.exchanges, own.sent_offer = self._exchanges, offer
+        request = self.dialog.create_request("INVITE", headers=own.headers, body=offer,
                                              content_type=SDP_TYPE)
         own.key = self._track(request, "reinvite")
         return [SendRequest(request, own.key)]
+
+    def _retry_reinvite(self, now: float) -> list[Action]:
+        """The glare wait is over: send our re-INVITE again, or as soon as the remote's
+        INVITE transaction is over if one is under way (one at a time, §14.1)."""
+        own = self._own_reinvite
+        if own is None or own.retry_at is None or now < own.retry_at:
+            return []
+        own.retry_at = None
+        if not self._remote_idle():
+            own.deferred = True
+            return []
+        return self._send_reinvite(own)
+
+    def _remote_idle(self) -> bool:
+        return self._incoming_reinvite is None and not any(
+            not sent.initial for sent in self._sent_2xx.values())
+
+    def _resume_reinvite(self) -> list[Action]:
+        """The remote's re-INVITE is over: a retry of ours that waited for it goes now."""
+        own = self._own_reinvite
+        if own is None or not own.deferred or not self._remote_idle() or self.terminated \
+                or self._ending is not None:
+            return []
+        own.deferred = False
+        return self._send_reinvite(own)
 
     def _reinvite_response(self, key: str, out: _Outgoing, resp: Response, now: float
                            ) -> list[Action]:
@@ -104,7 +147,7 @@ class MidCallMixin(SessionCore):
             except BodyError:
                 answer = None
             if answer is not None:
-                self.local_sdp, self.remote_sdp = own.offer, answer
+                self.local_sdp, self.remote_sdp = own.sent_offer, answer
                 actions.append(RemoteSdp(answer, "answer"))
             return actions + [ReinviteCompleted(True, resp.status, resp.reason)]
         if resp.is_provisional or not current:
@@ -157,13 +200,9 @@ class MidCallMixin(SessionCore):
             offer = sdp_of(request)
         except BodyError as exc:
             return [self._respond(ref, exc.status, exc.reason, [("Accept", SDP_TYPE)])]
-        actions: list[Action] = []
-        own = self._own_reinvite
-        if own is not None:  # waiting to retry after a 491: the remote's re-INVITE won
-            self._own_reinvite = None
-            actions.append(ReinviteCompleted(False, 491, reason_phrase(491)))
+        # (our re-INVITE may be waiting to retry after a 491: it waits for this one too)
         self._incoming_reinvite = _IncomingReinvite(request, ref, offer, reliable)
-        return actions + [OfferReceived(offer)]
+        return [OfferReceived(offer)]
 
     def answer_reinvite(self, sdp: bytes, now: float, *,
                         headers: Iterable[tuple[str, str]] = ()) -> list[Action]:
@@ -183,6 +222,7 @@ class MidCallMixin(SessionCore):
             offer=pending.offer is None, initial=False, sdp=sdp)
         if pending.offer is not None:
             self.local_sdp, self.remote_sdp = sdp, pending.offer
+            self._exchanges += 1
         return [action]
 
     def reject_reinvite(self, code: int, now: float | None = None, *,
@@ -196,8 +236,8 @@ class MidCallMixin(SessionCore):
         if pending is None or self.terminated:
             return []
         self._incoming_reinvite = None
-        return [self._respond(pending.ref, code, reason or reason_phrase(code), headers)]
-
+        return [self._respond(pending.ref, code, reason or reason_phrase(code), headers),
+                *self._resume_reinvite()]
 
     # -- INFO and the rest ---------------------------------------------------------------------
     def _info_received(self, request: Request, ref: Any) -> list[Action]:
@@ -233,4 +273,3 @@ class MidCallMixin(SessionCore):
         """A DTMF digit as INFO application/dtmf-relay (for peers without RFC 4733)."""
         return self.send_in_dialog("INFO", now, body=dtmf_relay_body(digit, duration),
                                    content_type=DTMF_RELAY_TYPE)
-

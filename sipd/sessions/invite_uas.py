@@ -118,7 +118,8 @@ class UasMixin(SessionCore):
         pending = self._incoming_reinvite
         if ref is not None and pending is not None and ref is pending.ref:
             self._incoming_reinvite = None
-            return [] if already_answered else [self._respond(ref, 487, reason_phrase(487))]
+            answer = [] if already_answered else [self._respond(ref, 487, reason_phrase(487))]
+            return answer + self._resume_reinvite()
         if self.role is not Role.UAS or self._final or self.terminated:
             return []
         self._final = True
@@ -147,4 +148,3 @@ class UasMixin(SessionCore):
             invite = self._request(self.invite)
             self.dialog = Dialog.create_as_uas(invite, action.build(invite))
         return action
-
