@@ -11,6 +11,7 @@ opaque bytes here; what they mean is sipd.sessions.sdp's business.
                                                 # retransmitted 2xx from the stray-response path
     actions = call.cancel(now)                  # before a final response: SendCancel
     actions = call.timeout(now)                 # timer B: failed 408
+    actions = call.resend(key, authorized_copy, now)  # instead of feeding a 401/407
     # UAS
     call = InviteSession()
     actions = call.incoming(invite, now, contact=our_contact, ref=incoming_request)
@@ -29,7 +30,14 @@ ended with a BYE (§13.2.2.4, §15); a UAS retransmits its 2xx until the ACK com
 without an ACK within 64*T1 ends the dialog with a BYE (§13.3.1.4); no BYE before the ACK
 of our 2xx (§15); one INVITE transaction at a time in a dialog: a re-INVITE while ours is
 out gets 491, while theirs is unanswered 500 with Retry-After (§14.2); our re-INVITE that
-gets 491 is retried after 2.1-4 s when we own the Call-ID, 0-2 s otherwise (§14.1).
+gets 491 is retried after 2.1-4 s when we own the Call-ID, 0-2 s otherwise (§14.1), and
+after the remote's re-INVITE when that one comes in between; a 481 or a timeout of our
+re-INVITE ends the dialog (§12.2.1.2). Both roles report "calling" first (a UAS: being
+called); "failed" is the end of a call that never got established, "ended" of one that did.
+
+The parts: invite_core (state, bookkeeping, BYE), invite_uas (answering an INVITE),
+invite_midcall (re-INVITE, INFO, other in-dialog requests), invite_content (SDP and DTMF
+bodies), invite_events (states, actions, events).
 """
 
 from __future__ import annotations
@@ -167,7 +175,9 @@ class InviteSession(UasMixin, MidCallMixin):
         self.dialog = dialog
         self._final = True
         actions: list[Action] = [self._ack(dialog, tag, cseq.number)]
-        if self._ending is not None:  # cancelled (or ended) too late: ACK, then BYE (§15)
+        if self.terminated and self._ending is None:  # after timer B: answered too late
+            self._ending = _Ending(self.reason or "", self.code, final_state=self.state)
+        if self._ending is not None:  # cancelled (or given up) too late: ACK, then BYE (§15)
             return actions + self._send_bye()
         try:
             sdp = sdp_of(resp)

@@ -132,7 +132,9 @@ class OfferReceived:
 class ReinviteCompleted:
     """The outcome of our `reinvite`: accepted (its answer came as RemoteSdp just before),
     or refused (the session keeps its previous media, RFC 3261 §14.1). A 491 is retried
-    by the session itself; it ends up here only when the remote's own re-INVITE won."""
+    by the session itself; it ends up here only when the offer was plain bytes and the
+    remote's own re-INVITE changed the session before the retry (pass a callable offer to
+    `reinvite` to have it rebuilt instead)."""
     accepted: bool
     code: int | None
     reason: str
