@@ -1,9 +1,13 @@
 """python -m bench (make bench): run the benchmarks and write their sections of
 docs/performance.md.
 
-    python -m bench                  # every measurement, about a minute; writes the doc
+    python -m bench                  # every measurement, about two minutes; writes the doc
+    python -m bench --only sip       # one benchmark: rpc (RPC and events) or sip
     python -m bench --quick          # shorter runs, to try the benchmark itself; no doc
-    python -m bench --profile        # sipd under cProfile through the same loads: hot spots
+    python -m bench --profile        # sipd under cProfile through the RPC loads: hot spots
+    python -m bench --profile sip-parse      # the SIP parser under cProfile
+    python -m bench --profile sip-register   # sipd under cProfile while it registers
+    python -m bench --profile sip-add        # ... while accounts are added (and register)
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from . import profile, rpc_bench
+from . import profile, rpc_bench, sip_bench
 from .wsclient import CLIENTS
 
 
@@ -22,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = rpc_bench.Options()
     parser.add_argument("--rounds", type=int, default=defaults.rounds,
-                        help="alternations of sipd and the echo server (default %(default)s)")
+                        help="alternations of sipd and its baseline: the echo server, sipp "
+                             "(default %(default)s)")
     parser.add_argument("--duration", type=float, default=defaults.duration,
                         help="seconds per round trip run (default %(default)s)")
     parser.add_argument("--connections", type=int, default=defaults.connections,
@@ -33,13 +38,26 @@ def main(argv: list[str] | None = None) -> int:
                         help="measured fan-out events, over all rounds (default %(default)s)")
     parser.add_argument("--client", choices=CLIENTS, default=defaults.client,
                         help="the benchmark's WebSocket client (default %(default)s)")
+    sip_defaults = sip_bench.Options()
+    parser.add_argument("--accounts", type=int, default=sip_defaults.accounts,
+                        help="SIP: accounts registered at once (default %(default)s)")
+    parser.add_argument("--burst", type=int, default=sip_defaults.burst,
+                        help="SIP: accounts added at once to a fresh daemon "
+                             "(default %(default)s)")
+    parser.add_argument("--only", choices=("rpc", "sip"),
+                        help="run one benchmark: rpc (RPC and events) or sip (parsing, "
+                             "registration with Kamailio); default both")
     parser.add_argument("--quick", action="store_true",
-                        help="1 round, 1 s runs, 50 events; does not write the doc")
+                        help="1 round, 1 s runs, 50 events, 50/20 SIP accounts; does not "
+                             "write the doc")
     parser.add_argument("--no-write", action="store_true",
                         help="print the results only, do not update docs/performance.md")
-    parser.add_argument("--profile", nargs="?", const="all", choices=("all", *rpc_bench.LOADS),
-                        help="run sipd alone under cProfile through the loads (all, rpc or "
-                             "fanout) and print its hot spots")
+    parser.add_argument("--profile", nargs="?", const="all",
+                        choices=("all", *rpc_bench.LOADS, "sip-parse", "sip-register", "sip-add"),
+                        help="run sipd alone under cProfile through the RPC loads (all, rpc "
+                             "or fanout), the SIP parser (sip-parse) or sipd registering "
+                             "--accounts accounts through accounts.register (sip-register) or "
+                             "accounts.add (sip-add), and print the hot spots")
     parser.add_argument("--profile-out", type=Path, help="keep the cProfile output here")
     args = parser.parse_args(argv)
 
@@ -48,16 +66,32 @@ def main(argv: list[str] | None = None) -> int:
                                   events=args.events, client=args.client)
     bounds = [(options.rounds, 1, 10), (options.duration, 0.2, 30), (options.connections, 1, 200),
               (options.clients, 1, 500), (options.events, 1, 5000)]
+    bounds += [(args.accounts, 1, 500), (args.burst, 1, 500)]
     if any(not low <= value <= high for value, low, high in bounds):
         parser.error("rounds 1-10, duration 0.2-30 s, connections 1-200, clients 1-500, "
-                     "events 1-5000")
+                     "events 1-5000, accounts 1-500, burst 1-500")
+    sip_options = dataclasses.replace(sip_defaults, accounts=args.accounts, burst=args.burst,
+                                      rounds=args.rounds)
     if args.quick:
         options = dataclasses.replace(options, rounds=1, duration=1.0, events=50)
+        sip_options = dataclasses.replace(sip_bench.QUICK, accounts=min(args.accounts, 50),
+                                          burst=min(args.burst, 20))
+    if args.profile == "sip-parse":
+        sip_bench.profile_parse()
+        return 0
+    if args.profile in ("sip-register", "sip-add"):
+        sip_bench.profile_register(sip_options, mode=args.profile.removeprefix("sip-"),
+                                   out=args.profile_out)
+        return 0
     if args.profile or args.profile_out:
         which = args.profile or "all"
         profile.run(options, args.profile_out, rpc_bench.LOADS if which == "all" else (which,))
         return 0
-    rpc_bench.run(options, write=not (args.quick or args.no_write))
+    write = not (args.quick or args.no_write)
+    if args.only in (None, "rpc"):
+        rpc_bench.run(options, write=write)
+    if args.only in (None, "sip"):
+        sip_bench.run(sip_options, write=write)
     return 0
 
 
