@@ -492,7 +492,7 @@ class AccountStore:
 
     def _taken(self) -> set[str]:
         # Ids of tables in the file too, even ones this store skipped.
-        return set(self._accounts) | set(self.settings.section(SECTION))
+        return set(self._accounts) | self.settings.section_names(SECTION)
 
     def _mutable(self, account_id: str) -> AccountConfig:
         if account_id == LOCAL_ID:

@@ -14,8 +14,9 @@ import logging
 import os
 import re
 import stat
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Iterator, Mapping, NamedTuple
 
 import tomlkit
 from tomlkit.exceptions import ParseError, TOMLKitError
@@ -44,6 +45,7 @@ class SettingsStore:
         # Use SettingsStore.open(); this only wires up what it loaded.
         self.path = path
         self._document = loaded.document
+        self._text: str | None = None  # the text last written (None: not known yet)
         self._values = loaded.values
         self.unknown_keys = loaded.unknown_keys
 
@@ -95,12 +97,11 @@ class SettingsStore:
         setting = schema.lookup(key)
         new = setting.validate(value)
         old = self.get(key)
-        document = self._copy_document()
-        container = document
-        for name in setting.table.split("."):
-            container = _child_table(container, name)
-        container[setting.name] = new
-        self._commit(document)
+        with self._editing() as document:
+            container = document
+            for name in setting.table.split("."):
+                container = _child_table(container, name)
+            container[setting.name] = new
         self._values[key] = new
         return old, copy.copy(new)
 
@@ -115,6 +116,7 @@ class SettingsStore:
         loaded = _load(self.path)
         before = self.values()
         self._document, self._values = loaded.document, loaded.values
+        self._text = None
         self.unknown_keys = loaded.unknown_keys
         after = self.values()
         return {key: (before[key], after[key]) for key in after if before[key] != after[key]}
@@ -127,6 +129,12 @@ class SettingsStore:
         container = self._document.get(section)
         return {} if container is None else copy.deepcopy(container.unwrap())
 
+    def section_names(self, section: str) -> set[str]:
+        """The names of the tables of a raw section (no copy of their contents)."""
+        _check_section(section)
+        container = self._document.get(section)
+        return set() if container is None else set(container.keys())
+
     def set_section(self, section: str, name: str, mapping: Mapping[str, Any]) -> None:
         """Create or replace the table [section.name] with `mapping`. An existing table is
         updated in place, so comments in it and its key order survive."""
@@ -137,46 +145,51 @@ class SettingsStore:
         if not isinstance(mapping, Mapping):
             raise SettingError(where, f"{where} must be a table (a mapping of keys to values)")
         _check_storable(where, mapping)
-        document = self._copy_document()
-        container = document.get(section)
-        if container is None:
-            document[section] = tomlkit.table(is_super_table=True)
-            container = document[section]
-        try:
-            existing = container.get(name)
-            if isinstance(existing, tomlkit.items.Table):
-                for key in [key for key in existing if key not in mapping]:
-                    del existing[key]
-                for key, value in mapping.items():
-                    existing[key] = value
-            else:
-                table = tomlkit.table()
-                for key, value in mapping.items():
-                    table[key] = value
-                container[name] = table
-        except (TypeError, ValueError) as error:
-            raise SettingError(where, f"{where} cannot be written as TOML: {error}") from None
-        self._commit(document)
+        with self._editing() as document:
+            container = document.get(section)
+            if container is None:
+                document[section] = tomlkit.table(is_super_table=True)
+                container = document[section]
+            try:
+                existing = container.get(name)
+                if isinstance(existing, tomlkit.items.Table):
+                    for key in [key for key in existing if key not in mapping]:
+                        del existing[key]
+                    for key, value in mapping.items():
+                        existing[key] = value
+                else:
+                    table = tomlkit.table()
+                    for key, value in mapping.items():
+                        table[key] = value
+                    container[name] = table
+            except (TypeError, ValueError) as error:
+                raise SettingError(where, f"{where} cannot be written as TOML: {error}") from None
 
     def remove_section(self, section: str, name: str) -> bool:
         """Remove [section.name]; False if there was no such table."""
-        _check_section(section)
-        if name not in self.section(section):
+        if name not in self.section_names(section):
             return False
-        document = self._copy_document()
-        del document[section][name]
-        self._commit(document)
+        with self._editing() as document:
+            del document[section][name]
         return True
 
     # Internals.
 
-    def _copy_document(self) -> TOMLDocument:
-        # Work on a copy: if the write fails, the document in memory must still match the file.
-        return tomlkit.parse(self._document.as_string())
-
-    def _commit(self, document: TOMLDocument) -> None:
-        write_private_file(self.path, document.as_string())
-        self._document = document
+    @contextmanager
+    def _editing(self) -> Iterator[TOMLDocument]:
+        """Edit the document in place, then write it. If the edit or the write fails, the
+        document goes back to what the file holds. (Parsing a copy before each edit instead
+        made every change cost as much as reading a file of many accounts.)"""
+        if self._text is None:
+            self._text = self._document.as_string()
+        try:
+            yield self._document
+            text = self._document.as_string()
+            write_private_file(self.path, text)
+        except BaseException:
+            self._document = tomlkit.parse(self._text)
+            raise
+        self._text = text
 
 
 def _exists(path: Path) -> bool:
