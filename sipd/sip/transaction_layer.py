@@ -27,6 +27,8 @@ the INVITE client transaction itself.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from typing import Any
 
 from .builder import build_cancel, build_response
@@ -61,6 +63,10 @@ class TransactionLayer:
         self._clients: dict[Any, ClientTransaction] = {}
         self._servers: dict[Any, ServerTransaction] = {}
         self._pending_cancels: dict[Any, Request] = {}  # INVITE key -> CANCEL waiting for a 1xx
+        # (deadline, n, transaction): every live transaction's current deadline is in here;
+        # entries a later change made stale are dropped when they reach the top.
+        self._timers: list[tuple[float, int, Transaction]] = []
+        self._timer_count = itertools.count()
 
     # -- the TU sends ---------------------------------------------------------------------
     def send_request(self, request: Request, *, destination: Any, reliable: bool,
@@ -73,7 +79,7 @@ class TransactionLayer:
         if transaction.key in self._clients:
             raise ValueError(f"a client transaction with branch {transaction.key[0]!r} exists")
         self._clients[transaction.key] = transaction
-        return transaction, self._track(transaction.start(now))
+        return transaction, self._track(transaction.start(now), transaction)
 
     def send_stateless(self, message: AnyMessage, *, destination: Any) -> list[Event]:
         """A message sent outside any transaction: the ACK of a 2xx and its retransmissions."""
@@ -81,7 +87,7 @@ class TransactionLayer:
 
     def send_response(self, transaction: ServerTransaction, response: Response,
                       now: float) -> list[Event]:
-        return self._track(transaction.send(response, now))
+        return self._track(transaction.send(response, now), transaction)
 
     def cancel(self, transaction: InviteClientTransaction, now: float) -> list[Event]:
         """Cancels a pending INVITE (RFC 3261 §9.1): sends the CANCEL now if a provisional
@@ -121,7 +127,7 @@ class TransactionLayer:
             events += self._send_cancel(transaction, now)
         elif not response.is_provisional:
             self._pending_cancels.pop(transaction.key, None)
-        return self._track(events)
+        return self._track(events, transaction)
 
     def _receive_request(self, request: Request, source: Any, reliable: bool,
                          now: float) -> list[Event]:
@@ -130,7 +136,7 @@ class TransactionLayer:
             return [MessageDropped(request, "request without Via or CSeq")]
         transaction = self._live(self._servers, key)
         if transaction is not None:
-            return self._track(transaction.receive(request, now))
+            return self._track(transaction.receive(request, now), transaction)
         if request.method == "ACK":
             return [RequestReceived(None, request, source)]
         cls = InviteServerTransaction if request.method == "INVITE" else NonInviteServerTransaction
@@ -145,23 +151,28 @@ class TransactionLayer:
             events.append(RequestReceived(transaction, request, source))
             if request.method == "INVITE" and self.send_trying:
                 events += transaction.send(build_response(request, 100), now)
-        return self._track(events)
+        return self._track(events, transaction)
 
     def transport_error(self, transaction: Transaction, now: float) -> list[Event]:
-        return self._track(transaction.transport_error(now))
+        return self._track(transaction.transport_error(now), transaction)
 
     # -- time -----------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
-        deadlines = [t.next_deadline() for t in self._all()]
-        return min((d for d in deadlines if d is not None), default=None)
+        while self._timers:
+            deadline, _, transaction = self._timers[0]
+            if not transaction.terminated and transaction.next_deadline() == deadline:
+                return deadline
+            heapq.heappop(self._timers)  # stale: the transaction moved on
+        return None
 
     def handle_timeout(self, now: float) -> list[Event]:
         events: list[Event] = []
-        for transaction in self._all():
-            deadline = transaction.next_deadline()
-            if deadline is not None and deadline <= now:
-                events += transaction.handle_timeout(now)
-        return self._track(events)
+        due: list[Transaction] = []
+        while (deadline := self.next_deadline()) is not None and deadline <= now:
+            _, _, transaction = heapq.heappop(self._timers)
+            events += transaction.handle_timeout(now)
+            due.append(transaction)
+        return self._track(events, *due)
 
     # -- lookup ---------------------------------------------------------------------------
     def find_server_transaction(self, request: Request) -> ServerTransaction | None:
@@ -187,10 +198,18 @@ class TransactionLayer:
             return None
         return transaction
 
-    def _track(self, events: list[Event]) -> list[Event]:
-        """Forgets transactions that terminated (the events are returned unchanged)."""
-        for table in (self._clients, self._servers):
-            for key in [k for k, t in table.items() if t.terminated]:
-                del table[key]
-                self._pending_cancels.pop(key, None)
+    def _track(self, events: list[Event], *transactions: Transaction) -> list[Event]:
+        """After `transactions` changed: forget those that terminated, put the new deadline
+        of the others on the timer heap (the events are returned unchanged)."""
+        for transaction in transactions:
+            if transaction.terminated:
+                table = self._clients if isinstance(transaction, ClientTransaction) \
+                    else self._servers
+                if table.get(transaction.key) is transaction:
+                    del table[transaction.key]
+                    self._pending_cancels.pop(transaction.key, None)
+                continue
+            deadline = transaction.next_deadline()
+            if deadline is not None:
+                heapq.heappush(self._timers, (deadline, next(self._timer_count), transaction))
         return events
