@@ -20,6 +20,7 @@ from .accounts.manager import AccountManager
 from .accounts.model import AccountStore
 from .messages.content import ACCEPT as MESSAGE_CONTENT_TYPES
 from .messages.pager import Pager
+from .netwatch import watch_network
 from .settings import addresses
 from .sip.locator import Locator
 from .sip.stack import SipStack, StackConfig, open_sip_stack
@@ -101,6 +102,8 @@ async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
             stack.set_local_uri_check(accounts.is_local_uri)
             stack.set_request_handler(agent.on_request)
             accounts.start_all()
+            # A network that changed or came back: register again now, not at the refresh.
+            nursery.start_soon(watch_network, lambda _why: accounts.network_changed())
             try:
                 yield agent
             finally:
