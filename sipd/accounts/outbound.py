@@ -8,6 +8,7 @@ preference is applied where the URI does not name a transport itself.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -90,7 +91,9 @@ async def send_with_failover(stack: Any, locator: Locator, account: AccountConfi
         raise DeliveryError(f"cannot locate a server: {exc}") from None
     authenticator = credentials_of(account)
     failures: list[str] = []
+    code = 503  # RFC 3261 §8.1.3.1: a transport error counts as 503, a timeout as 408
     for target in targets:
+        target = _stream_if_large(stack, target, request)
         attempt = fresh_copy(request)
         for _ in range(max_auth_rounds + 1):
             try:
@@ -98,6 +101,7 @@ async def send_with_failover(stack: Any, locator: Locator, account: AccountConfi
             except (TransactionTimeout, TransportError) as exc:
                 locator.mark_failed(target)
                 failures.append(f"{target}: {exc or type(exc).__name__}")
+                code = 408 if isinstance(exc, TransactionTimeout) else 503
                 break
             if response.status in (401, 407):
                 result = authenticator.authenticate(attempt, response)
@@ -116,7 +120,18 @@ async def send_with_failover(stack: Any, locator: Locator, account: AccountConfi
         else:
             return response
     raise DeliveryError("no server answered: " + "; ".join(failures) if failures
-                        else "no server to send to")
+                        else "no server to send to", code)
+
+
+UDP_SIZE_LIMIT = 1300  # RFC 3261 §18.1.1: larger requests go over a congestion-controlled transport
+
+
+def _stream_if_large(stack: Any, target: Target, request: Request) -> Target:
+    """A request too large for UDP goes to the same server over TCP, when we speak TCP."""
+    if (target.transport != "udp" or "tcp" not in stack.config.transports
+            or len(request.to_bytes()) + 200 <= UDP_SIZE_LIMIT):  # 200: room for our Via
+        return target
+    return dataclasses.replace(target, transport="tcp")
 
 
 __all__ = ["DeliveryError", "Target", "credentials_of", "first_hop", "fresh_copy",

@@ -93,7 +93,7 @@ class Pager:
             response = await send_with_failover(self.stack, self.locator, account, request)
         except DeliveryError as exc:
             log.info("MESSAGE from %s to %s not delivered: %s", account.id, recipient, exc)
-            return {"id": message_id, "code": exc.code or 408, "reason": exc.reason,
+            return {"id": message_id, "code": exc.code or 503, "reason": exc.reason,
                     "delivered": False}
         log.info("MESSAGE from %s to %s: %d %s", account.id, recipient, response.status,
                  response.reason)

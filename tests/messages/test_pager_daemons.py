@@ -170,10 +170,23 @@ async def test_unreachable_port_is_not_delivered(a):
 
     result = await a.send(to)
 
-    assert result["delivered"] is False
+    assert result["delivered"] is False and result["code"] == 503  # RFC 3261 §8.1.3.1
     assert "refused" in result["reason"].lower()
     delivery = await a.event("message.delivery", id=result["id"])
     assert delivery["delivered"] is False and delivery["reason"] == result["reason"]
+
+
+async def test_a_large_message_goes_over_tcp(a, b):
+    """RFC 3261 §18.1.1: a request over 1300 bytes to a URI that names no transport is sent
+    over TCP (to the same address and port), not fragmented over UDP."""
+    text = "long " * 2000
+    log_start = len(a.daemon.log())
+    result = await a.send(b.uri("udp"), text)
+    assert result["delivered"] is True
+    assert (await b.event("message.received", content=text))["content"] == text
+    sent = [line for line in a.daemon.log()[log_start:].splitlines()
+            if f"sending MESSAGE {b.uri('udp')} to" in line]
+    assert sent and "<Hop tcp" in sent[0], sent
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
