@@ -12,10 +12,12 @@ from typing import Any, Mapping
 
 import trio
 
+from sipd.sip.auth import DigestAuthenticator
 from sipd.sip.locator import Locator
 from sipd.sip.uri import SipUri, Uri
 
 from .model import LOCAL_ID, AccountConfig, AccountStore
+from .outbound import credentials_of
 from .registrar_client import RegistrarClient
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ class AccountManager:
         self.locator = locator
         self._nursery = nursery
         self._clients: dict[str, RegistrarClient] = {}
+        self._authenticators: dict[str, tuple[tuple[str, str], DigestAuthenticator]] = {}
 
     # -- views ----------------------------------------------------------------------------
 
@@ -62,6 +65,16 @@ class AccountManager:
             if user == account.aor_uri.user:
                 return account
         return None
+
+    def authenticator(self, account: AccountConfig) -> DigestAuthenticator:
+        """The account's digest state for its out-of-dialog requests, kept across requests
+        so they carry credentials up front; new when the credentials changed."""
+        credentials = (account.auth_username, account.password)
+        kept = self._authenticators.get(account.id)
+        if kept is None or kept[0] != credentials:
+            kept = (credentials, credentials_of(account))
+            self._authenticators[account.id] = kept
+        return kept[1]
 
     def is_local_uri(self, uri: Uri) -> bool:
         return self.account_for(uri) is not None

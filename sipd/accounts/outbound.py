@@ -81,20 +81,26 @@ def fresh_copy(request: Request) -> Request:
 
 
 async def send_with_failover(stack: Any, locator: Locator, account: AccountConfig,
-                             request: Request, *, max_auth_rounds: int = 2) -> Response:
+                             request: Request, *, max_auth_rounds: int = 2,
+                             authenticator: DigestAuthenticator | None = None) -> Response:
     """Send a non-INVITE request for `account`: the located targets in order (the next one
     after a timeout, a transport error or a 5xx/408), and answer digest challenges with the
-    account's credentials. Returns the final response; DeliveryError when nothing answered."""
+    account's credentials. With an `authenticator` kept across requests, credentials for the
+    realms it answered before go with the first attempt (no challenge round trip each time).
+    Returns the final response; DeliveryError when nothing answered."""
     try:
         targets = await locator.locate(first_hop(account, request.uri))
     except LocationError as exc:
         raise DeliveryError(f"cannot locate a server: {exc}") from None
-    authenticator = credentials_of(account)
+    authenticator = authenticator or credentials_of(account)
     failures: list[str] = []
     code = 503  # RFC 3261 §8.1.3.1: a transport error counts as 503, a timeout as 408
     for target in targets:
         target = _stream_if_large(stack, target, request)
-        attempt = fresh_copy(request)
+        plain = fresh_copy(request)
+        attempt = plain.copy()
+        authenticator.authorize_preemptively(attempt)
+        preemptive = len(attempt.headers) > len(plain.headers)
         for _ in range(max_auth_rounds + 1):
             try:
                 response = await stack.send_request(attempt, target)
@@ -105,6 +111,11 @@ async def send_with_failover(stack: Any, locator: Locator, account: AccountConfi
                 break
             if response.status in (401, 407):
                 result = authenticator.authenticate(attempt, response)
+                if result.failure is AuthFailure.REJECTED and preemptive:
+                    # remembered credentials went stale without a stale=true: start afresh
+                    authenticator.forget()
+                    result = authenticator.authenticate(plain, response)
+                preemptive = False
                 if result.request is None:
                     if result.failure is AuthFailure.REJECTED:
                         log.info("%s: credentials refused by %s", account.id, target)

@@ -90,7 +90,9 @@ class Pager:
                                 content_type=content_type)
         message_id = uuid.uuid4().hex
         try:
-            response = await send_with_failover(self.stack, self.locator, account, request)
+            response = await send_with_failover(
+                self.stack, self.locator, account, request,
+                authenticator=self.accounts.authenticator(account))
         except DeliveryError as exc:
             log.info("MESSAGE from %s to %s not delivered: %s", account.id, recipient, exc)
             return {"id": message_id, "code": exc.code or 503, "reason": exc.reason,

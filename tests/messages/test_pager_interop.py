@@ -153,6 +153,12 @@ async def test_sipd_to_sipd_through_kamailio(kamailio, alice_udp, dave_tcp):
     assert received["cpim"]["from"] == f"<{kamailio.aor('dave')}>"
     assert received["cpim"]["to"] == [f"<{kamailio.aor('alice')}>"]
 
+    # Later MESSAGEs carry the credentials Kamailio asked for the first time: no new 407.
+    log_start = len(alice.daemon.log())
+    assert "received 407" in alice.daemon.log()  # the first one was challenged
+    assert (await alice.send(kamailio.aor("dave"), "again"))["delivered"] is True
+    assert "received 407" not in alice.daemon.log()[log_start:]
+
     assert (await alice.composing(kamailio.aor("dave"), "active"))["delivered"] is True
     composing = await dave.event("message.composing")
     assert composing["state"] == "active" and composing["from"] == kamailio.aor("alice")
