@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import uuid
 from typing import Any
+
+import trio
 
 from sipd.accounts.model import AccountConfig
 from sipd.accounts.outbound import DeliveryError, proxy_route, send_with_failover
@@ -22,7 +25,7 @@ from sipd.sip.uri import SipUri, parse_uri
 
 from .content import Composing, ContentRejected, OutgoingContentError, UnsupportedContent
 from .content import interpret_message, outgoing_body
-from .iscomposing import ISCOMPOSING_CONTENT_TYPE, IsComposing
+from .iscomposing import ISCOMPOSING_CONTENT_TYPE, ComposingReceiver, IsComposing
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,9 @@ class Pager:
         self.stack = stack
         self.locator = locator
         self.accounts = accounts
+        # what each peer is doing, per (account, from, to); expire_composing lapses it
+        self._composing: dict[tuple[str, str, str], ComposingReceiver] = {}
+        self._composing_changed = trio.Event()
 
     # -- out ------------------------------------------------------------------------------
 
@@ -143,16 +149,45 @@ class Pager:
         await incoming.respond(200)
         sender = _address_text(request.headers.get("From"))
         recipient = _address_text(request.headers.get("To"))
+        peer = (account.id, sender, recipient)
+        now = trio.current_time()
         if isinstance(interpreted, Composing):
             indication = interpreted.indication
-            self.bus.publish("message.composing", {
-                "account": account.id, "from": sender, "to": recipient,
-                "state": indication.state, "refresh": indication.refresh,
-                "content_type": indication.content_type})
+            receiver = self._composing.setdefault(peer, ComposingReceiver())
+            if receiver.indication(indication, now) is not None:
+                self._publish_composing(peer, receiver.state, indication.content_type,
+                                        "indication", indication.refresh)
+            self._composing_changed.set()
             return
+        receiver = self._composing.pop(peer, None)
         self.bus.publish("message.received",
                          interpreted.event_data(account=account.id, sender=sender,
                                                 recipient=recipient))
+        if receiver is not None and receiver.message_received(now) is not None:
+            self._publish_composing(peer, "idle", receiver.content_type, "message")
+
+    async def expire_composing(self) -> None:
+        """RFC 3994 §3.3: an `active` that is not refreshed in time lapses to idle."""
+        while True:
+            deadlines = [d for r in self._composing.values()
+                         if (d := r.next_deadline()) is not None]
+            with trio.move_on_at(min(deadlines, default=math.inf)):
+                await self._composing_changed.wait()
+            self._composing_changed = trio.Event()
+            now = trio.current_time()
+            for peer, receiver in list(self._composing.items()):
+                if receiver.tick(now) is not None:
+                    self._publish_composing(peer, "idle", receiver.content_type, "timeout")
+                if receiver.state == "idle":
+                    del self._composing[peer]
+
+    def _publish_composing(self, peer: tuple[str, str, str], state: str,
+                           content_type: str | None, reason: str,
+                           refresh: int | None = None) -> None:
+        account, sender, recipient = peer
+        self.bus.publish("message.composing", {
+            "account": account, "from": sender, "to": recipient, "state": state,
+            "refresh": refresh, "content_type": content_type, "reason": reason})
 
 
 def warning_value(text: str, limit: int = 200) -> str:

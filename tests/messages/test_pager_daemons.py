@@ -289,3 +289,27 @@ def test_warning_value_is_one_quoted_string():
     assert warning_value('bad "x" \\ here\r\nnext') == r'399 sipd "bad \"x\" \\ here  next"'
     long = warning_value("é" * 500)
     assert long.endswith('…"') and len(long) < 220
+
+
+async def test_active_composing_lapses_without_refresh(b):
+    """RFC 3994 §3.3: an `active` whose refresh interval passes without a new indication
+    (or a message) becomes idle on its own."""
+    body = (b'<?xml version="1.0" encoding="UTF-8"?>\n'
+            b'<isComposing xmlns="urn:ietf:params:xml:ns:im-iscomposing">'
+            b'<state>active</state><contenttype>text/plain</contenttype>'
+            b'<refresh>1</refresh></isComposing>')
+    status_line, _ = await send_raw(b.ports["udp"], "application/im-iscomposing+xml", body)
+    assert status_line.startswith("SIP/2.0 200 ")
+    active = await b.event("message.composing", state="active")
+    assert active["refresh"] == 1 and active["reason"] == "indication"
+    idle = await b.event("message.composing", state="idle")
+    assert idle["reason"] == "timeout" and idle["from"] == active["from"]
+
+
+async def test_a_message_ends_composing(a, b):
+    await a.composing(b.uri("udp"), "active")
+    await b.event("message.composing", state="active")
+    await a.send(b.uri("udp"), "done typing")
+    await b.event("message.received", content="done typing")
+    idle = await b.event("message.composing", state="idle")
+    assert idle["reason"] == "message"
