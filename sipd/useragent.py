@@ -9,7 +9,7 @@ to the account they address.
 from __future__ import annotations
 
 import logging
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -20,7 +20,9 @@ from .accounts.manager import AccountManager
 from .accounts.model import AccountStore
 from .messages.content import ACCEPT as MESSAGE_CONTENT_TYPES
 from .messages.pager import Pager
+from .media.supervisor import open_media_supervisor
 from .netwatch import watch_network
+from .sessions.manager import SessionManager, media_config
 from .settings import addresses
 from .sip.locator import Locator
 from .sip.stack import SipStack, StackConfig, open_sip_stack
@@ -30,9 +32,10 @@ from .sip.tls import TlsConfig
 log = logging.getLogger(__name__)
 
 # What this daemon handles today; the stack answers 501 (with this Allow) and 415 (with this
-# Accept) for the rest, before any account is looked up. Sessions and presence extend these.
-HANDLED_METHODS = ("ACK", "CANCEL", "MESSAGE", "OPTIONS")
-ACCEPTED_TYPES = MESSAGE_CONTENT_TYPES
+# Accept) for the rest, before any account is looked up. Presence extends these.
+HANDLED_METHODS = ("ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "OPTIONS")
+SESSION_CONTENT_TYPES = ("application/sdp", "application/dtmf-relay", "application/dtmf")
+ACCEPTED_TYPES = (*MESSAGE_CONTENT_TYPES, *SESSION_CONTENT_TYPES)
 
 
 def stack_config(settings: Any) -> StackConfig:
@@ -70,19 +73,27 @@ class UserAgent:
     locator: Locator
     accounts: AccountManager
     pager: Pager
+    sessions: SessionManager
 
     def state(self) -> dict[str, Any]:
         return {"ports": self.stack.ports, "listen_address": self.stack.config.listen_address}
 
     async def on_request(self, incoming: Any) -> None:
         method = incoming.method
-        if method in ("ACK", "OPTIONS"):
-            return  # an ACK is never answered; the stack answers OPTIONS (Allow, Accept...)
+        if method == "OPTIONS":
+            return  # the stack answers OPTIONS (Allow, Accept...)
+        # Requests in a session's dialog, and the media workers' INVITEs on the internal leg.
+        if await self.sessions.on_request(incoming):
+            return
+        if method == "ACK":
+            return  # an ACK is never answered
         account = self.accounts.account_for(incoming.request.uri)
         if account is None:  # the stack's is_local_uri check makes this rare (a race)
             await incoming.respond(404)
         elif method == "MESSAGE":
             await self.pager.on_message(incoming, account)
+        elif method == "INVITE":
+            await self.sessions.on_invite(incoming, account)
         else:
             await incoming.respond(501)
 
@@ -94,18 +105,42 @@ async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
         locator = Locator(nameservers(service.settings),
                           supported=tuple(t for t in ("tls", "tcp", "udp")
                                           if t in stack.config.transports))
+        media_address = service.settings.get("rtp.media_address") or stack.local_address()
         async with trio.open_nursery() as nursery:
             accounts = AccountManager(service.bus, AccountStore(service.settings), stack,
                                       locator, nursery)
+            sessions = SessionManager(service.bus, stack, locator, accounts, nursery,
+                                      media_address=media_address)
             agent = UserAgent(stack, locator, accounts, Pager(service.bus, stack, locator,
-                                                              accounts))
-            stack.set_local_uri_check(accounts.is_local_uri)
+                                                              accounts), sessions)
+            stack.set_local_uri_check(
+                lambda uri: sessions.is_internal_uri(uri) or accounts.is_local_uri(uri))
             stack.set_request_handler(agent.on_request)
+            stack.set_stray_response_handler(sessions.on_stray_response)
+            service.add_state("sessions", sessions.list)
+            service.add_state("media", sessions.media_state)
             accounts.start_all()
+            nursery.start_soon(agent.pager.expire_composing)
             # A network that changed or came back: register again now, not at the refresh.
             nursery.start_soon(watch_network, lambda _why: accounts.network_changed())
             try:
-                yield agent
+                try:
+                    media_settings = media_config(service.settings, media_address)
+                    supervisor: Any = open_media_supervisor(
+                        media_settings, on_event=sessions.on_media_event,
+                        on_worker_state=sessions.on_worker_state)
+                except ValueError as exc:  # the daemon still serves messages and accounts
+                    log.error("calls are not possible: %s", exc)
+                    sessions.media_problem = str(exc)
+                    supervisor = nullcontext()
+                # Workers start on demand; leaving stops them (after the calls hung up).
+                async with supervisor as media:
+                    sessions.media = media
+                    try:
+                        yield agent
+                    finally:
+                        with trio.CancelScope(shield=True):
+                            await sessions.stop_all()
             finally:
                 with trio.CancelScope(shield=True):
                     await accounts.stop_all()

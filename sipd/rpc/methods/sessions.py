@@ -1,0 +1,155 @@
+"""sessions.*: calls (INVITE sessions) out and in, and their audio.
+
+Progress comes as events on the `sessions` topic: `session.new`, `session.state` (calling,
+ringing, early, established, ending, ended, failed; with the SIP code and reason when there
+is one), `session.dtmf`, `session.hold`, `session.recording` (a recording file is complete).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Annotated, Iterator, Literal
+
+from ...accounts.model import AccountNotFound
+from ...media.process import MediaWorkerError, MediaWorkerGone
+from ...media.supervisor import MediaUnavailable
+from ...sessions.manager import InvalidSessionParam, SessionNotFound, SessionStateError
+from ..api import method
+from ..dispatch import CallContext
+from ..errors import CONFLICT, REMOTE_ERROR, UNAVAILABLE, RpcError, invalid_params, not_found
+from ..registry import Constraint
+
+ID = Annotated[str, Constraint(minLength=1), "a session id (sessions.list shows them)"]
+PATH = Annotated[str, Constraint(minLength=1), "an absolute path on the daemon's host"]
+
+
+@contextmanager
+def _errors(session_id: str | None = None) -> Iterator[None]:
+    try:
+        yield
+    except SessionNotFound:
+        raise not_found("session", session_id) from None
+    except AccountNotFound as exc:
+        raise not_found("account", exc.account_id) from None
+    except InvalidSessionParam as exc:
+        raise invalid_params(exc.reason, field=exc.field) from None
+    except SessionStateError as exc:
+        raise RpcError(CONFLICT, "Conflict", {"reason": str(exc)}) from None
+    except (MediaUnavailable, MediaWorkerGone) as exc:
+        raise RpcError(UNAVAILABLE, "Unavailable", {"reason": str(exc)}) from None
+    except MediaWorkerError as exc:
+        raise RpcError(REMOTE_ERROR, "Media engine refused", {"reason": str(exc)}) from None
+
+
+def _sessions(ctx: CallContext):
+    return ctx.service.useragent.sessions
+
+
+@method("sessions.list")
+async def list_(ctx: CallContext) -> dict:
+    """Every session, live or just ended."""
+    return {"sessions": _sessions(ctx).list()}
+
+
+@method("sessions.get")
+async def get(ctx: CallContext, *, id: ID) -> dict:
+    """One session: direction, remote party, state, hold, media details."""
+    with _errors(id):
+        return _sessions(ctx).get(id).view()
+
+
+@method("sessions.start")
+async def start(
+    ctx: CallContext, *,
+    account: Annotated[str, "the calling account's id (\"local\": the daemon's own address)"],
+    to: Annotated[str, "whom to call, e.g. sip:bob@example.com or sip:local@192.0.2.1:5060"],
+    streams: Annotated[list[Literal["audio"]], "the streams to offer"] = ["audio"],  # noqa: B006
+) -> dict:
+    """Call someone; returns the new session (its `id` names it in every later call).
+
+    The call's progress comes as `session.state` events; a call that cannot be placed ends
+    in state `failed` with a code and reason."""
+    with _errors():
+        sender = ctx.service.useragent.accounts.get(account)
+        return await _sessions(ctx).start(sender, to, list(streams))
+
+
+@method("sessions.answer")
+async def answer(ctx: CallContext, *, id: ID) -> dict:
+    """Answer an incoming call; `established` follows as a session.state event."""
+    with _errors(id):
+        call = _sessions(ctx).get(id)
+        await call.answer()
+        return call.view()
+
+
+@method("sessions.reject")
+async def reject(
+    ctx: CallContext, *, id: ID,
+    code: Annotated[int, Constraint(minimum=300, maximum=699),
+                    "the SIP status to refuse with (486 busy, 603 decline...)"] = 603,
+) -> dict:
+    """Refuse an incoming call that has not been answered."""
+    with _errors(id):
+        call = _sessions(ctx).get(id)
+        call.reject(code)
+        return call.view()
+
+
+@method("sessions.end")
+async def end(ctx: CallContext, *, id: ID) -> dict:
+    """Hang up: cancel a call still ringing, decline an unanswered incoming one, or BYE."""
+    with _errors(id):
+        call = _sessions(ctx).get(id)
+        call.end()
+        return call.view()
+
+
+@method("sessions.hold")
+async def hold(ctx: CallContext, *, id: ID) -> dict:
+    """Put the call on hold (our audio becomes sendonly); `session.hold` says when it is."""
+    with _errors(id):
+        await _sessions(ctx).hold(id, True)
+        return {}
+
+
+@method("sessions.unhold")
+async def unhold(ctx: CallContext, *, id: ID) -> dict:
+    """Take the call off hold; `session.hold` says when it is."""
+    with _errors(id):
+        await _sessions(ctx).hold(id, False)
+        return {}
+
+
+@method("sessions.send_dtmf")
+async def send_dtmf(
+    ctx: CallContext, *, id: ID,
+    digits: Annotated[str, Constraint(minLength=1, maxLength=64, pattern="^[0-9*#A-Da-d]+$"),
+                      "the digits, 0-9 * # A-D (sent as RFC 4733 events)"],
+) -> dict:
+    """Send DTMF digits in the call's audio."""
+    with _errors(id):
+        await _sessions(ctx).send_dtmf(id, digits.upper())
+        return {}
+
+
+@method("sessions.play")
+async def play(
+    ctx: CallContext, *, id: ID,
+    path: Annotated[str, Constraint(minLength=1),
+                    "a WAV file (16-bit mono PCM) on the daemon's host, absolute path"],
+    loop: Annotated[bool, "start again at its end"] = False,
+) -> dict:
+    """Play a WAV file to the remote party (instead of what played before)."""
+    with _errors(id):
+        await _sessions(ctx).play(id, path, loop)
+        return {}
+
+
+@method("sessions.record")
+async def record(ctx: CallContext, *, id: ID, path: PATH) -> dict:
+    """Record what the remote party sends to a WAV file until the call ends (or the next
+    record); `session.recording` says when the file is complete."""
+    with _errors(id):
+        await _sessions(ctx).record(id, path)
+        return {}

@@ -1,0 +1,84 @@
+"""The SDP a back-to-back call passes between its two legs (DESIGN.md §2), sans-I/O.
+
+The outside sees one description, with our o= line (`SessionVersion` of the outside leg):
+the worker's audio, sanitised, in the m-line layout of the session (other m-lines rejected
+until sipd carries other streams itself). The worker sees only the audio part of what the
+remote party sent, with the o= line of the internal leg. Both o= lines keep their version
+while the description does not change (RFC 3264 §8), so a session refresh changes nothing.
+"""
+
+from __future__ import annotations
+
+from .sdp import (WORKER_MEDIA_TYPES, MediaDescription, SDPError, SessionDescription,
+                  SessionVersion, held_by_remote, merge_answer, merge_offer, parse_sdp,
+                  split_media)
+
+__all__ = ["SdpMismatch", "for_worker", "outside_offer", "outside_answer", "has_audio",
+           "holds", "parse", "layout_of"]
+
+
+class SdpMismatch(ValueError):
+    """A description that cannot be passed on (malformed, no audio, a layout that does not
+    fit): the message says why; answer 488."""
+
+
+def parse(body: bytes | None) -> SessionDescription:
+    if not body:
+        raise SdpMismatch("no SDP")
+    try:
+        return parse_sdp(body)
+    except SDPError as exc:
+        raise SdpMismatch(f"malformed SDP: {exc}") from None
+
+
+def has_audio(sdp: SessionDescription) -> bool:
+    split = split_media(sdp)
+    return split.has_active_worker_media
+
+
+def for_worker(sdp: SessionDescription, versions: SessionVersion) -> bytes:
+    """The audio part of a remote description (offer or answer), for the worker."""
+    worker = split_media(sdp).worker
+    if worker is None:
+        raise SdpMismatch("the description has no audio stream")
+    worker.origin = versions.current()
+    return bytes(versions.stamp(worker, only_if_changed=True))
+
+
+def layout_of(previous: bytes | None) -> list[MediaDescription | None]:
+    """The m-line layout of a new outside offer: the worker's lines where the previous
+    description had audio, the others kept in place as rejected streams (RFC 3264 §8)."""
+    if not previous:
+        return [None]
+    try:
+        sdp = parse_sdp(previous)
+    except SDPError:
+        return [None]
+    return [None if media.type in WORKER_MEDIA_TYPES else media.rejected()
+            for media in sdp.media] or [None]
+
+
+def outside_offer(worker_offer: SessionDescription, versions: SessionVersion,
+                  previous: bytes | None = None) -> bytes:
+    """Our offer to the remote party from the worker's offer (sanitised)."""
+    try:
+        offer = merge_offer(worker_offer, layout_of(previous), origin=versions.current())
+    except ValueError as exc:
+        raise SdpMismatch(f"cannot offer the media engine's description: {exc}") from None
+    return bytes(versions.stamp(offer, only_if_changed=True))
+
+
+def outside_answer(offer: SessionDescription, worker_answer: SessionDescription,
+                   versions: SessionVersion) -> bytes:
+    """Our answer to the remote party's offer, from the worker's answer to its audio part."""
+    try:
+        answer = merge_answer(offer, worker_answer, {}, origin=versions.current())
+    except ValueError as exc:
+        raise SdpMismatch(f"cannot answer with the media engine's description: {exc}") \
+            from None
+    return bytes(versions.stamp(answer, only_if_changed=True))
+
+
+def holds(sdp: SessionDescription) -> bool:
+    """Whether the writer of this offer puts the audio on hold."""
+    return held_by_remote(sdp)

@@ -1,0 +1,334 @@
+"""The daemon's sessions: calls out and in, where their SIP requests go, and their media.
+
+    manager = SessionManager(bus, stack, locator, accounts, nursery, media_address=...)
+    async with open_media_supervisor(media_config(...), on_event=manager.on_media_event,
+                                     on_worker_state=manager.on_worker_state) as media:
+        manager.media = media
+        ...  # useragent routes requests to on_request / on_invite; RPC calls start, answer...
+
+Each session is a `Call` (sipd.sessions.b2bua): an outside leg to the remote party and an
+internal leg to the media worker that carries its audio. Requests in a dialog are found by
+(Call-ID, our tag); a worker's INVITE by its X-Sipd-Session header, on a Request-URI whose
+user is this daemon's internal token (nobody outside knows it).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from sipd.accounts.model import AccountConfig
+from sipd.media.codecs import DEFAULT_CODECS
+from sipd.media.process import port_slices
+from sipd.media.protocol import SESSION_HEADER
+from sipd.media.supervisor import MediaSettings, MediaUnavailable, SupervisorConfig, TurnServer
+from sipd.messages.pager import PagerError, recipient_uri
+from sipd.settings import addresses
+from sipd.sip.header_values import Address
+from sipd.sip.stack_handles import IncomingRequest
+from sipd.sip.transport import TargetLike
+from sipd.sip.uri import SipUri, Uri
+
+from .b2bua import Call, SessionStateError
+from .driver import LegDriver
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SessionManager", "SessionNotFound", "SessionStateError", "InvalidSessionParam",
+           "media_config"]
+
+STOP_WAIT = 3.0  # seconds the calls get to hang up when the daemon stops
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+_DIALOG_METHODS = frozenset({"BYE", "INFO", "INVITE", "UPDATE", "PRACK", "REFER", "NOTIFY"})
+
+
+class SessionNotFound(LookupError):
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"no session with id {session_id!r}")
+        self.id = session_id
+
+
+class InvalidSessionParam(ValueError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+def media_config(settings: Any, media_address: str) -> SupervisorConfig:
+    """The media workers' configuration from the rtp.*, nat.* and media.* settings
+    (ValueError saying what to change when they do not fit together)."""
+    get = settings.get
+    port_range = addresses.parse_port_range(get("rtp.port_range"))
+    port_slices(port_range.low, port_range.high, get("media.max_workers"))  # room for each
+    turn_server = get("nat.turn.server")
+    turn = TurnServer(turn_server, get("nat.turn.username"), get("nat.turn.password")) \
+        if turn_server else None
+    media = MediaSettings(
+        media_address=media_address, rtp_port_range=(port_range.low, port_range.high),
+        audio_codecs=tuple(get("rtp.audio_codecs") or DEFAULT_CODECS), srtp=get("rtp.srtp"),
+        ice=get("nat.ice"), stun_servers=tuple(get("nat.stun_servers")), turn=turn)
+    return SupervisorConfig(media=media, max_workers=get("media.max_workers"))
+
+
+class SessionManager:
+    def __init__(self, bus: Any, stack: Any, locator: Any, accounts: Any,
+                 nursery: trio.Nursery, *, media_address: str) -> None:
+        self.bus = bus
+        self.stack = stack
+        self.locator = locator
+        self.accounts = accounts
+        self.media: Any = None  # sipd.media.supervisor.MediaSupervisor, set once it runs
+        self.media_problem = "it has not started yet"  # why there is no media engine
+        self.media_address = media_address
+        self.timers = stack.config.timers
+        self.linger = self.timers.transaction_timeout
+        self._nursery = nursery
+        self._calls: dict[str, Call] = {}
+        self._dialogs: dict[tuple[str, str], LegDriver] = {}
+        self._token = "sipd-" + secrets.token_hex(8)  # the user part of our internal URI
+
+    # -- views ----------------------------------------------------------------------------------
+    def list(self) -> list[dict[str, Any]]:
+        return [call.view() for call in self._calls.values()]
+
+    def get(self, session_id: str) -> Call:
+        call = self._calls.get(session_id)
+        if call is None:
+            raise SessionNotFound(session_id)
+        return call
+
+    def media_state(self) -> dict[str, Any]:
+        """The running media workers and the sessions each carries (system.state)."""
+        workers = []
+        for process in (self.media.workers if self.media is not None else []):
+            workers.append({"id": process.id, "pid": process.pid, "sip": process.uri,
+                            "sessions": [call.id for call in self._calls.values()
+                                         if self.media.worker_of(call.id) is process]})
+        return {"workers": workers}
+
+    def publish(self, name: str, data: dict[str, Any]) -> None:
+        self.bus.publish(name, data)
+
+    # -- addresses -------------------------------------------------------------------------------
+    @property
+    def internal_transport(self) -> str:
+        """How we talk SIP with the workers: TCP when we listen on it (DESIGN.md §2)."""
+        return "tcp" if "tcp" in self.stack.ports else "udp"
+
+    def internal_uri(self, transport: str) -> SipUri:
+        host, port = self.stack.local_contact(transport, _Loopback(transport), learned=False)
+        uri = SipUri(host or "127.0.0.1", user=self._token, port=port)
+        if transport != "udp":
+            uri.params.set("transport", transport)
+        return uri
+
+    def internal_contact(self, transport: str) -> Address:
+        return Address(self.internal_uri(transport))
+
+    def is_internal_uri(self, uri: Uri) -> bool:
+        return isinstance(uri, SipUri) and uri.user == self._token
+
+    def sender(self, account: AccountConfig, target: TargetLike) -> Address:
+        """Our From: the account's AOR; for the local account our own address, so that the
+        remote party can call back."""
+        uri = account.aor_uri
+        if account.is_local:
+            host, port = self.stack.local_contact(target.transport, target, learned=False)
+            uri = SipUri(host, user=uri.user, port=port)
+            if target.transport != "udp":
+                uri.params.set("transport", target.transport)
+        return Address(uri, account.display_name or None)
+
+    def contact(self, account: AccountConfig, transport: str, toward: Any) -> Address:
+        """Our Contact toward the remote party: the user part is the account id (how requests
+        in the dialog find the account, like the contact we register)."""
+        host, port = self.stack.local_contact(transport, toward)
+        uri = SipUri(host, user=account.id, port=port)
+        if transport != "udp":
+            uri.params.set("transport", transport)
+        return Address(uri)
+
+    # -- calls -----------------------------------------------------------------------------------
+    def _new_id(self) -> str:
+        while True:
+            session_id = secrets.token_hex(6)
+            if session_id not in self._calls:
+                return session_id
+
+    async def _open(self, account: AccountConfig, direction: str, remote: str) -> Call:
+        call = Call(self, self._new_id(), account, direction, remote)
+        self._calls[call.id] = call
+        await self._nursery.start(call.run)
+        self.publish("session.new", {"id": call.id, "account": account.id,
+                                     "direction": direction, "remote": remote,
+                                     "streams": list(call.streams)})
+        self.publish("session.state", {"id": call.id, "state": "calling"})
+        return call
+
+    async def start(self, account: AccountConfig, to: str, streams: list[str]) -> dict[str, Any]:
+        """An outgoing call; its progress comes as session.state events."""
+        if self.media is None:
+            raise MediaUnavailable(f"the media engine is not running: {self.media_problem}")
+        wanted = list(dict.fromkeys(streams))
+        if wanted != ["audio"]:
+            raise InvalidSessionParam("streams", f"only [\"audio\"] is supported so far, not "
+                                                 f"{streams!r}")
+        try:
+            uri = recipient_uri(to)
+        except PagerError as exc:
+            raise InvalidSessionParam("to", exc.reason) from None
+        call = await self._open(account, "outgoing", str(uri))
+        assert call._nursery is not None
+        call._nursery.start_soon(call.place, uri)
+        return call.view()
+
+    async def on_invite(self, incoming: IncomingRequest, account: AccountConfig) -> None:
+        """A new INVITE for one of our accounts."""
+        from_ = incoming.request.from_
+        remote = str(from_.uri) if from_ is not None else ""
+        call = await self._open(account, "incoming", remote)
+        call.receive(incoming)
+
+    def register_dialog(self, call_id: str, local_tag: str, leg: LegDriver) -> None:
+        self._dialogs[(call_id, local_tag)] = leg
+
+    def forget(self, call: Call) -> None:
+        if self._calls.get(call.id) is call:
+            del self._calls[call.id]
+        for key, leg in list(self._dialogs.items()):
+            if leg is call.outside or leg is call.media:
+                del self._dialogs[key]
+        self.release_media(call)
+
+    async def stop_all(self, wait: float = STOP_WAIT) -> None:
+        """Hang up every call (the daemon stops), waiting a little for the BYEs to go."""
+        calls = [call for call in self._calls.values() if not call.terminated]
+        for call in calls:
+            call.end("sipd is stopping")
+        with trio.move_on_after(wait):
+            for call in calls:
+                while not call.terminated:
+                    await trio.sleep(0.05)
+
+    # -- SIP in ----------------------------------------------------------------------------------
+    async def on_request(self, incoming: IncomingRequest) -> bool:
+        """Requests in our dialogs and the media workers' INVITEs; False for the others."""
+        request = incoming.request
+        method = request.method
+        to = request.to
+        if to is not None and to.tag:
+            leg = self._dialogs.get((request.call_id or "", to.tag))
+            if leg is not None:
+                leg.on_request(incoming)
+                return True
+            if method == "ACK":
+                return True  # for a call long gone: nothing to do
+            if method in _DIALOG_METHODS:
+                await incoming.respond(481)
+                return True
+            return False
+        if method == "INVITE" and self.is_internal_uri(request.uri):
+            await self._worker_invite(incoming)
+            return True
+        if method in ("BYE", "INFO", "PRACK", "UPDATE"):
+            await incoming.respond(481)
+            return True
+        return False
+
+    async def _worker_invite(self, incoming: IncomingRequest) -> None:
+        session_id = incoming.request.headers.get(SESSION_HEADER) or ""
+        call = self._calls.get(session_id)
+        source = incoming.source.address
+        local = _is_loopback(source) or source == self.stack.config.listen_address
+        if not local or call is None:
+            await incoming.respond(404)
+            return
+        call.on_worker_invite(incoming)
+
+    def on_stray_response(self, response: Any, source: Any) -> None:
+        from_ = response.from_
+        if from_ is None or not from_.tag:
+            return
+        leg = self._dialogs.get((response.call_id or "", from_.tag))
+        if leg is not None:
+            leg.on_stray_response(response)
+
+    # -- media -----------------------------------------------------------------------------------
+    async def allocate_media(self, call: Call) -> Any:
+        if self.media is None:
+            raise MediaUnavailable(f"the media engine is not running: {self.media_problem}")
+        return await self.media.allocate(call.id)
+
+    def release_media(self, call: Call) -> None:
+        if self.media is not None:
+            self.media.release(call.id)
+
+    def on_media_event(self, worker_id: str, event: dict[str, Any]) -> None:
+        session_id = event.get("session")
+        call = self._calls.get(session_id) if isinstance(session_id, str) else None
+        if call is not None:
+            call.on_worker_event(event)
+
+    def on_worker_state(self, data: dict[str, Any]) -> None:
+        self.publish("media.worker", data)
+        if data.get("state") not in ("crashed", "stopped"):
+            return
+        reason = data.get("reason") or f"media engine {data.get('state')}"
+        if not reason.startswith("media engine"):
+            reason = f"media engine {data.get('state')}: {reason}"
+        for session_id in data.get("sessions") or ():
+            call = self._calls.get(session_id)
+            if call is not None:
+                call.media_lost(reason)
+
+    # -- commands --------------------------------------------------------------------------------
+    async def play(self, session_id: str, path: str, loop: bool) -> None:
+        await self.get(session_id).command("play", file=_absolute(path), loop=loop)
+
+    async def record(self, session_id: str, path: str) -> None:
+        call = self.get(session_id)
+        file = _absolute(path)
+        await call.command("record", file=file)
+        call.recording = file
+
+    async def send_dtmf(self, session_id: str, digits: str) -> None:
+        if not digits or not set(digits) <= DTMF_DIGITS:
+            raise InvalidSessionParam("digits", f"DTMF digits are 0-9, *, # and A-D, not "
+                                                f"{digits!r}")
+        await self.get(session_id).command("dtmf", digits=digits)
+
+    async def hold(self, session_id: str, held: bool) -> None:
+        call = self.get(session_id)
+        if call.state != "established":
+            raise SessionStateError(f"the call is {call.state}; only an established call can "
+                                    f"be put on hold or taken off it")
+        await call.command("hold" if held else "unhold")
+
+
+class _Loopback:
+    """The target the workers are, for the stack's choice of a local address."""
+
+    def __init__(self, transport: str) -> None:
+        self.transport = transport
+        self.host = self.address = "127.0.0.1"
+        self.port = 0
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _absolute(path: str) -> str:
+    if not path or not Path(path).is_absolute():
+        raise InvalidSessionParam("path", f"{path!r} is not an absolute path (the daemon's "
+                                          f"working directory means nothing to a client)")
+    return path

@@ -1,0 +1,432 @@
+"""Audio calls between two real sipd daemons and no server at all, driven over RPC.
+
+Each daemon has only its built-in `local` account, listens on 127.0.0.1 and runs its media
+workers (pjsua2) on its own RTP port range there. A calls sip:local@127.0.0.1:<B's port>;
+B answers over RPC; each plays a tone and records the other's, which must hear it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import uuid
+import socket
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+import trio
+
+from sipctl.client import Client, RpcCallError, connect
+from tests.daemon import SipdProcess
+from tests.media.audio import goertzel_power, read_wav, write_tone
+from tests.media.conftest import db
+from tests.peers.ports import free_port
+
+# Generous bounds, never assertions on speed: the machines are shared and noisy.
+EVENT_TIMEOUT = 30.0
+TONE_SECONDS = 2.0
+
+
+class Events:
+    """Every event of one RPC connection; tests wait for the first that matches."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self._changed = trio.Event()
+
+    async def collect(self, rpc: Client) -> None:
+        async for message in rpc.events:
+            if message.get("method") == "event":
+                self.seen.append(message["params"])
+                self._changed.set()
+                self._changed = trio.Event()
+
+    def mark(self) -> int:
+        """A position: `wait(..., since=mark)` looks only at later events."""
+        return len(self.seen)
+
+    def matching(self, name: str, since: int = 0, **match: Any) -> list[dict[str, Any]]:
+        return [e["data"] for e in self.seen[since:] if e["name"] == name
+                and all(e["data"].get(k) == v for k, v in match.items())]
+
+    async def wait(self, name: str, timeout: float = EVENT_TIMEOUT, since: int = 0,
+                   **match: Any) -> dict[str, Any]:
+        with trio.move_on_after(timeout):
+            while True:
+                found = self.matching(name, since, **match)
+                if found:
+                    return found[0]
+                await self._changed.wait()
+        raise AssertionError(f"no {name} {match} within {timeout} s; saw "
+                             f"{[(e['name'], e['data']) for e in self.seen]}")
+
+
+class Peer:
+    def __init__(self, daemon: SipdProcess, rpc: Client, events: Events,
+                 ports: dict[str, int]) -> None:
+        self.daemon = daemon
+        self.rpc = rpc
+        self.events = events
+        self.ports = ports
+
+    def uri(self, transport: str = "udp") -> str:
+        suffix = "" if transport == "udp" else f";transport={transport}"
+        return f"sip:local@127.0.0.1:{self.ports[transport]}{suffix}"
+
+    async def call(self, method: str, **params: Any) -> Any:
+        return await self.rpc.call(method, params)
+
+    async def state(self, session: str, state: str, **match: Any) -> dict[str, Any]:
+        return await self.events.wait("session.state", id=session, state=state, **match)
+
+
+def rtp_range() -> str:
+    """A random slice of ports below the ephemeral range that looks free right now."""
+    for _ in range(50):
+        low = random.randrange(20000, 30000, 2)
+        if all(_free(port) for port in range(low, low + 64, 7)):
+            return f"{low}-{low + 63}"
+    raise RuntimeError("no free RTP port range found")
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def daemon_settings() -> dict[str, Any]:
+    return {"rtp.media_address": "127.0.0.1", "rtp.port_range": rtp_range(),
+            "media.max_workers": 2, "rtp.audio_codecs": ["PCMU", "PCMA"]}
+
+
+@asynccontextmanager
+async def open_peer(daemon: SipdProcess) -> AsyncIterator[Peer]:
+    log_start = len(daemon.log())
+    try:
+        async with connect(daemon.endpoint) as rpc, trio.open_nursery() as nursery:
+            events = Events()
+            nursery.start_soon(events.collect, rpc)
+            await rpc.call("events.subscribe", {"topics": ["sessions", "media"]})
+            state = await rpc.call("system.state")
+            yield Peer(daemon, rpc, events, state["sip"]["ports"])
+            nursery.cancel_scope.cancel()
+    finally:  # pytest shows it when the test failed
+        print(f"--- sipd {daemon.base.name} during the test ---\n{daemon.log()[log_start:]}")
+
+
+@pytest.fixture(scope="module")
+def daemons(tmp_path_factory):
+    """Two daemons for the whole module: starting them is much of what these tests take."""
+    base = tmp_path_factory.mktemp("calls")
+    started = [SipdProcess(base, daemon_settings(), name=name) for name in ("a", "b")]
+    try:
+        for daemon in started:
+            daemon.start(wait=False)
+        for daemon in started:
+            daemon.wait_ready()
+        yield started
+    finally:
+        for daemon in started:
+            daemon.stop()
+
+
+@pytest.fixture
+async def a(daemons):
+    async with open_peer(daemons[0]) as peer:
+        yield peer
+
+
+@pytest.fixture
+async def b(daemons):
+    async with open_peer(daemons[1]) as peer:
+        yield peer
+
+
+async def call_and_answer(a: Peer, b: Peer, transport: str = "udp") -> tuple[str, str]:
+    """A calls B, B answers: both established. (A's session id, B's session id)"""
+    mark = b.events.mark()
+    started = await a.call("sessions.start", account="local", to=b.uri(transport),
+                           streams=["audio"])
+    a_id = started["id"]
+    new = await b.events.wait("session.new", direction="incoming", since=mark)
+    b_id = new["id"]
+    assert new["account"] == "local" and new["streams"] == ["audio"]
+    await b.state(b_id, "ringing")
+    await a.state(a_id, "ringing")
+    await b.call("sessions.answer", id=b_id)
+    await a.state(a_id, "established")
+    await b.state(b_id, "established")
+    return a_id, b_id
+
+
+def assert_hears(recording: Path, expected: float, other: float) -> None:
+    samples, rate = read_wav(recording)
+    assert len(samples) > rate // 2, f"{recording.name} holds almost nothing"
+    wanted, unwanted = (goertzel_power(samples, rate, f) for f in (expected, other))
+    # The other end's tone must dominate this end's own tone by far (20 dB).
+    assert db(wanted) > db(unwanted) + 20, (recording.name, db(wanted), db(unwanted))
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_call_carries_audio_both_ways(a, b, tmp_path, transport):
+    a_id, b_id = await call_and_answer(a, b, transport)
+    new = a.events.matching("session.new", id=a_id)[0]
+    assert new["direction"] == "outgoing" and new["remote"] == b.uri(transport)
+
+    tone_a = write_tone(tmp_path / "a-440.wav", 440)
+    tone_b = write_tone(tmp_path / "b-1000.wav", 1000)
+    heard_by_a, heard_by_b = tmp_path / "heard-by-a.wav", tmp_path / "heard-by-b.wav"
+    await a.call("sessions.record", id=a_id, path=str(heard_by_a))
+    await b.call("sessions.record", id=b_id, path=str(heard_by_b))
+    await a.call("sessions.play", id=a_id, path=str(tone_a), loop=True)
+    await b.call("sessions.play", id=b_id, path=str(tone_b), loop=True)
+    await trio.sleep(TONE_SECONDS)
+
+    await a.call("sessions.end", id=a_id)
+    await a.state(a_id, "ended")
+    ended = await b.state(b_id, "ended")
+    assert ended.get("reason") == "remote hangup"
+    # A recording can be read once the worker says it is complete.
+    for peer, session, path in ((a, a_id, heard_by_a), (b, b_id, heard_by_b)):
+        done = await peer.events.wait("session.recording", id=session)
+        assert done["path"] == str(path) and done["complete"] is True
+    assert_hears(heard_by_a, 1000, 440)
+    assert_hears(heard_by_b, 440, 1000)
+
+
+async def test_rejected_call_fails_with_the_code(a, b):
+    a_id = (await a.call("sessions.start", account="local", to=b.uri()))["id"]
+    new = await b.events.wait("session.new", direction="incoming")
+    assert new["remote"] == a.uri()
+    await b.state(new["id"], "ringing")
+
+    await b.call("sessions.reject", id=new["id"], code=486)
+
+    failed = await a.state(a_id, "failed")
+    assert failed["code"] == 486 and failed["reason"] == "Busy Here"
+    assert (await b.state(new["id"], "failed"))["code"] == 486
+    with pytest.raises(RpcCallError) as late:
+        await b.call("sessions.answer", id=new["id"])
+    assert late.value.code == -32003  # conflict: it is over
+
+
+async def test_caller_cancels_before_the_answer(a, b):
+    a_id = (await a.call("sessions.start", account="local", to=b.uri()))["id"]
+    new = await b.events.wait("session.new", direction="incoming")
+    await a.state(a_id, "ringing")
+
+    await a.call("sessions.end", id=a_id)
+
+    await a.state(a_id, "ending")
+    assert (await a.state(a_id, "failed"))["code"] == 487
+    assert (await b.state(new["id"], "failed"))["code"] == 487
+
+
+async def test_dtmf_reaches_the_other_end(a, b):
+    a_id, b_id = await call_and_answer(a, b)
+
+    await a.call("sessions.send_dtmf", id=a_id, digits="19#*")
+
+    await b.events.wait("session.dtmf", id=b_id, digit="*")  # the last one: all have come
+    received = b.events.matching("session.dtmf", id=b_id)
+    assert "".join(e["digit"] for e in received) == "19#*"
+    assert {e["method"] for e in received} == {"rfc2833"}
+    with pytest.raises(RpcCallError) as bad:
+        await a.call("sessions.send_dtmf", id=a_id, digits="12x")
+    assert bad.value.code == -32602
+    await b.call("sessions.end", id=b_id)
+    await a.state(a_id, "ended")
+
+
+async def test_hold_and_unhold(a, b):
+    a_id, b_id = await call_and_answer(a, b)
+
+    await a.call("sessions.hold", id=a_id)
+    assert (await a.events.wait("session.hold", id=a_id))["originator"] == "local"
+    held = await b.events.wait("session.hold", id=b_id, on_hold=True)
+    assert held["originator"] == "remote"
+    assert (await b.call("sessions.get", id=b_id))["remote_hold"] is True
+
+    await a.call("sessions.unhold", id=a_id)
+    await a.events.wait("session.hold", id=a_id, on_hold=False)
+    await b.events.wait("session.hold", id=b_id, on_hold=False)
+    await a.call("sessions.end", id=a_id)
+    await b.state(b_id, "ended")
+
+
+async def test_unknown_session_and_bad_params(a):
+    with pytest.raises(RpcCallError) as unknown:
+        await a.call("sessions.end", id="nope")
+    assert unknown.value.code == -32002
+    with pytest.raises(RpcCallError) as bad_to:
+        await a.call("sessions.start", account="local", to="tel:+15551234")
+    assert bad_to.value.data["field"] == "to"
+    with pytest.raises(RpcCallError) as no_account:
+        await a.call("sessions.start", account="nobody", to="sip:x@127.0.0.1")
+    assert no_account.value.code == -32002
+
+
+async def test_a_crashed_media_worker_ends_the_call(a, b):
+    a_id, b_id = await call_and_answer(a, b)
+    workers = (await a.call("system.state"))["media"]["workers"]
+    carrier = next(w for w in workers if a_id in w["sessions"])
+
+    os.kill(carrier["pid"], signal.SIGKILL)
+
+    crashed = await a.events.wait("media.worker", state="crashed")
+    assert crashed["sessions"] == [a_id] and crashed["pid"] == carrier["pid"]
+    ended = await a.state(a_id, "ended")
+    assert ended["reason"].startswith("media engine crashed"), ended
+    assert (await b.state(b_id, "ended"))["reason"] == "remote hangup"
+    # The next call gets a fresh worker.
+    a_id, b_id = await call_and_answer(a, b)
+    await a.call("sessions.end", id=a_id)
+    await b.state(b_id, "ended")
+
+
+async def test_unknown_user_fails_404(a, b):
+    to = b.uri().replace("sip:local@", "sip:nobody@")
+    a_id = (await a.call("sessions.start", account="local", to=to))["id"]
+    failed = await a.state(a_id, "failed")
+    assert failed["code"] == 404
+
+
+async def test_nobody_listening_fails_at_once(a):
+    to = f"sip:local@127.0.0.1:{free_port()};transport=tcp"
+    a_id = (await a.call("sessions.start", account="local", to=to))["id"]
+    failed = await a.state(a_id, "failed")
+    assert failed["code"] == 503 and "refused" in failed["reason"].lower(), failed
+
+
+async def test_a_stopping_daemon_hangs_up_its_calls(tmp_path, b):
+    daemon = SipdProcess(tmp_path, daemon_settings(), name="c").start()
+    try:
+        async with open_peer(daemon) as c:
+            c_id, b_id = await call_and_answer(c, b)
+            daemon.signal(signal.SIGTERM)
+            ended = await b.state(b_id, "ended")
+            assert ended["reason"] == "remote hangup"
+        assert await trio.to_thread.run_sync(daemon.wait, 20) == 0
+    finally:
+        daemon.stop()
+
+
+# -- a raw UAC, for what a sipd does not send -------------------------------------------------
+
+class RawUac:
+    """A SIP UAC on a plain UDP socket: sends text, reads responses."""
+
+    def __init__(self, sock: Any, port: int, peer_port: int) -> None:
+        self.sock = sock
+        self.port = port
+        self.peer_port = peer_port
+        self.call_id = f"{uuid.uuid4().hex}@127.0.0.1"
+        self.tag = uuid.uuid4().hex[:8]
+
+    def request(self, method: str, uri: str, cseq: int, *, to_tag: str | None = None,
+                body: str = "", extra: str = "") -> bytes:
+        to = f"<sip:local@127.0.0.1:{self.peer_port}>" + (f";tag={to_tag}" if to_tag else "")
+        head = (f"{method} {uri} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{uuid.uuid4().hex};rport\r\n"
+                f"Max-Forwards: 70\r\nFrom: <sip:raw@127.0.0.1:{self.port}>;tag={self.tag}\r\n"
+                f"To: {to}\r\nCall-ID: {self.call_id}\r\nCSeq: {cseq} {method}\r\n"
+                f"Contact: <sip:raw@127.0.0.1:{self.port}>\r\n{extra}")
+        if body:
+            head += "Content-Type: application/sdp\r\n"
+        return (head + f"Content-Length: {len(body.encode())}\r\n\r\n" + body).encode()
+
+    async def send(self, data: bytes) -> None:
+        await self.sock.sendto(data, ("127.0.0.1", self.peer_port))
+
+    async def response(self, status: int, timeout: float = EVENT_TIMEOUT
+                       ) -> tuple[dict[str, str], str]:
+        """The headers (lower-case names, first value) and body of the next `status`."""
+        with trio.fail_after(timeout):
+            while True:
+                data = (await self.sock.recv(65535)).decode()
+                head, _, body = data.partition("\r\n\r\n")
+                lines = head.split("\r\n")
+                if not lines[0].startswith(f"SIP/2.0 {status} "):
+                    continue
+                headers: dict[str, str] = {}
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    headers.setdefault(name.strip().lower(), value.strip())
+                return headers, body
+
+
+@asynccontextmanager
+async def raw_uac(peer: Peer) -> AsyncIterator[RawUac]:
+    with trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as sock:
+        await sock.bind(("127.0.0.1", 0))
+        yield RawUac(sock, sock.getsockname()[1], peer.ports["udp"])
+
+
+def _uri_of(address: str) -> str:
+    return address.split("<", 1)[1].split(">", 1)[0]
+
+
+async def test_an_invite_without_offer_gets_the_offer_in_the_200(b):
+    async with raw_uac(b) as uac:
+        uri = f"sip:local@127.0.0.1:{uac.peer_port}"
+        await uac.send(uac.request("INVITE", uri, 1))
+        await uac.response(180)
+        new = await b.events.wait("session.new", direction="incoming",
+                                  remote=f"sip:raw@127.0.0.1:{uac.port}")
+        await b.call("sessions.answer", id=new["id"])
+        headers, offer = await uac.response(200)
+        assert headers["content-type"] == "application/sdp"
+        assert "m=audio " in offer and "pjmedia" not in offer and "a=ssrc" not in offer
+        to_tag = headers["to"].split("tag=", 1)[1].split(";", 1)[0]
+        contact = _uri_of(headers["contact"])
+        with trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as rtp:
+            await rtp.bind(("127.0.0.1", 0))
+            answer = ("v=0\r\no=raw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+                      f"t=0 0\r\nm=audio {rtp.getsockname()[1]} RTP/AVP 0\r\n"
+                      "a=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n")
+            await uac.send(uac.request("ACK", contact, 1, to_tag=to_tag, body=answer))
+            await b.state(new["id"], "established")
+            # The worker took the answer: its RTP comes to the port the answer names.
+            with trio.fail_after(EVENT_TIMEOUT):
+                assert await rtp.recv(2048)
+        await uac.send(uac.request("BYE", contact, 2, to_tag=to_tag))
+        await uac.response(200)
+        assert (await b.state(new["id"], "ended"))["reason"] == "remote hangup"
+
+
+async def test_an_offer_without_audio_is_refused_488(b):
+    chat_only = ("v=0\r\no=raw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+                 "t=0 0\r\nm=message 2855 TCP/MSRP *\r\na=accept-types:text/plain\r\n"
+                 "a=path:msrp://127.0.0.1:2855/abc;tcp\r\n")
+    async with raw_uac(b) as uac:
+        await uac.send(uac.request("INVITE", f"sip:local@127.0.0.1:{uac.peer_port}", 1,
+                                   body=chat_only))
+        headers, _ = await uac.response(488)
+        assert "no audio" in headers["warning"]
+
+
+async def test_udp_only_daemons_keep_the_internal_leg_on_udp(tmp_path):
+    """Without a TCP listener the workers' SIP leg runs over UDP too."""
+    settings = {**daemon_settings(), "sip.transport_list": ["udp"]}
+    daemons = [SipdProcess(tmp_path, {**settings, "rtp.port_range": rtp_range()}, name=name)
+               for name in ("udp-a", "udp-b")]
+    try:
+        for daemon in daemons:
+            daemon.start()
+        async with open_peer(daemons[0]) as a, open_peer(daemons[1]) as b:
+            assert set(a.ports) == {"udp"}
+            a_id, b_id = await call_and_answer(a, b)
+            await a.call("sessions.hold", id=a_id)
+            await b.events.wait("session.hold", id=b_id, on_hold=True)
+            await b.call("sessions.end", id=b_id)
+            assert (await a.state(a_id, "ended"))["reason"] == "remote hangup"
+    finally:
+        for daemon in daemons:
+            daemon.stop()
