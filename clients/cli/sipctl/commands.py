@@ -120,6 +120,15 @@ def _not_delivered(result: Any) -> str | None:
     return None
 
 
+SESSION_ID = arg("id", metavar="ID", help="the session's id (see `sipctl sessions list`)")
+
+
+def _absolute(path: str) -> str:
+    """The daemon runs elsewhere: a relative path is made absolute here, for the user."""
+    import os
+    return os.path.abspath(path)
+
+
 COMMANDS: list[Command] = [
     Command("version", "system.version", "the daemon's version"),
     Command("state", "system.state", "a snapshot of everything live"),
@@ -156,4 +165,25 @@ COMMANDS: list[Command] = [
     Command("message composing", "messages.composing",
             "tell the recipient you are typing (active) or stopped (idle)",
             (MESSAGE_ACCOUNT, MESSAGE_TO, arg("state", metavar="active|idle", choices=("active", "idle")))),
+    # -- sessions ------------------------------------------------------------------------
+    Command("dial", "sessions.start", "call someone (an audio session); prints its id",
+            (arg("account", metavar="ACCOUNT", help='the calling account ("local": direct)'),
+             arg("to", metavar="TO", help="whom to call, e.g. sip:bob@example.com"))),
+    Command("sessions list", "sessions.list", "the live sessions", show="sessions",
+            columns=("id", "account", "direction", "remote", "state")),
+    Command("sessions get", "sessions.get", "one session", (SESSION_ID,)),
+    Command("answer", "sessions.answer", "answer an incoming session", (SESSION_ID,)),
+    Command("reject", "sessions.reject", "refuse an incoming session",
+            (SESSION_ID, arg("--code", type=int, help="the SIP status (default 603)"))),
+    Command("hangup", "sessions.end", "end a session (or cancel a call not yet answered)",
+            (SESSION_ID,)),
+    Command("hold", "sessions.hold", "put a session on hold", (SESSION_ID,)),
+    Command("unhold", "sessions.unhold", "take a session off hold", (SESSION_ID,)),
+    Command("dtmf", "sessions.send_dtmf", "send DTMF digits (RFC 4733)",
+            (SESSION_ID, arg("digits", metavar="DIGITS", help="0-9 * # A-D"))),
+    Command("play", "sessions.play", "play a WAV file into a session",
+            (SESSION_ID, arg("path", metavar="WAV", type=_absolute, help="the file"),
+             arg("--loop", action="store_true", default=None, help="start again at its end"))),
+    Command("record", "sessions.record", "record a session to a WAV file",
+            (SESSION_ID, arg("path", metavar="WAV", type=_absolute, help="the file"))),
 ]
