@@ -256,6 +256,7 @@ class Call(OfferPassing):
         leg = self.media = LegDriver("media", session, self.manager.stack,
                                      route=self._worker_route, on_event=self._media_event)
         self._spawn(leg)
+        leg.uses(getattr(incoming.source, "connection", None))
         leg.feed(session.incoming(incoming.request, leg.now(),
                                   contact=self.manager.internal_contact(incoming.transport),
                                   ref=incoming, reliable=incoming.transport != "udp"))
@@ -275,6 +276,7 @@ class Call(OfferPassing):
         leg = self.outside = LegDriver("outside", session, self.manager.stack,
                                        route=self._outside_route, on_event=self._outside_event)
         self._spawn(leg)
+        leg.uses(getattr(incoming.source, "connection", None))
         leg.feed(session.incoming(
             incoming.request, leg.now(), ref=incoming, reliable=incoming.transport != "udp",
             contact=self.manager.contact(self.account, incoming.transport, incoming.source)))

@@ -66,6 +66,7 @@ class LegDriver:
         self._feeding = False
         self._timer_changed = trio.Event()
         self._nursery: trio.Nursery | None = None
+        self._connections: set[Any] = set()  # kept open for the dialog (stack.keep_connection)
         self.closed = False
 
     def __repr__(self) -> str:
@@ -87,6 +88,15 @@ class LegDriver:
                 nursery.start_soon(self._timer_loop)
         finally:
             self.closed = True
+            for connection in self._connections:
+                self.stack.release_connection(connection)
+            self._connections.clear()
+
+    def uses(self, connection: Any) -> None:
+        """The dialog runs over this TCP/TLS connection: keep it open while the leg lives."""
+        if connection is not None and connection not in self._connections and not self.closed:
+            self._connections.add(connection)
+            self.stack.keep_connection(connection)
 
     def close(self) -> None:
         """Stops sending and reading (a leg whose peer is gone)."""
@@ -118,6 +128,7 @@ class LegDriver:
             return
         if incoming.method == "INVITE":
             incoming.detach()  # answered later, when the other leg has answered its offer
+        self.uses(getattr(incoming.source, "connection", None))
         self.feed(self.session.request(incoming.request, self.now(), ref=incoming,
                                        reliable=incoming.transport != "udp"))
 
@@ -184,6 +195,7 @@ class LegDriver:
             self.feed(self.session.transport_error(self.now(), key, str(exc)))
             return
         self._handles[key] = handle
+        self.uses(handle.hop.connection)
         assert self._nursery is not None
         self._nursery.start_soon(self._read_responses, key, handle)
 

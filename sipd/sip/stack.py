@@ -98,6 +98,7 @@ class SipStack:
         self._clients: dict[ClientTransaction, ClientTransactionHandle] = {}
         self._servers: dict[ServerTransaction, IncomingRequest] = {}
         self._learned: dict[tuple[str, str, int], tuple[str, int]] = {}
+        self._kept: dict[Connection, int] = {}  # connections dialogs use -> how many
         self._learned_last: dict[str, tuple[str, int]] = {}
         self._routes: dict[str, str] = {}
         self._failures: dict[Any, str] = {}  # transaction -> why its transport failed
@@ -516,7 +517,22 @@ class SipStack:
         return response
 
     # -- connections -------------------------------------------------------------------------
+    def keep_connection(self, connection: Connection | None) -> None:
+        """A dialog (a call) uses this connection: the idle timeout must not close it, however
+        long nothing crosses it. Pair with release_connection."""
+        if connection is not None:
+            self._kept[connection] = self._kept.get(connection, 0) + 1
+
+    def release_connection(self, connection: Connection | None) -> None:
+        count = self._kept.get(connection, 0) if connection is not None else 0
+        if count > 1:
+            self._kept[connection] = count - 1
+        elif count:
+            del self._kept[connection]
+
     def _connection_in_use(self, connection: Connection) -> bool:
+        if connection in self._kept:
+            return True
         for transaction in self.layer.transactions:
             if getattr(transaction.destination, "connection", None) is connection:
                 return True

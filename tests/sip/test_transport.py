@@ -304,3 +304,23 @@ async def test_response_goes_over_a_new_connection_when_the_request_s_is_gone():
                 answer = await back.receive_some(65536)
             await back.aclose()
     assert answer.startswith(b"SIP/2.0 200 ") and b"z9hG4bKlate" in answer
+
+
+async def test_a_connection_a_dialog_keeps_is_not_closed_when_idle():
+    """A call's connection carries nothing for minutes between its INVITE and its BYE: the
+    dialog keeps it (stack.keep_connection), and the idle timeout leaves it alone until the
+    dialog lets it go."""
+    async with open_sip_stack(config(idle_timeout=0.2)) as stack:
+        stream = await tcp_peer(stack.ports["tcp"])
+        await stream.send_all(options(1))
+        with trio.fail_after(5):
+            assert (await stream.receive_some(65536)).startswith(b"SIP/2.0 200 ")
+            while not stack.transports.connections:
+                await trio.sleep(0.01)
+        [connection] = stack.transports.connections
+        stack.keep_connection(connection)
+        await trio.sleep(1.0)  # five idle timeouts
+        assert stack.transports.connections == [connection]
+        stack.release_connection(connection)
+        data = await read_until_closed(stream)
+        assert data == b"" and stack.transports.connections == []
