@@ -101,7 +101,7 @@ def _environment_problem(exc: BaseException) -> BaseException | None:
 
 def _lock_runtime_dir(runtime_dir: Path) -> Any:
     """One daemon per runtime directory: a second one would overwrite the first's rpc.json."""
-    lock = open(runtime_dir / "sipd.lock", "a+")
+    lock = os.fdopen(os.open(runtime_dir / "sipd.lock", os.O_RDWR | os.O_CREAT, 0o600), "r+")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
