@@ -1,0 +1,234 @@
+"""Secure calls through Kamailio: SRTP-mandatory media with baresip, and SIP over TLS.
+
+- alice is a sipd with rtp.srtp = mandatory; bob is baresip with the srtp module loaded and
+  `mediaenc=srtp-mand` on his account. The call must carry RTP/SAVP with SDES keys (a=crypto),
+  and each end must hear the other's tone.
+- alice and dave are two sipd daemons registered at Kamailio over TLS (Kamailio as outbound
+  proxy on its TLS port), each trusting Kamailio's CA (tls.ca_list) and with a certificate of
+  its own (tls.certificate, signed by a CA made here) so that its TLS listener runs and Kamailio
+  can open a TLS connection to the callee.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+import trio
+
+from sipctl.client import connect
+from tests.daemon import SipdProcess
+from tests.peers.baresip import Baresip, write_tone_wav
+from tests.peers.certs import TestCA
+from tests.peers.fixtures import PEER_USERS
+from tests.peers.proc import off_loop
+from tests.sessions.test_calls import TONE_SECONDS, Events, assert_hears, daemon_settings
+from tests.sessions.test_calls_interop import (CALLEE_TONE, CALLER_TONE, PEER_TIMEOUT, SipdUser,
+                                               finished_wav, recording_done,
+                                               sipd_plays_and_records)
+
+pytestmark = pytest.mark.interop
+
+
+def make_certificate(directory: Path, stem: str) -> tuple[Path, Path]:
+    """A fresh CA and a certificate for 127.0.0.1/localhost signed by it: (key+cert PEM, CA)."""
+    ca = TestCA(directory / f"{stem}-ca", name=f"{stem} test CA")
+    issued = ca.issue(stem, ["localhost"], ["127.0.0.1"])
+    return issued.chain_path, ca.ca_cert_path
+
+
+@asynccontextmanager
+async def secure_sipd_user(tmp_path: Path, kamailio: Any, user: str, transport: str,
+                           settings: dict[str, Any]) -> AsyncIterator[SipdUser]:
+    daemon = SipdProcess(tmp_path, {**daemon_settings(), **settings}, name=f"sipd-{user}")
+    try:
+        daemon.start()
+        async with connect(daemon.endpoint) as rpc, trio.open_nursery() as nursery:
+            events = Events()
+            nursery.start_soon(events.collect, rpc)
+            await rpc.call("events.subscribe", {"topics": ["sessions", "media", "accounts"]})
+            ports = (await rpc.call("system.state"))["sip"]["ports"]
+            fields: dict[str, Any] = {"aor": kamailio.aor(user), "password": PEER_USERS[user]}
+            if transport == "udp":
+                fields["registrar"] = kamailio.proxy_uri("udp").replace(";transport=udp", "")
+            else:
+                fields["outbound_proxy"] = kamailio.proxy_uri(transport)
+            account = await rpc.call("accounts.add", fields)
+            registration = await _registered(events, account["id"])
+            assert registration["state"] == "registered", registration
+            yield SipdUser(daemon, rpc, events, ports, account)
+            nursery.cancel_scope.cancel()
+    finally:
+        daemon.stop()
+        print(f"--- {daemon.base.name} ---\n{daemon.log()}")  # shown on failure
+
+
+async def _registered(events: Events, account: str) -> dict[str, Any]:
+    with trio.move_on_after(30):
+        while True:
+            for data in events.matching("account.registration", account=account):
+                if data["state"] in ("registered", "failed"):
+                    return data
+            await trio.sleep(0.1)
+    raise AssertionError(f"{account} neither registered nor failed: "
+                         f"{events.matching('account.registration', account=account)}")
+
+
+# -- SRTP mandatory: sipd <-> baresip ----------------------------------------------------------
+
+class SrtpBaresip(Baresip):
+    """baresip with the srtp module (SDES) loaded."""
+
+    def _write_config(self) -> None:
+        super()._write_config()
+        config = self.config_dir / "config"
+        config.write_text(config.read_text() + "module srtp.so\n")
+
+
+@pytest.fixture
+async def alice_srtp(tmp_path, kamailio):
+    async with secure_sipd_user(tmp_path, kamailio, "alice", "udp",
+                                {"rtp.srtp": "mandatory"}) as user:
+        yield user
+
+
+def srtp_bob(peers: Any, kamailio: Any, tmp_path: Path, tone: float) -> SrtpBaresip:
+    source = write_tone_wav(tmp_path / f"bob-{tone}.wav", frequency=tone, seconds=60)
+    bob = SrtpBaresip(tmp_path, account=kamailio.aor("bob"), password=PEER_USERS["bob"],
+                      outbound=kamailio.proxy_uri("udp"), ca_file=kamailio.ca_cert_path,
+                      audio_source=source, extra_account_params="mediaenc=srtp-mand")
+    peers.add(bob)
+    return bob.start()
+
+
+def assert_srtp_media(view: dict[str, Any]) -> None:
+    media = view["media"]
+    assert media.get("srtp") is True, view
+    assert media.get("proto") == "RTP/SAVP", view
+
+
+def assert_baresip_srtp(bob: Baresip) -> None:
+    """sipd logs no SDP bodies; baresip says it negotiated SDES-SRTP (from our a=crypto)."""
+    log = bob.log_text()
+    assert "Using media encryption 'srtp-mand'" in log, log
+    assert "srtp: audio: SRTP is Enabled" in log, log
+
+
+async def test_srtp_mandatory_sipd_calls_baresip(kamailio, alice_srtp, peers, tmp_path):
+    alice = alice_srtp
+    bob = srtp_bob(peers, kamailio, tmp_path, CALLEE_TONE)
+    await off_loop(bob.wait_event, "REGISTER_OK")
+
+    a_id = (await alice.call("sessions.start", account=alice.id, to=kamailio.aor("bob"),
+                             streams=["audio"]))["id"]
+    await off_loop(bob.wait_event, "CALL_INCOMING", timeout=PEER_TIMEOUT)
+    await off_loop(bob.answer)
+    await off_loop(bob.wait_event, "CALL_ESTABLISHED", timeout=PEER_TIMEOUT)
+    await alice.state(a_id, "established")
+
+    heard_by_alice = await sipd_plays_and_records(alice, a_id, tmp_path, CALLER_TONE)
+    await trio.sleep(3.0)
+    view = await alice.call("sessions.get", id=a_id)
+    print("alice's session:", view)
+    assert_srtp_media(view)
+
+    await alice.call("sessions.end", id=a_id)
+    await alice.state(a_id, "ended")
+    await off_loop(bob.wait_event, "CALL_CLOSED", timeout=PEER_TIMEOUT)
+    await recording_done(alice, a_id, heard_by_alice)
+    heard_by_bob = await finished_wav(lambda: bob.recordings()["received"],
+                                      "baresip's recording of the call")
+    assert_baresip_srtp(bob)
+    assert_hears(heard_by_alice, CALLEE_TONE, CALLER_TONE)
+    assert_hears(heard_by_bob, CALLER_TONE, CALLEE_TONE)
+
+
+async def test_srtp_mandatory_baresip_calls_sipd(kamailio, alice_srtp, peers, tmp_path):
+    alice = alice_srtp
+    bob = srtp_bob(peers, kamailio, tmp_path, CALLER_TONE)
+    await off_loop(bob.wait_event, "REGISTER_OK")
+
+    mark = alice.events.mark()
+    await off_loop(bob.dial, kamailio.aor("alice"))
+    new = await alice.events.wait("session.new", direction="incoming", since=mark)
+    a_id = new["id"]
+    await alice.state(a_id, "ringing")
+    await alice.call("sessions.answer", id=a_id)
+    await alice.state(a_id, "established")
+    await off_loop(bob.wait_event, "CALL_ESTABLISHED", timeout=PEER_TIMEOUT)
+
+    heard_by_alice = await sipd_plays_and_records(alice, a_id, tmp_path, CALLEE_TONE)
+    await trio.sleep(3.0)
+    view = await alice.call("sessions.get", id=a_id)
+    print("alice's session:", view)
+    assert_srtp_media(view)
+
+    await alice.call("sessions.end", id=a_id)
+    await alice.state(a_id, "ended")
+    await off_loop(bob.wait_event, "CALL_CLOSED", timeout=PEER_TIMEOUT)
+    await recording_done(alice, a_id, heard_by_alice)
+    heard_by_bob = await finished_wav(lambda: bob.recordings()["received"],
+                                      "baresip's recording of the call")
+    assert_baresip_srtp(bob)
+    assert_hears(heard_by_alice, CALLER_TONE, CALLEE_TONE)
+    assert_hears(heard_by_bob, CALLEE_TONE, CALLER_TONE)
+
+
+# -- SIP over TLS: sipd <-> sipd -----------------------------------------------------------------
+
+def tls_daemon_settings(kamailio: Any, tmp_path: Path, user: str) -> dict[str, Any]:
+    certificate, _ca = make_certificate(tmp_path / "certs", f"sipd-{user}")
+    return {"tls.ca_list": str(kamailio.ca_cert_path), "tls.certificate": str(certificate)}
+
+
+@pytest.fixture
+async def alice_tls(tmp_path, kamailio):
+    async with secure_sipd_user(tmp_path, kamailio, "alice", "tls",
+                                tls_daemon_settings(kamailio, tmp_path, "alice")) as user:
+        yield user
+
+
+@pytest.fixture
+async def dave_tls(tmp_path, kamailio):
+    async with secure_sipd_user(tmp_path, kamailio, "dave", "tls",
+                                tls_daemon_settings(kamailio, tmp_path, "dave")) as user:
+        yield user
+
+
+async def test_sipd_calls_sipd_over_tls(kamailio, alice_tls, dave_tls, tmp_path):
+    alice, dave = alice_tls, dave_tls
+    assert "tls" in alice.ports and "tls" in dave.ports, (alice.ports, dave.ports)
+    bindings = kamailio.contacts("dave")
+    print("dave's bindings at Kamailio:", bindings)
+    assert bindings and all("transport=tls" in b for b in bindings), bindings
+
+    mark = dave.events.mark()
+    a_id = (await alice.call("sessions.start", account=alice.id, to=kamailio.aor("dave"),
+                             streams=["audio"]))["id"]
+    new = await dave.events.wait("session.new", direction="incoming", since=mark)
+    d_id = new["id"]
+    assert new["remote"] == kamailio.aor("alice"), new
+    await dave.state(d_id, "ringing")
+    await alice.state(a_id, "ringing")
+    await dave.call("sessions.answer", id=d_id)
+    await alice.state(a_id, "established")
+    await dave.state(d_id, "established")
+
+    heard_by_alice = await sipd_plays_and_records(alice, a_id, tmp_path, CALLER_TONE)
+    heard_by_dave = await sipd_plays_and_records(dave, d_id, tmp_path, CALLEE_TONE)
+    await trio.sleep(TONE_SECONDS)
+
+    await alice.call("sessions.end", id=a_id)
+    await alice.state(a_id, "ended")
+    assert (await dave.state(d_id, "ended"))["reason"] == "remote hangup"
+    await recording_done(alice, a_id, heard_by_alice)
+    await recording_done(dave, d_id, heard_by_dave)
+    # the INVITE went out over TLS from alice and reached dave over TLS
+    assert f"sending INVITE {kamailio.aor('dave')} to <Hop tls " in alice.daemon.log()
+    assert re.search(r"received INVITE sip:\S+;transport=tls from <Source tls ",
+                     dave.daemon.log()), "dave did not receive the INVITE over TLS"
+    assert_hears(heard_by_alice, CALLEE_TONE, CALLER_TONE)
+    assert_hears(heard_by_dave, CALLER_TONE, CALLEE_TONE)
