@@ -135,6 +135,8 @@ FIELDS: tuple[Setting, ...] = (
     BoolSetting("register", True, "Register this account with its registrar."),
     IntSetting("expires", 600, "Registration lifetime asked from the registrar, in seconds.",
                minimum=60, maximum=86400),
+    BoolSetting("auto_answer", False,
+                "Answer incoming calls to this account at once, without a sessions.answer."),
 )
 BY_NAME: dict[str, Setting] = {setting.key: setting for setting in FIELDS}
 FIELD_NAMES: tuple[str, ...] = tuple(BY_NAME)
@@ -214,6 +216,7 @@ class AccountConfig:
     transport: str = ""
     register: bool = True
     expires: int = 600
+    auto_answer: bool = False
     # Keys of the stored table this version does not know (later groups such as presence,
     # xcap, msrp, rtp overrides; or an admin's typo, which is logged): kept when written back.
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=True)
@@ -335,6 +338,7 @@ class AccountConfig:
             "transport": self.transport,
             "register": self.registers,
             "expires": self.expires,
+            "auto_answer": self.auto_answer,
             "local": self.is_local,
         }
 

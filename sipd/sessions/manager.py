@@ -194,6 +194,19 @@ class SessionManager:
         remote = str(from_.uri) if from_ is not None else ""
         call = await self._open(account, "incoming", remote)
         call.receive(incoming)
+        if account.auto_answer and call._nursery is not None:
+            call._nursery.start_soon(self._auto_answer, call)
+
+    async def _auto_answer(self, call: Call) -> None:
+        """The account answers its calls itself: as sessions.answer would, right after the
+        ring (a call refused meanwhile, 488 say, is left as it is)."""
+        leg = call.outside
+        if call.terminated or leg is None or leg.session.terminated:
+            return
+        try:
+            await call.answer()
+        except Exception as exc:  # the call ends (503...) and says why in session.state
+            log.warning("session %s: auto answer failed: %s", call.id, exc)
 
     def register_dialog(self, call_id: str, local_tag: str, leg: LegDriver) -> None:
         self._dialogs[(call_id, local_tag)] = leg

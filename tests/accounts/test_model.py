@@ -113,7 +113,21 @@ def test_public_view_never_holds_the_password():
     assert public == {"id": "x", "aor": "sip:alice@example.test", "display_name": "",
                       "username": "alice", "password_set": True, "registrar": "",
                       "outbound_proxy": "", "transport": "", "register": True,
-                      "expires": 600, "local": False}
+                      "expires": 600, "auto_answer": False, "local": False}
+
+
+def test_auto_answer_is_a_bool_off_by_default_and_stored(store, path):
+    assert create().auto_answer is False and store.local.auto_answer is False
+    assert refused(ALICE | {"auto_answer": "yes"}).key == "auto_answer"
+    assert refused(ALICE | {"auto_answer": 1}).key == "auto_answer"
+    alice = store.add(ALICE | {"auto_answer": True, "register": False})
+    assert alice.auto_answer is True and alice.to_public()["auto_answer"] is True
+    assert tomllib.loads(path.read_text())["accounts"][alice.id]["auto_answer"] is True
+    assert reopen(path).get(alice.id).auto_answer is True
+    old, new = store.update(alice.id, {"auto_answer": False})
+    assert old.changed_fields(new) == {"auto_answer"} and not new.auto_answer
+    with pytest.raises(ReadOnlyAccount):
+        store.update(LOCAL_ID, {"auto_answer": True})
 
 
 def test_storage_round_trip_keeps_unknown_groups():
@@ -140,7 +154,8 @@ def test_storage_errors_name_the_table():
 def test_describe_lists_every_field():
     fields = {item["key"]: item for item in describe()}
     assert list(fields) == ["aor", "display_name", "username", "password", "registrar",
-                            "outbound_proxy", "transport", "register", "expires"]
+                            "outbound_proxy", "transport", "register", "expires",
+                            "auto_answer"]
     assert fields["aor"]["required"] and not fields["expires"]["required"]
     assert fields["password"]["secret"] and fields["expires"]["minimum"] == 60
 

@@ -75,6 +75,8 @@ def _account_fields(*, adding: bool) -> tuple[Arg, ...]:
         arg("--register", action=argparse.BooleanOptionalAction, default=None,
             help="whether the account registers (add: yes unless --no-register)"),
         arg("--expires", type=int, help="registration lifetime asked for, in seconds"),
+        arg("--auto-answer", action=argparse.BooleanOptionalAction, default=None,
+            help="answer incoming calls at once (add: no unless --auto-answer)"),
     )
 
 

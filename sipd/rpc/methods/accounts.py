@@ -66,6 +66,7 @@ async def add(
                          "preferred transport (\"\": as located)"] = None,
     register: Annotated[bool | None, "register the account (default true)"] = None,
     expires: Annotated[int | None, "registration lifetime asked for, in seconds"] = None,
+    auto_answer: Annotated[bool | None, "answer incoming calls at once (default false)"] = None,
 ) -> dict:
     """Add an account; it starts registering at once unless register is false.
 
@@ -74,7 +75,7 @@ async def add(
         return await ctx.service.useragent.accounts.add(_given(
             aor=aor, password=password, username=username, display_name=display_name,
             registrar=registrar, outbound_proxy=outbound_proxy, transport=transport,
-            register=register, expires=expires))
+            register=register, expires=expires, auto_answer=auto_answer))
 
 
 @method("accounts.update")
