@@ -12,8 +12,9 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from sipctl.client import Endpoint
 
@@ -119,3 +120,19 @@ class SipdProcess:
             return self.proc.wait(5)
         finally:
             self._log.close()
+
+
+@contextmanager
+def running(base: Path, settings: dict[str, Any] | None = None,
+            names: tuple[str, ...] = ("a", "b")) -> Iterator[list[SipdProcess]]:
+    """Several daemons, started side by side (their start-ups overlap), always stopped."""
+    started = [SipdProcess(base, settings, name=name) for name in names]
+    try:
+        for daemon in started:
+            daemon.start(wait=False)
+        for daemon in started:
+            daemon.wait_ready()
+        yield started
+    finally:
+        for daemon in started:
+            daemon.stop()

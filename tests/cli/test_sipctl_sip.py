@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.daemon import SipdProcess
+from tests.daemon import SipdProcess, running
 
 
 def sipctl(*args: str, daemon: SipdProcess, check: bool = True, stdin: str | None = None,
@@ -30,16 +30,8 @@ def sipctl_json(*args: str, daemon: SipdProcess, **kw: Any) -> Any:
 @pytest.fixture(scope="module")
 def daemons(tmp_path_factory):
     base = tmp_path_factory.mktemp("sipctl-sip")
-    started = [SipdProcess(base, name=name) for name in ("a", "b")]
-    try:
-        for daemon in started:
-            daemon.start(wait=False)
-        for daemon in started:
-            daemon.wait_ready()
+    with running(base) as started:
         yield started
-    finally:
-        for daemon in started:
-            daemon.stop()
 
 
 @pytest.fixture

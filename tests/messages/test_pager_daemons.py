@@ -16,7 +16,7 @@ import trio
 
 from sipctl.client import Client, RpcCallError, connect
 from sipd.messages.pager import warning_value
-from tests.daemon import SipdProcess
+from tests.daemon import SipdProcess, running
 from tests.peers.ports import free_port
 
 TEXT = "héllo ✓ — direct"
@@ -66,16 +66,8 @@ def daemons(tmp_path_factory):
     """Two daemons for the whole module (each test has its own connections): starting them
     is most of the time these tests take."""
     base = tmp_path_factory.mktemp("pager")
-    started = [SipdProcess(base, name=name) for name in ("a", "b")]
-    try:
-        for daemon in started:
-            daemon.start(wait=False)
-        for daemon in started:
-            daemon.wait_ready()
+    with running(base) as started:
         yield started
-    finally:
-        for daemon in started:
-            daemon.stop()
 
 
 @pytest.fixture

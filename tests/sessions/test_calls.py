@@ -20,7 +20,7 @@ import pytest
 import trio
 
 from sipctl.client import Client, RpcCallError, connect
-from tests.daemon import SipdProcess
+from tests.daemon import SipdProcess, running
 from tests.media.audio import goertzel_power, read_wav, write_tone
 from tests.media.conftest import db
 from tests.peers.ports import free_port
@@ -125,16 +125,8 @@ async def open_peer(daemon: SipdProcess) -> AsyncIterator[Peer]:
 def daemons(tmp_path_factory):
     """Two daemons for the whole module: starting them is much of what these tests take."""
     base = tmp_path_factory.mktemp("calls")
-    started = [SipdProcess(base, daemon_settings(), name=name) for name in ("a", "b")]
-    try:
-        for daemon in started:
-            daemon.start(wait=False)
-        for daemon in started:
-            daemon.wait_ready()
+    with running(base, daemon_settings()) as started:
         yield started
-    finally:
-        for daemon in started:
-            daemon.stop()
 
 
 @pytest.fixture

@@ -10,23 +10,15 @@ from __future__ import annotations
 import pytest
 import trio
 
-from tests.daemon import SipdProcess
+from tests.daemon import running
 from tests.sessions.test_calls import Peer, daemon_settings, open_peer
 
 
 @pytest.fixture(scope="module")
 def daemons(tmp_path_factory):
     base = tmp_path_factory.mktemp("auto_answer")
-    started = [SipdProcess(base, daemon_settings(), name=name) for name in ("a", "b")]
-    try:
-        for daemon in started:
-            daemon.start(wait=False)
-        for daemon in started:
-            daemon.wait_ready()
+    with running(base, daemon_settings()) as started:
         yield started
-    finally:
-        for daemon in started:
-            daemon.stop()
 
 
 @pytest.fixture
