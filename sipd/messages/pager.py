@@ -18,10 +18,10 @@ import trio
 
 from sipd.accounts.model import AccountConfig
 from sipd.accounts.outbound import DeliveryError, proxy_route, send_with_failover
-from sipd.sip.builder import build_request
+from sipd.sip.builder import build_request, warning_value
 from sipd.sip.errors import SipParseError
 from sipd.sip.header_values import Address, parse_address
-from sipd.sip.uri import SipUri, parse_uri
+from sipd.sip.uri import SipUri, target_uri
 
 from .content import Composing, ContentRejected, OutgoingContentError, UnsupportedContent
 from .content import interpret_message, outgoing_body
@@ -40,17 +40,10 @@ class PagerError(ValueError):
 
 
 def recipient_uri(to: str) -> SipUri:
-    """'sip:bob@example.com', 'sips:...', or the shorthand 'bob@example.com'."""
-    text = to.strip()
-    if ":" not in text.split("@", 1)[0]:
-        text = f"sip:{text}"
     try:
-        uri = parse_uri(text, "to")
-    except SipParseError as exc:
-        raise PagerError("to", f"{to!r} is not a SIP URI: {exc.detail or exc}") from None
-    if not isinstance(uri, SipUri) or not uri.host:
-        raise PagerError("to", f"{to!r} is not a sip: or sips: URI")
-    return uri.without_headers()
+        return target_uri(to)
+    except ValueError as exc:
+        raise PagerError("to", str(exc)) from None
 
 
 class Pager:
@@ -188,15 +181,6 @@ class Pager:
         self.bus.publish("message.composing", {
             "account": account, "from": sender, "to": recipient, "state": state,
             "refresh": refresh, "content_type": content_type, "reason": reason})
-
-
-def warning_value(text: str, limit: int = 200) -> str:
-    """A Warning header value with code 399 (miscellaneous) and `text` as a quoted string."""
-    text = "".join(c if c >= " " and c != "\x7f" else " " for c in text)
-    if len(text) > limit:
-        text = text[:limit - 1] + "…"
-    quoted = text.replace("\\", "\\\\").replace('"', '\\"')
-    return f'399 sipd "{quoted}"'
 
 
 def _address_text(value: str | None) -> str:

@@ -35,7 +35,7 @@ from sipd.accounts.outbound import credentials_of, first_hop, proxy_route, with_
 from sipd.media.process import MediaWorkerError
 from sipd.media.protocol import SESSION_HEADER
 from sipd.media.supervisor import MediaUnavailable
-from sipd.sip.builder import build_request
+from sipd.sip.builder import build_request, warning_value
 from sipd.sip.header_values import Address
 from sipd.sip.locator import LocationError
 from sipd.sip.message import Request
@@ -44,7 +44,7 @@ from sipd.sip.transport import Source, TargetLike
 from sipd.sip.uri import SipUri
 
 from . import b2bua_sdp as sdp
-from .b2bua_offers import OfferPassing, warning
+from .b2bua_offers import OfferPassing
 from .driver import LegDriver
 from .invite import InviteSession
 from .invite_events import (
@@ -293,7 +293,7 @@ class Call(OfferPassing):
                                           "takes so far)")
             except sdp.SdpMismatch as exc:
                 leg.feed(session.reject(488, leg.now(),
-                                        headers=[("Warning", warning(str(exc)))]))
+                                        headers=[("Warning", warning_value(str(exc)))]))
                 return
             self._remote_offer = offer
         leg.feed(session.ring(leg.now(), headers=[("Allow", ALLOW)]))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sipd.messages.pager import warning_value
+from sipd.sip.builder import warning_value
 
 from . import b2bua_sdp as sdp
 from .invite_events import ReinviteCompleted
@@ -53,7 +53,8 @@ class OfferPassing:
             else:
                 forwarded = sdp.for_worker(offer, self.in_versions)
         except sdp.SdpMismatch as exc:
-            leg.feed(session.reject_reinvite(488, now, headers=[("Warning", warning(str(exc)))]))
+            leg.feed(session.reject_reinvite(
+                488, now, headers=[("Warning", warning_value(str(exc)))]))
             return
         self._forwarding = (leg, offer)
         other.feed(other.session.reinvite(forwarded, other.now()))
@@ -78,7 +79,8 @@ class OfferPassing:
             else:
                 body = sdp.outside_answer(offer, answer, self.out_versions)
         except sdp.SdpMismatch as exc:
-            leg.feed(session.reject_reinvite(488, now, headers=[("Warning", warning(str(exc)))]))
+            leg.feed(session.reject_reinvite(
+                488, now, headers=[("Warning", warning_value(str(exc)))]))
             return
         leg.feed(session.answer_reinvite(body, now))
         held = sdp.holds(offer)
@@ -97,8 +99,3 @@ def _changes(previous: bytes, body: bytes) -> bool:
         return media_changed(sdp.parse(previous), sdp.parse(body))
     except sdp.SdpMismatch:
         return True
-
-
-def warning(text: str) -> str:
-    """A Warning header value (399) telling the remote party's user why."""
-    return warning_value(text)

@@ -27,7 +27,7 @@ from sipd.media.codecs import DEFAULT_CODECS
 from sipd.media.process import port_slices
 from sipd.media.protocol import SESSION_HEADER
 from sipd.media.supervisor import MediaSettings, MediaUnavailable, SupervisorConfig, TurnServer
-from sipd.messages.pager import PagerError, recipient_uri
+from sipd.sip.uri import target_uri
 from sipd.settings import addresses
 from sipd.sip.header_values import Address
 from sipd.sip.stack_handles import IncomingRequest
@@ -180,9 +180,9 @@ class SessionManager:
             raise InvalidSessionParam("streams", f"only [\"audio\"] is supported so far, not "
                                                  f"{streams!r}")
         try:
-            uri = recipient_uri(to)
-        except PagerError as exc:
-            raise InvalidSessionParam("to", exc.reason) from None
+            uri = target_uri(to)
+        except ValueError as exc:
+            raise InvalidSessionParam("to", str(exc)) from None
         call = await self._open(account, "outgoing", str(uri))
         assert call._nursery is not None
         call._nursery.start_soon(call.place, uri)

@@ -231,3 +231,13 @@ def next_hop(request: Request) -> Uri:
         if isinstance(first, SipUri) and first.lr:
             return first
     return request.uri
+
+
+def warning_value(text: str, limit: int = 200) -> str:
+    """A Warning header value (RFC 3261 §20.43) with code 399 (miscellaneous) and `text`, made
+    printable and short, as its quoted string: why, for the remote party's user."""
+    text = "".join(c if c >= " " and c != "\x7f" else " " for c in text)
+    if len(text) > limit:
+        text = text[:limit - 1] + "…"
+    quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'399 sipd "{quoted}"'

@@ -334,3 +334,18 @@ def _parse_tel(rest: str, text: str, what: str) -> TelUri:
             raise parse_error(what, "invalid tel URI parameter", text)
         params.set(name, value if equals else None)
     return TelUri(number, params)
+
+
+def target_uri(text: str) -> SipUri:
+    """A SIP URI a user typed as a destination: 'sip:bob@example.com', 'sips:...', or the
+    shorthand 'bob@example.com'. Headers are dropped. ValueError says what is wrong."""
+    cleaned = text.strip()
+    if ":" not in cleaned.split("@", 1)[0]:
+        cleaned = f"sip:{cleaned}"
+    try:
+        uri = parse_uri(cleaned, "to")
+    except SipParseError as exc:
+        raise ValueError(f"{text!r} is not a SIP URI: {exc.detail or exc}") from None
+    if not isinstance(uri, SipUri) or not uri.host:
+        raise ValueError(f"{text!r} is not a sip: or sips: URI")
+    return uri.without_headers()

@@ -15,7 +15,7 @@ import pytest
 import trio
 
 from sipctl.client import Client, RpcCallError, connect
-from sipd.messages.pager import warning_value
+from sipd.sip.builder import warning_value
 from tests.daemon import SipdProcess, running
 from tests.peers.ports import free_port
 

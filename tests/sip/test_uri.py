@@ -154,3 +154,13 @@ def test_copy_is_independent():
     other.params.set("transport", "tls")
     other.user = "bob"
     assert str(uri) == "sip:alice@example.com;transport=tcp"
+
+
+def test_target_uri_takes_what_users_type():
+    from sipd.sip.uri import target_uri
+    assert str(target_uri(" bob@example.com ")) == "sip:bob@example.com"
+    assert str(target_uri("sips:bob@example.com:5061")) == "sips:bob@example.com:5061"
+    assert target_uri("sip:bob@example.com?Subject=hi").headers == []
+    for bad in ("tel:+15551234", "sip:", "bob@exa mple.com"):
+        with pytest.raises(ValueError, match="is not a"):
+            target_uri(bad)
