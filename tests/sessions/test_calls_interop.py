@@ -155,6 +155,32 @@ def bob_with_tone(baresip_factory: Any, tmp_path: Path, tone: float) -> Any:
     return baresip_factory("bob", audio_source=source)
 
 
+def bob_closed(bob):
+    """Before the hang-up: what waits for baresip to see the call end."""
+    return lambda: off_loop(bob.wait_event, "CALL_CLOSED", timeout=PEER_TIMEOUT)
+
+
+def carol_ended(carol):
+    """Before the hang-up (it marks linphonec's log): what waits for the end there."""
+    offset = carol.process.log_size()
+    return lambda: off_loop(carol.wait_call, "ended", since=offset, timeout=PEER_TIMEOUT)
+
+
+async def talk_then_hang_up(alice, a_id, tmp_path, alice_tone, peer_tone, peer_ended,
+                            peer_recording, what):
+    """sipd plays its tone and records for a while, hangs up, and each end must have heard
+    the other's tone."""
+    heard_by_alice = await sipd_plays_and_records(alice, a_id, tmp_path, alice_tone)
+    await trio.sleep(3.0)
+    await alice.call("sessions.end", id=a_id)
+    await alice.state(a_id, "ended")
+    await peer_ended()
+    await recording_done(alice, a_id, heard_by_alice)
+    heard_by_peer = await finished_wav(peer_recording, what)
+    assert_hears(heard_by_alice, peer_tone, alice_tone)
+    assert_hears(heard_by_peer, alice_tone, peer_tone)
+
+
 async def test_sipd_calls_baresip(kamailio, alice, baresip_factory, tmp_path):
     bob = bob_with_tone(baresip_factory, tmp_path, CALLEE_TONE)
     await off_loop(bob.wait_event, "REGISTER_OK")
@@ -168,17 +194,8 @@ async def test_sipd_calls_baresip(kamailio, alice, baresip_factory, tmp_path):
     await off_loop(bob.wait_event, "CALL_ESTABLISHED", timeout=PEER_TIMEOUT)
     await alice.state(a_id, "established")
 
-    heard_by_alice = await sipd_plays_and_records(alice, a_id, tmp_path, CALLER_TONE)
-    await trio.sleep(3.0)
-
-    await alice.call("sessions.end", id=a_id)
-    await alice.state(a_id, "ended")
-    await off_loop(bob.wait_event, "CALL_CLOSED", timeout=PEER_TIMEOUT)
-    await recording_done(alice, a_id, heard_by_alice)
-    heard_by_bob = await finished_wav(lambda: bob.recordings()["received"],
-                                      "baresip's recording of the call")
-    assert_hears(heard_by_alice, CALLEE_TONE, CALLER_TONE)
-    assert_hears(heard_by_bob, CALLER_TONE, CALLEE_TONE)
+    await talk_then_hang_up(alice, a_id, tmp_path, CALLER_TONE, CALLEE_TONE, bob_closed(bob),
+                            lambda: bob.recordings()["received"], "baresip's recording of the call")
 
 
 async def test_baresip_calls_sipd(kamailio, alice, baresip_factory, tmp_path):
@@ -195,17 +212,8 @@ async def test_baresip_calls_sipd(kamailio, alice, baresip_factory, tmp_path):
     await alice.state(a_id, "established")
     await off_loop(bob.wait_event, "CALL_ESTABLISHED", timeout=PEER_TIMEOUT)
 
-    heard_by_alice = await sipd_plays_and_records(alice, a_id, tmp_path, CALLEE_TONE)
-    await trio.sleep(3.0)
-
-    await alice.call("sessions.end", id=a_id)
-    await alice.state(a_id, "ended")
-    await off_loop(bob.wait_event, "CALL_CLOSED", timeout=PEER_TIMEOUT)
-    await recording_done(alice, a_id, heard_by_alice)
-    heard_by_bob = await finished_wav(lambda: bob.recordings()["received"],
-                                      "baresip's recording of the call")
-    assert_hears(heard_by_alice, CALLER_TONE, CALLEE_TONE)
-    assert_hears(heard_by_bob, CALLEE_TONE, CALLER_TONE)
+    await talk_then_hang_up(alice, a_id, tmp_path, CALLEE_TONE, CALLER_TONE, bob_closed(bob),
+                            lambda: bob.recordings()["received"], "baresip's recording of the call")
 
 
 # -- sipd <-> linphonec ---------------------------------------------------------------------
@@ -228,18 +236,8 @@ async def test_sipd_calls_linphonec(kamailio, alice, linphonec_factory, tmp_path
     await alice.state(a_id, "established")
     await off_loop(carol.wait_call, "streams", since=offset, timeout=PEER_TIMEOUT)
 
-    heard_by_alice = await sipd_plays_and_records(alice, a_id, tmp_path, CALLER_TONE)
-    await trio.sleep(3.0)
-
-    offset = carol.process.log_size()
-    await alice.call("sessions.end", id=a_id)
-    await alice.state(a_id, "ended")
-    await off_loop(carol.wait_call, "ended", since=offset, timeout=PEER_TIMEOUT)
-    await recording_done(alice, a_id, heard_by_alice)
-    heard_by_carol = await finished_wav(lambda: [carol.record_path],
-                                        "linphonec's recording of the call")
-    assert_hears(heard_by_alice, CALLEE_TONE, CALLER_TONE)
-    assert_hears(heard_by_carol, CALLER_TONE, CALLEE_TONE)
+    await talk_then_hang_up(alice, a_id, tmp_path, CALLER_TONE, CALLEE_TONE, carol_ended(carol),
+                            lambda: [carol.record_path], "linphonec's recording of the call")
 
 
 async def test_linphonec_calls_sipd(kamailio, alice, linphonec_factory, tmp_path):
@@ -256,15 +254,5 @@ async def test_linphonec_calls_sipd(kamailio, alice, linphonec_factory, tmp_path
     await alice.state(a_id, "established")
     await off_loop(carol.wait_call, "streams", since=offset, timeout=PEER_TIMEOUT)
 
-    heard_by_alice = await sipd_plays_and_records(alice, a_id, tmp_path, CALLEE_TONE)
-    await trio.sleep(3.0)
-
-    offset = carol.process.log_size()
-    await alice.call("sessions.end", id=a_id)
-    await alice.state(a_id, "ended")
-    await off_loop(carol.wait_call, "ended", since=offset, timeout=PEER_TIMEOUT)
-    await recording_done(alice, a_id, heard_by_alice)
-    heard_by_carol = await finished_wav(lambda: [carol.record_path],
-                                        "linphonec's recording of the call")
-    assert_hears(heard_by_alice, CALLER_TONE, CALLEE_TONE)
-    assert_hears(heard_by_carol, CALLEE_TONE, CALLER_TONE)
+    await talk_then_hang_up(alice, a_id, tmp_path, CALLEE_TONE, CALLER_TONE, carol_ended(carol),
+                            lambda: [carol.record_path], "linphonec's recording of the call")
