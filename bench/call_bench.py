@@ -1,9 +1,11 @@
 """The call benchmark: call setup time sipd -> sipd against baresip -> baresip on the same
-machine, and the CPU and memory each active call costs (both daemons and all their media
-workers) at several numbers of concurrent calls. Writes the `call-bench` section of
-docs/performance.md.
+machine (to established, and to media flowing: bench/rtp_watch.py), and the CPU and memory each
+active call costs with audio playing at both ends (both daemons and all their media workers;
+baresip's two processes as the baseline) at several numbers of concurrent calls. This module
+drives sipd; bench/call_baresip.py the baseline; bench/call_report.py writes the
+`call-bench` section of docs/performance.md.
 
-    python -m bench --only call            # about a minute and a half; writes the doc
+    python -m bench --only call            # about two minutes; writes the doc
     python -m bench --only call --quick    # a short try; leaves the doc alone
 """
 
@@ -12,10 +14,8 @@ from __future__ import annotations
 import math
 import random
 import socket
-import statistics
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,77 +23,23 @@ import trio
 
 from sipctl.client import connect
 from tests.daemon import SipdProcess
-from tests.peers.baresip import Baresip
+from tests.media.audio import write_tone
+from tests.peers.baresip import write_tone_wav
 
-from .procs import cpu_seconds, machine_busy_seconds
-from .report import machine, markdown_table, usable_cores
+from . import call_baresip
+from .call_report import (CALLS_PER_WORKER, QUICK, Load, Options, Results, loadavg, ms, p50,
+                          flow_text, section, timed_setup)
+from .procs import cpu_seconds, machine_busy_seconds, rss_bytes, thread_cpu_seconds
+from .rtp_watch import RtpWatch, port_range
 
 SECTION = "call-bench"
 EVENT_TIMEOUT = 20.0  # seconds any one awaited event may take: a bound, not a measurement
-CALLS_PER_WORKER = 4
-
-
-@dataclass(frozen=True)
-class Options:
-    setups: int = 10  # sequential calls timed, per side
-    loads: tuple[int, ...] = (4, 12, 24)  # concurrent calls
-    window: float = 5.0  # seconds of CPU measurement per load
-    settle: float = 1.0  # seconds after the last call is established before measuring
-
-
-QUICK = Options(setups=3, loads=(4,), window=2.0, settle=0.5)
-
-
-@dataclass
-class Load:
-    calls: int
-    established: int
-    cpu: float  # CPU seconds over the window: both daemons and all their workers
-    wall: float
-    rss_bytes: int  # both daemons and all their workers, after the window
-    idle_rss_bytes: int  # the same before any call (daemons only: workers start on demand)
-    workers: int
-    other: float  # CPU seconds others on the machine used over the window
-    note: str = ""
-
-    @property
-    def core_share(self) -> float:
-        return self.cpu / self.wall if self.wall else math.nan
-
-    @property
-    def per_call_share(self) -> float:
-        return self.core_share / self.established if self.established else math.nan
-
-    @property
-    def per_call_mb(self) -> float:
-        if not self.established:
-            return math.nan
-        return (self.rss_bytes - self.idle_rss_bytes) / self.established / 2**20
-
-
-@dataclass
-class Results:
-    sipd_setup: list[float] = field(default_factory=list)  # seconds
-    baresip_setup: list[float] = field(default_factory=list)
-    loads: list[Load] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
+RTP_WAIT = 2.0  # seconds a setup call's first RTP may take: a bound, not a measurement
+__all__ = ["Options", "QUICK", "run"]
 
 
 def _say(text: str) -> None:
     print(text, flush=True)
-
-
-# --- process measurements ------------------------------------------------------------------------
-
-def rss_bytes(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 def rtp_range(size: int) -> str:
@@ -114,10 +60,12 @@ def _free(port: int) -> bool:
     return True
 
 
-def daemon_settings(workers: int) -> dict[str, Any]:
+def daemon_settings(workers: int, srtp: str = "disabled") -> dict[str, Any]:
+    """Plain RTP by default, as the baresip baseline sends: two sipd would otherwise agree on
+    SDES-SRTP (`rtp.srtp` is "optional" out of the box) and pay for encryption baresip skips."""
     return {"log.level": "warning", "rtp.media_address": "127.0.0.1",
             "rtp.port_range": rtp_range(64 * workers), "media.max_workers": workers,
-            "rtp.audio_codecs": ["PCMU", "PCMA"]}
+            "rtp.audio_codecs": ["PCMU", "PCMA"], "rtp.srtp": srtp}
 
 
 # --- sipd: two daemons, driven over RPC ----------------------------------------------------------
@@ -173,9 +121,12 @@ async def _end_calls(a: Side, ids: list[str]) -> None:
         await a.wait("session.state", id=session, state="ended", timeout=5)
 
 
-async def sipd_runs(options: Options, base: Path, results: Results) -> None:
+async def sipd_runs(options: Options, base: Path, tone: Path, results: Results) -> None:
     workers = max(1, math.ceil(max(options.loads, default=4) / CALLS_PER_WORKER))
-    daemons = [SipdProcess(base, daemon_settings(workers), name=name) for name in ("a", "b")]
+    settings = [daemon_settings(workers) for _ in ("a", "b")]
+    daemons = [SipdProcess(base, s, name=name) for s, name in zip(settings, ("a", "b"))]
+    ranges = {"caller": port_range(settings[0]["rtp.port_range"]),
+              "callee": port_range(settings[1]["rtp.port_range"])}
     try:
         for daemon in daemons:
             daemon.start(wait=False)
@@ -199,40 +150,74 @@ async def sipd_runs(options: Options, base: Path, results: Results) -> None:
             await a.wait("session.state", id=session, state="established")
             await _end_calls(a, [session])
 
-            for number in range(1, options.setups + 1):
-                session, sent = await _start_call(a, to)
-                event = await a.wait("session.state", id=session, state="established")
-                if event is None:
-                    results.notes.append(f"sipd setup call {number} not established within "
-                                         f"{EVENT_TIMEOUT:.0f} s")
-                else:
-                    results.sipd_setup.append(event["time"] - sent)
-                await _end_calls(a, [session])
-            _say(f"  sipd setup p50 {_ms(_p50(results.sipd_setup))} ms over "
-                 f"{len(results.sipd_setup)} calls")
+            with RtpWatch(ranges) as rtp:
+                for number in range(1, options.setups + 1):
+                    await _timed_call(a, to, rtp, number, results)
+            if rtp.error:
+                results.notes.append(f"media flowing not measured: {rtp.error}")
+                results.silent.clear()
+            setups = results.sipd_setup
+            _say(f"  sipd setup p50: established {ms(p50([s.established for s in setups]))} "
+                 f"ms, media flowing {ms(p50([s.media for s in setups if s.media is not None]))}"
+                 f" ms over {len(setups)} calls")
 
             for calls in options.loads:
-                load = await _measure_load(a, b, to, calls, idle_rss, options)
+                load = await _measure_load(a, b, to, calls, idle_rss, tone, ranges, options)
                 results.loads.append(load)
-                _say(f"  {calls} calls: {load.established} established, {load.workers} "
-                     f"processes, {load.core_share:.1%} of a core in all, "
-                     f"{load.per_call_share:.2%} / call, {load.per_call_mb:.1f} MB / call"
-                     + (f" ({load.note})" if load.note else ""))
+                _say(f"  sipd {calls} calls: {load.established} established, {load.playing} "
+                     f"legs playing, {load.processes} processes, {load.core_share:.1%} of a "
+                     f"core in all, {load.per_call_share:.2%} / call "
+                     f"({load.cpu_workers / load.cpu if load.cpu else math.nan:.0%} in "
+                     f"workers), {load.per_call_mb:.1f} MB / call, load avg "
+                     f"{load.loadavg:.2f}; RTP/s per call at caller / callee (ports): "
+                     f"{flow_text(load)}" + (f" ({load.note})" if load.note else ""))
             nursery.cancel_scope.cancel()
     finally:
         for daemon in daemons:
             daemon.stop()
 
 
-async def _measure_load(a: Side, b: Side, to: str, calls: int, idle_rss: int,
-                        options: Options) -> Load:
+async def _timed_call(a: Side, to: str, rtp: RtpWatch, number: int, results: Results) -> None:
+    await trio.sleep(0.2)  # the last call's stray packets are older than this call's start
+    session, sent = await _start_call(a, to)
+    event = await a.wait("session.state", id=session, state="established")
+    if event is None:
+        results.notes.append(f"sipd setup call {number} not established within "
+                             f"{EVENT_TIMEOUT:.0f} s")
+    else:
+        with trio.move_on_after(0 if rtp.error else RTP_WAIT):
+            while not rtp.started(sent):
+                await trio.sleep(0.005)  # the times are the kernel's: polling adds nothing
+        setup = timed_setup(event["time"] - sent, sent, rtp.firsts(sent))
+        results.sipd_setup.append(setup)
+        silent = [side for side, first in (("caller", setup.caller_rtp),
+                                           ("callee", setup.callee_rtp)) if first is None]
+        if silent:
+            results.silent.append((number, silent))
+    await _end_calls(a, [session])
+
+
+async def _play_all(side: Side, ids: list[str], tone: Path) -> tuple[int, str]:
+    played, error = 0, ""
+    for session in ids:
+        try:
+            await side.rpc.call("sessions.play", {"id": session, "path": str(tone),
+                                                  "loop": True})
+            played += 1
+        except Exception as failure:
+            error = f"sessions.play failed: {failure!s:.120}"
+    return played, error
+
+
+async def _measure_load(a: Side, b: Side, to: str, calls: int, idle_rss: int, tone: Path,
+                        ranges: dict[str, range], options: Options) -> Load:
     ids: list[str] = []
-    note = ""
+    notes = []
     for _ in range(calls):  # started one after another, all kept up
         try:
             session, _ = await _start_call(a, to)
         except Exception as error:  # e.g. no worker can take another call
-            note = f"sessions.start failed after {len(ids)} calls: {error}"
+            notes.append(f"sessions.start failed after {len(ids)} calls: {error}")
             break
         ids.append(session)
     established = 0
@@ -243,145 +228,84 @@ async def _measure_load(a: Side, b: Side, to: str, calls: int, idle_rss: int,
                                     and e["data"].get("state") in ("failed", "ended")
                                     for e in a.seen)]
     if failed:
-        note = (note + "; " if note else "") + f"{len(failed)} calls failed or ended early"
+        notes.append(f"{len(failed)} calls failed or ended early")
+    listed = (await b.rpc.call("sessions.list", {}))["sessions"]
+    b_ids = [s["id"] for s in listed if s.get("state") == "established"]
+    playing = 0
+    for side, legs in ((a, ids), (b, b_ids)):
+        played, error = await _play_all(side, legs, tone)
+        playing += played
+        if error:
+            notes.append(error)
     await trio.sleep(options.settle)
-    pids = [*await a.pids(), *await b.pids()]
-    start = [cpu_seconds(pid) for pid in pids]
+    a_pids, b_pids = await a.pids(), await b.pids()
+    pids = [*a_pids, *b_pids]
+    workers = set(a_pids[1:] + b_pids[1:])
+    start = {pid: cpu_seconds(pid) for pid in pids}
+    thread_start = {pid: thread_cpu_seconds(pid) for pid in workers}
     busy_start = machine_busy_seconds()
     began = time.monotonic()
     await trio.sleep(options.window)
     wall = time.monotonic() - began
-    cpu = sum(after - before for before, after in zip(start, (cpu_seconds(p) for p in pids))
-              if not math.isnan(after - before))
+    used = {pid: cpu_seconds(pid) - start[pid] for pid in pids}
+    used = {pid: value for pid, value in used.items() if not math.isnan(value)}
+    cpu = sum(used.values())
     busy = machine_busy_seconds() - busy_start
+    threads: dict[str, float] = {}
+    for pid in workers:  # pjsua's threads by name: where a worker's CPU goes
+        for (tid, name), seconds in thread_cpu_seconds(pid).items():
+            threads[name] = threads.get(name, 0.0) + seconds - thread_start[pid].get((tid, name),
+                                                                                    0.0)
     rss = sum(rss_bytes(pid) for pid in pids)
-    load = Load(calls, established, cpu, wall, rss, idle_rss, len(pids),
-                max(0.0, busy - cpu), note)
+    flow = await _audio_flow(ranges, established)
+    load = Load(calls, established, playing, cpu,
+                sum(v for pid, v in used.items() if pid in workers), wall, rss, idle_rss,
+                len(pids), max(0.0, busy - cpu), loadavg()[0], "; ".join(notes), threads, flow)
     await _end_calls(a, ids)
     await trio.sleep(0.5)
     return load
 
 
-# --- baresip -> baresip ------------------------------------------------------------------------
-
-def baresip_runs(options: Options, base: Path, results: Results) -> None:
-    bob = Baresip(base, "sip:bob@127.0.0.1", register=False, answermode="auto", record=False)
-    alice = Baresip(base, "sip:alice@127.0.0.1", register=False, record=False)
-    with bob, alice:
-        to = f"sip:bob@127.0.0.1:{bob.sip_port}"
-        for number in range(0, options.setups + 1):  # call 0: warm-up, unmeasured
-            began = time.monotonic()
-            alice.dial(to)
-            try:
-                alice.wait_event("CALL_ESTABLISHED", timeout=EVENT_TIMEOUT)
-            except TimeoutError:
-                results.notes.append(f"baresip setup call {number} not established")
-                continue
-            elapsed = time.monotonic() - began
-            if number:
-                results.baresip_setup.append(elapsed)
-            alice.hangup()
-            for peer in (alice, bob):
-                try:
-                    peer.wait_event("CALL_CLOSED", timeout=5)
-                except TimeoutError:
-                    pass
-    _say(f"  baresip setup p50 {_ms(_p50(results.baresip_setup))} ms over "
-         f"{len(results.baresip_setup)} calls")
+FLOW_CHECK = 1.0  # seconds of watching RTP after the CPU window
 
 
-# --- the report ----------------------------------------------------------------------------------
-
-def _p50(values: list[float]) -> float:
-    return statistics.median(values) if values else math.nan
-
-
-def _ms(seconds: float) -> str:
-    return "n/a" if math.isnan(seconds) else f"{seconds * 1e3:.1f}"
-
-
-def setup_table(results: Results) -> str:
-    s, r = results.sipd_setup, results.baresip_setup
-    ratio = _p50(s) / _p50(r) if s and r else math.nan
-    rows = [
-        ["calls timed", str(len(s)), str(len(r)), ""],
-        ["p50 (ms)", _ms(_p50(s)), _ms(_p50(r)), "n/a" if math.isnan(ratio) else f"{ratio:.2f}×"],
-        ["min / max (ms)", f"{_ms(min(s, default=math.nan))} / {_ms(max(s, default=math.nan))}",
-         f"{_ms(min(r, default=math.nan))} / {_ms(max(r, default=math.nan))}", ""],
-    ]
-    return markdown_table(["call setup, caller's INVITE to established", "sipd → sipd",
-                           "baresip → baresip", "sipd vs baresip (target ≤ 1.5×)"], rows)
-
-
-def load_table(results: Results) -> str:
-    rows = []
-    for load in results.loads:
-        rows.append([str(load.calls), str(load.established), str(load.workers),
-                     f"{load.core_share:.1%}", f"{load.per_call_share:.2%}",
-                     f"{load.rss_bytes / 2**20:.0f}", f"{load.per_call_mb:.1f}",
-                     f"{load.other / load.wall:.0%}" if load.wall else "n/a",
-                     load.note or ""])
-    return markdown_table(["concurrent calls", "established", "processes (2 daemons + workers)",
-                           "CPU, all (of a core)", "CPU per call (target ≤ 1 %)",
-                           "RSS, all (MB)", "RSS per call (MB)", "others on the machine",
-                           "note"], rows)
-
-
-def section(results: Results, options: Options) -> str:
-    lines = [
-        "## Audio calls: setup time, CPU and memory per call (`make bench`)",
-        "",
-        f"Measured {machine()}. The call benchmark took {results.seconds:.0f} s.",
-        "",
-        "Run it alone with `python -m bench --only call` (`--quick` to try it).",
-        "",
-        "### Call setup",
-        "",
-        setup_table(results),
-        "",
-        f"{options.setups} sequential calls each, after one unmeasured warm-up call, all on "
-        "127.0.0.1 (UDP, PCMU). **sipd**: daemon A calls `sip:bob@127.0.0.1:<B's port>`, an "
-        "account of daemon B with `auto_answer` and no registration; time runs from just "
-        "before A's `sessions.start` RPC to the `time` of A's `session.state` `established` "
-        "event (the daemon's clock, same machine), so it includes the RPC call, the media "
-        "worker setting up the leg on each side (B2BUA to pjsua2) and B's answer. "
-        "**baresip**: two baresip instances (ctrl_tcp, the callee with `answermode=auto`); "
-        "time runs from sending `dial` over ctrl_tcp to receiving the caller's "
-        "`CALL_ESTABLISHED` event. Each call is hung up before the next.",
-        "",
-        "### CPU and memory per active call",
-        "",
-        load_table(results),
-        "",
-        f"Daemon A starts N calls to B (auto-answered) and keeps them up; {options.settle:g} s "
-        f"after the last is established, CPU time (user + system, /proc/<pid>/stat) of both "
-        f"daemons and all their media workers is summed over {options.window:g} s and divided "
-        "by the wall time (100 % = one core) and by the established calls: each call counts "
-        "both its legs (caller and callee side, one in each daemon). The calls carry no "
-        "played audio: what the media engines send on their own (RTP of silence or nothing, "
-        "as configured). RSS is summed over the same processes after the window; per call is "
-        "that minus the two idle daemons' RSS before any call, over the calls (it includes "
-        "the media workers' own start-up memory, one per "
-        f"{CALLS_PER_WORKER} calls per daemon). Usable cores: {usable_cores()}.",
-    ]
-    if results.notes:
-        lines += ["", "Notes: " + "; ".join(results.notes) + "."]
-    return "\n".join(lines)
+async def _audio_flow(ranges: dict[str, range], calls: int) -> dict[str, tuple[float, int]]:
+    """Per side, RTP packets per second per call received and at how many ports, watched
+    after the CPU window (20 ms PCMU: 50 a second per call when every leg sends)."""
+    with RtpWatch(ranges) as rtp:
+        began = time.monotonic()
+        await trio.sleep(0 if rtp.error else FLOW_CHECK)
+        seconds = time.monotonic() - began
+    if rtp.error:
+        return {}
+    return {side: (rtp.by_side[side] / seconds / max(calls, 1), len(rtp.ports[side]))
+            for side in ranges}
 
 
 def run(options: Options, write: bool) -> str:
     started = time.monotonic()
-    results = Results()
+    results = Results(loadavg_start=loadavg())
     with tempfile.TemporaryDirectory(prefix="sipd-call-bench-") as tmp:
         base = Path(tmp)
-        _say("call setup: baresip -> baresip ...")
+        # The audio every call plays, written once: sipd loops a 2 s tone (pjsua's player
+        # takes 16-bit mono PCM); baresip's aufile ends the call at the end of its file.
+        sipd_tone = write_tone(base / "sipd-tone.wav", 440.0, seconds=2.0)
+        baresip_tone = write_tone_wav(base / "baresip-tone.wav", seconds=120.0)
+        _say(f"load average {results.loadavg_start[0]:.2f}; call setup: baresip -> baresip ...")
         try:
-            baresip_runs(options, base, results)
+            call_baresip.setup_runs(options, base, baresip_tone, results)
         except Exception as error:
-            results.notes.append(f"baresip baseline failed: {error!s:.200}")
+            results.notes.append(f"baresip setup baseline failed: {error!s:.200}")
             _say(f"  baresip failed: {error}")
-        _say("sipd -> sipd: setup, then concurrent calls ...")
-        trio.run(sipd_runs, options, base, results)
+        _say("sipd -> sipd: setup, then concurrent calls playing audio ...")
+        trio.run(sipd_runs, options, base, sipd_tone, results)
+        _say("baresip -> baresip: concurrent calls with audio ...")
+        try:
+            call_baresip.load_runs(options, base, baresip_tone, results)
+        except Exception as error:
+            results.notes.append(f"baresip load baseline failed: {error!s:.200}")
+            _say(f"  baresip failed: {error}")
+    results.loadavg_end = loadavg()
     results.seconds = time.monotonic() - started
     text = section(results, options)
     print()

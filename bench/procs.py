@@ -114,6 +114,56 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def thread_cpu_seconds(pid: int) -> dict[tuple[int, str], float]:
+    """User + system CPU time of each thread of a process so far, by (tid, thread name)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used: dict[tuple[int, str], float] = {}
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return used
+    for task in tasks:
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        used[(int(task.name), name)] = (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (Linux /proc): a peer started through `timeout` and
+    `stdbuf` (tests/peers/proc.py) is the child of the pid we hold."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(parents.get(current, ()))
+    return tree
+
+
+def rss_bytes(pid: int) -> int:
+    """A process's resident memory now (Linux /proc; 0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def machine_busy_seconds() -> float:
     """CPU time all cores spent on anything but idling (Linux /proc/stat), steal included:
     time the hypervisor gave to other guests was not ours either."""

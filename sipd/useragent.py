@@ -33,8 +33,12 @@ log = logging.getLogger(__name__)
 
 # What this daemon handles today; the stack answers 501 (with this Allow) and 415 (with this
 # Accept) for the rest, before any account is looked up. Presence extends these.
-HANDLED_METHODS = ("ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "OPTIONS")
-SESSION_CONTENT_TYPES = ("application/sdp", "application/dtmf-relay", "application/dtmf")
+# REFER and NOTIFY are taken in a call's dialog only (transfer, sipd.sessions.b2bua_transfer).
+HANDLED_METHODS = ("ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY", "OPTIONS",
+                   "REFER")
+SESSION_CONTENT_TYPES = ("application/sdp", "application/dtmf-relay", "application/dtmf",
+                         "message/sipfrag")
+EXTENSIONS = ("replaces",)  # RFC 3891: an INVITE may Require it
 ACCEPTED_TYPES = (*MESSAGE_CONTENT_TYPES, *SESSION_CONTENT_TYPES)
 
 
@@ -48,6 +52,7 @@ def stack_config(settings: Any) -> StackConfig:
         transports=tuple(get("sip.transport_list")),
         max_message_bytes=get("sip.max_message_bytes"),
         supported_methods=HANDLED_METHODS, accepted_types=ACCEPTED_TYPES,
+        supported_extensions=EXTENSIONS,
         timers=TimerSettings(t1=get("sip.t1") / 1000, t2=max(4.0, get("sip.t1") / 1000)),
         tls=TlsConfig(ca_file=get("tls.ca_list") or None,
                       cert_file=Path(certificate) if certificate else None,

@@ -29,6 +29,11 @@ SRTP_USE = {"disabled": pj.PJMEDIA_SRTP_DISABLED, "optional": pj.PJMEDIA_SRTP_OP
             "mandatory": pj.PJMEDIA_SRTP_MANDATORY}
 TURN_TRANSPORTS = {"udp": pj.PJ_TURN_TP_UDP, "tcp": pj.PJ_TURN_TP_TCP}
 DTMF_DIGITS = frozenset("0123456789*#ABCDabcd")
+NO_ICE_CANDIDATE = (
+    "ICE has no candidate to offer: pjnath gathers no host candidate on a loopback media "
+    "address (rtp.media_address), and without one no server-reflexive candidate either; set "
+    "nat.turn.server (relayed candidates work there), give rtp.media_address a routable "
+    "address, or turn nat.ice off")
 # How long shutdown waits for hung-up calls to reach DISCONNECTED before destroying them.
 HANGUP_GRACE_SECONDS = 2.0
 # How long a stopped recording may take to get its final WAV header before we give up.
@@ -80,7 +85,8 @@ class MediaEngine:
         self.auto_answer = True
         self.stopping = False
         self._stun_servers: list[str] = []
-        self._ice_on_loopback = False
+        self._ice_without_candidates = False
+        self._turn_server: str | None = None
         self._finishing_recordings: list[tuple[dict[str, Any], str, float]] = []
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -257,7 +263,12 @@ class MediaEngine:
         else:
             self.account.modify(config)
         self.auto_answer = bool(message.get("auto_answer", True))
-        self._ice_on_loopback = bool(message.get("ice")) and is_loopback(media_address)
+        # On loopback only TURN gives ICE a candidate (a relayed one): pjnath gathers no
+        # host candidate there, so no server-reflexive one either.
+        self._ice_without_candidates = (bool(message.get("ice")) and turn is None
+                                        and is_loopback(media_address))
+        self._turn_server = str(turn["server"]) if turn is not None and message.get("ice") \
+            else None
         for name in unknown:
             self.emit("error", message=f"unknown audio codec {name!r} ignored; "
                                         f"this media engine has {available}")
@@ -276,6 +287,10 @@ class MediaEngine:
         nat.viaRewriteUse = 0
         nat.sdpNatRewriteUse = 0
         nat.iceEnabled = ice
+        # After ICE, pjsua re-offers by default even when the selected pair is the default
+        # candidate (c=/m=), keeping its o= version: the B2BUA sees no change and answers it
+        # itself, a wasted round trip on the internal leg. Re-offer only when c=/m= change.
+        nat.iceAlwaysUpdate = False
         if turn is not None:
             nat.turnEnabled = True
             nat.turnServer = str(turn["server"])
@@ -283,6 +298,9 @@ class MediaEngine:
             nat.turnPasswordType = 0  # plain text
             nat.turnPassword = str(turn.get("password") or "")
             nat.turnConnType = TURN_TRANSPORTS[str(turn.get("transport") or "udp").lower()]
+        # No session timers on the internal leg (no Session-Expires, Min-SE, "timer" in
+        # Supported): it is loopback, and the outside leg is the one whose refreshes matter.
+        config.callConfig.timerUse = pj.PJSUA_SIP_TIMER_INACTIVE
         media = config.mediaConfig
         # Bound and public address both: otherwise the SDP and the packets disagree (§2).
         media.transportConfig.boundAddress = media_address
@@ -311,6 +329,10 @@ class MediaEngine:
         for name, value in headers.items():
             if not name.strip() or any(c in name + value for c in "\r\n\0") or ":" in name:
                 raise CommandError(f"header {name!r} cannot go into a SIP message as given")
+        if self._ice_without_candidates:
+            # pjsua would fail at once (no candidate at all) or, with STUN, offer srflx
+            # candidates whose host base is missing, which the answerer refuses (488).
+            raise CommandError(NO_ICE_CANDIDATE)
         leg = CallLeg(self, self.account, self._take_handle(), "uac",
                       str(session) if session is not None else None)
         op = pj.CallOpParam(True)
@@ -321,13 +343,8 @@ class MediaEngine:
         self.calls[leg.handle] = leg  # before makeCall: its first callbacks may come at once
         try:
             leg.makeCall(uri, op)
-        except pj.Error as exc:
+        except pj.Error:
             del self.calls[leg.handle]
-            if self._ice_on_loopback:
-                raise CommandError(
-                    f"{describe(exc)}: ICE finds no candidate on a loopback media address "
-                    f"(pjnath leaves loopback out); give rtp.media_address a routable "
-                    f"address or turn nat.ice off") from None
             raise
         return {"call": leg.handle}
 
@@ -440,7 +457,8 @@ class MediaEngine:
         leg.state = snapshot["state"]
         leg.remote_uri = snapshot["remote_uri"] or leg.remote_uri
         self.emit("call.state", **leg.tags(), role=leg.role, state=leg.state,
-                  code=snapshot["code"], reason=snapshot["reason"])
+                  code=snapshot["code"],
+                  reason=explain_media_failure(snapshot["reason"], self._turn_server))
         if leg.ended:
             self._watch_recording(leg, leg.release_media())
             # pjsua is done with it: dropping the last reference destroys the Call here.
@@ -460,6 +478,18 @@ class MediaEngine:
         if leg.player is player:
             leg.stop_play()
             self.emit("play.done", **leg.tags(), file=player.file)
+
+
+def explain_media_failure(reason: str, turn_server: str | None) -> str:
+    """pjsua's reason for a call whose media could not be set up, said so that a user knows
+    what to check: with TURN, "Media init error: Unauthorized" means the TURN server
+    refused the credentials (a timeout: it did not answer)."""
+    prefix = "Media init error: "
+    if turn_server is None or not reason.startswith(prefix):
+        return reason
+    detail = reason[len(prefix):]
+    return (f"media setup failed: the TURN server {turn_server} did not give a relay "
+            f"({detail}); check nat.turn.server, nat.turn.username and nat.turn.password")
 
 
 def is_loopback(address: str) -> bool:

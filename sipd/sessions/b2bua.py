@@ -44,13 +44,16 @@ from sipd.sip.transport import Source, TargetLike
 from sipd.sip.uri import SipUri
 
 from . import b2bua_sdp as sdp
+from .b2bua_failover import InviteFailover
 from .b2bua_offers import OfferPassing
+from .b2bua_transfer import Transfers
 from .driver import LegDriver
 from .invite import InviteSession
 from .invite_events import (
     TERMINAL_STATES,
     DtmfReceived,
     InDialogRequest,
+    InDialogResponse,
     InviteSessionError,
     OfferReceived,
     ReinviteCompleted,
@@ -68,7 +71,8 @@ log = logging.getLogger(__name__)
 
 SDP_TYPE = "application/sdp"
 WORKER_INVITE_TIMEOUT = 10.0  # how long the worker may take to send the INVITE we asked for
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, MESSAGE"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, MESSAGE, REFER, NOTIFY"
+SUPPORTED = ("Supported", "replaces")  # RFC 3891, in our INVITEs and 2xx (b2bua_transfer)
 _EARLY = (SessionState.CALLING, SessionState.RINGING, SessionState.EARLY)
 
 
@@ -76,7 +80,7 @@ class SessionStateError(Exception):
     """A command the session cannot take in its current state; the text says why."""
 
 
-class Call(OfferPassing):
+class Call(OfferPassing, InviteFailover):
     def __init__(self, manager: SessionManager, session_id: str, account: AccountConfig,
                  direction: str, remote: str) -> None:
         self.manager = manager
@@ -102,6 +106,7 @@ class Call(OfferPassing):
         self._remote_offer: Any = None  # parsed offer of an incoming call
         self._worker_offer: bytes | None = None
         self._worker_invite = trio.Event()
+        self._worker_failure: str | None = None  # why the worker's call ended before its INVITE
         self._answering = False
         self._cancelled = False
         self._outside_answered = False  # the outside INVITE has its 2xx (sent or received)
@@ -111,6 +116,8 @@ class Call(OfferPassing):
         self._transport = "udp"  # toward the remote party, for in-dialog requests
         self._nursery: trio.Nursery | None = None
         self._done = trio.Event()
+        self.transfers = Transfers(self)  # REFER out and in (b2bua_transfer)
+        self.extra_headers: list[tuple[str, str]] = []  # in our INVITE (Referred-By, Replaces)
 
     def __repr__(self) -> str:
         return f"<Call {self.id} {self.direction} {self.state}>"
@@ -131,7 +138,8 @@ class Call(OfferPassing):
         view.update(on_hold=self.on_hold, remote_hold=self.remote_hold,
                     media={k: v for k, v in self.media_info.items()
                            if k not in ("event", "call", "session")},
-                    recording=self.recording, started=self.created)
+                    recording=self.recording, started=self.created,
+                    transfer=self.transfers.last)
         return view
 
     def _publish_state(self, state: str, code: int | None = None,
@@ -202,10 +210,11 @@ class Call(OfferPassing):
             if self.terminated:
                 return None
             if self._worker_offer is None:
-                return self._fail(500, "the media engine did not place its call")
+                return self._fail(500, self._worker_failure
+                                  or "the media engine did not place its call")
             if self._cancelled:
                 return self._fail(487, "cancelled")
-            self._send_invite(to, targets[0])
+            self._send_invite(to, self._first_target(to, targets))
         except LocationError as exc:
             self._fail(404 if exc.reason == LocationError.NXDOMAIN else 503, str(exc))
         except (MediaUnavailable, MediaWorkerError) as exc:
@@ -233,7 +242,8 @@ class Call(OfferPassing):
             "INVITE", to, from_=self.manager.sender(self.account, target),
             to=Address(to), contact=self.manager.contact(self.account, target.transport, target),
             routes=[r for r in (proxy_route(self.account),) if r is not None],
-            headers=[("Allow", ALLOW)], body=sdp.outside_offer(worker_offer, self.out_versions),
+            headers=[("Allow", ALLOW), SUPPORTED, *self.extra_headers],
+            body=sdp.outside_offer(worker_offer, self.out_versions),
             content_type=SDP_TYPE)
         session = InviteSession(timers=self.manager.timers)
         leg = self.outside = LegDriver(
@@ -353,7 +363,7 @@ class Call(OfferPassing):
             self.end(f"the media engine made no offer: {exc}")
             return
         self._outside_answered = True
-        leg.feed(leg.session.accept(offer, leg.now(), headers=[("Allow", ALLOW)]))
+        leg.feed(leg.session.accept(offer, leg.now(), headers=[("Allow", ALLOW), SUPPORTED]))
 
     def reject(self, code: int) -> None:
         leg = self.outside
@@ -384,6 +394,9 @@ class Call(OfferPassing):
             # Not answered: declined by the user, or unavailable when we hang up ourselves.
             leg.feed(leg.session.reject(503 if reason else 603, leg.now()))
             return
+        if leg.session.role is Role.UAC and leg.session.state in _EARLY \
+                and self.end_reason is None:
+            self.end_reason = "cancelled"  # our CANCEL: the 487 that follows says why
         leg.feed(leg.session.end(leg.now()))
 
     # -- the worker ------------------------------------------------------------------------------
@@ -414,6 +427,11 @@ class Call(OfferPassing):
         if self.worker_call is None and isinstance(call, int) and name in (
                 "call.incoming", "call.state"):
             self.worker_call = call
+        if name == "call.state" and event.get("state") == "disconnected" \
+                and self._expect_worker_invite and not self._worker_invite.is_set():
+            # The worker's call failed before its INVITE reached us (TURN refused it...).
+            self._worker_failure = f"media unavailable: {event.get('reason') or 'no reason'}"
+            self._worker_invite.set()
         if name == "call.media":
             self.media_info = dict(event)
         elif name == "call.dtmf":
@@ -441,6 +459,8 @@ class Call(OfferPassing):
     def _outside_event(self, leg: LegDriver, action: Any) -> None:
         session = leg.session
         if isinstance(action, StateChanged):
+            if self._invite_elsewhere(leg, action):
+                return  # an earlier attempt's, or the INVITE goes to the next target
             self._publish_state(action.state.value, action.code, action.reason)
             if action.state is SessionState.RINGING and session.role is Role.UAC:
                 self._media_feed(lambda m, now: m.ring(now))
@@ -456,6 +476,8 @@ class Call(OfferPassing):
                 # Our INVITE's answer (outgoing), or the answer to our offer in the ACK of
                 # our 200 (an offerless incoming INVITE): the worker's INVITE waits for it.
                 self._pass_remote_answer(action.sdp, early=action.kind == "early")
+            elif action.kind == "answer":
+                self._answer_in_ack(leg, action.sdp)  # of an offerless re-INVITE, if one
         elif isinstance(action, OfferReceived):
             self._offer_from(leg, action.sdp)
         elif isinstance(action, ReinviteCompleted):
@@ -465,7 +487,10 @@ class Call(OfferPassing):
                                                   "method": "sip_info",
                                                   "duration": action.duration})
         elif isinstance(action, InDialogRequest):
-            _answer_other(action)
+            if not self.transfers.on_request(action):
+                _answer_other(action)
+        elif isinstance(action, InDialogResponse):
+            self.transfers.on_response(action)
 
     def _pass_remote_answer(self, body: bytes, *, early: bool) -> None:
         """The remote's answer (in a 183 or the 2xx) to our INVITE: to the worker."""
@@ -496,6 +521,8 @@ class Call(OfferPassing):
                     and not self._media_answered:
                 self._media_answered = True
                 self._answer_outside(action.sdp)
+            elif action.kind == "answer":
+                self._answer_in_ack(leg, action.sdp)  # of an offerless re-INVITE, if one
         elif isinstance(action, OfferReceived):
             self._offer_from(leg, action.sdp)
         elif isinstance(action, ReinviteCompleted):
@@ -518,7 +545,7 @@ class Call(OfferPassing):
             return
         self._outside_answered = True
         outside.feed(outside.session.accept(answer, outside.now(),
-                                            headers=[("Allow", ALLOW)]))
+                                            headers=[("Allow", ALLOW), SUPPORTED]))
 
     def _media_over(self, action: StateChanged) -> None:
         outside = self.outside

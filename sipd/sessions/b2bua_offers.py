@@ -1,10 +1,14 @@
 """Offers after a back-to-back call is set up (hold, unhold, the remote's re-INVITEs, the
 worker's session refreshes): an offer on one leg becomes a re-INVITE on the other, whose
-answer becomes the answer on the first (sipd.sessions.b2bua). Sans-I/O apart from the legs.
+answer becomes the answer on the first (sipd.sessions.b2bua). A re-INVITE without offer is
+answered on its own leg with the description we have as our offer; the answer in its ACK,
+when it changes the media, goes to the other leg as the offer of a re-INVITE there. Sans-I/O
+apart from the legs.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from sipd.sip.builder import warning_value
@@ -15,6 +19,8 @@ from .sdp import SessionVersion, media_changed
 
 if TYPE_CHECKING:  # pragma: no cover
     from .driver import LegDriver
+
+log = logging.getLogger(__name__)
 
 
 class OfferPassing:
@@ -29,6 +35,9 @@ class OfferPassing:
     on_hold: bool
     remote_hold: bool
     _forwarding: tuple[LegDriver, Any] | None
+    # An offerless re-INVITE we answered with our offer: (its leg, the remote's description
+    # before it); the answer comes in the ACK (`_answer_in_ack`).
+    _answer_due: tuple[LegDriver, bytes | None] | None = None
 
     def _other(self, leg: LegDriver) -> LegDriver | None:
         return self.media if leg is self.outside else self.outside
@@ -39,6 +48,7 @@ class OfferPassing:
         session, now = leg.session, leg.now()
         if body is None or (session.remote_sdp and not _changes(session.remote_sdp, body)):
             # An offerless re-INVITE, or a refresh: what we have is still our answer/offer.
+            self._answer_due = (leg, session.remote_sdp) if body is None else None
             leg.feed(session.answer_reinvite(session.local_sdp or b"", now))
             return
         other = self._other(leg)
@@ -58,6 +68,38 @@ class OfferPassing:
             return
         self._forwarding = (leg, offer)
         other.feed(other.session.reinvite(forwarded, other.now()))
+
+    def _answer_in_ack(self, leg: LegDriver, body: bytes) -> None:
+        """The answer in the ACK of our 200 to an offerless re-INVITE on `leg`. Our offer in
+        that 200 was the description we had, so an answer that changes nothing is the end of
+        it; one that changes the media (the remote puts us on hold with a=sendonly, say) is
+        the other leg's business too: it goes there as the offer of a re-INVITE, whose
+        answer changes nothing on `leg` (the remote already chose)."""
+        due, self._answer_due = self._answer_due, None
+        if due is None or due[0] is not leg:
+            self._answer_due = due  # not the answer that one waits for
+            return
+        previous = due[1]
+        if previous and not _changes(previous, body):
+            return
+        other = self._other(leg)
+        if other is None or other.closed or not other.session.can_reinvite:
+            log.warning("session %s: the answer in the ACK changes the media, but the other "
+                        "leg cannot take a re-INVITE now", self.id)
+            return
+        try:
+            answer = sdp.parse(body)
+            if leg is self.media:
+                forwarded = sdp.outside_offer(answer, self.out_versions,
+                                              other.session.local_sdp)
+            else:
+                forwarded = sdp.for_worker(answer, self.in_versions)
+        except sdp.SdpMismatch as exc:
+            log.warning("session %s: the answer in the ACK cannot be passed on: %s",
+                        self.id, exc)
+            return
+        other.feed(other.session.reinvite(forwarded, other.now()))
+        self._note_hold(leg, sdp.holds(answer))
 
     def _forwarded(self, other: LegDriver, action: ReinviteCompleted) -> None:
         """Our re-INVITE on `other` (a forwarded offer) is over: answer the original one."""
@@ -83,7 +125,10 @@ class OfferPassing:
                 488, now, headers=[("Warning", warning_value(str(exc)))]))
             return
         leg.feed(session.answer_reinvite(body, now))
-        held = sdp.holds(offer)
+        self._note_hold(leg, sdp.holds(offer))
+
+    def _note_hold(self, leg: LegDriver, held: bool) -> None:
+        """The writer of the description that came on `leg` holds (or no longer holds)."""
         if leg is self.media and held != self.on_hold:
             self.on_hold = held
             self.manager.publish("session.hold", {"id": self.id, "originator": "local",

@@ -103,6 +103,13 @@ class InviteSession(UasMixin, MidCallMixin):
         return [SendRequest(invite, self._invite_key),
                 *self._set_state(SessionState.CALLING)]
 
+    @property
+    def invite_final(self) -> Response | None:
+        """The final response our INVITE got; None before one came, and when the INVITE
+        timed out or could not be sent (the 408/503 of `timeout`/`transport_error`)."""
+        out = self._requests.get(self._invite_key) if self._invite_key else None
+        return out.final if out is not None else None
+
     def cancel(self, now: float) -> list[Action]:
         """Cancels our INVITE before its final response (nothing once one came; a 2xx that
         still comes is ACKed and ended with a BYE)."""

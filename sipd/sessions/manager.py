@@ -18,7 +18,7 @@ import ipaddress
 import logging
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import trio
 
@@ -35,7 +35,10 @@ from sipd.sip.transport import TargetLike
 from sipd.sip.uri import SipUri, Uri
 
 from .b2bua import Call, SessionStateError
+from .b2bua_transfer import attended_target, find_replaced
 from .driver import LegDriver
+from .invite_events import InviteSessionError
+from .refer import ReferError, Replaces, parse_replaces
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +95,8 @@ class SessionManager:
         self._calls: dict[str, Call] = {}
         self._dialogs: dict[tuple[str, str], LegDriver] = {}
         self._token = "sipd-" + secrets.token_hex(8)  # the user part of our internal URI
+        # Who follows a session's states besides the clients (a transfer, a replacing call).
+        self._watchers: dict[str, Callable[[dict[str, Any]], None]] = {}
 
     # -- views ----------------------------------------------------------------------------------
     def list(self) -> list[dict[str, Any]]:
@@ -112,8 +117,28 @@ class SessionManager:
                                          if self.media.worker_of(call.id) is process]})
         return {"workers": workers}
 
+    def calls(self) -> list[Call]:
+        return list(self._calls.values())
+
     def publish(self, name: str, data: dict[str, Any]) -> None:
         self.bus.publish(name, data)
+        if name == "session.state":
+            watcher = self._watchers.get(data.get("id", ""))
+            if watcher is not None:
+                if data.get("state") in ("ended", "failed"):
+                    del self._watchers[data["id"]]
+                try:
+                    watcher(data)
+                except Exception:  # noqa: BLE001 - a watcher's bug must not stop the call
+                    log.exception("session %s: state watcher failed", data.get("id"))
+
+    def watch(self, session_id: str, watcher: Callable[[dict[str, Any]], None]) -> None:
+        """Calls `watcher(data)` with each later session.state of the session, up to its end."""
+        self._watchers[session_id] = watcher
+
+    def spawn(self, fn: Callable[..., Any], *args: Any) -> None:
+        """A task of the sessions (it ends when the daemon stops)."""
+        self._nursery.start_soon(fn, *args)
 
     # -- addresses -------------------------------------------------------------------------------
     @property
@@ -161,18 +186,27 @@ class SessionManager:
             if session_id not in self._calls:
                 return session_id
 
-    async def _open(self, account: AccountConfig, direction: str, remote: str) -> Call:
+    async def _open(self, account: AccountConfig, direction: str, remote: str,
+                    extra: dict[str, Any] | None = None,
+                    watch: Callable[[dict[str, Any]], None] | None = None) -> Call:
         call = Call(self, self._new_id(), account, direction, remote)
         self._calls[call.id] = call
+        if watch is not None:
+            self.watch(call.id, watch)
         await self._nursery.start(call.run)
         self.publish("session.new", {"id": call.id, "account": account.id,
                                      "direction": direction, "remote": remote,
-                                     "streams": list(call.streams)})
+                                     "streams": list(call.streams), **(extra or {})})
         self.publish("session.state", {"id": call.id, "state": "calling"})
         return call
 
-    async def start(self, account: AccountConfig, to: str, streams: list[str]) -> dict[str, Any]:
-        """An outgoing call; its progress comes as session.state events."""
+    async def start(self, account: AccountConfig, to: str, streams: list[str], *,
+                    extra_headers: Iterable[tuple[str, str]] = (),
+                    extra: dict[str, Any] | None = None,
+                    watch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """An outgoing call; its progress comes as session.state events. A transfer adds
+        headers to its INVITE (Referred-By, Replaces), fields to its session.new and a
+        watcher of its states."""
         if self.media is None:
             raise MediaUnavailable(f"the media engine is not running: {self.media_problem}")
         wanted = list(dict.fromkeys(streams))
@@ -183,19 +217,45 @@ class SessionManager:
             uri = target_uri(to)
         except ValueError as exc:
             raise InvalidSessionParam("to", str(exc)) from None
-        call = await self._open(account, "outgoing", str(uri))
+        call = await self._open(account, "outgoing", str(uri), extra, watch)
+        call.extra_headers = list(extra_headers)
         assert call._nursery is not None
         call._nursery.start_soon(call.place, uri)
         return call.view()
 
     async def on_invite(self, incoming: IncomingRequest, account: AccountConfig) -> None:
-        """A new INVITE for one of our accounts."""
+        """A new INVITE for one of our accounts; one with Replaces (RFC 3891) takes over
+        the call it names: it is answered at once and that call ends once it is up."""
         from_ = incoming.request.from_
         remote = str(from_.uri) if from_ is not None else ""
-        call = await self._open(account, "incoming", remote)
+        replaced = None
+        replaces_values = incoming.request.headers.values("Replaces")
+        if replaces_values:
+            try:
+                if len(replaces_values) != 1:
+                    raise ReferError(400, "more than one Replaces header")
+                replaced = self._replaced(parse_replaces(replaces_values[0]))
+            except ReferError as exc:
+                await incoming.respond(exc.status, exc.reason)
+                return
+        extra = {"replaces": replaced.id} if replaced is not None else None
+        call = await self._open(account, "incoming", remote, extra)
+        if replaced is not None:
+            self.watch(call.id, lambda data: self._replacing(call, replaced, data))
         call.receive(incoming)
-        if account.auto_answer and call._nursery is not None:
+        if (account.auto_answer or replaced is not None) and call._nursery is not None:
             call._nursery.start_soon(self._auto_answer, call)
+
+    def _replaced(self, replaces: Replaces) -> Call:
+        call, status, reason = find_replaced(self, replaces)
+        if call is None:
+            raise ReferError(status, reason)
+        return call
+
+    def _replacing(self, call: Call, replaced: Call, data: dict[str, Any]) -> None:
+        """The call that replaces another is up: the other ends (BYE, or CANCEL)."""
+        if data.get("state") == "established" and not replaced.terminated:
+            replaced.end(f"replaced by session {call.id}")
 
     async def _auto_answer(self, call: Call) -> None:
         """The account answers its calls itself: as sessions.answer would, right after the
@@ -249,8 +309,11 @@ class SessionManager:
         if method == "INVITE" and self.is_internal_uri(request.uri):
             await self._worker_invite(incoming)
             return True
-        if method in ("BYE", "INFO", "PRACK", "UPDATE"):
-            await incoming.respond(481)
+        if method in ("BYE", "INFO", "PRACK", "UPDATE", "NOTIFY"):
+            await incoming.respond(481)  # NOTIFY: we subscribe to nothing outside a call
+            return True
+        if method == "REFER":  # a transfer is asked for within the call it transfers
+            await incoming.respond(403, "Forbidden: REFER is only taken within a call")
             return True
         return False
 
@@ -316,12 +379,53 @@ class SessionManager:
                                                 f"{digits!r}")
         await self.get(session_id).command("dtmf", digits=digits)
 
+    async def transfer(self, session_id: str, to: str | None = None,
+                       replaces: str | None = None) -> dict[str, Any]:
+        """Transfers the remote party of an established call: to `to` (blind), or to the
+        remote party of our call `replaces` (attended: it is replaced by the new call).
+        Progress comes as session.transfer events."""
+        call = self.get(session_id)
+        if (to is None) == (replaces is None):
+            raise InvalidSessionParam("to", "give either to (blind transfer) or replaces "
+                                            "(attended transfer), not both or neither")
+        _check_established(call, "transferred")
+        if call.transfers.busy:
+            raise SessionStateError("a transfer of this call is already in progress")
+        if replaces is not None:
+            if replaces == session_id:
+                raise InvalidSessionParam("replaces", "replaces must name another session "
+                                                      "than the one transferred")
+            other = self.get(replaces)
+            _check_established(other, "the target of an attended transfer")
+            attended = attended_target(other)
+            if attended is None:
+                raise SessionStateError(f"session {other.id}'s remote party has no sip: URI "
+                                        f"to transfer to")
+            uri, named = attended
+        else:
+            try:
+                uri, named = target_uri(to or ""), None
+            except ValueError as exc:
+                raise InvalidSessionParam("to", str(exc)) from None
+        try:
+            return call.transfers.start(uri, named, replaces)
+        except InviteSessionError as exc:
+            raise SessionStateError(f"session {call.id} cannot be transferred now: {exc}") \
+                from None
+
     async def hold(self, session_id: str, held: bool) -> None:
         call = self.get(session_id)
         if call.state != "established":
             raise SessionStateError(f"the call is {call.state}; only an established call can "
                                     f"be put on hold or taken off it")
         await call.command("hold" if held else "unhold")
+
+
+def _check_established(call: Call, what: str) -> None:
+    leg = call.outside
+    if call.state != "established" or leg is None or leg.session.dialog is None:
+        raise SessionStateError(f"session {call.id} is {call.state}; only an established call "
+                                f"can be {what}")
 
 
 class _Loopback:

@@ -6,9 +6,10 @@ cuts messages out of a TCP/TLS byte stream and uses `parse_head` / `build_messag
 
 What parsing checks eagerly (so every layer above can trust it): the start line; the header
 lines; Content-Length; and the syntax of every Via, From, To, Call-ID, CSeq, Max-Forwards,
-Contact, Route, Record-Route and Expires value. Presence and multiplicity of headers are
-checked later by `validation.validate_request_for_uas` (a request missing a Call-ID is
-well-formed, only unacceptable). Other headers are parsed when their accessor is used.
+Contact, Route, Record-Route and Expires value (`parsed_headers.check_core_headers`, which
+keeps what it parsed for the accessors). Presence and multiplicity of headers are checked
+later by `validation.validate_request_for_uas` (a request missing a Call-ID is well-formed,
+only unacceptable). Other headers are parsed when their accessor is used.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Any, Callable, Union
 
 from .errors import SipParseError
 from .header_values import (
@@ -26,18 +27,15 @@ from .header_values import (
     MediaType,
     SubscriptionState,
     Via,
-    parse_address,
-    parse_call_id,
-    parse_cseq,
     parse_date,
     parse_delta_seconds,
     parse_event,
     parse_media_type,
     parse_subscription_state,
     parse_token_list,
-    parse_via,
 )
 from .headers import Headers
+from .parsed_headers import ParsedHeaders, ParsedValues, check_core_headers
 from .syntax import WSP, is_token
 from .uri import SipUri, Uri, parse_uri
 
@@ -50,48 +48,64 @@ _LINE_RE = re.compile(r"\r?\n")
 class Message:
     """What requests and responses share: header fields, body and typed accessors.
 
-    Accessors read the headers each time (no cache to go stale when headers change) and
-    return None / [] when the header is absent; a malformed value raises SipParseError.
+    Accessors return None / [] when the header is absent; a malformed value raises
+    SipParseError. Those of the core headers (Via, From, To, Call-ID, CSeq, Max-Forwards,
+    Expires, Contact, Route, Record-Route) parse a value once and keep it, tied to the text of
+    the header's lines: a header changed in any way is parsed anew, so nothing goes stale
+    (sipd/sip/parsed_headers.py). They return copies, so editing what one returned (a To's
+    tag, a Via's branch) changes neither the message nor what the next call returns: to
+    change the message, set its header.
     """
 
     headers: Headers
     body: bytes
+    _parsed: ParsedHeaders
+
+    def _core(self, name: str) -> ParsedValues:
+        return self._parsed.of(name, self.headers.get_all(name))
+
+    def _first(self, name: str) -> Any:
+        values = self._core(name)
+        return values.get(0) if values else None
 
     # -- core headers ---------------------------------------------------------------------
     @property
     def vias(self) -> list[Via]:
-        return [parse_via(v) for v in self.headers.values("Via")]
+        return [via.copy() for via in self._core("Via").all()]
 
     @property
     def top_via(self) -> Via | None:
-        values = self.headers.values("Via")
-        return parse_via(values[0]) if values else None
+        via = self._first("Via")
+        return None if via is None else via.copy()
 
     @property
     def from_(self) -> Address | None:
-        return self._single("From", lambda v: parse_address(v, "From"))
+        address = self._first("From")
+        return None if address is None else address.copy()
 
     @property
     def to(self) -> Address | None:
-        return self._single("To", lambda v: parse_address(v, "To"))
+        address = self._first("To")
+        return None if address is None else address.copy()
 
     @property
     def call_id(self) -> str | None:
-        return self._single("Call-ID", parse_call_id)
+        return self._first("Call-ID")
 
     @property
     def cseq(self) -> CSeq | None:
-        return self._single("CSeq", parse_cseq)
+        return self._first("CSeq")  # frozen: shared safely
 
     @property
     def max_forwards(self) -> int | None:
-        return self._single("Max-Forwards", lambda v: parse_delta_seconds(v, "Max-Forwards"))
+        return self._first("Max-Forwards")
 
     # -- addresses ------------------------------------------------------------------------
     @property
     def contacts(self) -> list[Address]:
         """The Contact addresses (empty for `Contact: *`, see `contact_is_star`)."""
-        return [parse_address(v, "Contact") for v in self.headers.values("Contact") if v != "*"]
+        return [a.copy() for a in self._core("Contact").all()
+                if a is not None]  # None: the '*' value
 
     @property
     def contact_is_star(self) -> bool:
@@ -99,11 +113,11 @@ class Message:
 
     @property
     def routes(self) -> list[Address]:
-        return [parse_address(v, "Route") for v in self.headers.values("Route")]
+        return [a.copy() for a in self._core("Route").all()]
 
     @property
     def record_routes(self) -> list[Address]:
-        return [parse_address(v, "Record-Route") for v in self.headers.values("Record-Route")]
+        return [a.copy() for a in self._core("Record-Route").all()]
 
     # -- content --------------------------------------------------------------------------
     @property
@@ -117,7 +131,7 @@ class Message:
     # -- numbers, option tags, events -----------------------------------------------------
     @property
     def expires(self) -> int | None:
-        return self._single("Expires", lambda v: parse_delta_seconds(v, "Expires"))
+        return self._first("Expires")
 
     @property
     def min_expires(self) -> int | None:
@@ -186,6 +200,7 @@ class Request(Message):
         self.uri = uri
         self.headers = headers if headers is not None else Headers()
         self.body = body
+        self._parsed = ParsedHeaders()
 
     @property
     def start_line(self) -> str:
@@ -194,7 +209,9 @@ class Request(Message):
         return f"{self.method} {self.uri} {SIP_VERSION}"
 
     def copy(self) -> Request:
-        return Request(self.method, self.uri.copy(), self.headers.copy(), self.body)
+        copy = Request(self.method, self.uri.copy(), self.headers.copy(), self.body)
+        copy._parsed = self._parsed.copy()
+        return copy
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.uri}>"
@@ -207,6 +224,7 @@ class Response(Message):
         self.reason = reason
         self.headers = headers if headers is not None else Headers()
         self.body = body
+        self._parsed = ParsedHeaders()
 
     @property
     def start_line(self) -> str:
@@ -223,7 +241,9 @@ class Response(Message):
         return 200 <= self.status < 300
 
     def copy(self) -> Response:
-        return Response(self.status, self.reason, self.headers.copy(), self.body)
+        copy = Response(self.status, self.reason, self.headers.copy(), self.body)
+        copy._parsed = self._parsed.copy()
+        return copy
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.reason}>"
@@ -346,68 +366,24 @@ def content_length(headers: Headers, *, fatal: bool) -> int | None:
     return int(value)
 
 
-def _check_addresses(name: str) -> Callable[[Headers], None]:
-    def check(headers: Headers) -> None:
-        for value in headers.values(name):
-            parse_address(value, name)
-    return check
-
-
-def _check_contacts(headers: Headers) -> None:
-    values = headers.values("Contact")
-    if "*" in values:
-        if len(values) != 1:
-            raise SipParseError("Contact: '*' must be the only contact", reason="Malformed Contact")
-        return
-    for value in values:
-        address = parse_address(value, "Contact")
-        address.expires  # noqa: B018 - validates the expires parameter
-
-
-def _check_vias(headers: Headers) -> None:
-    for line in headers.get_all("Via"):
-        if not line:
-            raise SipParseError("empty Via header", reason="Malformed Via")
-    for value in headers.values("Via"):
-        parse_via(value)
-
-
-def _check_each(name: str, parse: Callable[[str], object]) -> Callable[[Headers], None]:
-    def check(headers: Headers) -> None:
-        for value in headers.get_all(name):
-            parse(value)
-    return check
-
-
-_EAGER_CHECKS: list[Callable[[Headers], None]] = [
-    _check_vias,
-    _check_each("From", lambda v: parse_address(v, "From")),
-    _check_each("To", lambda v: parse_address(v, "To")),
-    _check_each("Call-ID", parse_call_id),
-    _check_each("CSeq", parse_cseq),
-    _check_each("Max-Forwards", lambda v: parse_delta_seconds(v, "Max-Forwards")),
-    _check_each("Expires", lambda v: parse_delta_seconds(v, "Expires")),
-    _check_contacts,
-    _check_addresses("Route"),
-    _check_addresses("Record-Route"),
-]
-
-
 def build_message(head: Head, body: bytes) -> AnyMessage:
     """Turns a framed head and body into a Request or Response, raising the head's error or
     the first malformed core header (with what was read attached, for `error_response`)."""
     if head.error is not None:
         raise head.fail(head.error)
     try:
-        for check in _EAGER_CHECKS:
-            check(head.headers)
+        parsed = check_core_headers(head.headers)
     except SipParseError as exc:
         raise head.fail(exc) from None
+    message: AnyMessage
     if head.is_request:
         assert head.method is not None and head.uri is not None
-        return Request(head.method, head.uri, head.headers, body)
-    assert head.status is not None
-    return Response(head.status, head.reason, head.headers, body)
+        message = Request(head.method, head.uri, head.headers, body)
+    else:
+        assert head.status is not None
+        message = Response(head.status, head.reason, head.headers, body)
+    message._parsed = parsed  # what the checks parsed: the accessors need not parse it again
+    return message
 
 
 def parse_datagram(data: bytes) -> AnyMessage:

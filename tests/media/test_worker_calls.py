@@ -110,13 +110,18 @@ async def test_optional_srtp_is_reported_when_negotiated(start_worker) -> None:
     assert media["proto"] == "RTP/AVP" and media["srtp"] is False
 
 
-async def test_ice_on_a_loopback_media_address_is_refused_clearly(start_worker) -> None:
-    # pjnath gathers no host candidate on loopback, so ICE cannot run on 127.0.0.1: the
-    # refusal must say so instead of pjsua's bare "Invalid value or argument".
-    a = await start_worker("a", ice=True)
+@pytest.mark.parametrize("stun", [False, True])
+async def test_ice_on_a_loopback_media_address_without_turn_is_refused_clearly(
+        start_worker, stun: bool) -> None:
+    # pjnath gathers no host candidate on loopback (and so no usable server-reflexive one):
+    # without TURN, ICE has nothing to offer on 127.0.0.1. The refusal must say what to
+    # change instead of pjsua's bare "Invalid value or argument" or a 488 from the answerer.
+    # (The STUN server named here is never reached: the refusal comes first.)
+    a = await start_worker("a", ice=True, stun_servers=["127.0.0.1:9"] if stun else [])
     b = await start_worker("b")
-    with pytest.raises(MediaWorkerError, match="ICE finds no candidate on a loopback"):
+    with pytest.raises(MediaWorkerError, match="ICE has no candidate to offer") as refused:
         await a.request("call", uri=b.uri, session="ice")
+    assert "nat.turn.server" in str(refused.value)
     assert (await a.request("status"))["free_slots"] == 4
 
 

@@ -376,6 +376,14 @@ class Baresip:
     def hangup(self) -> dict[str, Any]:
         return self.command("hangup")
 
+    def transfer(self, uri: str) -> dict[str, Any]:
+        """Blind-transfer the current call to `uri`: REFER with Refer-To: uri. baresip 1.0 has
+        no attended transfer and ignores Replaces. A NOTIFY with a 2xx sipfrag closes the call
+        (CALL_CLOSED "Call transfered", then BYE); a failure sipfrag gives TRANSFER_FAILED.
+        Incoming REFERs are followed at once (TRANSFER event) since the account has
+        call_transfer=yes."""
+        return self.command("transfer", uri)
+
     def send_message(self, uri: str, text: str) -> None:
         """Send a SIP MESSAGE to `uri`, which must be one of `contacts`."""
         if uri not in self.contacts:

@@ -79,7 +79,7 @@ class PeerSet:
             if process in proc.RUNNING:  # started by the test itself and not stopped
                 process.stop()
                 errors.append(f"{process.name} was still running after the test; stopped it")
-        left = [p for p in started if p.group_alive()]
+        left = [p for p in started if not p.group_gone()]
         for process in left:
             errors.append(f"{process.name} (pid {process.pid}) left processes behind")
             process.stop()

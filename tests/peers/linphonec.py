@@ -8,6 +8,7 @@
         carol.send_chat("sip:bob@example.test", "hi")
         peer, text = carol.wait_message()
         carol.command("status register")        # any linphonec command; returns a log offset
+        carol.pause(1); carol.transfer_to_call(1, 2)  # attended transfer (blind: transfer(uri))
 
 Why stdin and not linphonecsh: linphonecsh talks to one unix socket per uid (/tmp/linphonec-UID),
 so two instances at once would collide. linphonec reads commands with readline from the pipe
@@ -34,14 +35,18 @@ from .ports import HOST, free_port_block
 from .proc import Process, require_binary, wait_until
 
 MESSAGE_LINE = re.compile(r"Message received from (.+?): (.*)\n")
+#: What linphonec prints for each call event; every pattern names the call's `id` and `uri`.
 CALL_PATTERNS = {
-    "incoming": r"Receiving new incoming call from (\S+), assigned id (\d+)",
-    "outgoing": r"Establishing call id to (\S+), assigned id (\d+)",
-    "ringing": r"Call (\d+) to (\S+) ringing\.",
-    "connected": r"Call (\d+) with (\S+) connected\.",
-    "streams": r"Media streams established with (\S+) for call (\d+)",
-    "ended": r"Call (\d+) with (\S+) ended \(([^)]*)\)\.",
-    "error": r"Call (\d+) with (\S+) error\.",
+    "incoming": r"Receiving new incoming call from (?P<uri>\S+), assigned id (?P<id>\d+)",
+    "outgoing": r"Establishing call id to (?P<uri>\S+), assigned id (?P<id>\d+)",
+    "ringing": r"Call (?P<id>\d+) to (?P<uri>\S+) ringing\.",
+    "connected": r"Call (?P<id>\d+) with (?P<uri>\S+) connected\.",
+    "streams": r"Media streams established with (?P<uri>\S+) for call (?P<id>\d+)",
+    "ended": r"Call (?P<id>\d+) with (?P<uri>\S+) ended \(([^)]*)\)\.",
+    "error": r"Call (?P<id>\d+) with (?P<uri>\S+) error\.",
+    "paused": r"Call (?P<id>\d+) with (?P<uri>\S+) is now paused\.",
+    # the transferee's new call connected (NOTIFY 200 came): the transferor may hang up now
+    "transferred": r"The distant endpoint (?P<uri>\S+) of call (?P<id>\d+) has been transfered",
 }
 
 
@@ -203,9 +208,37 @@ class Linphonec:
     def hangup(self) -> int:
         return self.command("terminate")
 
-    def wait_call(self, state: str, *, timeout: float = 10.0, since: int = 0) -> re.Match[str]:
-        """Wait for a call event: incoming, outgoing, ringing, connected, streams, ended, error."""
-        return self.wait_output(CALL_PATTERNS[state], timeout=timeout, since=since)
+    def wait_call(self, state: str, *, timeout: float = 10.0, since: int = 0,
+                  call_id: int | None = None) -> re.Match[str]:
+        """Wait for a call event (a key of CALL_PATTERNS), of call `call_id` if given.
+
+        The match names the call's linphonec id (`match["id"]`) and remote URI (`match["uri"]`).
+        """
+        pattern = CALL_PATTERNS[state]
+        if call_id is not None:
+            pattern = pattern.replace(r"(?P<id>\d+)", f"(?P<id>{int(call_id)})")
+        return self.wait_output(pattern, timeout=timeout, since=since)
+
+    # -- several calls and transfer ------------------------------------------------------------
+    #
+    # linphonec places or answers a second call only while the first is paused (else it says
+    # "Terminate or hold on the current call first"). A REFER received in a call is accepted and
+    # followed at once: linphone pauses that call and calls the Refer-To target, turning the
+    # target URI's embedded headers (?Replaces=...) into headers of the new INVITE. An INVITE
+    # with Replaces naming an established call is answered at once, and the replaced call ends.
+
+    def pause(self, call_id: int) -> int:
+        """Put call `call_id` on hold (re-INVITE a=sendonly); wait_call("paused") follows."""
+        return self.command(f"pause {int(call_id)}")
+
+    def transfer(self, uri: str, call_id: int | None = None) -> int:
+        """Blind transfer: REFER the remote party of `call_id` (else the current call) to `uri`."""
+        return self.command(f"transfer {uri}" if call_id is None else f"transfer {int(call_id)} {uri}")
+
+    def transfer_to_call(self, call_id: int, other_call_id: int) -> int:
+        """Attended transfer: REFER the remote party of `call_id` to the remote party of
+        `other_call_id`, with Refer-To carrying ?Replaces= naming that other call's dialog."""
+        return self.command(f"transfer {int(call_id)} --to-call {int(other_call_id)}")
 
     def send_chat(self, uri: str, text: str) -> int:
         """Send `text` to `uri` as a SIP MESSAGE (a basic chat room)."""

@@ -187,6 +187,16 @@ class Process:
         with open(self.log_path, "ab") as log:
             log.write(f"\n### {time.strftime('%H:%M:%S')} {self.name}: {text}\n".encode())
 
+    def group_gone(self, timeout: float = 3.0) -> bool:
+        """Waits (bounded) for the last process of the group to go: the children of a forking
+        server killed with the group may take a moment to be reaped on a loaded machine."""
+        deadline = time.monotonic() + timeout
+        while self.group_alive():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def group_alive(self) -> bool:
         """True while any process of the group exists (the leader or what it forked)."""
         if self.popen is None:

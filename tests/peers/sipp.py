@@ -17,6 +17,7 @@ Every run is bounded: -m (calls), -timeout with -timeout_error, and a process li
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,12 +110,15 @@ class Sipp:
         timeout: float = 15,
         local_port: int | None = None,
         keys: dict[str, str] | None = None,
+        inputs: dict[str, Path] | None = None,
         extra_args: Sequence[str] = (),
     ) -> SippRun:
         """Start sipp with `scenario` (a path, or a name under scenarios/) in the background.
 
         `target` is the (host, port) a UAC sends to; a UAS has none. `rows` become the -inf CSV
         (fields [field0], [field1], ...), used in order. `keys` become -key name value.
+        `inputs` (name -> path) are copied into sipp's working directory, where a scenario
+        finds them by name (the audio of <exec rtp_stream="tone.wav,-1,0"/>).
         """
         scenario_path = Path(scenario)
         if not scenario_path.is_absolute() and not scenario_path.exists():
@@ -127,6 +131,8 @@ class Sipp:
             raise ValueError("sipp may only send to 127.0.0.1")
         run_dir = self.tmpdir / f"sipp-{scenario_path.stem}-{uuid.uuid4().hex[:6]}"
         run_dir.mkdir(parents=True)
+        for name, path in (inputs or {}).items():
+            shutil.copyfile(path, run_dir / name)
         local_port = local_port or free_port()
         files = {
             "stats": run_dir / "stats.csv",

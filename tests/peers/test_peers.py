@@ -174,3 +174,51 @@ def test_sipp_uac_against_sipp_uas(sipp):
     assert uac.ok, uac.report()
     result = uas.wait()
     assert result.ok, result.report()
+
+
+def test_baresip_blind_transfers_linphonec_to_baresip(kamailio, baresip_factory, linphonec_factory):
+    bob = baresip_factory("bob")
+    dave = baresip_factory("dave", answermode="auto")
+    carol = linphonec_factory("carol")
+    bob.wait_event("REGISTER_OK")
+    dave.wait_event("REGISTER_OK")
+    carol.wait_registered()
+    offset = carol.process.log_size()
+    bob.dial("sip:carol@example.test")
+    carol.wait_call("incoming", since=offset)
+    carol.answer()
+    bob.wait_event("CALL_ESTABLISHED")
+
+    offset = carol.process.log_size()
+    bob.transfer("sip:dave@example.test")
+    # linphonec accepts the REFER and calls dave by itself
+    new_call = carol.wait_call("outgoing", since=offset)
+    assert new_call["uri"] == "sip:dave@example.test"
+    assert dave.wait_event("CALL_ESTABLISHED")["peeruri"] == "sip:carol@example.test"
+    assert bob.wait_event("CALL_CLOSED")["param"] == "Call transfered"
+    carol.wait_call("streams", since=offset, call_id=int(new_call["id"]))
+    dave.hangup()
+    carol.wait_call("ended", since=offset, call_id=int(new_call["id"]))
+
+
+def test_linphonec_attended_transfer_between_linphonecs(kamailio, linphonec_factory):
+    carol, alice, dave = (linphonec_factory(user) for user in ("carol", "alice", "dave"))
+    for peer in (carol, alice, dave):
+        peer.wait_registered()
+    calls = {}
+    for name, peer in (("alice", alice), ("dave", dave)):
+        offset, peer_offset = carol.call(f"sip:{name}@example.test"), peer.process.log_size()
+        calls[name] = int(carol.wait_call("outgoing", since=offset)["id"])
+        peer.wait_call("incoming", since=peer_offset)
+        peer.answer()
+        carol.wait_call("streams", since=offset, call_id=calls[name])
+        if name == "alice":  # a second call needs the first on hold
+            carol.wait_call("paused", since=carol.pause(calls[name]), call_id=calls[name])
+
+    offset, alice_offset = carol.transfer_to_call(calls["alice"], calls["dave"]), alice.process.log_size()
+    # alice INVITEs dave with Replaces; dave takes it at once and drops carol's call
+    new_call = alice.wait_call("outgoing", since=alice_offset)
+    assert "Replaces=" in new_call["uri"]
+    carol.wait_call("transferred", since=offset, call_id=calls["alice"])
+    carol.wait_call("ended", since=offset, call_id=calls["dave"])
+    alice.wait_call("streams", since=alice_offset, call_id=int(new_call["id"]))

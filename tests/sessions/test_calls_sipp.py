@@ -170,3 +170,32 @@ async def test_reinvite_glare_gets_491_and_the_hold_is_retried(peer, sipp):
     cseqs = {re.search(r"^CSeq:\s*(\d+)", m, re.M | re.I).group(1)  # type: ignore[union-attr]
              for m in starting(messages(result, "received"), "INVITE ")}
     assert len(cseqs) >= 2, cseqs
+
+
+async def test_an_offerless_reinvite_gets_our_offer_and_its_ack_answer_reaches_the_worker(
+        peer, sipp):
+    uac = sipp.start("call_uac_offerless_reinvite.xml", (HOST, peer.ports["udp"]),
+                     rows=[[str(free_port())]])
+    new = await peer.events.wait("session.new", direction="incoming",
+                                 remote=f"sip:sipp@{HOST}:{uac.local_port}")
+    session = new["id"]
+    await peer.state(session, "ringing")
+    await peer.call("sessions.answer", id=session)
+    await peer.state(session, "established")
+
+    # sipp's re-INVITE without offer got sipd's offer in the 200; its answer in the ACK
+    # (a=sendonly) holds the call, and the worker, offered it, only receives now.
+    held = await peer.events.wait("session.hold", id=session, originator="remote")
+    assert held["on_hold"] is True, held
+    with trio.move_on_after(EVENT_TIMEOUT):
+        while True:
+            view = await peer.call("sessions.get", id=session)
+            if view["media"].get("direction") == "recvonly":
+                break
+            await trio.sleep(0.1)
+    assert view["remote_hold"] is True and view["on_hold"] is False, view
+    assert view["media"].get("direction") == "recvonly", view
+
+    await peer.call("sessions.end", id=session)
+    await peer.state(session, "ended")
+    await finish(uac)

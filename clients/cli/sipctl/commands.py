@@ -188,4 +188,12 @@ COMMANDS: list[Command] = [
              arg("--loop", action="store_true", default=None, help="start again at its end"))),
     Command("record", "sessions.record", "record a session to a WAV file",
             (SESSION_ID, arg("path", metavar="WAV", type=_absolute, help="the file"))),
+    Command("transfer", "sessions.transfer",
+            "transfer a call: to TO (blind), or --replaces OTHER_ID (attended); progress "
+            "shows in `sipctl watch`",
+            (SESSION_ID,
+             arg("to", metavar="TO", nargs="?", help="where the remote party goes, e.g. "
+                                                     "sip:carol@example.com"),
+             arg("--replaces", metavar="OTHER_ID",
+                 help="another established session: its remote party takes the call over"))),
 ]

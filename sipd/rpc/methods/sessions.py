@@ -2,7 +2,8 @@
 
 Progress comes as events on the `sessions` topic: `session.new`, `session.state` (calling,
 ringing, early, established, ending, ended, failed; with the SIP code and reason when there
-is one), `session.dtmf`, `session.hold`, `session.recording` (a recording file is complete).
+is one), `session.dtmf`, `session.hold`, `session.recording` (a recording file is complete),
+`session.transfer` (a transfer's progress, ours or the remote party's).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ PATH = Annotated[str, Constraint(minLength=1), "an absolute path on the daemon's
 def _errors(session_id: str | None = None) -> Iterator[None]:
     try:
         yield
-    except SessionNotFound:
-        raise not_found("session", session_id) from None
+    except SessionNotFound as exc:
+        raise not_found("session", exc.id) from None
     except AccountNotFound as exc:
         raise not_found("account", exc.account_id) from None
     except InvalidSessionParam as exc:
@@ -153,3 +154,27 @@ async def record(ctx: CallContext, *, id: ID, path: PATH) -> dict:
     with _errors(id):
         await _sessions(ctx).record(id, path)
         return {}
+
+
+@method("sessions.transfer")
+async def transfer(
+    ctx: CallContext, *, id: ID,
+    to: Annotated[str | None, "blind transfer: where the remote party goes, e.g. "
+                              "sip:carol@example.com"] = None,
+    replaces: Annotated[str | None, "attended transfer: another established session of ours; "
+                                    "the remote party takes its place (REFER with Replaces)"
+                        ] = None,
+) -> dict:
+    """Transfer the remote party of an established call: give either `to` or `replaces`.
+
+    Returns `{"id", "state": "requested"}` once the REFER is sent. Progress comes as
+    `session.transfer` events `{id, direction: "outgoing", to, replaces?, state, code?,
+    reason?}` with state accepted, trying, ringing, then completed (this call then ends with
+    reason "transferred") or failed (the call stays as it was). A transfer asked of us by
+    the remote party shows as `direction: "incoming"` with `by` and `session` (the new
+    call, whose `session.new` carries `transferred_by`)."""
+    if (to is None) == (replaces is None):
+        raise invalid_params("give either to (blind transfer) or replaces (attended "
+                             "transfer), not both or neither", field="to")
+    with _errors(id):
+        return await _sessions(ctx).transfer(id, to=to, replaces=replaces)

@@ -1,0 +1,145 @@
+"""The core header values of one message, parsed once.
+
+Reading a message must check the syntax of every Via, From, To, Call-ID, CSeq, Max-Forwards,
+Expires, Contact, Route and Record-Route (so no layer above meets a malformed one), and the
+layers above then read most of those same values through the message's accessors. Parsing is
+most of what reading a message costs, so `check_core_headers` keeps what it parsed and the
+accessors (sipd/sip/message.py) reuse it instead of parsing the same text again.
+
+Why this cannot go stale: what is kept for a header is tied to the exact text of its lines
+(`Headers.get_all(name)`). Each accessor reads the lines anew and compares; a header changed
+by any means (`headers.set`, `replace_first_value`, a new `Headers` object...) no longer
+matches, and its new text is parsed when it is first asked for. The parsed objects never
+leave this module unshared: Address and Via are mutable, so the accessors hand out copies, and
+a caller editing its copy (the tag of a To, the branch of a Via) changes nothing here.
+
+Sans-I/O, like the rest of the parser.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from .errors import SipParseError
+from .header_values import parse_address, parse_call_id, parse_cseq, parse_delta_seconds, parse_via
+from .headers import LIST_HEADERS, Headers
+from .syntax import split_list
+
+_UNPARSED = object()
+
+
+def _contact(value: str) -> object:
+    # `Contact: *` is no address; the `contacts` accessor leaves it out.
+    return None if value == "*" else parse_address(value, "Contact")
+
+
+# The headers kept parsed, each with how one of its values is parsed: the same functions, with
+# the same names in their error messages, as the accessors always used.
+PARSERS: dict[str, Callable[[str], Any]] = {
+    "Via": parse_via,
+    "From": lambda v: parse_address(v, "From"),
+    "To": lambda v: parse_address(v, "To"),
+    "Call-ID": parse_call_id,
+    "CSeq": parse_cseq,
+    "Max-Forwards": lambda v: parse_delta_seconds(v, "Max-Forwards"),
+    "Expires": lambda v: parse_delta_seconds(v, "Expires"),
+    "Contact": _contact,
+    "Route": lambda v: parse_address(v, "Route"),
+    "Record-Route": lambda v: parse_address(v, "Record-Route"),
+}
+_LISTS = frozenset(name for name in PARSERS if name.lower() in LIST_HEADERS)
+
+
+class ParsedValues:
+    """The values of one header (what `Headers.values(name)` gives for `lines`), each parsed
+    when first asked for. A malformed value is not kept: it raises each time it is asked for,
+    as parsing it again would."""
+
+    __slots__ = ("lines", "values", "_parsed", "_parse")
+
+    def __init__(self, name: str, lines: tuple[str, ...]) -> None:
+        self.lines = lines
+        if name in _LISTS:  # as Headers.values() splits a list header
+            self.values = [v for line in lines if line.strip() for v in split_list(line)]
+        else:
+            self.values = list(lines)
+        self._parse = PARSERS[name]
+        self._parsed: list[object] = [_UNPARSED] * len(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def get(self, index: int) -> Any:
+        """The parsed value at `index` (shared: copy a mutable one before handing it out)."""
+        parsed = self._parsed[index]
+        if parsed is _UNPARSED:
+            parsed = self._parsed[index] = self._parse(self.values[index])
+        return parsed
+
+    def all(self) -> list[Any]:
+        """Every value parsed, in order; raises at the first malformed one."""
+        if _UNPARSED in self._parsed:
+            self._parsed = [self._parse(v) for v in self.values]
+        return self._parsed
+
+    def copy(self) -> ParsedValues:
+        copy = ParsedValues.__new__(ParsedValues)
+        copy.lines, copy.values, copy._parse = self.lines, self.values, self._parse
+        copy._parsed = list(self._parsed)
+        return copy
+
+
+class ParsedHeaders:
+    """What has been parsed of one message's core headers: one `ParsedValues` per header
+    name, for the text its lines had then (at most one per name: a header changed many times
+    does not make this grow)."""
+
+    __slots__ = ("_by_name",)
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, ParsedValues] = {}
+
+    def of(self, name: str, lines: Sequence[str]) -> ParsedValues:
+        """The parsed values of header `name` (a key of PARSERS, canonical spelling) whose
+        lines are now `lines` (`headers.get_all(name)`)."""
+        lines = tuple(lines)
+        found = self._by_name.get(name)
+        if found is None or found.lines != lines:
+            found = self._by_name[name] = ParsedValues(name, lines)
+        return found
+
+    def copy(self) -> ParsedHeaders:
+        """For a copy of the message (its headers the same text, at first)."""
+        copy = ParsedHeaders()
+        copy._by_name = {name: values.copy() for name, values in self._by_name.items()}
+        return copy
+
+
+def check_core_headers(headers: Headers) -> ParsedHeaders:
+    """Parses every value of the headers in PARSERS, raising the first SipParseError (the
+    checks run in a fixed order: Via, From, To, Call-ID, CSeq, Max-Forwards, Expires,
+    Contact, Route, Record-Route, so a message with several faults always names the same
+    one), and returns what it parsed."""
+    lines: dict[str, list[str]] = {}
+    for name, value in headers:  # one pass; Headers stores known names canonically
+        if name in PARSERS:
+            lines.setdefault(name, []).append(value)
+    parsed = ParsedHeaders()
+    if "" in lines.get("Via", ()):
+        raise SipParseError("empty Via header", reason="Malformed Via")
+    for name in ("Via", "From", "To", "Call-ID", "CSeq", "Max-Forwards", "Expires"):
+        if name in lines:
+            parsed.of(name, lines[name]).all()
+    if "Contact" in lines:
+        contacts = parsed.of("Contact", lines["Contact"])
+        if "*" in contacts.values:
+            if len(contacts) != 1:
+                raise SipParseError("Contact: '*' must be the only contact",
+                                    reason="Malformed Contact")
+        else:
+            for i in range(len(contacts)):
+                contacts.get(i).expires  # noqa: B018 - validates the expires parameter
+    for name in ("Route", "Record-Route"):
+        if name in lines:
+            parsed.of(name, lines[name]).all()
+    return parsed
