@@ -278,8 +278,9 @@ class Call(OfferPassing, InviteFailover):
         self._worker_invite.set()
 
     # -- incoming -------------------------------------------------------------------------------
-    def receive(self, incoming: IncomingRequest) -> None:
-        """A new INVITE from the remote party: check its offer and ring."""
+    def receive(self, incoming: IncomingRequest, *, ring: bool = True) -> None:
+        """A new INVITE from the remote party: check its offer and ring (not when it is
+        answered at once: a 180 just before the 200 only delays the 200)."""
         incoming.detach()
         self._transport = incoming.transport
         session = InviteSession(timers=self.manager.timers)
@@ -306,7 +307,8 @@ class Call(OfferPassing, InviteFailover):
                                         headers=[("Warning", warning_value(str(exc)))]))
                 return
             self._remote_offer = offer
-        leg.feed(session.ring(leg.now(), headers=[("Allow", ALLOW)]))
+        if ring:
+            leg.feed(session.ring(leg.now(), headers=[("Allow", ALLOW)]))
 
     async def answer(self) -> None:
         leg = self.outside

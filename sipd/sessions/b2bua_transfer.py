@@ -33,6 +33,7 @@ from .invite_events import (
     SessionState,
 )
 from .refer import (
+    ACCEPTED,
     COMPLETED,
     REQUESTED,
     TRYING,
@@ -165,10 +166,13 @@ class Transfers:
             ref.respond_nowait(481, "Subscription Does Not Exist")
             return
         content_type = request.headers.get("Content-Type")
+        overtaken = out.subscriber.state == REQUESTED  # no 202 yet: this NOTIFY says it
         answer = out.subscriber.notify(request.headers.get("Event"),
                                        request.headers.get("Subscription-State"),
                                        content_type, request.body, trio.current_time())
         ref.respond_nowait(answer.status, answer.reason)
+        if overtaken and out.subscriber.state != REQUESTED and answer.progress is not None:
+            self._publish(out.data, Progress(ACCEPTED))  # every transfer says it was accepted
         self._progress(out, answer.progress)
 
     # -- we are transferred ------------------------------------------------------------------------

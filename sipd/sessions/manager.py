@@ -242,8 +242,14 @@ class SessionManager:
         call = await self._open(account, "incoming", remote, extra)
         if replaced is not None:
             self.watch(call.id, lambda data: self._replacing(call, replaced, data))
-        call.receive(incoming)
-        if (account.auto_answer or replaced is not None) and call._nursery is not None:
+        # An account with auto_answer answers at once, without a 180 first, and from this
+        # task: no ring to build and send, no hop through the scheduler before the worker's
+        # INVITE leaves (call setup latency, docs/performance.md). A call that replaces
+        # another still rings first (its transferee may show it).
+        call.receive(incoming, ring=not account.auto_answer or replaced is not None)
+        if account.auto_answer and replaced is None:
+            await self._auto_answer(call)
+        elif replaced is not None and call._nursery is not None:
             call._nursery.start_soon(self._auto_answer, call)
 
     def _replaced(self, replaces: Replaces) -> Call:
@@ -258,8 +264,8 @@ class SessionManager:
             replaced.end(f"replaced by session {call.id}")
 
     async def _auto_answer(self, call: Call) -> None:
-        """The account answers its calls itself: as sessions.answer would, right after the
-        ring (a call refused meanwhile, 488 say, is left as it is)."""
+        """The account answers its calls itself: as sessions.answer would, at once (a call
+        refused meanwhile, 488 say, is left as it is)."""
         leg = call.outside
         if call.terminated or leg is None or leg.session.terminated:
             return
