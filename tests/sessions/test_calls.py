@@ -20,7 +20,7 @@ import pytest
 import trio
 
 from sipctl.client import Client, RpcCallError, connect
-from tests.daemon import SipdProcess, running
+from tests.daemon import SipdProcess
 from tests.media.audio import goertzel_power, read_wav, write_tone
 from tests.media.conftest import db
 from tests.peers.ports import free_port
@@ -119,26 +119,6 @@ async def open_peer(daemon: SipdProcess) -> AsyncIterator[Peer]:
             nursery.cancel_scope.cancel()
     finally:  # pytest shows it when the test failed
         print(f"--- sipd {daemon.base.name} during the test ---\n{daemon.log()[log_start:]}")
-
-
-@pytest.fixture(scope="module")
-def daemons(tmp_path_factory):
-    """Two daemons for the whole module: starting them is much of what these tests take."""
-    base = tmp_path_factory.mktemp("calls")
-    with running(base, daemon_settings()) as started:
-        yield started
-
-
-@pytest.fixture
-async def a(daemons):
-    async with open_peer(daemons[0]) as peer:
-        yield peer
-
-
-@pytest.fixture
-async def b(daemons):
-    async with open_peer(daemons[1]) as peer:
-        yield peer
 
 
 async def call_and_answer(a: Peer, b: Peer, transport: str = "udp") -> tuple[str, str]:

@@ -10,27 +10,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from tests.daemon import running
-from tests.sessions.test_calls import Peer, daemon_settings, open_peer
-
-
-@pytest.fixture(scope="module")
-def daemons(tmp_path_factory):
-    base = tmp_path_factory.mktemp("auto_answer")
-    with running(base, daemon_settings()) as started:
-        yield started
-
-
-@pytest.fixture
-async def a(daemons):
-    async with open_peer(daemons[0]) as peer:
-        yield peer
-
-
-@pytest.fixture
-async def b(daemons):
-    async with open_peer(daemons[1]) as peer:
-        yield peer
+from tests.sessions.test_calls import Peer
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import pytest
 import trio
 
 from sipctl.client import RpcCallError
-from tests.daemon import SipdProcess
 from tests.media.audio import write_tone
 from tests.sessions.test_calls import (
     TONE_SECONDS,
@@ -27,38 +26,7 @@ from tests.sessions.test_calls import (
 pytestmark = pytest.mark.interop  # real pjsua2 media workers
 
 
-@pytest.fixture(scope="module")
-def daemons(tmp_path_factory):
-    """Three daemons, each with an RTP port range of its own."""
-    base = tmp_path_factory.mktemp("transfer")
-    started = [SipdProcess(base, daemon_settings(), name=name) for name in ("a", "b", "c")]
-    try:
-        for daemon in started:
-            daemon.start(wait=False)
-        for daemon in started:
-            daemon.wait_ready()
-        yield started
-    finally:
-        for daemon in started:
-            daemon.stop()
-
-
-@pytest.fixture
-async def a(daemons):
-    async with open_peer(daemons[0]) as peer:
-        yield peer
-
-
-@pytest.fixture
-async def b(daemons):
-    async with open_peer(daemons[1]) as peer:
-        yield peer
-
-
-@pytest.fixture
-async def c(daemons):
-    async with open_peer(daemons[2]) as peer:
-        yield peer
+DAEMON_NAMES = ("a", "b", "c")
 
 
 def transfer_states(peer: Peer, session: str) -> list[str]:
