@@ -102,12 +102,26 @@ class CallLeg(pj.Call):
     def summary(self) -> dict[str, Any]:
         return {**self.tags(), "role": self.role, "state": self.state,
                 "remote_uri": self.remote_uri, "media": self.public_media(),
+                "rtp": self.rtp_stats(),
                 "playing": self.player.file if self.player else None,
                 "recording": self.record_file}
 
     def public_media(self) -> dict[str, Any]:
         """The media snapshot without pjsua's stream index (internal to the worker)."""
         return {key: value for key, value in self.media.items() if key != "index"}
+
+    def rtp_stats(self) -> dict[str, int] | None:
+        """RTP packets and bytes sent and received so far on the call's audio stream (pjsua's
+        RTCP statistics), or None while it has no live stream. Proof that media flows both
+        ways, silence included: a recording cannot tell silence from nothing."""
+        if not self.media.get("active") or not self.isActive():
+            return None
+        try:
+            rtcp = self.getStreamStat(self.media["index"]).rtcp
+        except pj.Error:
+            return None
+        return {"rx_packets": rtcp.rxStat.pkt, "rx_bytes": rtcp.rxStat.bytes,
+                "tx_packets": rtcp.txStat.pkt, "tx_bytes": rtcp.txStat.bytes}
 
     @property
     def ended(self) -> bool:

@@ -46,7 +46,8 @@ class MediaWorkerGone(MediaWorkerError):
 
 class WorkerProcess:
     def __init__(self, worker_id: str, process: trio.Process, control: trio.SocketStream,
-                 on_event: OnEvent, on_exit: OnExit) -> None:
+                 on_event: OnEvent, on_exit: OnExit,
+                 control_socket: socket.socket | None = None) -> None:
         self.id = worker_id
         self.process = process
         self.pid: int = process.pid
@@ -57,6 +58,8 @@ class WorkerProcess:
         self.stderr_tail: deque[str] = deque(maxlen=20)
         self.last_error = ""  # the message of its latest `error` event
         self._control = control
+        # The same socket as `control`, for writing a command at once (see `_write_now`).
+        self._control_socket = control_socket
         self._on_event = on_event
         self._on_exit = on_exit
         self._ids = itertools.count(1)
@@ -65,7 +68,7 @@ class WorkerProcess:
         self._gone = trio.Event()
         self._stderr_done = trio.Event()
         self._send_lock = trio.Lock()
-        self._doorbell: trio.socket.SocketType | None = None
+        self._doorbell: socket.socket | None = None
         self._doorbell_address: tuple[str, int] = ("127.0.0.1", 0)
 
     # -- starting ---------------------------------------------------------------------------
@@ -96,7 +99,7 @@ class WorkerProcess:
             child_end.close()  # only the worker holds it now: its exit means EOF here
         control = trio.SocketStream(trio.socket.from_stdlib_socket(parent_end))
         worker = cls(worker_id, process, control, on_event or (lambda w, e: None),
-                     on_exit or (lambda w: None))
+                     on_exit or (lambda w: None), control_socket=parent_end)
         nursery.start_soon(worker._read_stderr)
         nursery.start_soon(worker._serve)
         try:
@@ -150,15 +153,23 @@ class WorkerProcess:
             raise MediaWorkerGone(f"media worker {self.id} is gone: {self.exit_reason}")
         request_id = next(self._ids)
         pending = self._pending[request_id] = _PendingReply()
+        data = protocol.encode(protocol.command(request_id, cmd, **fields))
         try:
-            async with self._send_lock:
-                try:
-                    await self._control.send_all(
-                        protocol.encode(protocol.command(request_id, cmd, **fields)))
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass  # the reaper fails the pending reply with the exit reason
-                else:
-                    await self._ring_doorbell()
+            try:
+                self._send_lock.acquire_nowait()
+            except trio.WouldBlock:
+                await self._send_lock.acquire()
+            else:
+                data = self._write_now(data)
+            try:
+                if data:
+                    await self._control.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # the reaper fails the pending reply with the exit reason
+            else:
+                self._ring_doorbell()
+            finally:
+                self._send_lock.release()
             with trio.move_on_after(timeout):
                 await pending.done.wait()
         finally:
@@ -171,17 +182,32 @@ class WorkerProcess:
             raise (MediaWorkerGone if pending.gone else MediaWorkerError)(error)
         return {k: v for k, v in pending.reply.items() if k not in ("id", "ok")}
 
-    async def _ring_doorbell(self) -> None:
+    def _write_now(self, data: bytes) -> bytes:
+        """Writes what the control socket takes right now and returns the rest (usually
+        nothing: a command is small and the worker keeps reading). A command then reaches
+        the worker before this task yields to the scheduler: on a busy daemon (RPC replies
+        and events being written) every schedule point of a call setup costs time. Only
+        with the send lock held, so nothing else writes between this and the rest."""
+        if self._control_socket is None:
+            return data
+        try:
+            sent = self._control_socket.send(data)
+        except OSError:  # full (BlockingIOError) or broken: send_all waits or says so
+            return data
+        return data[sent:]
+
+    def _ring_doorbell(self) -> None:
         """Wake the worker's pjsua poll so it reads the command now, not after `poll_ms`.
 
         The worker's loop sleeps inside libHandleEvents, which wakes only for its SIP
         sockets; a bare CRLF keep-alive to its own UDP SIP port wakes it and pjsip drops it
-        silently. Best effort: a lost datagram costs at most one poll interval.
+        silently. Best effort: a lost datagram costs at most one poll interval. A plain
+        non-blocking socket: a datagram on loopback is sent at once, no need to yield.
         """
         if self._doorbell is None:
             return
         try:
-            await self._doorbell.sendto(protocol.DOORBELL, self._doorbell_address)
+            self._doorbell.sendto(protocol.DOORBELL, self._doorbell_address)
         except OSError:
             pass
 
@@ -267,7 +293,8 @@ class WorkerProcess:
     def _open_doorbell(self) -> None:
         host, _, port = str(self.ready.get("sip", {}).get("udp", "")).rpartition(":")
         if self._doorbell is None and host and port.isdigit():
-            self._doorbell = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+            self._doorbell = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self._doorbell.setblocking(False)
             self._doorbell_address = (host, int(port))
 
     async def _reap(self) -> None:

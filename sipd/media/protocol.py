@@ -31,6 +31,9 @@ Commands (fields besides "id"/"cmd"; "call" is the worker's call handle, an int)
     stop_record call                           -> {file}; read it after its record.done
     status                                     -> {pid, sip, uri, configured, max_calls,
                                                    free_slots, calls [call summaries]}
+                (a call summary: call, session, role, state, remote_uri, media, playing,
+                recording, rtp {rx_packets, rx_bytes, tx_packets, tx_bytes} or null while
+                the call has no live stream)
     shutdown                                   (replies, destroys the library, exits 0)
 
 Events:

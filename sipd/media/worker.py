@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         control.send(protocol.event("ready", **ready))
         while not (stop_requested or engine.stopping or control.closed):
-            engine.poll(args.poll_ms)
+            engine.poll(int(os.environ.get("MP_POLL") or args.poll_ms))  # EXPERIMENT
             for message in control.receive():
                 control.send(_answer(engine, message, CommandError))
                 if engine.stopping:

@@ -84,8 +84,11 @@ class LegDriver:
                 self._nursery = nursery
                 if self.closed:
                     nursery.cancel_scope.cancel()
-                nursery.start_soon(self._send_loop)
                 nursery.start_soon(self._timer_loop)
+                # In this task, not a new one: a leg's first request (a call's INVITE) is
+                # queued before this runs, and a task started here would wait another turn
+                # of the scheduler before sending it (call setup latency).
+                await self._send_loop()
         finally:
             self.closed = True
             for connection in self._connections:

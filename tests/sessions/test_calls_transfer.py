@@ -18,8 +18,6 @@ from tests.sessions.test_calls import (
     Peer,
     assert_hears,
     call_and_answer,
-    daemon_settings,
-    open_peer,
     raw_uac,
 )
 
