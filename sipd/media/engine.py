@@ -38,6 +38,11 @@ NO_ICE_CANDIDATE = (
 HANGUP_GRACE_SECONDS = 2.0
 # How long a stopped recording may take to get its final WAV header before we give up.
 RECORDING_FINISH_SECONDS = 5.0
+# pjsua's media quality 0-10 (its default is 8). What it sets: the conference bridge's
+# resampler, 5-10 libresample's large filter, 3-4 its small one, 1-2 linear interpolation;
+# and speex's encoder quality and complexity (speex only: G722, G711, GSM and iLBC ignore it).
+# The large filter was the worker's largest single cost (docs/decisions.md).
+MEDIA_QUALITY = 4
 
 
 class CommandError(Exception):
@@ -106,15 +111,13 @@ class MediaEngine:
         config.logConfig.consoleLevel = self._log_level
         config.medConfig.noVad = True  # silence suppression would cut tones and recordings
         config.medConfig.ecTailLen = 0  # null device: no acoustic echo to cancel
+        config.medConfig.quality = MEDIA_QUALITY
         # The (null) sound device is the conference bridge's clock: without it no stream is
         # given a frame, so none sends RTP, silence included. pjsua closes it after a second
         # with no call and no connection, and only an outgoing call or a new connection
         # (a player, a recorder) reopens it: a callee with nothing playing went silent from
         # its third or fourth call on. Never close it (DESIGN.md §2, docs/decisions.md).
         config.medConfig.sndAutoCloseTime = -1
-        for _k, _a in (("MP_CLOCK", "clockRate"), ("MP_QUALITY", "quality"), ("MP_SNDCLOCK", "sndClockRate"), ("MP_FPTIME", "audioFramePtime")):  # EXPERIMENT
-            if os.environ.get(_k):
-                setattr(config.medConfig, _a, int(os.environ[_k]))
         endpoint.libInit(config)
         # The internal leg is loopback only; the OS picks the ports.
         for kind, transport_type in (("tcp", pj.PJSIP_TRANSPORT_TCP),

@@ -76,7 +76,7 @@ class WorkerProcess:
     @classmethod
     async def start(cls, nursery: trio.Nursery, worker_id: str, *,
                     on_event: OnEvent | None = None, on_exit: OnExit | None = None,
-                    log_level: int = 3, poll_ms: int = 10, start_timeout: float = 20.0,
+                    log_level: int = 3, poll_ms: int = 50, start_timeout: float = 20.0,
                     python: str = sys.executable) -> WorkerProcess:
         """Spawn a worker and wait for its `ready` event (MediaWorkerGone if it never comes)."""
         parent_end, child_end = socket.socketpair()

@@ -84,7 +84,7 @@ class SupervisorConfig:
     media: MediaSettings = field(default_factory=MediaSettings)
     max_workers: int = 4  # media.max_workers
     log_level: int = 3  # pjsua log level forwarded to the `sipd.media.worker` logger
-    poll_ms: int = 10  # a worker's longest libHandleEvents wait (commands ring a doorbell)
+    poll_ms: int = 50  # a worker's longest libHandleEvents wait (commands ring a doorbell)
     start_timeout: float = 20.0
     request_timeout: float = 10.0
     stop_timeout: float = 5.0
@@ -141,18 +141,34 @@ class MediaSupervisor:
 
     async def allocate(self, session: str) -> WorkerProcess:
         """The worker that will carry `session`'s audio call, with a slot held for it."""
+        if not self._lock.locked():
+            # A running worker with room: taken at once, without the lock's trip through
+            # the scheduler (it is on every call's setup path; only starting a worker waits).
+            process = self._allocate_running(session)
+            if process is not None:
+                return process
         async with self._lock:
-            if self._closing:
-                raise MediaUnavailable("the media engine is shutting down")
-            held = self._session_worker.get(session)
-            if held is not None and held.process.alive:
-                return held.process
-            worker = next((w for w in self._workers.values() if w.has_free_slot), None)
-            if worker is None:
-                worker = await self._start_worker()
+            process = self._allocate_running(session)
+            if process is not None:
+                return process
+            worker = await self._start_worker()
             worker.sessions.add(session)
             self._session_worker[session] = worker
             return worker.process
+
+    def _allocate_running(self, session: str) -> WorkerProcess | None:
+        """A slot for `session` on a worker already running, or None when none has room."""
+        if self._closing:
+            raise MediaUnavailable("the media engine is shutting down")
+        held = self._session_worker.get(session)
+        if held is not None and held.process.alive:
+            return held.process
+        worker = next((w for w in self._workers.values() if w.has_free_slot), None)
+        if worker is None:
+            return None
+        worker.sessions.add(session)
+        self._session_worker[session] = worker
+        return worker.process
 
     def release(self, session: str) -> None:
         """Give back `session`'s slot (its call ended, or it never made one)."""

@@ -7,7 +7,12 @@ slowed by the poll (the ioqueue wakes on packets). A command would wait up to `p
 before it is read, so the supervisor rings a doorbell after each one: a bare CRLF datagram
 to the worker's own UDP SIP port, which wakes libHandleEvents at once and which pjsip drops
 silently (protocol.DOORBELL). What still waits for the next poll: callbacks pjsua posts from
-its media threads (DTMF digits, end of file) and the check for finished recordings.
+its media threads (DTMF digits, end of file) and the check for finished recordings. pjsip's
+timers do not: libHandleEvents never waits past the next one.
+
+So the poll is only a bound on those few events, and each wake-up costs: the idle loop
+took ~2.2 % of a core at 10 ms (a timed-out wait is expensive on a VM), ~0.4 % at 50 ms,
+and a call's CPU fell by about a quarter in the call benchmark (docs/decisions.md).
 
 Stdout is no channel: pjlib prints there before libInit, so fd 1 is pointed at stderr
 before anything else happens. The supervisor forwards stderr to the daemon's log.
@@ -24,7 +29,9 @@ from typing import Any
 
 from sipd.media import protocol
 
-DEFAULT_POLL_MS = 10
+# The supervisor passes its own --poll-ms (MediaConfig.poll_ms); this is for a worker run
+# by hand. 50 ms: DTMF and end-of-file events at most that late, a fifth of the wake-ups.
+DEFAULT_POLL_MS = 50
 
 
 class ControlChannel:
@@ -106,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         control.send(protocol.event("ready", **ready))
         while not (stop_requested or engine.stopping or control.closed):
-            engine.poll(int(os.environ.get("MP_POLL") or args.poll_ms))  # EXPERIMENT
+            engine.poll(args.poll_ms)
             for message in control.receive():
                 control.send(_answer(engine, message, CommandError))
                 if engine.stopping:
