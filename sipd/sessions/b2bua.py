@@ -44,6 +44,7 @@ from sipd.sip.transport import Source, TargetLike
 from sipd.sip.uri import SipUri
 
 from . import b2bua_sdp as sdp
+from .b2bua_codecs import missing_codecs
 from .b2bua_failover import InviteFailover
 from .b2bua_offers import OfferPassing
 from .b2bua_transfer import Transfers
@@ -118,6 +119,7 @@ class Call(OfferPassing, InviteFailover):
         self._done = trio.Event()
         self.transfers = Transfers(self)  # REFER out and in (b2bua_transfer)
         self.extra_headers: list[tuple[str, str]] = []  # in our INVITE (Referred-By, Replaces)
+        self._outside_invite: IncomingRequest | None = None  # the remote's INVITE (incoming)
 
     def __repr__(self) -> str:
         return f"<Call {self.id} {self.direction} {self.state}>"
@@ -294,6 +296,7 @@ class Call(OfferPassing, InviteFailover):
         self.manager.register_dialog(session.call_id or "", session.local_tag or "", leg)
         assert self._nursery is not None
         self._nursery.start_soon(self._watch_cancel, leg, incoming)
+        self._outside_invite = incoming
         if session.terminated:
             return
         if session.remote_sdp is not None:  # else an offerless INVITE: we offer in the 200
@@ -302,6 +305,9 @@ class Call(OfferPassing, InviteFailover):
                 if not sdp.has_audio(offer):
                     raise sdp.SdpMismatch("the offer has no audio stream (the only kind sipd "
                                           "takes so far)")
+                lacking = missing_codecs(offer, self.manager.audio_codecs())
+                if lacking:
+                    raise sdp.SdpMismatch(lacking)
             except sdp.SdpMismatch as exc:
                 leg.feed(session.reject(488, leg.now(),
                                         headers=[("Warning", warning_value(str(exc)))]))
@@ -363,6 +369,8 @@ class Call(OfferPassing, InviteFailover):
             offer = sdp.outside_offer(sdp.parse(self._worker_offer), self.out_versions)
         except sdp.SdpMismatch as exc:
             self.end(f"the media engine made no offer: {exc}")
+            return
+        if self._caller_cancelled(leg):
             return
         self._outside_answered = True
         leg.feed(leg.session.accept(offer, leg.now(), headers=[("Allow", ALLOW), SUPPORTED]))
@@ -545,6 +553,8 @@ class Call(OfferPassing, InviteFailover):
             self.end_reason = str(exc)
             outside.feed(outside.session.reject(488, outside.now()))
             return
+        if self._caller_cancelled(outside):
+            return
         self._outside_answered = True
         outside.feed(outside.session.accept(answer, outside.now(),
                                             headers=[("Allow", ALLOW), SUPPORTED]))
@@ -601,6 +611,17 @@ class Call(OfferPassing, InviteFailover):
             raise LocationError(str(uri), LocationError.BAD_URI, "not a sip: or sips: URI")
         targets = await self.manager.locator.locate(with_transport(uri, self._transport))
         return targets[0]
+
+    def _caller_cancelled(self, leg: LegDriver) -> bool:
+        """Whether the caller's CANCEL came just before our 200: the stack has answered it and
+        the INVITE (487) already, `_watch_cancel` has not run yet, and a 200 now would go
+        nowhere while the call waited forever for an ACK. The session learns it here."""
+        invite = self._outside_invite
+        if invite is None or not invite.cancelled.is_set():
+            return False
+        if not leg.closed:
+            leg.feed(leg.session.cancelled(leg.now(), already_answered=True))
+        return True
 
     async def _watch_cancel(self, leg: LegDriver, incoming: IncomingRequest) -> None:
         """A CANCEL of an INVITE we have not answered (the stack answered 200 and 487)."""

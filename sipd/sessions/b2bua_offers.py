@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sipd.sip.builder import warning_value
 
 from . import b2bua_sdp as sdp
+from .b2bua_codecs import missing_codecs
 from .invite_events import ReinviteCompleted
 from .sdp import SessionVersion, media_changed
 
@@ -61,6 +62,11 @@ class OfferPassing:
                 forwarded = sdp.outside_offer(offer, self.out_versions,
                                               other.session.local_sdp)
             else:
+                # A codec we lack is refused here, with why; the worker would refuse it
+                # without a reason that could pass on (and the call stays as it was).
+                lacking = missing_codecs(offer, self.manager.audio_codecs())
+                if lacking:
+                    raise sdp.SdpMismatch(lacking)
                 forwarded = sdp.for_worker(offer, self.in_versions)
         except sdp.SdpMismatch as exc:
             leg.feed(session.reject_reinvite(

@@ -24,7 +24,7 @@ import trio
 
 from sipd.accounts.model import AccountConfig
 from sipd.media.codecs import DEFAULT_CODECS
-from sipd.media.process import port_slices
+from sipd.media.process import MediaWorkerError, port_slices
 from sipd.media.protocol import SESSION_HEADER
 from sipd.media.supervisor import MediaSettings, MediaUnavailable, SupervisorConfig, TurnServer
 from sipd.sip.uri import target_uri
@@ -35,6 +35,8 @@ from sipd.sip.transport import TargetLike
 from sipd.sip.uri import SipUri, Uri
 
 from .b2bua import Call, SessionStateError
+from .b2bua_files import MediaFileError, check_playable, check_recordable
+from .b2bua_settle import settled
 from .b2bua_transfer import attended_target, find_replaced
 from .driver import LegDriver
 from .invite_events import InviteSessionError
@@ -47,6 +49,9 @@ __all__ = ["SessionManager", "SessionNotFound", "SessionStateError", "InvalidSes
 
 STOP_WAIT = 3.0  # seconds the calls get to hang up when the daemon stops
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
+# pjmedia queues at most 32 digits per call (its tx_dtmf_buf) and refuses a request that
+# would fill it with PJ_ETOOMANY.
+MAX_DTMF_DIGITS = 31
 _DIALOG_METHODS = frozenset({"BYE", "INFO", "INVITE", "UPDATE", "PRACK", "REFER", "NOTIFY"})
 
 
@@ -300,6 +305,8 @@ class SessionManager:
         """Requests in our dialogs and the media workers' INVITEs; False for the others."""
         request = incoming.request
         method = request.method
+        if method == "MESSAGE":
+            return False  # pager mode, in a call's dialog too (RFC 3428 §4): the pager's
         to = request.to
         if to is not None and to.tag:
             leg = self._dialogs.get((request.call_id or "", to.tag))
@@ -342,6 +349,12 @@ class SessionManager:
             leg.on_stray_response(response)
 
     # -- media -----------------------------------------------------------------------------------
+    def audio_codecs(self) -> tuple[str, ...]:
+        """The codec names the workers are configured with (none known: no check)."""
+        if self.media is None:
+            return ()
+        return tuple(self.media.config.media.audio_codecs)
+
     async def allocate_media(self, call: Call) -> Any:
         if self.media is None:
             raise MediaUnavailable(f"the media engine is not running: {self.media_problem}")
@@ -371,19 +384,34 @@ class SessionManager:
 
     # -- commands --------------------------------------------------------------------------------
     async def play(self, session_id: str, path: str, loop: bool) -> None:
-        await self.get(session_id).command("play", file=_absolute(path), loop=loop)
+        call = self.get(session_id)
+        file = _absolute(path)
+        _checked(check_playable, file)
+        await call.command("play", file=file, loop=loop)
 
     async def record(self, session_id: str, path: str) -> None:
         call = self.get(session_id)
         file = _absolute(path)
+        _checked(check_recordable, file)
         await call.command("record", file=file)
         call.recording = file
 
     async def send_dtmf(self, session_id: str, digits: str) -> None:
+        call = self.get(session_id)
         if not digits or not set(digits) <= DTMF_DIGITS:
             raise InvalidSessionParam("digits", f"DTMF digits are 0-9, *, # and A-D, not "
                                                 f"{digits!r}")
-        await self.get(session_id).command("dtmf", digits=digits)
+        if len(digits) > MAX_DTMF_DIGITS:
+            raise InvalidSessionParam("digits", f"at most {MAX_DTMF_DIGITS} DTMF digits at a "
+                                                f"time, not {len(digits)}")
+        try:
+            await call.command("dtmf", digits=digits)
+        except MediaWorkerError as exc:
+            if "ETOOMANY" not in str(exc):
+                raise
+            raise SessionStateError(f"the digits sent before are still going out (at most "
+                                    f"{MAX_DTMF_DIGITS} wait at a time); send these once they "
+                                    f"have gone") from None
 
     async def transfer(self, session_id: str, to: str | None = None,
                        replaces: str | None = None) -> dict[str, Any]:
@@ -424,6 +452,7 @@ class SessionManager:
         if call.state != "established":
             raise SessionStateError(f"the call is {call.state}; only an established call can "
                                     f"be put on hold or taken off it")
+        await settled(call)
         await call.command("hold" if held else "unhold")
 
 
@@ -448,6 +477,13 @@ def _is_loopback(address: str) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
+
+
+def _checked(check: Callable[[str], None], path: str) -> None:
+    try:
+        check(path)
+    except MediaFileError as exc:
+        raise InvalidSessionParam("path", str(exc)) from None
 
 
 def _absolute(path: str) -> str:

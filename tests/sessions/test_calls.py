@@ -113,7 +113,7 @@ async def open_peer(daemon: SipdProcess) -> AsyncIterator[Peer]:
         async with connect(daemon.endpoint) as rpc, trio.open_nursery() as nursery:
             events = Events()
             nursery.start_soon(events.collect, rpc)
-            await rpc.call("events.subscribe", {"topics": ["sessions", "media"]})
+            await rpc.call("events.subscribe", {"topics": ["sessions", "media", "messages"]})
             state = await rpc.call("system.state")
             yield Peer(daemon, rpc, events, state["sip"]["ports"])
             nursery.cancel_scope.cancel()
@@ -303,7 +303,8 @@ class RawUac:
         self.tag = uuid.uuid4().hex[:8]
 
     def request(self, method: str, uri: str, cseq: int, *, to_tag: str | None = None,
-                body: str = "", extra: str = "") -> bytes:
+                body: str = "", extra: str = "",
+                content_type: str = "application/sdp") -> bytes:
         to = f"<sip:local@127.0.0.1:{self.peer_port}>" + (f";tag={to_tag}" if to_tag else "")
         head = (f"{method} {uri} SIP/2.0\r\n"
                 f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{uuid.uuid4().hex};rport\r\n"
@@ -311,7 +312,7 @@ class RawUac:
                 f"To: {to}\r\nCall-ID: {self.call_id}\r\nCSeq: {cseq} {method}\r\n"
                 f"Contact: <sip:raw@127.0.0.1:{self.port}>\r\n{extra}")
         if body:
-            head += "Content-Type: application/sdp\r\n"
+            head += f"Content-Type: {content_type}\r\n"
         return (head + f"Content-Length: {len(body.encode())}\r\n\r\n" + body).encode()
 
     async def send(self, data: bytes) -> None:

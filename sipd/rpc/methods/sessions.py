@@ -125,8 +125,8 @@ async def unhold(ctx: CallContext, *, id: ID) -> dict:
 @method("sessions.send_dtmf")
 async def send_dtmf(
     ctx: CallContext, *, id: ID,
-    digits: Annotated[str, Constraint(minLength=1, maxLength=64, pattern="^[0-9*#A-Da-d]+$"),
-                      "the digits, 0-9 * # A-D (sent as RFC 4733 events)"],
+    digits: Annotated[str, Constraint(minLength=1, maxLength=31, pattern="^[0-9*#A-Da-d]+$"),
+                      "the digits, 0-9 * # A-D, at most 31 (sent as RFC 4733 events)"],
 ) -> dict:
     """Send DTMF digits in the call's audio."""
     with _errors(id):
