@@ -2,13 +2,14 @@
 what these tests take) and `a`, `b`, `c` are a fresh RPC connection to each, per test.
 
 A module names its daemons in DAEMON_NAMES (default two: a and b); each gets the settings of
-`tests.sessions.test_calls.daemon_settings`."""
+`tests.sessions.test_calls.daemon_settings`. Modules that talk to scripted peers (sipp) use
+`daemon`, one daemon with a short T1, and `peer`, a connection to it."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.daemon import running
+from tests.daemon import SipdProcess, running
 from tests.sessions.test_calls import daemon_settings, open_peer
 
 
@@ -36,3 +37,21 @@ async def b(daemons):
 async def c(daemons):
     async with open_peer(daemons[2]) as peer:
         yield peer
+
+
+@pytest.fixture(scope="module")
+def daemon(request, tmp_path_factory):
+    """T1 = 50 ms: a scripted peer that stops answering times out within seconds."""
+    base = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    started = SipdProcess(base, {**daemon_settings(), "sip.t1": 50}, name="sipd")
+    try:
+        started.start()
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+async def peer(daemon):
+    async with open_peer(daemon) as opened:
+        yield opened

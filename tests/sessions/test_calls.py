@@ -152,23 +152,35 @@ async def test_call_carries_audio_both_ways(a, b, tmp_path, transport):
     new = a.events.matching("session.new", id=a_id)[0]
     assert new["direction"] == "outgoing" and new["remote"] == b.uri(transport)
 
-    tone_a = write_tone(tmp_path / "a-440.wav", 440)
-    tone_b = write_tone(tmp_path / "b-1000.wav", 1000)
-    heard_by_a, heard_by_b = tmp_path / "heard-by-a.wav", tmp_path / "heard-by-b.wav"
-    await a.call("sessions.record", id=a_id, path=str(heard_by_a))
-    await b.call("sessions.record", id=b_id, path=str(heard_by_b))
-    await a.call("sessions.play", id=a_id, path=str(tone_a), loop=True)
-    await b.call("sessions.play", id=b_id, path=str(tone_b), loop=True)
-    await trio.sleep(TONE_SECONDS)
+    heard = await exchange_tones(a, a_id, b, b_id, tmp_path)
 
     await a.call("sessions.end", id=a_id)
     await a.state(a_id, "ended")
     ended = await b.state(b_id, "ended")
     assert ended.get("reason") == "remote hangup"
-    # A recording can be read once the worker says it is complete.
-    for peer, session, path in ((a, a_id, heard_by_a), (b, b_id, heard_by_b)):
-        done = await peer.events.wait("session.recording", id=session)
-        assert done["path"] == str(path) and done["complete"] is True
+    await heard_each_other(heard)
+
+
+async def exchange_tones(a: Peer, a_id: str, b: Peer, b_id: str,
+                         tmp_path: Path) -> tuple[tuple[Peer, str, Path], ...]:
+    """A plays 440 Hz and B 1000 Hz into their calls, each recording what it hears, for
+    TONE_SECONDS; the recordings for `heard_each_other` once the calls have ended."""
+    heard = ((a, a_id, tmp_path / f"heard-by-{a_id}.wav"),
+             (b, b_id, tmp_path / f"heard-by-{b_id}.wav"))
+    for (peer, session, path), hz in zip(heard, (440, 1000)):
+        await peer.call("sessions.record", id=session, path=str(path))
+        tone = write_tone(tmp_path / f"{session}-{hz}.wav", hz)
+        await peer.call("sessions.play", id=session, path=str(tone), loop=True)
+    await trio.sleep(TONE_SECONDS)
+    return heard
+
+
+async def heard_each_other(heard: tuple[tuple[Peer, str, Path], ...]) -> None:
+    """Each end's recording (complete once its worker says so) holds the other's tone."""
+    for peer, session, path in heard:
+        done = await peer.events.wait("session.recording", id=session, path=str(path))
+        assert done["complete"] is True, done
+    (_, _, heard_by_a), (_, _, heard_by_b) = heard
     assert_hears(heard_by_a, 1000, 440)
     assert_hears(heard_by_b, 440, 1000)
 

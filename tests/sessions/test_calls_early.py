@@ -13,40 +13,21 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 import trio
 
 from sipctl.client import RpcCallError
-from tests.daemon import SipdProcess
 from tests.peers.baresip import write_tone_wav
 from tests.peers.ports import free_port
 from tests.peers.proc import off_loop, require_binary
-from tests.sessions.test_calls import (EVENT_TIMEOUT, TONE_SECONDS, Peer, assert_hears,
-                                       daemon_settings, open_peer)
+from tests.sessions.test_calls import EVENT_TIMEOUT, TONE_SECONDS, Peer, assert_hears
 from tests.sessions.test_calls_sipp import finish, messages, starting
 
 pytestmark = pytest.mark.interop
 
 HOST = "127.0.0.1"
-
-
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory):
-    base = tmp_path_factory.mktemp("calls-early")
-    started = SipdProcess(base, {**daemon_settings(), "sip.t1": 50}, name="sipd")
-    try:
-        started.start()
-        yield started
-    finally:
-        started.stop()
-
-
-@pytest.fixture
-async def peer(daemon) -> AsyncIterator[Peer]:
-    async with open_peer(daemon) as opened:
-        yield opened
 
 
 def states(peer: Peer, session: str) -> list[tuple[str, Any]]:

@@ -24,11 +24,10 @@ from sipctl.client import RpcCallError
 from sipd.sessions import b2bua_sdp as sdp_b2bua
 from sipd.sessions import sdp
 from tests.daemon import running
-from tests.media.audio import write_tone
 from tests.peers.coturn import Coturn
 from tests.peers.proc import wait_until
-from tests.sessions.test_calls import (TONE_SECONDS, Peer, assert_hears, call_and_answer,
-                                       daemon_settings, open_peer)
+from tests.sessions.test_calls import (Peer, call_and_answer, daemon_settings,
+                                       exchange_tones, heard_each_other, open_peer)
 
 interop = pytest.mark.interop
 
@@ -178,14 +177,7 @@ async def test_ice_call_goes_through_the_turn_relay(ice_daemons, turn, tmp_path)
         a_relays = check_relay_only_sdp(offer[0], turn)
         b_relays = check_relay_only_sdp(answer[0], turn)
 
-        tone_a = write_tone(tmp_path / "a-440.wav", 440)
-        tone_b = write_tone(tmp_path / "b-1000.wav", 1000)
-        heard_by_a, heard_by_b = tmp_path / "heard-by-a.wav", tmp_path / "heard-by-b.wav"
-        await a.call("sessions.record", id=a_id, path=str(heard_by_a))
-        await b.call("sessions.record", id=b_id, path=str(heard_by_b))
-        await a.call("sessions.play", id=a_id, path=str(tone_a), loop=True)
-        await b.call("sessions.play", id=b_id, path=str(tone_b), loop=True)
-        await trio.sleep(TONE_SECONDS)
+        heard = await exchange_tones(a, a_id, b, b_id, tmp_path)
 
         # Each worker sends to the other's relayed address (RFC 8445: to the selected pair's
         # remote candidate): coturn's relay ports, as the SDPs offered them.
@@ -197,12 +189,8 @@ async def test_ice_call_goes_through_the_turn_relay(ice_daemons, turn, tmp_path)
         await a.call("sessions.end", id=a_id)
         await a.state(a_id, "ended")
         await b.state(b_id, "ended")
-        for peer, session in ((a, a_id), (b, b_id)):
-            done = await peer.events.wait("session.recording", id=session)
-            assert done["complete"] is True
+        await heard_each_other(heard)
         nursery.cancel_scope.cancel()
-    assert_hears(heard_by_a, 1000, 440)
-    assert_hears(heard_by_b, 440, 1000)
 
     # Each end's allocation carried the tone to the other's: coturn counts peer bytes both
     # ways when an allocation closes (the workers release theirs when the call ends).

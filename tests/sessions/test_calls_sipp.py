@@ -9,37 +9,19 @@ after 64*T1 = 3.2 s instead of 32 s. Scenarios: tests/peers/scenarios/call_*.xml
 from __future__ import annotations
 
 import re
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 import trio
 
-from tests.daemon import SipdProcess
 from tests.peers.ports import free_port
 from tests.peers.proc import off_loop
 from tests.peers.sipp import SippResult, SippRun
-from tests.sessions.test_calls import EVENT_TIMEOUT, Peer, daemon_settings, open_peer
+from tests.sessions.test_calls import EVENT_TIMEOUT, Peer
 
 pytestmark = pytest.mark.interop
 
 HOST = "127.0.0.1"
-
-
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory):
-    base = tmp_path_factory.mktemp("calls-sipp")
-    started = SipdProcess(base, {**daemon_settings(), "sip.t1": 50}, name="sipd")
-    try:
-        started.start()
-        yield started
-    finally:
-        started.stop()
-
-
-@pytest.fixture
-async def peer(daemon) -> AsyncIterator[Peer]:
-    async with open_peer(daemon) as opened:
-        yield opened
 
 
 async def finish(run: SippRun) -> SippResult:

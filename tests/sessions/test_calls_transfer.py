@@ -9,15 +9,13 @@ by hearing each other's tone.
 from __future__ import annotations
 
 import pytest
-import trio
 
 from sipctl.client import RpcCallError
-from tests.media.audio import write_tone
 from tests.sessions.test_calls import (
-    TONE_SECONDS,
     Peer,
-    assert_hears,
     call_and_answer,
+    exchange_tones,
+    heard_each_other,
     raw_uac,
 )
 
@@ -33,22 +31,11 @@ def transfer_states(peer: Peer, session: str) -> list[str]:
 
 async def hear_each_other(tmp_path, b: Peer, b_id: str, c: Peer, c_id: str) -> None:
     """B and C play tones to each other, record, hang up; each must hear the other."""
-    tone_b = write_tone(tmp_path / "b-440.wav", 440)
-    tone_c = write_tone(tmp_path / "c-1000.wav", 1000)
-    heard_by_b, heard_by_c = tmp_path / "heard-by-b.wav", tmp_path / "heard-by-c.wav"
-    await b.call("sessions.record", id=b_id, path=str(heard_by_b))
-    await c.call("sessions.record", id=c_id, path=str(heard_by_c))
-    await b.call("sessions.play", id=b_id, path=str(tone_b), loop=True)
-    await c.call("sessions.play", id=c_id, path=str(tone_c), loop=True)
-    await trio.sleep(TONE_SECONDS)
+    heard = await exchange_tones(b, b_id, c, c_id, tmp_path)
     await b.call("sessions.end", id=b_id)
     await b.state(b_id, "ended")
     await c.state(c_id, "ended")
-    for peer, session, path in ((b, b_id, heard_by_b), (c, c_id, heard_by_c)):
-        done = await peer.events.wait("session.recording", id=session, path=str(path))
-        assert done["complete"] is True
-    assert_hears(heard_by_b, 1000, 440)
-    assert_hears(heard_by_c, 440, 1000)
+    await heard_each_other(heard)
 
 
 async def test_blind_transfer_moves_the_call_to_c(a, b, c, tmp_path):
