@@ -48,6 +48,7 @@ from .b2bua_codecs import missing_codecs
 from .b2bua_failover import InviteFailover
 from .b2bua_offers import OfferPassing
 from .b2bua_transfer import Transfers
+from .b2bua_worker import SessionStateError, WorkerLeg
 from .driver import LegDriver
 from .invite import InviteSession
 from .invite_events import (
@@ -71,17 +72,12 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 SDP_TYPE = "application/sdp"
-WORKER_INVITE_TIMEOUT = 10.0  # how long the worker may take to send the INVITE we asked for
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, MESSAGE, REFER, NOTIFY"
 SUPPORTED = ("Supported", "replaces")  # RFC 3891, in our INVITEs and 2xx (b2bua_transfer)
 _EARLY = (SessionState.CALLING, SessionState.RINGING, SessionState.EARLY)
 
 
-class SessionStateError(Exception):
-    """A command the session cannot take in its current state; the text says why."""
-
-
-class Call(OfferPassing, InviteFailover):
+class Call(WorkerLeg, OfferPassing, InviteFailover):
     def __init__(self, manager: SessionManager, session_id: str, account: AccountConfig,
                  direction: str, remote: str) -> None:
         self.manager = manager
@@ -225,18 +221,6 @@ class Call(OfferPassing, InviteFailover):
             log.exception("session %s: setting up the call failed", self.id)
             self._fail(500, f"internal error: {exc!r}; see the log")
 
-    def _internal_transport(self) -> str:
-        return self.manager.internal_transport
-
-    async def _worker_calls_us(self) -> None:
-        """Has the worker INVITE us with its offer (`on_worker_invite` takes it); bounded."""
-        self._expect_worker_invite = True
-        reply = await self.manager.media.request(
-            self.id, "call", uri=str(self.manager.internal_uri(self._internal_transport())))
-        self.worker_call = reply.get("call")
-        with trio.move_on_after(WORKER_INVITE_TIMEOUT):
-            await self._worker_invite.wait()
-
     def _send_invite(self, to: SipUri, target: TargetLike) -> None:
         worker_offer = sdp.parse(self._worker_offer)
         self._transport = target.transport
@@ -256,28 +240,6 @@ class Call(OfferPassing, InviteFailover):
         assert invite.call_id is not None and invite.from_ is not None
         self.manager.register_dialog(invite.call_id, invite.from_.tag or "", leg)
         leg.feed(session.start(invite, leg.now(), reliable=target.transport != "udp"))
-
-    def on_worker_invite(self, incoming: IncomingRequest) -> None:
-        """The worker's INVITE that `place` asked for (the internal leg, worker as UAC)."""
-        if self.media is not None or not self._expect_worker_invite:
-            incoming.respond_nowait(482, "Loop Detected")  # one internal leg per session
-            return
-        incoming.detach()
-        self.worker_source = incoming.source
-        session = InviteSession(timers=self.manager.timers)
-        leg = self.media = LegDriver("media", session, self.manager.stack,
-                                     route=self._worker_route, on_event=self._media_event)
-        self._spawn(leg)
-        leg.uses(getattr(incoming.source, "connection", None))
-        leg.feed(session.incoming(incoming.request, leg.now(),
-                                  contact=self.manager.internal_contact(incoming.transport),
-                                  ref=incoming, reliable=incoming.transport != "udp"))
-        self.manager.register_dialog(session.call_id or "", session.local_tag or "", leg)
-        assert self._nursery is not None
-        self._nursery.start_soon(self._watch_cancel, leg, incoming)
-        if self.terminated or self._cancelled:
-            self._end_media(487)
-        self._worker_invite.set()
 
     # -- incoming -------------------------------------------------------------------------------
     def receive(self, incoming: IncomingRequest, *, ring: bool = True) -> None:
@@ -408,62 +370,6 @@ class Call(OfferPassing, InviteFailover):
                 and self.end_reason is None:
             self.end_reason = "cancelled"  # our CANCEL: the 487 that follows says why
         leg.feed(leg.session.end(leg.now()))
-
-    # -- the worker ------------------------------------------------------------------------------
-    def _listener(self, transport: str) -> Source:
-        address = (self.worker.ready.get("sip") or {}).get(transport, "")
-        host, _, port = address.rpartition(":")
-        return Source(transport, host or "127.0.0.1", int(port or 0))
-
-    async def _worker_route(self, request: Request) -> TargetLike:
-        source = self.worker_source
-        if source is not None and (source.connection is None or not source.connection.closed):
-            return source
-        if self.worker_listener is None:
-            self.worker_listener = self._listener(self._internal_transport())
-        return self.worker_listener
-
-    async def command(self, cmd: str, **fields: Any) -> dict[str, Any]:
-        """A control command about this call to its worker (play, record, dtmf, hold...)."""
-        if self.terminated or self.worker_call is None or self.media is None \
-                or self.media.closed:
-            raise SessionStateError(f"the call is {self.state} and has no media to "
-                                    f"{cmd.replace('_', ' ')}")
-        return await self.manager.media.request(self.id, cmd, call=self.worker_call, **fields)
-
-    def on_worker_event(self, event: dict[str, Any]) -> None:
-        name = event.get("event")
-        call = event.get("call")
-        if self.worker_call is None and isinstance(call, int) and name in (
-                "call.incoming", "call.state"):
-            self.worker_call = call
-        if name == "call.state" and event.get("state") == "disconnected" \
-                and self._expect_worker_invite and not self._worker_invite.is_set():
-            # The worker's call failed before its INVITE reached us (TURN refused it...).
-            self._worker_failure = f"media unavailable: {event.get('reason') or 'no reason'}"
-            self._worker_invite.set()
-        if name == "call.media":
-            self.media_info = dict(event)
-        elif name == "call.dtmf":
-            self.manager.publish("session.dtmf", {"id": self.id, "digit": event.get("digit"),
-                                                  "method": event.get("method")})
-        elif name == "record.done":
-            if self.recording == event.get("file"):
-                self.recording = None
-            self.manager.publish("session.recording", {"id": self.id, "path": event.get("file"),
-                                                       "complete": event.get("complete")})
-
-    def media_lost(self, reason: str) -> None:
-        """The worker carrying this call is gone: end the outside call with its reason."""
-        log.warning("session %s: %s", self.id, reason)
-        if self.media is not None:
-            self.media.close()
-        self.worker_call = None
-        if self.terminated:
-            self._check_done()
-            return
-        self.end(reason)
-        self._check_done()
 
     # -- outside leg events -----------------------------------------------------------------------
     def _outside_event(self, leg: LegDriver, action: Any) -> None:
