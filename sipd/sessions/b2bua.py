@@ -48,7 +48,8 @@ from .b2bua_codecs import missing_codecs
 from .b2bua_failover import InviteFailover
 from .b2bua_offers import OfferPassing
 from .b2bua_transfer import Transfers
-from .b2bua_worker import SessionStateError, WorkerLeg
+from .b2bua_worker import WorkerLeg
+from .errors import SessionStateError
 from .driver import LegDriver
 from .invite import InviteSession
 from .invite_events import (

@@ -19,15 +19,12 @@ from sipd.sip.stack_handles import IncomingRequest
 from sipd.sip.transport import Source, TargetLike
 
 from .driver import LegDriver
+from .errors import SessionStateError
 from .invite import InviteSession
 
 log = logging.getLogger(__name__)
 
 WORKER_INVITE_TIMEOUT = 10.0  # how long the worker may take to send the INVITE we asked for
-
-
-class SessionStateError(Exception):
-    """A command the session cannot take in its current state; the text says why."""
 
 
 class WorkerLeg:

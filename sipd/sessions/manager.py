@@ -17,14 +17,13 @@ from __future__ import annotations
 import ipaddress
 import logging
 import secrets
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import trio
 
 from sipd.accounts.model import AccountConfig
 from sipd.media.codecs import DEFAULT_CODECS
-from sipd.media.process import MediaWorkerError, port_slices
+from sipd.media.process import port_slices
 from sipd.media.protocol import SESSION_HEADER
 from sipd.media.supervisor import MediaSettings, MediaUnavailable, SupervisorConfig, TurnServer
 from sipd.sip.uri import target_uri
@@ -34,12 +33,11 @@ from sipd.sip.stack_handles import IncomingRequest
 from sipd.sip.transport import TargetLike
 from sipd.sip.uri import SipUri, Uri
 
-from .b2bua import Call, SessionStateError
-from .b2bua_files import MediaFileError, check_playable, check_recordable
-from .b2bua_settle import settled
-from .b2bua_transfer import attended_target, find_replaced
+from .b2bua import Call
+from .b2bua_transfer import find_replaced
+from .commands import SessionCommands
 from .driver import LegDriver
-from .invite_events import InviteSessionError
+from .errors import InvalidSessionParam, SessionNotFound, SessionStateError
 from .refer import ReferError, Replaces, parse_replaces
 
 log = logging.getLogger(__name__)
@@ -48,24 +46,7 @@ __all__ = ["SessionManager", "SessionNotFound", "SessionStateError", "InvalidSes
            "media_config"]
 
 STOP_WAIT = 3.0  # seconds the calls get to hang up when the daemon stops
-DTMF_DIGITS = frozenset("0123456789*#ABCD")
-# pjmedia queues at most 32 digits per call (its tx_dtmf_buf) and refuses a request that
-# would fill it with PJ_ETOOMANY.
-MAX_DTMF_DIGITS = 31
 _DIALOG_METHODS = frozenset({"BYE", "INFO", "INVITE", "UPDATE", "PRACK", "REFER", "NOTIFY"})
-
-
-class SessionNotFound(LookupError):
-    def __init__(self, session_id: str) -> None:
-        super().__init__(f"no session with id {session_id!r}")
-        self.id = session_id
-
-
-class InvalidSessionParam(ValueError):
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
-        self.reason = reason
 
 
 def media_config(settings: Any, media_address: str) -> SupervisorConfig:
@@ -84,7 +65,7 @@ def media_config(settings: Any, media_address: str) -> SupervisorConfig:
     return SupervisorConfig(media=media, max_workers=get("media.max_workers"))
 
 
-class SessionManager:
+class SessionManager(SessionCommands):
     def __init__(self, bus: Any, stack: Any, locator: Any, accounts: Any,
                  nursery: trio.Nursery, *, media_address: str) -> None:
         self.bus = bus
@@ -382,86 +363,6 @@ class SessionManager:
             if call is not None:
                 call.media_lost(reason)
 
-    # -- commands --------------------------------------------------------------------------------
-    async def play(self, session_id: str, path: str, loop: bool) -> None:
-        call = self.get(session_id)
-        file = _absolute(path)
-        _checked(check_playable, file)
-        await call.command("play", file=file, loop=loop)
-
-    async def record(self, session_id: str, path: str) -> None:
-        call = self.get(session_id)
-        file = _absolute(path)
-        _checked(check_recordable, file)
-        await call.command("record", file=file)
-        call.recording = file
-
-    async def send_dtmf(self, session_id: str, digits: str) -> None:
-        call = self.get(session_id)
-        if not digits or not set(digits) <= DTMF_DIGITS:
-            raise InvalidSessionParam("digits", f"DTMF digits are 0-9, *, # and A-D, not "
-                                                f"{digits!r}")
-        if len(digits) > MAX_DTMF_DIGITS:
-            raise InvalidSessionParam("digits", f"at most {MAX_DTMF_DIGITS} DTMF digits at a "
-                                                f"time, not {len(digits)}")
-        try:
-            await call.command("dtmf", digits=digits)
-        except MediaWorkerError as exc:
-            if "ETOOMANY" not in str(exc):
-                raise
-            raise SessionStateError(f"the digits sent before are still going out (at most "
-                                    f"{MAX_DTMF_DIGITS} wait at a time); send these once they "
-                                    f"have gone") from None
-
-    async def transfer(self, session_id: str, to: str | None = None,
-                       replaces: str | None = None) -> dict[str, Any]:
-        """Transfers the remote party of an established call: to `to` (blind), or to the
-        remote party of our call `replaces` (attended: it is replaced by the new call).
-        Progress comes as session.transfer events."""
-        call = self.get(session_id)
-        if (to is None) == (replaces is None):
-            raise InvalidSessionParam("to", "give either to (blind transfer) or replaces "
-                                            "(attended transfer), not both or neither")
-        _check_established(call, "transferred")
-        if call.transfers.busy:
-            raise SessionStateError("a transfer of this call is already in progress")
-        if replaces is not None:
-            if replaces == session_id:
-                raise InvalidSessionParam("replaces", "replaces must name another session "
-                                                      "than the one transferred")
-            other = self.get(replaces)
-            _check_established(other, "the target of an attended transfer")
-            attended = attended_target(other)
-            if attended is None:
-                raise SessionStateError(f"session {other.id}'s remote party has no sip: URI "
-                                        f"to transfer to")
-            uri, named = attended
-        else:
-            try:
-                uri, named = target_uri(to or ""), None
-            except ValueError as exc:
-                raise InvalidSessionParam("to", str(exc)) from None
-        try:
-            return call.transfers.start(uri, named, replaces)
-        except InviteSessionError as exc:
-            raise SessionStateError(f"session {call.id} cannot be transferred now: {exc}") \
-                from None
-
-    async def hold(self, session_id: str, held: bool) -> None:
-        call = self.get(session_id)
-        if call.state != "established":
-            raise SessionStateError(f"the call is {call.state}; only an established call can "
-                                    f"be put on hold or taken off it")
-        await settled(call)
-        await call.command("hold" if held else "unhold")
-
-
-def _check_established(call: Call, what: str) -> None:
-    leg = call.outside
-    if call.state != "established" or leg is None or leg.session.dialog is None:
-        raise SessionStateError(f"session {call.id} is {call.state}; only an established call "
-                                f"can be {what}")
-
 
 class _Loopback:
     """The target the workers are, for the stack's choice of a local address."""
@@ -477,17 +378,3 @@ def _is_loopback(address: str) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
-
-
-def _checked(check: Callable[[str], None], path: str) -> None:
-    try:
-        check(path)
-    except MediaFileError as exc:
-        raise InvalidSessionParam("path", str(exc)) from None
-
-
-def _absolute(path: str) -> str:
-    if not path or not Path(path).is_absolute():
-        raise InvalidSessionParam("path", f"{path!r} is not an absolute path (the daemon's "
-                                          f"working directory means nothing to a client)")
-    return path

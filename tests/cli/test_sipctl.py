@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-from tests.daemon import SipdProcess
 
 
 def sipctl(*args: str, runtime_dir=None, check: bool = True, timeout: float = 30):

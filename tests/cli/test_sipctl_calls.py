@@ -10,7 +10,6 @@ import time
 import pytest
 
 from tests.daemon import SipdProcess
-from tests.sessions.test_calls import daemon_settings
 
 pytestmark = pytest.mark.interop  # real pjsua2 media workers
 
@@ -36,21 +35,6 @@ def wait_for(what, timeout: float = 30):
             return value
         time.sleep(0.1)
     raise TimeoutError(f"no result from {what}")
-
-
-@pytest.fixture
-def pair(tmp_path):
-    started = [SipdProcess(tmp_path, daemon_settings(), name=name) for name in ("a", "b")]
-    try:
-        for daemon in started:
-            daemon.start(wait=False)
-        for daemon in started:
-            daemon.wait_ready()
-        yield started
-    finally:
-        for daemon in started:
-            daemon.stop()
-            print(daemon.log()[-4000:])
 
 
 def sessions(daemon: SipdProcess) -> list[dict]:

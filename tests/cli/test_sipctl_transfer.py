@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.test_sipctl_calls import pair, sessions, sipctl, sipctl_json, wait_for  # noqa: F401
+from tests.cli.test_sipctl_calls import sessions, sipctl, sipctl_json, wait_for
 
 pytestmark = pytest.mark.interop  # real pjsua2 media workers
 
 
-def test_transfer_blind_and_its_errors(pair):  # noqa: F811
+def test_transfer_blind_and_its_errors(pair):
     a, b = pair
     a_port = sipctl_json(a, "state")["sip"]["ports"]["udp"]
     b_port = sipctl_json(b, "state")["sip"]["ports"]["udp"]

@@ -14,7 +14,7 @@ from typing import Annotated, Iterator, Literal
 from ...accounts.model import AccountNotFound
 from ...media.process import MediaWorkerError, MediaWorkerGone
 from ...media.supervisor import MediaUnavailable
-from ...sessions.manager import InvalidSessionParam, SessionNotFound, SessionStateError
+from ...sessions.errors import InvalidSessionParam, SessionNotFound, SessionStateError
 from ..api import method
 from ..dispatch import CallContext
 from ..errors import CONFLICT, REMOTE_ERROR, UNAVAILABLE, RpcError, invalid_params, not_found
