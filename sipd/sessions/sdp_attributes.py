@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import unquote
 
-from .sdp_fields import (Connection, SDPError, check_token, fields_of, parse_number,
+from .sdp_fields import (Connection, SDPError, check_token, fields_of, memoized, parse_number,
                          split_fields)
 
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
@@ -393,3 +393,7 @@ def validate_attribute(value: str, line: int | None) -> None:
     validator = ATTRIBUTE_VALIDATORS.get(name.lower())
     if validator is not None:
         validator(rest if colon else None, line, name)
+
+
+for _kind in (RtpMap, Fmtp, Rtcp):  # frozen, read again and again (see sdp_fields.memoized)
+    _kind.parse = staticmethod(memoized(_kind.parse))  # type: ignore[method-assign]

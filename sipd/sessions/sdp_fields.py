@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
 
 # --- limits and errors -----------------------------------------------------------------------
 
@@ -49,8 +52,35 @@ def split_fields(value: str, maxsplit: int = 0) -> list[str]:
     return _SPACES.split(value, maxsplit) if value else []
 
 
+_TOKEN = re.compile("[" + re.escape("".join(sorted(TOKEN_CHARS))) + "]+")
+
+
 def is_token(text: str) -> bool:
-    return bool(text) and all(char in TOKEN_CHARS for char in text)
+    return _TOKEN.fullmatch(text) is not None
+
+
+# The typed values are frozen and a function of their text alone (the line number only goes
+# into an error), and a call setup reads the same few lines again and again: the worker's
+# rtpmap lines in every call, the m= line each time a property of the stream is read. What
+# parsed is kept, by text; what failed is not (it raises each time, with its line number).
+# Bounded: a peer sending ever new values empties the table, it does not grow it.
+MEMO_LIMIT = 4096
+
+
+def memoized(parse: Callable[[str, int | None], T]) -> Callable[[str, int | None], T]:
+    """`parse(value, line)` remembered by `value` (for pure parsers of immutable values)."""
+    done: dict[str, T] = {}
+
+    def remembered(value: str, line: int | None = None) -> T:
+        found = done.get(value)
+        if found is None:
+            found = parse(value, line)
+            if len(done) >= MEMO_LIMIT:
+                done.clear()
+            done[value] = found
+        return found
+    remembered.__doc__ = parse.__doc__
+    return remembered
 
 
 def check_token(text: str, what: str, line: int | None) -> str:
@@ -239,3 +269,7 @@ class MediaLine:
     def __str__(self) -> str:
         port = f"{self.port}/{self.port_count}" if self.port_count is not None else str(self.port)
         return " ".join([self.type, port, self.proto, *self.formats])
+
+
+for _kind in (Origin, Connection, Bandwidth, Timing, MediaLine):
+    _kind.parse = staticmethod(memoized(_kind.parse))  # type: ignore[method-assign]

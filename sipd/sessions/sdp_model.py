@@ -15,8 +15,8 @@ from typing import Iterable, Iterator, Sequence
 
 from .sdp_attributes import (DIRECTIONS, Crypto, Direction, FileSelector, Fmtp, Rtcp, RtpMap,
                              parse_accept_types, parse_path, parse_ptime, validate_attribute)
-from .sdp_fields import (Bandwidth, Connection, MediaLine, Origin, SDPError, Timing,
-                         check_repeat, check_zone)
+from .sdp_fields import (MEMO_LIMIT, Bandwidth, Connection, MediaLine, Origin, SDPError,
+                         Timing, check_repeat, check_zone)
 
 SESSION_ORDER = "vosiuepcbtrzka"  # RFC 8866 §5
 MEDIA_ORDER = "icbka"  # after the m= line
@@ -59,6 +59,8 @@ _BAD_CHARS = re.compile("[\x00\r\n\ud800-\udc7f\udd00-\udfff]")
 def check_line(kind: str, value: str, number: int | None = None) -> Line:
     """A line after checking it: a letter, text, and the grammar of the types known here
     (o, c, b, t, r, z, m, v and the attributes of sdp_attributes). SDPError otherwise."""
+    if (kind, value) in _CHECKED:  # the same text checked before: the checks are pure
+        return Line(kind, value, number)
     if not (len(kind) == 1 and ("a" <= kind <= "z" or "A" <= kind <= "Z")):
         raise SDPError(f"line type {kind!r} is not a letter", number)
     bad = _BAD_CHARS.search(value)
@@ -69,7 +71,16 @@ def check_line(kind: str, value: str, number: int | None = None) -> Line:
     check = _LINE_CHECKS.get(kind)
     if check is not None:
         check(value, number)
+    if len(_CHECKED) >= MEMO_LIMIT:
+        _CHECKED.clear()
+    _CHECKED.add((kind, value))
     return Line(kind, value, number)
+
+
+# Lines found well formed, by (type, text): a call setup checks the same lines many times (the
+# worker's rtpmap lines in every call, each line again whenever a description is rebuilt).
+# Bounded like the memos of sdp_fields; a line that failed is never in it.
+_CHECKED: set[tuple[str, str]] = set()
 
 
 _LINE_CHECKS = {"o": Origin.parse, "c": Connection.parse, "b": Bandwidth.parse,
@@ -500,7 +511,13 @@ class SessionDescription(_Section):
             yield from media._text()
 
     def __str__(self) -> str:
-        return "".join(self._text())
+        # What _text() yields, without a generator per section (every message sent with SDP
+        # is written, and a description is compared by its text).
+        parts = [f"{line.type}={line.value}\r\n" for line in self.lines]
+        for media in self.media:
+            parts.append(f"m={media.media_line.value}\r\n")
+            parts += [f"{line.type}={line.value}\r\n" for line in media.lines]
+        return "".join(parts)
 
     def __bytes__(self) -> bytes:
         return str(self).encode("utf-8", "surrogateescape")

@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from .sdp_attributes import Direction
+from .sdp_attributes import DIRECTIONS, Direction
 from .sdp_fields import Connection, Origin, Timing
 from .sdp_model import Line, MediaDescription, SessionDescription
 
@@ -79,10 +79,19 @@ def sanitize_worker_sdp(sdp: SessionDescription,
     everything else (crypto, rtcp, rtpmap, fmtp, direction, ptime, ICE) is kept."""
     clean = sdp.copy()
     clean.session_name = session_name
-    for section in (clean, *clean.media):
-        section.remove_bandwidths(*STRIPPED_BANDWIDTHS)
-        section.remove_attributes(*STRIPPED_ATTRIBUTES)
+    for section in (clean, *clean.media):  # one pass per section (a call setup does this 4×)
+        section.lines = [line for line in section.lines if _kept(line)]
     return clean
+
+
+def _kept(line: Line) -> bool:
+    """Whether sanitising keeps this line (what remove_bandwidths(*STRIPPED_BANDWIDTHS) and
+    remove_attributes(*STRIPPED_ATTRIBUTES) keep)."""
+    if line.type == "b":
+        return line.value.partition(":")[0].upper() not in STRIPPED_BANDWIDTHS
+    if line.type == "a":
+        return line.value.partition(":")[0].lower() not in STRIPPED_ATTRIBUTES
+    return True
 
 
 def merge_answer(offer: SessionDescription, worker_answer: SessionDescription | None,
@@ -159,11 +168,11 @@ def _assemble(worker: SessionDescription | None, media: Sequence[MediaDescriptio
     result = SessionDescription.new(origin, session_name, timing=timing)
     if worker is not None:
         # Session-level bandwidth and attributes of the worker (ICE options, ...), sanitised;
-        # its direction went down to its own streams.
-        clean = sanitize_worker_sdp(worker, session_name)
-        clean.direction = None
-        for line in clean.lines:
-            if line.type in "ba":
+        # its direction went down to its own streams. (Only its session level is read: the
+        # lines a sanitised copy with `direction = None` would have, without copying it.)
+        for line in worker.lines:
+            if line.type in "ba" and _kept(line) and not (
+                    line.type == "a" and line.value.lower() in DIRECTIONS):
                 result.insert_line(Line(line.type, line.value))
     result.media = [entry.copy() for entry in media]
     for index, entry in enumerate(result.media):

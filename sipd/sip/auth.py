@@ -26,7 +26,6 @@ from typing import Callable, Iterable
 
 from .builder import new_branch
 from .errors import SipParseError
-from .header_values import parse_via
 from .message import Request, Response
 from .syntax import TOKEN_CHARS, Scanner, quote, unquote
 
@@ -360,9 +359,8 @@ def _remove_authorization(request: Request, challenge: Challenge) -> None:
 
 def _prepare_retry(request: Request) -> None:
     """A new transaction: fresh branch in the top Via, next CSeq number (RFC 3261 §22.2)."""
-    vias = request.headers.values("Via")
-    if vias:
-        via = parse_via(vias[0])
+    via = request.top_via  # a copy, parsed once per message
+    if via is not None:
         via.params.set("branch", new_branch())
         via.params.remove("received")
         if via.wants_rport:

@@ -10,7 +10,7 @@ import secrets
 from typing import Iterable
 
 from .errors import SipParseError
-from .header_values import Address, Via, parse_address, parse_via
+from .header_values import Address, Via, parse_address
 from .headers import Headers
 from .message import Request, Response
 from .uri import SipUri, Uri
@@ -123,7 +123,12 @@ def build_response(
     """A response to `request` (RFC 3261 §8.2.6): Via, From, To, Call-ID, CSeq copied, and a
     To tag added when the To has none and the status is not 100 (pass the dialog's tag so
     every response of one transaction carries the same one; a new one is made otherwise)."""
-    response = build_response_from_headers(request.headers, status, reason, to_tag=to_tag)
+    try:
+        to = None if status == 100 else request.to  # a copy of what reading it parsed
+    except SipParseError:
+        to = None
+    response = build_response_from_headers(request.headers, status, reason, to_tag=to_tag,
+                                           to=to)
     for name, value in headers:
         response.headers.add(name, value)
     if content_type is not None:
@@ -133,9 +138,11 @@ def build_response(
 
 
 def build_response_from_headers(request_headers: Headers, status: int, reason: str | None = None,
-                                *, to_tag: str | None = None) -> Response:
+                                *, to_tag: str | None = None,
+                                to: Address | None = None) -> Response:
     """The core of `build_response`, from the headers alone (used for answering requests
-    that failed to parse: a To that cannot be parsed is copied without adding a tag)."""
+    that failed to parse: a To that cannot be parsed is copied without adding a tag). `to`
+    is the request's To when it is already parsed (a copy this may change): not parsed again."""
     fields = Headers()
     for name in ("Via", "Record-Route", "From", "To", "Call-ID", "CSeq"):
         if name == "Record-Route" and not 100 < status < 300:
@@ -144,10 +151,11 @@ def build_response_from_headers(request_headers: Headers, status: int, reason: s
             fields.add(name, value)
     to_value = fields.get("To")
     if to_value is not None and status != 100:
-        try:
-            to = parse_address(to_value, "To")
-        except SipParseError:
-            to = None
+        if to is None:
+            try:
+                to = parse_address(to_value, "To")
+            except SipParseError:
+                to = None
         if to is not None and to.tag is None:
             to.tag = to_tag or new_tag()
             fields.set("To", str(to))
@@ -158,10 +166,9 @@ def stamp_received(request: Request, source_host: str, source_port: int) -> None
     """Adds `received` to the top Via when the sent-by host is not the packet's source
     address (RFC 3261 §18.2.1), and fills in an empty `rport` (RFC 3581 §4, which then also
     requires `received`). Call it on every request a transport receives."""
-    values = request.headers.values("Via")
-    if not values:
+    via = request.top_via  # a copy of what reading the request parsed (not parsed again)
+    if via is None:
         return
-    via = parse_via(values[0])
     if via.wants_rport:
         via.params.set("rport", str(source_port))
     if via.wants_rport or not _same_address(via.host, source_host):

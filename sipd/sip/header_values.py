@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import re
 from dataclasses import dataclass, field
 
 from .errors import SipParseError
@@ -196,8 +197,27 @@ class Via:
         return f"Via({str(self)!r})"
 
 
+# `SIP/2.0/UDP host:port` with single separators, then ';' or the end: the usual sent-protocol
+# and sent-by, read at once (parse_via). Possessive, so that it only matches what the general
+# reader below reads the same way; anything else (spaces around '/' or ':', an IPv6
+# reference, a malformed value) is left to that reader and its error messages.
+_TOKEN_CLASS = "[" + "".join(re.escape(c) for c in sorted(TOKEN_CHARS)) + "]"
+_SIMPLE_VIA = re.compile(
+    f"({_TOKEN_CLASS}++)/({_TOKEN_CLASS}++)/({_TOKEN_CLASS}++) ([A-Za-z0-9._-]++)"
+    r"(?::([0-9]++))?+(?=;|\Z)")
+
+
 def parse_via(text: str) -> Via:
     scanner = Scanner(text, "Via")
+    simple = _SIMPLE_VIA.match(text)
+    if simple is not None:
+        name, version, transport, host_text, port_text = simple.groups()
+        host = parse_host(host_text, "Via")
+        port = None if port_text is None else parse_port(port_text, "Via")
+        scanner.pos = simple.end()
+        params = parse_params(scanner)
+        scanner.ensure_end()
+        return Via(transport.upper(), host, port, params, f"{name.upper()}/{version}")
     name = scanner.token("protocol name")
     scanner.expect("/")
     version = scanner.token("protocol version")
@@ -262,10 +282,13 @@ def parse_delta_seconds(text: str, what: str) -> int:
     return min(int(value), MAX_DELTA_SECONDS) if len(value) < 40 else MAX_DELTA_SECONDS
 
 
+_NOT_IN_CALL_ID = re.compile("[\x00- \x7f]")  # controls, space, DEL
+
+
 def parse_call_id(text: str) -> str:
     """Call-ID = word ["@" word]. Accepted liberally: any visible characters, no spaces."""
     value = text.strip(WSP)
-    if not value or any(c <= " " or c == "\x7f" for c in value):
+    if not value or _NOT_IN_CALL_ID.search(value) is not None:
         raise parse_error("Call-ID", "empty or contains whitespace or control characters", text)
     return value
 

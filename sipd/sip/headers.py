@@ -57,15 +57,30 @@ SINGLE_VALUE_HEADERS = ("Call-ID", "CSeq", "From", "To", "Max-Forwards", "Conten
 
 def _checked(name: str, value: str) -> tuple[str, str]:
     """Refuses what would break the message on the wire (or inject header lines into it)."""
-    if not is_token(name):
-        raise ValueError(f"header name {name!r} is not a token")
+    canonical = _CHECKED_NAMES.get(name)
+    if canonical is None:
+        if not is_token(name):
+            raise ValueError(f"header name {name!r} is not a token")
+        canonical = canonical_name(name)
+        if len(_CHECKED_NAMES) >= 1024:  # bounded: a peer's made-up names do not pile up
+            _CHECKED_NAMES.clear()
+        _CHECKED_NAMES[name] = canonical
     if "\r" in value or "\n" in value:
         raise ValueError(f"{name} value contains a line break: {value[:40]!r}")
-    return canonical_name(name), value
+    return canonical, value
+
+
+# Names found to be tokens, each with its canonical spelling: every message read or built
+# checks the same few dozen names (parse_head has already checked a received one).
+_CHECKED_NAMES: dict[str, str] = {}
+# The canonical spellings: a field with one of these names is stored with exactly it.
+_KNOWN = frozenset(CANONICAL.values())
 
 
 def canonical_name(name: str) -> str:
     """The canonical spelling of a header name; compact forms are expanded."""
+    if name in _KNOWN:
+        return name
     lower = name.lower()
     if len(lower) == 1 and lower in COMPACT_FORMS:
         return COMPACT_FORMS[lower]
@@ -83,7 +98,13 @@ class Headers:
     # -- reading ------------------------------------------------------------------------
     def get(self, name: str, default: str | None = None) -> str | None:
         """The value of the first field called `name`."""
-        key = canonical_name(name).lower()
+        canonical = canonical_name(name)
+        if canonical in _KNOWN:  # stored spelled so: no need to lower every name
+            for field_name, value in self._fields:
+                if field_name == canonical:
+                    return value
+            return default
+        key = canonical.lower()
         for field_name, value in self._fields:
             if field_name.lower() == key:
                 return value
@@ -91,7 +112,10 @@ class Headers:
 
     def get_all(self, name: str) -> list[str]:
         """The values of every field called `name`, one per header line."""
-        key = canonical_name(name).lower()
+        canonical = canonical_name(name)
+        if canonical in _KNOWN:  # stored spelled so (see _checked)
+            return [value for field_name, value in self._fields if field_name == canonical]
+        key = canonical.lower()
         return [value for field_name, value in self._fields if field_name.lower() == key]
 
     def values(self, name: str) -> list[str]:

@@ -35,8 +35,26 @@ def _run_of(chars: frozenset[str]) -> re.Pattern[str]:
     return pattern
 
 
+_TOKEN_RUN = _run_of(TOKEN_CHARS)
+_WS_RUN = re.compile("[ \t]*")
+
+
+def _class(chars: frozenset[str]) -> str:
+    return "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"
+
+
+# The common shape of one parameter, `;name` or `;name=value` with no white space and an
+# unquoted value, read by one regex (parse_params). Possessive, and refused when white space
+# or '=' follows, so it never reads a prefix of what the general reader would read longer
+# (`;a =b`, `;a= b`, `;a=b=c` and quoted values go to it).
+_SIMPLE_PARAM = re.compile(
+    f";({_class(TOKEN_CHARS)}++)(?:=({_class(PARAM_VALUE_CHARS)}++))?+(?![ \t=])")
+# A quoted string without line breaks, quoted-pairs included (Scanner.quoted_string).
+_QUOTED = re.compile(r'"(?:[^"\\\r\n]++|\\[^\r\n])*+"')
+
+
 def is_token(text: str) -> bool:
-    return bool(text) and _run_of(TOKEN_CHARS).fullmatch(text) is not None
+    return _TOKEN_RUN.fullmatch(text) is not None and bool(text)
 
 
 def parse_error(what: str, problem: str, text: str) -> SipParseError:
@@ -65,18 +83,15 @@ class Scanner:
 
     def skip_ws(self) -> bool:
         start = self.pos
-        while self.pos < len(self.text) and self.text[self.pos] in WSP:
-            self.pos += 1
+        self.pos = _WS_RUN.match(self.text, start).end()  # type: ignore[union-attr]
         return self.pos > start
 
     def accept(self, char: str) -> bool:
-        """Consume `char` (after optional whitespace) if it is next."""
-        save = self.pos
-        self.skip_ws()
-        if self.peek() == char:
-            self.pos += 1
+        """Consume `char` (one character, after optional whitespace) if it is next."""
+        pos = _WS_RUN.match(self.text, self.pos).end()  # type: ignore[union-attr]
+        if self.text.startswith(char, pos):
+            self.pos = pos + 1
             return True
-        self.pos = save
         return False
 
     def expect(self, char: str) -> None:
@@ -100,6 +115,10 @@ class Scanner:
         """Reads a quoted string (the opening quote is next) and returns its raw text, quotes
         included; use `unquote` for the content."""
         start = self.pos
+        match = _QUOTED.match(self.text, start)
+        if match is not None:  # the usual case; the loop below says what is wrong otherwise
+            self.pos = match.end()
+            return match.group()
         if self.peek() != '"':
             raise self.error("expected '\"'")
         self.pos += 1
@@ -134,6 +153,8 @@ def unquote(value: str) -> str:
     """The content of a quoted string with quoted-pairs resolved; other text is returned as is."""
     if len(value) < 2 or value[0] != '"' or value[-1] != '"':
         return value
+    if "\\" not in value:
+        return value[1:-1]
     out = []
     i, end = 1, len(value) - 1
     while i < end:
@@ -152,6 +173,8 @@ def quote(value: str) -> str:
 def split_list(value: str) -> list[str]:
     """Splits a comma-separated header value into its elements (stripped), ignoring commas
     inside quoted strings and inside <...>. Empty elements are kept so callers can reject them."""
+    if "," not in value:
+        return [value.strip(WSP)]
     if '"' not in value and "<" not in value:
         return [part.strip(WSP) for part in value.split(",")]
     parts: list[str] = []
@@ -311,7 +334,15 @@ def parse_params(scanner: Scanner) -> Params:
     """Reads `*( SEMI generic-param )` up to the end of the value or a character that is not
     part of a parameter (the caller decides whether that is an error)."""
     params = Params()
-    while scanner.accept(";"):
+    text, items = scanner.text, params._items
+    while True:
+        simple = _SIMPLE_PARAM.match(text, scanner.pos)
+        if simple is not None:
+            items.append(simple.group(1, 2))
+            scanner.pos = simple.end()
+            continue
+        if not scanner.accept(";"):
+            break
         scanner.skip_ws()
         name = scanner.take_while(TOKEN_CHARS)
         if not name:

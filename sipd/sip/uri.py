@@ -11,6 +11,7 @@ without brackets; `host_port` and `str()` add them.
 from __future__ import annotations
 
 import ipaddress
+import re
 import string
 from dataclasses import dataclass, field
 from typing import Union
@@ -32,6 +33,8 @@ _PARAM_SAFE = UNRESERVED | frozenset("[]/:&+$")
 _HEADER_SAFE = UNRESERVED | frozenset("[]/?:+$")
 _HOSTNAME_CHARS = ALPHANUM | frozenset("-._")
 _SCHEME_CHARS = ALPHANUM | frozenset("+-.")
+_HOSTNAME = re.compile("[A-Za-z0-9._-]+")  # _HOSTNAME_CHARS, as one regex
+_SCHEME = re.compile("[A-Za-z0-9+.-]+")  # _SCHEME_CHARS
 # What may appear in each part of a SIP URI as received: the safe characters and escapes
 # (checked by percent_decode).
 _USER_CHARS = _USER_SAFE | {"%"}
@@ -66,7 +69,7 @@ def parse_host(text: str, what: str) -> str:
         return inner
     if not text:
         raise parse_error(what, "empty host", text)
-    if not all(c in _HOSTNAME_CHARS for c in text) or text.startswith((".", "-")):
+    if _HOSTNAME.fullmatch(text) is None or text.startswith((".", "-")):
         raise parse_error(what, "invalid host", text)
     return text
 
@@ -253,8 +256,7 @@ def parse_uri(text: str, what: str = "URI") -> Uri:
     Raises SipParseError (400) on malformed input; `what` names the element in the message.
     """
     scheme, colon, rest = text.partition(":")
-    if not colon or not scheme or not scheme[0].isalpha() or \
-            not all(c in _SCHEME_CHARS for c in scheme):
+    if not colon or not scheme or not scheme[0].isalpha() or _SCHEME.fullmatch(scheme) is None:
         raise parse_error(what, "missing or invalid URI scheme", text)
     lower = scheme.lower()
     if lower in ("sip", "sips"):
