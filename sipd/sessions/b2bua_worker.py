@@ -102,6 +102,21 @@ class WorkerLeg:
                                     f"{cmd.replace('_', ' ')}")
         return await self.manager.media.request(self.id, cmd, call=self.worker_call, **fields)
 
+    async def rtp_counters(self) -> dict[str, int] | None:
+        """RTP packets and bytes each way so far (the worker's stream statistics): proof that
+        media flows, silence included. None without a live stream or a worker to ask."""
+        if self.worker_call is None or self.media is None or self.media.closed:
+            return None
+        try:
+            status = await self.manager.media.request(self.id, "status")
+        except Exception as exc:  # noqa: BLE001 - a view, not a command: say nothing
+            log.debug("session %s: no worker status: %s", self.id, exc)
+            return None
+        for call in status.get("calls") or ():
+            if call.get("call") == self.worker_call:
+                return call.get("rtp")
+        return None
+
     def on_worker_event(self, event: dict[str, Any]) -> None:
         name = event.get("event")
         call = event.get("call")

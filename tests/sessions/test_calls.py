@@ -153,6 +153,9 @@ async def test_call_carries_audio_both_ways(a, b, tmp_path, transport):
     assert new["direction"] == "outgoing" and new["remote"] == b.uri(transport)
 
     heard = await exchange_tones(a, a_id, b, b_id, tmp_path)
+    for peer, session in ((a, a_id), (b, b_id)):  # the counters say media flows both ways
+        rtp = (await peer.call("sessions.get", id=session))["rtp"]
+        assert rtp["rx_packets"] > 25 and rtp["tx_packets"] > 25, rtp
 
     await a.call("sessions.end", id=a_id)
     await a.state(a_id, "ended")

@@ -54,9 +54,11 @@ async def list_(ctx: CallContext) -> dict:
 
 @method("sessions.get")
 async def get(ctx: CallContext, *, id: ID) -> dict:
-    """One session: direction, remote party, state, hold, media details."""
+    """One session: direction, remote party, state, hold, media details, and `rtp`: the
+    packets and bytes of audio sent and received so far (null without live media)."""
     with _errors(id):
-        return _sessions(ctx).get(id).view()
+        call = _sessions(ctx).get(id)
+        return {**call.view(), "rtp": await call.rtp_counters()}
 
 
 @method("sessions.start")
