@@ -89,6 +89,10 @@ class Address:
         return f"Address({str(self)!r})"
 
 
+_DISPLAY_RUN = re.compile("[" + "".join(re.escape(c) for c in sorted(TOKEN_CHARS | set(WSP)))
+                          + "]*")  # tokens and spaces: an unquoted display name
+
+
 def parse_address(text: str, what: str = "Address") -> Address:
     """Parses a name-addr (`Name <uri>;p`) or an addr-spec (`uri;p`, where every `;` after
     the URI starts a header parameter, and `,` `?` are not allowed)."""
@@ -103,9 +107,7 @@ def parse_address(text: str, what: str = "Address") -> Address:
     elif scanner.peek() != "<":
         # Either display-name tokens followed by '<' (no space needed before it, RFC 4475
         # §3.1.1.6) or an addr-spec: look at the first character that is no token or space.
-        probe = scanner.pos
-        while probe < len(text) and (text[probe] in TOKEN_CHARS or text[probe] in WSP):
-            probe += 1
+        probe = _DISPLAY_RUN.match(text, scanner.pos).end()  # type: ignore[union-attr]
         if probe < len(text) and text[probe] == "<":
             display = text[scanner.pos:probe].strip(WSP)
             scanner.pos = probe
@@ -255,7 +257,13 @@ class CSeq:
         return f"{self.number} {self.method}"
 
 
+_SIMPLE_CSEQ = re.compile(f"([0-9]++) ({_TOKEN_CLASS}++)")  # `20 INVITE`, nothing around
+
+
 def parse_cseq(text: str) -> CSeq:
+    simple = _SIMPLE_CSEQ.fullmatch(text)
+    if simple is not None and len(simple.group(1)) <= 10 and int(simple.group(1)) <= MAX_CSEQ:
+        return CSeq(int(simple.group(1)), simple.group(2))
     scanner = Scanner(text, "CSeq")
     scanner.skip_ws()
     digits = scanner.take_while(_DIGITS)

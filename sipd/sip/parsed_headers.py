@@ -27,6 +27,43 @@ from .syntax import split_list
 
 _UNPARSED = object()
 
+# The messages of one dialog repeat the same values: the From of an INVITE is in each of its
+# responses, its ACK and the BYE; its top Via is in every response to it; the To with its tag
+# from the first answer on. A value is a function of its text, so the addresses and Vias
+# parsed lately are kept by text, and a value seen again is not parsed again: the same object
+# is kept for every message that has it. That is safe for the same reason as sharing it
+# between a message and its copies (`ParsedValues.copy`): what is parsed here is never
+# changed and never leaves this module but as a copy (the accessors of sipd/sip/message.py).
+# Only what parsed is kept (a malformed value raises each time, with the name of its
+# header). Bounded: a peer sending ever new values empties the table, it does not grow it.
+MEMO_LIMIT = 512
+_MEMOS: list[dict[str, Any]] = []
+
+
+def _remembered(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`parse` (of an Address or Via value), with the values parsed lately kept by text
+    (shared: copy before handing one out, as `ParsedValues.get` says)."""
+    done: dict[str, Any] = {}
+    _MEMOS.append(done)
+
+    def parse_once(value: str) -> Any:
+        found = done.get(value)
+        if found is None:
+            found = parse(value)
+            if found is None:
+                return None
+            if len(done) >= MEMO_LIMIT:
+                done.clear()
+            done[value] = found
+        return found
+    return parse_once
+
+
+def forget() -> None:
+    """Empties the tables of values parsed lately (for benchmarks of parsing itself)."""
+    for done in _MEMOS:
+        done.clear()
+
 
 def _contact(value: str) -> object:
     # `Contact: *` is no address; the `contacts` accessor leaves it out.
@@ -36,16 +73,16 @@ def _contact(value: str) -> object:
 # The headers kept parsed, each with how one of its values is parsed: the same functions, with
 # the same names in their error messages, as the accessors always used.
 PARSERS: dict[str, Callable[[str], Any]] = {
-    "Via": parse_via,
-    "From": lambda v: parse_address(v, "From"),
-    "To": lambda v: parse_address(v, "To"),
+    "Via": _remembered(parse_via),
+    "From": _remembered(lambda v: parse_address(v, "From")),
+    "To": _remembered(lambda v: parse_address(v, "To")),
     "Call-ID": parse_call_id,
     "CSeq": parse_cseq,
     "Max-Forwards": lambda v: parse_delta_seconds(v, "Max-Forwards"),
     "Expires": lambda v: parse_delta_seconds(v, "Expires"),
-    "Contact": _contact,
-    "Route": lambda v: parse_address(v, "Route"),
-    "Record-Route": lambda v: parse_address(v, "Record-Route"),
+    "Contact": _remembered(_contact),
+    "Route": _remembered(lambda v: parse_address(v, "Route")),
+    "Record-Route": _remembered(lambda v: parse_address(v, "Record-Route")),
 }
 _LISTS = frozenset(name for name in PARSERS if name.lower() in LIST_HEADERS)
 

@@ -275,6 +275,17 @@ def parse_sip_uri(text: str, what: str = "URI") -> SipUri:
     return uri
 
 
+_USER_RUN, _PASSWORD_RUN, _PARAM_RUN, _HEADER_RUN = (
+    re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]*")
+    for chars in (_USER_CHARS, _PASSWORD_CHARS, _PARAM_CHARS, _HEADER_CHARS))
+
+
+def _check(text: str, run: re.Pattern[str], allowed: frozenset[str], what: str) -> None:
+    """check_chars(text, allowed, what) with the regex of `allowed` at hand."""
+    if run.fullmatch(text) is None:
+        check_chars(text, allowed, what)  # raises, naming the character
+
+
 def _parse_sip(scheme: str, rest: str, text: str, what: str) -> SipUri:
     user = password = None
     # Only the userinfo may end in '@' (escaped '@' elsewhere), so the first '@' ends it;
@@ -286,10 +297,10 @@ def _parse_sip(scheme: str, rest: str, text: str, what: str) -> SipUri:
         user_text, colon, password_text = userinfo.partition(":")
         if not user_text:
             raise parse_error(what, "empty user part", text)
-        check_chars(user_text, _USER_CHARS, what)
+        _check(user_text, _USER_RUN, _USER_CHARS, what)
         user = percent_decode(user_text, what)
         if colon:
-            check_chars(password_text, _PASSWORD_CHARS, what)
+            _check(password_text, _PASSWORD_RUN, _PASSWORD_CHARS, what)
             password = percent_decode(password_text, what)
     rest, question, header_text = rest.partition("?")
     host_part, *param_parts = rest.split(";")
@@ -305,22 +316,32 @@ def _parse_sip(scheme: str, rest: str, text: str, what: str) -> SipUri:
     host = parse_host(host_text, what)
     port = parse_port(port_text, what) if port_text is not None else None
     params = Params()
+    items = params._items
+    positions: dict[str, int] = {}  # a name seen again replaces its value, as Params.set does
     for part in param_parts:
         name, equals, value = part.partition("=")
         if not name:
             raise parse_error(what, "empty URI parameter", text)
-        check_chars(name, _PARAM_CHARS, what)
+        _check(name, _PARAM_RUN, _PARAM_CHARS, what)
         if equals:
-            check_chars(value, _PARAM_CHARS, what)
-        params.set(percent_decode(name, what), percent_decode(value, what) if equals else None)
+            _check(value, _PARAM_RUN, _PARAM_CHARS, what)
+        name = percent_decode(name, what)
+        decoded = percent_decode(value, what) if equals else None
+        key = name.lower()
+        position = positions.get(key)
+        if position is None:
+            positions[key] = len(items)
+            items.append((name, decoded))
+        else:
+            items[position] = (items[position][0], decoded)
     headers: list[tuple[str, str]] = []
     if question:
         for part in header_text.split("&"):
             name, equals, value = part.partition("=")
             if not name or not equals:
                 raise parse_error(what, "malformed URI header", text)
-            check_chars(name, _HEADER_CHARS, what)
-            check_chars(value, _HEADER_CHARS, what)
+            _check(name, _HEADER_RUN, _HEADER_CHARS, what)
+            _check(value, _HEADER_RUN, _HEADER_CHARS, what)
             headers.append((percent_decode(name, what), percent_decode(value, what)))
     return SipUri(host, user, password, port, params, headers, scheme)
 
