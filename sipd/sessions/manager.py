@@ -179,7 +179,9 @@ class SessionManager(SessionCommands):
         self._calls[call.id] = call
         if watch is not None:
             self.watch(call.id, watch)
-        await self._nursery.start(call.run)
+        # Not `await nursery.start(call.run)`: that waits for the task to run first, a trip
+        # through the scheduler before the call's first message (call.start_soon queues).
+        self._nursery.start_soon(call.run)
         self.publish("session.new", {"id": call.id, "account": account.id,
                                      "direction": direction, "remote": remote,
                                      "streams": list(call.streams), **(extra or {})})
@@ -205,8 +207,7 @@ class SessionManager(SessionCommands):
             raise InvalidSessionParam("to", str(exc)) from None
         call = await self._open(account, "outgoing", str(uri), extra, watch)
         call.extra_headers = list(extra_headers)
-        assert call._nursery is not None
-        call._nursery.start_soon(call.place, uri)
+        call.start_soon(call.place, uri)
         return call.view()
 
     async def on_invite(self, incoming: IncomingRequest, account: AccountConfig) -> None:
@@ -235,8 +236,8 @@ class SessionManager(SessionCommands):
         call.receive(incoming, ring=not account.auto_answer or replaced is not None)
         if account.auto_answer and replaced is None:
             await self._auto_answer(call)
-        elif replaced is not None and call._nursery is not None:
-            call._nursery.start_soon(self._auto_answer, call)
+        elif replaced is not None:
+            call.start_soon(self._auto_answer, call)
 
     def _replaced(self, replaces: Replaces) -> Call:
         call, status, reason = find_replaced(self, replaces)
@@ -362,6 +363,13 @@ class SessionManager(SessionCommands):
             call = self._calls.get(session_id)
             if call is not None:
                 call.media_lost(reason)
+        for call in list(self._calls.values()):
+            # A recording the worker was still closing (its call just ended): it never will.
+            worker = getattr(call.worker, "id", None)
+            if call.recording is not None and worker == data.get("worker"):
+                self.publish("session.recording", {"id": call.id, "path": call.recording,
+                                                   "complete": False, "reason": reason})
+                call.recording = None
 
 
 class _Loopback:

@@ -260,10 +260,12 @@ async def test_unknown_session_and_bad_params(a):
     assert no_account.value.code == -32002
 
 
-async def test_a_crashed_media_worker_ends_the_call(a, b):
+async def test_a_crashed_media_worker_ends_the_call(a, b, tmp_path):
     a_id, b_id = await call_and_answer(a, b)
     workers = (await a.call("system.state"))["media"]["workers"]
     carrier = next(w for w in workers if a_id in w["sessions"])
+    recording = tmp_path / "cut-short.wav"
+    await a.call("sessions.record", id=a_id, path=str(recording))
 
     os.kill(carrier["pid"], signal.SIGKILL)
 
@@ -271,6 +273,10 @@ async def test_a_crashed_media_worker_ends_the_call(a, b):
     assert crashed["sessions"] == [a_id] and crashed["pid"] == carrier["pid"]
     ended = await a.state(a_id, "ended")
     assert ended["reason"].startswith("media engine crashed"), ended
+    # The recording could not be finished, and the client hears so.
+    lost = await a.events.wait("session.recording", id=a_id)
+    assert lost["path"] == str(recording) and lost["complete"] is False, lost
+    assert lost["reason"].startswith("media engine crashed"), lost
     assert (await b.state(b_id, "ended"))["reason"] == "remote hangup"
     # The next call gets a fresh worker.
     a_id, b_id = await call_and_answer(a, b)
