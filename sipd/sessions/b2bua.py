@@ -113,6 +113,8 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
         self._forwarding: tuple[LegDriver, Any] | None = None  # (leg the offer came on, offer)
         self._transport = "udp"  # toward the remote party, for in-dialog requests
         self._nursery: trio.Nursery | None = None
+        self._queued: list[tuple[Any, tuple[Any, ...]]] = []  # tasks before `run` starts
+        self._placing: Any = None  # sends our INVITE once the worker's has come (`place`)
         self._done = trio.Event()
         self.transfers = Transfers(self)  # REFER out and in (b2bua_transfer)
         self.extra_headers: list[tuple[str, str]] = []  # in our INVITE (Referred-By, Replaces)
@@ -164,6 +166,9 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                queued, self._queued = self._queued, []
+                for fn, args in queued:
+                    nursery.start_soon(fn, *args)
                 task_status.started()
                 await self._done.wait()
                 # Late retransmissions (a 2xx to ACK again, a BYE to answer) for 64*T1.
@@ -172,9 +177,17 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
         finally:
             self.manager.forget(self)
 
+    def start_soon(self, fn: Any, *args: Any) -> None:
+        """A task of this call. The manager starts `run` without waiting for it (a round trip
+        through the scheduler on every call's setup path): what comes before it opened the
+        call's nursery is started there as soon as it has."""
+        if self._nursery is not None:
+            self._nursery.start_soon(fn, *args)
+        else:
+            self._queued.append((fn, args))
+
     def _spawn(self, leg: LegDriver) -> None:
-        assert self._nursery is not None
-        self._nursery.start_soon(leg.run)
+        self.start_soon(leg.run)
 
     def _check_done(self) -> None:
         if self._done.is_set():
@@ -205,15 +218,11 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
             if self._cancelled or self.terminated:
                 self.manager.release_media(self)
                 return self._fail(487, "cancelled")
+            # The worker's INVITE sends ours from its own task (on_worker_invite calls
+            # `_placing`): waking this task first would cost a trip through the scheduler.
+            self._placing = lambda: self._invite_remote(to, targets)
             await self._worker_calls_us()
-            if self.terminated:
-                return None
-            if self._worker_offer is None:
-                return self._fail(500, self._worker_failure
-                                  or "the media engine did not place its call")
-            if self._cancelled:
-                return self._fail(487, "cancelled")
-            self._send_invite(to, self._first_target(to, targets))
+            self._invite_remote(to, targets)  # unless done: a failure, the timeout
         except LocationError as exc:
             self._fail(404 if exc.reason == LocationError.NXDOMAIN else 503, str(exc))
         except (MediaUnavailable, MediaWorkerError) as exc:
@@ -221,6 +230,24 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
         except Exception as exc:  # noqa: BLE001 - a bug fails this call, not the daemon
             log.exception("session %s: setting up the call failed", self.id)
             self._fail(500, f"internal error: {exc!r}; see the log")
+
+    def _invite_remote(self, to: SipUri, targets: Any) -> None:
+        """Our INVITE to the remote party, once the worker's INVITE brought its offer (or
+        the call fails: no offer, cancelled meanwhile). Once only."""
+        self._placing = None
+        if self.terminated or self.outside is not None:
+            return None
+        try:
+            if self._worker_offer is None:
+                return self._fail(500, self._worker_failure
+                                  or "the media engine did not place its call")
+            if self._cancelled:
+                return self._fail(487, "cancelled")
+            self._send_invite(to, self._first_target(to, targets))
+        except Exception as exc:  # noqa: BLE001 - a bug fails this call, not the daemon
+            log.exception("session %s: setting up the call failed", self.id)
+            self._fail(500, f"internal error: {exc!r}; see the log")
+        return None
 
     def _send_invite(self, to: SipUri, target: TargetLike) -> None:
         worker_offer = sdp.parse(self._worker_offer)
@@ -257,8 +284,7 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
             incoming.request, leg.now(), ref=incoming, reliable=incoming.transport != "udp",
             contact=self.manager.contact(self.account, incoming.transport, incoming.source)))
         self.manager.register_dialog(session.call_id or "", session.local_tag or "", leg)
-        assert self._nursery is not None
-        self._nursery.start_soon(self._watch_cancel, leg, incoming)
+        self.start_soon(self._watch_cancel, leg, incoming)
         self._outside_invite = incoming
         if session.terminated:
             return

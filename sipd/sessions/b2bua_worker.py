@@ -29,7 +29,7 @@ WORKER_INVITE_TIMEOUT = 10.0  # how long the worker may take to send the INVITE 
 
 class WorkerLeg:
     """The part of a Call that deals with its media worker (it uses the Call's `end`,
-    `_spawn`, `_check_done`, `_end_media`, `_media_event` and `_watch_cancel`)."""
+    `start_soon`, `_spawn`, `_check_done`, `_end_media`, `_media_event` and `_watch_cancel`)."""
 
     id: str
     manager: Any
@@ -46,6 +46,8 @@ class WorkerLeg:
     _worker_failure: str | None
     _cancelled: bool
     _nursery: trio.Nursery | None
+    start_soon: Any
+    _placing: Any
 
     def _internal_transport(self) -> str:
         return self.manager.internal_transport
@@ -75,11 +77,12 @@ class WorkerLeg:
                                   contact=self.manager.internal_contact(incoming.transport),
                                   ref=incoming, reliable=incoming.transport != "udp"))
         self.manager.register_dialog(session.call_id or "", session.local_tag or "", leg)
-        assert self._nursery is not None
-        self._nursery.start_soon(self._watch_cancel, leg, incoming)
+        self.start_soon(self._watch_cancel, leg, incoming)
         if self.terminated or self._cancelled:
             self._end_media(487)
         self._worker_invite.set()
+        if self._placing is not None:
+            self._placing()  # our INVITE to the remote party, from this task (b2bua.place)
 
     def _listener(self, transport: str) -> Source:
         address = (self.worker.ready.get("sip") or {}).get(transport, "")

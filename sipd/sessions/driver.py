@@ -210,6 +210,10 @@ class LegDriver:
             return
         self._handles[key] = handle
         self.uses(handle.hop.connection)
+        # Responses are fed from the stack's task as they come (a task reading the handle
+        # would wake a scheduler turn later: the 2xx of a call waits that long to be passed
+        # on); the task only learns how the transaction ended.
+        handle.listen(lambda response: self._on_response(key, handle, response))
         assert self._nursery is not None
         self._nursery.start_soon(self._read_responses, key, handle)
 
@@ -219,18 +223,24 @@ class LegDriver:
         except (TransportError, LocationError) as exc:
             log.info("%r: cannot send ACK: %s", self, exc)
 
+    def _on_response(self, key: str, handle: ClientTransactionHandle, response: Any) -> None:
+        if self.closed:
+            handle.stop()
+            return
+        if response.status in (401, 407) and self._authenticator is not None:
+            retry = self._authenticator.authenticate(handle.request, response)
+            if retry.request is not None:
+                handle.stop()  # the retry is a new transaction; this one is over for us
+                self.feed(self.session.resend(key, fresh_copy(retry.request), self.now()))
+                return
+            log.info("%r: %d %s not answered: %s", self, response.status,
+                     response.reason, retry.reason)
+        self.feed(self.session.response(response, self.now()))
+
     async def _read_responses(self, key: str, handle: ClientTransactionHandle) -> None:
         try:
-            async for response in handle:
-                if response.status in (401, 407) and self._authenticator is not None:
-                    retry = self._authenticator.authenticate(handle.request, response)
-                    if retry.request is not None:
-                        self.feed(self.session.resend(key, fresh_copy(retry.request),
-                                                      self.now()))
-                        return
-                    log.info("%r: %d %s not answered: %s", self, response.status,
-                             response.reason, retry.reason)
-                self.feed(self.session.response(response, self.now()))
+            async for response in handle:  # none: `_on_response` has them (listen)
+                self._on_response(key, handle, response)
         except TransactionTimeout:
             self.feed(self.session.timeout(self.now(), key))
         except TransportError as exc:

@@ -4,6 +4,7 @@ to follow, and the errors of sending."""
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Iterable
@@ -17,6 +18,8 @@ from .transport_stream import Connection
 if TYPE_CHECKING:  # pragma: no cover
     from .stack import SipStack
     from .transaction import ClientTransaction, ServerTransaction
+
+log = logging.getLogger(__name__)
 
 
 class TransactionTimeout(Exception):
@@ -55,6 +58,7 @@ class ClientTransactionHandle:
         self.final: Response | None = None
         self.error: Exception | None = None
         self._send, self._receive = trio.open_memory_channel[Response](math.inf)
+        self._listener: Callable[[Response], None] | None = None
 
     def __repr__(self) -> str:
         return f"<ClientTransactionHandle {self.request.method} to {self.hop!r}>"
@@ -63,6 +67,13 @@ class ClientTransactionHandle:
     def _deliver(self, response: Response) -> None:
         if not response.is_provisional and self.final is None:
             self.final = response
+        listener = self._listener
+        if listener is not None:
+            try:
+                listener(response)
+            except Exception:  # noqa: BLE001 - the UA's bug must not stop the stack
+                log.exception("%r: the response listener failed on %d", self, response.status)
+            return
         try:
             self._send.send_nowait(response)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -77,6 +88,24 @@ class ClientTransactionHandle:
         self._send.close()
 
     # -- the UA reads it ---------------------------------------------------------------------
+    def listen(self, listener: Callable[[Response], None]) -> None:
+        """Each response goes to `listener(response)` as it comes, from the stack's task: no
+        trip through the scheduler before the UA acts on it (a call's 200 passed on to the
+        other leg). Iterating the handle then yields nothing and only says how the
+        transaction ended (TransactionTimeout / TransportError). `close()` stops it."""
+        while True:  # none should be queued yet; if one is, it goes first
+            try:
+                queued = self._receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            listener(queued)
+        self._listener = listener
+
+    def stop(self) -> None:
+        """Stops listening and ends the iteration now (the transaction runs to its end)."""
+        self._listener = None
+        self._send.close()
+
     async def __aiter__(self) -> AsyncIterator[Response]:
         async for response in self._receive:
             yield response
@@ -99,6 +128,7 @@ class ClientTransactionHandle:
 
     def close(self) -> None:
         """Stops listening (the transaction itself runs to its end)."""
+        self._listener = None
         self._receive.close()
 
 
