@@ -11,6 +11,7 @@ import argparse
 import fcntl
 import json
 import logging
+import gc
 import os
 import secrets
 import signal
@@ -152,6 +153,7 @@ async def run(service: Service) -> int:
             nursery.start_soon(notifier.watchdog_loop)
             service.bus.publish("system.ready", {"version": __version__, "rpc": url,
                                                  "sip": agent.stack.ports})
+            _settle_heap()
             notifier.ready(f"RPC on {url}")
             log.info("sipd %s ready (config %s, RPC %s)", __version__,
                      service.paths.config_file, url)
@@ -166,6 +168,14 @@ async def run(service: Service) -> int:
             nursery.cancel_scope.cancel()
     log.info("stopped")
     return 0
+
+
+def _settle_heap() -> None:
+    """What start-up made (modules, settings schema, parser tables, the stack) lives as long as
+    the daemon: moved out of the collector's sight, the full collections that come during
+    calls scan only what the calls made (they took ~3 ms of a call setup otherwise)."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _handle_signals(signals: Any, service: Service, notifier: Notifier) -> None:
