@@ -96,6 +96,21 @@ async def recording_done(peer: SipdUser, session: str, path: Path) -> None:
     assert done["path"] == str(path) and done["complete"] is True, done
 
 
+async def sipd_talk(a: SipdUser, a_id: str, b: SipdUser, b_id: str, tmp_path: Path) -> None:
+    """Two sipd users in a call play their tones (CALLER_TONE, CALLEE_TONE); `a` hangs up;
+    each must have heard the other."""
+    heard_by_a = await sipd_plays_and_records(a, a_id, tmp_path, CALLER_TONE)
+    heard_by_b = await sipd_plays_and_records(b, b_id, tmp_path, CALLEE_TONE)
+    await trio.sleep(TONE_SECONDS)
+    await a.call("sessions.end", id=a_id)
+    await a.state(a_id, "ended")
+    assert (await b.state(b_id, "ended"))["reason"] == "remote hangup"
+    await recording_done(a, a_id, heard_by_a)
+    await recording_done(b, b_id, heard_by_b)
+    assert_hears(heard_by_a, CALLEE_TONE, CALLER_TONE)
+    assert_hears(heard_by_b, CALLER_TONE, CALLEE_TONE)
+
+
 def _wav_frames(path: Path) -> int:
     try:
         with wave.open(str(path)) as w:
@@ -135,17 +150,7 @@ async def test_sipd_calls_sipd_through_kamailio(kamailio, alice, dave, tmp_path)
     assert "received 407 Proxy Authentication Required" in log
     assert log.count(f"sending INVITE {kamailio.aor('dave')} ") >= 2
 
-    heard_by_alice = await sipd_plays_and_records(alice, a_id, tmp_path, CALLER_TONE)
-    heard_by_dave = await sipd_plays_and_records(dave, d_id, tmp_path, CALLEE_TONE)
-    await trio.sleep(TONE_SECONDS)
-
-    await alice.call("sessions.end", id=a_id)
-    await alice.state(a_id, "ended")
-    assert (await dave.state(d_id, "ended"))["reason"] == "remote hangup"
-    await recording_done(alice, a_id, heard_by_alice)
-    await recording_done(dave, d_id, heard_by_dave)
-    assert_hears(heard_by_alice, CALLEE_TONE, CALLER_TONE)
-    assert_hears(heard_by_dave, CALLER_TONE, CALLEE_TONE)
+    await sipd_talk(alice, a_id, dave, d_id, tmp_path)
 
 
 # -- sipd <-> baresip -----------------------------------------------------------------------

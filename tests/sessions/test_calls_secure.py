@@ -25,10 +25,10 @@ from tests.peers.baresip import Baresip, write_tone_wav
 from tests.peers.certs import TestCA
 from tests.peers.fixtures import PEER_USERS
 from tests.peers.proc import off_loop
-from tests.sessions.test_calls import TONE_SECONDS, Events, assert_hears, daemon_settings
+from tests.sessions.test_calls import Events, assert_hears, daemon_settings
 from tests.sessions.test_calls_interop import (CALLEE_TONE, CALLER_TONE, PEER_TIMEOUT, SipdUser,
                                                finished_wav, recording_done,
-                                               sipd_plays_and_records)
+                                               sipd_plays_and_records, sipd_talk)
 
 pytestmark = pytest.mark.interop
 
@@ -217,18 +217,8 @@ async def test_sipd_calls_sipd_over_tls(kamailio, alice_tls, dave_tls, tmp_path)
     await alice.state(a_id, "established")
     await dave.state(d_id, "established")
 
-    heard_by_alice = await sipd_plays_and_records(alice, a_id, tmp_path, CALLER_TONE)
-    heard_by_dave = await sipd_plays_and_records(dave, d_id, tmp_path, CALLEE_TONE)
-    await trio.sleep(TONE_SECONDS)
-
-    await alice.call("sessions.end", id=a_id)
-    await alice.state(a_id, "ended")
-    assert (await dave.state(d_id, "ended"))["reason"] == "remote hangup"
-    await recording_done(alice, a_id, heard_by_alice)
-    await recording_done(dave, d_id, heard_by_dave)
+    await sipd_talk(alice, a_id, dave, d_id, tmp_path)
     # the INVITE went out over TLS from alice and reached dave over TLS
     assert f"sending INVITE {kamailio.aor('dave')} to <Hop tls " in alice.daemon.log()
     assert re.search(r"received INVITE sip:\S+;transport=tls from <Source tls ",
                      dave.daemon.log()), "dave did not receive the INVITE over TLS"
-    assert_hears(heard_by_alice, CALLEE_TONE, CALLER_TONE)
-    assert_hears(heard_by_dave, CALLER_TONE, CALLEE_TONE)

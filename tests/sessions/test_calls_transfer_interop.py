@@ -38,10 +38,10 @@ import pytest
 import trio
 
 from tests.peers.proc import off_loop
-from tests.sessions.test_calls import TONE_SECONDS, assert_hears
+from tests.sessions.test_calls import assert_hears
 from tests.sessions.test_calls_interop import (PEER_TIMEOUT, SipdUser, bob_with_tone,
                                                carol_with_tone, finished_wav, recording_done,
-                                               sipd_plays_and_records, sipd_user)
+                                               sipd_plays_and_records, sipd_talk, sipd_user)
 
 pytestmark = pytest.mark.interop
 
@@ -113,20 +113,6 @@ def assert_incoming_progress(states: list[str]) -> None:
     """We were transferred: requested (REFER), our new call's progress, completed."""
     assert states[0] == "requested" and states[-1] == "completed", states
     assert set(states[1:-1]) <= PROGRESS | {"accepted"}, states
-
-
-async def sipd_talk(a: SipdUser, a_id: str, b: SipdUser, b_id: str, tmp_path: Path) -> None:
-    """Two sipd users in a call play their tones; `a` hangs up; each heard the other."""
-    heard_by_a = await sipd_plays_and_records(a, a_id, tmp_path, TRANSFEREE_TONE)
-    heard_by_b = await sipd_plays_and_records(b, b_id, tmp_path, TARGET_TONE)
-    await trio.sleep(TONE_SECONDS)
-    await a.call("sessions.end", id=a_id)
-    await a.state(a_id, "ended")
-    assert (await b.state(b_id, "ended"))["reason"] == "remote hangup"
-    await recording_done(a, a_id, heard_by_a)
-    await recording_done(b, b_id, heard_by_b)
-    assert_hears(heard_by_a, TARGET_TONE, TRANSFEREE_TONE)
-    assert_hears(heard_by_b, TRANSFEREE_TONE, TARGET_TONE)
 
 
 async def target_talks_with_peer(target: SipdUser, t_id: str, tmp_path: Path, peer_ended: Any,
