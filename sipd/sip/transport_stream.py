@@ -3,7 +3,9 @@
 A `Connection` wraps a connected trio stream. Its `run()` task reads and frames messages
 (`StreamFramer`) and hands each to `deliver(message, source)`; a writer drains the outbox, so
 `send(data)` never blocks its caller (a peer that stops reading gets its connection closed when
-its outbox passes a limit, rather than stalling the stack). What the framer reports is handled
+its outbox passes a limit, rather than stalling the stack). On plain TCP with nothing queued,
+`send` writes at once what the socket takes: no wait for the writer task on each hop of a call
+setup. What the framer reports is handled
 here: a malformed message is answered with its error response, a CRLFCRLF ping with a CRLF
 (RFC 5626 §4.4.1), lost framing with the error response and then the close.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from typing import Callable
 
 import trio
@@ -73,6 +76,7 @@ class Connection:
         self._ping_interval = ping_interval
         self._outbox_send, self._outbox = trio.open_memory_channel[bytes | None](math.inf)
         self._queued = 0
+        self._writing = False  # the writer task is in send_all
         self._done = trio.Event()
         self._linger = False  # framing lost: half-close and drain before closing
 
@@ -99,7 +103,28 @@ class Connection:
             self.abort()
             raise ConnectionClosed(f"the {self.transport} connection to "
                                    f"{self.remote[0]}:{self.remote[1]} is not draining")
+        if self._queued == len(data) and not self._writing:
+            data = self._write_now(data)  # nothing ahead of it: no wait for the writer task
+            if not data:
+                self._queued = 0
+                return
+            self._queued = len(data)
         self._outbox_send.send_nowait(data)
+
+    def _write_now(self, data: bytes) -> bytes:
+        """Writes what the socket takes at once (plain TCP only; TLS has its own buffering);
+        returns the rest, which the writer task sends. Safe: nothing else writes while the
+        outbox is empty and the writer waits on it."""
+        if not isinstance(self.stream, trio.SocketStream):
+            return data
+        try:
+            sent = os.write(self.stream.socket.fileno(), data)  # non-blocking, as trio set it
+        except (BlockingIOError, InterruptedError):
+            return data
+        except OSError:
+            return data  # the writer task meets the same error and ends the connection
+        self.last_activity = trio.current_time()
+        return data[sent:]
 
     def close(self) -> None:
         """Closes after what is queued has been sent."""
@@ -159,11 +184,14 @@ class Connection:
                 chunks.append(more)
             payload = b"".join(chunks)
             self._queued = max(0, self._queued - len(payload))
+            self._writing = True
             try:
                 await self.stream.send_all(payload)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 log.debug("%r: send failed: %r", self, exc)
                 return
+            finally:
+                self._writing = False
             self.last_activity = trio.current_time()
             if closing:
                 return
