@@ -116,6 +116,26 @@ def assert_baresip_srtp(bob: Baresip) -> None:
     assert "Using media encryption 'srtp-mand'" in log, log
     assert "srtp: audio: SRTP is Enabled" in log, log
 
+async def talk_over_srtp(alice: SipdUser, a_id: str, bob: Any, tmp_path: Path, *,
+                         alice_tone: float, bob_tone: float) -> None:
+    """Alice plays her tone into the call with baresip (which plays `bob_tone`), checks the call
+    is SRTP on her side, hangs up; baresip used SRTP too, and each heard the other."""
+    heard_by_alice = await sipd_plays_and_records(alice, a_id, tmp_path, alice_tone)
+    await trio.sleep(3.0)
+    view = await alice.call("sessions.get", id=a_id)
+    print("alice's session:", view)
+    assert_srtp_media(view)
+
+    await alice.call("sessions.end", id=a_id)
+    await alice.state(a_id, "ended")
+    await off_loop(bob.wait_event, "CALL_CLOSED", timeout=PEER_TIMEOUT)
+    await recording_done(alice, a_id, heard_by_alice)
+    heard_by_bob = await finished_wav(lambda: bob.recordings()["received"],
+                                      "baresip's recording of the call")
+    assert_baresip_srtp(bob)
+    assert_hears(heard_by_alice, bob_tone, alice_tone)
+    assert_hears(heard_by_bob, alice_tone, bob_tone)
+
 
 async def test_srtp_mandatory_sipd_calls_baresip(kamailio, alice_srtp, peers, tmp_path):
     alice = alice_srtp
@@ -129,21 +149,7 @@ async def test_srtp_mandatory_sipd_calls_baresip(kamailio, alice_srtp, peers, tm
     await off_loop(bob.wait_event, "CALL_ESTABLISHED", timeout=PEER_TIMEOUT)
     await alice.state(a_id, "established")
 
-    heard_by_alice = await sipd_plays_and_records(alice, a_id, tmp_path, CALLER_TONE)
-    await trio.sleep(3.0)
-    view = await alice.call("sessions.get", id=a_id)
-    print("alice's session:", view)
-    assert_srtp_media(view)
-
-    await alice.call("sessions.end", id=a_id)
-    await alice.state(a_id, "ended")
-    await off_loop(bob.wait_event, "CALL_CLOSED", timeout=PEER_TIMEOUT)
-    await recording_done(alice, a_id, heard_by_alice)
-    heard_by_bob = await finished_wav(lambda: bob.recordings()["received"],
-                                      "baresip's recording of the call")
-    assert_baresip_srtp(bob)
-    assert_hears(heard_by_alice, CALLEE_TONE, CALLER_TONE)
-    assert_hears(heard_by_bob, CALLER_TONE, CALLEE_TONE)
+    await talk_over_srtp(alice, a_id, bob, tmp_path, alice_tone=CALLER_TONE, bob_tone=CALLEE_TONE)
 
 
 async def test_srtp_mandatory_baresip_calls_sipd(kamailio, alice_srtp, peers, tmp_path):
@@ -160,21 +166,7 @@ async def test_srtp_mandatory_baresip_calls_sipd(kamailio, alice_srtp, peers, tm
     await alice.state(a_id, "established")
     await off_loop(bob.wait_event, "CALL_ESTABLISHED", timeout=PEER_TIMEOUT)
 
-    heard_by_alice = await sipd_plays_and_records(alice, a_id, tmp_path, CALLEE_TONE)
-    await trio.sleep(3.0)
-    view = await alice.call("sessions.get", id=a_id)
-    print("alice's session:", view)
-    assert_srtp_media(view)
-
-    await alice.call("sessions.end", id=a_id)
-    await alice.state(a_id, "ended")
-    await off_loop(bob.wait_event, "CALL_CLOSED", timeout=PEER_TIMEOUT)
-    await recording_done(alice, a_id, heard_by_alice)
-    heard_by_bob = await finished_wav(lambda: bob.recordings()["received"],
-                                      "baresip's recording of the call")
-    assert_baresip_srtp(bob)
-    assert_hears(heard_by_alice, CALLER_TONE, CALLEE_TONE)
-    assert_hears(heard_by_bob, CALLEE_TONE, CALLER_TONE)
+    await talk_over_srtp(alice, a_id, bob, tmp_path, alice_tone=CALLEE_TONE, bob_tone=CALLER_TONE)
 
 
 # -- SIP over TLS: sipd <-> sipd -----------------------------------------------------------------
