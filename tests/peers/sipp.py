@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .ports import HOST, free_port
-from .proc import Process, require_binary
+from .proc import Process, require_binary, wait_until
 
 SCENARIOS = Path(__file__).with_name("scenarios")
 
@@ -164,9 +164,31 @@ class Sipp:
             argv.append(f"{target[0]}:{target[1]}")
         process = Process(argv, name=f"sipp {scenario_path.name}", log_path=run_dir / "sipp.log",
                           cwd=run_dir, max_lifetime=timeout + 30).start()
+        if target is None:  # a UAS: what the test sends must find it listening
+            try:
+                wait_until(lambda: process.alive() and _listening(transport, local_port),
+                           timeout=10, what=f"sipp to listen on {transport} {local_port}",
+                           on_timeout=process.log_tail)
+            except BaseException:
+                process.stop()
+                raise
         return SippRun(process, files, local_port, timeout)
 
     def run(self, scenario: Path | str, target: tuple[str, int] | None = None,
             **kwargs: object) -> SippResult:
         """Run sipp to the end (bounded by `timeout`) and return its result."""
         return self.start(scenario, target, **kwargs).wait()  # type: ignore[arg-type]
+
+
+def _listening(transport: str, port: int) -> bool:
+    """Whether a socket is bound to 127.0.0.1:`port` (UDP) or listens on it (TCP)."""
+    table = "/proc/net/udp" if transport == "udp" else "/proc/net/tcp"
+    wanted = f"0100007F:{port:04X}"
+    with open(table) as lines:
+        next(lines)
+        for line in lines:
+            fields = line.split()
+            # TCP: state 0A is LISTEN; UDP sockets have no listening state.
+            if fields[1] == wanted and (transport == "udp" or fields[3] == "0A"):
+                return True
+    return False
