@@ -12,8 +12,6 @@ drives sipd; bench/call_baresip.py the baseline; bench/call_report.py writes the
 from __future__ import annotations
 
 import math
-import random
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +23,7 @@ from sipctl.client import connect
 from tests.daemon import SipdProcess
 from tests.media.audio import write_tone
 from tests.peers.baresip import write_tone_wav
+from tests.peers.ports import rtp_port_range
 
 from . import call_baresip
 from .call_report import (CALLS_PER_WORKER, QUICK, Load, Options, Results, loadavg, ms, p50,
@@ -42,29 +41,11 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def rtp_range(size: int) -> str:
-    """`size` consecutive ports below the ephemeral range that look free right now."""
-    for _ in range(50):
-        low = random.randrange(20000, 32000 - size, 2)
-        if all(_free(port) for port in range(low, low + size, 7)):
-            return f"{low}-{low + size - 1}"
-    raise RuntimeError("no free RTP port range found")
-
-
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def daemon_settings(workers: int, srtp: str = "disabled") -> dict[str, Any]:
     """Plain RTP by default, as the baresip baseline sends: two sipd would otherwise agree on
     SDES-SRTP (`rtp.srtp` is "optional" out of the box) and pay for encryption baresip skips."""
     return {"log.level": "warning", "rtp.media_address": "127.0.0.1",
-            "rtp.port_range": rtp_range(64 * workers), "media.max_workers": workers,
+            "rtp.port_range": rtp_port_range(64 * workers), "media.max_workers": workers,
             "rtp.audio_codecs": ["PCMU", "PCMA"], "rtp.srtp": srtp}
 
 

@@ -79,3 +79,13 @@ def free_port_block(count: int = 1, *, udp: bool = True, tcp: bool = True) -> in
 def free_port(*, udp: bool = True, tcp: bool = True) -> int:
     """One port free on 127.0.0.1 for UDP and TCP (both by default)."""
     return free_port_block(1, udp=udp, tcp=tcp)
+
+
+def rtp_port_range(size: int = 64) -> str:
+    """`size` consecutive UDP ports below the ephemeral range that look free right now, as an
+    `rtp.port_range` value (sampled every 7th port: a range, not a promise)."""
+    for _ in range(50):
+        low = random.randrange(20000, 32000 - size, 2)
+        if all(is_free(port, tcp=False) for port in range(low, low + size, 7)):
+            return f"{low}-{low + size - 1}"
+    raise RuntimeError("no free RTP port range found")

@@ -8,10 +8,8 @@ B answers over RPC; each plays a tone and records the other's, which must hear i
 from __future__ import annotations
 
 import os
-import random
 import signal
 import uuid
-import socket
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -23,7 +21,7 @@ from sipctl.client import Client, RpcCallError, connect
 from tests.daemon import SipdProcess
 from tests.media.audio import goertzel_power, read_wav, write_tone
 from tests.media.conftest import db
-from tests.peers.ports import free_port
+from tests.peers.ports import free_port, rtp_port_range
 
 # Generous bounds, never assertions on speed: the machines are shared and noisy.
 EVENT_TIMEOUT = 30.0
@@ -83,26 +81,8 @@ class Peer:
         return await self.events.wait("session.state", id=session, state=state, **match)
 
 
-def rtp_range() -> str:
-    """A random slice of ports below the ephemeral range that looks free right now."""
-    for _ in range(50):
-        low = random.randrange(20000, 30000, 2)
-        if all(_free(port) for port in range(low, low + 64, 7)):
-            return f"{low}-{low + 63}"
-    raise RuntimeError("no free RTP port range found")
-
-
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def daemon_settings() -> dict[str, Any]:
-    return {"rtp.media_address": "127.0.0.1", "rtp.port_range": rtp_range(),
+    return {"rtp.media_address": "127.0.0.1", "rtp.port_range": rtp_port_range(),
             "media.max_workers": 2, "rtp.audio_codecs": ["PCMU", "PCMA"]}
 
 
@@ -409,7 +389,7 @@ async def test_an_offer_without_audio_is_refused_488(b):
 async def test_udp_only_daemons_keep_the_internal_leg_on_udp(tmp_path):
     """Without a TCP listener the workers' SIP leg runs over UDP too."""
     settings = {**daemon_settings(), "sip.transport_list": ["udp"]}
-    daemons = [SipdProcess(tmp_path, {**settings, "rtp.port_range": rtp_range()}, name=name)
+    daemons = [SipdProcess(tmp_path, {**settings, "rtp.port_range": rtp_port_range()}, name=name)
                for name in ("udp-a", "udp-b")]
     try:
         for daemon in daemons:

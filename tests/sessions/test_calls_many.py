@@ -8,7 +8,6 @@ has exactly one of the 12 tones dominant, and together they hold all 12 tones on
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import trio
@@ -18,7 +17,8 @@ from sipd.media.protocol import MAX_CALLS_PER_WORKER
 from tests.daemon import SipdProcess
 from tests.media.audio import goertzel_power, read_wav, write_tone
 from tests.media.conftest import db
-from tests.sessions.test_calls import Events, _free, daemon_settings, open_peer
+from tests.peers.ports import rtp_port_range
+from tests.sessions.test_calls import Events, daemon_settings, open_peer
 
 WORKERS = 3
 CALLS = WORKERS * MAX_CALLS_PER_WORKER  # 12
@@ -30,14 +30,10 @@ BUDGET = 85.0
 
 def wide_rtp_range(per_worker: int = 40) -> str:
     """Room for WORKERS slices of `per_worker` ports (8 needed: RTP+RTCP for 4 calls)."""
-    size = WORKERS * per_worker
-    for _ in range(50):
-        low = random.randrange(20000, 30000, 2)
-        if all(_free(port) for port in range(low, low + size, 3)):
-            slices = port_slices(low, low + size - 1, WORKERS)
-            assert all(count >= 2 * MAX_CALLS_PER_WORKER for _, count in slices)
-            return f"{low}-{low + size - 1}"
-    raise RuntimeError("no free RTP port range found")
+    ports = rtp_port_range(WORKERS * per_worker)
+    low, high = map(int, ports.split("-"))
+    assert all(count >= 2 * MAX_CALLS_PER_WORKER for _, count in port_slices(low, high, WORKERS))
+    return ports
 
 
 def settings() -> dict[str, Any]:
