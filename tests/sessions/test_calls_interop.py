@@ -47,9 +47,12 @@ class SipdUser(Peer):
 
 
 @asynccontextmanager
-async def sipd_user(tmp_path: Path, kamailio: Any, user: str,
-                    transport: str = "udp") -> AsyncIterator[SipdUser]:
-    daemon = SipdProcess(tmp_path, daemon_settings(), name=f"sipd-{user}")
+async def sipd_user(tmp_path: Path, kamailio: Any, user: str, transport: str = "udp",
+                    settings: dict[str, Any] | None = None) -> AsyncIterator[SipdUser]:
+    """A daemon of its own (daemon_settings plus `settings`) with `user` registered at
+    Kamailio over `transport`."""
+    daemon = SipdProcess(tmp_path, {**daemon_settings(), **(settings or {})},
+                         name=f"sipd-{user}")
     try:
         daemon.start()
         async with connect(daemon.endpoint) as rpc, trio.open_nursery() as nursery:

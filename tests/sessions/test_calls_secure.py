@@ -12,23 +12,21 @@
 from __future__ import annotations
 
 import re
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 import trio
 
-from sipctl.client import connect
-from tests.daemon import SipdProcess
 from tests.peers.baresip import Baresip, write_tone_wav
 from tests.peers.certs import TestCA
 from tests.peers.fixtures import PEER_USERS
 from tests.peers.proc import off_loop
-from tests.sessions.test_calls import Events, assert_hears, daemon_settings
+from tests.sessions.test_calls import assert_hears
 from tests.sessions.test_calls_interop import (CALLEE_TONE, CALLER_TONE, PEER_TIMEOUT, SipdUser,
                                                finished_wav, recording_done,
-                                               sipd_plays_and_records, sipd_talk)
+                                               sipd_plays_and_records, sipd_talk,
+                                               sipd_user)
 
 pytestmark = pytest.mark.interop
 
@@ -38,43 +36,6 @@ def make_certificate(directory: Path, stem: str) -> tuple[Path, Path]:
     ca = TestCA(directory / f"{stem}-ca", name=f"{stem} test CA")
     issued = ca.issue(stem, ["localhost"], ["127.0.0.1"])
     return issued.chain_path, ca.ca_cert_path
-
-
-@asynccontextmanager
-async def secure_sipd_user(tmp_path: Path, kamailio: Any, user: str, transport: str,
-                           settings: dict[str, Any]) -> AsyncIterator[SipdUser]:
-    daemon = SipdProcess(tmp_path, {**daemon_settings(), **settings}, name=f"sipd-{user}")
-    try:
-        daemon.start()
-        async with connect(daemon.endpoint) as rpc, trio.open_nursery() as nursery:
-            events = Events()
-            nursery.start_soon(events.collect, rpc)
-            await rpc.call("events.subscribe", {"topics": ["sessions", "media", "accounts"]})
-            ports = (await rpc.call("system.state"))["sip"]["ports"]
-            fields: dict[str, Any] = {"aor": kamailio.aor(user), "password": PEER_USERS[user]}
-            if transport == "udp":
-                fields["registrar"] = kamailio.proxy_uri("udp").replace(";transport=udp", "")
-            else:
-                fields["outbound_proxy"] = kamailio.proxy_uri(transport)
-            account = await rpc.call("accounts.add", fields)
-            registration = await _registered(events, account["id"])
-            assert registration["state"] == "registered", registration
-            yield SipdUser(daemon, rpc, events, ports, account)
-            nursery.cancel_scope.cancel()
-    finally:
-        daemon.stop()
-        print(f"--- {daemon.base.name} ---\n{daemon.log()}")  # shown on failure
-
-
-async def _registered(events: Events, account: str) -> dict[str, Any]:
-    with trio.move_on_after(30):
-        while True:
-            for data in events.matching("account.registration", account=account):
-                if data["state"] in ("registered", "failed"):
-                    return data
-            await trio.sleep(0.1)
-    raise AssertionError(f"{account} neither registered nor failed: "
-                         f"{events.matching('account.registration', account=account)}")
 
 
 # -- SRTP mandatory: sipd <-> baresip ----------------------------------------------------------
@@ -90,8 +51,8 @@ class SrtpBaresip(Baresip):
 
 @pytest.fixture
 async def alice_srtp(tmp_path, kamailio):
-    async with secure_sipd_user(tmp_path, kamailio, "alice", "udp",
-                                {"rtp.srtp": "mandatory"}) as user:
+    async with sipd_user(tmp_path, kamailio, "alice", "udp",
+                         {"rtp.srtp": "mandatory"}) as user:
         yield user
 
 
@@ -178,15 +139,15 @@ def tls_daemon_settings(kamailio: Any, tmp_path: Path, user: str) -> dict[str, A
 
 @pytest.fixture
 async def alice_tls(tmp_path, kamailio):
-    async with secure_sipd_user(tmp_path, kamailio, "alice", "tls",
-                                tls_daemon_settings(kamailio, tmp_path, "alice")) as user:
+    async with sipd_user(tmp_path, kamailio, "alice", "tls",
+                         tls_daemon_settings(kamailio, tmp_path, "alice")) as user:
         yield user
 
 
 @pytest.fixture
 async def dave_tls(tmp_path, kamailio):
-    async with secure_sipd_user(tmp_path, kamailio, "dave", "tls",
-                                tls_daemon_settings(kamailio, tmp_path, "dave")) as user:
+    async with sipd_user(tmp_path, kamailio, "dave", "tls",
+                         tls_daemon_settings(kamailio, tmp_path, "dave")) as user:
         yield user
 
 
