@@ -7,6 +7,13 @@ data at once (its parameters are valid only during the call) and hands the work 
 engine's deferred queue, which runs on the same thread right after `libHandleEvents`
 returns; no callback raises into C++ (`guarded`); the player and recorder are referenced
 from the leg for as long as they exist and are destroyed on the pjsua thread.
+
+The leg (plain Python, what the engine and its deferred work hold) and its pjsua2 Call
+(`PjsuaCall`) are two objects because their lives differ. The Call object must be destroyed
+inside its own DISCONNECTED callback, as pjsua2 intends: its destructor clears pjsua's data
+for its call id and hangs that id up if it is active, and right after the callback pjsua
+frees the id for the next call. A Call destroyed later, after the deferred work of the same
+poll, hung up and orphaned a new call that had arrived in that poll and taken the same id.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ DTMF_METHOD_NAMES = {
     pj.PJSUA_DTMF_METHOD_SIP_INFO: "sip_info",
 }
 SRTP_ACTIVE_MARK = "SRTP status: Active"
+PJ_ETOOMANY = 70010  # pj_status_t "Too many objects of the specified type"
 # Media statuses with a live stream on the conference bridge.
 LIVE_MEDIA = frozenset({"active", "local_hold", "remote_hold"})
 
@@ -76,12 +84,11 @@ def guarded(callback: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-class CallLeg(pj.Call):
+class CallLeg:
     """A call on the internal leg, addressed by the worker's own handle (pjsua ids are reused)."""
 
     def __init__(self, engine: MediaEngine, account: pj.Account, handle: int, role: str,
                  session: str | None, pj_call_id: int = pj.PJSUA_INVALID_ID) -> None:
-        super().__init__(account, pj_call_id)
         self.engine = engine
         self.handle = handle
         self.role = role
@@ -92,6 +99,8 @@ class CallLeg(pj.Call):
         self.player: FilePlayer | None = None
         self.recorder: pj.AudioMediaRecorder | None = None
         self.record_file: str | None = None
+        # None once pjsua is done with the call (see the module's docstring).
+        self.call: PjsuaCall | None = PjsuaCall(self, account, pj_call_id)
 
     # -- identity -------------------------------------------------------------------------
 
@@ -114,10 +123,11 @@ class CallLeg(pj.Call):
         """RTP packets and bytes sent and received so far on the call's audio stream (pjsua's
         RTCP statistics), or None while it has no live stream. Proof that media flows both
         ways, silence included: a recording cannot tell silence from nothing."""
-        if not self.media.get("active") or not self.isActive():
+        call = self.live_call()
+        if call is None:
             return None
         try:
-            rtcp = self.getStreamStat(self.media["index"]).rtcp
+            rtcp = call.getStreamStat(self.media["index"]).rtcp
         except pj.Error:
             return None
         return {"rx_packets": rtcp.rxStat.pkt, "rx_bytes": rtcp.rxStat.bytes,
@@ -125,27 +135,123 @@ class CallLeg(pj.Call):
 
     @property
     def ended(self) -> bool:
+        """The engine has handled the call's end (`call` is None from the callback on)."""
         return self.state == "disconnected"
 
-    # -- pjsua2 callbacks: copy, then defer --------------------------------------------------
+    def live_call(self) -> PjsuaCall | None:
+        """The pjsua2 Call while it has a live audio stream."""
+        call = self.call
+        if call is None or not self.media.get("active") or not call.isActive():
+            return None
+        return call
+
+    # -- media wiring (on the pjsua thread, outside callbacks) ------------------------------
+
+    def audio_media(self) -> pj.AudioMedia | None:
+        """The call's port on the conference bridge, or None while there is no live stream."""
+        call = self.live_call()
+        if call is None:
+            return None
+        try:
+            return call.getAudioMedia(self.media["index"])
+        except pj.Error:
+            return None
+
+    def connect_media(self) -> None:
+        """(Re)connect player and recorder: a re-INVITE may give the call a new bridge port."""
+        port = self.audio_media()
+        if port is None:
+            return
+        if self.player is not None:
+            self.player.startTransmit(port)
+        if self.recorder is not None:
+            port.startTransmit(self.recorder)
+
+    def play(self, path: str, loop: bool) -> None:
+        self.stop_play()
+        player = FilePlayer(self.engine, self, path, loop)
+        options = 0 if loop else pj.PJMEDIA_FILE_NO_LOOP
+        try:
+            player.createPlayer(path, options)
+        except pj.Error as exc:
+            # pjsua's 32 players are all taken, some by stopped ones kept a while (engine).
+            if exc.status != PJ_ETOOMANY or not self.engine.make_room_for_player():
+                raise
+            player.createPlayer(path, options)
+        self.player = player
+        self.connect_media()
+
+    def stop_play(self) -> None:
+        """Take the player off the call; the engine destroys it once no callback can come."""
+        player, self.player = self.player, None
+        if player is None:
+            return
+        port = self.audio_media()
+        if port is not None:
+            try:
+                player.stopTransmit(port)
+            except pj.Error:
+                pass  # the stream's port is already gone, and its connections with it
+        self.engine.retire_player(player)
+
+    def record(self, path: str) -> None:
+        """Record what the remote party sends. The caller has stopped any earlier recording."""
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"cannot record to {path}: no folder {directory}")
+        recorder = pj.AudioMediaRecorder()
+        recorder.createRecorder(path)
+        self.recorder, self.record_file = recorder, path
+        self.connect_media()
+
+    def stop_record(self) -> str | None:
+        """Destroy the recorder; returns its file. pjsua finishes the file (its WAV header)
+        a little later, on its media clock thread: the engine watches for that."""
+        path, self.recorder, self.record_file = self.record_file, None, None
+        return path
+
+    def release_media(self) -> str | None:
+        self.stop_play()
+        return self.stop_record()
+
+
+class PjsuaCall(pj.Call):
+    """The pjsua2 Call of a leg: its callbacks, and the pjsua2 calls made on it."""
+
+    def __init__(self, leg: CallLeg, account: pj.Account, pj_call_id: int) -> None:
+        super().__init__(account, pj_call_id)
+        self.leg: CallLeg | None = leg  # None after DISCONNECTED (no callback comes then)
+
+    # -- callbacks: copy, then defer --------------------------------------------------
 
     @guarded
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        leg = self.leg
+        if leg is None:
+            return
         info = self.getInfo()
         snapshot = {"state": STATE_NAMES.get(info.state, str(info.state)),
                     "code": info.lastStatusCode, "reason": info.lastReason,
                     "remote_uri": info.remoteUri}
-        self.engine.defer(lambda: self.engine.on_call_state(self, snapshot))
+        leg.engine.defer(lambda: leg.engine.on_call_state(leg, snapshot))
+        if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            # The last references go: this object is destroyed as the callback returns.
+            leg.call, self.leg = None, None
 
     @guarded
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
-        snapshot = self._media_snapshot()
-        self.engine.defer(lambda: self.engine.on_call_media(self, snapshot))
+        leg = self.leg
+        if leg is not None:
+            snapshot = self._media_snapshot()
+            leg.engine.defer(lambda: leg.engine.on_call_media(leg, snapshot))
 
     @guarded
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
-        digit = {"digit": prm.digit, "method": DTMF_METHOD_NAMES.get(prm.method, str(prm.method))}
-        self.engine.defer(lambda: self.engine.on_call_dtmf(self, digit))
+        leg = self.leg
+        if leg is not None:
+            digit = {"digit": prm.digit,
+                     "method": DTMF_METHOD_NAMES.get(prm.method, str(prm.method))}
+            leg.engine.defer(lambda: leg.engine.on_call_dtmf(leg, digit))
 
     def _media_snapshot(self) -> dict[str, Any]:
         info = self.getInfo()
@@ -175,66 +281,18 @@ class CallLeg(pj.Call):
         except pj.Error:
             return proto in SECURE_PROTOS
 
-    # -- media wiring (on the pjsua thread, outside callbacks) ------------------------------
-
-    def audio_media(self) -> pj.AudioMedia | None:
-        """The call's port on the conference bridge, or None while there is no live stream."""
-        if not self.media.get("active") or not self.isActive():
-            return None
-        try:
-            return self.getAudioMedia(self.media["index"])
-        except pj.Error:
-            return None
-
-    def connect_media(self) -> None:
-        """(Re)connect player and recorder: a re-INVITE may give the call a new bridge port."""
-        port = self.audio_media()
-        if port is None:
-            return
-        if self.player is not None:
-            self.player.startTransmit(port)
-        if self.recorder is not None:
-            port.startTransmit(self.recorder)
-
-    def play(self, path: str, loop: bool) -> None:
-        self.stop_play()
-        player = FilePlayer(self.engine, self, path, loop)
-        player.createPlayer(path, 0 if loop else pj.PJMEDIA_FILE_NO_LOOP)
-        self.player = player
-        self.connect_media()
-
-    def stop_play(self) -> None:
-        # Dropping the last reference destroys the player (pjsua_player_destroy): this thread.
-        self.player = None
-
-    def record(self, path: str) -> None:
-        """Record what the remote party sends. The caller has stopped any earlier recording."""
-        directory = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(directory):
-            raise FileNotFoundError(f"cannot record to {path}: no folder {directory}")
-        recorder = pj.AudioMediaRecorder()
-        recorder.createRecorder(path)
-        self.recorder, self.record_file = recorder, path
-        self.connect_media()
-
-    def stop_record(self) -> str | None:
-        """Destroy the recorder; returns its file. pjsua finishes the file (its WAV header)
-        a little later, on its media clock thread: the engine watches for that."""
-        path, self.recorder, self.record_file = self.record_file, None, None
-        return path
-
-    def release_media(self) -> str | None:
-        self.stop_play()
-        return self.stop_record()
-
 
 class FilePlayer(pj.AudioMediaPlayer):
-    """A WAV player that tells its call when a non-looping file has ended."""
+    """A WAV player that tells its call when a non-looping file has ended.
+
+    It names its call by handle, not by reference: a stopped player outlives its call a
+    little (MediaEngine.retire_player), and a Call object kept past its end would, when it
+    is finally destroyed, clear pjsua's data for whichever new call took its pjsua id."""
 
     def __init__(self, engine: MediaEngine, leg: CallLeg, path: str, loop: bool) -> None:
         super().__init__()
         self.engine = engine
-        self.leg = leg
+        self.call = leg.handle
         self.file = path
         self.loop = loop
 
@@ -243,4 +301,4 @@ class FilePlayer(pj.AudioMediaPlayer):
         if self.loop:
             return
         # Never destroy a player inside its own callback: the engine does it afterwards.
-        self.engine.defer(lambda: self.engine.on_play_done(self.leg, self))
+        self.engine.defer(lambda: self.engine.on_play_done(self))

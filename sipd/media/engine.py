@@ -22,7 +22,7 @@ from typing import Any, Callable
 import pjsua2 as pj
 
 from sipd.media import protocol
-from sipd.media.call_leg import CallLeg, FilePlayer, guarded
+from sipd.media.call_leg import CallLeg, FilePlayer, PjsuaCall, guarded
 from sipd.media.codecs import DEFAULT_CODECS, select_codecs
 
 SRTP_USE = {"disabled": pj.PJMEDIA_SRTP_DISABLED, "optional": pj.PJMEDIA_SRTP_OPTIONAL,
@@ -38,6 +38,16 @@ NO_ICE_CANDIDATE = (
 HANGUP_GRACE_SECONDS = 2.0
 # How long a stopped recording may take to get its final WAV header before we give up.
 RECORDING_FINISH_SECONDS = 5.0
+# How long a stopped player is kept before it is destroyed. pjsua2 2.15.1 does not cancel a
+# player's end-of-file callback when it destroys the player (fixed upstream after 2.15.1,
+# pjproject #5045): a looping file posts that event to pjmedia's event thread each time it
+# wraps, and one delivered after the destructor ran called into freed memory (SIGSEGV). So a
+# stopped player is first disconnected from its call, which stops the bridge reading it (no
+# more events), and destroyed only when any event already posted has long been delivered.
+PLAYER_RETIRE_SECONDS = 1.0
+# pjsua has room for 32 players: when it is full, retired players this old go at once (the
+# bridge has applied their disconnection a few 20 ms frames ago).
+PLAYER_RETIRE_MIN_SECONDS = 0.1
 # pjsua's media quality 0-10 (its default is 8). What it sets: the conference bridge's
 # resampler, 5-10 libresample's large filter, 3-4 its small one, 1-2 linear interpolation;
 # and speex's encoder quality and complexity (speex only: G722, G711, GSM and iLBC ignore it).
@@ -71,7 +81,8 @@ class LocalAccount(pj.Account):
         # Adopt the call at once (a Call object must exist for it before this returns).
         session = protocol.header_value(prm.rdata.wholeMsg, protocol.SESSION_HEADER)
         leg = self.engine.adopt_incoming(prm.callId, session)
-        info = leg.getInfo()
+        assert leg.call is not None  # just made
+        info = leg.call.getInfo()
         details = {"remote_uri": info.remoteUri, "local_uri": info.localUri}
         self.engine.defer(lambda: self.engine.on_incoming_call(leg, details))
 
@@ -93,6 +104,7 @@ class MediaEngine:
         self._ice_without_candidates = False
         self._turn_server: str | None = None
         self._finishing_recordings: list[tuple[dict[str, Any], str, float]] = []
+        self._retired_players: list[tuple[FilePlayer, float]] = []  # (player, since)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -148,6 +160,26 @@ class MediaEngine:
         self.run_deferred()
         if self._finishing_recordings:
             self.check_recordings()
+        if self._retired_players:
+            self.destroy_retired_players()
+
+    def retire_player(self, player: FilePlayer) -> None:
+        """Keep a stopped (and disconnected) player alive until it is safe to destroy."""
+        self._retired_players.append((player, time.monotonic()))
+
+    def destroy_retired_players(self, min_age: float = PLAYER_RETIRE_SECONDS) -> int:
+        """Destroy the players retired at least `min_age` seconds ago; returns how many."""
+        cutoff = time.monotonic() - min_age
+        kept = [(player, since) for player, since in self._retired_players if since > cutoff]
+        destroyed = len(self._retired_players) - len(kept)
+        # Dropping the last reference destroys a player (pjsua_player_destroy): this thread.
+        self._retired_players = kept
+        return destroyed
+
+    def make_room_for_player(self) -> bool:
+        """pjsua's players are all taken: destroy the retired ones that are safe to destroy
+        early. False if there were none."""
+        return self.destroy_retired_players(PLAYER_RETIRE_MIN_SECONDS) > 0
 
     def _watch_recording(self, leg: CallLeg, path: str | None) -> None:
         if path is not None:
@@ -200,6 +232,7 @@ class MediaEngine:
             sys.stderr.write(f"media worker: hangup at shutdown failed: {describe(exc)}\n")
         for leg in self.calls.values():
             self._watch_recording(leg, leg.release_media())
+        self._wait_out_retired_players(endpoint)
         # A Call that outlives libDestroy aborts the process: drop every reference first.
         self.calls.clear()
         self._deferred.clear()
@@ -209,6 +242,16 @@ class MediaEngine:
         gc.collect()
         endpoint.libDestroy()
         self.check_recordings(final=True)  # libDestroy has closed every file
+
+    def _wait_out_retired_players(self, endpoint: pj.Endpoint) -> None:
+        """Give end-of-file events already posted time to reach the players, then destroy
+        them all (before libDestroy: a player destroyed after it touches a freed bridge).
+        The calls are gone by now, so only events in flight remain: a short wait."""
+        if self._retired_players:
+            safe = max(since for _, since in self._retired_players) + PLAYER_RETIRE_MIN_SECONDS
+            while time.monotonic() < safe:
+                endpoint.libHandleEvents(10)
+        self._retired_players.clear()
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -354,40 +397,41 @@ class MediaEngine:
             op.txOption.headers.append(header)
         self.calls[leg.handle] = leg  # before makeCall: its first callbacks may come at once
         try:
-            leg.makeCall(uri, op)
+            assert leg.call is not None  # just made
+            leg.call.makeCall(uri, op)
         except pj.Error:
             del self.calls[leg.handle]
             raise
         return {"call": leg.handle}
 
     def cmd_answer(self, message: dict[str, Any]) -> dict[str, Any]:
-        leg = self._leg(message)
+        call = self._call(message)
         op = pj.CallOpParam(True)
         op.statusCode = integer(message, "code", default=200)
         op.reason = str(message.get("reason") or "")
-        leg.answer(op)
+        call.answer(op)
         return {}
 
     def cmd_hangup(self, message: dict[str, Any]) -> dict[str, Any]:
-        leg = self._leg(message)
+        call = self._call(message)
         op = pj.CallOpParam(True)
         op.statusCode = integer(message, "code", default=0)  # 0: what the state calls for
         op.reason = str(message.get("reason") or "")
-        leg.hangup(op)
+        call.hangup(op)
         return {}
 
     def cmd_hold(self, message: dict[str, Any]) -> dict[str, Any]:
-        self._leg(message).setHold(pj.CallOpParam(True))
+        self._call(message).setHold(pj.CallOpParam(True))
         return {}
 
     def cmd_unhold(self, message: dict[str, Any]) -> dict[str, Any]:
         op = pj.CallOpParam(True)
         op.opt.flag = pj.PJSUA_CALL_UNHOLD
-        self._leg(message).reinvite(op)
+        self._call(message).reinvite(op)
         return {}
 
     def cmd_dtmf(self, message: dict[str, Any]) -> dict[str, Any]:
-        leg = self._leg(message)
+        call = self._call(message)
         digits = text(message, "digits")
         if not set(digits) <= DTMF_DIGITS:
             raise CommandError(f"DTMF digits are 0-9, *, # and A-D, not {digits!r}")
@@ -395,7 +439,7 @@ class MediaEngine:
         op.method = pj.PJSUA_DTMF_METHOD_RFC2833
         op.digits = digits
         op.duration = integer(message, "duration_ms", default=160)
-        leg.sendDtmf(op)
+        call.sendDtmf(op)
         return {}
 
     def cmd_play(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -443,9 +487,14 @@ class MediaEngine:
     def _leg(self, message: dict[str, Any]) -> CallLeg:
         handle = message.get("call")
         leg = self.calls.get(handle) if isinstance(handle, int) else None
-        if leg is None or leg.ended:
+        if leg is None or leg.ended or leg.call is None:
             raise CommandError(f"no call {handle!r} on this media worker")
         return leg
+
+    def _call(self, message: dict[str, Any]) -> PjsuaCall:
+        call = self._leg(message).call
+        assert call is not None  # _leg refuses calls that are over
+        return call
 
     def adopt_incoming(self, pj_call_id: int, session: str | None) -> CallLeg:
         assert self.account is not None
@@ -458,10 +507,10 @@ class MediaEngine:
     def on_incoming_call(self, leg: CallLeg, details: dict[str, Any]) -> None:
         leg.remote_uri = details["remote_uri"]
         self.emit("call.incoming", **leg.tags(), **details)
-        if self.auto_answer and not leg.ended:
+        if self.auto_answer and leg.call is not None:
             op = pj.CallOpParam(True)
             op.statusCode = 200
-            leg.answer(op)
+            leg.call.answer(op)
 
     def on_call_state(self, leg: CallLeg, snapshot: dict[str, Any]) -> None:
         if leg.ended:
@@ -486,8 +535,9 @@ class MediaEngine:
     def on_call_dtmf(self, leg: CallLeg, digit: dict[str, Any]) -> None:
         self.emit("call.dtmf", **leg.tags(), **digit)
 
-    def on_play_done(self, leg: CallLeg, player: FilePlayer) -> None:
-        if leg.player is player:
+    def on_play_done(self, player: FilePlayer) -> None:
+        leg = self.calls.get(player.call)
+        if leg is not None and leg.player is player:
             leg.stop_play()
             self.emit("play.done", **leg.tags(), file=player.file)
 

@@ -21,6 +21,7 @@ before anything else happens. The supervisor forwards stderr to the daemon's log
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
 import signal
 import socket
@@ -91,6 +92,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     os.dup2(2, 1)  # before pjsua2 exists: pjlib writes to stdout before libInit
+    # A crash inside pjsua (SIGSEGV, SIGABRT) leaves the Python stacks in the daemon's log.
+    faulthandler.enable(all_threads=True)
     args = parse_args(argv)
     stop_requested = False
 
