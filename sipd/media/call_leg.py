@@ -194,15 +194,21 @@ class CallLeg:
                 pass  # the stream's port is already gone, and its connections with it
         self.engine.retire_player(player)
 
-    def record(self, path: str) -> None:
-        """Record what the remote party sends. The caller has stopped any earlier recording."""
+    def record(self, path: str) -> str | None:
+        """Record what the remote party sends into `path`. A recording already running goes
+        on until the new file is open (so a bad path loses nothing), then stops: returns
+        its file, as stop_record does."""
         directory = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(directory):
             raise FileNotFoundError(f"cannot record to {path}: no folder {directory}")
+        if path == self.record_file:
+            self.stop_record()  # one writer per file: the new recording starts it afresh
         recorder = pj.AudioMediaRecorder()
         recorder.createRecorder(path)
+        previous = self.stop_record()
         self.recorder, self.record_file = recorder, path
         self.connect_media()
+        return previous
 
     def stop_record(self) -> str | None:
         """Destroy the recorder; returns its file. pjsua finishes the file (its WAV header)

@@ -457,9 +457,8 @@ class MediaEngine:
     def cmd_record(self, message: dict[str, Any]) -> dict[str, Any]:
         leg = self._leg(message)
         path = text(message, "file")
-        self._watch_recording(leg, leg.stop_record())
         try:
-            leg.record(path)
+            self._watch_recording(leg, leg.record(path))
         except FileNotFoundError as exc:
             raise CommandError(str(exc)) from None
         return {}

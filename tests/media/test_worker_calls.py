@@ -165,3 +165,19 @@ async def test_calls_wait_for_answer_when_auto_answer_is_off(start_worker) -> No
     await a.events.wait_for(event="call.state", call=call_a, state="disconnected")
     with pytest.raises(MediaWorkerError, match="no call"):
         await b.request("hangup", call=incoming["call"])
+
+
+async def test_a_recording_survives_a_second_record_to_a_bad_path(
+        start_worker, tmp_path: Path) -> None:
+    a = await start_worker("a")
+    b = await start_worker("b")
+    call_a, _ = await connect(a, b)
+    first = tmp_path / "first.wav"
+    await a.request("record", call=call_a, file=str(first))
+    with pytest.raises(MediaWorkerError, match="no folder"):
+        await a.request("record", call=call_a, file=str(tmp_path / "missing" / "second.wav"))
+    status = (await a.request("status"))["calls"][0]
+    assert status["recording"] == str(first)
+    assert (await a.request("stop_record", call=call_a))["file"] == str(first)
+    done = await a.events.wait_for(event="record.done", call=call_a)
+    assert done["file"] == str(first) and done["complete"] is True
