@@ -9,7 +9,9 @@ rest the description.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -68,7 +70,8 @@ def schema_of(annotation: Any) -> dict[str, Any]:
 
 
 def check(value: Any, schema: dict[str, Any], where: str) -> None:
-    """Raise invalid params when value does not fit schema (types, enums, min/max)."""
+    """Raise invalid params when value does not fit schema (types, enums, min/max,
+    string lengths and patterns)."""
     if "anyOf" in schema:
         errors = []
         for option in schema["anyOf"]:
@@ -91,8 +94,27 @@ def check(value: Any, schema: dict[str, Any], where: str) -> None:
             raise invalid_params(f"{where}: must be >= {schema['minimum']}, got {value}")
         if "maximum" in schema and value > schema["maximum"]:
             raise invalid_params(f"{where}: must be <= {schema['maximum']}, got {value}")
-    if kind == "string" and "minLength" in schema and len(value) < schema["minLength"]:
-        raise invalid_params(f"{where}: must not be empty")
+    if kind == "string":
+        _check_string(value, schema, where)
+
+
+def _check_string(value: str, schema: dict[str, Any], where: str) -> None:
+    shortest, longest = schema.get("minLength"), schema.get("maxLength")
+    if shortest is not None and len(value) < shortest:
+        raise invalid_params(f"{where}: must not be empty" if shortest == 1
+                             else f"{where}: at least {shortest} characters expected")
+    if longest is not None and len(value) > longest:
+        raise invalid_params(f"{where}: at most {longest} characters expected, "
+                             f"got {len(value)}")
+    if "pattern" in schema and _pattern(schema["pattern"]).search(value) is None:
+        raise invalid_params(f"{where}: must match {schema['pattern']}, got {value[:64]!r}")
+
+
+@functools.lru_cache(maxsize=64)
+def _pattern(pattern: str) -> re.Pattern[str]:
+    """A JSON Schema pattern as Python reads it: unanchored like ECMA-262's search, and `$`
+    the end of the string (Python's `$` also matches before a final newline)."""
+    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
 
 
 def _is_json_type(value: Any, kind: str) -> bool:
