@@ -401,6 +401,7 @@ class MediaEngine:
             leg.call.makeCall(uri, op)
         except pj.Error:
             del self.calls[leg.handle]
+            leg.call = None  # pjsua never took it: destroyed now, not by a later gc pass
             raise
         return {"call": leg.handle}
 
