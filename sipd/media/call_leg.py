@@ -174,15 +174,16 @@ class CallLeg:
         try:
             player.createPlayer(path, options)
         except pj.Error as exc:
-            # pjsua's 32 players are all taken, some by stopped ones kept a while (engine).
-            if exc.status != PJ_ETOOMANY or not self.engine.make_room_for_player():
+            # pjsua's 32 players are all taken, some by stopped ones kept a while.
+            if exc.status != PJ_ETOOMANY or not self.engine.retired_players.make_room():
                 raise
             player.createPlayer(path, options)
         self.player = player
         self.connect_media()
 
     def stop_play(self) -> None:
-        """Take the player off the call; the engine destroys it once no callback can come."""
+        """Take the player off the call; it is destroyed once no callback can come for it
+        (retired_players.py)."""
         player, self.player = self.player, None
         if player is None:
             return
@@ -192,7 +193,7 @@ class CallLeg:
                 player.stopTransmit(port)
             except pj.Error:
                 pass  # the stream's port is already gone, and its connections with it
-        self.engine.retire_player(player)
+        self.engine.retired_players.add(player)
 
     def record(self, path: str) -> str | None:
         """Record what the remote party sends into `path`. A recording already running goes
@@ -292,8 +293,7 @@ class FilePlayer(pj.AudioMediaPlayer):
     """A WAV player that tells its call when a non-looping file has ended.
 
     It names its call by handle, not by reference: a stopped player outlives its call a
-    little (MediaEngine.retire_player), and a Call object kept past its end would, when it
-    is finally destroyed, clear pjsua's data for whichever new call took its pjsua id."""
+    little (retired_players.py) and must not keep the call's objects alive meanwhile."""
 
     def __init__(self, engine: MediaEngine, leg: CallLeg, path: str, loop: bool) -> None:
         super().__init__()

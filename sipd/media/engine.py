@@ -24,6 +24,7 @@ import pjsua2 as pj
 from sipd.media import protocol
 from sipd.media.call_leg import CallLeg, FilePlayer, PjsuaCall, guarded
 from sipd.media.codecs import DEFAULT_CODECS, select_codecs
+from sipd.media.retired_players import RetiredPlayers
 
 SRTP_USE = {"disabled": pj.PJMEDIA_SRTP_DISABLED, "optional": pj.PJMEDIA_SRTP_OPTIONAL,
             "mandatory": pj.PJMEDIA_SRTP_MANDATORY}
@@ -38,16 +39,6 @@ NO_ICE_CANDIDATE = (
 HANGUP_GRACE_SECONDS = 2.0
 # How long a stopped recording may take to get its final WAV header before we give up.
 RECORDING_FINISH_SECONDS = 5.0
-# How long a stopped player is kept before it is destroyed. pjsua2 2.15.1 does not cancel a
-# player's end-of-file callback when it destroys the player (fixed upstream after 2.15.1,
-# pjproject #5045): a looping file posts that event to pjmedia's event thread each time it
-# wraps, and one delivered after the destructor ran called into freed memory (SIGSEGV). So a
-# stopped player is first disconnected from its call, which stops the bridge reading it (no
-# more events), and destroyed only when any event already posted has long been delivered.
-PLAYER_RETIRE_SECONDS = 1.0
-# pjsua has room for 32 players: when it is full, retired players this old go at once (the
-# bridge has applied their disconnection a few 20 ms frames ago).
-PLAYER_RETIRE_MIN_SECONDS = 0.1
 # pjsua's media quality 0-10 (its default is 8). What it sets: the conference bridge's
 # resampler, 5-10 libresample's large filter, 3-4 its small one, 1-2 linear interpolation;
 # and speex's encoder quality and complexity (speex only: G722, G711, GSM and iLBC ignore it).
@@ -104,7 +95,8 @@ class MediaEngine:
         self._ice_without_candidates = False
         self._turn_server: str | None = None
         self._finishing_recordings: list[tuple[dict[str, Any], str, float]] = []
-        self._retired_players: list[tuple[FilePlayer, float]] = []  # (player, since)
+        # Stopped players wait there before they are destroyed (retired_players.py).
+        self.retired_players = RetiredPlayers()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -160,26 +152,8 @@ class MediaEngine:
         self.run_deferred()
         if self._finishing_recordings:
             self.check_recordings()
-        if self._retired_players:
-            self.destroy_retired_players()
-
-    def retire_player(self, player: FilePlayer) -> None:
-        """Keep a stopped (and disconnected) player alive until it is safe to destroy."""
-        self._retired_players.append((player, time.monotonic()))
-
-    def destroy_retired_players(self, min_age: float = PLAYER_RETIRE_SECONDS) -> int:
-        """Destroy the players retired at least `min_age` seconds ago; returns how many."""
-        cutoff = time.monotonic() - min_age
-        kept = [(player, since) for player, since in self._retired_players if since > cutoff]
-        destroyed = len(self._retired_players) - len(kept)
-        # Dropping the last reference destroys a player (pjsua_player_destroy): this thread.
-        self._retired_players = kept
-        return destroyed
-
-    def make_room_for_player(self) -> bool:
-        """pjsua's players are all taken: destroy the retired ones that are safe to destroy
-        early. False if there were none."""
-        return self.destroy_retired_players(PLAYER_RETIRE_MIN_SECONDS) > 0
+        if self.retired_players:
+            self.retired_players.destroy()
 
     def _watch_recording(self, leg: CallLeg, path: str | None) -> None:
         if path is not None:
@@ -232,7 +206,7 @@ class MediaEngine:
             sys.stderr.write(f"media worker: hangup at shutdown failed: {describe(exc)}\n")
         for leg in self.calls.values():
             self._watch_recording(leg, leg.release_media())
-        self._wait_out_retired_players(endpoint)
+        self.retired_players.wait_out(endpoint)
         # A Call that outlives libDestroy aborts the process: drop every reference first.
         self.calls.clear()
         self._deferred.clear()
@@ -242,16 +216,6 @@ class MediaEngine:
         gc.collect()
         endpoint.libDestroy()
         self.check_recordings(final=True)  # libDestroy has closed every file
-
-    def _wait_out_retired_players(self, endpoint: pj.Endpoint) -> None:
-        """Give end-of-file events already posted time to reach the players, then destroy
-        them all (before libDestroy: a player destroyed after it touches a freed bridge).
-        The calls are gone by now, so only events in flight remain: a short wait."""
-        if self._retired_players:
-            safe = max(since for _, since in self._retired_players) + PLAYER_RETIRE_MIN_SECONDS
-            while time.monotonic() < safe:
-                endpoint.libHandleEvents(10)
-        self._retired_players.clear()
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -522,7 +486,7 @@ class MediaEngine:
                   reason=explain_media_failure(snapshot["reason"], self._turn_server))
         if leg.ended:
             self._watch_recording(leg, leg.release_media())
-            # pjsua is done with it: dropping the last reference destroys the Call here.
+            # Its pjsua2 Call went in the DISCONNECTED callback (call_leg.py); the leg now.
             self.calls.pop(leg.handle, None)
 
     def on_call_media(self, leg: CallLeg, snapshot: dict[str, Any]) -> None:
