@@ -168,6 +168,17 @@ def bob_closed(bob):
     return lambda: off_loop(bob.wait_event, "CALL_CLOSED", timeout=PEER_TIMEOUT)
 
 
+async def sipd_calls_baresip(alice: SipdUser, bob: Any, to: str) -> str:
+    """alice calls baresip, which answers: alice's session id, once established."""
+    a_id = (await alice.call("sessions.start", account=alice.id, to=to,
+                             streams=["audio"]))["id"]
+    await off_loop(bob.wait_event, "CALL_INCOMING", timeout=PEER_TIMEOUT)
+    await off_loop(bob.answer)
+    await off_loop(bob.wait_event, "CALL_ESTABLISHED", timeout=PEER_TIMEOUT)
+    await alice.state(a_id, "established")
+    return a_id
+
+
 def carol_ended(carol):
     """Before the hang-up (it marks linphonec's log): what waits for the end there."""
     offset = carol.process.log_size()

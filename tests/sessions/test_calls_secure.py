@@ -25,8 +25,8 @@ from tests.peers.proc import off_loop
 from tests.sessions.test_calls import assert_hears
 from tests.sessions.test_calls_interop import (CALLEE_TONE, CALLER_TONE, PEER_TIMEOUT, SipdUser,
                                                finished_wav, recording_done,
-                                               sipd_plays_and_records, sipd_talk,
-                                               sipd_user)
+                                               sipd_calls_baresip, sipd_plays_and_records,
+                                               sipd_talk, sipd_user)
 
 pytestmark = pytest.mark.interop
 
@@ -103,12 +103,7 @@ async def test_srtp_mandatory_sipd_calls_baresip(kamailio, alice_srtp, peers, tm
     bob = srtp_bob(peers, kamailio, tmp_path, CALLEE_TONE)
     await off_loop(bob.wait_event, "REGISTER_OK")
 
-    a_id = (await alice.call("sessions.start", account=alice.id, to=kamailio.aor("bob"),
-                             streams=["audio"]))["id"]
-    await off_loop(bob.wait_event, "CALL_INCOMING", timeout=PEER_TIMEOUT)
-    await off_loop(bob.answer)
-    await off_loop(bob.wait_event, "CALL_ESTABLISHED", timeout=PEER_TIMEOUT)
-    await alice.state(a_id, "established")
+    a_id = await sipd_calls_baresip(alice, bob, kamailio.aor("bob"))
 
     await talk_over_srtp(alice, a_id, bob, tmp_path, alice_tone=CALLER_TONE, bob_tone=CALLEE_TONE)
 

@@ -60,6 +60,16 @@ async def final_state(peer: Peer, session: str, timeout: float = EVENT_TIMEOUT
 
 # -- sipd calls sipp -------------------------------------------------------------------------
 
+async def answer_sipp(peer: Peer, uac: SippRun) -> str:
+    """The sipp UAC's call, answered by sipd: its session id, once established."""
+    new = await peer.events.wait("session.new", direction="incoming",
+                                 remote=f"sip:sipp@{HOST}:{uac.local_port}")
+    await peer.state(new["id"], "ringing")
+    await peer.call("sessions.answer", id=new["id"])
+    await peer.state(new["id"], "established")
+    return new["id"]
+
+
 async def test_a_busy_callee_fails_the_session_486(peer, sipp):
     uas = sipp.start("call_uas_486.xml")
     to = f"sip:service@{HOST}:{uas.local_port}"
@@ -131,12 +141,7 @@ async def test_a_malformed_sdp_offer_is_refused_and_the_daemon_serves_on(peer, s
 async def test_reinvite_glare_gets_491_and_the_hold_is_retried(peer, sipp):
     uac = sipp.start("call_uac_glare.xml", (HOST, peer.ports["udp"]), rows=[[str(free_port())]],
                      timeout=25)
-    new = await peer.events.wait("session.new", direction="incoming",
-                                 remote=f"sip:sipp@{HOST}:{uac.local_port}")
-    session = new["id"]
-    await peer.state(session, "ringing")
-    await peer.call("sessions.answer", id=session)
-    await peer.state(session, "established")
+    session = await answer_sipp(peer, uac)
 
     # sipd's re-INVITE: sipp sends its own while it is pending (491 from sipd), then refuses
     # sipd's with 491; sipd retries and that one is accepted.
@@ -158,12 +163,7 @@ async def test_an_offerless_reinvite_gets_our_offer_and_its_ack_answer_reaches_t
         peer, sipp):
     uac = sipp.start("call_uac_offerless_reinvite.xml", (HOST, peer.ports["udp"]),
                      rows=[[str(free_port())]])
-    new = await peer.events.wait("session.new", direction="incoming",
-                                 remote=f"sip:sipp@{HOST}:{uac.local_port}")
-    session = new["id"]
-    await peer.state(session, "ringing")
-    await peer.call("sessions.answer", id=session)
-    await peer.state(session, "established")
+    session = await answer_sipp(peer, uac)
 
     # sipp's re-INVITE without offer got sipd's offer in the 200; its answer in the ACK
     # (a=sendonly) holds the call, and the worker, offered it, only receives now.

@@ -31,17 +31,15 @@ What each peer can do, from its sources and its help (these are the Debian packa
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
 from tests.peers.proc import off_loop
-from tests.sessions.test_calls import assert_hears
 from tests.sessions.test_calls_interop import (PEER_TIMEOUT, SipdUser, bob_with_tone,
-                                               carol_with_tone, finished_wav, recording_done,
-                                               sipd_plays_and_records, sipd_talk, sipd_user)
+                                               bob_closed, carol_with_tone, sipd_calls_baresip,
+                                               sipd_talk, sipd_user, talk_then_hang_up)
 
 pytestmark = pytest.mark.interop
 
@@ -115,21 +113,6 @@ def assert_incoming_progress(states: list[str]) -> None:
     assert set(states[1:-1]) <= PROGRESS | {"accepted"}, states
 
 
-async def target_talks_with_peer(target: SipdUser, t_id: str, tmp_path: Path, peer_ended: Any,
-                                 peer_recording: Any, what: str) -> None:
-    """The sipd transfer target plays its tone with a peer (which plays TRANSFEREE_TONE), hangs
-    up, and each end must have heard the other."""
-    heard_by_target = await sipd_plays_and_records(target, t_id, tmp_path, TARGET_TONE)
-    await trio.sleep(3.0)
-    await target.call("sessions.end", id=t_id)
-    await target.state(t_id, "ended")
-    await peer_ended()
-    await recording_done(target, t_id, heard_by_target)
-    heard_by_peer = await finished_wav(peer_recording, what)
-    assert_hears(heard_by_target, TRANSFEREE_TONE, TARGET_TONE)
-    assert_hears(heard_by_peer, TARGET_TONE, TRANSFEREE_TONE)
-
-
 # -- 1. baresip transfers sipd (blind) ----------------------------------------------------------
 
 async def test_baresip_blind_transfers_sipd_to_sipd(kamailio, alice, dave, baresip_factory,
@@ -169,12 +152,7 @@ async def test_sipd_blind_transfers_baresip_to_sipd(kamailio, alice, dave, bares
                                                     tmp_path):
     bob = bob_with_tone(baresip_factory, tmp_path, TRANSFEREE_TONE)
     await off_loop(bob.wait_event, "REGISTER_OK")
-    a_id = (await alice.call("sessions.start", account=alice.id, to=kamailio.aor("bob"),
-                             streams=["audio"]))["id"]
-    await off_loop(bob.wait_event, "CALL_INCOMING", timeout=PEER_TIMEOUT)
-    await off_loop(bob.answer)
-    await off_loop(bob.wait_event, "CALL_ESTABLISHED", timeout=PEER_TIMEOUT)
-    await alice.state(a_id, "established")
+    a_id = await sipd_calls_baresip(alice, bob, kamailio.aor("bob"))
     before = set(bob.recordings()["received"])
     # baresip names its recordings by the second a call's audio starts: the transferred call
     # must start in a later second than this one, or it would write over this call's files
@@ -195,9 +173,8 @@ async def test_sipd_blind_transfers_baresip_to_sipd(kamailio, alice, dave, bares
     assert (await alice.state(a_id, "ended"))["reason"] == "transferred"
     await off_loop(bob.wait_event, "CALL_CLOSED", timeout=PEER_TIMEOUT)  # the old call
 
-    await target_talks_with_peer(
-        dave, incoming["id"], tmp_path,
-        lambda: off_loop(bob.wait_event, "CALL_CLOSED", timeout=PEER_TIMEOUT),
+    await talk_then_hang_up(
+        dave, incoming["id"], tmp_path, TARGET_TONE, TRANSFEREE_TONE, bob_closed(bob),
         lambda: [p for p in bob.recordings()["received"] if p not in before],
         "baresip's recording of the transferred call")
 
@@ -234,8 +211,8 @@ async def test_sipd_attended_transfer_of_linphonec(kamailio, alice, dave, linpho
     await alice.state(a_dave, "ended")
 
     offset = carol.process.log_size()
-    await target_talks_with_peer(
-        dave, new["id"], tmp_path,
+    await talk_then_hang_up(
+        dave, new["id"], tmp_path, TARGET_TONE, TRANSFEREE_TONE,
         lambda: off_loop(carol.wait_call, "ended", since=offset, call_id=int(outgoing["id"]),
                          timeout=PEER_TIMEOUT),
         lambda: [carol.record_path], "linphonec's recording of the transferred call")
