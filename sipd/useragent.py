@@ -24,10 +24,10 @@ from .media.supervisor import open_media_supervisor
 from .netwatch import watch_network
 from .sessions.manager import SessionManager, media_config
 from .settings import addresses
-from .sip.locator import Locator
-from .sip.stack import SipStack, StackConfig, open_sip_stack
+from .sip.trio.locator import Locator
+from .sip.trio.stack import SipStack, StackConfig, open_sip_stack
 from .sip.timers import TimerSettings
-from .sip.tls import TlsConfig
+from .sip.trio.tls import TlsConfig
 
 log = logging.getLogger(__name__)
 

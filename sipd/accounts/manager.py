@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import trio
 
 from sipd.sip.auth import DigestAuthenticator
-from sipd.sip.locator import Locator
+from sipd.sip.trio.locator import Locator
 from sipd.sip.uri import SipUri, Uri
 
 from .model import LOCAL_ID, AccountConfig, AccountStore

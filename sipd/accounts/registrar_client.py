@@ -27,9 +27,9 @@ from typing import Any, Awaitable, Callable
 import trio
 
 from sipd.sip.header_values import Address
-from sipd.sip.locator import LocationError, Locator, Target
-from sipd.sip.stack_handles import TransactionTimeout
-from sipd.sip.transport import TransportError
+from sipd.sip.trio.locator import LocationError, Locator, Target
+from sipd.sip.trio.handles import TransactionTimeout
+from sipd.sip.trio.transport import TransportError
 from sipd.sip.uri import SipUri
 
 from .model import AccountConfig

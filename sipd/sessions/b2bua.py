@@ -37,10 +37,10 @@ from sipd.media.protocol import SESSION_HEADER
 from sipd.media.supervisor import MediaUnavailable
 from sipd.sip.builder import build_request, warning_value
 from sipd.sip.header_values import Address
-from sipd.sip.locator import LocationError
+from sipd.sip.trio.locator import LocationError
 from sipd.sip.message import Request
-from sipd.sip.stack_handles import IncomingRequest
-from sipd.sip.transport import Source, TargetLike
+from sipd.sip.trio.handles import IncomingRequest
+from sipd.sip.trio.transport import Source, TargetLike
 from sipd.sip.uri import SipUri
 
 from . import b2bua_sdp as sdp
@@ -51,8 +51,8 @@ from .b2bua_transfer import Transfers
 from .b2bua_worker import WorkerLeg
 from .errors import SessionStateError
 from .driver import LegDriver
-from .invite import InviteSession
-from .invite_events import (
+from .invite.session import InviteSession
+from .invite.events import (
     TERMINAL_STATES,
     DtmfReceived,
     InDialogRequest,

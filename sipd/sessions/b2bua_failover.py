@@ -21,10 +21,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
-from sipd.sip.locator import Target
+from sipd.sip.trio.locator import Target
 from sipd.sip.uri import SipUri
 
-from .invite_events import SessionState, StateChanged
+from .invite.events import SessionState, StateChanged
 
 if TYPE_CHECKING:  # pragma: no cover
     from .driver import LegDriver

@@ -15,7 +15,7 @@ from sipd.sip.builder import warning_value
 
 from . import b2bua_sdp as sdp
 from .b2bua_codecs import missing_codecs
-from .invite_events import ReinviteCompleted
+from .invite.events import ReinviteCompleted
 from .sdp import SessionVersion, media_changed
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from sipd.sip.header_values import Address
-from sipd.sip.stack_handles import IncomingRequest
+from sipd.sip.trio.handles import IncomingRequest
 from sipd.sip.uri import SipUri
 
-from .invite_events import (
+from .invite.events import (
     InDialogRequest,
     InDialogResponse,
     InviteSessionError,

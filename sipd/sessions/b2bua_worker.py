@@ -15,12 +15,12 @@ from typing import Any
 import trio
 
 from sipd.sip.message import Request
-from sipd.sip.stack_handles import IncomingRequest
-from sipd.sip.transport import Source, TargetLike
+from sipd.sip.trio.handles import IncomingRequest
+from sipd.sip.trio.transport import Source, TargetLike
 
 from .driver import LegDriver
 from .errors import SessionStateError
-from .invite import InviteSession
+from .invite.session import InviteSession
 
 log = logging.getLogger(__name__)
 

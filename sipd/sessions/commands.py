@@ -15,7 +15,7 @@ from .b2bua_files import MediaFileError, check_playable, check_recordable
 from .b2bua_settle import settled
 from .b2bua_transfer import attended_target
 from .errors import InvalidSessionParam, SessionStateError
-from .invite_events import InviteSessionError
+from .invite.events import InviteSessionError
 
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
 # pjmedia queues at most 32 digits per call (its tx_dtmf_buf) and refuses a request that

@@ -1,4 +1,4 @@
-"""The trio driver of one INVITE session (sipd.sessions.invite): it carries out, over the SIP
+"""The trio driver of one INVITE session (sipd.sessions.invite.session): it carries out, over the SIP
 stack, the actions the sans-I/O session hands back, and feeds the session what comes in.
 
     leg = LegDriver("outside", InviteSession(), stack, route=route, on_event=handle)
@@ -33,13 +33,13 @@ import trio
 
 from sipd.accounts.outbound import fresh_copy
 from sipd.sip.auth import DigestAuthenticator
-from sipd.sip.locator import LocationError
+from sipd.sip.trio.locator import LocationError
 from sipd.sip.message import Request
-from sipd.sip.stack_handles import ClientTransactionHandle, IncomingRequest, TransactionTimeout
-from sipd.sip.transport import TargetLike, TransportError
+from sipd.sip.trio.handles import ClientTransactionHandle, IncomingRequest, TransactionTimeout
+from sipd.sip.trio.transport import TargetLike, TransportError
 
-from .invite import InviteSession
-from .invite_events import Action, SendAck, SendCancel, SendRequest, SendResponse
+from .invite.session import InviteSession
+from .invite.events import Action, SendAck, SendCancel, SendRequest, SendResponse
 
 log = logging.getLogger(__name__)
 

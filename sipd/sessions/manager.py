@@ -29,8 +29,8 @@ from sipd.media.supervisor import MediaSettings, MediaUnavailable, SupervisorCon
 from sipd.sip.uri import target_uri
 from sipd.settings import addresses
 from sipd.sip.header_values import Address
-from sipd.sip.stack_handles import IncomingRequest
-from sipd.sip.transport import TargetLike
+from sipd.sip.trio.handles import IncomingRequest
+from sipd.sip.trio.transport import TargetLike
 from sipd.sip.uri import SipUri, Uri
 
 from .b2bua import Call

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from sipd.sessions.invite import InviteSession, request_key, unknown_dialog_response
-from sipd.sessions.invite_content import BodyError, dtmf_relay_body, parse_dtmf
-from sipd.sessions.invite_events import (
+from sipd.sessions.invite.session import InviteSession, request_key, unknown_dialog_response
+from sipd.sessions.invite.content import BodyError, dtmf_relay_body, parse_dtmf
+from sipd.sessions.invite.events import (
     DtmfReceived,
     InDialogRequest,
     InDialogResponse,
@@ -563,7 +563,7 @@ def test_requests_on_an_early_dialog_of_the_callee():
 
 
 def test_state_changed_data():
-    from sipd.sessions.invite_events import StateChanged
+    from sipd.sessions.invite.events import StateChanged
     assert StateChanged(SessionState.FAILED, 486, "Busy Here").data() == {
         "state": "failed", "code": 486, "reason": "Busy Here"}
     assert StateChanged(SessionState.CALLING).data() == {"state": "calling"}

@@ -10,8 +10,8 @@ from typing import Iterable
 
 import pytest
 
-from sipd.sessions.invite import InviteSession
-from sipd.sessions.invite_events import (
+from sipd.sessions.invite.session import InviteSession
+from sipd.sessions.invite.events import (
     DtmfReceived,
     OfferReceived,
     ReinviteCompleted,

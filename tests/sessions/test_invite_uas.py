@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from sipd.sessions.invite import InviteSession
-from sipd.sessions.invite_events import (
+from sipd.sessions.invite.session import InviteSession
+from sipd.sessions.invite.events import (
     InviteSessionError,
     RemoteSdp,
     SendRequest,

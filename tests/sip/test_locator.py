@@ -19,8 +19,8 @@ import dns.resolver
 import pytest
 import trio
 
-from sipd.sip.locator import LocationError, Locator, SrvRecord, Target, order_srv
-from sipd.sip.locator_dns import DnsAnswer, DnsCache
+from sipd.sip.trio.locator import LocationError, Locator, SrvRecord, Target, order_srv
+from sipd.sip.trio.dns import DnsAnswer, DnsCache
 from sipd.sip.uri import parse_sip_uri
 from tests.peers.dnsmasq import Dnsmasq, Naptr, Srv
 from tests.peers.ports import free_port

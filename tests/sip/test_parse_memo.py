@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from sipd.sessions import sdp_fields, sdp_model
+from sipd.sessions.sdp import fields as sdp_fields, model as sdp_model
 from sipd.sessions.sdp import SDPError, parse_sdp
 from sipd.sip import parsed_headers
 from sipd.sip.errors import SipParseError

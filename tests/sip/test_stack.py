@@ -7,14 +7,14 @@ import logging
 import pytest
 import trio
 
-from sipd.sip.stack import (
+from sipd.sip.trio.stack import (
     SipStack,
     StackConfig,
     TransactionTimeout,
     TransportError,
     open_sip_stack,
 )
-from sipd.sip.tls import TlsConfig
+from sipd.sip.trio.tls import TlsConfig
 from tests.sip.test_stack_support import (
     LOOPBACK,
     Recorder,
@@ -58,7 +58,7 @@ async def test_ports_are_bound_and_reported():
 
 async def test_tls_listener_skipped_without_certificate_but_client_tls_works(tmp_path, caplog):
     _, server_tls, client_tls = make_tls(tmp_path)
-    caplog.set_level(logging.WARNING, logger="sipd.sip.transport")
+    caplog.set_level(logging.WARNING, logger="sipd.sip.trio.transport")
     async with two_stacks({"tls": server_tls}, {"tls": client_tls}) as (a, b, _):
         assert "tls" not in a.ports and "tls" in b.ports
         assert "not listening for SIP over TLS" in caplog.text

@@ -13,9 +13,9 @@ import trio
 from sipd.sip.builder import build_request
 from sipd.sip.header_values import parse_address
 from sipd.sip.message import Request
-from sipd.sip.stack import IncomingRequest, SipStack, StackConfig, open_sip_stack
+from sipd.sip.trio.stack import IncomingRequest, SipStack, StackConfig, open_sip_stack
 from sipd.sip.timers import TimerSettings
-from sipd.sip.tls import TlsConfig
+from sipd.sip.trio.tls import TlsConfig
 from sipd.sip.uri import parse_uri
 from tests.peers.certs import TestCA
 
@@ -26,7 +26,7 @@ FAST = TimerSettings(t1=0.05, t2=0.4, t4=0.5)
 
 @dataclass(frozen=True)
 class Target:
-    """What sipd.sip.locator.Target carries (the tests do not depend on the locator)."""
+    """What sipd.sip.trio.locator.Target carries (the tests do not depend on the locator)."""
 
     transport: str
     host: str

@@ -7,7 +7,7 @@ import socket
 import pytest
 import trio
 
-from sipd.sip.stack import open_sip_stack
+from sipd.sip.trio.stack import open_sip_stack
 from tests.sip.test_stack_support import (
     LOOPBACK,
     Recorder,

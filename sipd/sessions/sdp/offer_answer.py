@@ -18,9 +18,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from .sdp_attributes import DIRECTIONS, Direction
-from .sdp_fields import Connection, Origin, Timing
-from .sdp_model import Line, MediaDescription, SessionDescription
+from .attributes import DIRECTIONS, Direction
+from .fields import Connection, Origin, Timing
+from .model import Line, MediaDescription, SessionDescription
 
 WORKER_MEDIA_TYPES = ("audio",)
 DEFAULT_SESSION_NAME = "sipd"

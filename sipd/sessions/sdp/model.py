@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass, replace
 from typing import Iterable, Iterator, Sequence
 
-from .sdp_attributes import (DIRECTIONS, Crypto, Direction, FileSelector, Fmtp, Rtcp, RtpMap,
+from .attributes import (DIRECTIONS, Crypto, Direction, FileSelector, Fmtp, Rtcp, RtpMap,
                              parse_accept_types, parse_path, parse_ptime, validate_attribute)
-from .sdp_fields import (MEMO_LIMIT, Bandwidth, Connection, MediaLine, Origin, SDPError,
+from .fields import (MEMO_LIMIT, Bandwidth, Connection, MediaLine, Origin, SDPError,
                          Timing, check_repeat, check_zone)
 
 SESSION_ORDER = "vosiuepcbtrzka"  # RFC 8866 §5
@@ -430,7 +430,7 @@ class SessionDescription(_Section):
     @staticmethod
     def parse(data: bytes | str) -> SessionDescription:
         """`parse_sdp`: SDPError when malformed."""
-        from .sdp_parse import parse_sdp
+        from .parse import parse_sdp
         return parse_sdp(data)
 
     @classmethod

@@ -1,4 +1,4 @@
-"""The shared core of an INVITE session (sipd.sessions.invite): what a session holds, the
+"""The shared core of an INVITE session (sipd.sessions.invite.session): what a session holds, the
 bookkeeping every part uses, and how a call ends (BYE out and in, §15). Sans-I/O."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from sipd.sip.header_values import Address
 from sipd.sip.message import Request, Response
 from sipd.sip.timers import DEFAULT_TIMERS, TimerSettings
 
-from .invite_content import SDP_TYPE
-from .invite_events import (
+from .content import SDP_TYPE
+from .events import (
     TERMINAL_STATES,
     Action,
     InviteSessionError,

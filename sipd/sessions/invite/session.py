@@ -1,7 +1,7 @@
 """The INVITE session of one call, either role (RFC 3261 §13-15, RFC 3264 timing), sans-I/O.
 
 Driven like h11: the trio layer feeds inputs with the time of its own clock and carries out
-the actions it gets back, in order (sipd.sessions.invite_events says how). SDP bodies are
+the actions it gets back, in order (sipd.sessions.invite.events says how). SDP bodies are
 opaque bytes here; what they mean is sipd.sessions.sdp's business.
 
     # UAC: the caller builds the INVITE, with its SDP offer
@@ -48,8 +48,8 @@ from sipd.sip.builder import reason_phrase
 from sipd.sip.dialog import Dialog, DialogState
 from sipd.sip.message import Request, Response
 
-from .invite_content import BodyError, sdp_of
-from .invite_core import (
+from .content import BodyError, sdp_of
+from .core import (
     RandomSource,
     _Ending,
     _Outgoing,
@@ -57,7 +57,7 @@ from .invite_core import (
     request_key,
     unknown_dialog_response,
 )
-from .invite_events import (
+from .events import (
     Action,
     InDialogResponse,
     InviteSessionError,
@@ -69,8 +69,8 @@ from .invite_events import (
     SendResponse,
     SessionState,
 )
-from .invite_midcall import MidCallMixin
-from .invite_uas import UasMixin
+from .midcall import MidCallMixin
+from .uas import UasMixin
 
 __all__ = ["InviteSession", "RandomSource", "request_key", "unknown_dialog_response"]
 

@@ -14,8 +14,8 @@ Bytes are decoded as UTF-8 with surrogate escapes: a description in another char
 
 from __future__ import annotations
 
-from .sdp_fields import MAX_LINES, MAX_MEDIA, MAX_SDP_SIZE, SDPError
-from .sdp_model import Line, MediaDescription, SessionDescription, check_line
+from .fields import MAX_LINES, MAX_MEDIA, MAX_SDP_SIZE, SDPError
+from .model import Line, MediaDescription, SessionDescription, check_line
 
 SESSION_ONLY = frozenset("vosuetrzp")
 SINGLE_AT_SESSION_LEVEL = frozenset("vosc")

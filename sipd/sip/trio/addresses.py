@@ -8,12 +8,12 @@ from __future__ import annotations
 import logging
 import socket
 
-from .errors import SipParseError
-from .message import Request, Response
-from .stack_config import StackConfig
+from ..errors import SipParseError
+from ..message import Request, Response
+from .config import StackConfig
 from .transport import DEFAULT_PORTS, STREAM_TRANSPORTS, Source, TargetLike, Transports
 
-log = logging.getLogger("sipd.sip.stack")  # one logger for the whole stack, as before the split
+log = logging.getLogger("sipd.sip.trio.stack")  # one logger for the whole stack, as before the split
 
 
 class StackAddresses:

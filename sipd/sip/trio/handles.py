@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Itera
 
 import trio
 
-from .message import Request, Response
+from ..message import Request, Response
 from .transport import Source, TransportError
-from .transport_stream import Connection
+from .stream import Connection
 
 if TYPE_CHECKING:  # pragma: no cover
     from .stack import SipStack
-    from .transaction import ClientTransaction, ServerTransaction
+    from ..transaction import ClientTransaction, ServerTransaction
 
 log = logging.getLogger(__name__)
 

@@ -31,22 +31,22 @@ from typing import Any, AsyncIterator, Callable
 
 import trio
 
-from .builder import stamp_received
-from .message import AnyMessage, Request, Response
-from .stack_addresses import StackAddresses
-from .stack_client import StackClient
-from .stack_config import DEFAULT_CONTENT_TYPES, DEFAULT_METHODS, StackConfig  # noqa: F401
-from .stack_connections import StackConnections
-from .stack_handles import (  # noqa: F401 - Hop and ProvisionalCallback: imported from here too
+from ..builder import stamp_received
+from ..message import AnyMessage, Request, Response
+from .addresses import StackAddresses
+from .client import StackClient
+from .config import DEFAULT_CONTENT_TYPES, DEFAULT_METHODS, StackConfig  # noqa: F401
+from .connections import StackConnections
+from .handles import (  # noqa: F401 - Hop and ProvisionalCallback: imported from here too
     ClientTransactionHandle,
     Hop,
     IncomingRequest,
     ProvisionalCallback,
     TransactionTimeout,
 )
-from .stack_server import RequestHandler, StackServer
+from .server import RequestHandler, StackServer
 from .tls import TlsConfig
-from .transaction import (
+from ..transaction import (
     CancelReceived,
     ClientTransaction,
     Event,
@@ -59,17 +59,17 @@ from .transaction import (
     TransportFailed,
     Transmit,
 )
-from .transaction_layer import TransactionLayer
+from ..transaction_layer import TransactionLayer
 from .transport import Source, Transports, TransportError, TransportSettings
-from .transport_stream import Connection
-from .uri import Uri
+from .stream import Connection
+from ..uri import Uri
 
 __all__ = [
     "ClientTransactionHandle", "IncomingRequest", "SipStack", "StackConfig", "TlsConfig",
     "TransactionTimeout", "TransportError", "open_sip_stack",
 ]
 
-log = logging.getLogger("sipd.sip.stack")
+log = logging.getLogger("sipd.sip.trio.stack")
 
 
 class SipStack(StackClient, StackServer, StackConnections, StackAddresses):

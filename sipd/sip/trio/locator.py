@@ -54,8 +54,8 @@ from typing import Awaitable, Callable, Sequence, TypeVar
 
 import trio
 
-from .errors import SipParseError
-from .locator_dns import (
+from ..errors import SipParseError
+from .dns import (
     DnsAnswer,
     DnsCache,
     DnsClient,
@@ -63,7 +63,7 @@ from .locator_dns import (
     SrvRecord,
     make_resolver,
 )
-from .uri import SipUri, format_host, parse_host, parse_sip_uri
+from ..uri import SipUri, format_host, parse_host, parse_sip_uri
 
 __all__ = ["LocationError", "Locator", "Target", "order_srv", "NaptrRecord", "SrvRecord"]
 

@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .builder import response_destination
-from .message import Response
-from .stack_handles import ClientTransactionHandle
-from .transaction import ClientTransaction, Event, Transmit
-from .transaction_layer import TransactionLayer
+from ..builder import response_destination
+from ..message import Response
+from .handles import ClientTransactionHandle
+from ..transaction import ClientTransaction, Event, Transmit
+from ..transaction_layer import TransactionLayer
 from .transport import DEFAULT_PORTS, Source, Transports, TransportError, is_ip_address
-from .transport_stream import Connection
+from .stream import Connection
 
-log = logging.getLogger("sipd.sip.stack")  # one logger for the whole stack, as before the split
+log = logging.getLogger("sipd.sip.trio.stack")  # one logger for the whole stack, as before the split
 
 
 class StackConnections:

@@ -19,8 +19,8 @@ from typing import Callable
 
 import trio
 
-from .message import AnyMessage
-from .parser import (
+from ..message import AnyMessage
+from ..parser import (
     KeepAlivePing,
     KeepAlivePong,
     MessageReceived,
@@ -29,7 +29,7 @@ from .parser import (
     StreamFramer,
 )
 
-log = logging.getLogger("sipd.sip.transport")
+log = logging.getLogger("sipd.sip.trio.transport")
 
 PING = b"\r\n\r\n"
 PONG = b"\r\n"

@@ -1,5 +1,5 @@
 """The UAS side of an INVITE session: a new INVITE, 180/183, 2xx, rejection and CANCEL
-(RFC 3261 §13.3, §9.2). Sans-I/O; see sipd.sessions.invite."""
+(RFC 3261 §13.3, §9.2). Sans-I/O; see sipd.sessions.invite.session."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from sipd.sip.dialog import Dialog, DialogState, SuccessRetransmitter
 from sipd.sip.header_values import Address, parse_address
 from sipd.sip.message import Request
 
-from .invite_content import SDP_TYPE, BodyError, sdp_of
-from .invite_core import SessionCore, _SentSuccess
-from .invite_events import (
+from .content import SDP_TYPE, BodyError, sdp_of
+from .core import SessionCore, _SentSuccess
+from .events import (
     Action,
     InviteSessionError,
     RemoteSdp,
@@ -114,7 +114,7 @@ class UasMixin(SessionCore):
                   already_answered: bool = False) -> list[Action]:
         """A CANCEL came for the INVITE (or, with its `ref`, a re-INVITE) and the stack
         answered it: 487 to that INVITE (not sent again when the stack `already_answered`,
-        as sipd.sip.stack does). Nothing when the INVITE had a final response already."""
+        as sipd.sip.trio.stack does). Nothing when the INVITE had a final response already."""
         pending = self._incoming_reinvite
         if ref is not None and pending is not None and ref is pending.ref:
             self._incoming_reinvite = None

@@ -10,17 +10,17 @@ from typing import TYPE_CHECKING, Awaitable, Callable, Iterable
 
 import trio
 
-from .builder import build_response
-from .message import Request, Response
-from .stack_config import StackConfig
-from .stack_handles import IncomingRequest
-from .transaction import CancelReceived, Event, ServerTransaction
-from .transaction_layer import TransactionLayer
+from ..builder import build_response
+from ..message import Request, Response
+from .config import StackConfig
+from .handles import IncomingRequest
+from ..transaction import CancelReceived, Event, ServerTransaction
+from ..transaction_layer import TransactionLayer
 from .transport import Source
-from .uri import SipUri, Uri
-from .validation import validate_request_for_uas
+from ..uri import SipUri, Uri
+from ..validation import validate_request_for_uas
 
-log = logging.getLogger("sipd.sip.stack")  # one logger for the whole stack, as before the split
+log = logging.getLogger("sipd.sip.trio.stack")  # one logger for the whole stack, as before the split
 
 RequestHandler = Callable[[IncomingRequest], Awaitable[None]]
 

@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from .builder import new_via
-from .errors import SipParseError
-from .message import AnyMessage, Request, Response
-from .stack_config import StackConfig
-from .stack_handles import ClientTransactionHandle, Hop, ProvisionalCallback
-from .transaction import ClientTransaction, Event, has_rfc3261_branch
-from .transaction_layer import TransactionLayer
+from ..builder import new_via
+from ..errors import SipParseError
+from ..message import AnyMessage, Request, Response
+from .config import StackConfig
+from .handles import ClientTransactionHandle, Hop, ProvisionalCallback
+from ..transaction import ClientTransaction, Event, has_rfc3261_branch
+from ..transaction_layer import TransactionLayer
 from .transport import STREAM_TRANSPORTS, TargetLike, Transports, TransportError
 
-log = logging.getLogger("sipd.sip.stack")  # one logger for the whole stack, as before the split
+log = logging.getLogger("sipd.sip.trio.stack")  # one logger for the whole stack, as before the split
 
 
 class StackClient:

@@ -1,5 +1,5 @@
 """Mid-call requests of an INVITE session: re-INVITE both ways with glare handling (RFC 3261
-§14), INFO with DTMF, and other requests in the dialog. Sans-I/O; see sipd.sessions.invite."""
+§14), INFO with DTMF, and other requests in the dialog. Sans-I/O; see sipd.sessions.invite.session."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sipd.sip.builder import reason_phrase
 from sipd.sip.dialog import DialogState, SuccessRetransmitter
 from sipd.sip.message import Request, Response
 
-from .invite_content import (
+from .content import (
     DTMF_RELAY_TYPE,
     DTMF_TYPE,
     SDP_TYPE,
@@ -19,7 +19,7 @@ from .invite_content import (
     parse_dtmf,
     sdp_of,
 )
-from .invite_core import (
+from .core import (
     OfferSource,
     SessionCore,
     _IncomingReinvite,
@@ -28,7 +28,7 @@ from .invite_core import (
     _SentSuccess,
     unknown_dialog_response,
 )
-from .invite_events import (
+from .events import (
     Action,
     DtmfReceived,
     InDialogRequest,

@@ -1,4 +1,4 @@
-"""What an `InviteSession` (sipd.sessions.invite) hands back to the layer that drives it: the
+"""What an `InviteSession` (sipd.sessions.invite.session) hands back to the layer that drives it: the
 public states, the actions to carry out, and the events to publish. Plain data, no I/O.
 
 Actions the trio driver executes, in the order returned:

@@ -23,13 +23,13 @@ SessionVersion, hold, change detection).
 
 from __future__ import annotations
 
-from .sdp_attributes import (STATIC_PAYLOAD_TYPES, Crypto, CryptoKey, Direction, FileSelector,
+from .attributes import (STATIC_PAYLOAD_TYPES, Crypto, CryptoKey, Direction, FileSelector,
                              Fmtp, Rtcp, RtpMap, parse_accept_types, parse_path)
-from .sdp_fields import (MAX_LINES, MAX_MEDIA, MAX_SDP_SIZE, Bandwidth, Connection, MediaLine,
+from .fields import (MAX_LINES, MAX_MEDIA, MAX_SDP_SIZE, Bandwidth, Connection, MediaLine,
                          Origin, SDPError, Timing)
-from .sdp_model import Attribute, Line, MediaDescription, SessionDescription
-from .sdp_parse import parse_sdp
-from .sdp_offer_answer import (DEFAULT_SESSION_NAME, STRIPPED_ATTRIBUTES, STRIPPED_BANDWIDTHS,
+from .model import Attribute, Line, MediaDescription, SessionDescription
+from .parse import parse_sdp
+from .offer_answer import (DEFAULT_SESSION_NAME, STRIPPED_ATTRIBUTES, STRIPPED_BANDWIDTHS,
                                WORKER_MEDIA_TYPES, MediaSplit, SessionVersion, changed_media,
                                held_by_remote, media_changed, merge_answer, merge_offer,
                                sanitize_worker_sdp, set_hold, split_media, stream_is_held)

@@ -1,11 +1,11 @@
-"""The settings of a SipStack (sipd.sip.stack): addresses, ports, transports, TLS, timers and
+"""The settings of a SipStack (sipd.sip.trio.stack): addresses, ports, transports, TLS, timers and
 what the UA accepts (methods, extensions, body types) for `validate_request_for_uas`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .timers import DEFAULT_TIMERS, TimerSettings
+from ..timers import DEFAULT_TIMERS, TimerSettings
 from .tls import TlsConfig
 from .transport import TRANSPORTS
 

@@ -30,12 +30,12 @@ from typing import Any, Callable, Protocol
 
 import trio
 
-from .errors import SipParseError
-from .message import HEAD_END_RE, AnyMessage, parse_datagram, parse_head
+from ..errors import SipParseError
+from ..message import HEAD_END_RE, AnyMessage, parse_datagram, parse_head
 from .tls import TlsConfig, client_context, describe_tls_failure, server_context
-from .transport_stream import Connection, ConnectionClosed
+from .stream import Connection, ConnectionClosed
 
-log = logging.getLogger("sipd.sip.transport")
+log = logging.getLogger("sipd.sip.trio.transport")
 
 TRANSPORTS = ("udp", "tcp", "tls")
 STREAM_TRANSPORTS = frozenset({"tcp", "tls"})
@@ -48,7 +48,7 @@ class TransportError(Exception):
 
 
 class TargetLike(Protocol):
-    """What the stack needs of a destination (sipd.sip.locator.Target has it)."""
+    """What the stack needs of a destination (sipd.sip.trio.locator.Target has it)."""
 
     transport: str  # "udp", "tcp" or "tls"
     host: str  # the name the address was found for

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import unquote
 
-from .sdp_fields import (Connection, SDPError, check_token, fields_of, memoized, parse_number,
+from .fields import (Connection, SDPError, check_token, fields_of, memoized, parse_number,
                          split_fields)
 
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
