@@ -7,8 +7,9 @@ any run may hand out. A run starts two above the stored reservation (the number 
 never used, so crossing a restart is always a gap, even for a client that saw the previous
 run's very last event), and reserves a block ahead before it hands out numbers; numbers are
 written down once per block, not per event, and a crash loses at most the unused rest of a
-block. If the reservation cannot be saved, numbers still rise within the run (and the run's
-`boot` id still tells runs apart); the log says so.
+block. The first run of a state directory starts at 1. If the reservation cannot be saved,
+numbers still rise within the run (and the run's `boot` id still tells runs apart); the log
+says so.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ class SeqReservation:
         self.block = block
 
     def first_seq(self) -> int:
-        """The first number of this run; reserves the first block."""
+        """The first number of this run; reserves the first block. The very first run of a
+        state directory starts at 1, as there is nothing before it to miss."""
         stored = self._read()
-        first = stored + 2
+        first = 1 if stored is None else stored + 2
         self._write(first - 1 + self.block)
         return first
 
@@ -46,11 +48,11 @@ class SeqReservation:
         self._write(ceiling)
         return ceiling
 
-    def _read(self) -> int:
+    def _read(self) -> int | None:
         try:
             text = self.path.read_text(encoding="ascii").strip()
         except FileNotFoundError:
-            return 0
+            return None
         except (OSError, UnicodeDecodeError) as error:
             log.warning("cannot read %s (%s): event numbers start again from 2, so a client "
                         "resuming from the previous run may only notice it by the boot id",
