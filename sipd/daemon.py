@@ -22,6 +22,7 @@ from typing import Any
 import trio
 
 from . import __version__, logsetup
+from .limits import raise_descriptor_limit
 from .rpc.methods import registry
 from .rpc.server import RpcServer
 from .service import Service
@@ -65,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot start: %s", exc)
         return EXIT_ENVIRONMENT
     logsetup.set_level(settings.get("log.level"))
+    before, soft, hard = raise_descriptor_limit()
+    if soft != before:
+        log.info("raised the open file limit from %d to %d (the hard limit)", before, soft)
+    elif soft < hard:
+        log.warning("could not raise the open file limit %d to the hard limit %d", soft, hard)
     try:
         for directory in (paths.state_dir, paths.runtime_dir):
             ensure_dir(directory)
@@ -118,13 +124,14 @@ def _lock_runtime_dir(runtime_dir: Path) -> Any:
     return lock
 
 
-def write_rpc_file(path: Path, url: str, token: str) -> None:
-    """rpc.json, mode 0600 from birth, replaced atomically so a client never reads half of it."""
+def write_rpc_file(path: Path, url: str, token: str, boot: str) -> None:
+    """rpc.json, mode 0600 from birth, replaced atomically so a client never reads half of it.
+    `boot` names this run of the daemon (events.subscribe's `boot`)."""
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "w") as stream:
-            json.dump({"url": url, "token": token, "pid": os.getpid()}, stream)
+            json.dump({"url": url, "token": token, "pid": os.getpid(), "boot": boot}, stream)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temp, path)
@@ -146,8 +153,9 @@ async def run(service: Service) -> int:
             service.add_state("sip", agent.state)
             service.add_state("accounts", agent.accounts.list)
             url = await nursery.start(server.run)
-            write_rpc_file(rpc_file, url, token)
-            server.on_url_change = lambda new_url: write_rpc_file(rpc_file, new_url, token)
+            boot = service.bus.boot
+            write_rpc_file(rpc_file, url, token, boot)
+            server.on_url_change = lambda new_url: write_rpc_file(rpc_file, new_url, token, boot)
             service.on_setting("rpc.listen", lambda _key, listen: server.rebind(listen))
             nursery.start_soon(_handle_signals, signals, service, notifier)
             nursery.start_soon(notifier.watchdog_loop)

@@ -1,9 +1,14 @@
 """The daemon's event bus: domain code publishes, subscribers (RPC clients) receive.
 
-Every event gets the next daemon-wide sequence number and lands in a bounded replay buffer, so
-a client that reconnects can ask for what it missed since a sequence number. Delivery to a
-subscriber is a synchronous, non-blocking call: a subscriber that cannot keep up decides for
-itself what to do (the RPC layer warns and then drops a slow client); the bus never waits.
+Every event gets the next sequence number and lands in a replay buffer bounded in events and in
+bytes, so a client that reconnects can ask for what it missed since a sequence number. Numbers
+keep rising across runs of the daemon (the first number of a run comes from a reservation kept
+on disk, see event_seq.py), so a `since` from an earlier run always falls before this run's
+buffer and is reported as a gap, never taken for a point in this run. `boot` names the run.
+
+Delivery to a live subscriber is a synchronous, non-blocking call: a subscriber that cannot
+keep up decides for itself what to do (the RPC layer warns and then drops a slow client); the
+bus never waits. A subscriber catching up reads the buffer at its own pace with `read_after`.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ import functools
 import itertools
 import json
 import logging
+import secrets
+import sys
 import time
-from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +67,25 @@ class Event:
         """The params as JSON, made once however many clients receive the event."""
         return json.dumps(self.as_params(), separators=(",", ":"), ensure_ascii=False)
 
+    @functools.cached_property
+    def size(self) -> int:
+        """About the memory the event holds, in bytes (its JSON text dominates)."""
+        return sys.getsizeof(self.params_json) + 200
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Events first..last (sequence numbers) that can no longer be replayed."""
+    first: int
+    last: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"first": self.first, "last": self.last}
+
 
 Deliver = Callable[[Event], None]
+# Given the number about to be handed out, reserve more and return the new highest allowed.
+Reserve = Callable[[int], int]
 
 
 @dataclass(slots=True)
@@ -76,36 +99,58 @@ class Subscription:
 
 
 @dataclass(frozen=True, slots=True)
-class Replay:
-    """What a subscriber missed: the events still buffered and, if older ones are gone, the gap."""
-    events: list[Event]
-    gap: tuple[int, int] | None  # first and last missed seq that can no longer be replayed
+class Resume:
+    """Where a subscriber that asked for `since` starts reading (`after`), and what it can
+    already be told: the gap, if some events are gone, and how many are buffered for it."""
+    after: int
+    gap: Gap | None
+    buffered: int
 
 
-@dataclass
 class EventBus:
-    replay_size: int = 1000
-    _seq: int = 0
-    _buffer: deque[Event] = field(default_factory=deque)
-    _subscriptions: dict[int, Subscription] = field(default_factory=dict)
-    _ids: Iterable[int] = field(default_factory=lambda: itertools.count(1))
+    def __init__(self, replay_size: int = 1000, replay_bytes: int = 16 * 1024 * 1024, *,
+                 first_seq: int = 1, reserve: Reserve | None = None,
+                 boot: str | None = None) -> None:
+        self.replay_size = replay_size
+        self.replay_bytes = replay_bytes
+        self.boot = boot or secrets.token_hex(8)
+        self.first_seq = first_seq
+        self._seq = first_seq - 1
+        self._ceiling = self._seq if reserve else sys.maxsize
+        self._reserve = reserve
+        # The replay buffer: consecutive events, oldest at _start (a list and an offset rather
+        # than a deque, so a catching-up reader finds its place by index in O(1)).
+        self._buffer: list[Event] = []
+        self._start = 0
+        self._buffered_bytes = 0
+        self._subscriptions: dict[int, Subscription] = {}
+        self._ids = itertools.count(1)
 
     @property
     def seq(self) -> int:
-        """The sequence number of the newest event (0 before the first)."""
+        """The sequence number of the newest event (first_seq - 1 before the first)."""
         return self._seq
 
-    def resize(self, replay_size: int) -> None:
-        self.replay_size = replay_size
-        while len(self._buffer) > replay_size:
-            self._buffer.popleft()
+    @property
+    def oldest(self) -> int:
+        """The sequence number of the oldest buffered event (seq + 1 when none is)."""
+        return self._buffer[self._start].seq if self._start < len(self._buffer) else self._seq + 1
+
+    def resize(self, replay_size: int | None = None, replay_bytes: int | None = None) -> None:
+        if replay_size is not None:
+            self.replay_size = replay_size
+        if replay_bytes is not None:
+            self.replay_bytes = replay_bytes
+        self._trim()
 
     def publish(self, name: str, data: dict[str, Any] | None = None) -> Event:
+        if self._seq >= self._ceiling:
+            self._ceiling = self._reserve(self._seq + 1)  # type: ignore[misc]
         self._seq += 1
         event = Event(self._seq, time.time(), topic_of(name), name, data or {})
         self._buffer.append(event)
-        if len(self._buffer) > self.replay_size:
-            self._buffer.popleft()
+        self._buffered_bytes += event.size
+        self._trim()
         for sub in list(self._subscriptions.values()):
             if sub.wants(event):
                 try:
@@ -114,25 +159,58 @@ class EventBus:
                     log.exception("event subscriber %d failed on %s", sub.id, name)
         return event
 
-    def subscribe(self, topics: Iterable[str] | None, deliver: Deliver,
-                  since: int | None = None) -> tuple[Subscription, Replay]:
-        """Subscribe to topics (None or empty: all). With `since`, also return what was
-        published after that sequence number and is still buffered."""
+    def _trim(self) -> None:
+        buffer = self._buffer
+        while self._start < len(buffer) and (
+                len(buffer) - self._start > self.replay_size
+                or self._buffered_bytes > self.replay_bytes):
+            self._buffered_bytes -= buffer[self._start].size
+            buffer[self._start] = None  # type: ignore[call-overload]  # let it go now
+            self._start += 1
+        if self._start > 1024 and self._start * 2 > len(buffer):
+            del buffer[:self._start]
+            self._start = 0
+
+    def subscribe(self, topics: Iterable[str] | None, deliver: Deliver) -> Subscription:
+        """Subscribe to topics (None or empty: all)."""
         wanted = frozenset(topics) if topics else ALL_TOPICS
         unknown = wanted - ALL_TOPICS
         if unknown:
             raise ValueError(f"unknown topics {sorted(unknown)}; known: {sorted(ALL_TOPICS)}")
-        sub = Subscription(next(self._ids), wanted, deliver)  # type: ignore[call-overload]
+        sub = Subscription(next(self._ids), wanted, deliver)
         self._subscriptions[sub.id] = sub
-        return sub, self.replay(since, wanted)
-
-    def replay(self, since: int | None, topics: frozenset[str]) -> Replay:
-        if since is None or since >= self._seq:
-            return Replay([], None)
-        oldest = self._buffer[0].seq if self._buffer else self._seq + 1
-        gap = (since + 1, oldest - 1) if since + 1 < oldest else None
-        events = [e for e in self._buffer if e.seq > since and e.topic in topics]
-        return Replay(events, gap)
+        return sub
 
     def unsubscribe(self, sub_id: int) -> bool:
         return self._subscriptions.pop(sub_id, None) is not None
+
+    def resume(self, since: int | None, topics: frozenset[str],
+               boot: str | None = None) -> Resume:
+        """Where a subscriber resuming after `since` starts. A `since` of another run (a
+        different `boot`, or a number this run has not reached) resumes before this run's
+        first event, so what it missed is a gap."""
+        if since is None:
+            return Resume(self._seq, None, 0)
+        if (boot is not None and boot != self.boot) or since > self._seq:
+            since = min(since, self.first_seq - 2)
+        oldest = self.oldest
+        gap = Gap(since + 1, oldest - 1) if since + 1 < oldest else None
+        start = max(since + 1, oldest)
+        buffered = sum(1 for e in self._events_from(start) if e.topic in topics)
+        return Resume(since, gap, buffered)
+
+    def read_after(self, after: int, topics: frozenset[str]) -> Event | Gap | None:
+        """For a subscriber that has everything up to `after`: the gap if what follows is no
+        longer buffered, else the next buffered event of its topics, else None (caught up)."""
+        oldest = self.oldest
+        if after + 1 < oldest:
+            return Gap(after + 1, oldest - 1)
+        for event in self._events_from(after + 1):
+            if event.topic in topics:
+                return event
+        return None
+
+    def _events_from(self, seq: int) -> Iterator[Event]:
+        buffer = self._buffer
+        for index in range(self._start + max(0, seq - self.oldest), len(buffer)):
+            yield buffer[index]

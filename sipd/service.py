@@ -14,7 +14,9 @@ from typing import Any, Callable
 import trio
 
 from . import __version__
+from .event_seq import SeqReservation
 from .events import EventBus
+from .limits import DescriptorBudget
 from .settings import schema
 from .settings.paths import Paths
 from .settings.store import SettingsStore
@@ -28,7 +30,12 @@ class Service:
     def __init__(self, settings: SettingsStore, paths: Paths) -> None:
         self.settings = settings
         self.paths = paths
-        self.bus = EventBus(replay_size=settings.get("rpc.event_replay"))
+        reservation = SeqReservation(paths.state_dir)
+        self.bus = EventBus(settings.get("rpc.event_replay"),
+                            settings.get("rpc.event_replay_bytes"),
+                            first_seq=reservation.first_seq(), reserve=reservation.reserve)
+        # The one budget of file descriptors every part that accepts connections asks.
+        self.descriptors = DescriptorBudget.for_this_process()
         self.started = time.time()
         self.stop_reason: str | None = None
         self.stop_requested = trio.Event()
@@ -36,7 +43,10 @@ class Service:
         self._appliers: list[tuple[str, Applier]] = []
         self._live_keys: set[str] = set()
         self._state: dict[str, Callable[[], Any]] = {}
-        self.on_setting("rpc.event_replay", lambda _key, value: self.bus.resize(value))
+        self.on_setting("rpc.event_replay",
+                        lambda _key, value: self.bus.resize(replay_size=value))
+        self.on_setting("rpc.event_replay_bytes",
+                        lambda _key, value: self.bus.resize(replay_bytes=value))
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -58,7 +68,9 @@ class Service:
             "version": self.version(),
             "uptime": round(time.time() - self.started, 3),
             "seq": self.bus.seq,
+            "boot": self.bus.boot,
             "stopping": self.stop_reason is not None,
+            "descriptors": self.descriptors.state(),
         }
         for section, provider in self._state.items():
             snapshot[section] = provider()

@@ -50,6 +50,7 @@ def test_unit_has_what_a_service_needs():
     assert "--state-dir /var/lib/sipd" in service["ExecStart"]
     assert "--runtime-dir /run/sipd" in service["ExecStart"]
     assert service["RestartPreventExitStatus"] == "2"  # the daemon's exit code for a bad config
+    assert int(service["LimitNOFILE"]) >= 65536  # room for many connections (sipd/limits.py)
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")

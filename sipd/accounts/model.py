@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Mapping
 
 from sipd.settings.errors import ConfigError, SettingError
-from sipd.settings.kinds import BoolSetting, EnumSetting, IntSetting, Setting, StrSetting
+from sipd.settings.kinds import (TEXT_MAX, BoolSetting, EnumSetting, IntSetting, Setting,
+                                 StrSetting)
 from sipd.settings.store import SettingsStore
 from sipd.sip.errors import SipParseError
 from sipd.sip.uri import SipUri, parse_uri
@@ -41,6 +42,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LOCAL_ID = "local"
+NAME_MAX = 256  # characters of a display name or an authentication user name
 SECTION = "accounts"
 DEFAULT_LOCAL_AOR = "sip:local@localhost"
 
@@ -69,6 +71,7 @@ class SipUriSetting(Setting):
     def validate(self, value: Any) -> str:
         if not isinstance(value, str):
             raise self._refuse(value)
+        self._check_text(value, TEXT_MAX)
         if value == "":
             if self.required:
                 raise self._refuse(value, "it is required")
@@ -110,11 +113,12 @@ FIELDS: tuple[Setting, ...] = (
                   user="required", required=True,
                   form="a sip: or sips: address of record such as sip:alice@example.com"),
     StrSetting("display_name", "", "Name shown to the people this account calls or writes to.",
-               form="a display name without line breaks", check=_check_no_controls),
+               form="a display name without line breaks", check=_check_no_controls,
+               max_length=NAME_MAX),
     StrSetting("username", "",
                "User name for digest authentication. Empty: the user part of the AOR.",
                form='an authentication user name, or "" for the user part of the AOR',
-               check=_check_no_controls),
+               check=_check_no_controls, max_length=NAME_MAX),
     StrSetting("password", "", "Password for digest authentication.", secret=True,
                form="a password"),
     SipUriSetting("registrar", "",

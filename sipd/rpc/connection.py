@@ -1,23 +1,27 @@
-"""One RPC client: its authentication, its event subscriptions and its outgoing queue.
+"""One RPC client: its authentication, its requests in flight and what is written to it.
 
-Replies and events share one bounded queue drained by a writer task. Replies wait for room
-(back-pressure lands on this client's own reader); events never wait: the event bus must not be
-slowed by anyone. A client whose queue passes three quarters gets one warning notification; a
-client whose queue overflows is disconnected with a reason.
+Replies and live events share one outbox (outbox.py), bounded in frames and in bytes, drained
+by a writer task. Replies wait for room (back-pressure lands on this client's own reader);
+events never wait: the event bus must not be slowed by anyone. A client whose outbox passes
+three quarters of either bound gets one warning notification; a client whose outbox would
+overflow is disconnected with a reason. Replayed events (events.subscribe with `since`) are
+not queued: the writer takes them from the replay buffer, in turn with the outbox, whenever it
+is ready to write (feed.py).
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
-from dataclasses import dataclass, field
+import re
 from typing import Any
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
-from ..events import Event, EventBus, Replay
+from ..events import Event, EventBus, Resume
+from .feed import EventFeed
+from .outbox import Frame, Outbox, notification
 
 log = logging.getLogger(__name__)
 
@@ -27,74 +31,95 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
 CLOSE_TRY_AGAIN = 1013
 
+MAX_IN_FLIGHT = 32  # requests answered at once for one client (batch members count one each)
 
-def notification(method: str, params: dict[str, Any]) -> str:
-    return json.dumps({"jsonrpc": "2.0", "method": method, "params": params},
-                      separators=(",", ":"), ensure_ascii=False)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-@dataclass
-class _ClientSubscription:
-    """A bus subscription seen from one client. While its replay is pending (the subscribe call
-    has not been answered yet) live events are held so they arrive after the replayed ones."""
-    id: int
-    held: list[Event] | None = field(default_factory=list)
+def _escape_surrogates(text: str) -> str:
+    """JSON text with its lone surrogates written as \\uXXXX escapes: the same JSON value, now
+    encodable as UTF-8 (a lone surrogate can only occur inside a JSON string)."""
+    return _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 class Connection:
     def __init__(self, ws: WebSocketConnection, bus: EventBus, queue_size: int,
-                 authenticated: bool) -> None:
+                 authenticated: bool, queue_bytes: int = 4 * 1024 * 1024,
+                 max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self.id = next(_ids)
         self.ws = ws
-        self.bus = bus
         self.authenticated = authenticated
         self.failed_logins = 0
-        self.queue_size = queue_size
-        self._send, self._receive = trio.open_memory_channel[str](queue_size)
-        self._subscriptions: dict[int, _ClientSubscription] = {}
+        self.outbox = Outbox(queue_size, queue_bytes)
+        self.feed = EventFeed(bus, self._deliver_live, self._wake_writer)
+        # Requests being answered: a frame takes one slot while it is read and answered, and
+        # batch members take more (dispatch.py).
+        self.limiter = trio.CapacityLimiter(max_in_flight)
         self._warned = False
         self._closing: tuple[int, str] | None = None
         self._cancel = trio.CancelScope()
         self._close_requested = trio.Event()
-        self.in_flight = 0
-        self._unwritten = 0  # queued, or handed to the writer, and not yet on the socket
+        self._work = trio.Event()          # set when there may be something to write
+        self._room = trio.Event()          # set (and replaced) when the outbox shrinks
+        self._finished = False
+        self._writing = False
+        self._replay_turn = False
+        self.frames_in_flight = 0
         try:
             self.remote = str(ws.remote)
         except OSError:  # gone already
             self.remote = "a client that left"
 
+    @property
+    def closing(self) -> str | None:
+        """Why the connection is closing, or None while it is not."""
+        return self._closing[1] if self._closing else None
+
+    @property
+    def in_flight(self) -> int:
+        return self.limiter.borrowed_tokens
+
     # -- outgoing -------------------------------------------------------------------------
 
-    async def send_reply(self, text: str) -> None:
-        try:
-            await self._send.send(text)
-            self._unwritten += 1
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            pass  # the client is gone; its reply has no one to go to
-
-    def send_event_frame(self, text: str) -> None:
-        """Queue without waiting; a client that does not read is warned, then dropped."""
-        if self._closing and self._closing[0] == CLOSE_TRY_AGAIN:
+    async def send_reply(self, text: str, on_written: list[Any] | None = None) -> None:
+        """Queue a reply, waiting for room; `on_written` callbacks run once the writer has
+        taken it."""
+        while not self.outbox.has_room():
+            if self._finished:
+                return  # the client is gone; its reply has no one to go to
+            await self._room.wait()
+        if self._finished:
             return
-        used = self._send.statistics().current_buffer_used
-        try:
-            if not self._warned and used >= self.queue_size * 3 // 4:
-                self._warned = True
-                self._send.send_nowait(notification("rpc.warning", {
-                    "reason": f"you are {used} events behind; at {self.queue_size} you will be "
-                              "disconnected"}))
-                self._unwritten += 1
-            elif self._warned and used <= self.queue_size // 4:
-                self._warned = False
-            self._send.send_nowait(text)
-            self._unwritten += 1
-        except trio.WouldBlock:
-            log.warning("client %d at %s did not read %d events: disconnecting it", self.id,
-                        self.remote, self.queue_size)
-            self.close(CLOSE_TRY_AGAIN, f"event queue overflow: more than {self.queue_size} "
-                                        "events unread; reconnect and subscribe with since")
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            pass
+        self.outbox.push(Frame(text=text, on_written=list(on_written or ())))
+        self._wake_writer()
+
+    def _deliver_live(self, event: Event, sub_id: int) -> None:
+        """Queue without waiting; a client that does not read is warned, then dropped."""
+        if self._finished or (self._closing and self._closing[0] == CLOSE_TRY_AGAIN):
+            return
+        frame = Frame(event=event, subscription=sub_id)
+        outbox = self.outbox
+        if not outbox.fits(frame.size):
+            log.warning("client %d at %s did not read %d events (%d bytes): disconnecting it",
+                        self.id, self.remote, len(outbox), outbox.bytes)
+            self.close(CLOSE_TRY_AGAIN, f"event queue overflow: more than "
+                                        f"{outbox.max_frames} events or {outbox.max_bytes} "
+                                        "bytes unread; reconnect and subscribe with since")
+            return
+        filled = outbox.filled()
+        if not self._warned and filled >= 0.75:
+            self._warned = True
+            outbox.push(Frame(text=notification("rpc.warning", {
+                "reason": f"you are {len(outbox)} events ({outbox.bytes} bytes) behind; at "
+                          f"{outbox.max_frames} events or {outbox.max_bytes} bytes you will "
+                          "be disconnected"})))
+        elif self._warned and filled <= 0.25:
+            self._warned = False
+        outbox.push(frame)
+        self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        self._work.set()
 
     def close(self, code: int, reason: str) -> None:
         """Ask the connection to end: what is queued is flushed (briefly), then the WebSocket
@@ -110,52 +135,21 @@ class Connection:
 
     # -- events ---------------------------------------------------------------------------
 
-    def subscribe(self, topics: list[str] | None, since: int | None) -> tuple[int, Replay]:
-        client_sub = _ClientSubscription(0)
+    def subscribe(self, topics: list[str] | None, since: int | None,
+                  boot: str | None = None) -> tuple[int, Resume]:
+        return self.feed.subscribe(topics, since, boot)
 
-        def deliver(event: Event) -> None:
-            if client_sub.held is not None:
-                client_sub.held.append(event)
-            else:
-                self._deliver(client_sub.id, event)
-
-        sub, replay = self.bus.subscribe(topics, deliver, since)
-        client_sub.id = sub.id
-        self._subscriptions[sub.id] = client_sub
-        return sub.id, replay
-
-    def release(self, sub_id: int, replay: Replay) -> None:
-        """After the subscribe reply: send the gap marker, the replay, then what was held."""
-        client_sub = self._subscriptions.get(sub_id)
-        if client_sub is None or client_sub.held is None:
-            return
-        if replay.gap:
-            self.send_event_frame(notification("events.gap", {
-                "subscription": sub_id, "first": replay.gap[0], "last": replay.gap[1]}))
-        for event in replay.events:
-            self._deliver(sub_id, event)
-        held, client_sub.held = client_sub.held, None
-        last = replay.events[-1].seq if replay.events else 0
-        for event in held:
-            if event.seq > last:
-                self._deliver(sub_id, event)
+    def release(self, sub_id: int) -> None:
+        """After the subscribe reply: the replay, then live events."""
+        self.feed.start_replay(sub_id)
 
     def unsubscribe(self, sub_id: int) -> bool:
-        if self._subscriptions.pop(sub_id, None) is None:
-            return False
-        return self.bus.unsubscribe(sub_id)
-
-    def _deliver(self, sub_id: int, event: Event) -> None:
-        # The event's JSON is shared by every client; only the subscription id is theirs.
-        self.send_event_frame(f'{{"jsonrpc":"2.0","method":"event","params":'
-                              f'{event.params_json[:-1]},"subscription":{sub_id}}}}}')
+        return self.feed.unsubscribe(sub_id)
 
     # -- life -----------------------------------------------------------------------------
 
-    async def run(self, handle_frame: Any, max_in_flight: int = 32,
-                  auth_timeout: float = 30.0) -> None:
+    async def run(self, handle_frame: Any, auth_timeout: float = 30.0) -> None:
         """Read frames and answer them until the client leaves or close() is called."""
-        limiter = trio.CapacityLimiter(max_in_flight)
         try:
             with self._cancel:
                 async with trio.open_nursery() as nursery:
@@ -163,31 +157,33 @@ class Connection:
                     nursery.start_soon(self._closer)
                     if not self.authenticated:
                         nursery.start_soon(self._auth_deadline, auth_timeout)
-                    await self._reader(nursery, limiter, handle_frame)
+                    await self._reader(nursery, handle_frame)
+                    if self._close_requested.is_set():
+                        await trio.sleep_forever()  # the closer flushes, then cancels
                     nursery.cancel_scope.cancel()
         finally:
-            for sub_id in list(self._subscriptions):
-                self.unsubscribe(sub_id)
-            self._send.close()
+            self._finished = True
+            self._room.set()
+            self.feed.close()
             code, reason = self._closing or (1000, "")
             with trio.move_on_after(1) as scope:
                 scope.shield = True
                 await self.ws.aclose(code, reason)
 
-    async def _reader(self, nursery: trio.Nursery, limiter: trio.CapacityLimiter,
-                      handle_frame: Any) -> None:
+    async def _reader(self, nursery: trio.Nursery, handle_frame: Any) -> None:
         while True:
             try:
                 frame = await self.ws.get_message()
             except ConnectionClosed:
                 return
+            if self._close_requested.is_set():
+                return  # closing (too many wrong tokens, say): what comes now is not read
             borrower = object()
-            await limiter.acquire_on_behalf_of(borrower)
-            nursery.start_soon(self._answer, handle_frame, frame, limiter, borrower)
+            await self.limiter.acquire_on_behalf_of(borrower)
+            nursery.start_soon(self._answer, handle_frame, frame, borrower)
 
-    async def _answer(self, handle_frame: Any, frame: str, limiter: trio.CapacityLimiter,
-                      borrower: object) -> None:
-        self.in_flight += 1
+    async def _answer(self, handle_frame: Any, frame: str, borrower: object) -> None:
+        self.frames_in_flight += 1
         try:
             await handle_frame(frame, self)
         except ConnectionClosed:
@@ -195,23 +191,55 @@ class Connection:
         except Exception:  # a bug must cost this request, never the daemon
             log.exception("client %d: request failed", self.id)
         finally:
-            self.in_flight -= 1
-            limiter.release_on_behalf_of(borrower)
+            self.frames_in_flight -= 1
+            self.limiter.release_on_behalf_of(borrower)
 
     async def drain(self, timeout: float) -> None:
         """Wait (bounded) until the requests under way are answered and everything queued
-        for this client has been written."""
+        for this client has been written (a replay still under way is not waited for)."""
         with trio.move_on_after(timeout):
-            while self.in_flight or self._unwritten:
+            while self.frames_in_flight or len(self.outbox) or self._writing:
                 await trio.sleep(0.01)
+
+    def _next_frame(self) -> str | None:
+        """What to write next: the outbox and the replay take turns, so neither a long
+        replay nor a busy outbox holds the other back."""
+        if self._replay_turn:
+            self._replay_turn = False
+            text = self.feed.next_replayed()
+            if text is not None:
+                return text
+        self._replay_turn = self.feed.replaying
+        frame = self.outbox.pop()
+        if frame is None:
+            return self.feed.next_replayed()
+        self._room.set()
+        self._room = trio.Event()
+        for callback in frame.on_written:
+            callback()
+        return frame.render()
 
     async def _writer(self) -> None:
         try:
-            async for text in self._receive:
-                await self.ws.send_message(text)
-                self._unwritten -= 1
+            while True:
+                text = self._next_frame()
+                if text is None:
+                    await self._work.wait()
+                    self._work = trio.Event()
+                    continue
+                self._writing = True
+                try:
+                    await self._send(text)
+                finally:
+                    self._writing = False
         except ConnectionClosed:
             self._cancel.cancel()
+
+    async def _send(self, text: str) -> None:
+        try:
+            await self.ws.send_message(text)
+        except UnicodeEncodeError:  # a lone surrogate in data from elsewhere (the SIP side)
+            await self.ws.send_message(_escape_surrogates(text))
 
     async def _auth_deadline(self, seconds: float) -> None:
         await trio.sleep(seconds)

@@ -161,6 +161,9 @@ class Method:
     description: str
     result_schema: dict[str, Any]
     needs_auth: bool = True
+    # Called with the call context when a call is refused for its params (auth.login counts
+    # that as a failed login).
+    on_invalid_params: Callable[[Any], None] | None = None
 
     def bind(self, params: Any) -> dict[str, Any]:
         """Check params (object or array) against the signature; return keyword arguments."""
@@ -190,11 +193,15 @@ class Method:
 class Registry:
     methods: dict[str, Method] = field(default_factory=dict)
 
-    def method(self, name: str, *, auth: bool = True) -> Callable[[Handler], Handler]:
+    def method(self, name: str, *, auth: bool = True,
+               on_invalid_params: Callable[[Any], None] | None = None,
+               ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             if name in self.methods:
                 raise ValueError(f"RPC method {name} registered twice")
-            self.methods[name] = _describe_method(name, handler, auth)
+            method = _describe_method(name, handler, auth)
+            method.on_invalid_params = on_invalid_params
+            self.methods[name] = method
             return handler
         return register
 

@@ -15,7 +15,8 @@ from typing import Any, Callable
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest, wrap_server_stream
 
-from .connection import CLOSE_GOING_AWAY, Connection
+from ..limits import RPC
+from .connection import CLOSE_GOING_AWAY, MAX_IN_FLIGHT, Connection
 from .dispatch import CallContext, Dispatcher
 from .registry import Registry
 
@@ -65,11 +66,20 @@ class RpcServer:
         self.url: str | None = None
         self._self_origins: set[str] = set()
         self.on_url_change: Callable[[str], None] | None = None
-        service.reads_live("rpc.allowed_origins", "rpc.max_message_bytes", "rpc.client_queue")
+        service.reads_live("rpc.allowed_origins", "rpc.max_message_bytes", "rpc.client_queue",
+                           "rpc.client_queue_bytes", "rpc.max_batch")
+        service.add_state("rpc", self.state)
         self._rebind_requests: trio.MemorySendChannel[str] | None = None
+        self._refusals_logged_at = -float("inf")
 
     def _setting(self, key: str) -> Any:
         return self.service.settings.get(key)
+
+    def state(self) -> dict[str, Any]:
+        """The `rpc` section of system.state."""
+        return {"url": self.url, "clients": len(self.connections),
+                "in_flight": sum(c.in_flight for c in self.connections.values()),
+                "max_in_flight": MAX_IN_FLIGHT}
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled. A change of rpc.listen moves the listener; connections that
@@ -111,6 +121,15 @@ class RpcServer:
             await trio.serve_listeners(self._serve_stream, listeners,
                                        handler_nursery=handler_nursery)
 
+    def _log_refusal(self) -> None:
+        now = trio.current_time()
+        if now - self._refusals_logged_at >= 10:  # a flood must not flood the log too
+            self._refusals_logged_at = now
+            budget = self.service.descriptors
+            log.warning("refusing RPC connections: %d of %d file descriptors are open, the "
+                        "rest are kept for files and workers (%d refused so far)",
+                        budget.open_now(), budget.limit, budget.refused)
+
     def _origin_allowed(self, origin: str | None) -> bool:
         if origin is None:  # not a browser: programs are stopped by the token instead
             return True
@@ -123,6 +142,10 @@ class RpcServer:
     async def _serve_stream(self, stream: trio.SocketStream) -> None:
         """One TCP connection, from handshake to close. Whatever a client does, and whatever
         goes wrong with it, ends here: the listener and the other clients go on."""
+        if not self.service.descriptors.may_accept(RPC):
+            self._log_refusal()
+            await trio.aclose_forcefully(stream)
+            return
         try:
             async with trio.open_nursery() as nursery:
                 request = None
@@ -158,7 +181,7 @@ class RpcServer:
             authenticated = True
         ws = await request.accept()
         connection = Connection(ws, self.service.bus, self._setting("rpc.client_queue"),
-                                authenticated)
+                                authenticated, self._setting("rpc.client_queue_bytes"))
         self.connections[connection.id] = connection
         log.debug("client %d connected from %s", connection.id, connection.remote)
         try:
@@ -171,9 +194,10 @@ class RpcServer:
         ctx = CallContext(self.service, connection, self.registry, self)
         reply = await self.dispatcher.handle_frame(frame, ctx)
         if reply is not None:
-            await connection.send_reply(reply)
-        for callback in ctx.after_reply:
-            callback()
+            await connection.send_reply(reply, ctx.after_reply)
+        else:  # a notification: nothing is written, so nothing waits for it
+            for callback in ctx.after_reply:
+                callback()
 
     async def close_all(self, reason: str, timeout: float = 1.5) -> None:
         """Close every client with a reason, after flushing what it has queued (bounded)."""

@@ -4,14 +4,20 @@ never half of either.
 Write a temp file next to the target (same file system, so the rename is atomic), created
 0600 from the start because the settings hold passwords, fsync it, rename it over the target,
 then fsync the directory so the rename itself survives a power cut.
+
+A target without its owner's write bit (an admin's `chmod 0400`) is not replaced: renaming over
+it would succeed (the directory is writable; root ignores modes anyway) and silently turn the
+admin's read-only file into a writable 0600 one. The write is refused instead, with the reason.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
 import secrets
+import stat
 from pathlib import Path
 
 from sipd.settings.errors import PersistError
@@ -34,6 +40,7 @@ def write_private_file(target: Path, text: str) -> None:
     old file is intact and no temp file is left behind."""
     # Follow a symlinked config (dotfile managers do that) instead of replacing the link.
     target = Path(os.path.realpath(target))
+    _refuse_read_only(target)
     directory = target.parent
     temp = directory / _temp_name(target)
     data = text.encode("utf-8")
@@ -62,6 +69,22 @@ def write_private_file(target: Path, text: str) -> None:
         # The new file is in place and readable; only its durability across a power cut is
         # unsure. Failing here would leave memory and file disagreeing, so warn instead.
         log.warning("saved %s but could not fsync its directory: %s", target, error.strerror)
+
+
+def _refuse_read_only(target: Path) -> None:
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise PersistError.from_os_error(f"save {target}", target, error) from error
+    if not mode & stat.S_IWUSR:
+        log.warning("not saving %s: it is read-only (mode %04o); chmod u+w it to allow "
+                    "changes over RPC", target, mode)
+        raise PersistError(f"cannot save {target}: the file is read-only (mode {mode:04o}), "
+                           "so it is left as it is; make it writable (chmod u+w) to change it "
+                           "over RPC, or edit it and send SIGHUP", path=target,
+                           errno_=errno.EACCES)
 
 
 def fsync_directory(directory: Path) -> None:

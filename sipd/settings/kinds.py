@@ -20,20 +20,49 @@ from sipd.settings.errors import SettingError
 # Checks an already type-checked string; raises ValueError describing the problem.
 StringCheck = Callable[[str], None]
 
+# Caps on the size of a value. A value is kept in memory, written to the file, and sent to
+# every subscriber in `settings.changed` and to the replay buffer: without a cap, one client
+# could make the daemon hold and send megabytes per change. Generous for any real value.
+TEXT_MAX = 1024              # characters of a free-text value (a name, a URL, a password)
+PATH_MAX = 4096              # characters of a file path (Linux's PATH_MAX)
+LIST_MAX_ITEMS = 1000        # items of a list
+LIST_MAX_CHARACTERS = 16384  # characters of all the items of a list together
+
+# Shown values are cut to this many characters: an error about a long value must stay short.
+_SHOWN_MAX = 80
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def surrogate_in(text: str) -> str | None:
+    """The first lone surrogate in `text` (JSON's "\\ud800" escapes decode to one), or None.
+    It is not a character: it cannot be written as UTF-8, so not to a file nor to a client."""
+    if text.isascii():
+        return None
+    found = _SURROGATE.search(text)
+    return found.group() if found else None
+
 
 def show(value: Any) -> str:
-    """A value as the user would have written it, with its kind when that is the problem."""
+    """A value as the user would have written it, with its kind when that is the problem;
+    long values are cut short."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return f"the string {json.dumps(value)}"
+        return f"the string {_cut(json.dumps(value[:_SHOWN_MAX + 1]), len(value))}"
     if isinstance(value, (list, tuple)):
-        return f"the list {_json(value)}"
+        return f"the list {_cut(_json(list(value[:8])), len(value), 'items')}"
     if isinstance(value, dict):
         return "a table"
     if value is None:
         return "null"
     return _json(value)
+
+
+def _cut(text: str, length: int, unit: str = "characters") -> str:
+    if len(text) <= _SHOWN_MAX and (unit == "characters" or length <= 8):
+        return text
+    return f"{text[:_SHOWN_MAX]}... ({length} {unit})"
 
 
 def _json(value: Any) -> str:
@@ -80,6 +109,16 @@ class Setting:
         """A JSON-ready description for settings.schema."""
         return {"key": self.key, "type": self.type_name, "default": self.default,
                 "help": self.help, "allowed": self.allowed(), "secret": self.secret}
+
+    def _check_text(self, value: str, limit: int) -> None:
+        """Refuse a string that is too long or not valid Unicode (before any other check
+        spends time on it)."""
+        if len(value) > limit:
+            raise self._refuse(value, f"it is {len(value)} characters long; at most {limit}")
+        surrogate = surrogate_in(value)
+        if surrogate is not None:
+            raise self._refuse(value, f"it contains a lone surrogate (\\u{ord(surrogate):04x}), "
+                                      "which is not a character")
 
     def _refuse(self, value: Any, problem: str | None = None) -> SettingError:
         shown = "a hidden value" if self.secret else show(value)
@@ -149,12 +188,14 @@ class StrSetting(Setting):
     form: str = field(default="a string", kw_only=True)
     check: StringCheck | None = field(default=None, kw_only=True)
     allow_empty: bool = field(default=True, kw_only=True)
+    max_length: int = field(default=TEXT_MAX, kw_only=True)
 
     type_name: ClassVar[str] = "str"
 
     def validate(self, value: Any) -> str:
         if not isinstance(value, str):
             raise self._refuse(value)
+        self._check_text(value, self.max_length)
         if value == "":
             if not self.allow_empty:
                 raise self._refuse(value, "it may not be empty")
@@ -171,6 +212,9 @@ class StrSetting(Setting):
     def allowed(self) -> str:
         return self.form
 
+    def describe(self) -> dict[str, Any]:
+        return super().describe() | {"max_length": self.max_length}
+
 
 def _check_absolute_path(text: str) -> None:
     if not (text.startswith("/") or text.startswith("~")):
@@ -185,6 +229,7 @@ class PathSetting(StrSetting):
     form: str = field(default='an absolute file path (~ allowed), or "" for the default',
                       kw_only=True)
     check: StringCheck | None = field(default=_check_absolute_path, kw_only=True)
+    max_length: int = field(default=PATH_MAX, kw_only=True)
 
     type_name: ClassVar[str] = "path"
 
@@ -197,6 +242,8 @@ class EnumSetting(Setting):
 
     def validate(self, value: Any) -> str:
         if not isinstance(value, str) or value not in self.choices:
+            if isinstance(value, str):
+                self._check_text(value, TEXT_MAX)
             raise self._refuse(value, _suggest(value, self.choices))
         return value
 
@@ -234,6 +281,12 @@ class ListSetting(Setting):
             raise self._refuse(value)
         if self.non_empty and not value:
             raise self._refuse(value, "the list may not be empty")
+        if len(value) > LIST_MAX_ITEMS:
+            raise self._refuse(value, f"it has {len(value)} items; at most {LIST_MAX_ITEMS}")
+        characters = sum(len(item) for item in value if isinstance(item, str))
+        if characters > LIST_MAX_CHARACTERS:
+            raise self._refuse(value, f"its items are {characters} characters long together; "
+                                      f"at most {LIST_MAX_CHARACTERS}")
         seen: set[str] = set()
         for item in value:
             problem = self._item_problem(item)
@@ -247,6 +300,11 @@ class ListSetting(Setting):
     def _item_problem(self, item: Any) -> str | None:
         if not isinstance(item, str) or not item:
             return f"{show(item)} is not a non-empty string"
+        if len(item) > TEXT_MAX:
+            return f"an item is {len(item)} characters long; at most {TEXT_MAX}"
+        surrogate = surrogate_in(item)
+        if surrogate is not None:
+            return f"an item contains a lone surrogate (\\u{ord(surrogate):04x})"
         if self.choices is not None and item not in self.choices:
             suggestion = _suggest(item, self.choices)
             return f"{json.dumps(item)} is not allowed" + (f" ({suggestion})" if suggestion else "")
@@ -280,6 +338,7 @@ class PortRangeSetting(Setting):
     def validate(self, value: Any) -> str:
         if not isinstance(value, str):
             raise self._refuse(value)
+        self._check_text(value, TEXT_MAX)
         try:
             return str(addresses.parse_port_range(value))
         except ValueError as error:
@@ -296,6 +355,7 @@ class ListenAddressSetting(Setting):
     def validate(self, value: Any) -> str:
         if not isinstance(value, str):
             raise self._refuse(value)
+        self._check_text(value, TEXT_MAX)
         try:
             addresses.parse_listen_address(value)
         except ValueError as error:

@@ -124,12 +124,27 @@ SETTINGS: tuple[Setting, ...] = (
     IntSetting("rpc.max_message_bytes", 1048576,
                "Largest JSON-RPC message accepted from a client, in bytes.",
                minimum=1024, maximum=67108864),
+    IntSetting("rpc.max_batch", 100,
+               "Most requests in one JSON-RPC batch; a longer batch is refused whole (-32600).",
+               minimum=1, maximum=10000),
     IntSetting("rpc.event_replay", 1000,
-               "Events kept for clients that reconnect and ask for what they missed.",
+               "Events kept for clients that reconnect and ask for what they missed "
+               "(events.subscribe with since).",
                minimum=0, maximum=100000),
+    IntSetting("rpc.event_replay_bytes", 16 * 1024 * 1024,
+               "Memory the events kept for replay may take, in bytes; the oldest go first "
+               "when this or rpc.event_replay is exceeded.",
+               minimum=65536, maximum=1024 * 1024 * 1024),
     IntSetting("rpc.client_queue", 1000,
-               "Events queued for one client before it is warned, then dropped as too slow.",
+               "Events queued for one client before it is warned, then dropped as too slow. "
+               "Replayed events do not count: a client that resumes reads them from the replay "
+               "buffer at its own pace.",
                minimum=10, maximum=100000),
+    IntSetting("rpc.client_queue_bytes", 4 * 1024 * 1024,
+               "Memory the events queued for one client may take, in bytes, before it is "
+               "warned, then dropped as too slow (whichever of this and rpc.client_queue comes "
+               "first).",
+               minimum=65536, maximum=1024 * 1024 * 1024),
     # [media]
     IntSetting("media.max_workers", 4,
                "Most media worker processes started on demand (each carries up to 4 calls).",

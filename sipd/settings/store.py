@@ -204,12 +204,15 @@ def _exists(path: Path) -> bool:
 
 
 def _make_private(path: Path) -> None:
-    """The file holds passwords: make sure only its owner can read it."""
+    """The file holds passwords: make sure only its owner can read it. The owner's own bits
+    stay: a file the admin made read-only (0440) stays read-only (0400)."""
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
         if mode & 0o077:
-            os.chmod(path, PRIVATE_MODE)
-            log.warning("%s was readable by others (mode %04o); made it 0600", path, mode)
+            private = mode & 0o700 or PRIVATE_MODE
+            os.chmod(path, private)
+            log.warning("%s was readable by others (mode %04o); made it %04o", path, mode,
+                        private)
     except OSError as error:
         log.warning("%s may be readable by others and could not be made private: %s",
                     path, error.strerror)

@@ -26,6 +26,7 @@ EXPECTED_KEYS = {
     "xcap.local_port", "xcap.root",
     "rpc.listen", "rpc.allowed_origins", "rpc.max_message_bytes", "rpc.event_replay",
     "rpc.client_queue", "media.max_workers", "log.level",
+    "rpc.max_batch", "rpc.event_replay_bytes", "rpc.client_queue_bytes",
 }
 
 
@@ -327,3 +328,26 @@ def test_nameservers_are_addresses_with_optional_port():
         "127.0.0.1:5353", "[::1]", "[::1]:53"]
     with pytest.raises(SettingError, match="not an IP address"):
         valid("dns.nameservers", ["dns.example.test"])
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("nat.turn.username", "u" * 1025, "1025 characters long; at most 1024"),
+    ("tls.ca_list", "/" + "p" * 4096, "4097 characters long; at most 4096"),
+    ("rpc.allowed_origins", [f"http://h{i}.test" for i in range(1001)], "1001 items"),
+    ("rpc.allowed_origins", [f"http://h{i}.{'x' * 100}.test" for i in range(200)],
+     "characters long together"),
+    ("rpc.listen", "1" * 5000, "at most 1024"),
+    ("log.level", "d" * 5000, "at most 1024"),
+    ("nat.turn.username", "a\ud800b", "lone surrogate (\\ud800)"),
+    ("dns.nameservers", ["\udfff"], "lone surrogate"),
+])
+def test_oversized_and_invalid_unicode_values_are_refused_briefly(key, value, fragment):
+    message = refused(key, value)
+    assert fragment in message
+    assert len(message) < 600
+    message.encode("utf-8")  # a refusal can always be logged and sent
+
+
+def test_a_secret_is_not_shown_when_too_long():
+    message = refused("nat.turn.password", "s3cret" * 1000)
+    assert "s3cret" not in message and "at most 1024" in message

@@ -17,7 +17,10 @@ async def version(ctx: CallContext) -> dict:
 async def state(ctx: CallContext) -> dict:
     """A snapshot of everything live (for clients that join late), with the current event seq.
 
-    Subscribe with `since` set to the returned `seq` to get every change after the snapshot."""
+    Subscribe with `since` set to the returned `seq` (and `boot` to the returned `boot`, which
+    names this run of the daemon) to get every change after the snapshot. `descriptors` shows
+    the file descriptor budget (limit, open, reserved_for_rpc, margin, refused connections),
+    `rpc` the clients and their requests in flight."""
     return ctx.service.state()
 
 
