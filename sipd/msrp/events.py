@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .headers import ByteRange, Headers, Status
+from .message import MsrpResponse
 from .uri import MsrpUri
 
 
@@ -103,6 +104,14 @@ class ProtocolError(Event):
 
     detail: str
     status: int | None = None
+
+
+@dataclass
+class UnmatchedResponse(Event):
+    """A response to a transaction this session did not start (an AUTH refresh of the relay
+    client on the same connection, or a stray one)."""
+
+    response: MsrpResponse
 
 
 @dataclass

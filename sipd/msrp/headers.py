@@ -34,14 +34,15 @@ AUTHENTICATION_INFO = "Authentication-Info"
 
 _BYTE_RANGE = re.compile(r"(\d{1,19})-(\d{1,19}|\*)/(\d{1,19}|\*)")
 _STATUS = re.compile(r"(\d{3}) (\d{3})(?: (.*))?")
-_IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-+%=]{3,31}")
+_IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-+%=]{0,63}")  # RFC: 4-32; liberal
 _MEDIA_TYPE = re.compile(r"[A-Za-z0-9!#$&\-^_.+]+/[A-Za-z0-9!#$&\-^_.+]+(\s*;.*)?")
 _DIGITS = re.compile(r"\d{1,10}")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9!#$%&'*+\-.^_`|~]*")
 
 
 def is_ident(text: str) -> bool:
-    """True for a valid transaction-id or Message-ID (RFC 4975 `ident`)."""
+    """True for a transaction-id or Message-ID (RFC 4975 `ident`, 4 to 32 characters;
+    shorter and longer ones, up to 64, are taken too)."""
     return _IDENT.fullmatch(text) is not None
 
 

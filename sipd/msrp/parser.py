@@ -141,9 +141,9 @@ class FrameParser:
                 return self._fatal(f"first line longer than {_MAX_FIRST_LINE} bytes", out)
             return pos, True
         try:
-            line = buf[pos:eol].decode("ascii")
+            line = buf[pos:eol].decode("utf-8")  # a response's comment is UTF-8 text
         except UnicodeDecodeError:
-            return self._fatal("first line is not ASCII", out)
+            return self._fatal("first line is not UTF-8", out)
         parts = line.split(" ", 3)
         if len(parts) < 3 or not h.is_ident(parts[1]):
             return self._fatal(f"bad first line {line[:80]!r} (expected 'MSRP <transaction-id> "
@@ -274,7 +274,7 @@ class FrameParser:
             self._declared_length = None  # nothing there: stop looking
             return None
         i = at + 9
-        while i < len(buf) and i - at - 9 <= 32 and buf[i] in _IDENT_BYTES:
+        while i < len(buf) and i - at - 9 <= 64 and buf[i] in _IDENT_BYTES:
             i += 1
         if i >= len(buf) or len(buf) < i + 3:
             return None

@@ -45,6 +45,7 @@ from .events import (
     ProtocolError,
     ReportReceived,
     SessionBound,
+    UnmatchedResponse,
 )
 from .headers import ByteRange, Headers, Status
 from .incoming import IncomingMessage
@@ -104,12 +105,14 @@ class MsrpSession:
         max_header_bytes: int = 16384,
         max_chunk_bytes: int | None = None,
         deliver_chunks: bool = False,
+        parser: FrameParser | None = None,
     ) -> None:
         """`local_path`: our relays' Use-Path URIs then our own URI (our a=path);
         `remote_path`: the peer's a=path (can come later, `set_remote_path`); `active`: we
         opened the connection (we may send at once) rather than wait for the peer's first
         request. `deliver_chunks`: ChunkReceived events instead of whole messages kept in
-        memory (file transfer)."""
+        memory (file transfer). `parser`: one that already read from the connection (the
+        relay client's, holding what arrived after the AUTH)."""
         if not local_path:
             raise ValueError("local_path needs at least our own URI")
         if chunk_size < 1:
@@ -124,7 +127,7 @@ class MsrpSession:
         self.report_timeout = report_timeout
         self.frame_timeout = frame_timeout
         self.deliver_chunks = deliver_chunks
-        self.parser = FrameParser(
+        self.parser = parser or FrameParser(
             max_header_bytes=max_header_bytes,
             max_chunk_bytes=max_chunk_bytes or max(chunk_size, max_message_size or 0, 65536))
         self.bound = False
@@ -383,8 +386,7 @@ class MsrpSession:
     def _response(self, response: MsrpResponse, now: float) -> None:
         transaction = self._transactions.pop(response.transaction_id, None)
         if transaction is None:
-            self._events.append(ProtocolError(
-                f"response {response.code} to unknown transaction {response.transaction_id}"))
+            self._events.append(UnmatchedResponse(response))
             return
         transaction.done = True
         message = transaction.message
@@ -456,16 +458,18 @@ class MsrpSession:
                 failure_report = "yes"
             if failure_report == "no" or (failure_report == "partial" and code == 200):
                 return
-        to_path = from_path = None
-        if not self._path_of(request, h.FROM_PATH):
-            if not self.remote_path:
-                self._events.append(ProtocolError(
-                    f"cannot answer {request.method} {request.transaction_id} ({code}): "
-                    f"no usable From-Path"))
-                return
+        their_path = self._path_of(request, h.FROM_PATH)
+        our_path = self._path_of(request, h.TO_PATH)
+        if their_path:
+            to_path = their_path[:1] if request.method == "SEND" else their_path
+        elif self.remote_path:
             to_path = self.remote_path[:1]
-        if not self._path_of(request, h.TO_PATH):
-            from_path = [self.local_uri]
+        else:
+            self._events.append(ProtocolError(
+                f"cannot answer {request.method} {request.transaction_id} ({code}): "
+                f"no usable From-Path"))
+            return
+        from_path = our_path[:1] if our_path else [self.local_uri]
         comment = comment.replace("\r", " ").replace("\n", " ") if comment else None
         response = make_response(request, code, comment, to_path=to_path, from_path=from_path)
         self._control += response.serialize()
