@@ -48,6 +48,7 @@ class OutgoingMessage:
         self.next_start = 1
         self.outstanding = 0  # chunks waiting for their response
         self.aborted = False
+        self.silent = False  # no outcome events (the empty SEND that binds a connection)
         self.finished = False  # the outcome was told
         self.delivered = False
         self.report_deadline: float | None = None

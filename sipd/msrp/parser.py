@@ -93,7 +93,7 @@ class FrameParser:
         self._state = _State.DEAD
         return FrameError(detail, 400, self._tid or None, self._frame, fatal=True)
 
-    def feed(self, data: bytes) -> list[Frame | FrameError]:
+    def feed(self, data: bytes | bytearray) -> list[Frame | FrameError]:
         if self._state == _State.DEAD:
             return []
         self._buf += data

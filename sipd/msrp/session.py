@@ -186,8 +186,14 @@ class MsrpSession:
 
     def send_empty(self) -> str:
         """An empty SEND (RFC 6135): binds the connection when we are the active side and
-        have nothing else to say."""
-        return self.send_message(b"", None)
+        have nothing else to say. Its outcome is no event (a failure shows in the binding)."""
+        message_id = self.send_message(b"", None)
+        self._messages[message_id].silent = True
+        return message_id
+
+    def _tell(self, message: OutgoingMessage, event: Event) -> None:
+        if not message.silent:
+            self._events.append(event)
 
     def abort_message(self, message_id: str) -> bool:
         """Stops one of our messages: its next chunk goes out empty with the `#` flag. False
@@ -230,7 +236,7 @@ class MsrpSession:
         if message.aborted:
             request = self._chunk_request(message, message.next_start, b"", "#")
             message.next_start = message.size + 1
-            self._events.append(MessageFailed(message.message_id, None, "aborted by us"))
+            self._tell(message, MessageFailed(message.message_id, None, "aborted by us"))
             self._forget(message)
             return request.serialize()
         chunk = message.next_chunk(self.chunk_size)
@@ -246,7 +252,7 @@ class MsrpSession:
         if self.active and not self.bound and self._bind_tid is None:
             self._bind_tid = request.transaction_id
         if chunk.last:
-            self._events.append(MessageSent(message.message_id))
+            self._tell(message, MessageSent(message.message_id))
             if not expects:
                 self._all_answered(message, now)
         return request.serialize()
@@ -273,15 +279,19 @@ class MsrpSession:
 
     # -- input -----------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes, now: float) -> None:
+    def receive_data(self, data: bytes | bytearray, now: float) -> None:
         self._last_data = now
         for item in self.parser.feed(data):
-            if isinstance(item, FrameError):
-                self._frame_error(item)
-            elif isinstance(item, MsrpResponse):
-                self._response(item, now)
-            else:
-                self._request(item, now)
+            self.receive_frame(item, now)
+
+    def receive_frame(self, item: MsrpRequest | MsrpResponse | FrameError, now: float) -> None:
+        """A frame parsed elsewhere (the listener reads the first one to find the session)."""
+        if isinstance(item, FrameError):
+            self._frame_error(item)
+        elif isinstance(item, MsrpResponse):
+            self._response(item, now)
+        else:
+            self._request(item, now)
 
     def connection_lost(self, reason: str) -> None:
         """The connection is gone: every message still in flight fails with `reason`."""
@@ -368,7 +378,7 @@ class MsrpSession:
         message.delivered = False
         if message in self._queue:
             self._queue.remove(message)
-        self._events.append(MessageFailed(message.message_id, code, reason))
+        self._tell(message, MessageFailed(message.message_id, code, reason))
         self._forget(message)
 
     def _all_answered(self, message: OutgoingMessage, now: float) -> None:
@@ -378,7 +388,7 @@ class MsrpSession:
             self._reports_due.append(message)
         elif message.failure_report == "yes":
             message.delivered = True
-            self._events.append(MessageDelivered(message.message_id))
+            self._tell(message, MessageDelivered(message.message_id))
             self._forget(message)
         else:
             self._forget(message)  # partial / no: only failures would be told
