@@ -136,3 +136,23 @@ async def test_grant_is_refreshed_before_it_expires(relay, tmp_path):
         a.send_message(b"still here", "text/plain")
         assert (await next_of(b, MessageReceived)).body == b"still here"
         nursery.cancel_scope.cancel()
+
+
+async def test_relay_found_by_srv(relay, dnsmasq_factory, tmp_path):
+    from tests.peers.dnsmasq import Srv
+
+    dns = dnsmasq_factory(
+        srv=[Srv("_msrps._tcp.example.test", "dead.example.test", 9, priority=0),
+             Srv("_msrps._tcp.example.test", "relay.example.test", relay.tls_port, priority=10)],
+        a={"dead.example.test": "127.0.0.1", "relay.example.test": "127.0.0.1"})
+    auto = RelaySettings(("auto",), Credentials("alice", relay.msrp_password),
+                         domain="example.test", ca_file=relay.ca_cert_path,
+                         nameservers=[("127.0.0.1", dns.port)])
+    endpoint = MsrpEndpoint(EndpointSettings(transport="tls", state_dir=tmp_path, relay=auto))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(endpoint.serve)
+        reservation = await endpoint.reserve(use_relay=True)
+        assert reservation.local_path[0].secure
+        assert reservation.local_path[0].port == relay.tls_port
+        await reservation.aclose()
+        nursery.cancel_scope.cancel()

@@ -92,7 +92,16 @@ async def _srv_candidates(settings: RelaySettings) -> list[RelayCandidate]:
         log.info("no MSRP relay by SRV (%s); trying %s:%s", answer.describe(), domain,
                  DEFAULT_PORT)
         return [RelayCandidate(relay, domain, DEFAULT_PORT)]
-    return [RelayCandidate(relay, r.target, r.port) for r in order_srv(records, random.Random())]
+    candidates = []
+    for record in order_srv(records, random.Random()):
+        # the target's addresses through the same servers the SRV came from
+        addresses = await dns.query(record.target, "A")
+        for address in addresses.records:
+            if isinstance(address, str):
+                candidates.append(RelayCandidate(relay, address, record.port))
+        if not addresses.records:
+            log.info("MSRP relay %s has no address: %s", record.target, addresses.describe())
+    return candidates
 
 
 async def open_relay_link(settings: RelaySettings, local_uri: MsrpUri,
