@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import trio
 
-from sipd.msrp.events import MessageAborted, MessageReceived, ProtocolError
+from sipd.msrp.events import MessageAborted, MessageFailed, MessageReceived, ProtocolError
 from sipd.msrp.message import MsrpResponse
 from sipd.msrp.parser import FrameParser
 from sipd.msrp.sdp import MsrpMedia
@@ -163,4 +163,21 @@ async def test_ten_thousand_small_sends_in_a_burst():
         assert all(f.code == 200 for f in frames)
         assert {f.transaction_id for f in frames[1:]} == {f"b{i:06d}" for i in range(10_000)}
         assert received == 10_000
+        nursery.cancel_scope.cancel()
+
+
+async def test_close_while_the_peer_does_not_read():
+    async with trio.open_nursery() as nursery:
+        endpoint = await serve(nursery)
+        client, connection, ours = await bound_session(nursery, endpoint)
+        stuck = connection.send_message(b"x" * 20_000_000, "application/octet-stream")
+        await trio.sleep(0.5)  # the socket buffers fill up; the client reads nothing
+        with trio.fail_after(15):
+            await connection.close("user hung up")
+        seen = []
+        async for event in connection.events:
+            seen.append(event)
+        failed = [e for e in seen if isinstance(e, MessageFailed)]
+        assert failed and failed[0].message_id == stuck and failed[0].reason == "user hung up"
+        assert isinstance(seen[-1], ConnectionClosed) and not seen[-1].by_peer
         nursery.cancel_scope.cancel()

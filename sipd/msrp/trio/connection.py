@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
 EVENT_BUFFER = 256
+CLOSE_GRACE = 5.0  # seconds what is queued may take to leave when we close
 
 
 @dataclass
@@ -94,7 +95,11 @@ class MsrpConnection:
         if self._closing is None:
             self._closing = reason
             self._wake_writer.set()
-        await self._closed.wait()
+        with trio.move_on_after(CLOSE_GRACE):
+            await self._closed.wait()
+        if not self._closed.is_set():  # a peer that does not read: stop writing to it
+            self._cancel_reader()
+            await self._closed.wait()
 
     @property
     def closed(self) -> bool:
