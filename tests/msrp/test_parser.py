@@ -160,3 +160,24 @@ def test_uri_with_ipv6_in_paths():
     data = send_line("v6abc", to=parse_uri("msrp://[::1]:9/s;tcp"))
     (frame,) = FrameParser().feed(data)
     assert frame.to_path[0].host == "::1"
+
+
+def test_typed_relay_headers():
+    data = (b"MSRP auth01 401 Unauthorized\r\nTo-Path: " + str(ALICE).encode()
+            + b"\r\nFrom-Path: msrps://relay.example;tcp\r\n"
+            b'WWW-Authenticate: Digest realm="r", nonce="abc", qop="auth"\r\n'
+            b"-------auth01$\r\n"
+            b"MSRP auth02 200 OK\r\nTo-Path: " + str(ALICE).encode()
+            + b"\r\nFrom-Path: msrps://relay.example;tcp\r\n"
+            b"Use-Path: msrps://relay.example:2855/x1;tcp\r\nExpires: 900\r\n"
+            b'Authentication-Info: nextnonce="n2", qop=auth, rspauth="ff"\r\n'
+            b"-------auth02$\r\n"
+            b"MSRP auth03 423 Interval Out-of-Bounds\r\nTo-Path: " + str(ALICE).encode()
+            + b"\r\nFrom-Path: msrps://relay.example;tcp\r\nMin-Expires: 60\r\n"
+            b"Max-Expires: 3600\r\n-------auth03$\r\n")
+    challenge, granted, interval = FrameParser().feed(data)
+    (digest,) = challenge.www_authenticate
+    assert digest.realm == "r" and digest.qop_options == ["auth"]
+    assert granted.use_path[0].session_id == "x1" and granted.expires == 900
+    assert granted.authentication_info == {"nextnonce": "n2", "qop": "auth", "rspauth": "ff"}
+    assert (interval.min_expires, interval.max_expires) == (60, 3600)
