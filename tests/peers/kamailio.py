@@ -88,6 +88,8 @@ class Kamailio:
         self.tls_port = free_port(udp=False) if tls else None
         self.xcap_port = free_port(udp=False) if "xcap" in self.features else None
         self.msrp_port = free_port(udp=False) if "msrp" in self.features else None
+        self.msrp_password = "relay-secret"  # the MSRP relay's AUTH password, any user name
+        self.msrp_expires = 600  # seconds a relay grant lasts (Expires of the AUTH's 200)
         self.log_path = self.tmpdir / "kamailio.log"
         self.identity = _run_identity()
         self.run_dir: Path | None = None
@@ -113,6 +115,17 @@ class Kamailio:
         if port is None:
             raise ValueError(f"this Kamailio has no {transport} listener")
         return f"sip:{HOST}:{port};transport={transport}"
+
+    def msrp_relay_uri(self, transport: str = "tcp") -> str:
+        """The MSRP relay's URI over tcp (msrp://, its MSRP listener) or tls (msrps://, the
+        TLS listener, which takes MSRP beside SIP)."""
+        if self.msrp_port is None:
+            raise ValueError("this Kamailio has no msrp feature")
+        if transport == "tls":
+            if self.tls_port is None:
+                raise ValueError("this Kamailio has no TLS listener")
+            return f"msrps://{HOST}:{self.tls_port};tcp"
+        return f"msrp://{HOST}:{self.msrp_port};tcp"
 
     def aor(self, user: str) -> str:
         return f"sip:{user}@{self.domain}"
@@ -293,6 +306,8 @@ class Kamailio:
             "TLS_PORT": str(self.tls_port or 0),
             "XCAP_PORT": str(self.xcap_port or 0),
             "MSRP_PORT": str(self.msrp_port or 0),
+            "MSRP_PASSWORD": self.msrp_password,
+            "MSRP_EXPIRES": str(self.msrp_expires),
             "DOMAIN": self.domain,
             "DB_PATH": str(self.db_path),
             "DB_URL": f"sqlite:///{self.db_path}",

@@ -1,0 +1,78 @@
+"""One of our messages on its way out: cut into chunks, and what its chunks have heard back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from .headers import Headers
+
+
+class BodySource(Protocol):
+    """A body read piece by piece (a file): `size` bytes, `read(n)` the next at most n."""
+
+    size: int
+
+    def read(self, n: int) -> bytes: ...
+
+
+class BytesSource:
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self.size = len(data)
+        self._offset = 0
+
+    def read(self, n: int) -> bytes:
+        piece = self._data[self._offset:self._offset + n]
+        self._offset += len(piece)
+        return bytes(piece)
+
+
+@dataclass
+class Chunk:
+    start: int  # from 1
+    data: bytes
+    last: bool
+
+
+class OutgoingMessage:
+    def __init__(self, message_id: str, source: BodySource, content_type: str | None,
+                 success_report: bool, failure_report: str, headers: Headers) -> None:
+        self.message_id = message_id
+        self.source = source
+        self.size = source.size
+        self.content_type = content_type
+        self.success_report = success_report
+        self.failure_report = failure_report
+        self.headers = headers
+        self.next_start = 1
+        self.outstanding = 0  # chunks waiting for their response
+        self.aborted = False
+        self.silent = False  # no outcome events (the empty SEND that binds a connection)
+        self.finished = False  # the outcome was told
+        self.delivered = False
+        self.report_deadline: float | None = None
+        self._reported: list[tuple[int, int]] = []
+
+    @property
+    def all_sent(self) -> bool:
+        return self.next_start > self.size and (self.size > 0 or self.next_start > 1)
+
+    def next_chunk(self, chunk_size: int) -> Chunk:
+        start = self.next_start
+        data = self.source.read(chunk_size) if self.size else b""
+        if start + len(data) - 1 < self.size and not data:
+            raise ValueError(f"body of message {self.message_id} ended early at byte {start}")
+        self.next_start = start + max(len(data), 1) if not data else start + len(data)
+        return Chunk(start, data, self.next_start > self.size)
+
+    def add_success_range(self, first: int, last: int) -> bool:
+        """A success REPORT covered first..last; True when the whole message is covered."""
+        self._reported.append((first, last))
+        self._reported.sort()
+        position = 1
+        for a, b in self._reported:
+            if a > position:
+                return False
+            position = max(position, b + 1)
+        return position > self.size

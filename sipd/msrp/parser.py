@@ -1,0 +1,314 @@
+"""Incremental MSRP framing (RFC 4975 §7.1, §9): bytes in as they arrive, frames out.
+
+    parser = FrameParser()
+    for item in parser.feed(data):        # any split, several frames at once
+        if isinstance(item, FrameError): ...   # answer item.status, or close when item.fatal
+        else: ...                              # an MsrpRequest or MsrpResponse
+
+A frame ends at its end-line, `-------` + its transaction-id + one of `$+#`; the body may hold
+CRLFs and end-line look-alikes of other transactions. Input that breaks the rules but still
+shows its transaction-id is skipped up to its end-line and comes out as a FrameError to answer
+(400; 413 for a chunk past `max_chunk_bytes`, whose body is dropped while it streams past).
+When a Byte-Range with a numeric end says where the body stops and an end-line of another
+transaction stands exactly there, the frame ends there with a 400 ("end-line does not match"),
+so a peer that got its end-line wrong is answered instead of having its next frames swallowed.
+Input without a usable first line cannot be resynchronised: a fatal FrameError, after which
+the parser takes nothing more.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from . import headers as h
+from .errors import MsrpParseError
+from .headers import Headers
+from .message import MsrpRequest, MsrpResponse
+
+Frame = MsrpRequest | MsrpResponse
+
+_METHOD = re.compile(r"[A-Z]+")
+_CODE = re.compile(r"\d{3}")
+_IDENT_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-+%=")
+_FLAGS = b"$+#"
+_PREFIX = b"MSRP "
+_MAX_FIRST_LINE = 1024
+
+
+@dataclass
+class FrameError:
+    """A frame that cannot be used. `status` is the response it deserves (400, 413);
+    `head` is the frame's first line and headers as far as they could be read (to build that
+    response), None when not even that; `fatal`: the connection cannot go on."""
+
+    detail: str
+    status: int = 400
+    transaction_id: str | None = None
+    head: Frame | None = None
+    fatal: bool = False
+
+
+class _State:
+    START, HEADERS, BODY, DEAD = range(4)
+
+
+class FrameParser:
+    def __init__(self, *, max_header_bytes: int = 16384,
+                 max_chunk_bytes: int = 16 * 1024 * 1024) -> None:
+        self.max_header_bytes = max_header_bytes
+        self.max_chunk_bytes = max_chunk_bytes
+        self._buf = bytearray()
+        self._state = _State.START
+        self._reset_frame()
+
+    def _reset_frame(self) -> None:
+        self._frame: Frame | None = None
+        self._tid = ""
+        self._end_pattern = b""
+        self._frame_start = 0
+        self._body_start = 0
+        self._scan_from = 0
+        self._declared_length: int | None = None
+        self._error: tuple[str, int] | None = None
+        self._dropped = 0  # body bytes dropped while skipping
+
+    @property
+    def in_frame(self) -> bool:
+        """True while part of a frame has arrived and its end has not."""
+        if self._state in (_State.HEADERS, _State.BODY):
+            return True
+        return self._state == _State.START and bool(self._buf.strip(b"\r\n"))
+
+    def eof(self) -> FrameError | None:
+        """The connection closed: an error describing the unfinished frame, if there is one."""
+        if not self.in_frame:
+            return None
+        where = f"transaction {self._tid}" if self._tid else "a frame"
+        received = len(self._buf) - self._body_start + self._dropped \
+            if self._state == _State.BODY else 0
+        detail = f"connection closed in the middle of {where}"
+        if self._state == _State.BODY:
+            detail += f" ({received} body bytes received, no end-line)"
+        self._state = _State.DEAD
+        return FrameError(detail, 400, self._tid or None, self._frame, fatal=True)
+
+    def feed(self, data: bytes | bytearray) -> list[Frame | FrameError]:
+        if self._state == _State.DEAD:
+            return []
+        self._buf += data
+        out: list[Frame | FrameError] = []
+        pos = 0
+        while True:
+            if self._state == _State.START:
+                pos, done = self._start(pos, out)
+            elif self._state == _State.HEADERS:
+                pos, done = self._headers(pos, out)
+            elif self._state == _State.BODY:
+                pos, done = self._body(pos, out)
+            else:
+                self._buf.clear()
+                return out
+            if done:
+                break
+        if pos:
+            del self._buf[:pos]
+            self._frame_start -= pos
+            self._body_start -= pos
+            self._scan_from = max(0, self._scan_from - pos)
+        return out
+
+    # -- first line ------------------------------------------------------------------------
+
+    def _fatal(self, detail: str, out: list[Frame | FrameError]) -> tuple[int, bool]:
+        self._state = _State.DEAD
+        out.append(FrameError(detail, 400, None, None, fatal=True))
+        return len(self._buf), True
+
+    def _start(self, pos: int, out: list[Frame | FrameError]) -> tuple[int, bool]:
+        buf = self._buf
+        while pos < len(buf) and buf[pos] in b"\r\n":  # blank lines between frames
+            pos += 1
+        available = len(buf) - pos
+        if available == 0:
+            return pos, True
+        head = bytes(buf[pos:pos + 5])
+        if not _PREFIX.startswith(head[:len(_PREFIX)]):
+            return self._fatal(f"not MSRP: the data starts with {bytes(buf[pos:pos + 20])!r}", out)
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            if available > _MAX_FIRST_LINE:
+                return self._fatal(f"first line longer than {_MAX_FIRST_LINE} bytes", out)
+            return pos, True
+        try:
+            line = buf[pos:eol].decode("utf-8")  # a response's comment is UTF-8 text
+        except UnicodeDecodeError:
+            return self._fatal("first line is not UTF-8", out)
+        parts = line.split(" ", 3)
+        if len(parts) < 3 or not h.is_ident(parts[1]):
+            return self._fatal(f"bad first line {line[:80]!r} (expected 'MSRP <transaction-id> "
+                               f"<method or status>')", out)
+        self._reset_frame()
+        self._tid = parts[1]
+        self._end_pattern = b"\r\n-------" + self._tid.encode("ascii")
+        self._frame_start = pos
+        what = parts[2]
+        if _CODE.fullmatch(what):
+            comment = parts[3] if len(parts) > 3 else ""
+            self._frame = MsrpResponse(self._tid, int(what), comment)
+        elif _METHOD.fullmatch(what) and len(parts) == 3:
+            self._frame = MsrpRequest(self._tid, what)
+        else:
+            self._frame = MsrpRequest(self._tid, what if _METHOD.fullmatch(what) else "?")
+            self._error = (f"bad first line {line[:80]!r}", 400)
+        self._state = _State.HEADERS
+        return eol + 2, False
+
+    # -- headers ---------------------------------------------------------------------------
+
+    def _headers(self, pos: int, out: list[Frame | FrameError]) -> tuple[int, bool]:
+        buf = self._buf
+        frame = self._frame
+        assert frame is not None
+        while True:
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                if len(buf) - self._frame_start > self.max_header_bytes:
+                    return self._skip_oversized_head(pos)
+                return pos, True
+            if eol - self._frame_start > self.max_header_bytes:
+                return self._skip_oversized_head(pos)
+            line = bytes(buf[pos:eol])
+            if not line:
+                self._state = _State.BODY
+                self._body_start = eol + 2
+                self._scan_from = eol  # an empty body may put the end-line right here
+                self._declared_length = self._length_from_range()
+                return eol + 2, False
+            if line.startswith(b"-------"):
+                return self._end_line_in_head(line, eol, out)
+            self._header_line(line, frame.headers)
+            pos = eol + 2
+
+    def _skip_oversized_head(self, pos: int) -> tuple[int, bool]:
+        if self._error is None:
+            self._error = (f"headers larger than {self.max_header_bytes} bytes", 400)
+        self._state = _State.BODY
+        self._body_start = pos
+        self._scan_from = max(pos - 2, 0)
+        return pos, False
+
+    def _header_line(self, line: bytes, headers: Headers) -> None:
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            self._error = self._error or ("header line is not UTF-8", 400)
+            return
+        name, colon, value = text.partition(":")
+        if not colon or not h.is_header_name(name):
+            self._error = self._error or (f"malformed header line {text[:80]!r}", 400)
+            return
+        headers.add(name, value.strip())
+
+    def _end_line_in_head(self, line: bytes, eol: int,
+                          out: list[Frame | FrameError]) -> tuple[int, bool]:
+        ident, flag = line[7:-1], line[-1:]
+        if ident.decode("ascii", "replace") != self._tid:
+            self._error = (f"end-line names transaction {ident.decode('ascii', 'replace')!r}, "
+                           f"not {self._tid!r}", 400)
+        elif flag not in (b"$", b"+", b"#"):
+            self._error = self._error or (f"bad end-line flag {flag!r}", 400)
+        self._finish(None, flag.decode("ascii", "replace"), out)
+        return eol + 2, False
+
+    def _length_from_range(self) -> int | None:
+        assert self._frame is not None
+        value = self._frame.headers.get(h.BYTE_RANGE)
+        if value is None:
+            return None
+        try:
+            byte_range = h.parse_byte_range(value)
+        except MsrpParseError:
+            return None
+        if byte_range.end is None:
+            return None
+        return byte_range.end - byte_range.start + 1
+
+    # -- body ------------------------------------------------------------------------------
+
+    def _body(self, pos: int, out: list[Frame | FrameError]) -> tuple[int, bool]:
+        buf = self._buf
+        pattern = self._end_pattern
+        index = buf.find(pattern, self._scan_from)
+        while index >= 0:
+            after = index + len(pattern)
+            if len(buf) < after + 3:
+                self._scan_from = index
+                return self._maybe_drop(pos)
+            if buf[after] in _FLAGS and buf[after + 1:after + 3] == b"\r\n":
+                body = bytes(buf[self._body_start:index]) if index > self._body_start else b""
+                self._finish(body, chr(buf[after]), out)
+                return after + 3, False
+            index = buf.find(pattern, index + 1)
+        self._scan_from = max(self._scan_from, len(buf) - len(pattern) + 1)
+        if self._declared_length is not None:
+            mismatch = self._foreign_end_line()
+            if mismatch is not None:
+                ident, flag, end = mismatch
+                body = bytes(buf[self._body_start:end - len(ident) - 12])
+                self._error = self._error or (
+                    f"end-line names transaction {ident!r}, not {self._tid!r}", 400)
+                self._finish(body, flag, out)
+                return end, False
+        return self._maybe_drop(pos)
+
+    def _foreign_end_line(self) -> tuple[str, str, int] | None:
+        """(transaction-id, flag, end offset) of a complete end-line of another transaction
+        standing where the Byte-Range says the body ends."""
+        assert self._declared_length is not None
+        buf = self._buf
+        at = self._body_start + self._declared_length
+        if len(buf) < at + 9:
+            return None
+        if buf[at:at + 9] != b"\r\n-------":
+            self._declared_length = None  # nothing there: stop looking
+            return None
+        i = at + 9
+        while i < len(buf) and i - at - 9 <= 64 and buf[i] in _IDENT_BYTES:
+            i += 1
+        if i >= len(buf) or len(buf) < i + 3:
+            return None
+        if buf[i] not in _FLAGS or buf[i + 1:i + 3] != b"\r\n" or i == at + 9:
+            self._declared_length = None
+            return None
+        return buf[at + 9:i].decode("ascii"), chr(buf[i]), i + 3
+
+    def _maybe_drop(self, pos: int) -> tuple[int, bool]:
+        """Past the chunk limit, or skipping a bad frame: forget body bytes as they stream by,
+        keeping what could be the start of the end-line."""
+        held = len(self._buf) - self._body_start
+        if held > self.max_chunk_bytes:
+            self._error = self._error or (f"chunk larger than {self.max_chunk_bytes} bytes", 413)
+            self._declared_length = None
+        if self._error is not None and self._declared_length is None:
+            keep_from = max(self._body_start, self._scan_from)
+            drop = keep_from - self._body_start
+            if drop > 0:
+                del self._buf[self._body_start:keep_from]
+                self._dropped += drop
+                self._scan_from -= drop
+        return pos, True
+
+    def _finish(self, body: bytes | None, flag: str, out: list[Frame | FrameError]) -> None:
+        frame = self._frame
+        assert frame is not None
+        if self._error is not None:
+            detail, status = self._error
+            out.append(FrameError(detail, status, self._tid, frame))
+        else:
+            if isinstance(frame, MsrpRequest):
+                frame.body = body
+                frame.continuation = flag
+            out.append(frame)
+        self._state = _State.START
+        self._reset_frame()

@@ -1,0 +1,632 @@
+"""The sans-I/O MSRP session (RFC 4975): bytes and time in, bytes and events out.
+
+    session = MsrpSession(local_path=[our_uri], remote_path=their_path, active=True)
+    session.send_message(b"hello", "text/plain")         # queued; returns the Message-ID
+    transport.write(session.data_to_send(now))           # chunks, responses, REPORTs
+    session.receive_data(data, now)                      # what the peer sent
+    for event in session.events(): ...                   # MessageReceived, MessageDelivered...
+    session.handle_timers(now)                           # at session.next_deadline()
+
+Outgoing messages are cut into chunks of `chunk_size` bytes; a message queued while a long one
+is going out gets its chunks in between (the queue is served round-robin, chunk by chunk).
+Each chunk sent with Failure-Report yes is a transaction that must be answered within
+`transaction_timeout` seconds (408 otherwise). The outcome of each message is one event:
+MessageDelivered (every chunk answered 200; with Success-Report, REPORTs covering the whole
+message) or MessageFailed (an error response or REPORT, no answer in time, the connection gone).
+
+Incoming requests are checked strictly and answered: To-Path not this session 481, a method
+other than SEND/REPORT 501 (AUTH 403: we are no relay), a malformed request or a Byte-Range
+that contradicts the body 400, a message past `max_message_size` 413, a Content-Type outside
+`accept_types` 415. Chunks are put together in any order; `#` aborts a message. Responses and
+REPORTs follow the request's Failure-Report and Success-Report (defaults yes and no; `partial`:
+errors only).
+
+The passive side (RFC 6135) sends nothing until the first request binds the connection; the
+active side sends its first message, or an empty SEND (`send_empty`), at once.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from . import headers as h
+from .errors import MsrpParseError
+from .events import (
+    ChunkReceived,
+    ConnectionFailed,
+    Event,
+    MessageAborted,
+    MessageDelivered,
+    MessageFailed,
+    MessageReceived,
+    MessageSent,
+    ProtocolError,
+    ReportReceived,
+    SessionBound,
+    UnmatchedResponse,
+)
+from .headers import ByteRange, Headers, Status
+from .incoming import IncomingMessage
+from .message import (
+    MsrpRequest,
+    MsrpResponse,
+    make_request,
+    make_response,
+    new_message_id,
+    new_transaction_id,
+)
+from .outgoing import BodySource, BytesSource, OutgoingMessage
+from .parser import FrameError, FrameParser
+from .uri import MsrpUri
+
+TRANSACTION_TIMEOUT = 30.0
+DEFAULT_CHUNK_SIZE = 2048
+MAX_OPEN_INCOMING = 32  # messages with chunks still missing, per session
+_RECENT = 1024  # finished messages remembered (late REPORTs, duplicate chunks)
+
+
+@dataclass
+class _Transaction:
+    transaction_id: str
+    message: OutgoingMessage
+    start: int
+    end: int
+    deadline: float
+    expects_response: bool
+    done: bool = False
+
+
+def media_type_matches(content_type: str, accepted: Iterable[str]) -> bool:
+    """`text/plain` against accept-types such as `*`, `text/*`, `text/plain`."""
+    content_type = content_type.lower()
+    major = content_type.split("/", 1)[0]
+    for item in accepted:
+        item = item.lower().split(";", 1)[0].strip()
+        if item in ("*", "*/*", content_type) or item == f"{major}/*":
+            return True
+    return False
+
+
+class MsrpSession:
+    def __init__(
+        self,
+        local_path: list[MsrpUri],
+        remote_path: list[MsrpUri] | None = None,
+        *,
+        active: bool = True,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_message_size: int | None = 16 * 1024 * 1024,
+        accept_types: Iterable[str] = ("*",),
+        transaction_timeout: float = TRANSACTION_TIMEOUT,
+        report_timeout: float = TRANSACTION_TIMEOUT,
+        frame_timeout: float = TRANSACTION_TIMEOUT,
+        max_header_bytes: int = 16384,
+        max_chunk_bytes: int | None = None,
+        deliver_chunks: bool = False,
+        parser: FrameParser | None = None,
+    ) -> None:
+        """`local_path`: our relays' Use-Path URIs then our own URI (our a=path);
+        `remote_path`: the peer's a=path (can come later, `set_remote_path`); `active`: we
+        opened the connection (we may send at once) rather than wait for the peer's first
+        request. `deliver_chunks`: ChunkReceived events instead of whole messages kept in
+        memory (file transfer). `parser`: one that already read from the connection (the
+        relay client's, holding what arrived after the AUTH)."""
+        if not local_path:
+            raise ValueError("local_path needs at least our own URI")
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be at least 1")
+        self.local_path = list(local_path)
+        self.remote_path = list(remote_path) if remote_path else None
+        self.active = active
+        self.chunk_size = chunk_size
+        self.max_message_size = max_message_size
+        self.accept_types = tuple(accept_types)
+        self.transaction_timeout = transaction_timeout
+        self.report_timeout = report_timeout
+        self.frame_timeout = frame_timeout
+        self.deliver_chunks = deliver_chunks
+        self.parser = parser or FrameParser(
+            max_header_bytes=max_header_bytes,
+            max_chunk_bytes=max_chunk_bytes or max(chunk_size, max_message_size or 0, 65536))
+        self.bound = False
+        self.closed_reason: str | None = None
+        self._events: deque[Event] = deque()
+        self._control = bytearray()  # responses and REPORTs: they go before any chunk
+        self._queue: deque[OutgoingMessage] = deque()
+        self._messages: dict[str, OutgoingMessage] = {}  # unfinished, ours
+        self._recent: OrderedDict[str, OutgoingMessage] = OrderedDict()
+        self._transactions: dict[str, _Transaction] = {}
+        self._timeouts: deque[_Transaction] = deque()  # in deadline order
+        self._reports_due: deque[OutgoingMessage] = deque()
+        self._incoming: dict[str, IncomingMessage] = {}
+        self._finished_incoming: OrderedDict[str, None] = OrderedDict()
+        self._last_data = 0.0
+        self._bind_tid: str | None = None
+
+    # -- paths ---------------------------------------------------------------------------
+
+    @property
+    def local_uri(self) -> MsrpUri:
+        return self.local_path[-1]
+
+    def set_remote_path(self, remote_path: list[MsrpUri]) -> None:
+        if not remote_path:
+            raise ValueError("remote_path needs at least the peer's URI")
+        self.remote_path = list(remote_path)
+
+    def _to_path(self) -> list[MsrpUri]:
+        assert self.remote_path is not None
+        return self.local_path[:-1] + self.remote_path
+
+    # -- our messages ----------------------------------------------------------------------
+
+    def send_message(self, body: bytes | BodySource, content_type: str | None = "text/plain", *,
+                     message_id: str | None = None, success_report: bool = False,
+                     failure_report: str = "yes",
+                     headers: Iterable[tuple[str, str]] = ()) -> str:
+        """Queues a message; its chunks leave through `data_to_send`. Returns its Message-ID.
+        `headers`: extra headers for its first chunk (Content-Disposition...)."""
+        if self.closed_reason is not None:
+            raise RuntimeError(f"MSRP session is closed: {self.closed_reason}")
+        if failure_report not in ("yes", "no", "partial"):
+            raise ValueError("failure_report: yes, no or partial")
+        source = BytesSource(body) if isinstance(body, (bytes, bytearray)) else body
+        if source.size and not content_type:
+            raise ValueError("a message with a body needs a content type")
+        message_id = message_id or new_message_id()
+        if message_id in self._messages:
+            raise ValueError(f"message {message_id} is already being sent")
+        message = OutgoingMessage(message_id, source, content_type, success_report,
+                                  failure_report, Headers(headers))
+        self._messages[message_id] = message
+        self._queue.append(message)
+        return message_id
+
+    def send_empty(self) -> str:
+        """An empty SEND (RFC 6135): binds the connection when we are the active side and
+        have nothing else to say. Its outcome is no event (a failure shows in the binding)."""
+        message_id = self.send_message(b"", None)
+        self._messages[message_id].silent = True
+        return message_id
+
+    def _tell(self, message: OutgoingMessage, event: Event) -> None:
+        if not message.silent:
+            self._events.append(event)
+
+    def abort_message(self, message_id: str) -> bool:
+        """Stops one of our messages: its next chunk goes out empty with the `#` flag. False
+        when the message is not (or no longer) being sent."""
+        message = self._messages.get(message_id)
+        if message is None or message.all_sent or message.aborted:
+            return False
+        message.aborted = True
+        return True
+
+    @property
+    def pending_messages(self) -> list[str]:
+        """Our messages without an outcome yet."""
+        return list(self._messages)
+
+    # -- output ----------------------------------------------------------------------------
+
+    @property
+    def has_data_to_send(self) -> bool:
+        return bool(self._control) or (self._may_send_requests and bool(self._queue))
+
+    @property
+    def _may_send_requests(self) -> bool:
+        return (self.closed_reason is None and self.remote_path is not None
+                and (self.active or self.bound))
+
+    def data_to_send(self, now: float, limit: int = 256 * 1024) -> bytes:
+        """Bytes for the connection: responses and REPORTs first, then chunks of the queued
+        messages until about `limit` bytes."""
+        out = self._control
+        self._control = bytearray()
+        while self._queue and len(out) < limit and self._may_send_requests:
+            message = self._queue.popleft()
+            out += self._next_chunk(message, now)
+            if not message.all_sent and not message.finished:
+                self._queue.append(message)  # round-robin: another message's chunk goes next
+        return bytes(out)
+
+    def _next_chunk(self, message: OutgoingMessage, now: float) -> bytes:
+        if message.aborted:
+            request = self._chunk_request(message, message.next_start, b"", "#")
+            message.next_start = message.size + 1
+            self._tell(message, MessageFailed(message.message_id, None, "aborted by us"))
+            self._forget(message)
+            return request.serialize()
+        chunk = message.next_chunk(self.chunk_size)
+        request = self._chunk_request(message, chunk.start, chunk.data, "$" if chunk.last else "+")
+        end = chunk.start + len(chunk.data) - 1
+        expects = message.failure_report == "yes"
+        transaction = _Transaction(request.transaction_id, message, chunk.start, end,
+                                   now + self.transaction_timeout, expects)
+        self._transactions[request.transaction_id] = transaction
+        self._timeouts.append(transaction)
+        if expects:
+            message.outstanding += 1
+        if self.active and not self.bound and self._bind_tid is None:
+            self._bind_tid = request.transaction_id
+        if chunk.last:
+            self._tell(message, MessageSent(message.message_id))
+            if not expects:
+                self._all_answered(message, now)
+        return request.serialize()
+
+    def _chunk_request(self, message: OutgoingMessage, start: int, data: bytes,
+                       flag: str) -> MsrpRequest:
+        request = make_request("SEND", self._to_path(), [self.local_uri])
+        request.headers.add(h.MESSAGE_ID, message.message_id)
+        if message.success_report:
+            request.headers.add(h.SUCCESS_REPORT, "yes")
+        if message.failure_report != "yes":
+            request.headers.add(h.FAILURE_REPORT, message.failure_report)
+        end = start + len(data) - 1 if flag != "#" else None
+        request.headers.add(h.BYTE_RANGE, str(ByteRange(start, end, message.size)))
+        if start == 1:
+            for name, value in message.headers:
+                request.headers.add(name, value)
+        if data or (start == 1 and message.content_type):
+            if message.content_type:
+                request.headers.add(h.CONTENT_TYPE, message.content_type)
+            request.body = data
+        request.continuation = flag
+        return request
+
+    # -- input -----------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray, now: float) -> None:
+        self._last_data = now
+        for item in self.parser.feed(data):
+            self.receive_frame(item, now)
+
+    def receive_frame(self, item: MsrpRequest | MsrpResponse | FrameError, now: float) -> None:
+        """A frame parsed elsewhere (the listener reads the first one to find the session)."""
+        if isinstance(item, FrameError):
+            self._frame_error(item)
+        elif isinstance(item, MsrpResponse):
+            self._response(item, now)
+        else:
+            self._request(item, now)
+
+    def connection_lost(self, reason: str) -> None:
+        """The connection is gone: every message still in flight fails with `reason`."""
+        error = self.parser.eof()
+        if error is not None:
+            reason = f"{reason}; {error.detail}"
+        self._close(reason)
+
+    def close(self, reason: str = "closed") -> None:
+        """We end the session: nothing more goes out; unfinished messages fail."""
+        self._close(reason)
+
+    def _close(self, reason: str) -> None:
+        if self.closed_reason is not None:
+            return
+        self.closed_reason = reason
+        for message in list(self._messages.values()):
+            if not message.finished:
+                self._fail(message, None, reason)
+        for incoming in self._incoming.values():
+            self._events.append(MessageAborted(incoming.message_id, reason))
+        self._incoming.clear()
+        self._queue.clear()
+        self._transactions.clear()
+        self._timeouts.clear()
+
+    def events(self) -> Iterator[Event]:
+        while self._events:
+            yield self._events.popleft()
+
+    # -- time ------------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        deadlines = []
+        while self._timeouts and self._timeouts[0].done:
+            self._timeouts.popleft()
+        if self._timeouts:
+            deadlines.append(self._timeouts[0].deadline)
+        while self._reports_due and self._reports_due[0].finished:
+            self._reports_due.popleft()
+        if self._reports_due:
+            deadline = self._reports_due[0].report_deadline
+            assert deadline is not None
+            deadlines.append(deadline)
+        if self.parser.in_frame and self.closed_reason is None:
+            deadlines.append(self._last_data + self.frame_timeout)
+        return min(deadlines) if deadlines else None
+
+    def handle_timers(self, now: float) -> None:
+        while self._timeouts and (self._timeouts[0].done or self._timeouts[0].deadline <= now):
+            transaction = self._timeouts.popleft()
+            if transaction.done:
+                continue
+            transaction.done = True
+            self._transactions.pop(transaction.transaction_id, None)
+            if transaction.expects_response and not transaction.message.finished:
+                self._fail(transaction.message, 408,
+                           f"no response to the chunk at bytes {transaction.start}-"
+                           f"{transaction.end} within {self.transaction_timeout:g} s")
+        while self._reports_due and (self._reports_due[0].finished or
+                                     (self._reports_due[0].report_deadline or 0) <= now):
+            message = self._reports_due.popleft()
+            if not message.finished:
+                self._fail(message, 408, f"no success report within {self.report_timeout:g} s")
+        if self.parser.in_frame and self.closed_reason is None and \
+                now >= self._last_data + self.frame_timeout:
+            reason = (f"the peer stopped in the middle of a frame for "
+                      f"{self.frame_timeout:g} s")
+            self._events.append(ConnectionFailed(reason))
+            self._close(reason)
+
+    # -- outcome of our messages ---------------------------------------------------------
+
+    def _forget(self, message: OutgoingMessage) -> None:
+        message.finished = True
+        self._messages.pop(message.message_id, None)
+        self._recent[message.message_id] = message
+        while len(self._recent) > _RECENT:
+            self._recent.popitem(last=False)
+
+    def _fail(self, message: OutgoingMessage, code: int | None, reason: str) -> None:
+        if message.finished and not message.delivered:
+            return
+        message.delivered = False
+        if message in self._queue:
+            self._queue.remove(message)
+        self._tell(message, MessageFailed(message.message_id, code, reason))
+        self._forget(message)
+
+    def _all_answered(self, message: OutgoingMessage, now: float) -> None:
+        """Every chunk is out and answered (or needs no answer)."""
+        if message.success_report:
+            message.report_deadline = now + self.report_timeout
+            self._reports_due.append(message)
+        elif message.failure_report == "yes":
+            message.delivered = True
+            self._tell(message, MessageDelivered(message.message_id))
+            self._forget(message)
+        else:
+            self._forget(message)  # partial / no: only failures would be told
+
+    def _response(self, response: MsrpResponse, now: float) -> None:
+        transaction = self._transactions.pop(response.transaction_id, None)
+        if transaction is None:
+            self._events.append(UnmatchedResponse(response))
+            return
+        transaction.done = True
+        message = transaction.message
+        if response.transaction_id == self._bind_tid and response.code == 200 and not self.bound:
+            self.bound = True
+            self._events.append(SessionBound())
+        if not transaction.expects_response or message.finished:
+            if response.code != 200 and not message.finished:
+                self._fail(message, response.code, response.comment or f"{response.code}")
+            return
+        message.outstanding -= 1
+        if response.code != 200:
+            self._fail(message, response.code,
+                       response.comment or f"{response.code} response")
+            return
+        if message.all_sent and message.outstanding == 0:
+            self._all_answered(message, now)
+
+    def _report(self, request: MsrpRequest) -> None:
+        try:
+            message_id = request.message_id
+            status = request.status
+            byte_range = request.byte_range
+        except MsrpParseError as exc:
+            self._events.append(ProtocolError(f"bad REPORT: {exc.detail}"))
+            return
+        if message_id is None or status is None:
+            self._events.append(ProtocolError("REPORT without Message-ID or Status"))
+            return
+        message = self._messages.get(message_id) or self._recent.get(message_id)
+        if message is None:
+            self._events.append(ProtocolError(f"REPORT for unknown message {message_id}"))
+            return
+        self._events.append(ReportReceived(message_id, status, byte_range))
+        if status.code != 200:
+            if not message.finished or message.delivered:
+                self._fail(message, status.code, status.comment or f"REPORT {status.code}")
+            return
+        if message.finished:
+            return
+        first = byte_range.start if byte_range else 1
+        last = (byte_range.end if byte_range and byte_range.end is not None else message.size)
+        if message.success_report and message.add_success_range(first, last):
+            message.delivered = True
+            self._events.append(MessageDelivered(message_id, 200, status.comment, by_report=True))
+            self._forget(message)
+
+    # -- incoming requests -----------------------------------------------------------------
+
+    def _frame_error(self, error: FrameError) -> None:
+        if error.fatal:
+            self._events.append(ConnectionFailed(f"unusable MSRP input: {error.detail}"))
+            self._close(f"unusable MSRP input: {error.detail}")
+            return
+        self._events.append(ProtocolError(error.detail, error.status))
+        head = error.head
+        if isinstance(head, MsrpRequest) and head.method != "REPORT":
+            self._answer(head, error.status, error.detail, check_reports=False)
+            if error.status == 413:
+                self._abort_incoming(head, error.detail)
+
+    def _answer(self, request: MsrpRequest, code: int, comment: str | None = None, *,
+                check_reports: bool = True) -> None:
+        """Queues the response to `request` if its Failure-Report wants one."""
+        if check_reports:
+            try:
+                failure_report = request.failure_report
+            except MsrpParseError:
+                failure_report = "yes"
+            if failure_report == "no" or (failure_report == "partial" and code == 200):
+                return
+        their_path = self._path_of(request, h.FROM_PATH)
+        our_path = self._path_of(request, h.TO_PATH)
+        if their_path:
+            to_path = their_path[:1] if request.method == "SEND" else their_path
+        elif self.remote_path:
+            to_path = self.remote_path[:1]
+        else:
+            self._events.append(ProtocolError(
+                f"cannot answer {request.method} {request.transaction_id} ({code}): "
+                f"no usable From-Path"))
+            return
+        from_path = our_path[:1] if our_path else [self.local_uri]
+        comment = comment.replace("\r", " ").replace("\n", " ") if comment else None
+        response = make_response(request, code, comment, to_path=to_path, from_path=from_path)
+        self._control += response.serialize()
+
+    @staticmethod
+    def _path_of(request: MsrpRequest, name: str) -> list[MsrpUri] | None:
+        try:
+            return request.from_path if name == h.FROM_PATH else request.to_path
+        except MsrpParseError:
+            return None
+
+    def _request(self, request: MsrpRequest, now: float) -> None:
+        if self.closed_reason is not None:
+            return
+        try:
+            to_path = request.to_path
+            from_path = request.from_path
+        except MsrpParseError as exc:
+            self._reject(request, 400, exc.detail)
+            return
+        if not to_path or not from_path:
+            self._reject(request, 400, "To-Path and From-Path are required")
+            return
+        if len(to_path) != 1 or not to_path[0].same_as(self.local_uri):
+            self._reject(request, 481, f"To-Path {' '.join(map(str, to_path))} is not "
+                                       f"this session ({self.local_uri})")
+            return
+        if self.remote_path and from_path[-1].session_id != self.remote_path[-1].session_id:
+            self._reject(request, 481, f"From-Path {from_path[-1]} is not the peer of this "
+                                       f"session ({self.remote_path[-1]})")
+            return
+        if not self.bound:
+            self.bound = True
+            self._events.append(SessionBound(from_path))
+        if request.method == "SEND":
+            self._send(request, from_path)
+        elif request.method == "REPORT":
+            self._report(request)
+        elif request.method == "AUTH":
+            self._reject(request, 403, "this endpoint is not a relay")
+        else:
+            self._reject(request, 501, f"method {request.method} not understood")
+
+    def _reject(self, request: MsrpRequest, code: int, detail: str) -> None:
+        self._events.append(ProtocolError(detail, code))
+        if request.method != "REPORT":
+            self._answer(request, code, detail)
+
+    def _send(self, request: MsrpRequest, from_path: list[MsrpUri]) -> None:
+        try:
+            message_id = request.message_id
+            byte_range = request.byte_range
+            success_report = request.success_report
+            request.failure_report  # noqa: B018 - validates it
+            content_type = request.content_type
+        except MsrpParseError as exc:
+            self._reject(request, 400, exc.detail)
+            return
+        if message_id is None:
+            self._reject(request, 400, "SEND without Message-ID")
+            return
+        body = request.body or b""
+        flag = request.continuation
+        if byte_range is None:
+            byte_range = ByteRange(1, len(body), len(body) if flag == "$" else None)
+        detail = self._range_lie(byte_range, len(body), flag)
+        if detail is not None:
+            self._reject(request, 400, detail)
+            return
+        if message_id in self._finished_incoming:
+            self._answer(request, 200)  # a duplicate chunk of a message already handed over
+            return
+        incoming = self._incoming.get(message_id)
+        if incoming is None:
+            if not body and flag == "$" and byte_range.start == 1:
+                self._answer(request, 200)  # an empty SEND: binding, or a keep-alive
+                return
+            if len(self._incoming) >= MAX_OPEN_INCOMING:
+                self._reject(request, 413, f"more than {MAX_OPEN_INCOMING} unfinished messages")
+                return
+            if content_type is not None and self.accept_types and \
+                    not media_type_matches(content_type, self.accept_types):
+                self._reject(request, 415, f"{content_type} is not among the accepted types "
+                                           f"{' '.join(self.accept_types)}")
+                return
+            if byte_range.start == 1 and body and content_type is None:
+                self._reject(request, 400, "SEND with a body needs a Content-Type")
+                return
+            incoming = IncomingMessage(message_id, self.max_message_size,
+                                       keep_data=not self.deliver_chunks)
+            self._incoming[message_id] = incoming
+        if flag == "#":
+            self._answer(request, 200)
+            self._abort_incoming(request, "aborted by the sender")
+            return
+        try:
+            incoming.add(byte_range.start, body, byte_range.total, flag == "$", content_type,
+                         request.headers)
+        except MsrpParseError as exc:
+            self._reject(request, exc.status, exc.detail)
+            self._abort_incoming(request, exc.detail)
+            return
+        self._answer(request, 200)
+        if self.deliver_chunks and body:
+            self._events.append(ChunkReceived(message_id, byte_range.start, body,
+                                              incoming.expected_size, incoming.content_type,
+                                              request.headers))
+        if incoming.complete:
+            del self._incoming[message_id]
+            self._finished_incoming[message_id] = None
+            while len(self._finished_incoming) > _RECENT:
+                self._finished_incoming.popitem(last=False)
+            size = incoming.expected_size or 0
+            if not self.deliver_chunks:
+                self._events.append(MessageReceived(message_id, incoming.content_type,
+                                                    incoming.body(), incoming.headers,
+                                                    from_path))
+            if success_report:
+                self._send_report(request, from_path, message_id, size, Status(200, "OK"))
+
+    @staticmethod
+    def _range_lie(byte_range: ByteRange, length: int, flag: str) -> str | None:
+        """Why the Byte-Range cannot describe a chunk of `length` bytes, or None."""
+        if byte_range.end is not None:
+            declared = byte_range.end - byte_range.start + 1
+            if length > declared or (flag == "$" and length != declared):
+                return (f"Byte-Range {byte_range} says {declared} bytes, "
+                        f"the chunk has {length}")
+        if byte_range.total is not None and byte_range.start + length - 1 > byte_range.total:
+            return f"Byte-Range {byte_range}: the chunk's {length} bytes pass the total"
+        return None
+
+    def _abort_incoming(self, request: MsrpRequest, reason: str) -> None:
+        try:
+            message_id = request.message_id
+        except MsrpParseError:
+            return
+        if message_id is not None and self._incoming.pop(message_id, None) is not None:
+            self._finished_incoming[message_id] = None
+            self._events.append(MessageAborted(message_id, reason))
+
+    def _send_report(self, request: MsrpRequest, from_path: list[MsrpUri], message_id: str,
+                     size: int, status: Status) -> None:
+        report = MsrpRequest(new_transaction_id(), "REPORT")
+        report.headers.add(h.TO_PATH, " ".join(map(str, from_path)))
+        report.headers.add(h.FROM_PATH, str(self.local_uri))
+        report.headers.add(h.MESSAGE_ID, message_id)
+        report.headers.add(h.BYTE_RANGE, str(ByteRange(1, size, size)))
+        report.headers.add(h.STATUS, str(status))
+        self._control += report.serialize()

@@ -1,0 +1,113 @@
+"""Two MSRP endpoints on 127.0.0.1, over TCP and over TLS with a=fingerprint."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+import trio
+
+from sipd.msrp.events import MessageDelivered, MessageReceived, SessionBound
+from sipd.msrp.sdp import Fingerprint, MsrpMedia, Setup, connection_role
+from sipd.msrp.trio.connection import ConnectionClosed, MsrpConnectError, MsrpConnection
+from sipd.msrp.trio.endpoint import EndpointSettings, MsrpEndpoint
+from sipd.msrp.trio.tls import ensure_identity
+
+
+def media(reservation, setup: Setup) -> MsrpMedia:
+    return MsrpMedia(reservation.local_path, ["text/plain", "message/cpim"], setup=setup,
+                     fingerprints=reservation.fingerprints)
+
+
+async def next_of(connection: MsrpConnection, kind: type, timeout: float = 10):
+    with trio.fail_after(timeout):
+        async for event in connection.events:
+            if isinstance(event, kind):
+                return event
+    raise AssertionError(f"connection ended without {kind.__name__}")
+
+
+async def start_pair(nursery, tmp_path, transport: str, *, tamper=None):
+    alice = MsrpEndpoint(EndpointSettings(transport=transport, state_dir=tmp_path / "a"))
+    bob = MsrpEndpoint(EndpointSettings(transport=transport, state_dir=tmp_path / "b"))
+    await nursery.start(alice.serve)
+    await nursery.start(bob.serve)
+    # alice offers actpass, bob answers active: bob connects to alice
+    offer_res = await alice.reserve()
+    answer_res = await bob.reserve()
+    offer = media(offer_res, Setup.ACTPASS)
+    answer = media(answer_res, Setup.ACTIVE)
+    if tamper:
+        offer = tamper(offer)
+    assert connection_role(Setup.ACTPASS, Setup.ACTIVE, we_offered=True) is False
+    bob_connection = await answer_res.connect(offer, active=True)
+    await nursery.start(bob_connection.run)  # its first SEND binds alice's side
+    alice_connection = await offer_res.connect(answer, active=False)
+    await nursery.start(alice_connection.run)
+    return alice_connection, bob_connection
+
+
+@pytest.mark.parametrize("transport", ["tcp", "tls"])
+async def test_chat_both_ways(tmp_path, transport):
+    async with trio.open_nursery() as nursery:
+        alice, bob = await start_pair(nursery, tmp_path, transport)
+        assert isinstance(await next_of(alice, SessionBound), SessionBound)
+        big = os.urandom(200_000)
+        sent = bob.send_message(big, "text/plain")
+        message = await next_of(alice, MessageReceived)
+        assert message.body == big and message.message_id == sent
+        assert (await next_of(bob, MessageDelivered)).message_id == sent
+        reply = alice.send_message("héllo".encode(), "text/plain; charset=utf-8",
+                                   success_report=True)
+        assert (await next_of(bob, MessageReceived)).body == "héllo".encode()
+        delivered = await next_of(alice, MessageDelivered)
+        assert delivered.message_id == reply and delivered.by_report
+        await bob.close("bye")
+        closed = await next_of(alice, ConnectionClosed)
+        assert closed.by_peer and "closed by the peer" in closed.reason
+        nursery.cancel_scope.cancel()
+
+
+async def test_fingerprint_mismatch_refuses_the_connection(tmp_path):
+    other = ensure_identity(tmp_path / "other").fingerprint
+
+    def wrong_fingerprint(offer: MsrpMedia) -> MsrpMedia:
+        offer.fingerprints = [other]
+        return offer
+
+    async with trio.open_nursery() as nursery:
+        with pytest.raises(MsrpConnectError, match="does not match the a=fingerprint"):
+            await start_pair(nursery, tmp_path, "tls", tamper=wrong_fingerprint)
+        nursery.cancel_scope.cancel()
+
+
+async def test_missing_fingerprint_refuses_too(tmp_path):
+    def no_fingerprint(offer: MsrpMedia) -> MsrpMedia:
+        offer.fingerprints = []
+        return offer
+
+    async with trio.open_nursery() as nursery:
+        with pytest.raises(MsrpConnectError, match="no a=fingerprint"):
+            await start_pair(nursery, tmp_path, "tls", tamper=no_fingerprint)
+        nursery.cancel_scope.cancel()
+
+
+def test_certificate_made_once_with_a_private_key(tmp_path):
+    first = ensure_identity(tmp_path)
+    assert stat.S_IMODE(os.stat(first.key_path).st_mode) == 0o600
+    again = ensure_identity(tmp_path)
+    assert again.fingerprint == first.fingerprint
+    assert isinstance(first.fingerprint, Fingerprint)
+    assert first.fingerprint.algorithm == "sha-256"
+
+
+async def test_nobody_connects(tmp_path):
+    endpoint = MsrpEndpoint(EndpointSettings(transport="tcp", connect_timeout=0.5))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(endpoint.serve)
+        reservation = await endpoint.reserve()
+        theirs = MsrpMedia(reservation.local_path, ["*"])
+        with pytest.raises(MsrpConnectError, match="no MSRP connection within"):
+            await reservation.connect(theirs, active=False)
+        nursery.cancel_scope.cancel()
