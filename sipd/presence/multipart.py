@@ -186,7 +186,7 @@ def _part(raw: bytes) -> BodyPart:
         return part
     try:
         if encoding == "base64":
-            decoded = binascii.a2b_base64(body, strict_mode=False)
+            decoded = binascii.a2b_base64(re.sub(rb"[ \t\r\n]+", b"", body), strict_mode=True)
         elif encoding == "quoted-printable":
             decoded = binascii.a2b_qp(body)
         else:

@@ -189,8 +189,9 @@ def _person(element: etree._Element) -> Person:
     for namespace in (DM_NS, PIDF_NS):
         for note in children(element, namespace, "note"):
             _add_note(person.notes, note)
-    person.timestamp = _timestamp(child(element, DM_NS, "timestamp")
-                                  or child(element, PIDF_NS, "timestamp"))
+    stamp = child(element, DM_NS, "timestamp")
+    person.timestamp = _timestamp(stamp if stamp is not None
+                                  else child(element, PIDF_NS, "timestamp"))
     person.info = _contact_info(element)
     return person
 
