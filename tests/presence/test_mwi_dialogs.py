@@ -23,6 +23,7 @@ from sipd.presence.message_summary import (
     parse_message_summary,
 )
 from sipd.presence.payload import PayloadError
+from sipd.presence.reader import DialogInfoReader, MessageSummaryReader
 
 # RFC 3842 §3.3
 RFC3842 = (b"Messages-Waiting: yes\r\nMessage-Account: sip:alice@vmail.example.com\r\n"
@@ -152,3 +153,18 @@ _word = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=10)
 def test_dialog_info_round_trip(version, full, dialogs):
     document = DialogInfoDocument("sip:alice@example.com", version, full, tuple(dialogs))
     assert parse_dialog_info(build_dialog_info(document)) == document
+
+
+def test_readers_check_the_type_and_take_empty_bodies():
+    mwi = MessageSummaryReader()
+    assert mwi.read(None, b"") is None
+    assert mwi.read("application/simple-message-summary", RFC3842).new == 4
+    with pytest.raises(PayloadError, match="cannot read a text/plain body"):
+        mwi.read("text/plain", RFC3842)
+    with pytest.raises(PayloadError, match="without Content-Type"):
+        mwi.read(None, RFC3842)
+    calls = DialogInfoReader()
+    assert calls.read("application/dialog-info+xml", FULL).changed[0].state == "confirmed"
+    assert calls.read(None, b"").changed == ()
+    with pytest.raises(PayloadError, match="cannot read"):
+        calls.read("application/pidf+xml", FULL)

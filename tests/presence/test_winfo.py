@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sipd.presence.payload import PayloadError
+from sipd.presence.reader import WatcherInfoReader
 from sipd.presence.winfo import (
     WATCHER_STATUSES,
     Watcher,
@@ -116,3 +117,11 @@ def test_what_we_build_reads_back(version, full, watchers):
         Watcher(id=i, uri=f"sip:{i}@example.com", status=s, event=e, display_name=d or None,
                 resource="sip:me@x", package="presence") for i, s, e, d in watchers)),))
     assert parse_watcherinfo(build_watcherinfo(document)) == document
+
+
+def test_the_reader_checks_the_type():
+    reader = WatcherInfoReader()
+    assert reader.read(None, b"").changed == ()
+    assert len(reader.read("application/watcherinfo+xml", FULL).changed) == 2
+    with pytest.raises(PayloadError, match="cannot read a application/pidf\\+xml body"):
+        reader.read("application/pidf+xml", FULL)
