@@ -1,0 +1,208 @@
+"""The presence machines against a real presence server: Kamailio with presence,
+presence_xml (presence and presence.winfo), presence_mwi, presence_dialoginfo and rls, driven
+by a tiny UDP client (tests/presence/udp_client.py) until the user agent drives them.
+
+PUBLISH (initial, modify, refresh with SIP-If-Match, remove), SUBSCRIBE with NOTIFYs read
+into presence states, watcher information, a message summary published by a voicemail
+stand-in, and the dialog package answered."""
+
+from __future__ import annotations
+
+import datetime
+import time
+
+import pytest
+
+from sipd.presence.events import (
+    Notified,
+    PublicationChanged,
+    PublicationState,
+    SubscriptionState,
+)
+from sipd.presence.message_summary import MessageCounts, MessageSummary, \
+    build_message_summary
+from sipd.presence.payload import (
+    DIALOG_INFO_TYPE,
+    MESSAGE_SUMMARY_TYPE,
+    PIDF_TYPE,
+    WATCHERINFO_TYPE,
+)
+from sipd.presence.pidf_build import DocumentIds, PublishedStatus, build_pidf
+from sipd.presence.publisher import Publisher, PublishTarget
+from sipd.presence.reader import (
+    DialogInfoReader,
+    MessageSummaryReader,
+    PresenceReader,
+    WatcherInfoReader,
+)
+from sipd.presence.subscriber import Subscriber, SubscribeTarget
+from sipd.sip.header_values import parse_address
+from tests.peers.kamailio import Kamailio
+
+from .udp_client import UdpClient
+
+pytestmark = pytest.mark.interop
+
+USERS = {"alice": "alice-pw", "bob": "bob-pw"}
+
+
+@pytest.fixture(scope="module")
+def kam(tmp_path_factory):
+    with Kamailio(tmp_path_factory.mktemp("kamailio-presence"), users=USERS, tls=False,
+                  features={"presence"}) as kamailio:
+        yield kamailio
+
+
+def client(kam: Kamailio, user: str) -> UdpClient:
+    return UdpClient(user, USERS[user], ("127.0.0.1", kam.udp_port))
+
+
+def address(kam: Kamailio, user: str):
+    return parse_address(f"<{kam.aor(user)}>")
+
+
+def document(kam: Kamailio, ids: DocumentIds, **params) -> bytes:
+    return build_pidf(kam.aor("alice"), PublishedStatus.from_params(**params), ids=ids,
+                      now=datetime.datetime.now(datetime.UTC))
+
+
+def subscription(kam: Kamailio, watcher: UdpClient, user: str, to: str, event: str,
+                 accept: str) -> Subscriber:
+    return Subscriber(SubscribeTarget(address(kam, to).uri, from_=address(kam, user),
+                                      contact=watcher.contact),
+                      event=event, accept=(accept,), expires=600)
+
+
+def notified(watcher: UdpClient, sub: Subscriber) -> list[Notified]:
+    keys = {dialog.id for dialog in sub.dialogs}
+    return [n for n in watcher.of(Notified) if n.dialog in keys]
+
+
+def test_publish_subscribe_modify_refresh_unpublish(kam):
+    with client(kam, "alice") as alice, client(kam, "bob") as bob:
+        pub = Publisher(PublishTarget(address(kam, "alice").uri, from_=address(kam, "alice")),
+                        expires=600)
+        ids = DocumentIds.new()
+        alice.carry_out(pub, pub.publish(document(kam, ids, status="open", note="at my desk",
+                                                  activities=["working"]), time.monotonic()))
+        alice.pump(lambda: pub.state is PublicationState.PUBLISHED, what="the PUBLISH's 200")
+        first_etag = pub.etag
+        assert first_etag
+
+        sub = subscription(kam, bob, "bob", "alice", "presence", PIDF_TYPE)
+        bob.carry_out(sub, sub.start(time.monotonic()))
+        bob.pump(lambda: sub.state is SubscriptionState.ACTIVE and notified(bob, sub),
+                 what="an active subscription with a NOTIFY")
+        reader = PresenceReader(kam.aor("alice"))
+
+        def latest():
+            note = notified(bob, sub)[-1]
+            update = reader.read(note.content_type, note.body)
+            return update.contacts[-1].view if update.contacts else None
+
+        view = latest()
+        assert view is not None and (view.basic, view.status, view.note) == (
+            "open", "open", "at my desk")
+        assert view.activities == ("working",)
+
+        # a modification: SIP-If-Match and the new body; the watcher hears of it
+        seen = len(notified(bob, sub))
+        alice.carry_out(pub, pub.publish(document(kam, ids, status="open", note="lunch",
+                                                  activities=["meal"]), time.monotonic()))
+        alice.pump(lambda: len(alice.of(PublicationChanged)) >= 3, what="the modification")
+        assert alice.of(PublicationChanged)[-1].state is PublicationState.PUBLISHED
+        bob.pump(lambda: len(notified(bob, sub)) > seen, what="the NOTIFY of the change")
+        view = latest()
+        assert (view.status, view.note, view.activities) == ("away", "lunch", ("meal",))
+
+        # a refresh: no body, the tag; the server answers 200 with a tag
+        answered = len(alice.responses)
+        alice.carry_out(pub, pub.refresh(time.monotonic()))
+        alice.pump(lambda: any(r.status == 200 for r in alice.responses[answered:]),
+                   what="the refresh's 200")
+        assert pub.state is PublicationState.PUBLISHED and pub.etag
+
+        # removed: the watcher hears the presentity is gone (no document, or closed)
+        alice.carry_out(pub, pub.unpublish(time.monotonic()))
+        alice.pump(lambda: pub.finished, what="the remove's 200")
+
+        def gone() -> bool:
+            view = latest()
+            return view is None or view.status == "closed"
+
+        bob.pump(gone, what="the NOTIFY of the removal")
+
+        bob.carry_out(sub, sub.unsubscribe(time.monotonic()))
+        bob.pump(lambda: sub.finished, what="the final NOTIFY")
+
+
+def test_winfo_message_summary_and_dialog(kam):
+    # the voicemail stand-in publishes for alice with her credentials: Kamailio checks a
+    # PUBLISH's credentials against its To, the presentity
+    with client(kam, "alice") as alice, client(kam, "bob") as bob, \
+            client(kam, "alice") as mailbox:
+        # alice watches who watches her
+        winfo = subscription(kam, alice, "alice", "alice", "presence.winfo", WATCHERINFO_TYPE)
+        alice.carry_out(winfo, winfo.start(time.monotonic()))
+        alice.pump(lambda: winfo.state is SubscriptionState.ACTIVE and notified(alice, winfo),
+                   what="the winfo subscription")
+        watchers = WatcherInfoReader()
+        for note in notified(alice, winfo):
+            watchers.read(note.content_type, note.body)
+
+        presence = subscription(kam, bob, "bob", "alice", "presence", PIDF_TYPE)
+        bob.carry_out(presence, presence.start(time.monotonic()))
+        bob.pump(lambda: presence.state is SubscriptionState.ACTIVE, what="bob's subscription")
+
+        def bob_watching() -> bool:
+            for note in notified(alice, winfo)[len(handled):]:
+                handled.append(note)
+                watchers.read(note.content_type, note.body)
+            return any(w.uri == kam.aor("bob") and w.status == "active"
+                       for w in watchers.watchers.watchers.values())
+
+        handled = list(notified(alice, winfo))
+        alice.pump(bob_watching, what="winfo to show bob watching")
+
+        # voicemail: alice subscribes to her message summary; a PUBLISH fills it
+        mwi = subscription(kam, alice, "alice", "alice", "message-summary",
+                           MESSAGE_SUMMARY_TYPE)
+        alice.carry_out(mwi, mwi.start(time.monotonic()))
+        alice.pump(lambda: mwi.state is SubscriptionState.ACTIVE, what="the MWI subscription")
+        voicemail = Publisher(PublishTarget(address(kam, "alice").uri,
+                                            from_=address(kam, "alice")),
+                              event="message-summary", content_type=MESSAGE_SUMMARY_TYPE,
+                              expires=600)
+        summary = MessageSummary(True, kam.aor("alice"),
+                                 {"voice-message": MessageCounts(2, 5)})
+        mailbox.carry_out(voicemail, voicemail.publish(build_message_summary(summary),
+                                                     time.monotonic()))
+        mailbox.pump(lambda: voicemail.state is PublicationState.PUBLISHED,
+                   what="the message summary's PUBLISH")
+        reader = MessageSummaryReader()
+
+        def waiting():
+            for note in notified(alice, mwi):
+                read = reader.read(note.content_type, note.body)
+                if read is not None and read.waiting:
+                    return read
+            return None
+
+        alice.pump(lambda: waiting() is not None, what="the message summary NOTIFY")
+        assert (waiting().new, waiting().old) == (2, 5)
+
+        # busy lamps: the dialog package is there (no calls: an empty full state)
+        lamp = subscription(kam, alice, "alice", "bob", "dialog", DIALOG_INFO_TYPE)
+        alice.carry_out(lamp, lamp.start(time.monotonic()))
+        alice.pump(lambda: lamp.state is SubscriptionState.ACTIVE and notified(alice, lamp),
+                   what="the dialog subscription")
+        calls = DialogInfoReader()
+        for note in notified(alice, lamp):
+            calls.read(note.content_type, note.body)
+        assert not calls.dialogs.busy
+
+        for watcher, sub in ((alice, winfo), (bob, presence), (alice, mwi), (alice, lamp)):
+            watcher.carry_out(sub, sub.unsubscribe(time.monotonic()))
+            watcher.pump(lambda sub=sub: sub.finished, what="an unsubscription")
+        mailbox.carry_out(voicemail, voicemail.unpublish(time.monotonic()))
+        mailbox.pump(lambda: voicemail.finished, what="the summary's removal")
