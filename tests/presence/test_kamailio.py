@@ -4,11 +4,13 @@ by a tiny UDP client (tests/presence/udp_client.py) until the user agent drives 
 
 PUBLISH (initial, modify, refresh with SIP-If-Match, remove), SUBSCRIBE with NOTIFYs read
 into presence states, watcher information, a message summary published by a voicemail
-stand-in, and the dialog package answered."""
+stand-in, the dialog package answered, and a resource list of three contacts: one
+subscription, RLMI and PIDF in multipart/related, a state per contact."""
 
 from __future__ import annotations
 
 import datetime
+import os
 import time
 
 import pytest
@@ -37,13 +39,14 @@ from sipd.presence.reader import (
 )
 from sipd.presence.subscriber import Subscriber, SubscribeTarget
 from sipd.sip.header_values import parse_address
+from sipd.sip.timers import TimerSettings
 from tests.peers.kamailio import Kamailio
 
 from .udp_client import UdpClient
 
 pytestmark = pytest.mark.interop
 
-USERS = {"alice": "alice-pw", "bob": "bob-pw"}
+USERS = {"alice": "alice-pw", "bob": "bob-pw", "dave": "dave-pw"}
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +209,76 @@ def test_winfo_message_summary_and_dialog(kam):
             watcher.pump(lambda sub=sub: sub.finished, what="an unsubscription")
         mailbox.carry_out(voicemail, voicemail.unpublish(time.monotonic()))
         mailbox.pump(lambda: voicemail.finished, what="the summary's removal")
+
+
+RLS_SERVICES = """<?xml version="1.0" encoding="UTF-8"?>
+<rls-services xmlns="urn:ietf:params:xml:ns:rls-services"
+    xmlns:rl="urn:ietf:params:xml:ns:resource-lists">
+ <service uri="sip:friends@{domain}">
+  <list name="friends">
+   <rl:entry uri="sip:alice@{domain}"/>
+   <rl:entry uri="sip:bob@{domain}"/>
+   <rl:entry uri="sip:carol@{domain}"/>
+  </list>
+  <packages><package>presence</package></packages>
+ </service>
+</rls-services>"""
+
+
+def store_rls_services(kam: Kamailio, owner: str) -> None:
+    """Puts `owner`'s rls-services document where Kamailio's integrated XCAP server keeps it
+    (the db_text xcap table, which Kamailio reads again when the file changes): what an XCAP
+    PUT would leave there. Document type 8 is Kamailio's RLS_SERVICE."""
+    assert kam.run_dir is not None
+    table = kam.run_dir / "dbtext" / "xcap"
+    doc = " ".join(RLS_SERVICES.format(domain=kam.domain).split("\n"))
+    escaped = doc.replace("\\", "\\\\").replace(":", "\\:")
+    row = f"1:{owner}:{kam.domain}:{escaped}:8:etag-1:0:rls-services/users/sip\\:{owner}@" \
+          f"{kam.domain}/index:0\n"
+    stat = table.stat()
+    with table.open("a") as file:
+        file.write(row)
+    os.chown(table, stat.st_uid, stat.st_gid)
+
+
+def test_a_resource_list_gives_one_subscription_and_a_state_per_contact(kam):
+    store_rls_services(kam, "dave")
+    with client(kam, "alice") as alice, client(kam, "dave") as dave:
+        pub = Publisher(PublishTarget(address(kam, "alice").uri, from_=address(kam, "alice")),
+                        expires=600)
+        alice.carry_out(pub, pub.publish(document(kam, DocumentIds.new(), status="open",
+                                                  note="here"), time.monotonic()))
+        alice.pump(lambda: pub.state is PublicationState.PUBLISHED, what="alice's PUBLISH")
+
+        friends = Subscriber(SubscribeTarget(parse_address(f"<sip:friends@{kam.domain}>").uri,
+                                             from_=address(kam, "dave"),
+                                             contact=dave.contact),
+                             accept=(PIDF_TYPE,), expires=600, eventlist=True,
+                             timers=TimerSettings(t1=0.05))
+        dave.carry_out(friends, friends.start(time.monotonic()))
+        reader = PresenceReader(f"sip:friends@{kam.domain}")
+        states: dict[str, object] = {}
+        read = 0
+
+        def alice_seen() -> bool:
+            nonlocal read
+            for note in notified(dave, friends)[read:]:
+                read += 1
+                assert note.content_type and note.content_type.startswith("multipart/related")
+                for contact in reader.read(note.content_type, note.body).contacts:
+                    states[contact.contact] = contact
+            alice_state = states.get(kam.aor("alice"))
+            return alice_state is not None and alice_state.view is not None
+
+        dave.pump(alice_seen, timeout=15.0, what="the list's NOTIFY with alice's state")
+        assert set(states) == {kam.aor(user) for user in ("alice", "bob", "carol")}
+        assert states[kam.aor("alice")].view.note == "here"
+        assert len(friends.dialogs) == 1  # one subscription for the three of them
+        # Kamailio's rls answers the unsubscription 200 but sends no final NOTIFY: the
+        # subscriber stops waiting for it after 64*T1 (here T1 is 50 ms)
+        answered = len(dave.responses)
+        dave.carry_out(friends, friends.unsubscribe(time.monotonic()))
+        dave.pump(lambda: friends.finished, what="the end of the list subscription")
+        assert [r.status for r in dave.responses[answered:]] == [200]
+        alice.carry_out(pub, pub.unpublish(time.monotonic()))
+        alice.pump(lambda: pub.finished, what="alice's removal")

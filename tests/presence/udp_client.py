@@ -36,6 +36,7 @@ class UdpClient:
         self.requests: list[Request] = []
         self._pending: dict[str, tuple[Any, str, Request]] = {}  # branch -> machine, key, req
         self._dialogs: dict[DialogKey, Any] = {}
+        self._machines: list[Any] = []  # every machine seen, for its timers
 
     def close(self) -> None:
         self.sock.close()
@@ -47,6 +48,8 @@ class UdpClient:
         self.close()
 
     def carry_out(self, machine: Any, actions: list[Any]) -> None:
+        if machine is not None and all(m is not machine for m in self._machines):
+            self._machines.append(machine)
         for action in actions:
             if isinstance(action, SendRequest):
                 self._send(machine, action.key, action.request)
@@ -74,6 +77,10 @@ class UdpClient:
         """Receives and dispatches until `until()` holds; AssertionError after `timeout`."""
         deadline = time.monotonic() + timeout
         while not until():
+            for machine in list(self._machines):
+                self.tick(machine)
+            if until():
+                break
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"timed out waiting for {what}; events: {self.events}")
