@@ -67,6 +67,9 @@ class NotifierPolicy:
     max_expires: int = 3600          # longer asks are granted this
     default_expires: int = 3600      # without Expires (RFC 3856 §6.4 for presence)
     max_challenges: int = 3
+    # 200 for every accepted SUBSCRIBE (RFC 6665 §8.3.1 deprecates 202); 202 for a pending
+    # one suits watchers written for RFC 3265
+    pending_status: int = 200
 
 
 @dataclass
@@ -160,7 +163,8 @@ class Notifier:
         self.watcher = str(from_.uri)
         self.display_name = from_.display_name
         tag = new_tag()
-        accepted = self._accepted(ref, expires, tag)
+        status = self.policy.pending_status if decision == "pending" else 200
+        accepted = self._accepted(ref, expires, tag, status)
         self.dialog = Dialog.create_as_uas(request, accepted.build(request))
         self._key = DialogKey(request.call_id, tag)
         self.expires_at = now + expires
@@ -171,9 +175,10 @@ class Notifier:
             return actions + self._end("timeout", None, now)
         return actions + self._notify(now)
 
-    def _accepted(self, ref: Any, expires: int, tag: str | None = None) -> SendResponse:
-        return SendResponse(ref, 200, "OK", headers=(("Expires", str(expires)),
-                                                     ("Contact", str(self.contact))),
+    def _accepted(self, ref: Any, expires: int, tag: str | None = None,
+                  status: int = 200) -> SendResponse:
+        return SendResponse(ref, status, reason_phrase(status),
+                            headers=(("Expires", str(expires)), ("Contact", str(self.contact))),
                             to_tag=tag)
 
     # -- what the user and the presentity's state do ---------------------------------------------

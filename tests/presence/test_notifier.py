@@ -14,7 +14,7 @@ from sipd.presence.events import (
     WatcherChanged,
     WatcherState,
 )
-from sipd.presence.notifier import Notifier, NotifierError
+from sipd.presence.notifier import Notifier, NotifierError, NotifierPolicy
 from sipd.presence.payload import PIDF_TYPE
 from sipd.presence.subscriber import Subscriber, SubscribeTarget
 from sipd.sip.builder import build_request
@@ -112,6 +112,15 @@ def test_an_allowed_watcher_is_active_at_once_and_told_of_changes():
     assert wire(nxt.request).cseq.number == wire(first.request).cseq.number + 1
     assert notifier.response(nxt.key, reply(nxt.request, 200), 1.3) == []
     assert notifier.update(b"<presence>3</presence>", 2.0) == []  # no change, no NOTIFY
+
+
+def test_202_for_pending_watchers_when_asked():
+    notifier = Notifier(contact=BOB_CONTACT, body=DOC1, policy=NotifierPolicy(pending_status=202))
+    answer = one(notifier.subscribe(subscribe_request(), 0.0), SendResponse)
+    assert (answer.status, answer.reason) == (202, "Accepted")
+    allowed = Notifier(contact=BOB_CONTACT, body=DOC1, policy=NotifierPolicy(pending_status=202))
+    assert one(allowed.subscribe(subscribe_request(), 0.0, decision="allow"),
+               SendResponse).status == 200
 
 
 def test_denied_watchers_get_403():
