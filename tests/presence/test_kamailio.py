@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +42,7 @@ from sipd.presence.subscriber import Subscriber, SubscribeTarget
 from sipd.sip.header_values import parse_address
 from sipd.sip.timers import TimerSettings
 from tests.peers.kamailio import Kamailio
+from tests.peers.sipp import Sipp
 
 from .udp_client import UdpClient
 
@@ -282,3 +284,41 @@ def test_a_resource_list_gives_one_subscription_and_a_state_per_contact(kam):
         assert [r.status for r in dave.responses[answered:]] == [200]
         alice.carry_out(pub, pub.unpublish(time.monotonic()))
         alice.pump(lambda: pub.finished, what="alice's removal")
+
+
+SCENARIOS = Path(__file__).with_name("scenarios")
+
+
+def test_a_call_lights_the_busy_lamp(kam, tmp_path):
+    """pua_dialoginfo publishes the state of a call the proxy routes (sipp to sipp); a third
+    party watching the caller's dialog state sees it confirmed, then terminated."""
+    sipp = Sipp(tmp_path)
+    with client(kam, "bob") as bob:
+        lamp = subscription(kam, bob, "bob", "alice", "dialog", DIALOG_INFO_TYPE)
+        bob.carry_out(lamp, lamp.start(time.monotonic()))
+        bob.pump(lambda: lamp.state is SubscriptionState.ACTIVE, what="the dialog subscription")
+        calls = DialogInfoReader()
+        read = 0
+        seen: list[str] = []
+
+        def lamp_shows(state: str) -> bool:
+            nonlocal read
+            for note in notified(bob, lamp)[read:]:
+                read += 1
+                seen.extend(d.state for d in calls.read(note.content_type, note.body).changed)
+            return state in seen
+
+        callee = sipp.start(SCENARIOS / "call_uas_answer.xml", timeout=20)
+        caller = sipp.start(SCENARIOS / "call_uac_auth.xml", target=("127.0.0.1", kam.udp_port),
+                            rows=[["alice", kam.domain, "carol", str(callee.local_port),
+                                   f"[authentication username=alice "
+                                   f"password={USERS['alice']}]"]], timeout=20)
+        bob.pump(lambda: lamp_shows("confirmed"), timeout=10.0, what="the lamp to light")
+        assert calls.dialogs.busy
+        bob.pump(lambda: lamp_shows("terminated"), timeout=10.0, what="the lamp to go out")
+        assert not calls.dialogs.busy
+        for run in (caller, callee):
+            result = run.wait(timeout=15)
+            assert result.ok, result.report()
+        bob.carry_out(lamp, lamp.unsubscribe(time.monotonic()))
+        bob.pump(lambda: lamp.finished, what="the end of the dialog subscription")
