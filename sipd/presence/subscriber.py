@@ -393,13 +393,16 @@ class Subscriber:
         self._keys += 1
         return f"SUBSCRIBE {self._keys}"
 
-    def _send(self, kind: str, request: Request, remote_tag: str | None, now: float, *,
-              challenges: int = 0, too_brief: int = 0) -> list[Action]:
+    def _send(self, kind: str, request: Request, remote_tag: str | None,
+              now: float | None = None, *, challenges: int = 0, too_brief: int = 0
+              ) -> list[Action]:
+        """Tracks and sends a request; `now` (for Timer N) only for an out-of-dialog one."""
         key = self._next_key()
         self._out[key] = _Outgoing(kind, request, remote_tag, challenges, too_brief)
         attempt = self._attempt
         assert attempt is not None
         if kind == "subscribe":
+            assert now is not None
             attempt.request, attempt.in_flight = request, key
             attempt.timer_n = now + self.timers.transaction_timeout
             return [SendRequest(request, key, None)]
@@ -532,7 +535,7 @@ class Subscriber:
     def _send_refresh(self, fork: _Fork, expires: int) -> list[Action]:
         fork.refresh_at = None
         request = fork.dialog.create_request("SUBSCRIBE", headers=self._headers(expires))
-        return self._send("refresh", request, fork.dialog.remote_tag, 0.0)
+        return self._send("refresh", request, fork.dialog.remote_tag)
 
     def _send_unsubscribe(self, fork: _Fork) -> list[Action]:
         fork.unsubscribing = True
@@ -540,7 +543,7 @@ class Subscriber:
         if fork.dialog.state is DialogState.TERMINATED:
             return self._drop(fork)
         request = fork.dialog.create_request("SUBSCRIBE", headers=self._headers(0))
-        return self._send("unsubscribe", request, fork.dialog.remote_tag, 0.0)
+        return self._send("unsubscribe", request, fork.dialog.remote_tag)
 
     def _dialog_from_notify(self, attempt: _Attempt, notify: Request) -> Dialog:
         """A dialog made by a NOTIFY that came first (RFC 6665 §4.1.2.4): we are its UAC, but
