@@ -3,7 +3,8 @@ they carry. Nothing here does I/O or reads a clock; the trio side drives it.
 
 Machines (inputs are SIP messages and the time; outputs are `actions` and `events`):
 - `subscriber.Subscriber`: one subscription (RFC 6665) for any event package: presence,
-  presence.winfo, message-summary, dialog; lists with `eventlist` (RFC 4662).
+  presence.winfo, message-summary, dialog; lists with `eventlist` (RFC 4662). `forks` holds
+  what it keeps per SUBSCRIBE and per notifier.
 - `notifier.Notifier`: one watcher's subscription to us, when sipd is its own presence agent.
 - `publisher.Publisher`: one publication (RFC 3903) of presence or dialog state.
 - `actions`: what the driver carries out (send a request, answer one, claim or release a

@@ -42,7 +42,7 @@ What it does (sipd.presence.actions and .events name the outputs):
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Union
 
 from sipd.sip.builder import build_request, new_call_id, new_tag, reason_phrase
@@ -54,6 +54,7 @@ from sipd.sip.uri import SipUri, Uri
 
 from .actions import ClaimDialog, DialogKey, ReleaseDialog, SendRequest, SendResponse
 from .events import Notified, SubscriptionChanged, SubscriptionState
+from .forks import Attempt, Fork
 from .headers import (
     event_of,
     expires_of,
@@ -64,7 +65,7 @@ from .headers import (
     subscription_state_of,
 )
 from .payload import MULTIPART_RELATED, RLMI_TYPE
-from .timing import RandomSource, SubscriptionPolicy, refresh_delay, retry_after
+from .timing import RandomSource, SubscriptionPolicy, retry_after
 
 __all__ = ["Subscriber", "SubscribeTarget", "SubscriberError", "Action"]
 
@@ -106,47 +107,6 @@ class _Outgoing:
     too_brief: int = 0
 
 
-@dataclass
-class _Fork:
-    """One dialog of the subscription: one notifier."""
-    dialog: Dialog
-    state: str | None = None     # active / pending, from its last NOTIFY
-    notified: bool = False
-    granted: int | None = None
-    expires_at: float | None = None
-    refresh_at: float | None = None
-    refreshing: str | None = None  # the key of the refresh in flight
-    unsubscribing: bool = False
-    active_since: float | None = None
-
-    def grant(self, seconds: int, now: float) -> None:
-        """A 2xx granted `seconds`: the subscription runs from now."""
-        self.granted = seconds
-        self.expires_at = now + seconds
-        self.refresh_at = now + refresh_delay(seconds) if seconds > 0 else None
-
-    def remaining(self, seconds: int, now: float) -> None:
-        """A NOTIFY says `seconds` are left (authoritative, RFC 6665 §4.1.2.4). Servers count
-        down in every NOTIFY: recomputing the refresh from each would push it ever closer to
-        the expiry, so a NOTIFY may bring the refresh forward, never put it off."""
-        self.expires_at = now + seconds
-        due = now + refresh_delay(seconds) if seconds > 0 else now
-        if self.refreshing is None:
-            self.refresh_at = due if self.refresh_at is None else min(self.refresh_at, due)
-        if self.granted is None:
-            self.granted = seconds
-
-
-@dataclass
-class _Attempt:
-    """One out-of-dialog SUBSCRIBE and the dialogs it made."""
-    key: DialogKey
-    request: Request             # as last sent (after a challenge: the authorised copy)
-    forks: dict[str, _Fork] = field(default_factory=dict)
-    in_flight: str | None = None  # the key of the out-of-dialog SUBSCRIBE still unanswered
-    timer_n: float | None = None
-
-
 class Subscriber:
     """One subscription: see the module docstring. `state`, `reason`, `code`, `expires`
     (what we ask for; raised by 423) can be read at any time."""
@@ -169,7 +129,7 @@ class Subscriber:
         self.state: SubscriptionState | None = None
         self.reason: str | None = None
         self.code: int | None = None
-        self._attempt: _Attempt | None = None
+        self._attempt: Attempt | None = None
         self._out: dict[str, _Outgoing] = {}
         self._keys = 0
         self._retry_at: float | None = None
@@ -311,7 +271,7 @@ class Subscriber:
         if fork is None:
             if self._unsubscribing or len(attempt.forks) >= self.policy.max_forks:
                 return [SendResponse(ref, 481, reason_phrase(481))]
-            fork = _Fork(self._dialog_from_notify(attempt, request))
+            fork = Fork(attempt.dialog_from_notify(request, self.target.contact))
             attempt.forks[remote.tag] = fork
         problem = fork.dialog.receive_request(request)
         if problem is not None:
@@ -376,7 +336,7 @@ class Subscriber:
         return actions
 
     # -- internals -------------------------------------------------------------------------
-    def _fork(self, remote_tag: str | None) -> _Fork | None:
+    def _fork(self, remote_tag: str | None) -> Fork | None:
         if self._attempt is None or remote_tag is None:
             return None
         return self._attempt.forks.get(remote_tag)
@@ -424,7 +384,7 @@ class Subscriber:
             to=self.target.to or Address(_without_headers(self.target.uri)),
             call_id=call_id, cseq=1, contact=self.target.contact, routes=self.target.routes,
             headers=self._headers(self.expires))
-        self._attempt = _Attempt(DialogKey(call_id, from_.tag or ""), request)
+        self._attempt = Attempt(DialogKey(call_id, from_.tag or ""), request)
         actions.append(ClaimDialog(self._attempt.key))
         actions += self._send("subscribe", request, None, now)
         return actions + self._set_state(SubscriptionState.SUBSCRIBING, reason, code)
@@ -445,7 +405,7 @@ class Subscriber:
             if fork is None:
                 if len(attempt.forks) >= self.policy.max_forks:
                     return []
-                fork = _Fork(Dialog.create_as_uac(out.request, response))
+                fork = Fork(Dialog.create_as_uac(out.request, response))
                 attempt.forks[tag] = fork
             else:
                 fork.dialog.receive_response(out.request, response)
@@ -500,7 +460,7 @@ class Subscriber:
         return actions + self._set_state(SubscriptionState.RETRYING, reason, code,
                                          self._retry_at)
 
-    def _refresh_response(self, out: _Outgoing, fork: _Fork, response: Response, now: float
+    def _refresh_response(self, out: _Outgoing, fork: Fork, response: Response, now: float
                           ) -> list[Action]:
         fork.refreshing = None
         status = response.status
@@ -524,7 +484,7 @@ class Subscriber:
                                     response_reason=response.reason)
         return self._refresh_failed(fork, now)
 
-    def _refresh_failed(self, fork: _Fork, now: float) -> list[Action]:
+    def _refresh_failed(self, fork: Fork, now: float) -> list[Action]:
         """The subscription holds until it expires (RFC 6665 §4.1.2.2): try again later."""
         fork.refreshing = None
         if fork.expires_at is not None:
@@ -532,12 +492,12 @@ class Subscriber:
             fork.refresh_at = now + max(1.0, min(self.policy.refresh_retry, left / 2))
         return []
 
-    def _send_refresh(self, fork: _Fork, expires: int) -> list[Action]:
+    def _send_refresh(self, fork: Fork, expires: int) -> list[Action]:
         fork.refresh_at = None
         request = fork.dialog.create_request("SUBSCRIBE", headers=self._headers(expires))
         return self._send("refresh", request, fork.dialog.remote_tag)
 
-    def _send_unsubscribe(self, fork: _Fork) -> list[Action]:
+    def _send_unsubscribe(self, fork: Fork) -> list[Action]:
         fork.unsubscribing = True
         fork.refresh_at = fork.expires_at = None
         if fork.dialog.state is DialogState.TERMINATED:
@@ -545,25 +505,7 @@ class Subscriber:
         request = fork.dialog.create_request("SUBSCRIBE", headers=self._headers(0))
         return self._send("unsubscribe", request, fork.dialog.remote_tag)
 
-    def _dialog_from_notify(self, attempt: _Attempt, notify: Request) -> Dialog:
-        """A dialog made by a NOTIFY that came first (RFC 6665 §4.1.2.4): we are its UAC, but
-        its route set and remote target come from the NOTIFY, as a UAS takes them."""
-        sent = attempt.request
-        remote = notify.from_
-        local = sent.from_
-        to = sent.to
-        cseq = sent.cseq
-        assert remote is not None and local is not None and to is not None and cseq is not None
-        contacts = notify.contacts
-        return Dialog(
-            call_id=attempt.key.call_id, local_tag=attempt.key.local_tag,
-            remote_tag=remote.tag or "", local_uri=local, remote_uri=to,
-            remote_target=contacts[0].uri if contacts else sent.uri,
-            route_set=notify.record_routes, local_seq=cseq.number,
-            secure=isinstance(sent.uri, SipUri) and sent.uri.secure,
-            local_contact=self.target.contact, state=DialogState.CONFIRMED, is_uac=True)
-
-    def _fork_ended(self, fork: _Fork, reason: str | None, code: int | None,
+    def _fork_ended(self, fork: Fork, reason: str | None, code: int | None,
                     retry_after_seconds: int | None, now: float, *, lapsed: bool = False,
                     response_reason: str | None = None) -> list[Action]:
         stable = fork.active_since is not None and now - fork.active_since >= STABLE_AFTER
@@ -594,7 +536,7 @@ class Subscriber:
         return actions + self._set_state(SubscriptionState.RETRYING, described, code,
                                          self._retry_at)
 
-    def _drop(self, fork: _Fork) -> list[Action]:
+    def _drop(self, fork: Fork) -> list[Action]:
         fork.dialog.terminate()
         if self._attempt is not None:
             self._attempt.forks.pop(fork.dialog.remote_tag, None)
