@@ -127,6 +127,13 @@ def test_publish_subscribe_modify_refresh_unpublish(kam):
                    what="the refresh's 200")
         assert pub.state is PublicationState.PUBLISHED and pub.etag
 
+        # the watcher refreshes in its dialog: 200, and a NOTIFY with the same state
+        answered, seen = len(bob.responses), len(notified(bob, sub))
+        bob.carry_out(sub, sub.refresh(time.monotonic()))
+        bob.pump(lambda: any(r.status == 200 for r in bob.responses[answered:])
+                 and len(notified(bob, sub)) > seen, what="the refresh's 200 and NOTIFY")
+        assert sub.state is SubscriptionState.ACTIVE and latest().note == "lunch"
+
         # removed: the watcher hears the presentity is gone (no document, or closed)
         alice.carry_out(pub, pub.unpublish(time.monotonic()))
         alice.pump(lambda: pub.finished, what="the remove's 200")
@@ -276,6 +283,12 @@ def test_a_resource_list_gives_one_subscription_and_a_state_per_contact(kam):
         assert set(states) == {kam.aor(user) for user in ("alice", "bob", "carol")}
         assert states[kam.aor("alice")].view.note == "here"
         assert len(friends.dialogs) == 1  # one subscription for the three of them
+        # a refresh in the dialog reaches the list server (through the proxy's Record-Route)
+        answered = len(dave.responses)
+        dave.carry_out(friends, friends.refresh(time.monotonic()))
+        dave.pump(lambda: any(r.status == 200 for r in dave.responses[answered:]),
+                  what="the refresh's 200")
+        assert friends.state is SubscriptionState.ACTIVE
         # Kamailio's rls answers the unsubscription 200 but sends no final NOTIFY: the
         # subscriber stops waiting for it after 64*T1 (here T1 is 50 ms)
         answered = len(dave.responses)
