@@ -286,7 +286,8 @@ class Kamailio:
         assert self.run_dir is not None
         target = self.run_dir / "dbtext"
         target.mkdir()
-        for table in ("version", "presentity", "active_watchers", "watchers", "xcap", "pua"):
+        for table in ("version", "presentity", "active_watchers", "watchers", "xcap", "pua",
+                      "rls_presentity", "rls_watchers"):
             src = DBTEXT_SCHEMA_DIR / table
             if src.exists():
                 shutil.copyfile(src, target / table)
