@@ -52,7 +52,10 @@ from sipd.xcap.trio.cache import DocumentCache
 from sipd.xcap.trio.client import NOT_MODIFIED, XcapClient, XcapResponse
 from sipd.xcap.trio.journal import Journal
 from sipd.xcap.uri import XcapUri
-from sipd.xcap.usages import PIDF_MANIPULATION, PRES_RULES, RESOURCE_LISTS, RLS_SERVICES
+from sipd.xcap.usages import (
+    PIDF_MANIPULATION, PRES_RULES, RESOURCE_LISTS, RLS_SERVICES, usage_for,
+)
+from sipd.xcap.xmldoc import expect_root
 
 log = logging.getLogger(__name__)
 
@@ -360,7 +363,7 @@ class XcapDocumentManager:
             assert isinstance(result, XcapResponse)
             document = StoredDocument(result.content, result.etag,
                                       result.content_type or "application/xml")
-            document.root(f"{key} document from {self.client.root}")  # refuse it now, not later
+            _check(key, document, self.client.root)  # refuse it now, not when it is used
         changed = key in self._cached and (
             (cached.etag if cached else None) != (document.etag if document else None))
         self.documents.store(key, document)
@@ -384,6 +387,14 @@ class XcapDocumentManager:
 
     def _publish_pending(self) -> None:
         self.on_event("xcap.journal", {"pending": len(self.journal)})
+
+
+def _check(key: DocumentKey, document: StoredDocument, root: str) -> None:
+    what = f"{key} document from {root}"
+    element = document.root(what)
+    usage = usage_for(key.auid)
+    if usage is not None:
+        expect_root(element, usage.namespace, usage.root, what)
 
 
 def _doc(key: DocumentKey) -> tuple[str, str]:
