@@ -115,3 +115,28 @@ async def test_5xx_is_retried_and_caps_are_read(tmp_path) -> None:
         async with XcapClient(server.root, retries=1, backoff=0.01) as client:
             with pytest.raises(XcapUnavailableError, match="503"):
                 await client.get(XcapUri(server.root, "resource-lists", "index", XUI))
+
+
+async def test_caps_choose_the_oma_pres_rules_auid(tmp_path) -> None:
+    caps = (b'<xcap-caps xmlns="urn:ietf:params:xml:ns:xcap-caps"><auids>'
+            b"<auid>resource-lists</auid><auid>org.openmobilealliance.pres-rules</auid>"
+            b"</auids><extensions/><namespaces/></xcap-caps>")
+    stored: dict[str, bytes] = {}
+
+    def handler(request: Request) -> Reply:
+        if "/xcap-caps/global/index" in request.target:
+            return Reply(200, caps, [("Content-Type", "application/xcap-caps+xml")])
+        if request.method == "PUT":
+            stored[request.target] = request.body
+            return Reply(201, headers=[("ETag", '"n1"')])
+        return Reply(404)
+
+    async with serve_http(handler) as server:
+        async with running_manager(server.root, XUI, tmp_path) as manager:
+            assert manager.caps is not None and manager.caps.supports("resource-lists")
+            assert manager.pres_rules_auid == "org.openmobilealliance.pres-rules"
+            await manager.set_policy("sip:bob@example.test", "allow")
+            assert [(p.target, p.action) for p in manager.watcher_policies()] == [
+                ("sip:bob@example.test", "allow")]
+    assert list(stored) == [
+        "/xcap-root/org.openmobilealliance.pres-rules/users/sip:alice@example.test/index"]

@@ -183,3 +183,30 @@ async def test_edits_made_offline_survive_kill_and_land(kamailio_factory, tmp_pa
         assert _uris(other.contacts()) == set(wanted)
     assert ("xcap.journal", {"pending": 3}) in events
     assert events[-1] == ("xcap.journal", {"pending": 0})
+
+
+async def test_raw_access_to_elements_and_documents(xcap_kamailio, tmp_path) -> None:
+    kam = xcap_kamailio
+    root, me = xcap_root(kam), xui(kam)
+    async with running_manager(root, me, tmp_path) as manager:
+        await manager.add_contact(f"sip:bob@{kam.domain}", groups=["Friends"])
+        group = 'resource-lists/list[@name="Friends"]'
+        # an element of its own, written without an ETag: conditional on the current one
+        element = manager.raw_uri("resource-lists", node=f'{group}/entry[@uri="sip:new@x"]')
+        await manager.put_raw(element, b'<entry uri="sip:new@x"><display-name>New'
+                                       b"</display-name></entry>")
+        assert {c.uri for c in manager.contacts()} == {f"sip:bob@{kam.domain}", "sip:new@x"}
+        got = await manager.get_raw(element)
+        assert b"New" in got.content
+        with pytest.raises(XcapPreconditionFailed):
+            await manager.put_raw(element, b'<entry uri="sip:new@x"/>', etag="stale")
+        await manager.delete_raw(element)
+        assert {c.uri for c in manager.contacts()} == {f"sip:bob@{kam.domain}"}
+        with pytest.raises(XcapNotFoundError):
+            await manager.get_raw(manager.raw_uri("resource-lists", "other"))
+        # a whole document of another application usage
+        doc = manager.raw_uri("pidf-manipulation")
+        etag = await manager.put_raw(doc, b'<presence xmlns="urn:ietf:params:xml:ns:pidf" '
+                                          b'entity="' + me.encode() + b'"/>')
+        assert (await manager.get_raw(doc)).etag == etag
+        await manager.delete_raw(doc, etag=etag)

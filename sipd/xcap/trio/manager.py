@@ -33,6 +33,7 @@ from typing import Any
 
 import trio
 
+from sipd.xcap.caps import XcapCaps
 from sipd.xcap.commonpolicy import ruleset_from_element, same_identity
 from sipd.xcap.contacts import PRESENCE_LIST, Contact, contacts_from, groups_from
 from sipd.xcap.documents import DocumentKey, DocumentSet, StoredDocument, key_of
@@ -53,7 +54,8 @@ from sipd.xcap.trio.client import NOT_MODIFIED, XcapClient, XcapResponse
 from sipd.xcap.trio.journal import Journal
 from sipd.xcap.uri import XcapUri
 from sipd.xcap.usages import (
-    PIDF_MANIPULATION, PRES_RULES, RESOURCE_LISTS, RLS_SERVICES, usage_for,
+    MIME_ATTRIBUTE, MIME_ELEMENT, OMA_PRES_RULES, PIDF_MANIPULATION, PRES_RULES, RESOURCE_LISTS,
+    RLS_SERVICES, usage_for,
 )
 from sipd.xcap.xmldoc import expect_root
 
@@ -73,7 +75,7 @@ class XcapDocumentManager:
         xui: str,
         state_dir: Path,
         presence_service_uri: str | None = None,
-        pres_rules_auid: str = PRES_RULES.auid,
+        pres_rules_auid: str | None = None,
         on_event: EventSink | None = None,
         max_replays: int = 5,
         retry_delays: tuple[float, float] = (1.0, 60.0),
@@ -81,7 +83,11 @@ class XcapDocumentManager:
         self.client = client
         self.xui = xui
         self.presence_service_uri = presence_service_uri
-        self.pres_rules_auid = pres_rules_auid
+        #: None: chosen from the server's xcap-caps at start (pres-rules unless it only has
+        #: OMA's); the server's xcap-caps, when it serves them
+        self.pres_rules_auid = pres_rules_auid or PRES_RULES.auid
+        self._choose_pres_rules = pres_rules_auid is None
+        self.caps: XcapCaps | None = None
         self.on_event = on_event or (lambda name, data: None)
         self.max_replays = max_replays
         self.retry_delays = retry_delays
@@ -160,6 +166,10 @@ class XcapDocumentManager:
     async def start(self) -> None:
         """Load the cache, revalidate the documents (If-None-Match: a 304 costs no body) and
         send what the journal holds; unreachable server: work from the cache."""
+        try:
+            await self._discover()
+        except XcapUnavailableError as exc:
+            log.warning("XCAP server for %s unavailable: %s", self.xui, exc)
         for key in self.keys():
             found, document = self.cache.load(key)
             if found:
@@ -175,6 +185,18 @@ class XcapDocumentManager:
         except XcapDocumentError as exc:
             log.warning("XCAP server for %s: %s", self.xui, exc)
             self.on_event("xcap.refused", {"operation": None, "error": str(exc)})
+
+    async def _discover(self) -> None:
+        try:
+            self.caps = await self.client.caps()
+        except XcapDocumentError as exc:
+            log.warning("ignoring the xcap-caps of %s: %s", self.client.root, exc)
+            return
+        if self.caps is None or not self._choose_pres_rules:
+            return
+        if (not self.caps.supports(PRES_RULES.auid)
+                and self.caps.supports(OMA_PRES_RULES.auid)):
+            self.pres_rules_auid = OMA_PRES_RULES.auid
 
     def wake(self) -> None:
         """Try the server again now (e.g. the network came back)."""
@@ -306,10 +328,71 @@ class XcapDocumentManager:
 
     # -- raw access ----------------------------------------------------------------------------
 
+    def raw_uri(self, auid: str, document: str | None = None, node: str | None = None,
+                namespaces: dict[str, str] | None = None) -> XcapUri:
+        """The URI of one of the account's documents (or an element or attribute of it)."""
+        uri = XcapUri(self.client.root, auid, document or "index", self.xui)
+        return uri.with_node(node, namespaces) if node else uri
+
     async def get_raw(self, uri: XcapUri) -> XcapResponse:
+        """A document, element or attribute as the server has it (xcap.get)."""
         result = await self.client.get(uri)
         assert isinstance(result, XcapResponse)
         return result
+
+    async def put_raw(self, uri: XcapUri, content: bytes, *, content_type: str | None = None,
+                      etag: str | None = None) -> str | None:
+        """Write a document, element or attribute (xcap.put), conditional on `etag` or, when
+        none is given, on the ETag the document has now (If-None-Match: * if it has none):
+        a power user's write never silently overwrites another device's."""
+        if content_type is None:
+            usage = usage_for(uri.auid)
+            if uri.node is None:
+                content_type = usage.mime_type if usage else "application/xml"
+            elif uri.node.attribute is not None:
+                content_type = MIME_ATTRIBUTE
+            else:
+                content_type = MIME_ELEMENT
+        async with self._lock:
+            if_match, if_none_match = await self._current_condition(uri, etag)
+            try:
+                return await self.client.put(uri, content, content_type, if_match=if_match,
+                                             if_none_match=if_none_match)
+            finally:
+                await self._reload(uri)
+
+    async def delete_raw(self, uri: XcapUri, *, etag: str | None = None) -> str | None:
+        async with self._lock:
+            if_match, _ = await self._current_condition(uri, etag)
+            try:
+                return await self.client.delete(uri, if_match=if_match)
+            finally:
+                await self._reload(uri)
+
+    async def _current_condition(self, uri: XcapUri,
+                                 etag: str | None) -> tuple[str | None, str | None]:
+        if etag is not None:
+            return etag, None
+        document = XcapUri(uri.root, uri.auid, uri.document, uri.xui)
+        try:
+            current = await self.client.get(document)
+        except XcapNotFoundError:
+            return None, "*"
+        assert isinstance(current, XcapResponse)
+        return current.etag, None
+
+    async def _reload(self, uri: XcapUri) -> None:
+        """A raw write changed a document behind the manager's back: read it again."""
+        key = DocumentKey(uri.auid, uri.document)
+        if uri.xui != self.xui or key not in self.keys():
+            return
+        self.documents.forget(key)
+        self._cached.pop(key, None)
+        self.cache.forget(key)
+        try:
+            await self._fetch(key)
+        except XcapError as exc:
+            log.info("cannot read %s again after a raw write: %s", key, exc)
 
     # -- internals -----------------------------------------------------------------------------
 
