@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+import ssl
 from dataclasses import dataclass, field
+from typing import Any
 
 import h11
 import trio
@@ -34,22 +36,30 @@ class Reply:
 @dataclass
 class Server:
     port: int
+    scheme: str = "http"
     requests: list[Request] = field(default_factory=list)
 
     @property
     def root(self) -> str:
-        return f"http://127.0.0.1:{self.port}/xcap-root"
+        return f"{self.scheme}://127.0.0.1:{self.port}/xcap-root"
 
 
 Handler = Callable[[Request], Reply]
 
 
 @asynccontextmanager
-async def serve_http(handler: Handler) -> AsyncIterator[Server]:
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    server = Server(listeners[0].socket.getsockname()[1])
+async def serve_http(handler: Handler,
+                     tls: ssl.SSLContext | None = None) -> AsyncIterator[Server]:
+    listeners: list[Any]
+    if tls is None:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        port = listeners[0].socket.getsockname()[1]
+    else:
+        listeners = await trio.open_ssl_over_tcp_listeners(0, tls, host="127.0.0.1")
+        port = listeners[0].transport_listener.socket.getsockname()[1]
+    server = Server(port, "https" if tls else "http")
 
-    async def connection(stream: trio.SocketStream) -> None:
+    async def connection(stream: trio.abc.Stream) -> None:
         conn = h11.Connection(h11.SERVER)
         async with stream:
             while True:
@@ -67,13 +77,19 @@ async def serve_http(handler: Handler) -> AsyncIterator[Server]:
                     return
                 conn.start_next_cycle()
 
+    async def guarded(stream: trio.abc.Stream) -> None:
+        try:
+            await connection(stream)
+        except (trio.BrokenResourceError, h11.RemoteProtocolError):
+            pass  # e.g. a client that refused our certificate
+
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(trio.serve_listeners, connection, listeners)
+        nursery.start_soon(trio.serve_listeners, guarded, listeners)
         yield server
         nursery.cancel_scope.cancel()
 
 
-async def _read_request(conn: h11.Connection, stream: trio.SocketStream) -> Request | None:
+async def _read_request(conn: h11.Connection, stream: trio.abc.Stream) -> Request | None:
     request: h11.Request | None = None
     body = b""
     while True:

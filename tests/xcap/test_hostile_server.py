@@ -3,11 +3,16 @@ xcap-error document, 5xx that goes away, xcap-caps. Served by a tiny trio + h11 
 
 from __future__ import annotations
 
+import ssl
+
 import pytest
 
-from sipd.xcap.errors import XcapConflictError, XcapDocumentError, XcapUnavailableError
+from sipd.xcap.errors import (
+    XcapConflictError, XcapDocumentError, XcapHTTPError, XcapUnavailableError,
+)
 from sipd.xcap.trio.client import XcapClient
 from sipd.xcap.uri import XcapUri
+from tests.peers.certs import TestCA
 from tests.xcap.conftest import running_manager
 from tests.xcap.httpserver import Reply, Request, serve_http
 
@@ -140,3 +145,38 @@ async def test_caps_choose_the_oma_pres_rules_auid(tmp_path) -> None:
                 ("sip:bob@example.test", "allow")]
     assert list(stored) == [
         "/xcap-root/org.openmobilealliance.pres-rules/users/sip:alice@example.test/index"]
+
+
+async def test_tls_is_verified_unless_told_otherwise(tmp_path) -> None:
+    ca = TestCA(tmp_path / "ca")
+    leaf = ca.issue("xcap", ["localhost"], ["127.0.0.1"])
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(leaf.cert_path, leaf.key_path)
+    body = b'<resource-lists xmlns="' + RL.encode() + b'"/>'
+    async with serve_http(document_server(body), tls=context) as server:
+        uri = XcapUri(server.root, "resource-lists", "index", XUI)
+        async with XcapClient(server.root, retries=0) as client:
+            with pytest.raises(XcapUnavailableError, match="TLS certificate is not trusted.*CERTIFICATE_VERIFY_FAILED"):
+                await client.get(uri)
+        async with XcapClient(server.root, verify=str(ca.ca_cert_path)) as client:
+            assert (await client.get(uri)).content == body
+        async with XcapClient(server.root, verify=False) as client:
+            assert (await client.get(uri)).etag == "e1"
+
+
+async def test_basic_auth_only_over_tls(tmp_path) -> None:
+    def handler(request: Request) -> Reply:
+        if request.headers.get("authorization") != "Basic YWxpY2U6c2VjcmV0":
+            return Reply(401, headers=[("WWW-Authenticate", 'Basic realm="x"')])
+        return Reply(200, b'<resource-lists xmlns="' + RL.encode() + b'"/>')
+
+    async with serve_http(handler) as server:
+        uri = XcapUri(server.root, "resource-lists", "index", XUI)
+        async with XcapClient(server.root, username="alice", password="secret") as client:
+            with pytest.raises(XcapHTTPError) as refused:
+                await client.get(uri)  # plain HTTP: the password is not sent in the clear
+            assert refused.value.status == 401
+            assert all("authorization" not in r.headers for r in server.requests)
+        async with XcapClient(server.root, username="alice", password="secret",
+                              basic_in_clear=True) as client:
+            assert (await client.get(uri)).content.startswith(b"<resource-lists")

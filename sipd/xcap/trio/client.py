@@ -251,5 +251,19 @@ def _short(response: httpx.Response) -> str:
 
 
 def describe_transport_error(exc: httpx.TransportError) -> str:
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+    """What went wrong, from the deepest cause that says something (httpx's ConnectError
+    often carries no text of its own; the ssl or OS error under it does)."""
+    causes: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in causes:
+        causes.append(current)
+        current = current.__cause__ or current.__context__
+    for cause in reversed(causes):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return (f"the server's TLS certificate is not trusted ({cause.verify_message}; "
+                    f"{cause.reason})")
+    for cause in reversed(causes):
+        text = str(cause).strip()
+        if text:
+            return f"{type(exc).__name__}: {text}"
+    return type(exc).__name__
