@@ -9,6 +9,7 @@ and transformations to the application (presrules.py) as elements.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -157,6 +158,7 @@ def same_identity(a: str, b: str) -> bool:
     return normalize_identity(a) == normalize_identity(b)
 
 
+@functools.lru_cache(maxsize=8192)
 def normalize_identity(identity: str) -> str:
     identity = identity.strip()
     scheme, colon, rest = identity.partition(":")

@@ -23,7 +23,7 @@ from typing import Iterator
 
 from lxml import etree
 
-from sipd.xcap.commonpolicy import normalize_identity, same_identity
+from sipd.xcap.commonpolicy import normalize_identity
 from sipd.xcap.errors import XcapEditError
 from sipd.xcap.resourcelists import (
     TAG_DISPLAY_NAME, TAG_ENTRY, TAG_LIST, Entry, ResourceLists, entry_element, new_root,
@@ -223,14 +223,14 @@ def _top_list(root: etree._Element, name: str) -> etree._Element | None:
 
 
 def _entries_of(root: etree._Element, uri: str) -> Iterator[etree._Element]:
+    key = normalize_identity(uri)
     for entry in root.iter(TAG_ENTRY):
-        if same_identity(entry.get("uri", ""), uri):
+        if normalize_identity(entry.get("uri", "")) == key:
             yield entry
 
 
 def _in_list(element: etree._Element | None, uri: str) -> bool:
-    return element is not None and any(
-        same_identity(entry.get("uri", ""), uri) for entry in element.iter(TAG_ENTRY))
+    return element is not None and next(_entries_of(element, uri), None) is not None
 
 
 def _groups_of(root: etree._Element, uri: str) -> list[str]:
@@ -252,11 +252,10 @@ def entry_element_for(uri: str, name: str | None) -> etree._Element:
 
 
 def _remove_entries(element: etree._Element, uri: str) -> None:
-    for entry in list(element.iter(TAG_ENTRY)):
-        if same_identity(entry.get("uri", ""), uri):
-            parent = entry.getparent()
-            if parent is not None:
-                parent.remove(entry)
+    for entry in list(_entries_of(element, uri)):
+        parent = entry.getparent()
+        if parent is not None:
+            parent.remove(entry)
 
 
 def _add_list(root: etree._Element, name: str) -> etree._Element:

@@ -14,12 +14,12 @@ RL = ("resource-lists", "index")
 
 def test_journal_keeps_order_across_restarts(tmp_path) -> None:
     path = tmp_path / "journal"
-    journal = Journal(path)
+    journal = Journal(path, compact_after=0)
     ops = [ContactSet(*RL, uri=f"sip:u{i}@x") for i in range(3)] + [ContactRemove(*RL,
                                                                                   uri="sip:u0@x")]
     entries = [journal.append(op) for op in ops]
     journal.done(entries[1].seq)
-    again = Journal(path)
+    again = Journal(path, compact_after=0)
     assert [e.op for e in again.pending] == [ops[0], ops[2], ops[3]]
     new = again.append(ContactSet(*RL, uri="sip:late@x"))
     assert new.seq > entries[-1].seq
@@ -27,6 +27,9 @@ def test_journal_keeps_order_across_restarts(tmp_path) -> None:
         again.done(entry.seq)
     assert path.read_bytes() == b""  # compacted once nothing waits
     assert Journal(path).pending == []
+    big = Journal(path)  # below the compaction size the done records stay
+    big.done(big.append(ContactSet(*RL, uri="sip:x@x")).seq)
+    assert b'"done"' in path.read_bytes() and Journal(path).pending == []
     assert oct(path.stat().st_mode & 0o777) == "0o600"
 
 

@@ -2,8 +2,9 @@
 
 One file per document in the account's cache directory: a JSON header line (ETag, content type,
 or `absent` for a document the server said it does not have) and the document's bytes. Files
-are replaced atomically (temp file, fsync, rename, fsync of the directory), so a crash leaves
-the old copy or the new one. A damaged file is dropped: the server has the real document.
+are replaced atomically (temp file, rename), so a crash leaves the old copy or the new one. They
+are not fsynced: this is a cache, the server has the real document, and a file a power cut
+left empty or damaged is dropped when read (the next start reads the document in full).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import secrets
 from pathlib import Path
 from urllib.parse import quote
 
-from sipd.settings.atomic import fsync_directory
 from sipd.xcap.documents import DocumentKey, StoredDocument
 
 log = logging.getLogger(__name__)
@@ -82,14 +82,12 @@ class DocumentCache:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view):]
-                os.fsync(fd)
             finally:
                 os.close(fd)
             os.replace(temp, target)
         except BaseException:
             self._unlink(temp)
             raise
-        fsync_directory(self.directory)
 
     @staticmethod
     def _unlink(path: Path) -> None:

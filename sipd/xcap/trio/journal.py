@@ -5,8 +5,8 @@ counts as accepted:
     {"seq": 7, "op": {...}}      an edit (an operation's to_json)
     {"done": 7}                  edit 7 landed, or the server refused it for good
 A process killed at any point leaves at worst a torn last line, which is ignored when the file
-is read back (its edit had not been acknowledged to anyone). When nothing is pending the file is
-replaced by an empty one (atomically), so it does not grow forever.
+is read back (its edit had not been acknowledged to anyone). When nothing is pending and the
+file has grown past `compact_after` bytes it is replaced by an empty one (atomically).
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ class JournalEntry:
 
 
 class Journal:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, compact_after: int = 256 * 1024) -> None:
         self.path = Path(path)
+        self.compact_after = compact_after
         self._pending: list[JournalEntry] = []
         self._next_seq = 1
         #: edits found in the file that are no longer understood (reported by the caller)
@@ -57,9 +58,8 @@ class Journal:
         if not any(entry.seq == seq for entry in self._pending):
             return
         self._pending = [entry for entry in self._pending if entry.seq != seq]
-        if self._pending:
-            self._write_line({"done": seq})
-        else:
+        self._write_line({"done": seq})
+        if not self._pending and self.path.stat().st_size >= self.compact_after:
             self._truncate()
 
     # -- file ----------------------------------------------------------------------------------
