@@ -310,7 +310,7 @@ class XcapDocumentManager:
                 except XcapUnavailableError:
                     self.online = False
                     raise
-                except (XcapHTTPError, XcapDocumentError) as exc:
+                except (XcapHTTPError, XcapDocumentError, XcapEditError) as exc:
                     if isinstance(exc, XcapHTTPError) and exc.status in _RETRY_LATER:
                         self.online = False
                         raise XcapUnavailableError(str(exc)) from exc
