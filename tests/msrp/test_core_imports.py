@@ -11,8 +11,8 @@ import sipd.msrp
 CORE = sorted(f"sipd.msrp.{m.name}" for m in pkgutil.iter_modules(sipd.msrp.__path__)
               if not m.ispkg)
 # our own modules that do I/O: the trio sides, the SIP transports and locator
-IO_MODULES = ("trio", "ssl", "sipd.msrp.trio", "sipd.sip.transport", "sipd.sip.stack",
-              "sipd.sip.locator", "sipd.sip.tls", "dns")
+IO_MODULES = ("trio", "ssl", "sipd.msrp.trio", "sipd.sip.trio", "sipd.xcap.trio",
+              "sipd.presence.trio", "dns")
 
 
 def test_core_modules_listed():

@@ -16,8 +16,8 @@ from typing import Sequence
 import trio
 
 from ...sip.auth import Credentials
-from ...sip.locator import order_srv
-from ...sip.locator_dns import DnsCache, DnsClient, SrvRecord, make_resolver
+from ...sip.trio.locator import order_srv
+from ...sip.trio.dns import DnsCache, DnsClient, SrvRecord, make_resolver
 from ..errors import MsrpParseError
 from ..message import MsrpResponse
 from ..parser import FrameError, FrameParser

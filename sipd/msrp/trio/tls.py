@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ...sip.tls import TlsConfig, client_context
+from ...sip.trio.tls import TlsConfig, client_context
 from ..sdp import Fingerprint
 
 CERT_NAME = "msrp-cert.pem"
