@@ -18,6 +18,7 @@ import trio
 
 from .accounts.manager import AccountManager
 from .accounts.model import AccountStore
+from .dialogs import DialogTable
 from .messages.content import ACCEPT as MESSAGE_CONTENT_TYPES
 from .messages.pager import Pager
 from .media.supervisor import open_media_supervisor
@@ -79,15 +80,34 @@ class UserAgent:
     accounts: AccountManager
     pager: Pager
     sessions: SessionManager
+    dialogs: DialogTable
 
     def state(self) -> dict[str, Any]:
         return {"ports": self.stack.ports, "listen_address": self.stack.config.listen_address}
+
+    def on_stray_response(self, response: Any, source: Any) -> None:
+        """A response no transaction took: to the dialog its From tag names, if any."""
+        from_ = response.from_
+        owner = self.dialogs.response_owner(response.call_id,
+                                            from_.tag if from_ is not None else None)
+        if owner is not None:
+            owner.on_stray_response(response)
 
     async def on_request(self, incoming: Any) -> None:
         method = incoming.method
         if method == "OPTIONS":
             return  # the stack answers OPTIONS (Allow, Accept...)
-        # Requests in a session's dialog, and the media workers' INVITEs on the internal leg.
+        request = incoming.request
+        to_tag = request.to.tag if request.to is not None else None
+        # Pager mode is taken in a call's dialog too (RFC 3428 §4): MESSAGE goes to the pager.
+        if to_tag and method != "MESSAGE":
+            owner = self.dialogs.request_owner(request.call_id, to_tag)
+            if owner is not None:
+                owner.on_request(incoming)
+            elif method != "ACK":  # an ACK is never answered
+                await incoming.respond(481)  # RFC 3261 §12.2.2
+            return
+        # The media workers' INVITEs on the internal leg, dialog requests without a dialog.
         if await self.sessions.on_request(incoming):
             return
         if method == "ACK":
@@ -114,14 +134,15 @@ async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
         async with trio.open_nursery() as nursery:
             accounts = AccountManager(service.bus, AccountStore(service.settings), stack,
                                       locator, nursery)
+            dialogs = DialogTable()
             sessions = SessionManager(service.bus, stack, locator, accounts, nursery,
-                                      media_address=media_address)
+                                      media_address=media_address, dialogs=dialogs)
             agent = UserAgent(stack, locator, accounts, Pager(service.bus, stack, locator,
-                                                              accounts), sessions)
+                                                              accounts), sessions, dialogs)
             stack.set_local_uri_check(
                 lambda uri: sessions.is_internal_uri(uri) or accounts.is_local_uri(uri))
             stack.set_request_handler(agent.on_request)
-            stack.set_stray_response_handler(sessions.on_stray_response)
+            stack.set_stray_response_handler(agent.on_stray_response)
             service.add_state("sessions", sessions.list)
             service.add_state("media", sessions.media_state)
             accounts.start_all()

@@ -120,6 +120,12 @@ async def test_a_bye_for_an_unknown_dialog_gets_481(peer, sipp):
     assert (await peer.call("system.version"))["name"] == "sipd"
 
 
+async def test_requests_in_a_dialog_nobody_owns_get_481(peer, sipp):
+    # The user agent's dialog table answers, whatever the method: NOTIFY, INFO, REFER.
+    await finish(sipp.start("call_uac_unknown_dialog.xml", (HOST, peer.ports["udp"])))
+    assert (await peer.call("system.version"))["name"] == "sipd"
+
+
 async def test_a_malformed_sdp_offer_is_refused_and_the_daemon_serves_on(peer, sipp, daemon):
     mark = peer.events.mark()
     uac = sipp.start("call_uac_bad_sdp.xml", (HOST, peer.ports["udp"]))
