@@ -43,7 +43,10 @@ def messages(db: HistoryDatabase, search: str | None = None, **filters: object) 
 
 def test_new_file_is_private_wal_and_current(tmp_path, db):
     assert db.version == schema.VERSION
-    assert (tmp_path / "history.db").stat().st_mode & 0o777 == 0o600
+    record(db, event(1, "message.received", 1.0, id="m", account="local", to="sip:me@h",
+                     **{"from": "sip:bob@h"}, content="x", content_type="text/plain"))
+    for name in ("history.db", "history.db-wal", "history.db-shm"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
     check = sqlite3.connect(tmp_path / "history.db")
     assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 

@@ -91,6 +91,9 @@ async def test_call_is_in_both_histories(a, b):
         assert row["start"] <= row["answer"] < row["end"]
         assert row["duration"] == pytest.approx(row["end"] - row["answer"])
 
+    assert (await b.call("history.delete", session=b_id))["sessions"] == 1
+    assert [s for s in await history(b, "sessions") if s["id"] == b_id] == []
+
 
 async def test_unanswered_calls_are_cancelled_and_missed(a, b):
     mark = b.events.mark()
@@ -128,6 +131,17 @@ async def test_pages_and_deletion(a, b):
     assert deleted["messages"] >= 4
     assert await history(a, "messages", remote=remote) == []
     assert await history(a, "sessions", remote=remote) == []
+
+
+async def test_delete_all(tmp_path):
+    with running(tmp_path, names=("alone",)) as (daemon,):
+        async with connect(daemon.endpoint) as rpc:
+            ports = (await rpc.call("system.state"))["sip"]["ports"]
+            await rpc.call("messages.send", {"account": "local", "content": "to myself",
+                                             "to": f"sip:local@127.0.0.1:{ports['tcp']}"})
+            assert len((await rpc.call("history.messages"))["messages"]) == 2  # out and in
+            assert (await rpc.call("history.delete", {"all": True}))["messages"] == 2
+            assert (await rpc.call("history.messages"))["messages"] == []
 
 
 @pytest.mark.parametrize("method,params,field", [
