@@ -33,6 +33,7 @@ T = TypeVar("T")
 FILE_NAME = "history.db"
 PRUNE_EVERY = 3600.0   # seconds between two prunings (and one at start, one per change)
 KEEP_TIMEOUT = 5.0     # longest an acknowledgement waits for the history to store its event
+MAX_PENDING = 100_000  # events waiting for a locked or stuck file before history gives up
 CLOSE_TIMEOUT = 10.0   # longest the last flush may take when the daemon stops
 BUSY_RETRY = 0.2       # seconds between two tries while another process locks the file
 DAY = 86400.0
@@ -44,7 +45,7 @@ class History:
         self.keep_days = keep_days
         self.problem: str | None = None  # why the history is off
         self._database: HistoryDatabase | None = None
-        self._pending: list[Statement] = []
+        self._pending: list[Event] = []
         self._seen = 0        # seq of the newest event handed to us
         self._committed = 0   # seq up to which everything handed to us is committed
         self._wake = trio.Event()
@@ -106,10 +107,15 @@ class History:
     # -- writing --------------------------------------------------------------------------
 
     def deliver(self, event: Event) -> None:
-        """The bus subscription: queue the event's statements; never blocks."""
+        """The bus subscription: queue the event (its statements are made in the writer's
+        thread, not in the publisher's call); never blocks."""
         if not self.enabled:
             return
-        self._pending.extend(statements_for(event))
+        if len(self._pending) >= MAX_PENDING:
+            self._turn_off(f"history database {self.path} has not taken a write for too long "
+                           f"({MAX_PENDING} events waiting)")
+            return
+        self._pending.append(event)
         self._seen = event.seq
         self._wake.set()
 
@@ -124,7 +130,7 @@ class History:
         while self._pending and self._database is not None:
             batch, self._pending = self._pending, []
             try:
-                await self._in_thread(self._database.write, batch)
+                await self._in_thread(_record, self._database, batch)
                 break
             except HistoryBusy as exc:
                 # wait for the other process; what came meanwhile joins this batch
@@ -231,6 +237,10 @@ class History:
             with trio.move_on_after(PRUNE_EVERY):
                 await self._prune_now.wait()
             self._prune_now = trio.Event()
+
+
+def _record(database: HistoryDatabase, events: list[Event]) -> None:
+    database.write([statement for event in events for statement in statements_for(event)])
 
 
 @asynccontextmanager
