@@ -45,6 +45,8 @@ def _unavailable(path: Path, exc: BaseException) -> HistoryUnavailable:
         hint = " (sipd needs to write the file and its directory)"
     elif "full" in text:
         hint = " (the disk is full)"
+    elif "I/O error" in text:
+        hint = " (the disk refused a write: is it full, read-only or failing?)"
     return HistoryUnavailable(f"history database {path}: {text}{hint}")
 
 
@@ -88,6 +90,8 @@ class HistoryDatabase:
 
     def _migrate(self) -> None:
         found = self.version
+        if found == 0:
+            log.info("history database %s: new, schema version %d", self.path, schema.VERSION)
         for target, script in schema.migrations_from(found):
             # executescript commits first; the script's own transaction makes the step atomic
             try:
@@ -97,8 +101,9 @@ class HistoryDatabase:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
-            log.info("history database %s: schema version %d -> %d", self.path, target - 1,
-                     target)
+            if found:
+                log.info("history database %s: schema version %d -> %d", self.path,
+                         target - 1, target)
 
     def write(self, statements: list[Statement]) -> None:
         """Apply statements in one transaction. A statement our own bug made unacceptable

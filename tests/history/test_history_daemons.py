@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import subprocess
 import time
 
 import pytest
@@ -296,3 +297,29 @@ async def test_broken_history_file_turns_history_off_not_the_daemon(tmp_path, da
     assert "history is off" in daemon.log()
     if damage == "garbage":
         assert path.read_bytes().startswith(b"\x00not a database")  # left as it was
+
+
+async def test_history_that_stops_taking_writes_turns_off_not_the_daemon(tmp_path):
+    """The files become immutable under the running daemon (as a failing or full disk would
+    refuse writes): the next commit fails, the history turns off, messages still flow."""
+    with running(tmp_path, names=("refused",)) as (daemon,):
+        files = [daemon.state_dir / "history.db", daemon.state_dir / "history.db-wal"]
+        async with connect(daemon.endpoint) as rpc:
+            to = f"sip:local@127.0.0.1:{(await rpc.call('system.state'))['sip']['ports']['tcp']}"
+            await rpc.call("messages.send", {"account": "local", "to": to, "content": "one"})
+            subprocess.run(["chattr", "+i", *map(str, files)], check=True)
+            try:
+                sent = await rpc.call("messages.send",
+                                      {"account": "local", "to": to, "content": "two"})
+                assert sent["delivered"] is True
+                state = (await rpc.call("system.state"))["history"]
+                assert state["enabled"] is False and "I/O error" in state["reason"], state
+                with pytest.raises(RpcCallError) as off:
+                    await rpc.call("history.messages")
+                assert off.value.code == -32005
+                again = await rpc.call("messages.send",
+                                       {"account": "local", "to": to, "content": "three"})
+                assert again["delivered"] is True
+            finally:
+                subprocess.run(["chattr", "-i", *map(str, files)], check=True)
+    assert daemon.log().count("history is off") == 1
