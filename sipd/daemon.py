@@ -22,6 +22,7 @@ from typing import Any
 import trio
 
 from . import __version__, logsetup
+from .history.trio import open_history
 from .limits import raise_descriptor_limit
 from .rpc.methods import registry
 from .rpc.server import RpcServer
@@ -148,7 +149,14 @@ async def run(service: Service) -> int:
     service.on_setting("log.level", lambda _key, level: logsetup.set_level(level))
     rpc_file = service.paths.runtime_dir / "rpc.json"
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
-        async with open_user_agent(service) as agent, trio.open_nursery() as nursery:
+        # The history outlives the user agent: calls ending as it stops are still recorded.
+        async with open_history(service.bus, service.paths.state_dir,
+                                service.settings.get("history.keep_days")) as history, \
+                open_user_agent(service) as agent, trio.open_nursery() as nursery:
+            service.history = history
+            service.add_state("history", history.state)
+            service.on_setting("history.keep_days",
+                               lambda _key, days: history.set_keep_days(days))
             service.useragent = agent
             service.add_state("sip", agent.state)
             service.add_state("accounts", agent.accounts.list)

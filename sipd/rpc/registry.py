@@ -80,6 +80,11 @@ def check(value: Any, schema: dict[str, Any], where: str) -> None:
                 return
             except Exception as exc:  # noqa: BLE001 - collect and report below
                 errors.append(exc)
+        # a value of the right type that breaks that option's limits: say which limit
+        fitting = [error for option, error in zip(schema["anyOf"], errors)
+                   if "type" in option and _is_json_type(value, option["type"])]
+        if len(fitting) == 1:
+            raise fitting[0]
         raise invalid_params(f"{where}: {_describe(schema)} expected, got {_json_name(value)}")
     if "enum" in schema and value not in schema["enum"]:
         raise invalid_params(f"{where}: one of {schema['enum']} expected, got {value!r}")

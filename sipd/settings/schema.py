@@ -149,6 +149,11 @@ SETTINGS: tuple[Setting, ...] = (
     IntSetting("media.max_workers", 4,
                "Most media worker processes started on demand (each carries up to 4 calls).",
                minimum=1, maximum=64),
+    # [history]
+    IntSetting("history.keep_days", 0,
+               "Days the history (calls, messages, file transfers) keeps a record; older ones "
+               "are deleted at start, hourly and when this changes. 0: keep forever.",
+               minimum=0, maximum=36500),
     # [log]
     EnumSetting("log.level", "info", "Least severe log messages written.",
                 choices=("debug", "info", "warning", "error")),

@@ -26,7 +26,7 @@ EXPECTED_KEYS = {
     "xcap.local_port", "xcap.root",
     "rpc.listen", "rpc.allowed_origins", "rpc.max_message_bytes", "rpc.event_replay",
     "rpc.client_queue", "media.max_workers", "log.level",
-    "rpc.max_batch", "rpc.event_replay_bytes", "rpc.client_queue_bytes",
+    "rpc.max_batch", "rpc.event_replay_bytes", "rpc.client_queue_bytes", "history.keep_days",
 }
 
 

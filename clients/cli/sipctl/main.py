@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _command_runner(command: Command) -> Callable[..., Any]:
     async def run(client: Any, args: argparse.Namespace) -> int:
         result = await client.call(command.method, command.params(args), timeout=args.timeout)
-        print_result(result, args.json, command.show, command.columns)
+        shown = command.present(result) if command.present and not args.json else result
+        print_result(shown, args.json, command.show, command.columns)
         problem = command.failure(result) if command.failure else None
         if problem:
             print(f"sipctl: {problem}", file=sys.stderr)
