@@ -21,6 +21,7 @@ from .accounts.model import AccountStore
 from .dialogs import DialogTable
 from .messages.content import ACCEPT as MESSAGE_CONTENT_TYPES
 from .messages.pager import Pager
+from .msrp.trio.service import MsrpService
 from .media.supervisor import open_media_supervisor
 from .netwatch import watch_network
 from .sessions.manager import SessionManager, media_config
@@ -81,6 +82,7 @@ class UserAgent:
     pager: Pager
     sessions: SessionManager
     dialogs: DialogTable
+    msrp: MsrpService
 
     def state(self) -> dict[str, Any]:
         return {"ports": self.stack.ports, "listen_address": self.stack.config.listen_address}
@@ -138,7 +140,13 @@ async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
             sessions = SessionManager(service.bus, stack, locator, accounts, nursery,
                                       media_address=media_address, dialogs=dialogs)
             agent = UserAgent(stack, locator, accounts, Pager(service.bus, stack, locator,
-                                                              accounts), sessions, dialogs)
+                                                              accounts), sessions, dialogs,
+                              MsrpService.unstarted())
+            msrp = MsrpService(service.settings.get, host=media_address,
+                               state_dir=service.paths.state_dir)
+            await msrp.start(nursery)
+            service.add_state("msrp", msrp.state)
+            agent.msrp = msrp
             stack.set_local_uri_check(
                 lambda uri: sessions.is_internal_uri(uri) or accounts.is_local_uri(uri))
             stack.set_request_handler(agent.on_request)

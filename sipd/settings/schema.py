@@ -103,9 +103,24 @@ SETTINGS: tuple[Setting, ...] = (
     EnumSetting("msrp.transport", "tls", "Transport for MSRP connections.",
                 choices=("tls", "tcp")),
     StrSetting("msrp.relay", "",
-               "MSRP relay (RFC 4976) to use for sessions. Empty: connect directly.",
-               form='an msrps: URI such as msrps://relay.example.com:2855;tcp, or "" for none',
+               "MSRP relays (RFC 4976) sessions go through, tried in order; auto finds them "
+               "by DNS SRV (_msrps._tcp of the account's domain). Empty: connect directly.",
+               form='msrps: URIs such as msrps://relay.example.com:2855;tcp, "auto", or "" '
+                    'for none',
                check=addresses.check_msrp_relay_uri),
+    StrSetting("msrp.relay_username", "",
+               "User name for AUTH at the MSRP relay. Empty: the account's SIP user name."),
+    StrSetting("msrp.relay_password", "",
+               "Password for AUTH at the MSRP relay. Empty: the account's SIP password.",
+               secret=True),
+    PathSetting("msrp.certificate", "",
+                "PEM file with the certificate (and its private key) MSRP over TLS presents; its "
+                "fingerprint goes in our SDP (a=fingerprint). Empty: one the daemon makes on "
+                "first start in its state directory."),
+    IntSetting("msrp.max_message_size", 16 * 1024 * 1024,
+               "Largest chat message accepted, in bytes (file transfers are written to disk "
+               "and not bound by this).",
+               minimum=1024, maximum=1024 * 1024 * 1024),
     # [xcap]
     PortSetting("xcap.local_port", 0, "Local port of outgoing XCAP requests."),
     StrSetting("xcap.root", "",
