@@ -391,7 +391,7 @@ def parse_datagram(data: bytes) -> AnyMessage:
 
     A missing Content-Length means the body is the rest of the datagram; octets past the
     Content-Length are ignored (RFC 4475 §3.1.1.8); a Content-Length larger than what is
-    there is an error (400). Raises SipParseError; see `SipParseError.error_response()`.
+    there is an error (400). Raises SipParseError; see `builder.error_response(error)`.
     """
     data = data.lstrip(b"\r\n")  # keep-alives before a message are ignored (RFC 3261 §7.5)
     if not data:

@@ -4,13 +4,13 @@ Feed bytes with `receive_data()`; it returns events in order:
 
 - `MessageReceived(message)`: a complete, well-formed message;
 - `MessageRejected(error)`: a complete message that is malformed; framing is intact, so
-  answer `error.error_response()` (if not None) and keep reading;
+  answer `builder.error_response(error)` (if not None) and keep reading;
 - `KeepAlivePing()`: the peer sent CRLFCRLF; answer with a single CRLF (RFC 5626 §4.4.1);
 - `KeepAlivePong()`: the peer sent a single CRLF (the answer to our ping); a ping is one
   4-octet write, so a lone CRLF at the end of the data read is taken as a pong at once;
 - `StreamBroken(error)`: the framing is lost (no, negative or several Content-Length, or a
-  message over `max_message_size`); answer `error.error_response()` if not None, then close
-  the connection. The framer accepts no more data after it.
+  message over `max_message_size`); answer `builder.error_response(error)` if not None, then
+  close the connection. The framer accepts no more data after it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One SIP connection over TCP or TLS (RFC 3261 §18.3): framing, keep-alives, an outbox.
 
 A `Connection` wraps a connected trio stream. Its `run()` task reads and frames messages
-(`StreamFramer`) and hands each to `deliver(message, source)`; a writer drains the outbox, so
+(`StreamFramer`) and hands each to `deliver(message, connection)`; a writer drains the outbox, so
 `send(data)` never blocks its caller (a peer that stops reading gets its connection closed when
 its outbox passes a limit, rather than stalling the stack). On plain TCP with nothing queued,
 `send` writes at once what the socket takes: no wait for the writer task on each hop of a call
@@ -19,6 +19,8 @@ from typing import Callable
 
 import trio
 
+from ..builder import error_response
+from ..errors import SipParseError
 from ..message import AnyMessage
 from ..parser import (
     KeepAlivePing,
@@ -55,7 +57,7 @@ class Connection:
         local: tuple[str, int],
         outgoing: bool,
         max_message_size: int,
-        deliver: Callable[[AnyMessage, "object"], None],
+        deliver: Callable[[AnyMessage, "Connection"], None],
         on_closed: Callable[["Connection"], None],
         ping_interval: float | None = None,
         server_name: str | None = None,
@@ -84,12 +86,6 @@ class Connection:
         direction = "to" if self.outgoing else "from"
         return (f"<Connection {self.transport} {direction} {self.remote[0]}:{self.remote[1]}"
                 f"{' closed' if self.closed else ''}>")
-
-    @property
-    def source(self):
-        from .transport import Source  # a cycle only at run time: transport imports us
-
-        return Source(self.transport, self.remote[0], self.remote[1], self)
 
     # -- sending -----------------------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -236,7 +232,7 @@ class Connection:
         for event in self.framer.receive_data(data):
             if isinstance(event, MessageReceived):
                 try:
-                    self._deliver(event.message, self.source)
+                    self._deliver(event.message, self)
                 except Exception:  # noqa: BLE001 - one bad message must not end the connection
                     log.exception("%r: error handling %r", self, event.message)
             elif isinstance(event, MessageRejected):
@@ -253,8 +249,8 @@ class Connection:
                 return False
         return True
 
-    def _answer_error(self, error) -> None:
-        response = error.error_response()
+    def _answer_error(self, error: SipParseError) -> None:
+        response = error_response(error)
         if response is not None:
             self._send_quietly(response.to_bytes())
 

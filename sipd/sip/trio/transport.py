@@ -30,6 +30,7 @@ from typing import Any, Callable, Protocol
 
 import trio
 
+from ..builder import error_response
 from ..errors import SipParseError
 from ..message import HEAD_END_RE, AnyMessage, parse_datagram, parse_head
 from .tls import TlsConfig, client_context, describe_tls_failure, server_context
@@ -230,7 +231,7 @@ class Transports:
             message = parse_datagram(data)
         except SipParseError as exc:
             log.debug("malformed datagram from %s:%d: %s", host, port, exc.detail)
-            response = exc.error_response()
+            response = error_response(exc)
             if response is not None:
                 self.send_datagram(response.to_bytes(), host, port)
             return
@@ -245,7 +246,7 @@ class Transports:
         if head.error is not None:
             return
         error = head.fail(SipParseError(f"message over {limit} octets", status=513))
-        response = error.error_response()
+        response = error_response(error)
         if response is not None:
             self.send_datagram(response.to_bytes(), host, port)
 
@@ -395,7 +396,7 @@ class Transports:
                server_name: str | None = None) -> Connection:
         connection = Connection(
             transport, stream, remote=remote, local=local, outgoing=outgoing,
-            max_message_size=self.settings.max_message_bytes, deliver=self.deliver,
+            max_message_size=self.settings.max_message_bytes, deliver=self._deliver_streamed,
             on_closed=self._forget, ping_interval=self.settings.keepalive_interval,
             server_name=server_name)
         key = (transport, remote[0], remote[1])
@@ -406,6 +407,10 @@ class Transports:
             raise TransportError("the SIP transports are not running")
         self._nursery.start_soon(connection.run)
         return connection
+
+    def _deliver_streamed(self, message: AnyMessage, connection: Connection) -> None:
+        self.deliver(message, Source(connection.transport, connection.remote[0],
+                                     connection.remote[1], connection))
 
     def _forget(self, connection: Connection) -> None:
         for key in connection.keys:
