@@ -66,7 +66,7 @@ class StreamFramer:
         """Octets held back waiting for the rest of a message."""
         return len(self._buffer)
 
-    def receive_data(self, data: bytes) -> list[StreamEvent]:
+    def receive_data(self, data: bytes | bytearray) -> list[StreamEvent]:
         if self.broken is not None:
             raise RuntimeError("the stream's framing was lost; close the connection")
         self._buffer += data

@@ -77,7 +77,10 @@ class SipStack:
     """One SIP stack: the objects it holds (see this module's docstring) and the routing of
     messages and transaction events between them."""
 
-    def __init__(self, config: StackConfig = StackConfig()) -> None:
+    def __init__(self, config: StackConfig = StackConfig(), *,
+                 may_accept: Callable[[], bool] = lambda: True) -> None:
+        """`may_accept()` is asked before a connection a peer opened is taken: the daemon's
+        descriptor budget (sipd.limits) says no when only its reserve is left."""
         self.config = config
         self.layer = TransactionLayer(config.timers)
         self.transports = Transports(
@@ -87,9 +90,13 @@ class SipStack:
                 transports=tuple(t.lower() for t in config.transports),
                 max_message_bytes=config.max_message_bytes, tls=config.tls,
                 idle_timeout=config.idle_timeout, keepalive_interval=config.keepalive_interval,
-                connect_timeout=config.connect_timeout),
+                connect_timeout=config.connect_timeout,
+                max_connections=config.max_connections,
+                max_connections_per_address=config.max_connections_per_address,
+                message_timeout=config.message_timeout,
+                udp_receive_buffer=config.udp_receive_buffer),
             self._receive, in_use=self._connection_in_use,
-            on_connection_closed=self._connection_closed)
+            on_connection_closed=self._connection_closed, may_accept=may_accept)
         self.addresses = StackAddresses(config.listen_address, self.transports)
         self.kept = KeptConnections()
         self.outbound = Outbound(self.transports, spawn=self._spawn,
@@ -290,9 +297,11 @@ class SipStack:
 
 
 @asynccontextmanager
-async def open_sip_stack(config: StackConfig = StackConfig()) -> AsyncIterator[SipStack]:
+async def open_sip_stack(config: StackConfig = StackConfig(), *,
+                         may_accept: Callable[[], bool] = lambda: True
+                         ) -> AsyncIterator[SipStack]:
     """Runs a SipStack for the body of the `async with`; bind errors raise OSError here."""
-    stack = SipStack(config)
+    stack = SipStack(config, may_accept=may_accept)
     stack.transports.bind()
     failure: Exception | None = None
     async with trio.open_nursery() as nursery:
