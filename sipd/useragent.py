@@ -23,6 +23,7 @@ from .messages.content import ACCEPT as MESSAGE_CONTENT_TYPES
 from .messages.pager import Pager
 from .msrp.trio.service import MsrpService
 from .media.supervisor import open_media_supervisor
+from .limits import PEER
 from .netwatch import watch_network
 from .sessions.manager import SessionManager, media_config
 from .settings import addresses
@@ -53,6 +54,10 @@ def stack_config(settings: Any) -> StackConfig:
         tls_port=get("sip.local_tls_port"),
         transports=tuple(get("sip.transport_list")),
         max_message_bytes=get("sip.max_message_bytes"),
+        max_connections=get("sip.max_connections"),
+        max_connections_per_address=get("sip.max_connections_per_address"),
+        message_timeout=float(get("sip.message_timeout")),
+        udp_receive_buffer=get("sip.udp_receive_buffer"),
         supported_methods=HANDLED_METHODS, accepted_types=ACCEPTED_TYPES,
         supported_extensions=EXTENSIONS,
         timers=TimerSettings(t1=get("sip.t1") / 1000, t2=max(4.0, get("sip.t1") / 1000)),
@@ -85,7 +90,8 @@ class UserAgent:
     msrp: MsrpService
 
     def state(self) -> dict[str, Any]:
-        return {"ports": self.stack.ports, "listen_address": self.stack.config.listen_address}
+        return {"ports": self.stack.ports, "listen_address": self.stack.config.listen_address,
+                **self.stack.transports.state()}
 
     def on_stray_response(self, response: Any, source: Any) -> None:
         """A response no transaction took: to the dialog its From tag names, if any."""
@@ -127,7 +133,9 @@ class UserAgent:
 
 @asynccontextmanager
 async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
-    async with open_sip_stack(stack_config(service.settings)) as stack:
+    budget = service.descriptors
+    async with open_sip_stack(stack_config(service.settings),
+                              may_accept=lambda: budget.may_accept(PEER)) as stack:
         # Locate only servers we can reach: a TCP-only daemon must not pick a UDP target.
         locator = Locator(nameservers(service.settings),
                           supported=tuple(t for t in ("tls", "tcp", "udp")

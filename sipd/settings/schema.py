@@ -52,6 +52,26 @@ SETTINGS: tuple[Setting, ...] = (
     IntSetting("sip.max_message_bytes", 65535,
                "Largest SIP message accepted, in bytes; bigger ones are refused.",
                minimum=1024, maximum=1048576),
+    IntSetting("sip.max_connections", 1000,
+               "Most SIP TCP and TLS connections peers may have open to us, in all. When full, "
+               "a new one replaces the oldest that has not yet sent a complete message, or is "
+               "closed at once.",
+               minimum=1, maximum=100000),
+    IntSetting("sip.max_connections_per_address", 100,
+               "Most SIP TCP and TLS connections one peer address may have open to us; more "
+               "are closed at once.",
+               minimum=1, maximum=100000),
+    IntSetting("sip.message_timeout", 30,
+               "Seconds a peer's SIP TCP or TLS connection may go without completing a "
+               "message: a new connection that sends no complete message in this time, or a "
+               "message begun and not finished in it, is closed (idle connections that did "
+               "send one stay open for 600 s).",
+               minimum=1, maximum=600),
+    IntSetting("sip.udp_receive_buffer", 2 * 1024 * 1024,
+               "Receive buffer asked for the SIP UDP socket, in bytes, so that a burst is not "
+               "lost while the daemon is busy; the system may grant less (net.core.rmem_max). "
+               "system.state shows what was granted and the datagrams dropped.",
+               minimum=65536, maximum=256 * 1024 * 1024),
     # [tls]
     PathSetting("tls.ca_list", "",
                 "PEM file of the certificate authorities trusted for TLS peers. Empty: the "

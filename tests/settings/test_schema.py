@@ -28,6 +28,9 @@ EXPECTED_KEYS = {
     "rpc.listen", "rpc.allowed_origins", "rpc.max_message_bytes", "rpc.event_replay",
     "rpc.client_queue", "media.max_workers", "log.level",
     "rpc.max_batch", "rpc.event_replay_bytes", "rpc.client_queue_bytes", "history.keep_days",
+    "rpc.max_batch", "rpc.event_replay_bytes", "rpc.client_queue_bytes",
+    "sip.max_connections", "sip.max_connections_per_address", "sip.message_timeout",
+    "sip.udp_receive_buffer",
 }
 
 

@@ -427,12 +427,6 @@ class SessionDescription(_Section):
         self.lines = list(lines)
         self.media = list(media)
 
-    @staticmethod
-    def parse(data: bytes | str) -> SessionDescription:
-        """`parse_sdp`: SDPError when malformed."""
-        from .parse import parse_sdp
-        return parse_sdp(data)
-
     @classmethod
     def new(cls, origin: Origin, session_name: str = "-", *,
             connection: Connection | None = None, timing: Timing = Timing()) -> SessionDescription:
