@@ -14,7 +14,6 @@ import ipaddress
 import re
 import string
 from dataclasses import dataclass, field
-from typing import Union
 
 from .errors import SipParseError
 from .syntax import (
@@ -247,7 +246,7 @@ class AbsoluteUri:
         return hash((self.scheme.lower(), self.opaque))
 
 
-Uri = Union[SipUri, TelUri, AbsoluteUri]
+Uri = SipUri | TelUri | AbsoluteUri
 
 
 def parse_uri(text: str, what: str = "URI") -> Uri:
