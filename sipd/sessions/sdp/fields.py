@@ -10,8 +10,9 @@ values of sdp_attributes, so the accessors of a parsed description never raise.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -232,7 +233,7 @@ def check_zone(value: str, line: int | None) -> None:
     parts = fields_of(value, "z=", line, minimum=2)
     if len(parts) % 2:
         raise SDPError(f"z= needs pairs of <adjustment time> <offset>: {value!r}", line)
-    for time, offset in zip(parts[::2], parts[1::2]):
+    for time, offset in zip(parts[::2], parts[1::2], strict=True):
         parse_number(time, "z= adjustment time", line)
         if not _TYPED_TIME.fullmatch(offset):
             raise SDPError(f"z= offset {offset!r} is not a time", line)

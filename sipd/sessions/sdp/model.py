@@ -10,13 +10,33 @@ description never raise; values set through the model are validated the same way
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Iterable, Iterator, Sequence
 
-from .attributes import (DIRECTIONS, Crypto, Direction, FileSelector, Fmtp, Rtcp, RtpMap,
-                             parse_accept_types, parse_path, parse_ptime, validate_attribute)
-from .fields import (MEMO_LIMIT, Bandwidth, Connection, MediaLine, Origin, SDPError,
-                         Timing, check_repeat, check_zone)
+from .attributes import (
+    DIRECTIONS,
+    Crypto,
+    Direction,
+    FileSelector,
+    Fmtp,
+    Rtcp,
+    RtpMap,
+    parse_accept_types,
+    parse_path,
+    parse_ptime,
+    validate_attribute,
+)
+from .fields import (
+    MEMO_LIMIT,
+    Bandwidth,
+    Connection,
+    MediaLine,
+    Origin,
+    SDPError,
+    Timing,
+    check_repeat,
+    check_zone,
+)
 
 SESSION_ORDER = "vosiuepcbtrzka"  # RFC 8866 §5
 MEDIA_ORDER = "icbka"  # after the m= line
@@ -298,7 +318,8 @@ class MediaDescription(_Section):
 
     @property
     def connections(self) -> list[Connection]:
-        return [Connection.parse(line.value, line.number) for line in self.lines if line.type == "c"]
+        return [Connection.parse(line.value, line.number)
+                for line in self.lines if line.type == "c"]
 
     # -- RTP
     def rtpmaps(self) -> list[RtpMap]:

@@ -15,8 +15,8 @@ The worker's lines that must not go outside (`s=pjmedia`, `b=AS`, `b=TIAS`, `a=X
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from .attributes import DIRECTIONS, Direction
 from .fields import Connection, Origin, Timing
@@ -214,7 +214,8 @@ class SessionVersion:
         self._used = True
         return self.current()
 
-    def stamp(self, sdp: SessionDescription, *, only_if_changed: bool = False) -> SessionDescription:
+    def stamp(self, sdp: SessionDescription, *,
+              only_if_changed: bool = False) -> SessionDescription:
         """Put our o= line on `sdp` (in place, and returned): a new version, or with
         `only_if_changed` the previous one when nothing but the o= line differs from the
         description stamped last."""
