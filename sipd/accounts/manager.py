@@ -8,7 +8,8 @@ the contact we registered (its user part is the account id) or the account's own
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import trio
 
@@ -158,7 +159,7 @@ class AccountManager:
         """One account's registration; a bug in it fails that account, not the daemon."""
         try:
             await client.run()
-        except Exception as exc:  # noqa: BLE001 - logged with its traceback, reported
+        except Exception as exc:
             log.exception("%s: the registration stopped on an internal error", client.account.id)
             if self._clients.get(client.account.id) is client:
                 self._publish({"account": client.account.id, "state": "failed",

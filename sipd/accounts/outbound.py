@@ -14,9 +14,9 @@ from typing import Any
 
 from sipd.sip.auth import AuthFailure, Credentials, CredentialStore, DigestAuthenticator
 from sipd.sip.header_values import Address
-from sipd.sip.trio.locator import LocationError, Locator, Target
 from sipd.sip.message import Request, Response
 from sipd.sip.trio.handles import TransactionTimeout
+from sipd.sip.trio.locator import LocationError, Locator, Target
 from sipd.sip.trio.transport import TransportError
 from sipd.sip.uri import SipUri, Uri
 

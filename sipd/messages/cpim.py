@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
 
 from ..sip.errors import SipParseError
 from ..sip.header_values import MediaType, parse_media_type

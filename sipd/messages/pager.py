@@ -23,8 +23,14 @@ from sipd.sip.errors import SipParseError
 from sipd.sip.header_values import Address, parse_address
 from sipd.sip.uri import SipUri, target_uri
 
-from .content import Composing, ContentRejected, OutgoingContentError, UnsupportedContent
-from .content import interpret_message, outgoing_body
+from .content import (
+    Composing,
+    ContentRejected,
+    OutgoingContentError,
+    UnsupportedContent,
+    interpret_message,
+    outgoing_body,
+)
 from .iscomposing import ISCOMPOSING_CONTENT_TYPE, ComposingReceiver, IsComposing
 
 log = logging.getLogger(__name__)
@@ -65,7 +71,7 @@ class Pager:
         try:
             body_type, body = outgoing_body(
                 content, content_type, cpim=cpim, sender=str(sender.uri),
-                recipient=str(recipient), now=datetime.datetime.now(datetime.timezone.utc))
+                recipient=str(recipient), now=datetime.datetime.now(datetime.UTC))
         except OutgoingContentError as exc:
             raise PagerError("content", str(exc)) from None
         result = await self._deliver(account, recipient, sender, body_type, body)

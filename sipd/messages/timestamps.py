@@ -28,7 +28,7 @@ def parse_timestamp(text: str) -> datetime.datetime:
     if not zulu and not sign:
         raise ValueError(f"date-time has no time zone: {text!r}")
     if zulu:
-        tz = datetime.timezone.utc
+        tz = datetime.UTC
     else:
         if int(off_hours) > 23 or int(off_minutes) > 59:
             raise ValueError(f"time zone offset out of range: {text!r}")
@@ -48,5 +48,5 @@ def format_timestamp(moment: datetime.datetime) -> str:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("timestamp must be timezone-aware")
     if moment.utcoffset() % datetime.timedelta(minutes=1):
-        moment = moment.astimezone(datetime.timezone.utc)  # RFC 3339 offsets have no seconds
+        moment = moment.astimezone(datetime.UTC)  # RFC 3339 offsets have no seconds
     return moment.isoformat(timespec="milliseconds")

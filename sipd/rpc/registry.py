@@ -14,8 +14,9 @@ import inspect
 import re
 import types
 import typing
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Awaitable, Callable, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from .errors import invalid_params
 
@@ -173,7 +174,7 @@ class Method:
             if len(params) > len(self.params):
                 raise invalid_params(f"{self.name} takes at most {len(self.params)} params, "
                                      f"got {len(params)}")
-            params = {p.name: v for p, v in zip(self.params, params)}
+            params = {p.name: v for p, v in zip(self.params, params, strict=False)}
         known = {p.name for p in self.params}
         unknown = sorted(set(params) - known)
         if unknown:

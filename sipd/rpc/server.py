@@ -10,7 +10,8 @@ from __future__ import annotations
 import hmac
 import logging
 import socket
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest, wrap_server_stream
@@ -155,7 +156,7 @@ class RpcServer:
                 if request is not None:
                     await self._handle(request)
                 nursery.cancel_scope.cancel()
-        except Exception as exc:  # noqa: BLE001 - includes exception groups from the nursery
+        except Exception as exc:
             if _only_disconnects(exc):
                 log.debug("a client went away abruptly: %s", exc)
             else:
@@ -204,5 +205,5 @@ class RpcServer:
         for connection in list(self.connections.values()):
             connection.close(CLOSE_GOING_AWAY, reason)
         with trio.move_on_after(timeout):
-            while self.connections:
+            while self.connections:  # noqa: ASYNC110 - polled once, at shutdown
                 await trio.sleep(0.01)
