@@ -9,10 +9,11 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
