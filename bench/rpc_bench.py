@@ -117,7 +117,7 @@ def _check(ok: bool) -> str:
 
 def round_shares(store: dict[str, list[rpc.RoundTrips]]) -> list[float]:
     """sipd's rate as a share of the echo server's, round by round."""
-    return [ratio(s.rate, e.rate) for s, e in zip(store["sipd"], store["echo"])]
+    return [ratio(s.rate, e.rate) for s, e in zip(store["sipd"], store["echo"], strict=False)]
 
 
 def rate_share(store: dict[str, list[rpc.RoundTrips]]) -> float:
@@ -133,7 +133,8 @@ def table(results: Results, options: Options) -> str:
         s, e = rpc.combine(store["sipd"]), rpc.combine(store["echo"])
         share = rate_share(store)
         rows.append([f"{label}: round trips/s", f"{s.rate:,.0f}", f"{e.rate:,.0f}",
-                     f"{share:.0%}", f"≥ {RATE_TARGET:.0%} of echo: {_check(share >= RATE_TARGET)}"])
+                     f"{share:.0%}",
+                     f"≥ {RATE_TARGET:.0%} of echo: {_check(share >= RATE_TARGET)}"])
         rows.append([f"{label}: latency p50 / p99 (ms)",
                      f"{_ms(s.latency.p50)} / {_ms(s.latency.p99)}",
                      f"{_ms(e.latency.p50)} / {_ms(e.latency.p99)}",

@@ -30,9 +30,9 @@ import os
 import re
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import trio
 
@@ -168,7 +168,8 @@ class Meter:
 
     @staticmethod
     def between(start: tuple[float, ...], end: tuple[float, ...]) -> dict[str, float]:
-        wall, client, kamailio, mine, machine, drops = (b - a for a, b in zip(start, end))
+        wall, client, kamailio, mine, machine, drops = (b - a for a, b
+                                                        in zip(start, end, strict=True))
         return {"wall": wall, "client_cpu": client, "kamailio_cpu": kamailio,
                 "other_cpu": max(0.0, machine - client - kamailio - mine),
                 "udp_drops": int(drops)}

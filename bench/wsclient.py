@@ -13,8 +13,8 @@ import base64
 import hashlib
 import os
 import struct
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 from urllib.parse import urlsplit
 
 import trio
