@@ -42,7 +42,7 @@ class TestCA:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         self._cert = (
             x509.CertificateBuilder()
             .subject_name(_name(name))
@@ -67,10 +67,12 @@ class TestCA:
               *, client: bool = True) -> CertFiles:
         """A certificate for `dns_names` and `ip_addresses`, usable by a server (and a client)."""
         key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
         sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
-        usages = [ExtendedKeyUsageOID.SERVER_AUTH] + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
+        usages = [ExtendedKeyUsageOID.SERVER_AUTH]
+        if client:
+            usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
         cert = (
             x509.CertificateBuilder()
             .subject_name(_name(dns_names[0] if dns_names else stem))

@@ -54,7 +54,8 @@ def _run_identity() -> tuple[str, str] | None:
         except KeyError:
             continue
         return entry.pw_name, grp.getgrgid(entry.pw_gid).gr_name
-    raise RuntimeError("no unprivileged user to run Kamailio as (tried sipd-test, kamailio, nobody)")
+    raise RuntimeError("no unprivileged user to run Kamailio as "
+                       "(tried sipd-test, kamailio, nobody)")
 
 
 class Kamailio:
@@ -72,7 +73,8 @@ class Kamailio:
     ) -> None:
         unknown = set(features) - FEATURES
         if unknown:
-            raise ValueError(f"unknown Kamailio features {sorted(unknown)}; known: {sorted(FEATURES)}")
+            raise ValueError(f"unknown Kamailio features {sorted(unknown)}; "
+                             f"known: {sorted(FEATURES)}")
         self.binary = require_binary("kamailio")
         self.tmpdir = Path(tmpdir) / f"kamailio-{uuid.uuid4().hex[:6]}"
         self.tmpdir.mkdir(parents=True)
@@ -132,7 +134,7 @@ class Kamailio:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> "Kamailio":
+    def start(self) -> Kamailio:
         self._make_run_dir()
         self._make_database()
         if self.tls:
@@ -166,7 +168,7 @@ class Kamailio:
             # keep what a failure report needs, drop the private run dir
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
-    def __enter__(self) -> "Kamailio":
+    def __enter__(self) -> Kamailio:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
