@@ -97,7 +97,8 @@ async def test_oversized_datagram_is_dropped_or_answered_513():
                           (LOOPBACK, stack.ports["udp"]))
         # a readable head with a body past the limit: 513
         big_body = options(port, branch="z9hG4bKbig2", content_length=False).replace(
-            b"\r\n\r\n", b"\r\nContent-Type: text/plain\r\nContent-Length: 900\r\n\r\n") + b"b" * 900
+            b"\r\n\r\n",
+            b"\r\nContent-Type: text/plain\r\nContent-Length: 900\r\n\r\n") + b"b" * 900
         await peer.sendto(big_body, (LOOPBACK, stack.ports["udp"]))
         first = await recv_datagram(peer)
         await peer.sendto(options(port, branch="z9hG4bKsmall"), (LOOPBACK, stack.ports["udp"]))
