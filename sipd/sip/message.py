@@ -18,7 +18,7 @@ import datetime
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from .errors import SipParseError
 from .header_values import (
@@ -39,6 +39,8 @@ from .headers import Headers
 from .parsed_headers import ParsedHeaders, ParsedValues, check_core_headers
 from .syntax import WSP, is_token
 from .uri import SipUri, Uri, parse_uri
+
+_T = TypeVar("_T")
 
 SIP_VERSION = "SIP/2.0"
 _VERSION_RE = re.compile(r"SIP/\d+\.\d+\Z", re.IGNORECASE)
@@ -91,15 +93,15 @@ class Message:
 
     @property
     def call_id(self) -> str | None:
-        return self._first("Call-ID")
+        return cast("str | None", self._first("Call-ID"))
 
     @property
     def cseq(self) -> CSeq | None:
-        return self._first("CSeq")  # frozen: shared safely
+        return cast("CSeq | None", self._first("CSeq"))  # frozen: shared safely
 
     @property
     def max_forwards(self) -> int | None:
-        return self._first("Max-Forwards")
+        return cast("int | None", self._first("Max-Forwards"))
 
     # -- addresses ------------------------------------------------------------------------
     @property
@@ -132,7 +134,7 @@ class Message:
     # -- numbers, option tags, events -----------------------------------------------------
     @property
     def expires(self) -> int | None:
-        return self._first("Expires")
+        return cast("int | None", self._first("Expires"))
 
     @property
     def min_expires(self) -> int | None:
@@ -166,7 +168,7 @@ class Message:
     def subscription_state(self) -> SubscriptionState | None:
         return self._single("Subscription-State", parse_subscription_state)
 
-    def _single(self, name: str, parse: Callable[[str], object]):
+    def _single(self, name: str, parse: Callable[[str], _T]) -> _T | None:
         value = self.headers.get(name)
         return None if value is None else parse(value)
 

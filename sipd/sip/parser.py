@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import SipParseError
-from .message import HEAD_END_RE, AnyMessage, build_message, content_length, parse_head
+from .message import HEAD_END_RE, AnyMessage, Head, build_message, content_length, parse_head
 
 DEFAULT_MAX_MESSAGE_SIZE = 65535
 
@@ -121,7 +121,7 @@ class StreamFramer:
         except SipParseError as exc:
             return MessageRejected(exc)
 
-    def _break(self, error: SipParseError, head) -> StreamBroken:
+    def _break(self, error: SipParseError, head: Head | None) -> StreamBroken:
         error.fatal = True
         if head is not None:
             head.fail(error)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Iterable, Iterator
+from typing import cast
 
 from .errors import SipParseError
 
@@ -338,7 +339,7 @@ def parse_params(scanner: Scanner) -> Params:
     while True:
         simple = _SIMPLE_PARAM.match(text, scanner.pos)
         if simple is not None:
-            items.append(simple.group(1, 2))
+            items.append(cast("tuple[str, str | None]", simple.group(1, 2)))
             scanner.pos = simple.end()
             continue
         if not scanner.accept(";"):

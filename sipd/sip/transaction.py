@@ -119,7 +119,8 @@ class TransactionError(RuntimeError):
 def has_rfc3261_branch(branch: str | None) -> bool:
     """A branch that identifies a transaction: the magic cookie and something after it
     (a bare `z9hG4bK`, RFC 4475 §3.2.1, is treated as no branch)."""
-    return bool(branch) and branch.startswith(MAGIC_COOKIE) and len(branch) > len(MAGIC_COOKIE)
+    return (branch is not None and branch.startswith(MAGIC_COOKIE)
+            and len(branch) > len(MAGIC_COOKIE))
 
 
 def client_key(message: AnyMessage) -> tuple[str, str] | None:
@@ -131,7 +132,7 @@ def client_key(message: AnyMessage) -> tuple[str, str] | None:
     return via.branch, cseq.method
 
 
-def server_key(request: Request, method: str | None = None) -> tuple | None:
+def server_key(request: Request, method: str | None = None) -> tuple[object, ...] | None:
     """Key of a server transaction: branch, sent-by and method, with ACK matching its INVITE.
     Without an RFC 3261 branch, the RFC 2543 rules: Request-URI, From tag, Call-ID, CSeq
     number, top Via (and To tag for non-INVITE). `method` overrides the request's (CANCEL
@@ -235,6 +236,9 @@ class ClientTransaction(Transaction):
     def _deliver(self, response: Response) -> None:
         self.last_response = response
         self._events.append(ResponseReceived(self, response))
+
+    def receive(self, response: Response, now: float) -> list[Event]:  # pragma: no cover
+        raise NotImplementedError
 
 
 class InviteClientTransaction(ClientTransaction):
@@ -388,6 +392,9 @@ class ServerTransaction(Transaction):
             self._transmit(self.last_response, self._response_data)
 
     def send(self, response: Response, now: float) -> list[Event]:  # pragma: no cover
+        raise NotImplementedError
+
+    def receive(self, request: Request, now: float) -> list[Event]:  # pragma: no cover
         raise NotImplementedError
 
 

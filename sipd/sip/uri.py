@@ -303,6 +303,7 @@ def _parse_sip(scheme: str, rest: str, text: str, what: str) -> SipUri:
             password = percent_decode(password_text, what)
     rest, question, header_text = rest.partition("?")
     host_part, *param_parts = rest.split(";")
+    port_text: str | None
     if host_part.startswith("["):
         close = host_part.find("]")
         host_text, port_text = host_part[:close + 1], host_part[close + 1:]

@@ -71,7 +71,8 @@ def _check_headers(request: Request) -> Rejection | None:
     return None
 
 
-def _check_method(request: Request, methods: list[str], allow: list) -> Rejection | None:
+def _check_method(request: Request, methods: list[str],
+                  allow: list[tuple[str, str]]) -> Rejection | None:
     if request.method == "ACK":
         return None
     cseq = request.cseq
