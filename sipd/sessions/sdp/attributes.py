@@ -404,4 +404,4 @@ def validate_attribute(value: str, line: int | None) -> None:
 
 
 for _kind in (RtpMap, Fmtp, Rtcp):  # frozen, read again and again (see sdp_fields.memoized)
-    _kind.parse = staticmethod(memoized(_kind.parse))  # type: ignore[method-assign]
+    _kind.parse = staticmethod(memoized(_kind.parse))  # type: ignore[assignment]

@@ -171,8 +171,9 @@ class Connection:
             return cls(address, addrtype, nettype, None, numbers[0] if numbers else None)
         if len(numbers) > 2:
             raise SDPError(f"c= address takes at most /ttl/count: {full!r}", line)
-        numbers += [None] * (2 - len(numbers))
-        return cls(address, addrtype, nettype, numbers[0], numbers[1])
+        ttl = numbers[0] if numbers else None
+        count = numbers[1] if len(numbers) > 1 else None
+        return cls(address, addrtype, nettype, ttl, count)
 
     @property
     def is_hold(self) -> bool:
@@ -273,4 +274,4 @@ class MediaLine:
 
 
 for _kind in (Origin, Connection, Bandwidth, Timing, MediaLine):
-    _kind.parse = staticmethod(memoized(_kind.parse))  # type: ignore[method-assign]
+    _kind.parse = staticmethod(memoized(_kind.parse))  # type: ignore[assignment]

@@ -10,8 +10,9 @@ description never raise; values set through the model are validated the same way
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from .attributes import (
     DIRECTIONS,
@@ -103,9 +104,9 @@ def check_line(kind: str, value: str, number: int | None = None) -> Line:
 _CHECKED: set[tuple[str, str]] = set()
 
 
-_LINE_CHECKS = {"o": Origin.parse, "c": Connection.parse, "b": Bandwidth.parse,
-                "t": Timing.parse, "r": check_repeat, "z": check_zone, "m": MediaLine.parse,
-                "a": validate_attribute}
+_LINE_CHECKS: dict[str, Callable[[str, int | None], object]] = {
+    "o": Origin.parse, "c": Connection.parse, "b": Bandwidth.parse, "t": Timing.parse,
+    "r": check_repeat, "z": check_zone, "m": MediaLine.parse, "a": validate_attribute}
 
 
 class _Section:
@@ -176,7 +177,7 @@ class _Section:
         return self._remove(lambda line: line.type == "b" and (
             not wanted or line.value.partition(":")[0].upper() in wanted))
 
-    def _remove(self, predicate) -> int:
+    def _remove(self, predicate: Callable[[Line], bool]) -> int:
         before = len(self.lines)
         self.lines = [line for line in self.lines if not predicate(line)]
         return before - len(self.lines)
@@ -220,7 +221,7 @@ class _Section:
                           and line.value.partition(":")[0].lower() == wanted,
                           Line("a", str(Attribute(name, value))))
 
-    def _replace_all(self, predicate, new: Line | None) -> None:
+    def _replace_all(self, predicate: Callable[[Line], bool], new: Line | None) -> None:
         """Put `new` in place of the first line matching and drop the other matches (only drop
         them when `new` is None); insert `new` when no line matches."""
         matches = [index for index, line in enumerate(self.lines) if predicate(line)]
@@ -278,7 +279,7 @@ class MediaDescription(_Section):
     def m(self) -> MediaLine:
         return MediaLine.parse(self.media_line.value, self.media_line.number)
 
-    def _set_m(self, **changes) -> None:
+    def _set_m(self, **changes: Any) -> None:
         self.media_line = check_line("m", str(replace(self.m, **changes)))
 
     type = property(lambda self: self.m.type, lambda self, value: self._set_m(type=value),
@@ -294,15 +295,15 @@ class MediaDescription(_Section):
     @property
     def is_rejected(self) -> bool:
         """Port 0: a rejected, removed or disabled stream (RFC 3264 §6, §8.2)."""
-        return self.port == 0
+        return self.m.port == 0
 
     @property
     def is_rtp(self) -> bool:
-        return "RTP" in self.proto.upper().split("/")
+        return "RTP" in self.m.proto.upper().split("/")
 
     @property
     def is_msrp(self) -> bool:
-        return self.proto.upper().split("/")[-1] == "MSRP"
+        return self.m.proto.upper().split("/")[-1] == "MSRP"
 
     @property
     def is_secure(self) -> bool:

@@ -15,7 +15,7 @@ The worker's lines that must not go outside (`s=pjmedia`, `b=AS`, `b=TIAS`, `a=X
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .attributes import DIRECTIONS, Direction
@@ -286,11 +286,11 @@ def changed_media(old: SessionDescription, new: SessionDescription) -> list[int]
             if index >= len(old_streams) or old_streams[index] != _stream_key(new, media)]
 
 
-def _stream_key(sdp: SessionDescription, media: MediaDescription) -> tuple:
+def _stream_key(sdp: SessionDescription, media: MediaDescription) -> tuple[object, ...]:
     """What one stream is: its m= line, effective c= and direction, its other lines and the
     session-level b=, k= and a= lines that apply to it."""
 
-    def describing(lines, types: str | None) -> tuple[str, ...]:
+    def describing(lines: Iterable[Line], types: str | None) -> tuple[str, ...]:
         return tuple(str(line) for line in lines
                      if (line.type in types if types else line.type != "c")
                      and not (line.type == "a" and line.value.lower() in _DIRECTION_NAMES))
