@@ -265,7 +265,8 @@ def _remove_entries(element: etree._Element, uri: str) -> None:
 
 
 def _add_list(root: etree._Element, name: str) -> etree._Element:
-    return etree.SubElement(root, TAG_LIST, name=name)
+    element: etree._Element = etree.SubElement(root, TAG_LIST, name=name)
+    return element
 
 
 def _add_group_list(root: etree._Element, group: str) -> etree._Element:
