@@ -192,7 +192,7 @@ async def _handle_signals(signals: Any, service: Service, notifier: Notifier) ->
         if signum == signal.SIGHUP:
             notifier.reloading()
             try:
-                changed = service.reload_settings()
+                changed = list(service.reload_settings())  # the keys that changed
                 if service.useragent is not None:
                     changed = [*changed, *(f"accounts.{account_id}" for account_id in
                                            await service.useragent.accounts.reload())]

@@ -366,10 +366,10 @@ class NetworkState:
         for key in sorted(self.addresses - other.addresses, key=repr):
             changes.append(f"address {key.address}/{key.prefixlen} removed from "
                            f"{self.name(key.index)}")
-        for key in sorted(other.routes - self.routes, key=repr):
-            changes.append(f"{other._describe_route(key)} added")
-        for key in sorted(self.routes - other.routes, key=repr):
-            changes.append(f"{self._describe_route(key)} removed")
+        for route in sorted(other.routes - self.routes, key=repr):
+            changes.append(f"{other._describe_route(route)} added")
+        for route in sorted(self.routes - other.routes, key=repr):
+            changes.append(f"{self._describe_route(route)} removed")
         return changes
 
 
@@ -390,7 +390,8 @@ def probe_routes() -> RouteProbe:
                 found.append(probe.getsockname()[0])
         except OSError:  # no route (ENETUNREACH), no such family on this host
             found.append(None)
-    return tuple(found)
+    ipv4, ipv6 = found
+    return ipv4, ipv6
 
 
 def probe_differences(before: RouteProbe, after: RouteProbe) -> list[str]:

@@ -7,6 +7,7 @@ the contact we registered (its user part is the account id) or the account's own
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -125,7 +126,7 @@ class AccountManager:
         await self._stop(account_id, UNREGISTER_WAIT)
         return self.public(account)
 
-    async def reload(self) -> list[str]:
+    async def reload(self) -> builtins.list[str]:  # `list` is a method here
         """After SIGHUP re-read the settings file: start, stop or restart the registrations of
         the accounts that were added, removed or changed there. Returns the ids touched."""
         changes = self.store.reload()

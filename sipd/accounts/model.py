@@ -17,6 +17,7 @@ is set. The account "local" always exists, is never stored and registers nowhere
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import difflib
 import json
@@ -425,7 +426,7 @@ class AccountStore:
         """The local account first, then the stored ones in file order."""
         return [self.local, *self._accounts.values()]
 
-    def ids(self) -> list[str]:
+    def ids(self) -> builtins.list[str]:  # `list` is a method here
         return [account.id for account in self.list()]
 
     def get(self, account_id: str) -> AccountConfig:

@@ -120,12 +120,17 @@ ContactSource = str | SipUri | Address | Callable[[], str | SipUri | Address]
 
 
 class _AccountLike(Protocol):
-    aor: str
-    display_name: str
-    password: str
-    outbound_proxy: str
-    expires: int
-
+    # Read-only, as in the frozen AccountConfig.
+    @property
+    def aor(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def password(self) -> str: ...
+    @property
+    def outbound_proxy(self) -> str: ...
+    @property
+    def expires(self) -> int: ...
     @property
     def auth_username(self) -> str: ...
     @property

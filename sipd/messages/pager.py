@@ -158,12 +158,12 @@ class Pager:
                                         "indication", indication.refresh)
             self._composing_changed.set()
             return
-        receiver = self._composing.pop(peer, None)
+        composing = self._composing.pop(peer, None)
         self.bus.publish("message.received",
                          interpreted.event_data(account=account.id, sender=sender,
                                                 recipient=recipient))
-        if receiver is not None and receiver.message_received(now) is not None:
-            self._publish_composing(peer, "idle", receiver.content_type, "message")
+        if composing is not None and composing.message_received(now) is not None:
+            self._publish_composing(peer, "idle", composing.content_type, "message")
 
     async def expire_composing(self) -> None:
         """RFC 3994 §3.3: an `active` that is not refreshed in time lapses to idle."""

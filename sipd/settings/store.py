@@ -9,6 +9,7 @@ memory, untouched.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import logging
 import os
@@ -130,7 +131,7 @@ class SettingsStore:
         container = self._document.get(section)
         return {} if container is None else copy.deepcopy(container.unwrap())
 
-    def section_names(self, section: str) -> set[str]:
+    def section_names(self, section: str) -> builtins.set[str]:  # `set` is a method here
         """The names of the tables of a raw section (no copy of their contents)."""
         _check_section(section)
         container = self._document.get(section)
