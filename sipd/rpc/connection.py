@@ -182,7 +182,7 @@ class Connection:
             await self.limiter.acquire_on_behalf_of(borrower)
             nursery.start_soon(self._answer, handle_frame, frame, borrower)
 
-    async def _answer(self, handle_frame: Any, frame: str, borrower: object) -> None:
+    async def _answer(self, handle_frame: Any, frame: str | bytes, borrower: object) -> None:
         self.frames_in_flight += 1
         try:
             await handle_frame(frame, self)

@@ -22,7 +22,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import trio
 from jsonrpcserver.async_dispatcher import call
@@ -154,7 +154,7 @@ class Dispatcher:
         result = await call(parsed, ctx, self._methods[name])
         if "id" not in request:
             return None
-        return to_serializable(to_response(parsed, result))
+        return cast("dict[str, Any]", to_serializable(to_response(parsed, result)))
 
     def _adapter(self, method: Method) -> Callable[..., Any]:
         async def call(ctx: CallContext, *args: Any, **kwargs: Any) -> Any:

@@ -100,10 +100,11 @@ class RpcServer:
                     continue
                 scope.cancel()
                 scope = await nursery.start(self._listen, listen, listeners, nursery)
-                if self.on_url_change:
+                if self.on_url_change and self.url:
                     self.on_url_change(self.url)
 
     def rebind(self, listen: str) -> None:
+        assert self._rebind_requests is not None, "rebind() before run()"
         self._rebind_requests.send_nowait(listen)
 
     async def _listen(self, listen: str, listeners: list[trio.SocketListener],
