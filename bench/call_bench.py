@@ -226,10 +226,10 @@ async def _measure_load(a: Side, b: Side, to: str, calls: int, idle_rss: int, to
     b_ids = [s["id"] for s in listed if s.get("state") == "established"]
     playing = 0
     for side, legs in ((a, ids), (b, b_ids)):
-        played, error = await _play_all(side, legs, tone)
+        played, play_error = await _play_all(side, legs, tone)
         playing += played
-        if error:
-            notes.append(error)
+        if play_error:
+            notes.append(play_error)
     await trio.sleep(options.settle)
     a_pids, b_pids = await a.pids(), await b.pids()
     pids = [*a_pids, *b_pids]

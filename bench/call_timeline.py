@@ -224,6 +224,7 @@ def task_steps(path: Path, since: float, until: float, label: str,
 async def run(calls: int, quiet: bool, profile: Path | None, trace: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="sipd-timeline-") as tmp:
         settings = [daemon_settings(1) for _ in ("a", "b")]
+        daemons: list[SipdProcess]
         if profile is not None:
             daemons = [ProfiledSipd(Path(tmp), s, name=n, profile=profile / f"{n}.prof")
                        for s, n in zip(settings, ("a", "b"), strict=True)]
