@@ -256,10 +256,11 @@ class Baresip:
 
     def _connect(self) -> None:
         assert self.process is not None
+        process = self.process
 
         def try_connect() -> socket.socket | None:
-            if not self.process.alive():
-                raise ProcessError(f"baresip exited\n{self.process.log_tail()}")
+            if not process.alive():
+                raise ProcessError(f"baresip exited\n{process.log_tail()}")
             try:
                 return socket.create_connection((HOST, self.ctrl_port), timeout=0.5)
             except OSError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +64,7 @@ class TestCA:
         self.ca_cert_path = self.directory / "ca.pem"
         self.ca_cert_path.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, stem: str, dns_names: list[str], ip_addresses: list[str] = ("127.0.0.1",),
+    def issue(self, stem: str, dns_names: list[str], ip_addresses: Sequence[str] = ("127.0.0.1",),
               *, client: bool = True) -> CertFiles:
         """A certificate for `dns_names` and `ip_addresses`, usable by a server (and a client)."""
         key = ec.generate_private_key(ec.SECP256R1())

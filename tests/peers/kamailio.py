@@ -142,6 +142,7 @@ class Kamailio:
         if "presence" in self.features or "xcap" in self.features:
             self._make_dbtext()
         cfg = self._write_config()
+        assert self.run_dir is not None  # made above
         argv = [self.binary, "-DD", "-E", "-f", cfg, "-w", self.run_dir,
                 "-P", self.run_dir / "kamailio.pid", "-Y", self.run_dir, "-m", "32", "-M", "8"]
         if os.environ.get("KAMAILIO_MODULES_DIR"):
@@ -332,7 +333,8 @@ class Kamailio:
     def _ready(self) -> bool:
         assert self.process is not None
         if not self.process.alive():
-            raise ProcessError(f"kamailio exited with status {self.process.popen.poll()}\n"
+            popen = self.process.popen
+            raise ProcessError(f"kamailio exited with status {popen.poll() if popen else None}\n"
                                f"{self.process.log_tail()}")
         if not options_ping(HOST, self.udp_port, timeout=0.2):
             return False

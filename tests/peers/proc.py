@@ -46,7 +46,7 @@ def require_binary(name: str) -> str:
 
 
 def wait_until(
-    check: Callable[[], T], *, timeout: float, what: str, interval: float = 0.05,
+    check: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.05,
     on_timeout: Callable[[], str] | None = None,
 ) -> T:
     """Call `check` until it returns something truthy, and return that; TimeoutError otherwise."""
@@ -71,7 +71,7 @@ class Process:
 
     def __init__(
         self,
-        argv: Sequence[str],
+        argv: Sequence[object],  # str()ed: paths and numbers welcome
         *,
         log_path: Path,
         name: str | None = None,
@@ -250,7 +250,8 @@ class Process:
             if match:
                 return match
             if not self.alive():
-                raise ProcessError(f"{self.name} exited with status {self.popen.poll()} "
+                status = self.popen.poll() if self.popen else None
+                raise ProcessError(f"{self.name} exited with status {status} "
                                    f"before printing {regex.pattern!r}\n{self.log_tail()}")
             return None
 
