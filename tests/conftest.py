@@ -37,7 +37,8 @@ async def client(sipd):
 # The markers are checked while the tests run: a test without a marker that starts a sipd
 # daemon, a peer program or a media worker, or imports pjsua2, fails and says which marker it
 # lacks. So `make unit` cannot quietly run a daemon test, and the full run keeps the markers
-# honest.
+# honest. Only what this process starts is seen: a driver script that starts a daemon in a
+# child of its own needs an explicit marker (tests/sip/test_rfc4475_daemon.py).
 
 import builtins
 import inspect
@@ -47,8 +48,6 @@ import sys
 import types
 from collections.abc import Iterator, Sequence
 from typing import Any
-
-KINDS = ("daemon", "peer", "pjsua2")
 
 #: What starts a daemon, a peer or pjsua2: "module.qualname" of a class or function, or a
 #: module name.
