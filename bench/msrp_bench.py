@@ -51,8 +51,8 @@ async def msrp_pair(nursery: trio.Nursery, state: Path,
     ours, theirs = await sender_end.reserve(), await receiver_end.reserve()
 
     def media(reservation: object, setup: Setup) -> MsrpMedia:
-        return MsrpMedia(reservation.local_path, list(LOCAL_ACCEPT_TYPES),  # type: ignore
-                         setup=setup, fingerprints=reservation.fingerprints)  # type: ignore
+        return MsrpMedia(reservation.local_path, list(LOCAL_ACCEPT_TYPES),  # type: ignore[attr-defined]
+                         setup=setup, fingerprints=reservation.fingerprints)  # type: ignore[attr-defined]
 
     offer, answer = media(ours, Setup.ACTPASS), media(theirs, Setup.PASSIVE)
     options = {"max_message_size": None}

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import gc
 import json
 import logging
-import gc
 import os
 import secrets
 import signal
@@ -27,11 +27,11 @@ from .limits import raise_descriptor_limit
 from .rpc.methods import registry
 from .rpc.server import RpcServer
 from .service import Service
-from .useragent import open_user_agent
 from .settings.errors import ConfigError, PersistError
 from .settings.paths import Paths, check_writable, default_paths, ensure_dir
 from .settings.store import SettingsStore
 from .systemd_notify import Notifier
+from .useragent import open_user_agent
 
 log = logging.getLogger("sipd")
 
@@ -117,7 +117,8 @@ def _lock_runtime_dir(runtime_dir: Path) -> Any:
         holder = lock.read().strip() or "unknown"
         lock.close()
         raise PersistError(f"another sipd (pid {holder}) is running with runtime directory "
-                           f"{runtime_dir}; stop it or use --runtime-dir", path=runtime_dir) from None
+                           f"{runtime_dir}; stop it or use --runtime-dir",
+                           path=runtime_dir) from None
     lock.seek(0)
     lock.truncate()
     lock.write(f"{os.getpid()}\n")
@@ -199,7 +200,7 @@ async def _handle_signals(signals: Any, service: Service, notifier: Notifier) ->
         if signum == signal.SIGHUP:
             notifier.reloading()
             try:
-                changed = service.reload_settings()
+                changed = list(service.reload_settings())  # the keys that changed
                 if service.useragent is not None:
                     changed = [*changed, *(f"accounts.{account_id}" for account_id in
                                            await service.useragent.accounts.reload())]

@@ -20,8 +20,9 @@ import logging
 import secrets
 import sys
 import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterable, Iterator
+from typing import Any
 
 log = logging.getLogger(__name__)
 

@@ -9,27 +9,28 @@ to the account they address.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import trio
 
 from .accounts.manager import AccountManager
 from .accounts.model import AccountStore
 from .dialogs import DialogTable
+from .limits import PEER
+from .media.supervisor import open_media_supervisor
 from .messages.content import ACCEPT as MESSAGE_CONTENT_TYPES
 from .messages.pager import Pager
 from .msrp.trio.service import MsrpService
-from .media.supervisor import open_media_supervisor
-from .limits import PEER
 from .netwatch import watch_network
 from .sessions.manager import SessionManager, media_config
 from .settings import addresses
+from .sip.timers import TimerSettings
 from .sip.trio.locator import Locator
 from .sip.trio.stack import SipStack, StackConfig, open_sip_stack
-from .sip.timers import TimerSettings
 from .sip.trio.tls import TlsConfig
 
 log = logging.getLogger(__name__)

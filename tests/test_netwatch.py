@@ -28,9 +28,22 @@ import trio
 
 from sipd import netwatch
 from sipd.netwatch import (
-    AF_INET, AF_INET6, IFF_RUNNING, IFF_UP, Address, Done, Error, Link, NetlinkFormatError,
-    NetworkState, Route, dump_request, parse_messages, probe_differences,
-    summarize, watch_network,
+    AF_INET,
+    AF_INET6,
+    IFF_RUNNING,
+    IFF_UP,
+    Address,
+    Done,
+    Error,
+    Link,
+    NetlinkFormatError,
+    NetworkState,
+    Route,
+    dump_request,
+    parse_messages,
+    probe_differences,
+    summarize,
+    watch_network,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,8 +24,14 @@ from sipd.sip.errors import SipParseError
 from sipd.sip.header_values import Address, parse_address
 from sipd.sip.uri import SipUri, target_uri
 
-from .content import Composing, ContentRejected, OutgoingContentError, UnsupportedContent
-from .content import interpret_message, outgoing_body
+from .content import (
+    Composing,
+    ContentRejected,
+    OutgoingContentError,
+    UnsupportedContent,
+    interpret_message,
+    outgoing_body,
+)
 from .iscomposing import ISCOMPOSING_CONTENT_TYPE, ComposingReceiver, IsComposing
 
 log = logging.getLogger(__name__)
@@ -66,7 +72,7 @@ class Pager:
         try:
             body_type, body = outgoing_body(
                 content, content_type, cpim=cpim, sender=str(sender.uri),
-                recipient=str(recipient), now=datetime.datetime.now(datetime.timezone.utc))
+                recipient=str(recipient), now=datetime.datetime.now(datetime.UTC))
         except OutgoingContentError as exc:
             raise PagerError("content", str(exc)) from None
         message_id = uuid.uuid4().hex
@@ -159,7 +165,7 @@ class Pager:
                                         "indication", indication.refresh)
             self._composing_changed.set()
             return
-        receiver = self._composing.pop(peer, None)
+        composing = self._composing.pop(peer, None)
         event = self.bus.publish("message.received", {
             "id": uuid.uuid4().hex,
             **interpreted.event_data(account=account.id, sender=sender, recipient=recipient)})
@@ -167,8 +173,8 @@ class Pager:
         # daemon killed right after it keeps what the sender was told it got.
         await self.bus.kept(event)
         await incoming.respond(200)
-        if receiver is not None and receiver.message_received(now) is not None:
-            self._publish_composing(peer, "idle", receiver.content_type, "message")
+        if composing is not None and composing.message_received(now) is not None:
+            self._publish_composing(peer, "idle", composing.content_type, "message")
 
     async def expire_composing(self) -> None:
         """RFC 3994 §3.3: an `active` that is not refreshed in time lapses to idle."""

@@ -15,12 +15,24 @@ from typing import Any
 
 import tomlkit
 
-from sipd.settings.errors import SettingError
-from sipd.settings.kinds import (BoolSetting, EnumSetting, IntSetting, ListenAddressSetting,
-                                 ListSetting, PathSetting, PortRangeSetting, PortSetting,
-                                 Setting, StrSetting, check_codec_name, check_host_port,
-                                 check_ip_address, check_origin)
 from sipd.settings import addresses
+from sipd.settings.errors import SettingError
+from sipd.settings.kinds import (
+    BoolSetting,
+    EnumSetting,
+    IntSetting,
+    ListenAddressSetting,
+    ListSetting,
+    PathSetting,
+    PortRangeSetting,
+    PortSetting,
+    Setting,
+    StrSetting,
+    check_codec_name,
+    check_host_port,
+    check_ip_address,
+    check_origin,
+)
 
 __all__ = ["SETTINGS", "SettingError", "Setting", "lookup", "render_example", "describe",
            "TABLES", "RAW_SECTIONS", "close_keys"]

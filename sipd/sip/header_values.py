@@ -331,7 +331,7 @@ def parse_date(text: str) -> datetime.datetime:
     day, year, hour, minute, second = (int(match[i] or 0) for i in (1, 3, 4, 5, 6))
     try:
         return datetime.datetime(year, _MONTHS.index(match[2].lower()) + 1, day, hour, minute,
-                                 second, tzinfo=datetime.timezone.utc)
+                                 second, tzinfo=datetime.UTC)
     except ValueError:
         raise parse_error("Date", "not an RFC 1123 date", text) from None
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar, Union
+from typing import Any, TypeVar
 
 from .errors import SipParseError
 from .header_values import (
@@ -255,7 +256,7 @@ class Response(Message):
         return f"<Response {self.status} {self.reason}>"
 
 
-AnyMessage = Union[Request, Response]
+AnyMessage = Request | Response
 
 
 # --- parsing -------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ Feed bytes with `receive_data()`; it returns events in order:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from .errors import SipParseError
 from .message import (
@@ -56,7 +55,8 @@ class StreamBroken:
     error: SipParseError
 
 
-StreamEvent = Union[MessageReceived, MessageRejected, KeepAlivePing, KeepAlivePong, StreamBroken]
+StreamEvent = (MessageReceived | MessageRejected | KeepAlivePing | KeepAlivePong
+               | StreamBroken)
 
 
 class StreamFramer:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from .errors import SipParseError
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from .builder import MAGIC_COOKIE, build_non2xx_ack, build_response
 from .message import AnyMessage, Request, Response
@@ -98,8 +98,8 @@ class MessageDropped:
     reason: str
 
 
-Event = Union[Transmit, ResponseReceived, RequestReceived, CancelReceived, TransactionTimedOut,
-              TransportFailed, TransactionTerminated, MessageDropped]
+Event = (Transmit | ResponseReceived | RequestReceived | CancelReceived | TransactionTimedOut
+         | TransportFailed | TransactionTerminated | MessageDropped)
 
 
 class TransactionError(RuntimeError):

@@ -14,7 +14,6 @@ import ipaddress
 import re
 import string
 from dataclasses import dataclass, field
-from typing import Union
 
 from .errors import SipParseError
 from .syntax import (
@@ -247,7 +246,7 @@ class AbsoluteUri:
         return hash((self.scheme.lower(), self.opaque))
 
 
-Uri = Union[SipUri, TelUri, AbsoluteUri]
+Uri = SipUri | TelUri | AbsoluteUri
 
 
 def parse_uri(text: str, what: str = "URI") -> Uri:
@@ -304,6 +303,7 @@ def _parse_sip(scheme: str, rest: str, text: str, what: str) -> SipUri:
             password = percent_decode(password_text, what)
     rest, question, header_text = rest.partition("?")
     host_part, *param_parts = rest.split(";")
+    port_text: str | None
     if host_part.startswith("["):
         close = host_part.find("]")
         host_text, after = host_part[:close + 1], host_part[close + 1:]

@@ -13,8 +13,8 @@ an INVITE (406). An ACK is never answered, so it always passes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from .errors import SipParseError
 from .headers import SINGLE_VALUE_HEADERS

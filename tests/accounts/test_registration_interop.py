@@ -13,9 +13,10 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 import trio
@@ -284,7 +285,7 @@ async def test_fifty_accounts_register_at_once(kamailio, tmp_path):
             for n, user in enumerate(users):
                 nursery.start_soon(add, user, "udp" if n % 2 else "tcp")
         assert len(ids) == 50
-        for user, account_id in ids.items():
+        for account_id in ids.values():
             registered = await regs.wait(account_id, "registered", timeout=60)
             assert registered["expires"] > 0
         listed = (await client.call("accounts.list"))["accounts"]

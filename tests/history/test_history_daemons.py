@@ -307,7 +307,7 @@ async def test_history_that_stops_taking_writes_turns_off_not_the_daemon(tmp_pat
         async with connect(daemon.endpoint) as rpc:
             to = f"sip:local@127.0.0.1:{(await rpc.call('system.state'))['sip']['ports']['tcp']}"
             await rpc.call("messages.send", {"account": "local", "to": to, "content": "one"})
-            subprocess.run(["chattr", "+i", *map(str, files)], check=True)
+            subprocess.run(["chattr", "+i", *map(str, files)], check=True)  # noqa: ASYNC221 (instant)
             try:
                 sent = await rpc.call("messages.send",
                                       {"account": "local", "to": to, "content": "two"})
@@ -321,5 +321,5 @@ async def test_history_that_stops_taking_writes_turns_off_not_the_daemon(tmp_pat
                                        {"account": "local", "to": to, "content": "three"})
                 assert again["delivered"] is True
             finally:
-                subprocess.run(["chattr", "-i", *map(str, files)], check=True)
+                subprocess.run(["chattr", "-i", *map(str, files)], check=True)  # noqa: ASYNC221 (instant)
     assert daemon.log().count("history is off") == 1

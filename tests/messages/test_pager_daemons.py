@@ -8,8 +8,9 @@ client does it; a raw UDP socket plays a sender that sends what sipd does not ta
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 import trio

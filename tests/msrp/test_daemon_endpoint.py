@@ -7,7 +7,6 @@ from __future__ import annotations
 import socket
 
 from sipctl.client import connect
-
 from sipd.msrp.trio.tls import CERT_NAME, KEY_NAME
 from tests.daemon import SipdProcess
 from tests.peers.ports import free_port

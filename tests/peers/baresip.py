@@ -40,8 +40,9 @@ import threading
 import time
 import uuid
 import wave
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .ports import HOST, free_port, free_port_block
 from .proc import Process, ProcessError, require_binary, wait_until
@@ -135,7 +136,7 @@ class Baresip:
         self.process: Process | None = None
         self._sock: socket.socket | None = None
         self._reader: threading.Thread | None = None
-        self._responses: "queue.Queue[dict[str, Any]]" = queue.Queue()
+        self._responses: queue.Queue[dict[str, Any]] = queue.Queue()
         self._events: list[dict[str, Any]] = []
         self._events_cond = threading.Condition()
         self._consumed: set[int] = set()
@@ -209,7 +210,7 @@ class Baresip:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> "Baresip":
+    def start(self) -> Baresip:
         self._write_config()
         argv = [self.binary, "-f", self.config_dir]
         # stdin is a pipe: the stdio UI module needs a pollable stdin to load
@@ -242,7 +243,7 @@ class Baresip:
         if self._reader is not None:
             self._reader.join(timeout=2)
 
-    def __enter__(self) -> "Baresip":
+    def __enter__(self) -> Baresip:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -255,10 +256,11 @@ class Baresip:
 
     def _connect(self) -> None:
         assert self.process is not None
+        process = self.process
 
         def try_connect() -> socket.socket | None:
-            if not self.process.alive():
-                raise ProcessError(f"baresip exited\n{self.process.log_tail()}")
+            if not process.alive():
+                raise ProcessError(f"baresip exited\n{process.log_tail()}")
             try:
                 return socket.create_connection((HOST, self.ctrl_port), timeout=0.5)
             except OSError:
@@ -350,7 +352,8 @@ class Baresip:
                 for index, event in enumerate(self._events):
                     if index in self._consumed:
                         continue
-                    if event.get("type") == type and all(event.get(k) == v for k, v in fields.items()):
+                    if event.get("type") == type and all(event.get(k) == v
+                                                         for k, v in fields.items()):
                         self._consumed.add(index)
                         return event
                     if type == "REGISTER_OK" and event.get("type") == "REGISTER_FAIL":

@@ -136,9 +136,10 @@ class Linphonec:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> "Linphonec":
+    def start(self) -> Linphonec:
         self.rc_path.write_text(self._rc_text())
-        env = dict(os.environ, HOME=str(self.home), XDG_DATA_HOME=str(self.home / ".local" / "share"),
+        env = dict(os.environ, HOME=str(self.home),
+                   XDG_DATA_HOME=str(self.home / ".local" / "share"),
                    XDG_CONFIG_HOME=str(self.home / ".config"))
         argv = [self.binary, "-c", self.rc_path, "-d", "6", "-l", self.tmpdir / "liblinphone.log"]
         self.process = Process(argv, name="linphonec", log_path=self.log_path, stdin_pipe=True,
@@ -165,7 +166,7 @@ class Linphonec:
         # SIGTERM is ignored (or hangs in its handler); the second signal is SIGKILL anyway
         self.process.stop(timeout=3, graceful=quit_command, signals=(signal.SIGKILL,))
 
-    def __enter__(self) -> "Linphonec":
+    def __enter__(self) -> Linphonec:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -233,7 +234,9 @@ class Linphonec:
 
     def transfer(self, uri: str, call_id: int | None = None) -> int:
         """Blind transfer: REFER the remote party of `call_id` (else the current call) to `uri`."""
-        return self.command(f"transfer {uri}" if call_id is None else f"transfer {int(call_id)} {uri}")
+        if call_id is None:
+            return self.command(f"transfer {uri}")
+        return self.command(f"transfer {int(call_id)} {uri}")
 
     def transfer_to_call(self, call_id: int, other_call_id: int) -> int:
         """Attended transfer: REFER the remote party of `call_id` to the remote party of
@@ -255,5 +258,6 @@ class Linphonec:
                     return peer, body
             return None
 
-        return wait_until(find, timeout=timeout, what=f"linphonec {self.account} to receive a message",
+        return wait_until(find, timeout=timeout,
+                          what=f"linphonec {self.account} to receive a message",
                           on_timeout=lambda: self.process.log_tail() if self.process else "")

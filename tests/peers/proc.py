@@ -16,15 +16,16 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
 #: Every Process started and not yet stopped, so a fixture can check that none is left behind.
-RUNNING: "set[Process]" = set()
+RUNNING: set[Process] = set()
 #: Every Process ever started by this test run, oldest first.
-STARTED: "list[Process]" = []
+STARTED: list[Process] = []
 
 
 def require_binary(name: str) -> str:
@@ -45,7 +46,7 @@ def require_binary(name: str) -> str:
 
 
 def wait_until(
-    check: Callable[[], T], *, timeout: float, what: str, interval: float = 0.05,
+    check: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.05,
     on_timeout: Callable[[], str] | None = None,
 ) -> T:
     """Call `check` until it returns something truthy, and return that; TimeoutError otherwise."""
@@ -70,7 +71,7 @@ class Process:
 
     def __init__(
         self,
-        argv: Sequence[str],
+        argv: Sequence[object],  # str()ed: paths and numbers welcome
         *,
         log_path: Path,
         name: str | None = None,
@@ -93,7 +94,7 @@ class Process:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> "Process":
+    def start(self) -> Process:
         prefix = ["timeout", "--kill-after=5", f"{self.max_lifetime:.0f}"]
         if self.line_buffered:
             # The peers' stdout is a file: without this glibc buffers what we wait for.
@@ -163,7 +164,7 @@ class Process:
             self._note(f"stopped, exit status {self.returncode}")
         return self.returncode
 
-    def __enter__(self) -> "Process":
+    def __enter__(self) -> Process:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -249,7 +250,8 @@ class Process:
             if match:
                 return match
             if not self.alive():
-                raise ProcessError(f"{self.name} exited with status {self.popen.poll()} "
+                status = self.popen.poll() if self.popen else None
+                raise ProcessError(f"{self.name} exited with status {status} "
                                    f"before printing {regex.pattern!r}\n{self.log_tail()}")
             return None
 

@@ -87,7 +87,7 @@ async def test_lone_surrogate_in_an_account_field_adds_nothing(sipd, ws):
 async def test_lone_surrogate_in_a_login_counts_as_a_wrong_token(sipd):
     async with open_websocket_url(sipd.endpoint.url) as ws:
         for attempt in range(3):
-            reply = await raw(ws, '{"jsonrpc": "2.0", "method": "auth.login", "id": %d, '
+            reply = await raw(ws, '{"jsonrpc": "2.0", "method": "auth.login", "id": %d, '  # noqa: UP031
                                   '"params": {"token": "\\ud800"}}' % attempt)
             assert reply["error"]["code"] == -32602
             assert reply["error"]["data"]["field"] == "params.token"

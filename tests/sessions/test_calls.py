@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import signal
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 import trio
@@ -150,7 +151,7 @@ async def exchange_tones(a: Peer, a_id: str, b: Peer, b_id: str,
     TONE_SECONDS; the recordings for `heard_each_other` once the calls have ended."""
     heard = ((a, a_id, tmp_path / f"heard-by-{a_id}.wav"),
              (b, b_id, tmp_path / f"heard-by-{b_id}.wav"))
-    for (peer, session, path), hz in zip(heard, (440, 1000)):
+    for (peer, session, path), hz in zip(heard, (440, 1000), strict=False):
         await peer.call("sessions.record", id=session, path=str(path))
         tone = write_tone(tmp_path / f"{session}-{hz}.wav", hz)
         await peer.call("sessions.play", id=session, path=str(tone), loop=True)

@@ -54,11 +54,15 @@ async def test_bad_media_files_are_refused_with_the_reason(a, b, tmp_path):
     not_wav.write_text("this is not audio\n")
     stereo = tmp_path / "stereo.wav"
     with wave.open(str(stereo), "wb") as out:
-        out.setnchannels(2); out.setsampwidth(2); out.setframerate(44100)
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(44100)
         out.writeframes(b"\x00\x01" * 2 * 44100)
     eight = tmp_path / "eight.wav"
     with wave.open(str(eight), "wb") as out:
-        out.setnchannels(1); out.setsampwidth(1); out.setframerate(8000)
+        out.setnchannels(1)
+        out.setsampwidth(1)
+        out.setframerate(8000)
         out.writeframes(b"\x80" * 8000)
     results = {}
     for name, method, path in [
@@ -95,8 +99,8 @@ async def test_bad_media_files_are_refused_with_the_reason(a, b, tmp_path):
 
 def _offer(port: int, payloads: str = "0", rtpmap: str = "a=rtpmap:0 PCMU/8000\r\n",
            version: int = 1) -> str:
-    return ("v=0\r\no=raw 1 %d IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            "m=audio %d RTP/AVP %s\r\n%sa=sendrecv\r\n" % (version, port, payloads, rtpmap))
+    return (f"v=0\r\no=raw 1 {version} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            f"m=audio {port} RTP/AVP {payloads}\r\n{rtpmap}a=sendrecv\r\n")
 
 
 def _to_tag(headers: dict[str, str]) -> str:
@@ -370,7 +374,7 @@ async def test_answer_after_the_caller_cancelled(a, b):
 
 async def test_bad_transfers_and_digits_are_refused(a, b):
     a_id, b_id = await call_and_answer(a, b)
-    for params, field in [({"to": "tel:+15551234"}, "to"), ({"to": "mailto:x@y"}, "to"),
+    for params, _field in [({"to": "tel:+15551234"}, "to"), ({"to": "mailto:x@y"}, "to"),
                           ({"to": ""}, "to"), ({"replaces": a_id}, "replaces"),
                           ({}, "to"), ({"to": "sip:x@127.0.0.1", "replaces": b_id}, "to")]:
         error = await _refused(a, "sessions.transfer", id=a_id, **params)

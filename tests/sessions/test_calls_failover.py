@@ -10,8 +10,8 @@ the call. The daemon runs with sip.t1 = 50 ms: an INVITE nobody answers times ou
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 import pytest
 

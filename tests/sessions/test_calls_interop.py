@@ -11,9 +11,10 @@ other end's recording must be dominated by it.
 from __future__ import annotations
 
 import wave
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 import trio
@@ -24,8 +25,7 @@ from tests.media.audio import write_tone
 from tests.messages.test_pager_interop import account_fields
 from tests.peers.baresip import write_tone_wav
 from tests.peers.proc import off_loop, wait_until
-from tests.sessions.test_calls import (TONE_SECONDS, Events, Peer, assert_hears,
-                                       daemon_settings)
+from tests.sessions.test_calls import TONE_SECONDS, Events, Peer, assert_hears, daemon_settings
 
 pytestmark = pytest.mark.interop
 

@@ -123,7 +123,7 @@ async def _run(a, b, tmp_path) -> None:
             nursery.start_soon(_rpc, b, "sessions.record", {"id": b_id, "path": str(path)})
     tones = [write_tone(tmp_path / f"a-{f}.wav", f) for f in TONES]
     async with trio.open_nursery() as nursery:
-        for a_id, tone in zip(a_ids, tones):
+        for a_id, tone in zip(a_ids, tones, strict=False):
             nursery.start_soon(_rpc, a, "sessions.play",
                                {"id": a_id, "path": str(tone), "loop": True})
     await trio.sleep(TONE_SECONDS)
@@ -138,7 +138,7 @@ async def _run(a, b, tmp_path) -> None:
     assert {d["id"] for d in done} == set(b_ids) and all(d["complete"] for d in done), done
 
     dominant = []
-    for b_id, path in recordings.items():
+    for path in recordings.values():
         seconds, powers = await trio.to_thread.run_sync(tone_powers, str(path))
         ranked = sorted(powers, key=powers.get, reverse=True)
         best, second = ranked[0], ranked[1]

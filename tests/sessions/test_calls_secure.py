@@ -23,10 +23,18 @@ from tests.peers.certs import TestCA
 from tests.peers.fixtures import PEER_USERS
 from tests.peers.proc import off_loop
 from tests.sessions.test_calls import assert_hears
-from tests.sessions.test_calls_interop import (CALLEE_TONE, CALLER_TONE, PEER_TIMEOUT, SipdUser,
-                                               finished_wav, recording_done,
-                                               sipd_calls_baresip, sipd_plays_and_records,
-                                               sipd_talk, sipd_user)
+from tests.sessions.test_calls_interop import (
+    CALLEE_TONE,
+    CALLER_TONE,
+    PEER_TIMEOUT,
+    SipdUser,
+    finished_wav,
+    recording_done,
+    sipd_calls_baresip,
+    sipd_plays_and_records,
+    sipd_talk,
+    sipd_user,
+)
 
 pytestmark = pytest.mark.interop
 

@@ -37,9 +37,17 @@ import pytest
 import trio
 
 from tests.peers.proc import off_loop
-from tests.sessions.test_calls_interop import (PEER_TIMEOUT, SipdUser, bob_with_tone,
-                                               bob_closed, carol_with_tone, sipd_calls_baresip,
-                                               sipd_talk, sipd_user, talk_then_hang_up)
+from tests.sessions.test_calls_interop import (
+    PEER_TIMEOUT,
+    SipdUser,
+    bob_closed,
+    bob_with_tone,
+    carol_with_tone,
+    sipd_calls_baresip,
+    sipd_talk,
+    sipd_user,
+    talk_then_hang_up,
+)
 
 pytestmark = pytest.mark.interop
 

@@ -252,7 +252,7 @@ class Daemon:
         self.process = SipdProcess(base, {"sip.transport_list": ["udp", "tcp"]}, name=name)
         self.ports: dict[str, int] = {}
 
-    def start(self) -> "Daemon":
+    def start(self) -> Daemon:
         self.process.start()
         state = rpc(self.process.endpoint, "system.state")
         self.ports = state["sip"]["ports"]
@@ -389,7 +389,8 @@ def run_udp(daemon: Daemon, names: list[str]) -> list[dict[str, Any]]:
                                      "late": [], "acks_sent": 0}
             acked: set[tuple[str, str]] = set()
 
-            def on_message(packet: bytes, port: int, name=name, entry=entry) -> None:
+            def on_message(packet: bytes, port: int, name=name, entry=entry,
+                           acked=acked) -> None:
                 record = describe(packet, f"udp:{port}")
                 key = owner_key(record.get("call_id"), record.get("vias") or [])
                 owner = owners.get(key or "", name)
@@ -430,7 +431,7 @@ def tcp_read(sock: socket.socket, until: float, done=lambda buffer: False) -> tu
         sock.settimeout(left)
         try:
             chunk = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return buffer, False
         except ConnectionResetError:
             return buffer, True

@@ -15,7 +15,8 @@ import signal
 import socket
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 

@@ -22,7 +22,8 @@ from sipd.sip.validation import validate_request_for_uas
 from .helpers import INVITE, OPTIONS, RFC4475, sip
 
 EXAMPLES = int(os.environ.get("SIPD_FUZZ_EXAMPLES", "800"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize="SIPD_FUZZ_EXAMPLES" not in os.environ,
+FUZZ = settings(max_examples=EXAMPLES, deadline=None,
+                derandomize="SIPD_FUZZ_EXAMPLES" not in os.environ,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 SEEDS = [path.read_bytes() for path in sorted(RFC4475.glob("*.dat"))] + [

@@ -25,7 +25,8 @@ def test_request_accessors():
     assert message.call_id == "a84b4c76e66710@pc33.atlanta.example.com"
     assert (message.cseq.number, message.cseq.method) == (314159, "INVITE")
     assert message.max_forwards == 70 and message.expires == 120
-    assert [str(r.uri) for r in message.routes] == ["sip:p1.example.com;lr", "sip:p2.example.com;lr"]
+    assert [str(r.uri) for r in message.routes] == ["sip:p1.example.com;lr",
+                                                    "sip:p2.example.com;lr"]
     assert [str(r.uri) for r in message.record_routes] == ["sip:rr.example.com;lr"]
     assert message.allow == ["INVITE", "ACK", "BYE"]
     assert message.supported == ["replaces", "timer"] and message.require == ["100rel"]

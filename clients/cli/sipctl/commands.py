@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,8 @@ def _update_params(ns: argparse.Namespace) -> dict[str, Any]:
 
 # -- messages ---------------------------------------------------------------------------------
 
-MESSAGE_ACCOUNT = arg("account", metavar="ACCOUNT", help='the sending account\'s id ("local": the daemon\'s own '
+MESSAGE_ACCOUNT = arg("account", metavar="ACCOUNT",
+                      help='the sending account\'s id ("local": the daemon\'s own '
                                       "address, no server needed)")
 MESSAGE_TO = arg("to", metavar="TO", help="the recipient, e.g. sip:bob@example.com or "
                             "sip:local@192.0.2.1:5060;transport=tcp")
@@ -207,7 +209,8 @@ COMMANDS: list[Command] = [
             build=_send_params, failure=_not_delivered),
     Command("message composing", "messages.composing",
             "tell the recipient you are typing (active) or stopped (idle)",
-            (MESSAGE_ACCOUNT, MESSAGE_TO, arg("state", metavar="active|idle", choices=("active", "idle")))),
+            (MESSAGE_ACCOUNT, MESSAGE_TO,
+             arg("state", metavar="active|idle", choices=("active", "idle")))),
     Command("history calls", "history.sessions", "past calls, newest first",
             HISTORY_FILTERS, show="sessions", present=_calls_table,
             columns=("when", "direction", "remote", "result", "duration", "reason")),

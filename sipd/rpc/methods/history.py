@@ -63,7 +63,7 @@ async def sessions(ctx: CallContext, *, account: ACCOUNT = None, remote: REMOTE 
     while it lasts. `next` (null on the last page) is
     the `before` of the next page."""
     with _errors():
-        return await _history(ctx).sessions(  # type: ignore[no-any-return]
+        return await _history(ctx).sessions(
             _filter(before, account=account, remote=remote), limit)
 
 
@@ -85,7 +85,7 @@ async def messages(
     theirs; unknown when sipd stopped before the final response. `next` (null on the last
     page) is the `before` of the next page."""
     with _errors():
-        return await _history(ctx).messages(  # type: ignore[no-any-return]
+        return await _history(ctx).messages(
             _filter(before, account=account, remote=remote, session=session), limit, query)
 
 
