@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from sipctl.client import connect
-from tests.daemon import SipdProcess
+from tests.harness.process import SipdProcess
 
 pytest_plugins = ["tests.peers.fixtures"]
 

@@ -16,7 +16,7 @@ import trio
 
 from sipctl.client import Client, RpcCallError, connect
 from sipd.sip.builder import warning_value
-from tests.daemon import SipdProcess, running
+from tests.harness.process import SipdProcess, running
 from tests.peers.ports import free_port
 
 TEXT = "héllo ✓ — direct"

@@ -17,9 +17,11 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Sequence
 
-T = TypeVar("T")
+from tests.harness.waits import off_loop, wait_until
+
+__all__ = ["Process", "ProcessError", "off_loop", "require_binary", "wait_until"]
 
 #: Every Process started and not yet stopped, so a fixture can check that none is left behind.
 RUNNING: "set[Process]" = set()
@@ -42,23 +44,6 @@ def require_binary(name: str) -> str:
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
     raise AssertionError("unreachable")  # pytest.skip raises
-
-
-def wait_until(
-    check: Callable[[], T], *, timeout: float, what: str, interval: float = 0.05,
-    on_timeout: Callable[[], str] | None = None,
-) -> T:
-    """Call `check` until it returns something truthy, and return that; TimeoutError otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            detail = on_timeout() if on_timeout else ""
-            raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}" +
-                               (f"\n{detail}" if detail else ""))
-        time.sleep(interval)
 
 
 class ProcessError(RuntimeError):
@@ -263,16 +248,3 @@ class Process:
                 return f.read().decode(errors="replace")
         except FileNotFoundError:
             return ""
-
-
-async def off_loop(function: Callable[..., T], *args: object, **kwargs: object) -> T:
-    """Run a blocking driver call (a wait_* method) in a thread, from a trio test.
-
-    The drivers block while they wait; when the sipd under test runs in the test's own trio
-    loop, waiting on the loop would stall it.
-    """
-    import functools
-
-    import trio
-
-    return await trio.to_thread.run_sync(functools.partial(function, *args, **kwargs))

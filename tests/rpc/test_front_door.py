@@ -11,7 +11,7 @@ import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from sipctl.client import connect
-from tests.daemon import SipdProcess
+from tests.harness.process import SipdProcess
 
 
 async def raw(ws, frame, timeout=10):

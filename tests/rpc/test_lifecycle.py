@@ -15,7 +15,7 @@ import trio
 from sipctl.client import connect
 from sipd.settings.schema import render_example
 from sipd.settings.store import SettingsStore
-from tests.daemon import ROOT, SipdProcess, host_port
+from tests.harness.process import ROOT, SipdProcess, host_port
 
 
 def test_first_start_creates_default_config(tmp_path):
@@ -79,7 +79,7 @@ def test_read_only_state_dir_is_a_clear_error(tmp_path):
     daemon = SipdProcess(tmp_path)
     daemon.state_dir.mkdir(parents=True)
     daemon.config.parent.mkdir(parents=True)
-    from tests.daemon import write_config
+    from tests.harness.process import write_config
     write_config(daemon.config, daemon.settings)
     command = " ".join(daemon.command())
     # A read-only bind mount: permission bits alone do not stop root.

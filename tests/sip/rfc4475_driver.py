@@ -247,7 +247,7 @@ def rpc(endpoint: Any, method: str, params: dict | None = None, timeout: float =
 
 class Daemon:
     def __init__(self, base: Path, name: str) -> None:
-        from tests.daemon import SipdProcess
+        from tests.harness.process import SipdProcess
 
         self.process = SipdProcess(base, {"sip.transport_list": ["udp", "tcp"]}, name=name)
         self.ports: dict[str, int] = {}
