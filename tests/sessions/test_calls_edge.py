@@ -17,7 +17,7 @@ import trio
 from sipctl.client import RpcCallError
 from tests.harness.peer import call_and_answer, daemon_settings, open_peer
 from tests.harness.raw_uac import raw_uac
-from tests.harness.waits import EVENT_TIMEOUT
+from tests.harness.waits import EVENT_TIMEOUT, eventually
 from tests.media.audio import write_tone
 
 NOT_FOUND, INVALID, CONFLICT = -32002, -32602, -32003
@@ -485,6 +485,7 @@ async def test_a_cancel_that_crosses_the_answer_ends_the_call(b):
                 await uac.send(uac.request("BYE", contact, 2, to_tag=to_tag))
             over = await _over(b, new["id"])
             assert over["state"] in ("failed", "ended"), (delay, over)
-    with trio.fail_after(EVENT_TIMEOUT):
-        while any(w["sessions"] for w in (await b.call("system.state"))["media"]["workers"]):
-            await trio.sleep(0.1)
+    async def workers_idle() -> bool:
+        return not any(w["sessions"] for w in (await b.call("system.state"))["media"]["workers"])
+
+    await eventually(workers_idle, what="no session left on a worker", interval=0.1)
