@@ -1,15 +1,14 @@
-"""The daemon fixtures, made by one factory: `daemon_fixtures` starts n daemons per module (or
-per test), and gives each a fixture that opens a fresh `DaemonPeer` to it per test.
-
-A conftest imports what its tests use:
+"""The daemon fixtures, in one place: n daemons per module, a fresh `DaemonPeer` to each per
+test (`peer_fixture` makes one for any index). A conftest imports what its tests use:
 
     from tests.harness.fixtures import a, b, c, daemons  # noqa: F401  (fixtures)
 
 `daemons` starts the daemons a module names in DAEMON_NAMES (default two: a and b) once per
-module (start-up is much of what call tests take), with `daemon_settings()`; `a`, `b`, `c` are
-RPC connections to the first three. `daemon` is one daemon with T1 = 50 ms, for scripted peers
-(sipp), and `peer` a connection to it. `pair` is two daemons of a test's own, for tests that
-drive them from outside (sipctl).
+module (start-up is much of what call tests take), with the module's DAEMON_SETTINGS (default
+`daemon_settings()`: media workers on loopback); `a`, `b`, `c` are RPC connections to the
+first three, subscribed to the module's PEER_TOPICS (default sessions, media, messages).
+`daemon` is one daemon with T1 = 50 ms, for scripted peers (sipp), and `peer` a connection to
+it. `pair` is two daemons of a test's own, for tests that drive them from outside (sipctl).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from typing import Any, AsyncIterator, Iterator
 
 import pytest
 
-from tests.harness.peer import DaemonPeer, daemon_settings, open_peer
+from tests.harness.peer import CALL_TOPICS, DaemonPeer, daemon_settings, open_peer
 from tests.harness.process import SipdProcess, running
 
 
@@ -30,15 +29,17 @@ def module_base(request: Any, tmp_path_factory: Any) -> Path:
 @pytest.fixture(scope="module")
 def daemons(request: Any, tmp_path_factory: Any) -> Iterator[list[SipdProcess]]:
     names = getattr(request.module, "DAEMON_NAMES", ("a", "b"))
-    with running(module_base(request, tmp_path_factory), daemon_settings(),
-                 names=names) as started:
+    settings = getattr(request.module, "DAEMON_SETTINGS", None)
+    with running(module_base(request, tmp_path_factory),
+                 daemon_settings() if settings is None else settings, names=names) as started:
         yield started
 
 
 def peer_fixture(index: int, name: str) -> Any:
     """A fixture: a fresh RPC connection, per test, to the `index`-th of `daemons`."""
-    async def connected(daemons: list[SipdProcess]) -> AsyncIterator[DaemonPeer]:
-        async with open_peer(daemons[index]) as peer:
+    async def connected(request: Any, daemons: list[SipdProcess]) -> AsyncIterator[DaemonPeer]:
+        topics = getattr(request.module, "PEER_TOPICS", CALL_TOPICS)
+        async with open_peer(daemons[index], topics) as peer:
             yield peer
 
     connected.__doc__ = f"A connection to daemons[{index}], per test."

@@ -47,10 +47,10 @@ class DaemonPeer:
         """The registered account's id (the built-in one is "local")."""
         return self.account["id"] if self.account else "local"
 
-    def uri(self, transport: str = "udp") -> str:
-        """The built-in `local` account's URI on this daemon's `transport` port."""
+    def uri(self, transport: str = "udp", user: str = "local") -> str:
+        """The built-in `local` account's URI (or `user`'s) on this daemon's `transport` port."""
         suffix = "" if transport == "udp" else f";transport={transport}"
-        return f"sip:local@127.0.0.1:{self.ports[transport]}{suffix}"
+        return f"sip:{user}@127.0.0.1:{self.ports[transport]}{suffix}"
 
     async def call(self, method: str, **params: Any) -> Any:
         return await self.rpc.call(method, params)
