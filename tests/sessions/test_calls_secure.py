@@ -20,7 +20,7 @@ import trio
 
 from tests.harness.audio import (CALLEE_TONE, CALLER_TONE, assert_hears, finished_wav,
                                  recording_done, sipd_plays_and_records, sipd_talk)
-from tests.harness.interop import call_user, sipd_calls_baresip
+from tests.harness.interop import TALK_SECONDS, call_user, sipd_calls_baresip
 from tests.harness.peer import DaemonPeer
 from tests.harness.useragent import PEER_TIMEOUT
 from tests.harness.waits import off_loop
@@ -82,7 +82,7 @@ async def talk_over_srtp(alice: DaemonPeer, a_id: str, bob: Any, tmp_path: Path,
     """Alice plays her tone into the call with baresip (which plays `bob_tone`), checks the call
     is SRTP on her side, hangs up; baresip used SRTP too, and each heard the other."""
     heard_by_alice = await sipd_plays_and_records(alice, a_id, tmp_path, alice_tone)
-    await trio.sleep(3.0)
+    await trio.sleep(TALK_SECONDS)
     view = await alice.call("sessions.get", id=a_id)
     print("alice's session:", view)
     assert_srtp_media(view)
