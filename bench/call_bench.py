@@ -20,7 +20,7 @@ from typing import Any
 import trio
 
 from sipctl.client import connect
-from tests.daemon import SipdProcess
+from tests.harness.process import SipdProcess
 from tests.media.audio import write_tone
 from tests.peers.baresip import write_tone_wav
 from tests.peers.ports import rtp_port_range

@@ -36,7 +36,7 @@ from typing import Any
 import trio
 
 from sipctl.client import connect
-from tests.daemon import SipdProcess
+from tests.harness.process import SipdProcess
 
 from .call_bench import Side, _end_calls, daemon_settings
 from .procs import cpu_seconds

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.daemon import ROOT, SipdProcess
+from tests.harness.process import ROOT, SipdProcess
 
 # log.level warning: the daemon's per-connection debug/info lines must not be what we measure.
 SIPD_SETTINGS = {"log.level": "warning"}

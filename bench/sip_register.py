@@ -38,7 +38,7 @@ from typing import Any
 import trio
 
 from sipctl.client import Client, connect
-from tests.daemon import SipdProcess
+from tests.harness.process import SipdProcess
 from tests.peers.kamailio import Kamailio
 from tests.peers.sipp import Sipp
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from sipctl.client import connect
-from tests.daemon import SipdProcess
+from tests.harness.process import SipdProcess
 
 pytest_plugins = ["tests.peers.fixtures"]
 
@@ -52,8 +52,8 @@ from typing import Any
 #: What starts a daemon, a peer or pjsua2: "module.qualname" of a class or function, or a
 #: module name.
 STARTERS = {
-    "tests.daemon.SipdProcess": "daemon",
-    "tests.daemon.running": "daemon",
+    "tests.harness.process.SipdProcess": "daemon",
+    "tests.harness.process.running": "daemon",
     "tests.peers.kamailio.Kamailio": "peer",
     "tests.peers.baresip.Baresip": "peer",
     "tests.peers.linphonec.Linphonec": "peer",

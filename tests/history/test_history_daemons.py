@@ -15,9 +15,10 @@ import pytest
 import trio
 
 from sipctl.client import RpcCallError, connect
-from tests.daemon import SipdProcess, running
+from tests.harness.peer import DaemonPeer as Peer
+from tests.harness.peer import call_and_answer, daemon_settings, open_peer
+from tests.harness.process import SipdProcess, running
 from tests.history.v1 import DAY, write_v1
-from tests.sessions.test_calls import Peer, call_and_answer, daemon_settings, open_peer
 
 TEXT = "Grüße aus dem Verlauf ✓"
 

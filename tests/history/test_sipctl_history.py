@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from tests.cli.test_sipctl_calls import sipctl, sipctl_json, wait_for
+from tests.harness.sipctl import sipctl, sipctl_json
+from tests.harness.waits import wait_until as wait_for
 
 
 def test_history_calls_and_messages(pair):

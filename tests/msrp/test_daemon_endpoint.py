@@ -8,7 +8,7 @@ import socket
 
 from sipctl.client import connect
 from sipd.msrp.trio.tls import CERT_NAME, KEY_NAME
-from tests.daemon import SipdProcess
+from tests.harness.process import SipdProcess
 from tests.peers.ports import free_port
 
 

@@ -40,12 +40,14 @@ import threading
 import time
 import uuid
 import wave
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tests.harness.useragent import PEER_TIMEOUT, UserAgentPeer
+
 from .ports import HOST, free_port, free_port_block
-from .proc import Process, ProcessError, require_binary, wait_until
+from .proc import Process, ProcessError, off_loop, require_binary, wait_until
 
 MODULE_PATH = "/usr/lib/baresip/modules"
 MESSAGE_LINE = re.compile(r'\r(sips?:\S+): "(.*)"\n')
@@ -78,7 +80,10 @@ class CtrlError(RuntimeError):
     pass
 
 
-class Baresip:
+class Baresip(UserAgentPeer):
+    NAME = "baresip"
+    MESSAGE_LINE = MESSAGE_LINE
+
     def __init__(
         self,
         tmpdir: Path,
@@ -243,24 +248,14 @@ class Baresip:
         if self._reader is not None:
             self._reader.join(timeout=2)
 
-    def __enter__(self) -> Baresip:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def log_text(self) -> str:
-        return self.process.log_text() if self.process else ""
-
     # -- ctrl_tcp ------------------------------------------------------------------------------
 
     def _connect(self) -> None:
         assert self.process is not None
-        process = self.process
 
         def try_connect() -> socket.socket | None:
-            if not process.alive():
-                raise ProcessError(f"baresip exited\n{process.log_tail()}")
+            if not self.process.alive():
+                raise ProcessError(f"baresip exited\n{self.process.log_tail()}")
             try:
                 return socket.create_connection((HOST, self.ctrl_port), timeout=0.5)
             except OSError:
@@ -352,8 +347,8 @@ class Baresip:
                 for index, event in enumerate(self._events):
                     if index in self._consumed:
                         continue
-                    if event.get("type") == type and all(event.get(k) == v
-                                                         for k, v in fields.items()):
+                    if event.get("type") == type and all(
+                            event.get(k) == v for k, v in fields.items()):
                         self._consumed.add(index)
                         return event
                     if type == "REGISTER_OK" and event.get("type") == "REGISTER_FAIL":
@@ -398,20 +393,8 @@ class Baresip:
             self.command("contact_next")
         self.command("message", text)
 
-    def messages(self) -> list[tuple[str, str]]:
-        """(sender URI, text) of every MESSAGE received so far."""
-        return MESSAGE_LINE.findall(self.log_text())
-
-    def wait_message(self, timeout: float = 10.0, text: str | None = None) -> tuple[str, str]:
-        """The first received MESSAGE (with `text`, if given)."""
-        def find() -> tuple[str, str] | None:
-            for peer, body in self.messages():
-                if text is None or body == text:
-                    return peer, body
-            return None
-
-        return wait_until(find, timeout=timeout, what="baresip to receive a MESSAGE",
-                          on_timeout=lambda: self.process.log_tail() if self.process else "")
+    def ended_waiter(self, timeout: float = PEER_TIMEOUT) -> Callable[[], Awaitable[Any]]:
+        return lambda: off_loop(self.wait_event, "CALL_CLOSED", timeout=timeout)
 
     def recordings(self) -> dict[str, list[Path]]:
         """WAV files the sndfile filter wrote: {"sent": [...], "received": [...]}."""

@@ -18,9 +18,10 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
 
-T = TypeVar("T")
+from tests.harness.waits import off_loop, wait_until
+
+__all__ = ["Process", "ProcessError", "off_loop", "require_binary", "wait_until"]
 
 #: Every Process started and not yet stopped, so a fixture can check that none is left behind.
 RUNNING: set[Process] = set()
@@ -45,23 +46,6 @@ def require_binary(name: str) -> str:
     raise AssertionError("unreachable")  # pytest.skip raises
 
 
-def wait_until(
-    check: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.05,
-    on_timeout: Callable[[], str] | None = None,
-) -> T:
-    """Call `check` until it returns something truthy, and return that; TimeoutError otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            detail = on_timeout() if on_timeout else ""
-            raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}" +
-                               (f"\n{detail}" if detail else ""))
-        time.sleep(interval)
-
-
 class ProcessError(RuntimeError):
     pass
 
@@ -71,7 +55,7 @@ class Process:
 
     def __init__(
         self,
-        argv: Sequence[object],  # str()ed: paths and numbers welcome
+        argv: Sequence[str],
         *,
         log_path: Path,
         name: str | None = None,
@@ -250,8 +234,7 @@ class Process:
             if match:
                 return match
             if not self.alive():
-                status = self.popen.poll() if self.popen else None
-                raise ProcessError(f"{self.name} exited with status {status} "
+                raise ProcessError(f"{self.name} exited with status {self.popen.poll()} "
                                    f"before printing {regex.pattern!r}\n{self.log_tail()}")
             return None
 
@@ -265,16 +248,3 @@ class Process:
                 return f.read().decode(errors="replace")
         except FileNotFoundError:
             return ""
-
-
-async def off_loop(function: Callable[..., T], *args: object, **kwargs: object) -> T:
-    """Run a blocking driver call (a wait_* method) in a thread, from a trio test.
-
-    The drivers block while they wait; when the sipd under test runs in the test's own trio
-    loop, waiting on the loop would stall it.
-    """
-    import functools
-
-    import trio
-
-    return await trio.to_thread.run_sync(functools.partial(function, *args, **kwargs))

@@ -10,7 +10,7 @@ import trio
 from trio_websocket import open_websocket_url, wrap_client_stream
 
 from sipctl.client import RpcCallError, connect
-from tests.daemon import host_port
+from tests.harness.process import host_port
 
 
 async def set_setting(client, key, value):

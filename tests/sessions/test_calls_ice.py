@@ -23,17 +23,11 @@ import trio
 from sipctl.client import RpcCallError
 from sipd.sessions import b2bua_sdp as sdp_b2bua
 from sipd.sessions import sdp
-from tests.daemon import running
+from tests.harness.audio import exchange_tones, heard_each_other
+from tests.harness.peer import DaemonPeer, call_and_answer, daemon_settings, open_peer
+from tests.harness.process import running
+from tests.harness.waits import wait_until
 from tests.peers.coturn import Coturn
-from tests.peers.proc import wait_until
-from tests.sessions.test_calls import (
-    Peer,
-    call_and_answer,
-    daemon_settings,
-    exchange_tones,
-    heard_each_other,
-    open_peer,
-)
 
 interop = pytest.mark.interop
 
@@ -174,7 +168,7 @@ async def test_ice_call_goes_through_the_turn_relay(ice_daemons, turn, tmp_path)
             trio.open_nursery() as nursery:
         tap.target_port = b.ports["tcp"]
         await tap.serve(nursery)
-        b_via_tap = Peer(b.daemon, b.rpc, b.events, {**b.ports, "tcp": tap.port})
+        b_via_tap = DaemonPeer(b.daemon, b.rpc, b.events, {**b.ports, "tcp": tap.port})
         a_id, b_id = await call_and_answer(a, b_via_tap, "tcp")
 
         offer = sip_bodies(tap.upstream, "INVITE ")
@@ -220,7 +214,7 @@ async def test_ice_without_turn_on_loopback_says_what_to_change(tmp_path):
     assert "rtp.media_address" in failure and "nat.ice" in failure, failure
 
 
-async def start_failure(peer: Peer, uri: str) -> str:
+async def start_failure(peer: DaemonPeer, uri: str) -> str:
     """The reason a call that cannot start gives, as an RPC error or as its end."""
     try:
         started = await peer.call("sessions.start", account="local", to=uri)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.daemon import SipdProcess
+from tests.harness.process import SipdProcess
 
 from .rfc4475_driver import describe, options, rpc, stream_messages, tcp_read
 

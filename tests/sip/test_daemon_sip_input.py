@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from tests.daemon import SipdProcess
+from tests.harness.process import SipdProcess
 
 from .rfc4475_driver import (
     UdpPeer,

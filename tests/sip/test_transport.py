@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from sipd.sip.trio.stack import open_sip_stack
-from tests.sip.test_stack_support import (
+from tests.harness.sip_stack import (
     LOOPBACK,
     Recorder,
     Target,

@@ -19,7 +19,7 @@ from typing import Any
 
 from sipctl.client import Endpoint
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_config(path: Path, settings: dict[str, Any]) -> None:

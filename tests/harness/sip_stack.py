@@ -1,4 +1,5 @@
-"""Helpers shared by the transport and stack tests (no tests here)."""
+"""In-process SIP stacks on loopback for the transport and stack tests: fast timers, TLS from
+a test CA, a Target without the locator, requests built in one call."""
 
 from __future__ import annotations
 
