@@ -28,6 +28,7 @@ def expects_media(status: str, direction: str) -> bool:
 class _Watch:
     packets: int | None  # the last counter seen; None: no stream to count on
     since: float  # when it last moved (or the call's media last changed)
+    receiving: bool = False  # whether it should have been receiving at the last look
     reported: bool = False
 
 
@@ -56,10 +57,11 @@ class RtpInactivity:
         when the call has just gone `timeout` seconds without a packet it should have had."""
         watch = self._calls.get(call)
         if watch is None:
-            self._calls[call] = _Watch(packets, now)
+            self._calls[call] = _Watch(packets, now, receiving)
             return False
-        if not receiving or packets is None or packets != watch.packets:
-            # Hold, no stream yet, or packets came: the silence (if any) starts over.
+        was_receiving, watch.receiving = watch.receiving, receiving
+        if not (receiving and was_receiving) or packets is None or packets != watch.packets:
+            # Hold (or its end), no stream yet, or packets came: any silence starts over.
             watch.packets, watch.since, watch.reported = packets, now, False
             return False
         if watch.reported or not self.enabled or now - watch.since < self.timeout:

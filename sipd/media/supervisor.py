@@ -325,6 +325,8 @@ class MediaSupervisor:
         worker = self._workers.get(process.id)
         if worker is not None and event.get("event") == "call.state":
             self._track_call(worker, event)
+        if worker is not None and event.get("event") in ("call.state", "call.media"):
+            remember_call_event(worker.last_status, event)
         self._on_event(process.id, event)
 
     def _track_call(self, worker: _Worker, event: dict[str, Any]) -> None:
@@ -359,6 +361,29 @@ class MediaSupervisor:
             self._on_worker_state(data)
         except Exception:  # noqa: BLE001
             log.exception("media.worker handler failed on %r", data)
+
+
+def remember_call_event(status: dict[str, Any], event: dict[str, Any]) -> None:
+    """Bring a worker's last status up to date with a call.state or call.media event, so
+    that the last known state of a worker that stops answering is as recent as can be."""
+    call = event.get("call")
+    if not isinstance(call, int) or not status:
+        return
+    calls: list[dict[str, Any]] = status.setdefault("calls", [])
+    if event.get("event") == "call.state" and event.get("state") == "disconnected":
+        calls[:] = [c for c in calls if c.get("call") != call]
+        return
+    entry = next((c for c in calls if c.get("call") == call), None)
+    if entry is None:
+        entry = {"call": call, "session": event.get("session"), "role": event.get("role"),
+                 "state": "null", "remote_uri": "", "media": {}, "rtp": None,
+                 "playing": None, "recording": None}
+        calls.append(entry)
+    if event.get("event") == "call.state":
+        entry["state"] = event.get("state")
+    else:
+        entry["media"] = {k: v for k, v in event.items()
+                          if k not in ("event", "call", "session")}
 
 
 @asynccontextmanager
