@@ -16,10 +16,12 @@ A worker that is alive but stuck (stopped, deadlocked inside pjsua) never closes
 So each worker gets a heartbeat: a `status` command every `heartbeat_interval` seconds, whose
 reply is also kept as the worker's last known state. A heartbeat unanswered for that long
 marks the worker unresponsive (reported, state "unresponsive"); from then on a `status`
-request is answered at once from the last known state (with "stale": true) and any other
-command is refused at once, instead of each waiting for its timeout, and no new call goes
-there. A worker that answers again is reported "recovered"; one still silent after
-`unresponsive_grace` seconds is killed, and its end is reported as a crash with that reason.
+request (what `sessions.get` asks) is answered at once from the last known state, kept up to
+date by the call events, with "stale": true, and no new call goes there. Other commands
+still go to it and wait as usual: a worker merely slow on a loaded machine must not lose
+them, and one that is really stuck is killed, which fails them with the reason. A worker
+that answers again is reported "recovered"; one still silent after `unresponsive_grace`
+seconds is killed, and its end is reported as a crash with that reason.
 
 Callbacks (synchronous, must not block; exceptions are logged):
     on_event(worker_id, event)   every event of every worker (protocol.py lists them)
@@ -211,8 +213,6 @@ class MediaSupervisor:
             raise MediaWorkerError(f"session {session} has no media worker")
         if cmd == "status":
             return await self._status(worker)
-        if not worker.responsive:
-            raise MediaWorkerError(self._unresponsive_reason(worker))
         return await worker.process.request(cmd, timeout=self.config.request_timeout, **fields)
 
     async def _status(self, worker: _Worker) -> dict[str, Any]:
@@ -220,9 +220,11 @@ class MediaSupervisor:
         answer, at once if it is known not to, else within a heartbeat interval."""
         if worker.responsive:
             try:
-                return await worker.process.request(
+                status = await worker.process.request(
                     "status", timeout=min(self.config.request_timeout,
                                           2 * self.config.heartbeat_interval))
+                worker.last_status = status
+                return status
             except MediaWorkerGone:
                 raise
             except MediaWorkerError:
