@@ -21,6 +21,7 @@ EXPECTED_KEYS = {
     "sip.listen_address", "sip.max_message_bytes",
     "tls.ca_list", "tls.certificate", "tls.verify_server", "tls.verify_client",
     "rtp.port_range", "rtp.media_address", "rtp.audio_codecs", "rtp.srtp",
+    "rtp.inactivity_timeout", "media.heartbeat_interval", "media.unresponsive_grace",
     "dns.nameservers", "nat.stun_servers", "sip.t1", "nat.ice", "nat.turn.server", "nat.turn.username", "nat.turn.password",
     "msrp.local_port", "msrp.transport", "msrp.relay",
     "xcap.local_port", "xcap.root",
