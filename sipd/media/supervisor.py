@@ -234,10 +234,11 @@ class MediaSupervisor:
                 "problem": self._unresponsive_reason(worker)}
 
     def _unresponsive_reason(self, worker: _Worker) -> str:
+        name = f"media worker {worker.process.id} (pid {worker.process.pid})"
         since = worker.unresponsive_since
-        silent = trio.current_time() - since if since is not None else 0.0
-        return (f"media worker {worker.process.id} (pid {worker.process.pid}) has not "
-                f"answered its heartbeat for {silent:.0f} s")
+        if since is None:
+            return f"{name} did not answer in time"
+        return f"{name} has not answered its heartbeat for {trio.current_time() - since:.0f} s"
 
     async def aclose(self) -> None:
         """Stop every worker: shutdown command, SIGTERM, SIGKILL, each bounded."""
@@ -306,9 +307,7 @@ class MediaSupervisor:
                                 process.pid)
                     self._notify({"worker": process.id, "state": "recovered",
                                   "pid": process.pid})
-                await trio.sleep(max(0.0, sent + interval - trio.current_time()))
-                continue
-            if worker.responsive:
+            elif worker.unresponsive_since is None:
                 worker.unresponsive_since = sent
                 reason = (f"{self._unresponsive_reason(worker)}; it is killed unless it "
                           f"answers within {self.config.unresponsive_grace:g} s")
@@ -316,12 +315,14 @@ class MediaSupervisor:
                 self._notify({"worker": process.id, "state": "unresponsive",
                               "pid": process.pid, "reason": reason,
                               "sessions": worker.all_sessions})
-                continue
-            silent = trio.current_time() - (worker.unresponsive_since or sent)
-            if silent >= self.config.unresponsive_grace:
+            elif trio.current_time() - worker.unresponsive_since \
+                    >= self.config.unresponsive_grace:
+                silent = trio.current_time() - worker.unresponsive_since
                 await process.kill(f"media engine stopped answering: no reply to its "
                                    f"heartbeat for {silent:.0f} s, killed")
                 return
+            with trio.move_on_after(max(0.0, sent + interval - trio.current_time())):
+                await process.wait_gone()  # a worker that ends, ends its heartbeat at once
 
     def _worker_event(self, process: WorkerProcess, event: dict[str, Any]) -> None:
         worker = self._workers.get(process.id)
