@@ -22,9 +22,10 @@ NEAR_SETTINGS = {"rtp.inactivity_timeout": 2, "media.heartbeat_interval": 1,
 
 
 @asynccontextmanager
-async def two_daemons(base: Path) -> AsyncIterator[tuple[Peer, Peer, SipdProcess]]:
+async def two_daemons(base: Path, far_settings: dict[str, Any] | None = None,
+                      ) -> AsyncIterator[tuple[Peer, Peer, SipdProcess]]:
     near = SipdProcess(base, {**daemon_settings(), **NEAR_SETTINGS}, name="near")
-    far = SipdProcess(base, daemon_settings(), name="far")
+    far = SipdProcess(base, {**daemon_settings(), **(far_settings or {})}, name="far")
     try:
         near.start()
         far.start()
@@ -84,3 +85,29 @@ async def test_a_stuck_media_worker_is_noticed_and_its_call_fails(tmp_path):
         with suppress(ProcessLookupError):
             os.kill(carrier["pid"], 0)
             raise AssertionError(f"the stuck worker {carrier['pid']} is still there")
+
+
+async def rx_packets(peer: Peer, session: str) -> int:
+    return int(((await peer.call("sessions.get", id=session))["rtp"] or {}).get("rx_packets", 0))
+
+
+async def test_a_call_on_hold_either_way_stays_up_in_silence(tmp_path):
+    async with two_daemons(tmp_path, far_settings=NEAR_SETTINGS) as (a, b, _far):
+        a_id, b_id = await call_and_answer(a, b)
+        for holder, holder_id, held, held_id in ((a, a_id, b, b_id), (b, b_id, a, a_id)):
+            await holder.call("sessions.hold", id=holder_id)
+            await holder.events.wait("session.hold", id=holder_id, on_hold=True)
+            await held.events.wait("session.hold", id=held_id, on_hold=True)
+            # The holder's media is sendonly: it hears nothing, for longer than the timeout.
+            before = await rx_packets(holder, holder_id)
+            await trio.sleep(3 * NEAR_SETTINGS["rtp.inactivity_timeout"])
+            assert await rx_packets(holder, holder_id) - before < 5  # (a packet in flight)
+            for peer, session in ((a, a_id), (b, b_id)):
+                assert (await peer.call("sessions.get", id=session))["state"] == "established"
+            mark = holder.events.mark()
+            await holder.call("sessions.unhold", id=holder_id)
+            await holder.events.wait("session.hold", id=holder_id, on_hold=False, since=mark)
+        for peer, session in ((a, a_id), (b, b_id)):
+            assert not peer.events.matching("session.state", id=session, state="failed")
+        await a.call("sessions.end", id=a_id)
+        assert (await b.state(b_id, "ended"))["reason"] == "remote hangup"
