@@ -173,7 +173,8 @@ class MediaEngine:
             if leg.ended:
                 continue
             stats = leg.rtp_stats()
-            receiving = stats is not None and expects_media(
+            # Early media is not watched: many a 183 brings an SDP and never a packet.
+            receiving = stats is not None and leg.state == "confirmed" and expects_media(
                 str(leg.media.get("status")), str(leg.media.get("direction")))
             packets = stats["rx_packets"] if stats is not None else None
             if self.rtp_inactivity.observe(leg.handle, packets, receiving, now):

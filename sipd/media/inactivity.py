@@ -6,10 +6,11 @@ reads each call's received-packet counter about once a second and hands it here 
 time; a call whose counter has not moved for `timeout` seconds while it should be receiving
 is reported once, and again only after packets came and stopped anew.
 
-Should be receiving: an active stream whose direction includes receiving (sendrecv,
-recvonly). A call on hold either way (local_hold, remote_hold: sendonly, inactive) may
-legitimately hear nothing, and its clock starts again when the hold ends: every change of
-the call's media (a re-INVITE, a new stream whose counter starts at 0) counts as activity.
+Should be receiving: an answered call (the worker does not watch early media) with an
+active stream whose direction includes receiving (sendrecv, recvonly). A call on hold either
+way (local_hold, remote_hold: sendonly, inactive) may legitimately hear nothing, and its
+clock starts again when the hold ends: every change of the call's media (a re-INVITE, a new
+stream whose counter starts at 0) counts as activity.
 """
 
 from __future__ import annotations
