@@ -99,6 +99,9 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
         self.on_hold = self.remote_hold = False
         self.recording: str | None = None
         self.end_reason: str | None = None  # why we ended it, when not the SIP's reason
+        # Ended for a fault (worker lost, no media from the remote party), not a hangup:
+        # the call ends `failed`, even if it was established.
+        self.end_failed = False
         self.out_versions = SessionVersion(manager.media_address)
         self.in_versions = SessionVersion("127.0.0.1")
         self._remote_offer: Any = None  # parsed offer of an incoming call
@@ -149,6 +152,7 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
             return
         if self.end_reason is not None and state in ("ending", "ended", "failed"):
             reason = self.end_reason
+            state = "failed" if state == "ended" and self.end_failed else state
         self.state, self.code, self.reason = state, code, reason
         data: dict[str, Any] = {"id": self.id, "state": state}
         if code is not None:

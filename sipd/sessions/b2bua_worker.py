@@ -41,6 +41,7 @@ class WorkerLeg:
     worker_listener: Source | None
     media_info: dict[str, Any]
     recording: str | None
+    end_failed: bool
     _expect_worker_invite: bool
     _worker_invite: trio.Event
     _worker_failure: str | None
@@ -131,7 +132,11 @@ class WorkerLeg:
             # The worker's call failed before its INVITE reached us (TURN refused it...).
             self._worker_failure = f"media unavailable: {event.get('reason') or 'no reason'}"
             self._worker_invite.set()
-        if name == "call.media":
+        if name == "call.rtp_timeout":  # the remote party's media stopped: it is gone
+            if self.state == "established":
+                self.end_failed = True
+                self.end("no media from the remote party")
+        elif name == "call.media":
             self.media_info = dict(event)
         elif name == "call.dtmf":
             self.manager.publish("session.dtmf", {"id": self.id, "digit": event.get("digit"),
@@ -151,5 +156,6 @@ class WorkerLeg:
         if self.terminated:
             self._check_done()
             return
+        self.end_failed = True
         self.end(reason)
         self._check_done()

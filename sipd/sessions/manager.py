@@ -59,8 +59,11 @@ def media_config(settings: Any, media_address: str) -> SupervisorConfig:
     media = MediaSettings(
         media_address=media_address, rtp_port_range=(port_range.low, port_range.high),
         audio_codecs=tuple(get("rtp.audio_codecs") or DEFAULT_CODECS), srtp=get("rtp.srtp"),
-        ice=get("nat.ice"), stun_servers=tuple(get("nat.stun_servers")), turn=turn)
-    return SupervisorConfig(media=media, max_workers=get("media.max_workers"))
+        ice=get("nat.ice"), stun_servers=tuple(get("nat.stun_servers")), turn=turn,
+        rtp_timeout=get("rtp.inactivity_timeout"))
+    return SupervisorConfig(media=media, max_workers=get("media.max_workers"),
+                            heartbeat_interval=get("media.heartbeat_interval"),
+                            unresponsive_grace=get("media.unresponsive_grace"))
 
 
 class SessionManager(SessionCommands):

@@ -112,6 +112,11 @@ SETTINGS: tuple[Setting, ...] = (
                 "SRTP (SDES) for audio: disabled, optional (offer it, accept plain RTP) or "
                 "mandatory (refuse plain RTP).",
                 choices=("disabled", "optional", "mandatory")),
+    IntSetting("rtp.inactivity_timeout", 30,
+               "Seconds a call may receive no RTP from the remote party before it is ended "
+               "(failed, \"no media from the remote party\"): a far end that died sends no "
+               "BYE. Calls on hold are not watched. 0: never.",
+               minimum=0, maximum=3600),
     # [dns]
     ListSetting("dns.nameservers", [],
                 "DNS servers for locating SIP servers (RFC 3263: NAPTR, SRV, A/AAAA). Empty: "
@@ -196,6 +201,15 @@ SETTINGS: tuple[Setting, ...] = (
     IntSetting("media.max_workers", 4,
                "Most media worker processes started on demand (each carries up to 4 calls).",
                minimum=1, maximum=64),
+    IntSetting("media.heartbeat_interval", 2,
+               "Seconds between the checks that each media worker still answers; one that "
+               "misses a check is reported (media.worker event, state unresponsive) and its "
+               "calls show their last known media state.",
+               minimum=1, maximum=60),
+    IntSetting("media.unresponsive_grace", 10,
+               "Seconds a media worker may stay unresponsive before it is killed and its "
+               "calls are ended with the reason.",
+               minimum=1, maximum=600),
     # [history]
     IntSetting("history.keep_days", 0,
                "Days the history (calls, messages, file transfers) keeps a record; older ones "

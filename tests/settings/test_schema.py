@@ -26,6 +26,7 @@ EXPECTED_KEYS = {
     "nat.turn.username", "nat.turn.password",
     "msrp.local_port", "msrp.transport", "msrp.relay", "msrp.relay_username",
     "msrp.relay_password", "msrp.certificate", "msrp.max_message_size",
+    "rtp.inactivity_timeout", "media.heartbeat_interval", "media.unresponsive_grace",
     "xcap.local_port", "xcap.root",
     "rpc.listen", "rpc.allowed_origins", "rpc.max_message_bytes", "rpc.event_replay",
     "rpc.client_queue", "media.max_workers", "log.level",
