@@ -23,6 +23,7 @@ from .messages.content import ACCEPT as MESSAGE_CONTENT_TYPES
 from .messages.pager import Pager
 from .media.supervisor import open_media_supervisor
 from .netwatch import watch_network
+from .presence.trio.service import CONTENT_TYPES as PRESENCE_CONTENT_TYPES, PresenceService
 from .sessions.manager import SessionManager, media_config
 from .settings import addresses
 from .sip.trio.locator import Locator
@@ -36,11 +37,11 @@ log = logging.getLogger(__name__)
 # Accept) for the rest, before any account is looked up. Presence extends these.
 # REFER and NOTIFY are taken in a call's dialog only (transfer, sipd.sessions.b2bua_transfer).
 HANDLED_METHODS = ("ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY", "OPTIONS",
-                   "REFER")
+                   "REFER", "SUBSCRIBE")
 SESSION_CONTENT_TYPES = ("application/sdp", "application/dtmf-relay", "application/dtmf",
                          "message/sipfrag")
 EXTENSIONS = ("replaces",)  # RFC 3891: an INVITE may Require it
-ACCEPTED_TYPES = (*MESSAGE_CONTENT_TYPES, *SESSION_CONTENT_TYPES)
+ACCEPTED_TYPES = (*MESSAGE_CONTENT_TYPES, *SESSION_CONTENT_TYPES, *PRESENCE_CONTENT_TYPES)
 
 
 def stack_config(settings: Any) -> StackConfig:
@@ -81,6 +82,7 @@ class UserAgent:
     pager: Pager
     sessions: SessionManager
     dialogs: DialogTable
+    presence: PresenceService
 
     def state(self) -> dict[str, Any]:
         return {"ports": self.stack.ports, "listen_address": self.stack.config.listen_address}
@@ -119,6 +121,8 @@ class UserAgent:
             await self.pager.on_message(incoming, account)
         elif method == "INVITE":
             await self.sessions.on_invite(incoming, account)
+        elif method == "SUBSCRIBE":
+            await self.presence.on_subscribe(incoming, account)
         else:
             await incoming.respond(501)
 
@@ -137,15 +141,20 @@ async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
             dialogs = DialogTable()
             sessions = SessionManager(service.bus, stack, locator, accounts, nursery,
                                       media_address=media_address, dialogs=dialogs)
+            presence = PresenceService(service.bus, service.settings, stack, locator, accounts,
+                                       dialogs, nursery)
             agent = UserAgent(stack, locator, accounts, Pager(service.bus, stack, locator,
-                                                              accounts), sessions, dialogs)
+                                                              accounts), sessions, dialogs,
+                              presence)
             stack.set_local_uri_check(
                 lambda uri: sessions.is_internal_uri(uri) or accounts.is_local_uri(uri))
             stack.set_request_handler(agent.on_request)
             stack.set_stray_response_handler(agent.on_stray_response)
             service.add_state("sessions", sessions.list)
             service.add_state("media", sessions.media_state)
+            service.add_state("presence", presence.state)
             accounts.start_all()
+            presence.start(service.bus, accounts.store.list())
             nursery.start_soon(agent.pager.expire_composing)
             # A network that changed or came back: register again now, not at the refresh.
             nursery.start_soon(watch_network, lambda _why: accounts.network_changed())
@@ -167,6 +176,7 @@ async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
                     finally:
                         with trio.CancelScope(shield=True):
                             await sessions.stop_all()
+                            await presence.stop_all()
             finally:
                 with trio.CancelScope(shield=True):
                     await accounts.stop_all()

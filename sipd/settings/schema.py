@@ -106,6 +106,17 @@ SETTINGS: tuple[Setting, ...] = (
                "MSRP relay (RFC 4976) to use for sessions. Empty: connect directly.",
                form='an msrps: URI such as msrps://relay.example.com:2855;tcp, or "" for none',
                check=addresses.check_msrp_relay_uri),
+    # [presence]
+    BoolSetting("presence.allow_everyone", False,
+                "Let anyone who subscribes see the presence of accounts sipd serves itself "
+                "(direct accounts); otherwise a new watcher waits for presence.authorize."),
+    IntSetting("presence.subscribe_expires", 3600,
+               "Lifetime of presence subscriptions, in seconds: asked for ours, granted at "
+               "most to our watchers.",
+               minimum=60, maximum=86400),
+    IntSetting("presence.publish_expires", 3600,
+               "Lifetime of our presence publications at the server, in seconds.",
+               minimum=60, maximum=86400),
     # [xcap]
     PortSetting("xcap.local_port", 0, "Local port of outgoing XCAP requests."),
     StrSetting("xcap.root", "",

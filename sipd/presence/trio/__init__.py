@@ -1,0 +1,9 @@
+"""Presence, the trio side: the machines of sipd.presence run over the SIP stack.
+
+- `driver`: one machine (Subscriber, Notifier, Publisher) on the stack: its requests in client
+  transactions (located, with failover and digest), its dialogs in the user agent's dialog
+  table, its timers; any event package (presence, winfo, message-summary, dialog, xcap-diff).
+- `service`: the daemon's presence: per account the publication, the subscriptions with the
+  readers of their NOTIFYs, the watchers when sipd is its own presence agent; what the RPC
+  methods call and the events they publish.
+"""

@@ -1,0 +1,600 @@
+"""The daemon's presence: what `presence.*` calls do and the events they publish.
+
+Per account:
+- one publication of our presence (RFC 3903) at the account's server, when it has one (an
+  account that registers); the entity tag is kept across re-registrations: a new
+  registration refreshes it;
+- subscriptions (RFC 6665) to contacts, lists (RFC 4662), our own watcher information
+  (presence.winfo), the voicemail summary (message-summary) and busy lamps (dialog), each
+  with a reader of its NOTIFYs (a new one for each dialog a NOTIFY starts);
+- watchers: sipd answers SUBSCRIBEs to the presence of its accounts itself (a direct account,
+  one without a registrar, is its own presence agent; a server that forwards a SUBSCRIBE to
+  us gets the same answer). A new watcher is pending until `authorize` (or the setting
+  presence.allow_everyone); every publish notifies the allowed ones; shutdown terminates them
+  (reason deactivated: "subscribe again later").
+
+Events: presence.state (one per contact, also for each resource of a list),
+presence.subscription, presence.watcher, presence.publication, presence.dialog,
+account.message_summary.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Union
+
+import trio
+
+from sipd.accounts.model import AccountConfig
+from sipd.accounts.outbound import first_hop, proxy_route
+from sipd.dialogs import DialogTable
+from sipd.sip.dialog import DialogId
+from sipd.sip.header_values import Address
+from sipd.sip.trio.locator import LocationError, Locator
+from sipd.sip.uri import SipUri, target_uri
+
+from ..events import (
+    Notified,
+    PublicationChanged,
+    SubscriptionChanged,
+    SubscriptionState,
+    WatcherChanged,
+)
+from ..headers import event_of
+from ..notifier import Notifier, NotifierPolicy
+from ..payload import (
+    DIALOG_INFO_TYPE,
+    MESSAGE_SUMMARY_TYPE,
+    PIDF_TYPE,
+    WATCHERINFO_TYPE,
+    InvalidInput,
+    PayloadError,
+)
+from ..pidf_build import DocumentIds, PublishedStatus, build_pidf
+from ..publisher import Publisher, PublishTarget
+from ..reader import DialogInfoReader, MessageSummaryReader, PresenceReader, WatcherInfoReader
+from ..subscriber import Subscriber, SubscribeTarget
+from .driver import MachineDriver, PublicationDriver, Route, SubscriptionDriver, WatcherDriver
+
+__all__ = ["PresenceService", "PresenceError", "ACCEPT", "PACKAGES"]
+
+log = logging.getLogger(__name__)
+
+# The event packages presence.subscribe takes, with the document each one's NOTIFYs carry.
+ACCEPT: dict[str, str] = {
+    "presence": PIDF_TYPE,
+    "presence.winfo": WATCHERINFO_TYPE,
+    "message-summary": MESSAGE_SUMMARY_TYPE,
+    "dialog": DIALOG_INFO_TYPE,
+}
+PACKAGES = tuple(ACCEPT)
+# What the stack must take in a NOTIFY's body (RFC 4662 lists come as multipart/related).
+CONTENT_TYPES = (PIDF_TYPE, "application/cpim-pidf+xml", WATCHERINFO_TYPE,
+                 MESSAGE_SUMMARY_TYPE, DIALOG_INFO_TYPE, "multipart/related",
+                 "application/rlmi+xml")
+STOP_WAIT = 3.0  # seconds the final PUBLISH, unsubscriptions and NOTIFYs may take at shutdown
+
+Reader = Union[PresenceReader, WatcherInfoReader, MessageSummaryReader, DialogInfoReader]
+
+
+class PresenceError(ValueError):
+    """A presence call cannot be done as asked: `field` names the parameter at fault."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+@dataclass
+class _Subscription:
+    account: AccountConfig
+    to: str
+    event: str
+    is_list: bool
+    driver: SubscriptionDriver
+    readers: dict[DialogId, Reader] = field(default_factory=dict)
+    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)  # presence: latest
+    watchers: dict[str, dict[str, Any]] = field(default_factory=dict)  # winfo: by watcher
+    summary: dict[str, Any] | None = None                              # message-summary
+    dialogs: dict[str, dict[str, Any]] = field(default_factory=dict)   # dialog: by id
+
+    @property
+    def subscriber(self) -> Subscriber:
+        return self.driver.machine
+
+    def view(self) -> dict[str, Any]:
+        sub = self.subscriber
+        return {"account": self.account.id, "to": self.to, "event": self.event,
+                "list": self.is_list, "state": sub.state.value if sub.state else "new",
+                "reason": sub.reason, "code": sub.code}
+
+
+@dataclass
+class _Watcher:
+    account: AccountConfig
+    driver: WatcherDriver
+
+    @property
+    def notifier(self) -> Notifier:
+        return self.driver.machine
+
+    def view(self) -> dict[str, Any]:
+        notifier = self.notifier
+        return {"account": self.account.id, "watcher": notifier.watcher,
+                "display_name": notifier.display_name, "event": notifier.event,
+                "status": notifier.state.value if notifier.state else "pending"}
+
+
+@dataclass
+class _Publication:
+    account: AccountConfig
+    ids: DocumentIds
+    status: PublishedStatus | None = None
+    withdrawn: bool = False  # unpublished: watchers of sipd itself see it closed
+    driver: PublicationDriver | None = None
+
+
+class PresenceService:
+    def __init__(self, bus: Any, settings: Any, stack: Any, locator: Locator, accounts: Any,
+                 dialogs: DialogTable, nursery: trio.Nursery) -> None:
+        self.bus = bus
+        self.settings = settings
+        self.stack = stack
+        self.locator = locator
+        self.accounts = accounts
+        self.dialogs = dialogs
+        self._nursery = nursery
+        self._subscriptions: dict[tuple[str, str, str], _Subscription] = {}
+        self._watchers: list[_Watcher] = []
+        self._publications: dict[str, _Publication] = {}
+        self._decisions: dict[tuple[str, str], bool] = {}  # (account, watcher) -> allowed
+        self._stopping = False
+
+    # -- views -----------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """system.state's presence: publications, subscriptions and watchers."""
+        return {
+            "publications": [self._publication_view(p) for p in self._publications.values()
+                             if p.status is not None or p.driver is not None],
+            "subscriptions": [s.view() for s in self._subscriptions.values()],
+            "watchers": [w.view() for w in self._watchers],
+        }
+
+    def route_for(self, account: AccountConfig) -> Route:
+        """How the account's presence requests go: for a driver of another event package."""
+        return Route(self.stack, self.locator, self.dialogs, account,
+                     self.accounts.authenticator(account))
+
+    # -- publication -----------------------------------------------------------------------
+    async def publish(self, account: AccountConfig, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            status = PublishedStatus.from_params(**params)
+        except InvalidInput as exc:
+            raise PresenceError(exc.field, f"{exc.field} {exc.reason}") from None
+        publication = self._publication(account)
+        publication.status, publication.withdrawn = status, False
+        body = self._document(publication)
+        if self._has_server(account):
+            driver = publication.driver
+            if driver is None or driver.done.is_set():
+                route = self.route_for(account)
+                target = PublishTarget(account.aor_uri,
+                                       from_=Address(account.aor_uri,
+                                                     account.display_name or None),
+                                       routes=_routes(account))
+                publisher = Publisher(target, expires=self.settings.get(
+                    "presence.publish_expires"))
+                driver = PublicationDriver(publisher, route,
+                                           lambda event: self._publication_event(account, event))
+                await self._start(driver)
+                publication.driver = driver
+            publisher = driver.machine
+            driver.apply(lambda now: publisher.publish(body, now))
+        notified = self._update_watchers(account, body)
+        return {"account": account.id, "published": self._has_server(account),
+                "watchers": notified, "status": status.status}
+
+    async def unpublish(self, account: AccountConfig) -> dict[str, Any]:
+        publication = self._publications.get(account.id)
+        if publication is None or publication.status is None:
+            return {"account": account.id, "published": False}
+        publication.status, publication.withdrawn = None, True
+        if publication.driver is not None and not publication.driver.done.is_set():
+            publisher = publication.driver.machine
+            publication.driver.apply(publisher.unpublish)
+        self._update_watchers(account, self._document(publication))
+        return {"account": account.id, "published": False}
+
+    def registered(self, account_id: str) -> None:
+        """The account registered (again): its publication is refreshed with the same tag,
+        its voicemail summary subscribed if the account wants one."""
+        publication = self._publications.get(account_id)
+        if publication is not None and publication.driver is not None \
+                and not publication.driver.done.is_set():
+            publisher = publication.driver.machine
+            publication.driver.apply(publisher.refresh)
+        try:
+            account = self.accounts.get(account_id)
+        except LookupError:
+            return
+        self._nursery.start_soon(self._ensure_message_summary, account)
+
+    def _publication(self, account: AccountConfig) -> _Publication:
+        publication = self._publications.get(account.id)
+        if publication is None:
+            publication = _Publication(account, DocumentIds.new())
+            self._publications[account.id] = publication
+        publication.account = account
+        return publication
+
+    def _document(self, publication: _Publication) -> bytes:
+        """Our PIDF; before any publish (or after unpublish) an open status without a note:
+        the daemon is up and the account reachable, as far as sipd itself knows."""
+        status = publication.status or PublishedStatus(
+            "closed" if publication.withdrawn or self._stopping else "open")
+        return build_pidf(publication.account.aor, status, ids=publication.ids,
+                          now=datetime.datetime.now(datetime.timezone.utc))
+
+    def _publication_event(self, account: AccountConfig, event: Any) -> None:
+        if isinstance(event, PublicationChanged):
+            data = _with_wall_clock(event.data())
+            self.bus.publish("presence.publication", {"account": account.id, **data})
+
+    def _publication_view(self, publication: _Publication) -> dict[str, Any]:
+        driver = publication.driver
+        publisher = driver.machine if driver is not None else None
+        state = publisher.state.value if publisher is not None and publisher.state else None
+        return {"account": publication.account.id,
+                "status": publication.status.status if publication.status else None,
+                "note": publication.status.note if publication.status else None,
+                "server": state, "etag": publisher.etag if publisher is not None else None}
+
+    # -- subscriptions ---------------------------------------------------------------------
+    async def subscribe(self, account: AccountConfig, to: str, *, event: str = "presence",
+                        is_list: bool = False) -> dict[str, Any]:
+        if event not in ACCEPT:
+            raise PresenceError("event", f"event must be one of {', '.join(PACKAGES)}; "
+                                         f"got {event!r}")
+        try:
+            uri = target_uri(to)
+        except ValueError as exc:
+            raise PresenceError("to", str(exc)) from None
+        key = (account.id, str(uri), event)
+        held = self._subscriptions.get(key)
+        if held is not None and not held.driver.done.is_set() \
+                and held.subscriber.state is not SubscriptionState.TERMINATED:
+            return held.view()
+        from_, contact = await self._identity(account, uri)
+        subscriber = Subscriber(
+            SubscribeTarget(uri, from_=from_, contact=contact, routes=_routes(account)),
+            event=event, accept=(ACCEPT[event],),
+            expires=self.settings.get("presence.subscribe_expires"), eventlist=is_list)
+        entry: _Subscription
+        driver = SubscriptionDriver(subscriber, self.route_for(account),
+                                    lambda action: self._subscription_event(entry, action))
+        entry = _Subscription(account, str(uri), event, is_list, driver)
+        self._subscriptions[key] = entry
+        await self._start(driver, lambda: self._forget_subscription(key, entry))
+        driver.apply(subscriber.start)
+        return entry.view()
+
+    async def unsubscribe(self, account: AccountConfig, to: str, event: str = "presence"
+                          ) -> dict[str, Any]:
+        try:
+            uri = str(target_uri(to))
+        except ValueError as exc:
+            raise PresenceError("to", str(exc)) from None
+        entry = self._subscriptions.get((account.id, uri, event))
+        if entry is None:
+            raise PresenceError("to", f"account {account.id} has no {event} subscription to "
+                                      f"{uri}")
+        entry.driver.apply(entry.subscriber.unsubscribe)
+        return entry.view()
+
+    def _forget_subscription(self, key: tuple[str, str, str], entry: _Subscription) -> None:
+        if self._subscriptions.get(key) is entry:
+            del self._subscriptions[key]
+
+    async def _ensure_message_summary(self, account: AccountConfig) -> None:
+        voicemail = getattr(account, "voicemail", "")
+        if not voicemail or not getattr(account, "message_summary", True) or self._stopping:
+            return
+        try:
+            await self.subscribe(account, voicemail, event="message-summary")
+        except PresenceError as exc:
+            log.warning("%s: no voicemail summary: %s", account.id, exc.reason)
+
+    def start(self, bus: Any, accounts: Iterable[AccountConfig]) -> None:
+        """At start: follow the registrations (each one refreshes the publication and
+        subscribes the voicemail summary), and subscribe the voicemail summaries of the
+        accounts that do not register."""
+        bus.subscribe(["accounts"], self._account_event)
+        for account in accounts:
+            if not account.registers:
+                self._nursery.start_soon(self._ensure_message_summary, account)
+
+    def _account_event(self, event: Any) -> None:
+        if event.name == "account.registration" and event.data.get("state") == "registered":
+            self.registered(str(event.data.get("account")))
+
+    def _subscription_event(self, entry: _Subscription, event: Any) -> None:
+        account = entry.account.id
+        if isinstance(event, SubscriptionChanged):
+            self.bus.publish("presence.subscription", {
+                "account": account, "to": entry.to, "event": entry.event,
+                **_with_wall_clock(event.data())})
+        elif isinstance(event, Notified):
+            self._notified(entry, event)
+
+    def _notified(self, entry: _Subscription, notified: Notified) -> None:
+        reader = entry.readers.get(notified.dialog)
+        if reader is None or notified.first:
+            reader = _reader(entry.event, entry.to)
+            entry.readers[notified.dialog] = reader
+        try:
+            resync = self._read(entry, reader, notified)
+        except PayloadError as exc:
+            log.warning("%s: unreadable %s NOTIFY from %s: %s", entry.account.id, entry.event,
+                        entry.to, exc.reason)
+            self.bus.publish("presence.subscription", {
+                "account": entry.account.id, "to": entry.to, "event": entry.event,
+                "state": entry.subscriber.state.value if entry.subscriber.state else "new",
+                "error": exc.reason})
+            return
+        if resync:
+            entry.driver.apply(entry.subscriber.refresh)
+
+    def _read(self, entry: _Subscription, reader: Reader, notified: Notified) -> bool:
+        account = entry.account.id
+        if isinstance(reader, PresenceReader):
+            update = reader.read(notified.content_type, notified.body)
+            for contact in update.contacts:
+                data: dict[str, Any] = {"account": account, "contact": contact.contact,
+                                        "subscription": contact.state}
+                if contact.view is not None:
+                    data.update(contact.view.data())
+                elif contact.error is not None:
+                    data["error"] = contact.error
+                elif contact.state != "terminated":
+                    continue  # nothing known of it yet (pending, or no document so far)
+                else:
+                    data.update({"status": "closed", "basic": None, "reason": contact.reason})
+                if entry.is_list:
+                    data["list"] = entry.to
+                entry.contacts[contact.contact] = data
+                self.bus.publish("presence.state", data)
+            return update.resync
+        if isinstance(reader, WatcherInfoReader):
+            winfo = reader.read(notified.content_type, notified.body)
+            for watcher in winfo.changed:
+                data = {"account": account, "watcher": watcher.uri, "status": watcher.status,
+                        "event": watcher.event, "display_name": watcher.display_name,
+                        "package": watcher.package or "presence"}
+                entry.watchers[watcher.uri] = data
+                self.bus.publish("presence.watcher", data)
+            return winfo.resync
+        if isinstance(reader, MessageSummaryReader):
+            summary = reader.read(notified.content_type, notified.body)
+            if summary is not None:
+                data = {"account": account, "waiting": summary.waiting, "new": summary.new,
+                        "old": summary.old, "voicemail": entry.to,
+                        "messages": {name: {"new": c.new, "old": c.old,
+                                            "new_urgent": c.new_urgent,
+                                            "old_urgent": c.old_urgent}
+                                     for name, c in summary.counts.items()}}
+                entry.summary = data
+                self.bus.publish("account.message_summary", data)
+            return False
+        dialogs = reader.read(notified.content_type, notified.body)
+        for dialog in dialogs.changed:
+            data = {"account": account, "contact": entry.to, "id": dialog.id,
+                    "state": dialog.state, "direction": dialog.direction,
+                    "remote": dialog.remote.identity, "event": dialog.event,
+                    "code": dialog.code, "busy": reader.dialogs.busy}
+            if dialog.state == "terminated":
+                entry.dialogs.pop(dialog.id, None)
+            else:
+                entry.dialogs[dialog.id] = data
+            self.bus.publish("presence.dialog", data)
+        return dialogs.resync
+
+    # -- watchers (sipd as the presence agent of its accounts) ------------------------------
+    async def on_subscribe(self, incoming: Any, account: AccountConfig) -> None:
+        """An out-of-dialog SUBSCRIBE for one of our accounts."""
+        request = incoming.request
+        event = event_of(request)
+        if event is None or event.package.lower() != "presence" or self._stopping:
+            status, reason = (489, "Bad Event") if not self._stopping else (480, "Stopping")
+            await incoming.respond(status, reason, headers=(("Allow-Events", "presence"),))
+            return
+        from_ = request.from_
+        watcher = str(from_.uri) if from_ is not None else ""
+        publication = self._publication(account)
+        notifier = Notifier(event="presence", contact=self._contact(account, incoming.source),
+                            body=self._document(publication),
+                            policy=NotifierPolicy(
+                                max_expires=self.settings.get("presence.subscribe_expires")))
+        driver = WatcherDriver(notifier, self.route_for(account),
+                               lambda action: self._watcher_event(account, action))
+        entry = _Watcher(account, driver)
+        await self._start(driver, lambda: self._forget_watcher(entry))
+        driver.apply(lambda now: notifier.subscribe(request, now, incoming,
+                                                     decision=self._decision(account, watcher)))
+        if notifier.dialog_key is None and notifier.state is None:
+            driver.cancel()  # refused (423, 489, 406...): nothing to keep
+            return
+        self._watchers.append(entry)
+
+    def _decision(self, account: AccountConfig, watcher: str) -> Any:
+        allowed = self._decisions.get((account.id, _uri_key(watcher)))
+        if allowed is None:
+            return "allow" if self.settings.get("presence.allow_everyone") else "pending"
+        return "allow" if allowed else "deny"
+
+    async def authorize(self, account: AccountConfig, watcher: str, allow: bool
+                        ) -> dict[str, Any]:
+        """Allows or denies a watcher of the account, now and for later subscriptions."""
+        try:
+            key = _uri_key(str(target_uri(watcher)))
+        except ValueError as exc:
+            raise PresenceError("watcher", str(exc)) from None
+        self._decisions[(account.id, key)] = allow
+        applied = 0
+        for entry in list(self._watchers):
+            notifier = entry.notifier
+            if entry.account.id == account.id and notifier.watcher is not None \
+                    and _uri_key(notifier.watcher) == key:
+                entry.driver.apply(functools.partial(_authorize, notifier, allow))
+                applied += 1
+        return {"account": account.id, "watcher": watcher, "allow": allow,
+                "subscriptions": applied}
+
+    def watchers(self, account: AccountConfig) -> list[dict[str, Any]]:
+        """The account's watchers: those subscribed to sipd itself, and those its server's
+        watcher information (presence.winfo) reported."""
+        found = [w.view() for w in self._watchers if w.account.id == account.id]
+        for entry in self._subscriptions.values():
+            if entry.account.id == account.id and entry.event == "presence.winfo":
+                found += [{**data, "source": "server"} for data in entry.watchers.values()]
+        return found
+
+    async def watch_watchers(self, account: AccountConfig) -> None:
+        """Subscribes to the account's own watcher information at its server (once)."""
+        if self._has_server(account):
+            await self.subscribe(account, account.aor, event="presence.winfo")
+
+    def _update_watchers(self, account: AccountConfig, body: bytes) -> int:
+        count = 0
+        for entry in self._watchers:
+            if entry.account.id == account.id:
+                notifier = entry.notifier
+                entry.driver.apply(functools.partial(_update, notifier, body))
+                count += 1
+        return count
+
+    def _watcher_event(self, account: AccountConfig, event: Any) -> None:
+        if isinstance(event, WatcherChanged):
+            self.bus.publish("presence.watcher", {"account": account.id, **event.data(),
+                                                  "package": "presence"})
+
+    def _forget_watcher(self, entry: _Watcher) -> None:
+        if entry in self._watchers:
+            self._watchers.remove(entry)
+
+    # -- shutdown ----------------------------------------------------------------------------
+    async def stop_all(self, wait: float = STOP_WAIT) -> None:
+        """Unpublishes, unsubscribes and terminates the watchers (deactivated), waiting at
+        most `wait` seconds for it all to be answered."""
+        self._stopping = True
+        drivers: list[MachineDriver] = []
+        for publication in self._publications.values():
+            publishing = publication.driver
+            if publishing is not None and not publishing.done.is_set():
+                publishing.apply(publishing.machine.unpublish)
+                drivers.append(publishing)
+        for entry in list(self._subscriptions.values()):
+            entry.driver.apply(entry.subscriber.unsubscribe)
+            drivers.append(entry.driver)
+        for watcher in list(self._watchers):
+            watcher.driver.apply(functools.partial(_terminate, watcher.notifier))
+            drivers.append(watcher.driver)
+        with trio.move_on_after(wait):
+            for driver in drivers:
+                await driver.done.wait()
+        for driver in drivers:
+            driver.cancel()
+
+    # -- inside ------------------------------------------------------------------------------
+    async def _start(self, driver: MachineDriver,
+                     forget: Callable[[], None] | None = None) -> None:
+        async def run(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+            try:
+                await driver.run(task_status=task_status)
+            except Exception:  # noqa: BLE001 - one machine's bug must not stop the daemon
+                log.exception("%r stopped on an internal error", driver)
+            finally:
+                if forget is not None:
+                    forget()
+        await self._nursery.start(run)
+
+    def _has_server(self, account: AccountConfig) -> bool:
+        """Whether the account's presence lives at a server (it registers, or has a proxy)."""
+        return account.registers or account.outbound_proxy_uri is not None
+
+    async def _identity(self, account: AccountConfig, uri: SipUri) -> tuple[Address, Address]:
+        """Our From and Contact for a request from `account` toward `uri`."""
+        try:
+            targets = await self.locator.locate(first_hop(account, uri))  # type: ignore[arg-type]
+        except (LocationError, ValueError):
+            targets = []
+        toward = targets[0] if targets else None
+        transport = toward.transport if toward is not None else (uri.transport or "udp")
+        contact = self._contact(account, toward, transport)
+        from_uri = account.aor_uri
+        if account.is_local:  # the daemon's own address: reachable for replies
+            from_uri = SipUri(contact.uri.host, user=from_uri.user,  # type: ignore[union-attr]
+                              port=contact.uri.port)  # type: ignore[union-attr]
+            if transport != "udp":
+                from_uri.params.set("transport", transport)
+        return Address(from_uri, account.display_name or None), contact
+
+    def _contact(self, account: AccountConfig, toward: Any, transport: str | None = None
+                 ) -> Address:
+        """Our Contact toward a peer: the user part is the account id, as in the contact we
+        register, so requests in the dialog find the account."""
+        transport = (transport or getattr(toward, "transport", None) or "udp").lower()
+        host, port = self.stack.local_contact(transport, toward)
+        uri = SipUri(host, user=account.id, port=port)
+        if transport != "udp":
+            uri.params.set("transport", transport)
+        return Address(uri)
+
+
+def _authorize(notifier: Notifier, allow: bool, now: float) -> list[Any]:
+    return list(notifier.authorize(allow, now))
+
+
+def _update(notifier: Notifier, body: bytes, now: float) -> list[Any]:
+    return list(notifier.update(body, now))
+
+
+def _terminate(notifier: Notifier, now: float) -> list[Any]:
+    return list(notifier.terminate(now, "deactivated"))
+
+
+def _routes(account: AccountConfig) -> tuple[Address, ...]:
+    route = proxy_route(account)
+    return (route,) if route is not None else ()
+
+
+def _reader(event: str, target: str) -> Reader:
+    if event == "presence":
+        return PresenceReader(target)
+    if event == "presence.winfo":
+        return WatcherInfoReader()
+    if event == "message-summary":
+        return MessageSummaryReader()
+    return DialogInfoReader()
+
+
+def _uri_key(uri: str) -> str:
+    """A watcher's URI compared without parameters and case of the scheme and host."""
+    try:
+        parsed = target_uri(uri)
+    except ValueError:
+        return uri.strip().lower()
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}:{parsed.user or ''}@{parsed.host.lower()}{port}"
+
+
+def _with_wall_clock(data: dict[str, Any]) -> dict[str, Any]:
+    """retry_at on the daemon's clock (trio's) as a Unix time a client can read."""
+    retry_at = data.get("retry_at")
+    if retry_at is not None:
+        data = {**data, "retry_at": round(time.time() + (retry_at - trio.current_time()), 3)}
+    return data
