@@ -23,7 +23,8 @@ from .messages.content import ACCEPT as MESSAGE_CONTENT_TYPES
 from .messages.pager import Pager
 from .media.supervisor import open_media_supervisor
 from .netwatch import watch_network
-from .presence.trio.service import CONTENT_TYPES as PRESENCE_CONTENT_TYPES, PresenceService
+from .presence.trio.service import CONTENT_TYPES as PRESENCE_CONTENT_TYPES
+from .presence.trio.service import EXTENSIONS as PRESENCE_EXTENSIONS, PresenceService
 from .sessions.manager import SessionManager, media_config
 from .settings import addresses
 from .sip.trio.locator import Locator
@@ -40,7 +41,7 @@ HANDLED_METHODS = ("ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY"
                    "REFER", "SUBSCRIBE")
 SESSION_CONTENT_TYPES = ("application/sdp", "application/dtmf-relay", "application/dtmf",
                          "message/sipfrag")
-EXTENSIONS = ("replaces",)  # RFC 3891: an INVITE may Require it
+EXTENSIONS = ("replaces", *PRESENCE_EXTENSIONS)  # RFC 3891: an INVITE may Require replaces
 ACCEPTED_TYPES = (*MESSAGE_CONTENT_TYPES, *SESSION_CONTENT_TYPES, *PRESENCE_CONTENT_TYPES)
 
 

@@ -3,56 +3,11 @@ account is its own presence agent. Everything is driven over RPC, as a client do
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
-
 import pytest
 
-from sipctl.client import Client, connect
-from tests.daemon import SipdProcess, running
+from tests.daemon import running
 
-
-class Peer:
-    def __init__(self, daemon: SipdProcess, rpc: Client, ports: dict[str, int]) -> None:
-        self.daemon = daemon
-        self.rpc = rpc
-        self.ports = ports
-        self.unread: list[dict[str, Any]] = []  # events read past while waiting for others
-
-    def uri(self, transport: str = "udp") -> str:
-        suffix = "" if transport == "udp" else f";transport={transport}"
-        return f"sip:local@127.0.0.1:{self.ports[transport]}{suffix}"
-
-    async def call(self, method: str, **params: Any) -> Any:
-        return await self.rpc.call(method, {"account": "local", **params})
-
-    async def event(self, name: str, timeout: float = 10, **match: Any) -> dict[str, Any]:
-        """The first event `name` not returned before whose data has the `match` values (the
-        order of events of different names is not the point here)."""
-        def fits(params: dict[str, Any]) -> bool:
-            return params["name"] == name and all(params["data"].get(k) == v
-                                                  for k, v in match.items())
-        for params in self.unread:
-            if fits(params):
-                self.unread.remove(params)
-                return params["data"]
-        while True:
-            params = await self.rpc.next_event(timeout=timeout)
-            if fits(params):
-                return params["data"]
-            self.unread.append(params)
-
-
-@asynccontextmanager
-async def open_peer(daemon: SipdProcess) -> AsyncIterator[Peer]:
-    log_start = len(daemon.log())
-    try:
-        async with connect(daemon.endpoint) as rpc:
-            await rpc.call("events.subscribe", {"topics": ["presence"]})
-            state = await rpc.call("system.state")
-            yield Peer(daemon, rpc, state["sip"]["ports"])
-    finally:  # pytest shows it when the test failed
-        print(f"--- sipd {daemon.base.name} during the test ---\n{daemon.log()[log_start:]}")
+from .rpc_peer import open_peer
 
 
 @pytest.fixture

@@ -60,7 +60,8 @@ from ..reader import DialogInfoReader, MessageSummaryReader, PresenceReader, Wat
 from ..subscriber import Subscriber, SubscribeTarget
 from .driver import MachineDriver, PublicationDriver, Route, SubscriptionDriver, WatcherDriver
 
-__all__ = ["PresenceService", "PresenceError", "ACCEPT", "PACKAGES"]
+__all__ = ["PresenceService", "PresenceError", "ACCEPT", "PACKAGES", "CONTENT_TYPES",
+           "EXTENSIONS"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ PACKAGES = tuple(ACCEPT)
 CONTENT_TYPES = (PIDF_TYPE, "application/cpim-pidf+xml", WATCHERINFO_TYPE,
                  MESSAGE_SUMMARY_TYPE, DIALOG_INFO_TYPE, "multipart/related",
                  "application/rlmi+xml")
+# A resource list server's NOTIFYs Require eventlist (RFC 4662 §5.2).
+EXTENSIONS = ("eventlist",)
 STOP_WAIT = 3.0  # seconds the final PUBLISH, unsubscriptions and NOTIFYs may take at shutdown
 
 Reader = Union[PresenceReader, WatcherInfoReader, MessageSummaryReader, DialogInfoReader]
@@ -359,11 +362,13 @@ class PresenceService:
                 if contact.view is not None:
                     data.update(contact.view.data())
                 elif contact.error is not None:
-                    data["error"] = contact.error
-                elif contact.state != "terminated":
-                    continue  # nothing known of it yet (pending, or no document so far)
-                else:
+                    data.update({"status": "unknown", "error": contact.error})
+                elif contact.state == "terminated":
                     data.update({"status": "closed", "basic": None, "reason": contact.reason})
+                elif entry.is_list:  # a member with no document (yet): known, state unknown
+                    data.update({"status": "unknown", "basic": None})
+                else:
+                    continue
                 if entry.is_list:
                     data["list"] = entry.to
                 entry.contacts[contact.contact] = data
