@@ -129,8 +129,9 @@ class _Watcher:
     def view(self) -> dict[str, Any]:
         notifier = self.notifier
         return {"account": self.account.id, "watcher": notifier.watcher,
-                "display_name": notifier.display_name, "event": notifier.event,
-                "status": notifier.state.value if notifier.state else "pending"}
+                "display_name": notifier.display_name, "package": notifier.event,
+                "status": notifier.state.value if notifier.state else "pending",
+                "contact": _remote_target(notifier)}
 
 
 @dataclass
@@ -335,6 +336,10 @@ class PresenceService:
             self._notified(entry, event)
 
     def _notified(self, entry: _Subscription, notified: Notified) -> None:
+        log.debug("%s: %s NOTIFY from %s (%s%s), %d bytes of %s", entry.account.id,
+                  entry.event, entry.to, notified.state,
+                  f";reason={notified.reason}" if notified.reason else "", len(notified.body),
+                  notified.content_type)
         reader = entry.readers.get(notified.dialog)
         if reader is None or notified.first:
             reader = _reader(entry.event, entry.to)
@@ -425,7 +430,7 @@ class PresenceService:
                             policy=NotifierPolicy(
                                 max_expires=self.settings.get("presence.subscribe_expires")))
         driver = WatcherDriver(notifier, self.route_for(account),
-                               lambda action: self._watcher_event(account, action))
+                               lambda action: self._watcher_event(account, notifier, action))
         entry = _Watcher(account, driver)
         await self._start(driver, lambda: self._forget_watcher(entry))
         driver.apply(lambda now: notifier.subscribe(request, now, incoming,
@@ -482,10 +487,11 @@ class PresenceService:
                 count += 1
         return count
 
-    def _watcher_event(self, account: AccountConfig, event: Any) -> None:
+    def _watcher_event(self, account: AccountConfig, notifier: Notifier, event: Any) -> None:
         if isinstance(event, WatcherChanged):
             self.bus.publish("presence.watcher", {"account": account.id, **event.data(),
-                                                  "package": "presence"})
+                                                  "package": notifier.event,
+                                                  "contact": _remote_target(notifier)})
 
     def _forget_watcher(self, entry: _Watcher) -> None:
         if entry in self._watchers:
@@ -570,6 +576,11 @@ def _update(notifier: Notifier, body: bytes, now: float) -> list[Any]:
 
 def _terminate(notifier: Notifier, now: float) -> list[Any]:
     return list(notifier.terminate(now, "deactivated"))
+
+
+def _remote_target(notifier: Notifier) -> str | None:
+    """Where the watcher takes requests (its Contact): the address to watch it back at."""
+    return str(notifier.dialog.remote_target) if notifier.dialog is not None else None
 
 
 def _routes(account: AccountConfig) -> tuple[Address, ...]:
