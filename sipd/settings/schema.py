@@ -114,6 +114,9 @@ SETTINGS: tuple[Setting, ...] = (
                "Lifetime of presence subscriptions, in seconds: asked for ours, granted at "
                "most to our watchers.",
                minimum=60, maximum=86400),
+    BoolSetting("presence.publish_dialogs", False,
+                "Publish the state of the accounts' calls (RFC 4235 dialog event: busy lamps) "
+                "at their servers, and let authorized watchers subscribe to it here."),
     IntSetting("presence.publish_expires", 3600,
                "Lifetime of our presence publications at the server, in seconds.",
                minimum=60, maximum=86400),

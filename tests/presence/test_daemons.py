@@ -3,11 +3,17 @@ account is its own presence agent. Everything is driven over RPC, as a client do
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.daemon import running
+from tests.peers.sipp import Sipp
+from tests.sessions.test_calls import daemon_settings
 
 from .rpc_peer import open_peer
+
+SCENARIOS = Path(__file__).with_name("scenarios")
 
 
 @pytest.fixture
@@ -78,3 +84,36 @@ async def test_a_denied_watcher_is_rejected(daemons):
         await a.event("presence.subscription", to=b.uri("tcp"), state="terminated",
                       reason="unsubscribed")
         await b.event("presence.watcher", watcher=a.uri("tcp"), status="terminated")
+
+
+async def test_busy_lamp_of_a_direct_account(tmp_path):
+    """a (presence.publish_dialogs on) calls a sipp UAS; b, an authorized dialog watcher of
+    a's local account, sees the call trying, confirmed, then terminated."""
+    settings = {**daemon_settings(), "presence.publish_dialogs": True}
+    with running(tmp_path, settings) as (a_daemon, b_daemon):
+        async with open_peer(a_daemon, topics=("presence", "sessions")) as a, \
+                open_peer(b_daemon) as b:
+            await a.call("presence.authorize", watcher=b.uri(), allow=True)
+            await b.call("presence.subscribe", to=a.uri(), event="dialog")
+            await b.event("presence.subscription", to=a.uri(), event="dialog",
+                          state="active")
+            callee = Sipp(tmp_path).start(SCENARIOS / "call_uas_answer.xml", timeout=20)
+            session = await a.call("sessions.start",
+                                   to=f"sip:carol@127.0.0.1:{callee.local_port}")
+            lit = await b.event("presence.dialog", contact=a.uri(), id=session["id"],
+                                state="confirmed", timeout=15)
+            assert lit["busy"] is True and lit["direction"] == "initiator"
+            await a.event("session.state", id=session["id"], state="established")
+            await a.rpc.call("sessions.end", {"id": session["id"]})
+            out = await b.event("presence.dialog", contact=a.uri(), id=session["id"],
+                                state="terminated")
+            assert out["busy"] is False
+            result = callee.wait(timeout=15)
+            assert result.ok, result.report()
+
+
+async def test_dialog_state_is_not_served_unless_published(daemons):
+    async with open_peer(daemons[0]) as a, open_peer(daemons[1]) as b:
+        await b.call("presence.subscribe", to=a.uri(), event="dialog")
+        ended = await b.event("presence.subscription", to=a.uri(), state="terminated")
+        assert ended["code"] == 489

@@ -46,6 +46,7 @@ from ..events import (
 )
 from ..headers import event_of
 from ..notifier import Notifier, NotifierPolicy
+from ..own_dialogs import OwnDialogs
 from ..payload import (
     DIALOG_INFO_TYPE,
     MESSAGE_SUMMARY_TYPE,
@@ -157,6 +158,8 @@ class PresenceService:
         self._watchers: list[_Watcher] = []
         self._publications: dict[str, _Publication] = {}
         self._decisions: dict[tuple[str, str], bool] = {}  # (account, watcher) -> allowed
+        self._calls = OwnDialogs()  # our sessions as dialog state (presence.publish_dialogs)
+        self._dialog_publications: dict[str, PublicationDriver] = {}
         self._stopping = False
 
     # -- views -----------------------------------------------------------------------------
@@ -244,10 +247,12 @@ class PresenceService:
         return build_pidf(publication.account.aor, status, ids=publication.ids,
                           now=datetime.datetime.now(datetime.timezone.utc))
 
-    def _publication_event(self, account: AccountConfig, event: Any) -> None:
+    def _publication_event(self, account: AccountConfig, event: Any,
+                           package: str = "presence") -> None:
         if isinstance(event, PublicationChanged):
             data = _with_wall_clock(event.data())
-            self.bus.publish("presence.publication", {"account": account.id, **data})
+            self.bus.publish("presence.publication", {"account": account.id, "event": package,
+                                                      **data})
 
     def _publication_view(self, publication: _Publication) -> dict[str, Any]:
         driver = publication.driver
@@ -317,14 +322,48 @@ class PresenceService:
         """At start: follow the registrations (each one refreshes the publication and
         subscribes the voicemail summary), and subscribe the voicemail summaries of the
         accounts that do not register."""
-        bus.subscribe(["accounts"], self._account_event)
+        bus.subscribe(["accounts", "sessions"], self._bus_event)
         for account in accounts:
             if not account.registers:
                 self._nursery.start_soon(self._ensure_message_summary, account)
 
-    def _account_event(self, event: Any) -> None:
-        if event.name == "account.registration" and event.data.get("state") == "registered":
-            self.registered(str(event.data.get("account")))
+    def _bus_event(self, event: Any) -> None:
+        data = event.data
+        if event.name == "account.registration" and data.get("state") == "registered":
+            self.registered(str(data.get("account")))
+        elif event.name == "session.new" and self.settings.get("presence.publish_dialogs"):
+            account = self._calls.started(str(data.get("id")), account=str(data.get("account")),
+                                          direction=str(data.get("direction")),
+                                          remote=str(data.get("remote")))
+            self._nursery.start_soon(self._publish_dialogs, account)
+        elif event.name == "session.state":
+            changed = self._calls.changed(str(data.get("id")), str(data.get("state")),
+                                          data.get("code"))
+            if changed is not None:
+                self._nursery.start_soon(self._publish_dialogs, changed)
+
+    async def _publish_dialogs(self, account_id: str) -> None:
+        """Our calls' dialog state, to the account's server and to its dialog watchers."""
+        try:
+            account = self.accounts.get(account_id)
+        except LookupError:
+            return
+        body = self._calls.document(account.id, account.aor)
+        if self._has_server(account) and not self._stopping:
+            driver = self._dialog_publications.get(account.id)
+            if driver is None or driver.done.is_set():
+                target = PublishTarget(account.aor_uri, from_=Address(account.aor_uri),
+                                       routes=_routes(account))
+                publisher = Publisher(target, event="dialog", content_type=DIALOG_INFO_TYPE,
+                                      expires=self.settings.get("presence.publish_expires"))
+                driver = PublicationDriver(
+                    publisher, self.route_for(account),
+                    lambda event: self._publication_event(account, event, "dialog"))
+                self._dialog_publications[account.id] = driver
+                await self._start(driver)
+            publishing = driver.machine
+            driver.apply(lambda now: publishing.publish(body, now))
+        self._update_watchers(account, body, "dialog")
 
     def _subscription_event(self, entry: _Subscription, event: Any) -> None:
         account = entry.account.id
@@ -415,18 +454,27 @@ class PresenceService:
 
     # -- watchers (sipd as the presence agent of its accounts) ------------------------------
     async def on_subscribe(self, incoming: Any, account: AccountConfig) -> None:
-        """An out-of-dialog SUBSCRIBE for one of our accounts."""
+        """An out-of-dialog SUBSCRIBE for one of our accounts: presence, or dialog (busy
+        lamps) when presence.publish_dialogs is on."""
         request = incoming.request
         event = event_of(request)
-        if event is None or event.package.lower() != "presence" or self._stopping:
-            status, reason = (489, "Bad Event") if not self._stopping else (480, "Stopping")
-            await incoming.respond(status, reason, headers=(("Allow-Events", "presence"),))
+        served = self._served_packages()
+        package = event.package.lower() if event is not None else None
+        if self._stopping:
+            await incoming.respond(480, "Temporarily Unavailable")
+            return
+        if package not in served:
+            await incoming.respond(489, "Bad Event", headers=(("Allow-Events",
+                                                               ", ".join(served)),))
             return
         from_ = request.from_
         watcher = str(from_.uri) if from_ is not None else ""
-        publication = self._publication(account)
-        notifier = Notifier(event="presence", contact=self._contact(account, incoming.source),
-                            body=self._document(publication),
+        if package == "dialog":
+            content_type, body = DIALOG_INFO_TYPE, self._calls.document(account.id, account.aor)
+        else:
+            content_type, body = PIDF_TYPE, self._document(self._publication(account))
+        notifier = Notifier(event=package, contact=self._contact(account, incoming.source),
+                            content_type=content_type, body=body,
                             policy=NotifierPolicy(
                                 max_expires=self.settings.get("presence.subscribe_expires")))
         driver = WatcherDriver(notifier, self.route_for(account),
@@ -436,9 +484,14 @@ class PresenceService:
         driver.apply(lambda now: notifier.subscribe(request, now, incoming,
                                                      decision=self._decision(account, watcher)))
         if notifier.dialog_key is None and notifier.state is None:
-            driver.cancel()  # refused (423, 489, 406...): nothing to keep
+            driver.cancel()  # refused (423, 406...): nothing to keep
             return
         self._watchers.append(entry)
+
+    def _served_packages(self) -> tuple[str, ...]:
+        if self.settings.get("presence.publish_dialogs"):
+            return ("presence", "dialog")
+        return ("presence",)
 
     def _decision(self, account: AccountConfig, watcher: str) -> Any:
         allowed = self._decisions.get((account.id, _uri_key(watcher)))
@@ -478,10 +531,11 @@ class PresenceService:
         if self._has_server(account):
             await self.subscribe(account, account.aor, event="presence.winfo")
 
-    def _update_watchers(self, account: AccountConfig, body: bytes) -> int:
+    def _update_watchers(self, account: AccountConfig, body: bytes,
+                         package: str = "presence") -> int:
         count = 0
         for entry in self._watchers:
-            if entry.account.id == account.id:
+            if entry.account.id == account.id and entry.notifier.event == package:
                 notifier = entry.notifier
                 entry.driver.apply(functools.partial(_update, notifier, body))
                 count += 1
@@ -506,6 +560,10 @@ class PresenceService:
         for publication in self._publications.values():
             publishing = publication.driver
             if publishing is not None and not publishing.done.is_set():
+                publishing.apply(publishing.machine.unpublish)
+                drivers.append(publishing)
+        for publishing in self._dialog_publications.values():
+            if not publishing.done.is_set():
                 publishing.apply(publishing.machine.unpublish)
                 drivers.append(publishing)
         for entry in list(self._subscriptions.values()):
