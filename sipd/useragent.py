@@ -157,8 +157,13 @@ async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
             accounts.start_all()
             presence.start(service.bus, accounts.store.list())
             nursery.start_soon(agent.pager.expire_composing)
-            # A network that changed or came back: register again now, not at the refresh.
-            nursery.start_soon(watch_network, lambda _why: accounts.network_changed())
+            # A network that changed or came back: register again now, not at the refresh;
+            # subscriptions refresh with the new contact.
+            def network_changed(_why: str) -> None:
+                accounts.network_changed()
+                nursery.start_soon(presence.network_changed)
+
+            nursery.start_soon(watch_network, network_changed)
             try:
                 try:
                     media_settings = media_config(service.settings, media_address)

@@ -305,6 +305,20 @@ class PresenceService:
         entry.driver.apply(entry.subscriber.unsubscribe)
         return entry.view()
 
+    async def network_changed(self) -> None:
+        """Our address may have changed: every subscription refreshes with its new contact
+        (RFC 6665 §4.1.2.1: a refresh updates the remote target of the notifier)."""
+        for entry in list(self._subscriptions.values()):
+            if entry.driver.done.is_set():
+                continue
+            uri = entry.subscriber.target.uri
+            if not isinstance(uri, SipUri):
+                continue
+            toward, transport = await self._toward(entry.account, uri)
+            contact = self._contact(entry.account, toward, transport)
+            if str(contact) != str(entry.subscriber.target.contact):
+                entry.driver.apply(functools.partial(_new_contact, entry.subscriber, contact))
+
     def _forget_subscription(self, key: tuple[str, str, str], entry: _Subscription) -> None:
         if self._subscriptions.get(key) is entry:
             del self._subscriptions[key]
@@ -595,14 +609,18 @@ class PresenceService:
         """Whether the account's presence lives at a server (it registers, or has a proxy)."""
         return account.registers or account.outbound_proxy_uri is not None
 
-    async def _identity(self, account: AccountConfig, uri: SipUri) -> tuple[Address, Address]:
-        """Our From and Contact for a request from `account` toward `uri`."""
+    async def _toward(self, account: AccountConfig, uri: SipUri) -> tuple[Any, str]:
+        """The first place a request from `account` to `uri` goes, and its transport."""
         try:
             targets = await self.locator.locate(first_hop(account, uri))  # type: ignore[arg-type]
         except (LocationError, ValueError):
             targets = []
         toward = targets[0] if targets else None
-        transport = toward.transport if toward is not None else (uri.transport or "udp")
+        return toward, toward.transport if toward is not None else (uri.transport or "udp")
+
+    async def _identity(self, account: AccountConfig, uri: SipUri) -> tuple[Address, Address]:
+        """Our From and Contact for a request from `account` toward `uri`."""
+        toward, transport = await self._toward(account, uri)
         contact = self._contact(account, toward, transport)
         from_uri = account.aor_uri
         if account.is_local:  # the daemon's own address: reachable for replies
@@ -622,6 +640,10 @@ class PresenceService:
         if transport != "udp":
             uri.params.set("transport", transport)
         return Address(uri)
+
+
+def _new_contact(subscriber: Subscriber, contact: Address, now: float) -> list[Any]:
+    return list(subscriber.update_contact(contact, now))
 
 
 def _authorize(notifier: Notifier, allow: bool, now: float) -> list[Any]:
