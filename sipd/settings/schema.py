@@ -117,6 +117,10 @@ SETTINGS: tuple[Setting, ...] = (
     BoolSetting("presence.publish_dialogs", False,
                 "Publish the state of the accounts' calls (RFC 4235 dialog event: busy lamps) "
                 "at their servers, and let authorized watchers subscribe to it here."),
+    IntSetting("presence.max_watchers", 1000,
+               "Most subscriptions to one account's state that sipd holds at once (as its "
+               "presence agent); more get 503.",
+               minimum=1, maximum=100000),
     IntSetting("presence.publish_expires", 3600,
                "Lifetime of our presence publications at the server, in seconds.",
                minimum=60, maximum=86400),

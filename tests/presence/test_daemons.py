@@ -117,3 +117,14 @@ async def test_dialog_state_is_not_served_unless_published(daemons):
         await b.call("presence.subscribe", to=a.uri(), event="dialog")
         ended = await b.event("presence.subscription", to=a.uri(), state="terminated")
         assert ended["code"] == 489
+
+
+async def test_watchers_beyond_the_limit_get_503(tmp_path):
+    with running(tmp_path, {"presence.max_watchers": 1}) as (a_daemon, b_daemon):
+        async with open_peer(a_daemon) as a, open_peer(b_daemon) as b:
+            await a.call("presence.subscribe", to=b.uri())
+            await b.event("presence.watcher", watcher=a.uri(), status="pending")
+            await a.call("presence.subscribe", to=b.uri("tcp"))
+            refused = await a.event("presence.subscription", to=b.uri("tcp"), code=503)
+            assert refused["state"] == "retrying" and refused["retry_at"]
+            assert len((await b.call("presence.watchers"))["watchers"]) == 1

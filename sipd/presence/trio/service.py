@@ -481,6 +481,13 @@ class PresenceService:
             await incoming.respond(489, "Bad Event", headers=(("Allow-Events",
                                                                ", ".join(served)),))
             return
+        most = self.settings.get("presence.max_watchers")
+        if sum(1 for w in self._watchers if w.account.id == account.id) >= most:
+            # a flood of SUBSCRIBEs costs it a 503, not our memory
+            log.warning("%s: %d watchers already; a SUBSCRIBE is refused", account.id, most)
+            await incoming.respond(503, "Too Many Subscriptions",
+                                   headers=(("Retry-After", "600"),))
+            return
         from_ = request.from_
         watcher = str(from_.uri) if from_ is not None else ""
         if package == "dialog":
