@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import SipdProcess
+from tests.daemon import SipdProcess, running
 from tests.peers.fixtures import PEER_USERS
 from tests.peers.kamailio import Kamailio
 from tests.peers.sipp import Sipp
+from tests.sessions.test_calls import daemon_settings
 
 from .rpc_peer import open_peer
 from .test_kamailio import store_rls_services
@@ -150,4 +151,31 @@ async def test_a_call_lights_the_busy_lamp(kam, daemons, tmp_path):
         assert out["busy"] is False
         for run in (caller, callee):
             result = run.wait(timeout=15)
+            assert result.ok, result.report()
+
+
+async def test_sipd_publishes_its_calls_and_another_sipd_sees_them(kam, tmp_path):
+    """alice's daemon (presence.publish_dialogs on) calls a sipp UAS through Kamailio and
+    publishes the call's dialog state there; bob's daemon watching alice's dialogs sees the
+    dialog sipd named after its session confirmed, then terminated."""
+    settings = {**daemon_settings(), "presence.publish_dialogs": True}
+    with running(tmp_path, settings) as (a_daemon, b_daemon):
+        async with open_peer(a_daemon, topics=("presence", "sessions"),
+                             accounts=(account(kam, "alice"),)) as alice, \
+                open_peer(b_daemon, accounts=(account(kam, "bob"),)) as bob:
+            await bob.call("presence.subscribe", to=kam.aor("alice"), event="dialog")
+            await bob.event("presence.subscription", to=kam.aor("alice"), event="dialog",
+                            state="active")
+            callee = Sipp(tmp_path).start(SCENARIOS / "call_uas_answer.xml", timeout=20)
+            session = await alice.call("sessions.start",
+                                       to=f"sip:carol@127.0.0.1:{callee.local_port}")
+            await alice.event("presence.publication", event="dialog", state="published")
+            lit = await bob.event("presence.dialog", contact=kam.aor("alice"),
+                                  id=session["id"], state="confirmed", timeout=15)
+            assert lit["busy"] is True
+            await alice.event("session.state", id=session["id"], state="established")
+            await alice.rpc.call("sessions.end", {"id": session["id"]})
+            await bob.event("presence.dialog", contact=kam.aor("alice"), id=session["id"],
+                            state="terminated")
+            result = callee.wait(timeout=15)
             assert result.ok, result.report()
