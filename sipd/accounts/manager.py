@@ -8,7 +8,7 @@ the contact we registered (its user part is the account id) or the account's own
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import trio
 
@@ -35,6 +35,7 @@ class AccountManager:
         self._nursery = nursery
         self._clients: dict[str, RegistrarClient] = {}
         self._authenticators: dict[str, tuple[tuple[str, str], DigestAuthenticator]] = {}
+        self._listeners: list[Callable[[str, AccountConfig | None], None]] = []
 
     # -- views ----------------------------------------------------------------------------
 
@@ -81,6 +82,18 @@ class AccountManager:
 
     # -- changes --------------------------------------------------------------------------
 
+    def on_change(self, listener: Callable[[str, AccountConfig | None], None]) -> None:
+        """`listener(account_id, config)` after an account was added or changed, with None
+        after it was removed (what else holds state per account follows it: presence)."""
+        self._listeners.append(listener)
+
+    def _changed(self, account_id: str, account: AccountConfig | None) -> None:
+        for listener in self._listeners:
+            try:
+                listener(account_id, account)
+            except Exception:  # noqa: BLE001 - a listener's bug must not undo the change
+                log.exception("account %s: a change listener failed", account_id)
+
     def start_all(self) -> None:
         for account in self.store.list():
             if account.registers:
@@ -91,6 +104,7 @@ class AccountManager:
         log.info("account %s added (%s)", account.id, account.aor)
         if account.registers:
             self._start(account)
+        self._changed(account.id, account)
         return self.public(account)
 
     async def update(self, account_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -99,6 +113,8 @@ class AccountManager:
             await self._stop(account_id, UNREGISTER_WAIT)
         if new.registers and account_id not in self._clients:
             self._start(new)
+        if new.changed_fields(old):
+            self._changed(account_id, new)
         return self.public(new)
 
     async def remove(self, account_id: str) -> dict[str, Any]:
@@ -106,6 +122,7 @@ class AccountManager:
         self.store.remove(account_id)  # refuses the local account before anything stops
         await self._stop(account_id, UNREGISTER_WAIT)
         log.info("account %s removed", account_id)
+        self._changed(account_id, None)
         return account.to_public()
 
     async def register(self, account_id: str) -> dict[str, Any]:
@@ -135,6 +152,9 @@ class AccountManager:
             account = self.store.get(account_id)
             if account.registers:
                 self._start(account)
+            self._changed(account_id, account)
+        for account_id in changes.removed:
+            self._changed(account_id, None)
         return [*changes.added, *changes.removed, *changes.changed]
 
     def network_changed(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import trio
 
 from tests.daemon import running
 from tests.peers.sipp import Sipp
@@ -128,3 +129,33 @@ async def test_watchers_beyond_the_limit_get_503(tmp_path):
             refused = await a.event("presence.subscription", to=b.uri("tcp"), code=503)
             assert refused["state"] == "retrying" and refused["retry_at"]
             assert len((await b.call("presence.watchers"))["watchers"]) == 1
+
+
+async def test_presence_follows_changes_of_the_account(daemons):
+    """An account that changes subscribes again with its new settings; one that is removed
+    ends its subscriptions."""
+    async with open_peer(daemons[0]) as a, open_peer(daemons[1]) as b:
+        carol = await a.rpc.call("accounts.add", {"aor": "sip:carol@127.0.0.1",
+                                                  "register": False})
+        await b.call("presence.authorize", watcher="sip:carol@127.0.0.1", allow=True)
+        await a.rpc.call("presence.subscribe", {"account": carol["id"], "to": b.uri()})
+        await a.event("presence.subscription", account=carol["id"], state="active")
+        await b.call("presence.publish", status="open", note="for carol")
+        await a.event("presence.state", account=carol["id"], note="for carol")
+
+        await a.rpc.call("accounts.update", {"id": carol["id"],
+                                             "changes": {"display_name": "Carol"}})
+        await a.event("presence.subscription", account=carol["id"], state="terminated",
+                      reason="unsubscribed")
+        await a.event("presence.subscription", account=carol["id"], state="active")
+        await a.event("presence.state", account=carol["id"], note="for carol")
+        watchers = (await b.call("presence.watchers"))["watchers"]
+        assert [w["display_name"] for w in watchers if w["status"] == "active"] == ["Carol"]
+
+        await a.rpc.call("accounts.remove", {"id": carol["id"]})
+        await a.event("presence.subscription", account=carol["id"], state="terminated",
+                      reason="unsubscribed")
+        await b.event("presence.watcher", display_name="Carol", status="terminated")
+        with trio.fail_after(5):  # the final NOTIFY is in: the subscription is forgotten
+            while (await a.rpc.call("system.state"))["presence"]["subscriptions"]:
+                await trio.sleep(0.05)

@@ -305,6 +305,39 @@ class PresenceService:
         entry.driver.apply(entry.subscriber.unsubscribe)
         return entry.view()
 
+    def account_changed(self, account_id: str, account: AccountConfig | None) -> None:
+        """An account was changed (or removed: None): its presence starts again with the new
+        configuration (or ends)."""
+        self._nursery.start_soon(self._restart_account, account_id, account)
+
+    async def _restart_account(self, account_id: str, account: AccountConfig | None) -> None:
+        subscriptions = [(entry.to, entry.event, entry.is_list)
+                         for entry in self._subscriptions.values()
+                         if entry.account.id == account_id and not entry.driver.done.is_set()]
+        publication = self._publications.get(account_id)
+        status = publication.status if publication is not None else None
+        await self._stop_drivers([driver for driver in self._drivers()
+                                  if driver.route.account.id == account_id])
+        self._publications.pop(account_id, None)
+        self._dialog_publications.pop(account_id, None)
+        if account is None or self._stopping:
+            self._decisions = {key: allowed for key, allowed in self._decisions.items()
+                               if key[0] != account_id}
+            return
+        log.info("%s: presence starts again with the account's new settings", account_id)
+        for to, event, is_list in subscriptions:
+            try:
+                await self.subscribe(account, to, event=event, is_list=is_list)
+            except PresenceError as exc:
+                log.warning("%s: %s subscription to %s not renewed: %s", account_id, event, to,
+                            exc.reason)
+        if status is not None:
+            await self.publish(account, {
+                "status": status.status, "note": status.note,
+                "activities": list(status.activities), "mood": list(status.mood),
+                "display_name": status.display_name, "icon": status.icon})
+        await self._ensure_message_summary(account)
+
     async def network_changed(self) -> None:
         """Our address may have changed: every subscription refreshes with its new contact
         (RFC 6665 §4.1.2.1: a refresh updates the remote target of the notifier)."""
@@ -334,9 +367,11 @@ class PresenceService:
 
     def start(self, bus: Any, accounts: Iterable[AccountConfig]) -> None:
         """At start: follow the registrations (each one refreshes the publication and
-        subscribes the voicemail summary), and subscribe the voicemail summaries of the
-        accounts that do not register."""
+        subscribes the voicemail summary), the calls (presence.publish_dialogs) and the
+        changes of accounts, and subscribe the voicemail summaries of the accounts that do
+        not register."""
         bus.subscribe(["accounts", "sessions"], self._bus_event)
+        self.accounts.on_change(self.account_changed)
         for account in accounts:
             if not account.registers:
                 self._nursery.start_soon(self._ensure_message_summary, account)
@@ -577,22 +612,27 @@ class PresenceService:
         """Unpublishes, unsubscribes and terminates the watchers (deactivated), waiting at
         most `wait` seconds for it all to be answered."""
         self._stopping = True
-        drivers: list[MachineDriver] = []
-        for publication in self._publications.values():
-            publishing = publication.driver
-            if publishing is not None and not publishing.done.is_set():
-                publishing.apply(publishing.machine.unpublish)
-                drivers.append(publishing)
-        for publishing in self._dialog_publications.values():
-            if not publishing.done.is_set():
-                publishing.apply(publishing.machine.unpublish)
-                drivers.append(publishing)
-        for entry in list(self._subscriptions.values()):
-            entry.driver.apply(entry.subscriber.unsubscribe)
-            drivers.append(entry.driver)
-        for watcher in list(self._watchers):
-            watcher.driver.apply(functools.partial(_terminate, watcher.notifier))
-            drivers.append(watcher.driver)
+        await self._stop_drivers(self._drivers(), wait)
+
+    def _drivers(self) -> list[MachineDriver]:
+        drivers: list[MachineDriver] = [p.driver for p in self._publications.values()
+                                        if p.driver is not None]
+        drivers += self._dialog_publications.values()
+        drivers += [entry.driver for entry in self._subscriptions.values()]
+        drivers += [watcher.driver for watcher in self._watchers]
+        return [driver for driver in drivers if not driver.done.is_set()]
+
+    async def _stop_drivers(self, drivers: list[MachineDriver], wait: float = STOP_WAIT
+                            ) -> None:
+        """Ends what `drivers` run (remove, unsubscribe, terminate: deactivated), waiting at
+        most `wait` seconds for the answers; then stops them."""
+        for driver in drivers:
+            if isinstance(driver, PublicationDriver):
+                driver.apply(driver.machine.unpublish)
+            elif isinstance(driver, SubscriptionDriver):
+                driver.apply(driver.machine.unsubscribe)
+            elif isinstance(driver, WatcherDriver):
+                driver.apply(functools.partial(_terminate, driver.machine))
         with trio.move_on_after(wait):
             for driver in drivers:
                 await driver.done.wait()
