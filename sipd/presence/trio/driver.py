@@ -18,7 +18,8 @@ What each action becomes:
 - `ClaimDialog` / `ReleaseDialog`: the user agent's dialog table (sipd.dialogs) routes the
   dialog's requests to this driver (`on_request`) from the moment the SUBSCRIBE leaves: a
   NOTIFY overtaking the 2xx finds its owner.
-- the machine's events go to `on_event(event)`.
+- the machine's events go to `on_event(event)`, after the actions; a NOTIFY's contents
+  (`Notified`) after the state changes it came with.
 
 The driver is the same for every event package; what a NOTIFY's body means is the business
 of whoever reads the `Notified` events.
@@ -45,6 +46,7 @@ from sipd.sip.trio.locator import LocationError, Locator, Target
 from sipd.sip.trio.transport import TransportError
 
 from ..actions import ClaimDialog, ReleaseDialog, SendRequest, SendResponse
+from ..events import Notified
 from ..notifier import Notifier
 from ..publisher import Publisher
 from ..subscriber import Subscriber
@@ -108,11 +110,23 @@ class MachineDriver:
         self.carry_out(command(trio.current_time()))
 
     def carry_out(self, actions: Sequence[Any]) -> None:
+        """Does what the machine asked, in order; then reports its events, the contents of
+        NOTIFYs last (a subscription is active before the state it brings is read)."""
+        events = []
         for action in actions:
+            if not isinstance(action, (SendRequest, SendResponse, ClaimDialog, ReleaseDialog)):
+                events.append(action)
+                continue
             try:
                 self._carry_out(action)
             except Exception:  # noqa: BLE001 - one action's failure must not stop the others
                 log.exception("%r: carrying out %r failed", self, action)
+        events.sort(key=lambda event: isinstance(event, Notified))
+        for event in events:
+            try:
+                self.on_event(event)
+            except Exception:  # noqa: BLE001 - a listener's bug must not stop the machine
+                log.exception("%r: reporting %r failed", self, event)
         self._changed.set()
 
     def _carry_out(self, action: Any) -> None:
@@ -133,8 +147,6 @@ class MachineDriver:
             self.route.dialogs.register(action.key.call_id, action.key.local_tag, self)
         elif isinstance(action, ReleaseDialog):
             self.route.dialogs.release(action.key.call_id, action.key.local_tag, self)
-        else:
-            self.on_event(action)
 
     def cancel(self) -> None:
         """Stops at once: no more requests, the dialogs released (a machine that will never
