@@ -316,15 +316,17 @@ class PresenceService:
                          if entry.account.id == account_id and not entry.driver.done.is_set()]
         publication = self._publications.get(account_id)
         status = publication.status if publication is not None else None
-        await self._stop_drivers([driver for driver in self._drivers()
-                                  if driver.route.account.id == account_id])
+        running = [driver for driver in self._drivers()
+                   if driver.route.account.id == account_id]
+        await self._stop_drivers(running)
         self._publications.pop(account_id, None)
         self._dialog_publications.pop(account_id, None)
         if account is None or self._stopping:
             self._decisions = {key: allowed for key, allowed in self._decisions.items()
                                if key[0] != account_id}
             return
-        log.info("%s: presence starts again with the account's new settings", account_id)
+        if running or status is not None:
+            log.info("%s: presence starts again with the account's new settings", account_id)
         for to, event, is_list in subscriptions:
             try:
                 await self.subscribe(account, to, event=event, is_list=is_list)
