@@ -77,3 +77,19 @@ async def test_watchers_edges(sipd, tmp_path):
         result = watcher.wait(timeout=20)
         assert result.ok, result.report()
         assert (await peer.call("presence.watchers"))["watchers"] == []
+
+
+async def test_a_notify_that_overtakes_the_2xx_finds_its_subscription(sipd, tmp_path):
+    """The dialog is claimed in the user agent's dialog table before the SUBSCRIBE leaves."""
+    notifier = Sipp(tmp_path).start(SCENARIOS / "notifier_notify_first.xml", timeout=20)
+    async with open_peer(sipd) as peer:
+        bob = f"sip:bob@127.0.0.1:{notifier.local_port}"
+        await peer.call("presence.subscribe", to=bob)
+        state = await peer.event("presence.state", contact=bob, note="before the 200")
+        assert state["basic"] == "open"
+        await peer.event("presence.subscription", to=bob, state="active")
+        await peer.call("presence.unsubscribe", to=bob)
+        await peer.event("presence.subscription", to=bob, state="terminated",
+                         reason="unsubscribed")
+        result = notifier.wait(timeout=20)
+        assert result.ok, result.report()
