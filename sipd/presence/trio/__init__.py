@@ -3,7 +3,8 @@
 - `driver`: one machine (Subscriber, Notifier, Publisher) on the stack: its requests in client
   transactions (located, with failover and digest), its dialogs in the user agent's dialog
   table, its timers; any event package (presence, winfo, message-summary, dialog, xcap-diff).
-- `service`: the daemon's presence: per account the publication, the subscriptions with the
-  readers of their NOTIFYs, the watchers when sipd is its own presence agent; what the RPC
-  methods call and the events they publish.
+- `service`: the daemon's presence: per account the publication, the subscriptions, the
+  watchers when sipd is its own presence agent; what the RPC methods call.
+- `subscriptions`: one subscription and what its NOTIFYs become (events).
+- `addresses`: our From and Contact toward a peer.
 """

@@ -24,17 +24,16 @@ import datetime
 import functools
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Union
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 import trio
 
 from sipd.accounts.model import AccountConfig
-from sipd.accounts.outbound import first_hop, proxy_route
+from sipd.accounts.outbound import proxy_route
 from sipd.dialogs import DialogTable
-from sipd.sip.dialog import DialogId
 from sipd.sip.header_values import Address
-from sipd.sip.trio.locator import LocationError, Locator
+from sipd.sip.trio.locator import Locator
 from sipd.sip.uri import SipUri, target_uri
 
 from ..events import (
@@ -53,13 +52,13 @@ from ..payload import (
     PIDF_TYPE,
     WATCHERINFO_TYPE,
     InvalidInput,
-    PayloadError,
 )
 from ..pidf_build import DocumentIds, PublishedStatus, build_pidf
 from ..publisher import Publisher, PublishTarget
-from ..reader import DialogInfoReader, MessageSummaryReader, PresenceReader, WatcherInfoReader
 from ..subscriber import Subscriber, SubscribeTarget
+from .addresses import OurAddresses
 from .driver import MachineDriver, PublicationDriver, Route, SubscriptionDriver, WatcherDriver
+from .subscriptions import Subscription
 
 __all__ = ["PresenceService", "PresenceError", "ACCEPT", "PACKAGES", "CONTENT_TYPES",
            "EXTENSIONS"]
@@ -82,9 +81,6 @@ CONTENT_TYPES = (PIDF_TYPE, "application/cpim-pidf+xml", WATCHERINFO_TYPE,
 EXTENSIONS = ("eventlist",)
 STOP_WAIT = 3.0  # seconds the final PUBLISH, unsubscriptions and NOTIFYs may take at shutdown
 
-Reader = Union[PresenceReader, WatcherInfoReader, MessageSummaryReader, DialogInfoReader]
-
-
 class PresenceError(ValueError):
     """A presence call cannot be done as asked: `field` names the parameter at fault."""
 
@@ -92,30 +88,6 @@ class PresenceError(ValueError):
         super().__init__(reason)
         self.field = field
         self.reason = reason
-
-
-@dataclass
-class _Subscription:
-    account: AccountConfig
-    to: str
-    event: str
-    is_list: bool
-    driver: SubscriptionDriver
-    readers: dict[DialogId, Reader] = field(default_factory=dict)
-    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)  # presence: latest
-    watchers: dict[str, dict[str, Any]] = field(default_factory=dict)  # winfo: by watcher
-    summary: dict[str, Any] | None = None                              # message-summary
-    dialogs: dict[str, dict[str, Any]] = field(default_factory=dict)   # dialog: by id
-
-    @property
-    def subscriber(self) -> Subscriber:
-        return self.driver.machine
-
-    def view(self) -> dict[str, Any]:
-        sub = self.subscriber
-        return {"account": self.account.id, "to": self.to, "event": self.event,
-                "list": self.is_list, "state": sub.state.value if sub.state else "new",
-                "reason": sub.reason, "code": sub.code}
 
 
 @dataclass
@@ -154,7 +126,8 @@ class PresenceService:
         self.accounts = accounts
         self.dialogs = dialogs
         self._nursery = nursery
-        self._subscriptions: dict[tuple[str, str, str], _Subscription] = {}
+        self.addresses = OurAddresses(stack, locator)
+        self._subscriptions: dict[tuple[str, str, str], Subscription] = {}
         self._watchers: list[_Watcher] = []
         self._publications: dict[str, _Publication] = {}
         self._decisions: dict[tuple[str, str], bool] = {}  # (account, watcher) -> allowed
@@ -278,15 +251,15 @@ class PresenceService:
         if held is not None and not held.driver.done.is_set() \
                 and held.subscriber.state is not SubscriptionState.TERMINATED:
             return held.view()
-        from_, contact = await self._identity(account, uri)
+        from_, contact = await self.addresses.identity(account, uri)
         subscriber = Subscriber(
             SubscribeTarget(uri, from_=from_, contact=contact, routes=_routes(account)),
             event=event, accept=(ACCEPT[event],),
             expires=self.settings.get("presence.subscribe_expires"), eventlist=is_list)
-        entry: _Subscription
+        entry: Subscription
         driver = SubscriptionDriver(subscriber, self.route_for(account),
                                     lambda action: self._subscription_event(entry, action))
-        entry = _Subscription(account, str(uri), event, is_list, driver)
+        entry = Subscription(account, str(uri), event, is_list, driver)
         self._subscriptions[key] = entry
         await self._start(driver, lambda: self._forget_subscription(key, entry))
         driver.apply(subscriber.start)
@@ -349,12 +322,12 @@ class PresenceService:
             uri = entry.subscriber.target.uri
             if not isinstance(uri, SipUri):
                 continue
-            toward, transport = await self._toward(entry.account, uri)
-            contact = self._contact(entry.account, toward, transport)
+            toward, transport = await self.addresses.toward(entry.account, uri)
+            contact = self.addresses.contact(entry.account, toward, transport)
             if str(contact) != str(entry.subscriber.target.contact):
                 entry.driver.apply(functools.partial(_new_contact, entry.subscriber, contact))
 
-    def _forget_subscription(self, key: tuple[str, str, str], entry: _Subscription) -> None:
+    def _forget_subscription(self, key: tuple[str, str, str], entry: Subscription) -> None:
         if self._subscriptions.get(key) is entry:
             del self._subscriptions[key]
 
@@ -416,92 +389,14 @@ class PresenceService:
             driver.apply(lambda now: publishing.publish(body, now))
         self._update_watchers(account, body, "dialog")
 
-    def _subscription_event(self, entry: _Subscription, event: Any) -> None:
+    def _subscription_event(self, entry: Subscription, event: Any) -> None:
         account = entry.account.id
         if isinstance(event, SubscriptionChanged):
             self.bus.publish("presence.subscription", {
                 "account": account, "to": entry.to, "event": entry.event,
                 **_with_wall_clock(event.data())})
         elif isinstance(event, Notified):
-            self._notified(entry, event)
-
-    def _notified(self, entry: _Subscription, notified: Notified) -> None:
-        log.debug("%s: %s NOTIFY from %s (%s%s), %d bytes of %s", entry.account.id,
-                  entry.event, entry.to, notified.state,
-                  f";reason={notified.reason}" if notified.reason else "", len(notified.body),
-                  notified.content_type)
-        reader = entry.readers.get(notified.dialog)
-        if reader is None or notified.first:
-            reader = _reader(entry.event, entry.to)
-            entry.readers[notified.dialog] = reader
-        try:
-            resync = self._read(entry, reader, notified)
-        except PayloadError as exc:
-            log.warning("%s: unreadable %s NOTIFY from %s: %s", entry.account.id, entry.event,
-                        entry.to, exc.reason)
-            self.bus.publish("presence.subscription", {
-                "account": entry.account.id, "to": entry.to, "event": entry.event,
-                "state": entry.subscriber.state.value if entry.subscriber.state else "new",
-                "error": exc.reason})
-            return
-        if resync:
-            entry.driver.apply(entry.subscriber.refresh)
-
-    def _read(self, entry: _Subscription, reader: Reader, notified: Notified) -> bool:
-        account = entry.account.id
-        if isinstance(reader, PresenceReader):
-            update = reader.read(notified.content_type, notified.body)
-            for contact in update.contacts:
-                data: dict[str, Any] = {"account": account, "contact": contact.contact,
-                                        "subscription": contact.state}
-                if contact.view is not None:
-                    data.update(contact.view.data())
-                elif contact.error is not None:
-                    data.update({"status": "unknown", "error": contact.error})
-                elif contact.state == "terminated":
-                    data.update({"status": "closed", "basic": None, "reason": contact.reason})
-                elif entry.is_list:  # a member with no document (yet): known, state unknown
-                    data.update({"status": "unknown", "basic": None})
-                else:
-                    continue
-                if entry.is_list:
-                    data["list"] = entry.to
-                entry.contacts[contact.contact] = data
-                self.bus.publish("presence.state", data)
-            return update.resync
-        if isinstance(reader, WatcherInfoReader):
-            winfo = reader.read(notified.content_type, notified.body)
-            for watcher in winfo.changed:
-                data = {"account": account, "watcher": watcher.uri, "status": watcher.status,
-                        "event": watcher.event, "display_name": watcher.display_name,
-                        "package": watcher.package or "presence"}
-                entry.watchers[watcher.uri] = data
-                self.bus.publish("presence.watcher", data)
-            return winfo.resync
-        if isinstance(reader, MessageSummaryReader):
-            summary = reader.read(notified.content_type, notified.body)
-            if summary is not None:
-                data = {"account": account, "waiting": summary.waiting, "new": summary.new,
-                        "old": summary.old, "voicemail": entry.to,
-                        "messages": {name: {"new": c.new, "old": c.old,
-                                            "new_urgent": c.new_urgent,
-                                            "old_urgent": c.old_urgent}
-                                     for name, c in summary.counts.items()}}
-                entry.summary = data
-                self.bus.publish("account.message_summary", data)
-            return False
-        dialogs = reader.read(notified.content_type, notified.body)
-        for dialog in dialogs.changed:
-            data = {"account": account, "contact": entry.to, "id": dialog.id,
-                    "state": dialog.state, "direction": dialog.direction,
-                    "remote": dialog.remote.identity, "event": dialog.event,
-                    "code": dialog.code, "busy": reader.dialogs.busy}
-            if dialog.state == "terminated":
-                entry.dialogs.pop(dialog.id, None)
-            else:
-                entry.dialogs[dialog.id] = data
-            self.bus.publish("presence.dialog", data)
-        return dialogs.resync
+            entry.notified(event, self.bus.publish)
 
     # -- watchers (sipd as the presence agent of its accounts) ------------------------------
     async def on_subscribe(self, incoming: Any, account: AccountConfig) -> None:
@@ -531,7 +426,7 @@ class PresenceService:
             content_type, body = DIALOG_INFO_TYPE, self._calls.document(account.id, account.aor)
         else:
             content_type, body = PIDF_TYPE, self._document(self._publication(account))
-        notifier = Notifier(event=package, contact=self._contact(account, incoming.source),
+        notifier = Notifier(event=package, contact=self.addresses.contact(account, incoming.source),
                             content_type=content_type, body=body,
                             policy=NotifierPolicy(
                                 max_expires=self.settings.get("presence.subscribe_expires")))
@@ -658,37 +553,6 @@ class PresenceService:
         """Whether the account's presence lives at a server (it registers, or has a proxy)."""
         return account.registers or account.outbound_proxy_uri is not None
 
-    async def _toward(self, account: AccountConfig, uri: SipUri) -> tuple[Any, str]:
-        """The first place a request from `account` to `uri` goes, and its transport."""
-        try:
-            targets = await self.locator.locate(first_hop(account, uri))  # type: ignore[arg-type]
-        except (LocationError, ValueError):
-            targets = []
-        toward = targets[0] if targets else None
-        return toward, toward.transport if toward is not None else (uri.transport or "udp")
-
-    async def _identity(self, account: AccountConfig, uri: SipUri) -> tuple[Address, Address]:
-        """Our From and Contact for a request from `account` toward `uri`."""
-        toward, transport = await self._toward(account, uri)
-        contact = self._contact(account, toward, transport)
-        from_uri = account.aor_uri
-        if account.is_local:  # the daemon's own address: reachable for replies
-            from_uri = SipUri(contact.uri.host, user=from_uri.user,  # type: ignore[union-attr]
-                              port=contact.uri.port)  # type: ignore[union-attr]
-            if transport != "udp":
-                from_uri.params.set("transport", transport)
-        return Address(from_uri, account.display_name or None), contact
-
-    def _contact(self, account: AccountConfig, toward: Any, transport: str | None = None
-                 ) -> Address:
-        """Our Contact toward a peer: the user part is the account id, as in the contact we
-        register, so requests in the dialog find the account."""
-        transport = (transport or getattr(toward, "transport", None) or "udp").lower()
-        host, port = self.stack.local_contact(transport, toward)
-        uri = SipUri(host, user=account.id, port=port)
-        if transport != "udp":
-            uri.params.set("transport", transport)
-        return Address(uri)
 
 
 def _new_contact(subscriber: Subscriber, contact: Address, now: float) -> list[Any]:
@@ -715,16 +579,6 @@ def _remote_target(notifier: Notifier) -> str | None:
 def _routes(account: AccountConfig) -> tuple[Address, ...]:
     route = proxy_route(account)
     return (route,) if route is not None else ()
-
-
-def _reader(event: str, target: str) -> Reader:
-    if event == "presence":
-        return PresenceReader(target)
-    if event == "presence.winfo":
-        return WatcherInfoReader()
-    if event == "message-summary":
-        return MessageSummaryReader()
-    return DialogInfoReader()
 
 
 def _uri_key(uri: str) -> str:
