@@ -5,6 +5,7 @@
   table, its timers; any event package (presence, winfo, message-summary, dialog, xcap-diff).
 - `service`: the daemon's presence: per account the publication, the subscriptions, the
   watchers when sipd is its own presence agent; what the RPC methods call.
+- `agent`: sipd as the presence agent of its accounts (their watchers, authorisation).
 - `subscriptions`: one subscription and what its NOTIFYs become (events).
-- `addresses`: our From and Contact toward a peer.
+- `addresses`: our From and Contact toward a peer; `errors`: what the calls refuse.
 """

@@ -41,10 +41,7 @@ from ..events import (
     PublicationChanged,
     SubscriptionChanged,
     SubscriptionState,
-    WatcherChanged,
 )
-from ..headers import event_of
-from ..notifier import Notifier, NotifierPolicy
 from ..own_dialogs import OwnDialogs
 from ..payload import (
     DIALOG_INFO_TYPE,
@@ -57,6 +54,8 @@ from ..pidf_build import DocumentIds, PublishedStatus, build_pidf
 from ..publisher import Publisher, PublishTarget
 from ..subscriber import Subscriber, SubscribeTarget
 from .addresses import OurAddresses
+from .agent import PresenceAgent, deactivate
+from .errors import PresenceError
 from .driver import MachineDriver, PublicationDriver, Route, SubscriptionDriver, WatcherDriver
 from .subscriptions import Subscription
 
@@ -81,32 +80,6 @@ CONTENT_TYPES = (PIDF_TYPE, "application/cpim-pidf+xml", WATCHERINFO_TYPE,
 EXTENSIONS = ("eventlist",)
 STOP_WAIT = 3.0  # seconds the final PUBLISH, unsubscriptions and NOTIFYs may take at shutdown
 
-class PresenceError(ValueError):
-    """A presence call cannot be done as asked: `field` names the parameter at fault."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
-        self.reason = reason
-
-
-@dataclass
-class _Watcher:
-    account: AccountConfig
-    driver: WatcherDriver
-
-    @property
-    def notifier(self) -> Notifier:
-        return self.driver.machine
-
-    def view(self) -> dict[str, Any]:
-        notifier = self.notifier
-        return {"account": self.account.id, "watcher": notifier.watcher,
-                "display_name": notifier.display_name, "package": notifier.event,
-                "status": notifier.state.value if notifier.state else "pending",
-                "contact": _remote_target(notifier)}
-
-
 @dataclass
 class _Publication:
     account: AccountConfig
@@ -127,10 +100,10 @@ class PresenceService:
         self.dialogs = dialogs
         self._nursery = nursery
         self.addresses = OurAddresses(stack, locator)
+        self.agent = PresenceAgent(bus, settings, self.addresses, self.route_for, self._start,
+                                   self._agent_document)
         self._subscriptions: dict[tuple[str, str, str], Subscription] = {}
-        self._watchers: list[_Watcher] = []
         self._publications: dict[str, _Publication] = {}
-        self._decisions: dict[tuple[str, str], bool] = {}  # (account, watcher) -> allowed
         self._calls = OwnDialogs()  # our sessions as dialog state (presence.publish_dialogs)
         self._dialog_publications: dict[str, PublicationDriver] = {}
         self._stopping = False
@@ -142,7 +115,7 @@ class PresenceService:
             "publications": [self._publication_view(p) for p in self._publications.values()
                              if p.status is not None or p.driver is not None],
             "subscriptions": [s.view() for s in self._subscriptions.values()],
-            "watchers": [w.view() for w in self._watchers],
+            "watchers": self.agent.views(),
         }
 
     def route_for(self, account: AccountConfig) -> Route:
@@ -175,7 +148,7 @@ class PresenceService:
                 publication.driver = driver
             publisher = driver.machine
             driver.apply(lambda now: publisher.publish(body, now))
-        notified = self._update_watchers(account, body)
+        notified = self.agent.update(account, body)
         return {"account": account.id, "published": self._has_server(account),
                 "watchers": notified, "status": status.status}
 
@@ -187,7 +160,7 @@ class PresenceService:
         if publication.driver is not None and not publication.driver.done.is_set():
             publisher = publication.driver.machine
             publication.driver.apply(publisher.unpublish)
-        self._update_watchers(account, self._document(publication))
+        self.agent.update(account, self._document(publication))
         return {"account": account.id, "published": False}
 
     def registered(self, account_id: str) -> None:
@@ -295,8 +268,7 @@ class PresenceService:
         self._publications.pop(account_id, None)
         self._dialog_publications.pop(account_id, None)
         if account is None or self._stopping:
-            self._decisions = {key: allowed for key, allowed in self._decisions.items()
-                               if key[0] != account_id}
+            self.agent.forget_account(account_id)
             return
         if running or status is not None:
             log.info("%s: presence starts again with the account's new settings", account_id)
@@ -387,7 +359,7 @@ class PresenceService:
                 await self._start(driver)
             publishing = driver.machine
             driver.apply(lambda now: publishing.publish(body, now))
-        self._update_watchers(account, body, "dialog")
+        self.agent.update(account, body, "dialog")
 
     def _subscription_event(self, entry: Subscription, event: Any) -> None:
         account = entry.account.id
@@ -398,82 +370,10 @@ class PresenceService:
         elif isinstance(event, Notified):
             entry.notified(event, self.bus.publish)
 
-    # -- watchers (sipd as the presence agent of its accounts) ------------------------------
-    async def on_subscribe(self, incoming: Any, account: AccountConfig) -> None:
-        """An out-of-dialog SUBSCRIBE for one of our accounts: presence, or dialog (busy
-        lamps) when presence.publish_dialogs is on."""
-        request = incoming.request
-        event = event_of(request)
-        served = self._served_packages()
-        package = event.package.lower() if event is not None else None
-        if self._stopping:
-            await incoming.respond(480, "Temporarily Unavailable")
-            return
-        if package not in served:
-            await incoming.respond(489, "Bad Event", headers=(("Allow-Events",
-                                                               ", ".join(served)),))
-            return
-        most = self.settings.get("presence.max_watchers")
-        if sum(1 for w in self._watchers if w.account.id == account.id) >= most:
-            # a flood of SUBSCRIBEs costs it a 503, not our memory
-            log.warning("%s: %d watchers already; a SUBSCRIBE is refused", account.id, most)
-            await incoming.respond(503, "Too Many Subscriptions",
-                                   headers=(("Retry-After", "600"),))
-            return
-        from_ = request.from_
-        watcher = str(from_.uri) if from_ is not None else ""
-        if package == "dialog":
-            content_type, body = DIALOG_INFO_TYPE, self._calls.document(account.id, account.aor)
-        else:
-            content_type, body = PIDF_TYPE, self._document(self._publication(account))
-        notifier = Notifier(event=package, contact=self.addresses.contact(account, incoming.source),
-                            content_type=content_type, body=body,
-                            policy=NotifierPolicy(
-                                max_expires=self.settings.get("presence.subscribe_expires")))
-        driver = WatcherDriver(notifier, self.route_for(account),
-                               lambda action: self._watcher_event(account, notifier, action))
-        entry = _Watcher(account, driver)
-        await self._start(driver, lambda: self._forget_watcher(entry))
-        driver.apply(lambda now: notifier.subscribe(request, now, incoming,
-                                                     decision=self._decision(account, watcher)))
-        if notifier.dialog_key is None and notifier.state is None:
-            driver.cancel()  # refused (423, 406...): nothing to keep
-            return
-        self._watchers.append(entry)
-
-    def _served_packages(self) -> tuple[str, ...]:
-        if self.settings.get("presence.publish_dialogs"):
-            return ("presence", "dialog")
-        return ("presence",)
-
-    def _decision(self, account: AccountConfig, watcher: str) -> Any:
-        allowed = self._decisions.get((account.id, _uri_key(watcher)))
-        if allowed is None:
-            return "allow" if self.settings.get("presence.allow_everyone") else "pending"
-        return "allow" if allowed else "deny"
-
-    async def authorize(self, account: AccountConfig, watcher: str, allow: bool
-                        ) -> dict[str, Any]:
-        """Allows or denies a watcher of the account, now and for later subscriptions."""
-        try:
-            key = _uri_key(str(target_uri(watcher)))
-        except ValueError as exc:
-            raise PresenceError("watcher", str(exc)) from None
-        self._decisions[(account.id, key)] = allow
-        applied = 0
-        for entry in list(self._watchers):
-            notifier = entry.notifier
-            if entry.account.id == account.id and notifier.watcher is not None \
-                    and _uri_key(notifier.watcher) == key:
-                entry.driver.apply(functools.partial(_authorize, notifier, allow))
-                applied += 1
-        return {"account": account.id, "watcher": watcher, "allow": allow,
-                "subscriptions": applied}
-
     def watchers(self, account: AccountConfig) -> list[dict[str, Any]]:
         """The account's watchers: those subscribed to sipd itself, and those its server's
         watcher information (presence.winfo) reported."""
-        found = [w.view() for w in self._watchers if w.account.id == account.id]
+        found = self.agent.views(account.id)
         for entry in self._subscriptions.values():
             if entry.account.id == account.id and entry.event == "presence.winfo":
                 found += [{**data, "source": "server"} for data in entry.watchers.values()]
@@ -484,31 +384,24 @@ class PresenceService:
         if self._has_server(account):
             await self.subscribe(account, account.aor, event="presence.winfo")
 
-    def _update_watchers(self, account: AccountConfig, body: bytes,
-                         package: str = "presence") -> int:
-        count = 0
-        for entry in self._watchers:
-            if entry.account.id == account.id and entry.notifier.event == package:
-                notifier = entry.notifier
-                entry.driver.apply(functools.partial(_update, notifier, body))
-                count += 1
-        return count
+    async def on_subscribe(self, incoming: Any, account: AccountConfig) -> None:
+        """An out-of-dialog SUBSCRIBE for one of our accounts (sipd.presence.trio.agent)."""
+        await self.agent.on_subscribe(incoming, account)
 
-    def _watcher_event(self, account: AccountConfig, notifier: Notifier, event: Any) -> None:
-        if isinstance(event, WatcherChanged):
-            self.bus.publish("presence.watcher", {"account": account.id, **event.data(),
-                                                  "package": notifier.event,
-                                                  "contact": _remote_target(notifier)})
+    async def authorize(self, account: AccountConfig, watcher: str, allow: bool
+                        ) -> dict[str, Any]:
+        return self.agent.authorize(account, watcher, allow)
 
-    def _forget_watcher(self, entry: _Watcher) -> None:
-        if entry in self._watchers:
-            self._watchers.remove(entry)
+    def _agent_document(self, account: AccountConfig, package: str) -> bytes:
+        if package == "dialog":
+            return self._calls.document(account.id, account.aor)
+        return self._document(self._publication(account))
 
     # -- shutdown ----------------------------------------------------------------------------
     async def stop_all(self, wait: float = STOP_WAIT) -> None:
         """Unpublishes, unsubscribes and terminates the watchers (deactivated), waiting at
         most `wait` seconds for it all to be answered."""
-        self._stopping = True
+        self._stopping = self.agent.stopping = True
         await self._stop_drivers(self._drivers(), wait)
 
     def _drivers(self) -> list[MachineDriver]:
@@ -516,7 +409,7 @@ class PresenceService:
                                         if p.driver is not None]
         drivers += self._dialog_publications.values()
         drivers += [entry.driver for entry in self._subscriptions.values()]
-        drivers += [watcher.driver for watcher in self._watchers]
+        drivers += self.agent.drivers()
         return [driver for driver in drivers if not driver.done.is_set()]
 
     async def _stop_drivers(self, drivers: list[MachineDriver], wait: float = STOP_WAIT
@@ -529,7 +422,7 @@ class PresenceService:
             elif isinstance(driver, SubscriptionDriver):
                 driver.apply(driver.machine.unsubscribe)
             elif isinstance(driver, WatcherDriver):
-                driver.apply(functools.partial(_terminate, driver.machine))
+                driver.apply(functools.partial(deactivate, driver.machine))
         with trio.move_on_after(wait):
             for driver in drivers:
                 await driver.done.wait()
@@ -559,36 +452,9 @@ def _new_contact(subscriber: Subscriber, contact: Address, now: float) -> list[A
     return list(subscriber.update_contact(contact, now))
 
 
-def _authorize(notifier: Notifier, allow: bool, now: float) -> list[Any]:
-    return list(notifier.authorize(allow, now))
-
-
-def _update(notifier: Notifier, body: bytes, now: float) -> list[Any]:
-    return list(notifier.update(body, now))
-
-
-def _terminate(notifier: Notifier, now: float) -> list[Any]:
-    return list(notifier.terminate(now, "deactivated"))
-
-
-def _remote_target(notifier: Notifier) -> str | None:
-    """Where the watcher takes requests (its Contact): the address to watch it back at."""
-    return str(notifier.dialog.remote_target) if notifier.dialog is not None else None
-
-
 def _routes(account: AccountConfig) -> tuple[Address, ...]:
     route = proxy_route(account)
     return (route,) if route is not None else ()
-
-
-def _uri_key(uri: str) -> str:
-    """A watcher's URI compared without parameters and case of the scheme and host."""
-    try:
-        parsed = target_uri(uri)
-    except ValueError:
-        return uri.strip().lower()
-    port = f":{parsed.port}" if parsed.port else ""
-    return f"{parsed.scheme}:{parsed.user or ''}@{parsed.host.lower()}{port}"
 
 
 def _with_wall_clock(data: dict[str, Any]) -> dict[str, Any]:

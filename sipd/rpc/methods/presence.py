@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from ...accounts.model import AccountNotFound
-from ...presence.trio.service import PresenceError
+from ...presence.trio.errors import PresenceError
 from ..api import method
 from ..dispatch import CallContext
 from ..errors import invalid_params, not_found
