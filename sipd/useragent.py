@@ -26,6 +26,9 @@ from .messages.content import ACCEPT as MESSAGE_CONTENT_TYPES
 from .messages.pager import Pager
 from .msrp.trio.service import MsrpService
 from .netwatch import watch_network
+from .presence.trio.service import CONTENT_TYPES as PRESENCE_CONTENT_TYPES
+from .presence.trio.service import EXTENSIONS as PRESENCE_EXTENSIONS
+from .presence.trio.service import PresenceService
 from .sessions.manager import SessionManager, media_config
 from .settings import addresses
 from .sip.timers import TimerSettings
@@ -39,11 +42,11 @@ log = logging.getLogger(__name__)
 # Accept) for the rest, before any account is looked up. Presence extends these.
 # REFER and NOTIFY are taken in a call's dialog only (transfer, sipd.sessions.b2bua_transfer).
 HANDLED_METHODS = ("ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY", "OPTIONS",
-                   "REFER")
+                   "REFER", "SUBSCRIBE")
 SESSION_CONTENT_TYPES = ("application/sdp", "application/dtmf-relay", "application/dtmf",
                          "message/sipfrag")
-EXTENSIONS = ("replaces",)  # RFC 3891: an INVITE may Require it
-ACCEPTED_TYPES = (*MESSAGE_CONTENT_TYPES, *SESSION_CONTENT_TYPES)
+EXTENSIONS = ("replaces", *PRESENCE_EXTENSIONS)  # RFC 3891: an INVITE may Require replaces
+ACCEPTED_TYPES = (*MESSAGE_CONTENT_TYPES, *SESSION_CONTENT_TYPES, *PRESENCE_CONTENT_TYPES)
 
 
 def stack_config(settings: Any) -> StackConfig:
@@ -88,6 +91,7 @@ class UserAgent:
     pager: Pager
     sessions: SessionManager
     dialogs: DialogTable
+    presence: PresenceService
     msrp: MsrpService
 
     def state(self) -> dict[str, Any]:
@@ -128,6 +132,8 @@ class UserAgent:
             await self.pager.on_message(incoming, account)
         elif method == "INVITE":
             await self.sessions.on_invite(incoming, account)
+        elif method == "SUBSCRIBE":
+            await self.presence.on_subscribe(incoming, account)
         else:
             await incoming.respond(501)
 
@@ -148,9 +154,11 @@ async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
             dialogs = DialogTable()
             sessions = SessionManager(service.bus, stack, locator, accounts, nursery,
                                       media_address=media_address, dialogs=dialogs)
+            presence = PresenceService(service.bus, service.settings, stack, locator, accounts,
+                                       dialogs, nursery)
             agent = UserAgent(stack, locator, accounts, Pager(service.bus, stack, locator,
                                                               accounts), sessions, dialogs,
-                              MsrpService.unstarted())
+                              presence, MsrpService.unstarted())
             msrp = MsrpService(service.settings.get, host=media_address,
                                state_dir=service.paths.state_dir)
             await msrp.start(nursery)
@@ -162,10 +170,17 @@ async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
             stack.set_stray_response_handler(agent.on_stray_response)
             service.add_state("sessions", sessions.list)
             service.add_state("media", sessions.media_state)
+            service.add_state("presence", presence.state)
             accounts.start_all()
+            presence.start(service.bus, accounts.store.list())
             nursery.start_soon(agent.pager.expire_composing)
-            # A network that changed or came back: register again now, not at the refresh.
-            nursery.start_soon(watch_network, lambda _why: accounts.network_changed())
+            # A network that changed or came back: register again now, not at the refresh;
+            # subscriptions refresh with the new contact.
+            def network_changed(_why: str) -> None:
+                accounts.network_changed()
+                nursery.start_soon(presence.network_changed)
+
+            nursery.start_soon(watch_network, network_changed)
             try:
                 try:
                     media_settings = media_config(service.settings, media_address)
@@ -184,6 +199,7 @@ async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
                     finally:
                         with trio.CancelScope(shield=True):
                             await sessions.stop_all()
+                            await presence.stop_all()
             finally:
                 with trio.CancelScope(shield=True):
                     await accounts.stop_all()

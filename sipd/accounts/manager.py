@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import trio
@@ -37,6 +37,7 @@ class AccountManager:
         self._nursery = nursery
         self._clients: dict[str, RegistrarClient] = {}
         self._authenticators: dict[str, tuple[tuple[str, str], DigestAuthenticator]] = {}
+        self._listeners: list[Callable[[str, AccountConfig | None], None]] = []
 
     # -- views ----------------------------------------------------------------------------
 
@@ -83,6 +84,18 @@ class AccountManager:
 
     # -- changes --------------------------------------------------------------------------
 
+    def on_change(self, listener: Callable[[str, AccountConfig | None], None]) -> None:
+        """`listener(account_id, config)` after an account was added or changed, with None
+        after it was removed (what else holds state per account follows it: presence)."""
+        self._listeners.append(listener)
+
+    def _changed(self, account_id: str, account: AccountConfig | None) -> None:
+        for listener in self._listeners:
+            try:
+                listener(account_id, account)
+            except Exception:
+                log.exception("account %s: a change listener failed", account_id)
+
     def start_all(self) -> None:
         for account in self.store.list():
             if account.registers:
@@ -93,6 +106,7 @@ class AccountManager:
         log.info("account %s added (%s)", account.id, account.aor)
         if account.registers:
             self._start(account)
+        self._changed(account.id, account)
         return self.public(account)
 
     async def update(self, account_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -101,6 +115,8 @@ class AccountManager:
             await self._stop(account_id, UNREGISTER_WAIT)
         if new.registers and account_id not in self._clients:
             self._start(new)
+        if new.changed_fields(old):
+            self._changed(account_id, new)
         return self.public(new)
 
     async def remove(self, account_id: str) -> dict[str, Any]:
@@ -108,6 +124,7 @@ class AccountManager:
         self.store.remove(account_id)  # refuses the local account before anything stops
         await self._stop(account_id, UNREGISTER_WAIT)
         log.info("account %s removed", account_id)
+        self._changed(account_id, None)
         return account.to_public()
 
     async def register(self, account_id: str) -> dict[str, Any]:
@@ -137,6 +154,9 @@ class AccountManager:
             account = self.store.get(account_id)
             if account.registers:
                 self._start(account)
+            self._changed(account_id, account)
+        for account_id in changes.removed:
+            self._changed(account_id, None)
         return [*changes.added, *changes.removed, *changes.changed]
 
     def network_changed(self) -> None:

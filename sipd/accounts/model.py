@@ -142,6 +142,13 @@ FIELDS: tuple[Setting, ...] = (
                minimum=60, maximum=86400),
     BoolSetting("auto_answer", False,
                 "Answer incoming calls to this account at once, without a sessions.answer."),
+    SipUriSetting("voicemail", "",
+                  "Voicemail URI whose message summary (RFC 3842) this account subscribes to, "
+                  "often the AOR itself. Empty: none.",
+                  form="a sip: or sips: URI such as sip:alice@example.com"),
+    BoolSetting("message_summary", True,
+                "Subscribe to the voicemail's message summary (account.message_summary "
+                "events) when a voicemail URI is set."),
 )
 BY_NAME: dict[str, Setting] = {setting.key: setting for setting in FIELDS}
 FIELD_NAMES: tuple[str, ...] = tuple(BY_NAME)
@@ -222,6 +229,8 @@ class AccountConfig:
     register: bool = True
     expires: int = 600
     auto_answer: bool = False
+    voicemail: str = ""
+    message_summary: bool = True
     # Keys of the stored table this version does not know (later groups such as presence,
     # xcap, msrp, rtp overrides; or an admin's typo, which is logged): kept when written back.
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=True)
@@ -344,6 +353,8 @@ class AccountConfig:
             "register": self.registers,
             "expires": self.expires,
             "auto_answer": self.auto_answer,
+            "voicemail": self.voicemail,
+            "message_summary": self.message_summary,
             "local": self.is_local,
         }
 

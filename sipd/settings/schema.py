@@ -158,6 +158,24 @@ SETTINGS: tuple[Setting, ...] = (
                "Largest chat message accepted, in bytes (file transfers are written to disk "
                "and not bound by this).",
                minimum=1024, maximum=1024 * 1024 * 1024),
+    # [presence]
+    BoolSetting("presence.allow_everyone", False,
+                "Let anyone who subscribes see the presence of accounts sipd serves itself "
+                "(direct accounts); otherwise a new watcher waits for presence.authorize."),
+    IntSetting("presence.subscribe_expires", 3600,
+               "Lifetime of presence subscriptions, in seconds: asked for ours, granted at "
+               "most to our watchers.",
+               minimum=60, maximum=86400),
+    BoolSetting("presence.publish_dialogs", False,
+                "Publish the state of the accounts' calls (RFC 4235 dialog event: busy lamps) "
+                "at their servers, and let authorized watchers subscribe to it here."),
+    IntSetting("presence.max_watchers", 1000,
+               "Most subscriptions to one account's state that sipd holds at once (as its "
+               "presence agent); more get 503.",
+               minimum=1, maximum=100000),
+    IntSetting("presence.publish_expires", 3600,
+               "Lifetime of our presence publications at the server, in seconds.",
+               minimum=60, maximum=86400),
     # [xcap]
     PortSetting("xcap.local_port", 0, "Local port of outgoing XCAP requests."),
     StrSetting("xcap.root", "",

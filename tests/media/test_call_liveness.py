@@ -13,8 +13,9 @@ from typing import Any
 
 import trio
 
-from tests.daemon import SipdProcess
-from tests.sessions.test_calls import Peer, call_and_answer, daemon_settings, open_peer
+from tests.harness.peer import DaemonPeer as Peer
+from tests.harness.peer import call_and_answer, daemon_settings, open_peer
+from tests.harness.process import SipdProcess
 
 WAIT = 60.0  # bound on each wait; the settings below make each step take seconds
 NEAR_SETTINGS = {"rtp.inactivity_timeout": 2, "media.heartbeat_interval": 1,

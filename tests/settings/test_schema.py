@@ -28,6 +28,8 @@ EXPECTED_KEYS = {
     "msrp.relay_password", "msrp.certificate", "msrp.max_message_size",
     "rtp.inactivity_timeout", "media.heartbeat_interval", "media.unresponsive_grace",
     "xcap.local_port", "xcap.root",
+    "presence.allow_everyone", "presence.subscribe_expires", "presence.publish_expires",
+    "presence.publish_dialogs", "presence.max_watchers",
     "rpc.listen", "rpc.allowed_origins", "rpc.max_message_bytes", "rpc.event_replay",
     "rpc.client_queue", "media.max_workers", "log.level",
     "rpc.max_batch", "rpc.event_replay_bytes", "rpc.client_queue_bytes", "history.keep_days",

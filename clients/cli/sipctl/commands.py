@@ -80,6 +80,10 @@ def _account_fields(*, adding: bool) -> tuple[Arg, ...]:
         arg("--expires", type=int, help="registration lifetime asked for, in seconds"),
         arg("--auto-answer", action=argparse.BooleanOptionalAction, default=None,
             help="answer incoming calls at once (add: no unless --auto-answer)"),
+        arg("--voicemail", help="voicemail URI whose message summary is subscribed (often the "
+                                "AOR)"),
+        arg("--message-summary", action=argparse.BooleanOptionalAction, default=None,
+            help="subscribe to the voicemail's message summary (add: yes)"),
     )
 
 
@@ -124,6 +128,37 @@ def _not_delivered(result: Any) -> str | None:
     if isinstance(result, dict) and result.get("delivered") is False:
         return f"not delivered: {result.get('code')} {result.get('reason')}"
     return None
+
+
+# -- presence ---------------------------------------------------------------------------------
+
+PRESENCE_ACCOUNT = arg("account", metavar="ACCOUNT",
+                       help='the account\'s id ("local": sipd is its own presence agent)')
+PRESENCE_TO = arg("to", metavar="TO", help="whose state, e.g. sip:bob@example.com")
+PRESENCE_EVENT = arg("--event", choices=("presence", "presence.winfo", "message-summary",
+                                         "dialog"),
+                     help="event package (default presence; dialog: a busy lamp)")
+
+
+def _publish_params(ns: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {"account": ns.account, "status": ns.status}
+    for name in ("note", "display_name", "icon"):
+        if getattr(ns, name) is not None:
+            params[name] = getattr(ns, name)
+    if ns.activity:
+        params["activities"] = ns.activity
+    if ns.mood:
+        params["mood"] = ns.mood
+    return params
+
+
+def _subscribe_params(ns: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {"account": ns.account, "to": ns.to}
+    if ns.list:
+        params["list"] = True
+    if ns.event is not None:
+        params["event"] = ns.event
+    return params
 
 
 SESSION_ID = arg("id", metavar="ID", help="the session's id (see `sipctl sessions list`)")
@@ -221,6 +256,36 @@ COMMANDS: list[Command] = [
              arg("--session", metavar="ID", help="only the chat of this session")),
             show="messages", present=_messages_table,
             columns=("when", "direction", "remote", "status", "content")),
+    # -- presence ------------------------------------------------------------------------
+    Command("presence publish", "presence.publish",
+            "publish the account's presence (open or closed, with a note, activities...)",
+            (PRESENCE_ACCOUNT, arg("status", choices=("open", "closed")),
+             arg("--note", help="a status line"),
+             arg("--activity", action="append", help="an RPID activity (away, busy, meal, "
+                                                     "meeting...); repeatable"),
+             arg("--mood", action="append", help="an RPID mood; repeatable"),
+             arg("--display-name", help="the name shown to watchers"),
+             arg("--icon", help="an icon URI")),
+            build=_publish_params),
+    Command("presence unpublish", "presence.unpublish", "remove the account's presence",
+            (PRESENCE_ACCOUNT,)),
+    Command("presence subscribe", "presence.subscribe",
+            "watch a contact (or a list with --list, a busy lamp with --event dialog); "
+            "states show in `sipctl watch presence`",
+            (PRESENCE_ACCOUNT, PRESENCE_TO,
+             arg("--list", action="store_true", help="TO is a resource list (RFC 4662)"),
+             PRESENCE_EVENT),
+            build=_subscribe_params),
+    Command("presence unsubscribe", "presence.unsubscribe", "stop watching a contact",
+            (PRESENCE_ACCOUNT, PRESENCE_TO, PRESENCE_EVENT)),
+    Command("presence watchers", "presence.watchers", "who watches the account",
+            (PRESENCE_ACCOUNT,), show="watchers",
+            columns=("watcher", "status", "event", "display_name")),
+    Command("presence authorize", "presence.authorize",
+            "allow (or with --deny refuse) a watcher of the account",
+            (PRESENCE_ACCOUNT, arg("watcher", metavar="WATCHER", help="the watcher's URI"),
+             arg("--deny", dest="allow", action="store_false", default=True,
+                 help="refuse it instead"))),
     # -- sessions ------------------------------------------------------------------------
     Command("dial", "sessions.start", "call someone (an audio session); prints its id",
             (arg("account", metavar="ACCOUNT", help='the calling account ("local": direct)'),

@@ -67,6 +67,10 @@ async def add(
     register: Annotated[bool | None, "register the account (default true)"] = None,
     expires: Annotated[int | None, "registration lifetime asked for, in seconds"] = None,
     auto_answer: Annotated[bool | None, "answer incoming calls at once (default false)"] = None,
+    voicemail: Annotated[str | None, "voicemail URI whose message summary is subscribed "
+                         "(often the AOR)"] = None,
+    message_summary: Annotated[bool | None, "subscribe to the voicemail's message summary "
+                               "(default true)"] = None,
 ) -> dict:
     """Add an account; it starts registering at once unless register is false.
 
@@ -75,7 +79,8 @@ async def add(
         return await ctx.service.useragent.accounts.add(_given(
             aor=aor, password=password, username=username, display_name=display_name,
             registrar=registrar, outbound_proxy=outbound_proxy, transport=transport,
-            register=register, expires=expires, auto_answer=auto_answer))
+            register=register, expires=expires, auto_answer=auto_answer, voicemail=voicemail,
+            message_summary=message_summary))
 
 
 @method("accounts.update")
