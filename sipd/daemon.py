@@ -27,6 +27,7 @@ from .rpc.methods import registry
 from .rpc.server import RpcServer
 from .service import Service
 from .useragent import open_user_agent
+from .contacts.service import open_contacts
 from .settings.errors import ConfigError, PersistError
 from .settings.paths import Paths, check_writable, default_paths, ensure_dir
 from .settings.store import SettingsStore
@@ -148,8 +149,13 @@ async def run(service: Service) -> int:
     service.on_setting("log.level", lambda _key, level: logsetup.set_level(level))
     rpc_file = service.paths.runtime_dir / "rpc.json"
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
-        async with open_user_agent(service) as agent, trio.open_nursery() as nursery:
+        async with open_user_agent(service) as agent, \
+                open_contacts(service, agent.accounts) as contacts, \
+                trio.open_nursery() as nursery:
             service.useragent = agent
+            service.contacts = contacts
+            agent.accounts.on_change.append(contacts.sync)
+            service.on_setting("xcap", lambda _key, _value: contacts.sync())
             service.add_state("sip", agent.state)
             service.add_state("accounts", agent.accounts.list)
             url = await nursery.start(server.run)

@@ -8,7 +8,7 @@ the contact we registered (its user part is the account id) or the account's own
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import trio
 
@@ -35,6 +35,9 @@ class AccountManager:
         self._nursery = nursery
         self._clients: dict[str, RegistrarClient] = {}
         self._authenticators: dict[str, tuple[tuple[str, str], DigestAuthenticator]] = {}
+        #: called with no argument after accounts were added, changed or removed (the contacts
+        #: service starts and stops XCAP managers from there)
+        self.on_change: list[Callable[[], None]] = []
 
     # -- views ----------------------------------------------------------------------------
 
@@ -91,6 +94,7 @@ class AccountManager:
         log.info("account %s added (%s)", account.id, account.aor)
         if account.registers:
             self._start(account)
+        self._changed()
         return self.public(account)
 
     async def update(self, account_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -99,6 +103,8 @@ class AccountManager:
             await self._stop(account_id, UNREGISTER_WAIT)
         if new.registers and account_id not in self._clients:
             self._start(new)
+        if new != old:
+            self._changed()
         return self.public(new)
 
     async def remove(self, account_id: str) -> dict[str, Any]:
@@ -106,6 +112,7 @@ class AccountManager:
         self.store.remove(account_id)  # refuses the local account before anything stops
         await self._stop(account_id, UNREGISTER_WAIT)
         log.info("account %s removed", account_id)
+        self._changed()
         return account.to_public()
 
     async def register(self, account_id: str) -> dict[str, Any]:
@@ -135,6 +142,8 @@ class AccountManager:
             account = self.store.get(account_id)
             if account.registers:
                 self._start(account)
+        if changes:
+            self._changed()
         return [*changes.added, *changes.removed, *changes.changed]
 
     def network_changed(self) -> None:
@@ -181,6 +190,13 @@ class AccountManager:
             client.cancel()
         if self._clients.get(account_id) is client:
             del self._clients[account_id]
+
+    def _changed(self) -> None:
+        for listener in self.on_change:
+            try:
+                listener()
+            except Exception:  # a listener's bug must not undo the account change
+                log.exception("an account change listener failed")
 
     def _publish(self, data: dict[str, Any]) -> None:
         self.bus.publish("account.registration", data)

@@ -1,6 +1,8 @@
 """RPC methods, one module per namespace of the public surface (DESIGN.md §4)."""
 
-from . import accounts, auth, events, messages, sessions, settings, system  # noqa: F401  (importing registers them)
+from . import (  # noqa: F401  (importing registers them)
+    accounts, auth, contacts, events, messages, presence_policy, sessions, settings, system, xcap,
+)
 from ..api import registry
 
 __all__ = ["registry"]

@@ -67,6 +67,9 @@ async def add(
     register: Annotated[bool | None, "register the account (default true)"] = None,
     expires: Annotated[int | None, "registration lifetime asked for, in seconds"] = None,
     auto_answer: Annotated[bool | None, "answer incoming calls at once (default false)"] = None,
+    xcap: Annotated[dict[str, Any] | None, "XCAP settings: {root, username, password, "
+                    "verify_tls, basic_in_clear, presence_service_uri} (root \"\": contacts "
+                    "stay in sipd's state)"] = None,
 ) -> dict:
     """Add an account; it starts registering at once unless register is false.
 
@@ -75,7 +78,7 @@ async def add(
         return await ctx.service.useragent.accounts.add(_given(
             aor=aor, password=password, username=username, display_name=display_name,
             registrar=registrar, outbound_proxy=outbound_proxy, transport=transport,
-            register=register, expires=expires, auto_answer=auto_answer))
+            register=register, expires=expires, auto_answer=auto_answer, xcap=xcap))
 
 
 @method("accounts.update")
