@@ -23,7 +23,7 @@ EXPECTED_KEYS = {
     "rtp.port_range", "rtp.media_address", "rtp.audio_codecs", "rtp.srtp",
     "dns.nameservers", "nat.stun_servers", "sip.t1", "nat.ice", "nat.turn.server", "nat.turn.username", "nat.turn.password",
     "msrp.local_port", "msrp.transport", "msrp.relay",
-    "xcap.local_port", "xcap.root",
+    "xcap.local_port", "xcap.root", "xcap.timeout", "xcap.retries",
     "rpc.listen", "rpc.allowed_origins", "rpc.max_message_bytes", "rpc.event_replay",
     "rpc.client_queue", "media.max_workers", "log.level",
     "rpc.max_batch", "rpc.event_replay_bytes", "rpc.client_queue_bytes",

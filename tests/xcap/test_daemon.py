@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -278,5 +281,58 @@ async def test_contacts_kept_without_xcap_are_uploaded_when_it_is_turned_on(
         local = daemon.state_dir / "contacts" / "alice" / "local"
         assert (local / "resource-lists.xml.uploaded").exists()
         assert not (local / "resource-lists.xml").exists()
+    finally:
+        daemon.stop()
+
+
+def sipctl(daemon: SipdProcess, *args: str, stdin: str | None = None,
+           check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "sipctl", "--runtime-dir", str(daemon.runtime_dir), *args],
+        input=stdin, capture_output=True, text=True, timeout=60)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+async def test_sipctl_contacts_and_raw_xcap(xcap_kamailio, tmp_path) -> None:
+    kam = xcap_kamailio
+    root, me = xcap_root(kam), xui(kam)
+    bob = f"sip:bob@{kam.domain}"
+    daemon = SipdProcess(tmp_path, alice_settings(kam.domain, root)).start()
+    run = trio.to_thread.run_sync
+    try:
+        await run(lambda: sipctl(daemon, "contacts", "add", "alice", bob, "--name", "Bob",
+                                 "--group", "Friends", "--group", "Work", "--presence"))
+        listing = await run(lambda: sipctl(daemon, "contacts", "list").stdout)
+        assert bob in listing and "Bob" in listing
+        shown = json.loads(await run(lambda: sipctl(daemon, "--json", "contacts", "list",
+                                                    "--account", "alice").stdout))
+        assert shown["contacts"][0]["groups"] == ["Friends", "Work"]
+        await run(lambda: sipctl(daemon, "contacts", "update", "alice", bob, "--no-groups"))
+        assert (await server_contacts(root, me))[bob].groups == ()
+        await run(lambda: sipctl(daemon, "presence", "authorize", "alice", "spam.example",
+                                 "block"))
+        assert effective_action(await server_rules(root, me), "sip:x@spam.example") == "block"
+
+        document = await run(lambda: sipctl(daemon, "xcap", "get", "alice",
+                                            "resource-lists").stdout)
+        assert document.lstrip().startswith("<?xml") and bob in document
+        # a document of our own from stdin, then read back by node
+        pidf = (f'<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="{me}"><tuple id="t">'
+                '<status><basic>closed</basic></status><note>Away</note></tuple></presence>')
+        await run(lambda: sipctl(daemon, "xcap", "put", "alice", "pidf-manipulation",
+                                 stdin=pidf))
+        note = await run(lambda: sipctl(
+            daemon, "xcap", "get", "alice", "pidf-manipulation", "--node",
+            'presence/tuple[@id="t"]/note').stdout)
+        assert "Away" in note
+        await run(lambda: sipctl(daemon, "xcap", "delete", "alice", "pidf-manipulation"))
+        missing = await run(lambda: sipctl(daemon, "xcap", "get", "alice", "pidf-manipulation",
+                                           check=False))
+        assert missing.returncode == 1 and "404" in missing.stderr
+
+        await run(lambda: sipctl(daemon, "contacts", "remove", "alice", bob))
+        assert bob not in await server_contacts(root, me)
     finally:
         daemon.stop()

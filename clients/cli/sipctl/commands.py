@@ -46,6 +46,8 @@ class Command:
     # A result that is an answer but not a success (a MESSAGE refused by the peer): the
     # one-line reason to print, making sipctl exit 1.
     failure: Callable[[Any], str | None] | None = None
+    # The key of a text in the result to print as it is (a document), unless --json.
+    text: str | None = None
 
     def params(self, ns: argparse.Namespace) -> dict[str, Any]:
         if self.build:
@@ -131,6 +133,52 @@ def _absolute(path: str) -> str:
     return os.path.abspath(path)
 
 
+# -- contacts and XCAP -----------------------------------------------------------------------
+
+CONTACT_ACCOUNT = arg("account", metavar="ACCOUNT", help="the account's id")
+CONTACT_URI = arg("uri", metavar="URI", help="the contact's address, e.g. sip:bob@example.com")
+ONLY_ACCOUNT = arg("--account", help="only this account's (default: every account's)")
+XCAP_TARGET = (CONTACT_ACCOUNT,
+               arg("auid", metavar="AUID", help="the application usage, e.g. resource-lists, "
+                                                "pres-rules"),
+               arg("--document", help="the document's name (default index)"),
+               arg("--node", help='a node selector, e.g. resource-lists/list[@name="Friends"]'))
+
+
+def _contact_fields() -> tuple[Arg, ...]:
+    return (CONTACT_ACCOUNT, CONTACT_URI,
+            arg("--name", help="the name shown for the contact"),
+            arg("--group", dest="groups", action="append",
+                help="a group it is in (repeat for several)"),
+            arg("--presence", action=argparse.BooleanOptionalAction, default=None,
+                help="watch the contact's presence"))
+
+
+def _contact_update_params(ns: argparse.Namespace) -> dict[str, Any]:
+    params = {k: getattr(ns, k) for k in ("account", "uri", "name", "groups", "presence")}
+    if ns.no_groups:
+        params["groups"] = []
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _authorize_params(ns: argparse.Namespace) -> dict[str, Any]:
+    target = "domain" if "@" not in ns.who and ":" not in ns.who else "watcher"
+    return {"account": ns.account, target: ns.who,
+            "action": None if ns.action == "forget" else ns.action}
+
+
+def _xcap_put_params(ns: argparse.Namespace) -> dict[str, Any]:
+    if ns.file == "-":
+        content = sys.stdin.read()
+    else:
+        with open(ns.file, encoding="utf-8") as stream:
+            content = stream.read()
+    params = {"account": ns.account, "auid": ns.auid, "content": content,
+              "document": ns.document, "node": ns.node, "etag": ns.etag,
+              "content_type": ns.content_type}
+    return {k: v for k, v in params.items() if v is not None}
+
+
 COMMANDS: list[Command] = [
     Command("version", "system.version", "the daemon's version"),
     Command("state", "system.state", "a snapshot of everything live"),
@@ -167,6 +215,41 @@ COMMANDS: list[Command] = [
     Command("message composing", "messages.composing",
             "tell the recipient you are typing (active) or stopped (idle)",
             (MESSAGE_ACCOUNT, MESSAGE_TO, arg("state", metavar="active|idle", choices=("active", "idle")))),
+    # -- contacts ------------------------------------------------------------------------
+    Command("contacts list", "contacts.list", "the contacts (on the XCAP server, or kept by "
+            "sipd)", (ONLY_ACCOUNT,), show="contacts",
+            columns=("account", "uri", "name", "groups", "presence")),
+    Command("contacts add", "contacts.add", "add a contact", _contact_fields()),
+    Command("contacts update", "contacts.update", "change a contact's name, groups or presence",
+            (*_contact_fields(), arg("--no-groups", action="store_true",
+                                     help="take it out of every group")),
+            build=_contact_update_params),
+    Command("contacts remove", "contacts.remove", "remove a contact",
+            (CONTACT_ACCOUNT, CONTACT_URI)),
+    Command("contacts groups", "contacts.groups", "the groups of contacts", (ONLY_ACCOUNT,),
+            show="groups", columns=("account", "name", "contacts")),
+    Command("presence authorize", "presence.authorize",
+            "decide whether a watcher (a URI) or a domain may see your presence",
+            (CONTACT_ACCOUNT,
+             arg("who", metavar="WATCHER|DOMAIN", help="sip:bob@example.com, or example.com"),
+             arg("action", metavar="ACTION",
+                 choices=("allow", "block", "polite-block", "confirm", "forget"),
+                 help="allow, block, polite-block (looks offline), confirm, or forget")),
+            build=_authorize_params),
+    Command("presence policies", "presence.policies",
+            "who may see your presence (the decisions made)", (CONTACT_ACCOUNT,),
+            show="policies", columns=("target", "kind", "action")),
+    Command("xcap get", "xcap.get", "print a document, element or attribute of the XCAP "
+            "server", XCAP_TARGET, text="content"),
+    Command("xcap put", "xcap.put", "write a document, element or attribute (from FILE, or "
+            "stdin)",
+            (*XCAP_TARGET, arg("file", metavar="FILE", nargs="?", default="-",
+                               help='the content ("-" or none: stdin)'),
+             arg("--etag", help="the ETag the write is based on (default: the current one)"),
+             arg("--content-type", help="its MIME type (default: the usage's)")),
+            build=_xcap_put_params),
+    Command("xcap delete", "xcap.delete", "delete a document, element or attribute",
+            (*XCAP_TARGET, arg("--etag", help="the ETag the delete is based on"))),
     # -- sessions ------------------------------------------------------------------------
     Command("dial", "sessions.start", "call someone (an audio session); prints its id",
             (arg("account", metavar="ACCOUNT", help='the calling account ("local": direct)'),

@@ -76,7 +76,7 @@ def _accounts(ctx: CallContext, account: str | None) -> list[str]:
     return [account]
 
 
-async def _result(ctx: CallContext, account: str, contact: Any) -> dict:
+async def _result(ctx: CallContext, account: str, contact: Any) -> dict[str, Any]:
     contacts = _contacts(ctx)
     book = await contacts.book(account)
     return {**contacts.summary(account, book), "contact": contact.to_dict()}
@@ -85,15 +85,15 @@ async def _result(ctx: CallContext, account: str, contact: Any) -> dict:
 @method("contacts.list")
 async def list_(ctx: CallContext, *,
                 account: Annotated[str | None, "only this account's (default: every account's)"]
-                = None) -> dict:
+                = None) -> dict[str, Any]:
     """The contacts: {contacts: [{account, uri, name, groups, presence}], accounts: [{account,
     store, online, pending}]}.
 
     `store` is "xcap" or "local" (sipd's state); `pending` counts edits waiting for the XCAP
     server."""
     contacts = _contacts(ctx)
-    found: list[dict] = []
-    accounts: list[dict] = []
+    found: list[dict[str, Any]] = []
+    accounts: list[dict[str, Any]] = []
     for account_id in _accounts(ctx, account):
         with xcap_errors(account_id):
             book = await contacts.book(account_id)
@@ -109,7 +109,7 @@ async def add(
     groups: GROUPS = None,
     presence: Annotated[bool | None, "watch the contact's presence (put it in the account's "
                         "presence list)"] = None,
-) -> dict:
+) -> dict[str, Any]:
     """Add a contact (or make an existing one what the params say): {account, store, online,
     pending, contact}.
 
@@ -127,7 +127,7 @@ async def update(
     name: Annotated[str | None, "a new name (\"\": none)"] = None,
     groups: GROUPS = None,
     presence: Annotated[bool | None, "watch the contact's presence or not"] = None,
-) -> dict:
+) -> dict[str, Any]:
     """Change the fields given of a contact (the others stay): {account, store, online,
     pending, contact}."""
     with xcap_errors(account):
@@ -141,7 +141,7 @@ async def update(
 
 
 @method("contacts.remove")
-async def remove(ctx: CallContext, *, account: ACCOUNT, uri: CONTACT_URI) -> dict:
+async def remove(ctx: CallContext, *, account: ACCOUNT, uri: CONTACT_URI) -> dict[str, Any]:
     """Remove a contact from every group and the presence list: {account, store, online,
     pending, uri}."""
     with xcap_errors(account):
@@ -155,10 +155,10 @@ async def remove(ctx: CallContext, *, account: ACCOUNT, uri: CONTACT_URI) -> dic
 @method("contacts.groups")
 async def groups(ctx: CallContext, *,
                  account: Annotated[str | None, "only this account's (default: every "
-                                    "account's)"] = None) -> dict:
+                                    "account's)"] = None) -> dict[str, Any]:
     """The groups: {groups: [{account, name, contacts}]} (`contacts`: how many are in it)."""
     contacts = _contacts(ctx)
-    found: list[dict] = []
+    found: list[dict[str, Any]] = []
     for account_id in _accounts(ctx, account):
         with xcap_errors(account_id):
             book = await contacts.book(account_id)

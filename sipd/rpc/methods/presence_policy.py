@@ -6,7 +6,7 @@ applies them; without, they are sipd's own watcher list, in its state.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from ..api import method
 from ..dispatch import CallContext
@@ -22,7 +22,7 @@ async def authorize(
     watcher: Annotated[str | None, "a watcher's URI, e.g. sip:bob@example.com"] = None,
     domain: Annotated[str | None, "a whole domain, e.g. example.com (instead of watcher)"]
     = None,
-) -> dict:
+) -> dict[str, Any]:
     """Decide whether a watcher, or everyone in a domain, may see the account's presence:
     {account, store, online, pending}.
 
@@ -35,11 +35,12 @@ async def authorize(
     with xcap_errors(account):
         contacts = _contacts(ctx)
         await contacts.authorize(account, target, action, domain=domain is not None)
-        return contacts.summary(account, await contacts.book(account))
+        summary: dict[str, Any] = contacts.summary(account, await contacts.book(account))
+        return summary
 
 
 @method("presence.policies")
-async def policies(ctx: CallContext, *, account: ACCOUNT) -> dict:
+async def policies(ctx: CallContext, *, account: ACCOUNT) -> dict[str, Any]:
     """The decisions about watchers and domains: {policies: [{target, kind, action}]}
     (`kind` watcher or domain)."""
     with xcap_errors(account):

@@ -37,7 +37,7 @@ async def _uri(ctx: CallContext, account: str, auid: str, document: str | None,
 
 @method("xcap.get")
 async def get(ctx: CallContext, *, account: ACCOUNT, auid: AUID, document: DOCUMENT = None,
-              node: NODE = None, namespaces: NAMESPACES = None) -> dict:
+              node: NODE = None, namespaces: NAMESPACES = None) -> dict[str, Any]:
     """A document, element or attribute as the server has it: {etag, content_type, content}.
 
     `content` is text; a body that is not UTF-8 comes as `content_base64` instead."""
@@ -59,7 +59,7 @@ async def put(ctx: CallContext, *, account: ACCOUNT, auid: AUID,
               etag: ETAG = None,
               content_type: Annotated[str | None, "its MIME type (default: the usage's, or "
                                       "the element / attribute type for a node)"] = None,
-              ) -> dict:
+              ) -> dict[str, Any]:
     """Write a document, element or attribute: {etag} (the document's new ETag).
 
     A 409 of the server is an error (-32006) whose data carries the server's reason."""
@@ -72,7 +72,7 @@ async def put(ctx: CallContext, *, account: ACCOUNT, auid: AUID,
 
 @method("xcap.delete")
 async def delete(ctx: CallContext, *, account: ACCOUNT, auid: AUID, document: DOCUMENT = None,
-                 node: NODE = None, namespaces: NAMESPACES = None, etag: ETAG = None) -> dict:
+                 node: NODE = None, namespaces: NAMESPACES = None, etag: ETAG = None) -> dict[str, Any]:
     """Delete a document, element or attribute: {etag} (the document's ETag after, if any)."""
     with xcap_errors(account):
         manager, uri = await _uri(ctx, account, auid, document, node, namespaces)
