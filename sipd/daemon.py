@@ -201,6 +201,8 @@ async def _handle_signals(signals: Any, service: Service, notifier: Notifier) ->
                 if service.useragent is not None:
                     changed = [*changed, *(f"accounts.{account_id}" for account_id in
                                            await service.useragent.accounts.reload())]
+                if service.contacts is not None:
+                    service.contacts.reload()  # and what other devices changed on XCAP
                 log.info("configuration reloaded; changed: %s", sorted(changed) or "nothing")
             except ConfigError as exc:
                 log.error("configuration not reloaded, the previous one stays: %s", exc)

@@ -21,6 +21,8 @@ Events: `contact.added|updated|removed` {account, contact} whenever a book's con
 (an RPC edit, or another device's seen when the documents are read again), and the managers'
 `xcap.changed`, `xcap.journal`, `xcap.refused` with the account added.
 
+SIGHUP (`reload`) reads every manager's documents again.
+
 Hook for xcap-diff (RFC 5875): the presence side, on a NOTIFY of the account's xcap-diff
 subscription, calls `documents_changed(account_id, [(auid, document), ...])`; the documents
 named are read again (conditionally) and the events above follow.
@@ -215,6 +217,19 @@ class ContactsService:
                             exc)
         local.archive()
         self.publish_contact_changes(account_id)
+
+    def reload(self) -> None:
+        """Read every running manager's documents again (SIGHUP): what another device changed
+        shows up without a restart (a 304 costs nothing when nothing changed)."""
+        for account_id, running in self._running.items():
+            if running.manager is not None:
+                self._nursery.start_soon(self._reload_one, account_id)
+
+    async def _reload_one(self, account_id: str) -> None:
+        try:
+            await self.documents_changed(account_id)
+        except XcapError as exc:
+            log.info("%s: could not read the XCAP documents again: %s", account_id, exc)
 
     async def aclose(self) -> None:
         for running in self._running.values():

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -158,7 +159,8 @@ async def test_a_second_device_sees_the_contacts_and_concurrent_edits_survive(
         xcap_kamailio, tmp_path) -> None:
     kam = xcap_kamailio
     root, me = xcap_root(kam), xui(kam)
-    people = [f"sip:{name}@{kam.domain}" for name in ("carol", "dave", "eve", "frank")]
+    people = [f"sip:{name}@{kam.domain}" for name in ("carol", "dave", "eve", "frank",
+                                                           "grace")]
     with running(tmp_path, alice_settings(kam.domain, root)) as (a, b):
         async with connect(a.endpoint) as rpc_a:
             await rpc_a.call("contacts.add", {"account": "alice", "uri": people[0]})
@@ -173,7 +175,17 @@ async def test_a_second_device_sees_the_contacts_and_concurrent_edits_survive(
                                      (rpc_a, people[3])):
                         nursery.start_soon(rpc.call, "contacts.add",
                                            {"account": "alice", "uri": uri})
+            # and one more from b alone: a's copy is stale now
+            await rpc_b.call("contacts.add", {"account": "alice", "uri": people[4]})
         assert set(await server_contacts(root, me)) == set(people)
+        # SIGHUP: the documents are read again, other devices' changes show
+        async with connect(a.endpoint) as rpc_a:
+            await rpc_a.call("events.subscribe", {"topics": ["contacts", "xcap"]})
+            a.signal(signal.SIGHUP)
+            changed = await rpc_a.next_event("xcap.changed")
+            assert changed["data"]["account"] == "alice"
+            assert changed["data"]["auid"] == "resource-lists" and changed["data"]["etag"]
+            assert uris(await rpc_a.call("contacts.list", {"account": "alice"})) == set(people)
         a.stop()
         a.start()
         async with connect(a.endpoint) as rpc_a:
