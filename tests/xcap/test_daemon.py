@@ -290,6 +290,13 @@ async def test_contacts_kept_without_xcap_are_uploaded_when_it_is_turned_on(
             assert on_server[bob].name == "Bobby" and on_server[bob].presence
             assert on_server[carol].name == "Carol"
             assert effective_action(await server_rules(root, me), carol) == "polite-block"
+
+            # XCAP off again: the account is back on sipd's (now empty) store; the server
+            # keeps its contacts
+            await rpc.call("accounts.update", {"id": "alice", "changes": {"xcap.root": ""}})
+            listing = await rpc.call("contacts.list", {"account": "alice"})
+            assert listing["accounts"][0]["store"] == "local" and listing["contacts"] == []
+            assert set(await server_contacts(root, me)) == {bob, carol, dave}
         local = daemon.state_dir / "contacts" / "alice" / "local"
         assert (local / "resource-lists.xml.uploaded").exists()
         assert not (local / "resource-lists.xml").exists()
