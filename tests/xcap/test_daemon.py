@@ -355,3 +355,32 @@ async def test_sipctl_contacts_and_raw_xcap(xcap_kamailio, tmp_path) -> None:
         assert bob not in await server_contacts(root, me)
     finally:
         daemon.stop()
+
+
+async def test_a_hostile_document_is_refused_with_the_reason(tmp_path) -> None:
+    hostile = (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY e "boom">]>'
+               b'<resource-lists xmlns="urn:ietf:params:xml:ns:resource-lists">'
+               b'<list name="x"><entry uri="sip:&e;@example.test"/></list></resource-lists>')
+
+    def handler(request: Request) -> Reply:
+        if request.method == "GET" and "/resource-lists/" in request.target:
+            return Reply(200, hostile, [("Content-Type", "application/resource-lists+xml"),
+                                        ("ETag", '"1"')])
+        return Reply(404)
+
+    async with serve_http(handler) as server:
+        daemon = SipdProcess(tmp_path, alice_settings("example.test", server.root)).start()
+        try:
+            async with connect(daemon.endpoint) as rpc:
+                with pytest.raises(RpcCallError) as refused:
+                    await rpc.call("contacts.add", {"account": "alice",
+                                                    "uri": "sip:bob@example.test"})
+                assert refused.value.code == REMOTE_ERROR
+                assert "DOCTYPE" in str(refused.value) and "resource-lists" in str(refused.value)
+                listing = await rpc.call("contacts.list", {"account": "alice"})
+                assert listing["contacts"] == [] and listing["accounts"][0]["pending"] == 0
+                # the daemon still serves everything else
+                assert (await rpc.call("system.version"))["name"] == "sipd"
+            assert not any(r.method == "PUT" for r in server.requests)
+        finally:
+            daemon.stop()

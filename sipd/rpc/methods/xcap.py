@@ -72,7 +72,8 @@ async def put(ctx: CallContext, *, account: ACCOUNT, auid: AUID,
 
 @method("xcap.delete")
 async def delete(ctx: CallContext, *, account: ACCOUNT, auid: AUID, document: DOCUMENT = None,
-                 node: NODE = None, namespaces: NAMESPACES = None, etag: ETAG = None) -> dict[str, Any]:
+                 node: NODE = None, namespaces: NAMESPACES = None,
+                 etag: ETAG = None) -> dict[str, Any]:
     """Delete a document, element or attribute: {etag} (the document's ETag after, if any)."""
     with xcap_errors(account):
         manager, uri = await _uri(ctx, account, auid, document, node, namespaces)
