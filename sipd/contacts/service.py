@@ -100,7 +100,9 @@ class _Running:
     """One account's XCAP manager task."""
 
     config: XcapAccountSettings
-    verify: bool | str
+    #: what the client is made with beside the account's settings: the CA list (or True),
+    #: xcap.timeout, xcap.retries
+    options: tuple[bool | str, int, int]
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     ready: trio.Event = field(default_factory=trio.Event)
     done: trio.Event = field(default_factory=trio.Event)
@@ -130,10 +132,10 @@ class ContactsService:
             config = XcapAccountSettings.of(account, self.settings.get("xcap.root"))
             if config is not None:
                 wanted[account.id] = config
-        verify = self._verify()
+        options = self._options()
         for account_id, running in list(self._running.items()):
             config = wanted.get(account_id)
-            if config != running.config or (config is not None and verify != running.verify):
+            if config != running.config or options != running.options:
                 log.info("%s: stopping its XCAP document manager (%s)", account_id,
                          "settings changed" if config else "no XCAP any more")
                 running.scope.cancel()
@@ -147,14 +149,16 @@ class ContactsService:
                 del self._seen[account_id]
         for account_id, config in wanted.items():
             if account_id not in self._running:
-                self._start(account_id, config, verify)
+                self._start(account_id, config, options)
 
-    def _verify(self) -> bool | str:
-        return self.settings.get("tls.ca_list") or True
+    def _options(self) -> tuple[bool | str, int, int]:
+        get = self.settings.get
+        return (get("tls.ca_list") or True, get("xcap.timeout"), get("xcap.retries"))
 
-    def _start(self, account_id: str, config: XcapAccountSettings, verify: bool | str) -> None:
+    def _start(self, account_id: str, config: XcapAccountSettings,
+               options: tuple[bool | str, int, int]) -> None:
         previous = self._last_done.get(account_id)
-        running = _Running(config, verify)
+        running = _Running(config, options)
         self._running[account_id] = running
         self._last_done[account_id] = running.done
         self._nursery.start_soon(self._run, account_id, running, previous)
@@ -176,13 +180,12 @@ class ContactsService:
 
     async def _serve(self, account_id: str, running: _Running) -> None:
         config = running.config
-        verify: bool | str = running.verify if config.verify else False
+        ca, timeout, retries = running.options
         state = self.directory / account_id / _state_name(config)
         async with XcapClient(config.root, username=config.username,
-                              password=config.password, verify=verify,
-                              basic_in_clear=config.basic_in_clear,
-                              timeout=self.settings.get("xcap.timeout"),
-                              retries=self.settings.get("xcap.retries")) as client:
+                              password=config.password, verify=ca if config.verify else False,
+                              basic_in_clear=config.basic_in_clear, timeout=timeout,
+                              retries=retries) as client:
             manager = XcapDocumentManager(
                 client, xui=config.xui, state_dir=state,
                 presence_service_uri=config.presence_service_uri,

@@ -150,9 +150,18 @@ async def test_contacts_round_trip_on_the_server(xcap_kamailio, tmp_path) -> Non
 
             shown = await rpc.call("accounts.get", {"id": "alice"})
             assert shown["xcap"]["root"] == root and "password" not in shown["xcap"]
+
+            # a global xcap setting restarts the manager; removing the account stops it
+            await rpc.call("settings.set", {"key": "xcap.timeout", "value": 7})
+            assert uris(await rpc.call("contacts.list", {"account": "alice"})) == {carol}
+            await rpc.call("accounts.remove", {"id": "alice"})
+            assert (await rpc.call("contacts.list", {}))["accounts"] == []
     finally:
         daemon.stop()
-    assert PEER_USERS["alice"] not in daemon.log()
+    log = daemon.log()
+    assert PEER_USERS["alice"] not in log
+    assert "alice: stopping its XCAP document manager (settings changed)" in log
+    assert "alice: stopping its XCAP document manager (no XCAP any more)" in log
 
 
 async def test_a_second_device_sees_the_contacts_and_concurrent_edits_survive(
