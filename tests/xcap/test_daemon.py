@@ -393,3 +393,30 @@ async def test_a_hostile_document_is_refused_with_the_reason(tmp_path) -> None:
             assert not any(r.method == "PUT" for r in server.requests)
         finally:
             daemon.stop()
+
+
+async def test_wrong_credentials_keep_edits_until_the_settings_are_fixed(
+        xcap_kamailio, tmp_path) -> None:
+    kam = xcap_kamailio
+    root, me = xcap_root(kam), xui(kam)
+    settings = alice_settings(kam.domain, root)
+    settings["accounts.alice.xcap.password"] = "wrong-password"
+    daemon = SipdProcess(tmp_path, settings).start()
+    try:
+        async with connect(daemon.endpoint) as rpc:
+            result = await rpc.call("contacts.add", {"account": "alice",
+                                                     "uri": f"sip:bob@{kam.domain}"})
+            assert result["store"] == "xcap" and not result["online"]
+            assert result["pending"] == 1
+            # the right password (here: the account's own, by clearing the override)
+            await rpc.call("accounts.update", {"id": "alice",
+                                               "changes": {"xcap.password": ""}})
+
+            async def landed() -> bool:
+                listing = await rpc.call("contacts.list", {"account": "alice"})
+                return listing["accounts"][0]["pending"] == 0 and listing["contacts"] != []
+            await eventually(landed, "the edit sent once the credentials are right")
+        assert set(await server_contacts(root, me)) == {f"sip:bob@{kam.domain}"}
+    finally:
+        daemon.stop()
+    assert "wrong-password" not in daemon.log()

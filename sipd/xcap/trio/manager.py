@@ -210,6 +210,13 @@ class XcapDocumentManager:
                 await self._fetch(key)
             except XcapDocumentError as exc:
                 refused = refused or exc
+            except XcapHTTPError as exc:
+                if exc.status not in _RETRY_LATER:
+                    raise
+                # refused for who we are (credentials, rights), not for the document: the
+                # server counts as away, edits wait in the journal, and we try again later
+                self.online = False
+                raise XcapUnavailableError(str(exc)) from exc
         if refused is not None:
             raise refused
 
