@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import ssl
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -107,6 +108,8 @@ class _Running:
     ready: trio.Event = field(default_factory=trio.Event)
     done: trio.Event = field(default_factory=trio.Event)
     manager: XcapDocumentManager | None = None
+    #: why the task ended on an internal error (calls then fail at once, saying so)
+    failure: str | None = None
 
 
 class ContactsService:
@@ -135,7 +138,8 @@ class ContactsService:
         options = self._options()
         for account_id, running in list(self._running.items()):
             config = wanted.get(account_id)
-            if config != running.config or options != running.options:
+            if (config != running.config or options != running.options
+                    or running.failure is not None):  # a failed one starts again
                 log.info("%s: stopping its XCAP document manager (%s)", account_id,
                          "settings changed" if config else "no XCAP any more")
                 running.scope.cancel()
@@ -170,10 +174,20 @@ class ContactsService:
                 await previous.wait()  # one manager per journal at a time
             with running.scope:
                 await self._serve(account_id, running)
-        except Exception:  # one account's bug must not stop the daemon
+        except (OSError, ssl.SSLError) as exc:  # e.g. tls.ca_list names no readable file
+            log.error("%s: cannot use the XCAP server %s: %s", account_id,
+                      running.config.root, exc)
+            running.failure = f"cannot set up the connection to {running.config.root}: {exc}"
+            self.bus.publish("xcap.refused", {"account": account_id, "operation": None,
+                                              "error": running.failure})
+        except Exception as exc:  # one account's bug must not stop the daemon
             log.exception("%s: the XCAP document manager stopped on an internal error",
                           account_id)
+            running.failure = f"internal error: {exc!r}; see the log"
+            self.bus.publish("xcap.refused", {"account": account_id, "operation": None,
+                                              "error": running.failure})
         finally:
+            running.ready.set()
             running.done.set()
             if self._last_done.get(account_id) is running.done:
                 del self._last_done[account_id]
@@ -269,6 +283,10 @@ class ContactsService:
                               "(accounts.update) or the global xcap.root")
         with trio.move_on_after(READY_WAIT):
             await running.ready.wait()
+        if running.failure is not None:
+            raise NotReadyError(f"the XCAP document manager of account {account_id!r} "
+                                f"stopped: {running.failure} (a change of the account or "
+                                "of an xcap setting starts it again)")
         if running.manager is None:
             raise NotReadyError(f"the XCAP server {running.config.root} of account "
                                 f"{account_id!r} is still being contacted; try again")

@@ -81,3 +81,4 @@ async def test_local_contacts_survive_a_restart(tmp_path) -> None:
                                              "kind": "watcher", "action": "block"}]
     finally:
         daemon.stop()
+
