@@ -18,6 +18,7 @@ from sipd.xcap.commonpolicy import parse_ruleset
 from sipd.xcap.contacts import contacts_from
 from sipd.xcap.presrules import effective_action
 from sipd.xcap.resourcelists import parse_resource_lists
+from sipd.xcap.rlsservices import parse_rls_services
 from sipd.xcap.trio.client import XcapClient, XcapResponse
 from sipd.xcap.uri import XcapUri
 from tests.daemon import SipdProcess, running
@@ -77,7 +78,10 @@ async def test_contacts_round_trip_on_the_server(xcap_kamailio, tmp_path) -> Non
     kam = xcap_kamailio
     root, me = xcap_root(kam), xui(kam)
     bob, carol = f"sip:bob@{kam.domain}", f"sip:carol@{kam.domain}"
-    daemon = SipdProcess(tmp_path, alice_settings(kam.domain, root)).start()
+    service = f"sip:alice-buddies@{kam.domain}"
+    settings = alice_settings(kam.domain, root)
+    settings["accounts.alice.xcap.presence_service_uri"] = service
+    daemon = SipdProcess(tmp_path, settings).start()
     try:
         async with connect(daemon.endpoint) as rpc:
             await rpc.call("events.subscribe", {"topics": ["contacts", "xcap"]})
@@ -107,6 +111,13 @@ async def test_contacts_round_trip_on_the_server(xcap_kamailio, tmp_path) -> Non
             on_server = await server_contacts(root, me)
             assert on_server[bob].name == "Robert" and on_server[bob].groups == ("Work",)
             assert on_server[bob].presence and carol in on_server
+            # the contacts with presence are the account's presence list service
+            async with XcapClient(root, username="alice",
+                                  password=PEER_USERS["alice"]) as client:
+                rls = await client.get(XcapUri(root, "rls-services", "index", me))
+            assert isinstance(rls, XcapResponse)
+            listed = parse_rls_services(rls.content).service(service)
+            assert listed is not None and "oma_buddylist" in listed.resource_list
 
             # presence policies are pres-rules on the server
             await rpc.call("presence.authorize", {"account": "alice", "watcher": bob,
