@@ -338,9 +338,14 @@ async def test_sipctl_contacts_and_raw_xcap(xcap_kamailio, tmp_path) -> None:
     kam = xcap_kamailio
     root, me = xcap_root(kam), xui(kam)
     bob = f"sip:bob@{kam.domain}"
-    daemon = SipdProcess(tmp_path, alice_settings(kam.domain, root)).start()
+    daemon = SipdProcess(tmp_path, alice_settings(kam.domain, None)).start()
     run = trio.to_thread.run_sync
     try:
+        await run(lambda: sipctl(daemon, "accounts", "update", "alice", "--xcap-root", root,
+                                 "--xcap-password", "-", stdin=PEER_USERS["alice"] + "\n"))
+        shown = json.loads(await run(lambda: sipctl(daemon, "--json", "accounts", "get",
+                                                    "alice").stdout))
+        assert shown["xcap"]["root"] == root and shown["xcap"]["password_set"]
         await run(lambda: sipctl(daemon, "contacts", "add", "alice", bob, "--name", "Bob",
                                  "--group", "Friends", "--group", "Work", "--presence"))
         listing = await run(lambda: sipctl(daemon, "contacts", "list").stdout)

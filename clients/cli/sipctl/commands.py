@@ -79,6 +79,12 @@ def _account_fields(*, adding: bool) -> tuple[Arg, ...]:
         arg("--expires", type=int, help="registration lifetime asked for, in seconds"),
         arg("--auto-answer", action=argparse.BooleanOptionalAction, default=None,
             help="answer incoming calls at once (add: no unless --auto-answer)"),
+        arg("--xcap-root", help='XCAP root URL for contacts and policies ("": kept by sipd)'),
+        arg("--xcap-username", help="XCAP user name (default: the digest user name)"),
+        arg("--xcap-password", help='XCAP password (default: the account\'s; "-": read one '
+                                    "line from stdin)"),
+        arg("--xcap-verify-tls", action=argparse.BooleanOptionalAction, default=None,
+            help="check the XCAP server's certificate (default: yes)"),
     )
 
 
@@ -88,9 +94,14 @@ UPDATE_FIELDS = _account_fields(adding=False)
 
 def _field_values(ns: argparse.Namespace, fields: tuple[Arg, ...]) -> dict[str, Any]:
     values = {a.dest: getattr(ns, a.dest) for a in fields}
-    if values.get("password") == "-":
-        values["password"] = sys.stdin.readline().rstrip("\r\n")
-    return {k: v for k, v in values.items() if v is not None}
+    for key in ("password", "xcap_password"):
+        if values.get(key) == "-":
+            values[key] = sys.stdin.readline().rstrip("\r\n")
+    given = {k: v for k, v in values.items() if v is not None}
+    xcap = {k[len("xcap_"):]: given.pop(k) for k in list(given) if k.startswith("xcap_")}
+    if xcap:
+        given["xcap"] = xcap
+    return given
 
 
 def _add_params(ns: argparse.Namespace) -> dict[str, Any]:
