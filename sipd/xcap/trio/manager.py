@@ -169,13 +169,20 @@ class XcapDocumentManager:
         try:
             await self._discover()
         except XcapUnavailableError as exc:
-            log.warning("XCAP server for %s unavailable: %s", self.xui, exc)
+            # the server is away: do not spend the retries again on every document
+            log.warning("XCAP server for %s unavailable, working from the cache: %s",
+                        self.xui, exc)
+            unreachable = True
+        else:
+            unreachable = False
         for key in self.keys():
             found, document = self.cache.load(key)
             if found:
                 self._cached[key] = document
                 self.documents.store(key, document)
         self._publish_pending()
+        if unreachable:
+            return
         try:
             await self.refresh()
             await self.flush()
