@@ -90,7 +90,11 @@ async def list_(ctx: CallContext, *,
     store, online, pending}]}.
 
     `store` is "xcap" or "local" (sipd's state); `pending` counts edits waiting for the XCAP
-    server."""
+    server. Events: topic `contacts`: `contact.added|updated|removed` {account, contact}, for
+    this client's edits and other devices' alike; topic `xcap`: `xcap.changed` {account, auid,
+    document, etag} when a document changed on the server, `xcap.journal` {account, pending}
+    while edits wait, `xcap.refused` {account, operation, error} when the server refused a
+    waiting edit (it is dropped)."""
     contacts = _contacts(ctx)
     found: list[dict[str, Any]] = []
     accounts: list[dict[str, Any]] = []
