@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from sipd.settings import addresses
 from sipd.settings.errors import SettingError
@@ -31,12 +32,19 @@ def _check_sip_uri(text: str) -> None:
         raise ValueError("it is not a sip: URI with a user part")
 
 
+def _check_root(text: str) -> None:
+    addresses.check_http_url(text)
+    if "@" in urlsplit(text).netloc:
+        raise ValueError("put the user name and password in xcap.username and xcap.password, "
+                         "not in the URL (where logs would show them)")
+
+
 XCAP_FIELDS: tuple[Setting, ...] = (
     StrSetting("xcap.root", "",
                "XCAP root URL of this account's contacts and presence policies. Empty: the "
                "global xcap.root; when that is empty too, they live in sipd's own state.",
                form='an http:// or https:// URL, or "" for none',
-               check=addresses.check_http_url),
+               check=_check_root),
     StrSetting("xcap.username", "",
                "User name for the XCAP server. Empty: the account's digest user name."),
     StrSetting("xcap.password", "",

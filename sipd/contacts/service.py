@@ -144,6 +144,7 @@ class ContactsService:
                          "settings changed" if config else "no XCAP any more")
                 running.scope.cancel()
                 del self._running[account_id]
+                self._seen.pop(account_id, None)  # another store: no contact.* for the switch
         known = {account.id for account in self.accounts.store.list()}
         for account_id in list(self._local):
             if account_id not in known or account_id in wanted:

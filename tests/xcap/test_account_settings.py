@@ -42,6 +42,8 @@ def test_changes_are_validated_and_merged() -> None:
     assert "xcap-secret" not in json.dumps(changed.to_public())
     with pytest.raises(SettingError, match="xcap.root must be an http"):
         account.updated({"xcap": {"root": "ftp://x"}})
+    with pytest.raises(SettingError, match="not in the URL"):
+        account.updated({"xcap.root": "https://alice:secret@xcap.example.test/root"})
     with pytest.raises(SettingError, match="unknown XCAP setting xcap.rot"):
         account.updated({"xcap": {"rot": "https://x"}})
     with pytest.raises(SettingError, match="xcap must be a table"):
