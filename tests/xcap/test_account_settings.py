@@ -76,8 +76,9 @@ async def test_local_contacts_survive_a_restart(tmp_path) -> None:
             assert listing["contacts"] == [{"account": "alice", "uri": "sip:bob@example.test",
                                             "name": None, "groups": ["Friends"],
                                             "presence": False}]
-            assert listing["accounts"] == [{"account": "alice", "store": "local",
-                                            "online": True, "pending": 0}]
+            assert listing["accounts"] == [
+                {"account": "local", "store": "local", "online": True, "pending": 0},
+                {"account": "alice", "store": "local", "online": True, "pending": 0}]
             policies = await rpc.call("presence.policies", {"account": "alice"})
             assert policies["policies"] == [{"target": "sip:eve@example.test",
                                              "kind": "watcher", "action": "block"}]

@@ -70,7 +70,7 @@ def _contacts(ctx: CallContext) -> Any:
 def _accounts(ctx: CallContext, account: str | None) -> list[str]:
     contacts = _contacts(ctx)
     if account is None:
-        return [a for a in contacts.account_ids() if a != "local"]
+        return list(contacts.account_ids())  # "local" too: contacts for direct calls
     with xcap_errors(account):
         ctx.service.useragent.accounts.get(account)
     return [account]
