@@ -22,6 +22,7 @@ from typing import Any
 import trio
 
 from . import __version__, logsetup
+from .contacts.service import open_contacts
 from .history.trio import open_history
 from .limits import raise_descriptor_limit
 from .rpc.methods import registry
@@ -153,12 +154,17 @@ async def run(service: Service) -> int:
         # The history outlives the user agent: calls ending as it stops are still recorded.
         async with open_history(service.bus, service.paths.state_dir,
                                 service.settings.get("history.keep_days")) as history, \
-                open_user_agent(service) as agent, trio.open_nursery() as nursery:
+                open_user_agent(service) as agent, \
+                open_contacts(service, agent.accounts) as contacts, \
+                trio.open_nursery() as nursery:
             service.history = history
             service.add_state("history", history.state)
             service.on_setting("history.keep_days",
                                lambda _key, days: history.set_keep_days(days))
             service.useragent = agent
+            service.contacts = contacts
+            agent.accounts.on_change(lambda _id, _account: contacts.sync())
+            service.on_setting("xcap", lambda _key, _value: contacts.sync())
             service.add_state("sip", agent.state)
             service.add_state("accounts", agent.accounts.list)
             url = await nursery.start(server.run)
@@ -204,6 +210,8 @@ async def _handle_signals(signals: Any, service: Service, notifier: Notifier) ->
                 if service.useragent is not None:
                     changed = [*changed, *(f"accounts.{account_id}" for account_id in
                                            await service.useragent.accounts.reload())]
+                if service.contacts is not None:
+                    service.contacts.reload()  # and what other devices changed on XCAP
                 log.info("configuration reloaded; changed: %s", sorted(changed) or "nothing")
             except ConfigError as exc:
                 log.error("configuration not reloaded, the previous one stays: %s", exc)

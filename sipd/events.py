@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # Event name prefix -> topic (a plural noun). DESIGN.md §4.
 TOPICS: dict[str, str] = {
     "account": "accounts",
+    "contact": "contacts",
     "session": "sessions",
     "message": "messages",
     "chat": "chat",

@@ -42,6 +42,7 @@ class Service:
         self.stop_requested = trio.Event()
         self.useragent: Any = None  # the SIP side (sipd.useragent.UserAgent), once started
         self.history: Any = None  # sipd.history.trio.History, once started
+        self.contacts: Any = None  # sipd.contacts.service.ContactsService, once started
         self._appliers: list[tuple[str, Applier]] = []
         self._live_keys: set[str] = set()
         self._state: dict[str, Callable[[], Any]] = {}

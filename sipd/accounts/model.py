@@ -34,6 +34,9 @@ from sipd.settings.store import SettingsStore
 from sipd.sip.errors import SipParseError
 from sipd.sip.uri import SipUri, parse_uri
 
+from .xcap import SECTION as XCAP_SECTION
+from .xcap import public_xcap, validate_xcap
+
 __all__ = [
     "AccountConfig", "AccountStore", "AccountChanges", "AccountError", "AccountNotFound",
     "ReadOnlyAccount", "DuplicateAccount", "FIELDS", "LOCAL_ID", "REGISTRATION_FIELDS",
@@ -256,6 +259,11 @@ class AccountConfig:
                                       "fields, not a value")
         known = {key: value for key, value in table.items() if key in BY_NAME}
         extra = {key: value for key, value in table.items() if key not in BY_NAME}
+        if XCAP_SECTION in extra:
+            try:
+                extra[XCAP_SECTION] = validate_xcap(extra[XCAP_SECTION], {})
+            except SettingError as error:
+                raise SettingError(f"{where}.{error.key}", f"{where}.{error}") from None
         for key in extra:
             if not isinstance(extra[key], Mapping):  # a sub-table is a later group: quiet
                 close = difflib.get_close_matches(key, FIELD_NAMES, n=1)
@@ -276,11 +284,24 @@ class AccountConfig:
         if not isinstance(changes, Mapping):
             raise SettingError("account", "account changes must be an object of fields")
         values: dict[str, Any] = {}
+        xcap_changes: dict[str, Any] = {}
         for name, value in changes.items():
+            if name == XCAP_SECTION:
+                if not isinstance(value, Mapping):
+                    validate_xcap(value, {})  # raises, saying what xcap must be
+                xcap_changes.update(value)
+                continue
+            if isinstance(name, str) and name.startswith(XCAP_SECTION + "."):
+                xcap_changes[name.split(".", 1)[1]] = value
+                continue
             setting = BY_NAME.get(name) if isinstance(name, str) else None
             if setting is None:
                 raise _unknown_field(name)
             values[name] = setting.validate(value)
+        if xcap_changes:
+            extra = dict(self.extra)
+            extra[XCAP_SECTION] = validate_xcap(xcap_changes, self.extra.get(XCAP_SECTION) or {})
+            values["extra"] = extra
         result = dataclasses.replace(self, **values)
         result._check_combination()
         return result
@@ -341,7 +362,7 @@ class AccountConfig:
     def to_public(self) -> dict[str, Any]:
         """What accounts.get/list return: never the password, only whether one is set.
         `username` is the effective one (the AOR's user part when none is set)."""
-        return {
+        view = {
             "id": self.id,
             "aor": self.aor,
             "display_name": self.display_name,
@@ -357,6 +378,9 @@ class AccountConfig:
             "message_summary": self.message_summary,
             "local": self.is_local,
         }
+        if XCAP_SECTION in self.extra:
+            view["xcap"] = public_xcap(self.extra[XCAP_SECTION])
+        return view
 
     def to_storage(self) -> dict[str, Any]:
         """The [accounts.<id>] table: every field (empty strings too, so the file shows the

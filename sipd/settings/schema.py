@@ -182,6 +182,15 @@ SETTINGS: tuple[Setting, ...] = (
                "Default XCAP root URL for accounts that do not set one. Empty: none.",
                form='an http:// or https:// URL, or "" for none',
                check=addresses.check_http_url),
+    IntSetting("xcap.timeout", 10,
+               "Seconds an XCAP request may take (connecting, sending, each read) before it "
+               "counts as failed.",
+               minimum=1, maximum=300),
+    IntSetting("xcap.retries", 3,
+               "Times a failed XCAP request (no connection, timeout, 5xx) is tried again, with "
+               "a doubling pause, before the server counts as unavailable and edits wait in "
+               "the journal.",
+               minimum=0, maximum=10),
     # [rpc]
     ListenAddressSetting("rpc.listen", "127.0.0.1:7575",
                          "Where the JSON-RPC WebSocket listens. Keep it on a loopback address "

@@ -49,6 +49,8 @@ class Command:
     # A result that is an answer but not a success (a MESSAGE refused by the peer): the
     # one-line reason to print, making sipctl exit 1.
     failure: Callable[[Any], str | None] | None = None
+    # The key of a text in the result to print as it is (a document), unless --json.
+    text: str | None = None
 
     def params(self, ns: argparse.Namespace) -> dict[str, Any]:
         if self.build:
@@ -84,6 +86,12 @@ def _account_fields(*, adding: bool) -> tuple[Arg, ...]:
                                 "AOR)"),
         arg("--message-summary", action=argparse.BooleanOptionalAction, default=None,
             help="subscribe to the voicemail's message summary (add: yes)"),
+        arg("--xcap-root", help='XCAP root URL for contacts and policies ("": kept by sipd)'),
+        arg("--xcap-username", help="XCAP user name (default: the digest user name)"),
+        arg("--xcap-password", help='XCAP password (default: the account\'s; "-": read one '
+                                    "line from stdin)"),
+        arg("--xcap-verify-tls", action=argparse.BooleanOptionalAction, default=None,
+            help="check the XCAP server's certificate (default: yes)"),
     )
 
 
@@ -93,9 +101,14 @@ UPDATE_FIELDS = _account_fields(adding=False)
 
 def _field_values(ns: argparse.Namespace, fields: tuple[Arg, ...]) -> dict[str, Any]:
     values = {a.dest: getattr(ns, a.dest) for a in fields}
-    if values.get("password") == "-":
-        values["password"] = sys.stdin.readline().rstrip("\r\n")
-    return {k: v for k, v in values.items() if v is not None}
+    for key in ("password", "xcap_password"):
+        if values.get(key) == "-":
+            values[key] = sys.stdin.readline().rstrip("\r\n")
+    given = {k: v for k, v in values.items() if v is not None}
+    xcap = {k[len("xcap_"):]: given.pop(k) for k in list(given) if k.startswith("xcap_")}
+    if xcap:
+        given["xcap"] = xcap
+    return given
 
 
 def _add_params(ns: argparse.Namespace) -> dict[str, Any]:
@@ -207,6 +220,50 @@ HISTORY_FILTERS = (
         help="only older than this Unix time (the `next` of a --json page)"),
     arg("--limit", type=int, metavar="N", help="most rows shown (default 50)"),
 )
+# -- contacts and XCAP -----------------------------------------------------------------------
+
+CONTACT_ACCOUNT = arg("account", metavar="ACCOUNT", help="the account's id")
+CONTACT_URI = arg("uri", metavar="URI", help="the contact's address, e.g. sip:bob@example.com")
+ONLY_ACCOUNT = arg("--account", help="only this account's (default: every account's)")
+XCAP_TARGET = (CONTACT_ACCOUNT,
+               arg("auid", metavar="AUID", help="the application usage, e.g. resource-lists, "
+                                                "pres-rules"),
+               arg("--document", help="the document's name (default index)"),
+               arg("--node", help='a node selector, e.g. resource-lists/list[@name="Friends"]'))
+
+
+def _contact_fields() -> tuple[Arg, ...]:
+    return (CONTACT_ACCOUNT, CONTACT_URI,
+            arg("--name", help="the name shown for the contact"),
+            arg("--group", dest="groups", action="append",
+                help="a group it is in (repeat for several)"),
+            arg("--presence", action=argparse.BooleanOptionalAction, default=None,
+                help="watch the contact's presence"))
+
+
+def _contact_update_params(ns: argparse.Namespace) -> dict[str, Any]:
+    params = {k: getattr(ns, k) for k in ("account", "uri", "name", "groups", "presence")}
+    if ns.no_groups:
+        params["groups"] = []
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _authorize_params(ns: argparse.Namespace) -> dict[str, Any]:
+    target = "domain" if "@" not in ns.who and ":" not in ns.who else "watcher"
+    return {"account": ns.account, target: ns.who,
+            "action": None if ns.action == "forget" else ns.action}
+
+
+def _xcap_put_params(ns: argparse.Namespace) -> dict[str, Any]:
+    if ns.file == "-":
+        content = sys.stdin.read()
+    else:
+        with open(ns.file, encoding="utf-8") as stream:
+            content = stream.read()
+    params = {"account": ns.account, "auid": ns.auid, "content": content,
+              "document": ns.document, "node": ns.node, "etag": ns.etag,
+              "content_type": ns.content_type}
+    return {k: v for k, v in params.items() if v is not None}
 
 
 COMMANDS: list[Command] = [
@@ -281,11 +338,42 @@ COMMANDS: list[Command] = [
     Command("presence watchers", "presence.watchers", "who watches the account",
             (PRESENCE_ACCOUNT,), show="watchers",
             columns=("watcher", "status", "event", "display_name")),
+    # -- contacts ------------------------------------------------------------------------
+    Command("contacts list", "contacts.list", "the contacts (on the XCAP server, or kept by "
+            "sipd)", (ONLY_ACCOUNT,), show="contacts",
+            columns=("account", "uri", "name", "groups", "presence")),
+    Command("contacts add", "contacts.add", "add a contact", _contact_fields()),
+    Command("contacts update", "contacts.update", "change a contact's name, groups or presence",
+            (*_contact_fields(), arg("--no-groups", action="store_true",
+                                     help="take it out of every group")),
+            build=_contact_update_params),
+    Command("contacts remove", "contacts.remove", "remove a contact",
+            (CONTACT_ACCOUNT, CONTACT_URI)),
+    Command("contacts groups", "contacts.groups", "the groups of contacts", (ONLY_ACCOUNT,),
+            show="groups", columns=("account", "name", "contacts")),
     Command("presence authorize", "presence.authorize",
-            "allow (or with --deny refuse) a watcher of the account",
-            (PRESENCE_ACCOUNT, arg("watcher", metavar="WATCHER", help="the watcher's URI"),
-             arg("--deny", dest="allow", action="store_false", default=True,
-                 help="refuse it instead"))),
+            "decide whether a watcher (a URI) or a domain may see your presence",
+            (CONTACT_ACCOUNT,
+             arg("who", metavar="WATCHER|DOMAIN", help="sip:bob@example.com, or example.com"),
+             arg("action", metavar="ACTION", nargs="?", default="allow",
+                 choices=("allow", "block", "polite-block", "confirm", "forget"),
+                 help="allow (the default), block, polite-block (looks offline), confirm, "
+                      "or forget")),
+            build=_authorize_params),
+    Command("presence policies", "presence.policies",
+            "who may see your presence (the decisions made)", (CONTACT_ACCOUNT,),
+            show="policies", columns=("target", "kind", "action")),
+    Command("xcap get", "xcap.get", "print a document, element or attribute of the XCAP "
+            "server", XCAP_TARGET, text="content"),
+    Command("xcap put", "xcap.put", "write a document, element or attribute (from FILE, or "
+            "stdin)",
+            (*XCAP_TARGET, arg("file", metavar="FILE", nargs="?", default="-",
+                               help='the content ("-" or none: stdin)'),
+             arg("--etag", help="the ETag the write is based on (default: the current one)"),
+             arg("--content-type", help="its MIME type (default: the usage's)")),
+            build=_xcap_put_params),
+    Command("xcap delete", "xcap.delete", "delete a document, element or attribute",
+            (*XCAP_TARGET, arg("--etag", help="the ETag the delete is based on"))),
     # -- sessions ------------------------------------------------------------------------
     Command("dial", "sessions.start", "call someone (an audio session); prints its id",
             (arg("account", metavar="ACCOUNT", help='the calling account ("local": direct)'),

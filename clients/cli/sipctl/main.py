@@ -62,8 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _command_runner(command: Command) -> Callable[..., Any]:
     async def run(client: Any, args: argparse.Namespace) -> int:
         result = await client.call(command.method, command.params(args), timeout=args.timeout)
-        shown = command.present(result) if command.present and not args.json else result
-        print_result(shown, args.json, command.show, command.columns)
+        if command.text and not args.json and isinstance(result, dict):
+            text = result.get(command.text)
+            print(text if text is not None else json.dumps(result))
+        else:
+            shown = command.present(result) if command.present and not args.json else result
+            print_result(shown, args.json, command.show, command.columns)
         problem = command.failure(result) if command.failure else None
         if problem:
             print(f"sipctl: {problem}", file=sys.stderr)

@@ -1,7 +1,8 @@
 """RPC methods, one module per namespace of the public surface (DESIGN.md §4)."""
 
 from . import (  # noqa: F401  (importing registers them)
-    accounts, auth, events, history, messages, presence, sessions, settings, system,
+    accounts, auth, contacts, events, history, messages, presence, presence_policy, sessions,
+    settings, system, xcap,
 )
 from ..api import registry
 

@@ -71,6 +71,9 @@ async def add(
                          "(often the AOR)"] = None,
     message_summary: Annotated[bool | None, "subscribe to the voicemail's message summary "
                                "(default true)"] = None,
+    xcap: Annotated[dict[str, Any] | None, "XCAP settings: {root, username, password, "
+                    "verify_tls, basic_in_clear, presence_service_uri} (root \"\": contacts "
+                    "stay in sipd's state)"] = None,
 ) -> dict:
     """Add an account; it starts registering at once unless register is false.
 
@@ -80,7 +83,7 @@ async def add(
             aor=aor, password=password, username=username, display_name=display_name,
             registrar=registrar, outbound_proxy=outbound_proxy, transport=transport,
             register=register, expires=expires, auto_answer=auto_answer, voicemail=voicemail,
-            message_summary=message_summary))
+            message_summary=message_summary, xcap=xcap))
 
 
 @method("accounts.update")

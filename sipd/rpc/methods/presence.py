@@ -101,18 +101,3 @@ async def watchers(ctx: CallContext, *, account: ACCOUNT) -> dict:
     presence = _presence(ctx)
     await presence.watch_watchers(found)
     return {"account": found.id, "watchers": presence.watchers(found)}
-
-
-@method("presence.authorize")
-async def authorize(
-    ctx: CallContext, *, account: ACCOUNT,
-    watcher: Annotated[str, "the watcher's URI, as presence.watcher named it"],
-    allow: Annotated[bool, "true: it may see the account's presence; false: refused"],
-) -> dict:
-    """Decide on a watcher of a direct account (sipd is its presence agent): a pending one
-    becomes active (or is terminated, reason rejected), and later subscriptions get the same
-    answer. Returns {account, watcher, allow, subscriptions (how many it changed)}."""
-    try:
-        return await _presence(ctx).authorize(_account(ctx, account), watcher, allow)
-    except PresenceError as exc:
-        raise invalid_params(exc.reason, field=exc.field) from None

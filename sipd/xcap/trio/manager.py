@@ -187,13 +187,20 @@ class XcapDocumentManager:
         try:
             await self._discover()
         except XcapUnavailableError as exc:
-            log.warning("XCAP server for %s unavailable: %s", self.xui, exc)
+            # the server is away: do not spend the retries again on every document
+            log.warning("XCAP server for %s unavailable, working from the cache: %s",
+                        self.xui, exc)
+            unreachable = True
+        else:
+            unreachable = False
         for key in self.keys():
             found, document = self.cache.load(key)
             if found:
                 self._cached[key] = document
                 self.documents.store(key, document)
         self._publish_pending()
+        if unreachable:
+            return
         try:
             await self.refresh()
             await self.flush()
@@ -228,6 +235,13 @@ class XcapDocumentManager:
                 await self._fetch(key)
             except XcapDocumentError as exc:
                 refused = refused or exc
+            except XcapHTTPError as exc:
+                if exc.status not in _RETRY_LATER:
+                    raise
+                # refused for who we are (credentials, rights), not for the document: the
+                # server counts as away, edits wait in the journal, and we try again later
+                self.online = False
+                raise XcapUnavailableError(str(exc)) from exc
         if refused is not None:
             raise refused
 
