@@ -115,7 +115,7 @@ class AccountManager:
             await self._stop(account_id, UNREGISTER_WAIT)
         if new.registers and account_id not in self._clients:
             self._start(new)
-        if new.changed_fields(old):
+        if new != old:  # any field: registration, presence, XCAP...
             self._changed(account_id, new)
         return self.public(new)
 
