@@ -167,11 +167,12 @@ def _serialize(first_line: str, headers: Headers, body: bytes | None, transactio
         if "\r" in value or "\n" in value:
             raise ValueError(f"header {name} holds a line break")
         lines.append(f"{name}: {value}")
-    head = ("\r\n".join(lines) + "\r\n").encode("utf-8")
-    end = b"-------" + transaction_id.encode("ascii") + continuation.encode("ascii") + b"\r\n"
+    lines.append("")
+    head = "\r\n".join(lines)
+    end = f"-------{transaction_id}{continuation}\r\n"
     if body is None:
-        return head + end
-    return b"".join((head, b"\r\n", body, b"\r\n", end))
+        return (head + end).encode("utf-8")
+    return b"".join(((head + "\r\n").encode("utf-8"), body, ("\r\n" + end).encode("ascii")))
 
 
 def make_request(method: str, to_path: list[MsrpUri], from_path: list[MsrpUri],
