@@ -42,10 +42,8 @@ BOB = CPIMIdentity("sip:bob@127.0.0.1")
 async def msrp_pair(nursery: trio.Nursery, state: Path,
                     transport: str) -> tuple[MsrpConnection, MsrpConnection]:
     """(sender, receiver): the sender offered actpass, the receiver answered passive."""
-    sender_end = MsrpEndpoint(EndpointSettings(transport=transport, state_dir=state / "s",
-                                               chunk_size=2048))
-    receiver_end = MsrpEndpoint(EndpointSettings(transport=transport, state_dir=state / "r",
-                                                 chunk_size=2048))
+    sender_end = MsrpEndpoint(EndpointSettings(transport=transport, state_dir=state / "s"))
+    receiver_end = MsrpEndpoint(EndpointSettings(transport=transport, state_dir=state / "r"))
     await nursery.start(sender_end.serve)
     await nursery.start(receiver_end.serve)
     ours, theirs = await sender_end.reserve(), await receiver_end.reserve()
