@@ -152,7 +152,7 @@ class Headers:
     index of the first value of each lower-cased name, built on the first lookup: a frame's
     headers are read several times each)."""
 
-    __slots__ = ("_items", "_index")
+    __slots__ = ("_index", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = list(items)

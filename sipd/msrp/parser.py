@@ -204,11 +204,11 @@ class FrameParser:
         return pos, False
 
     def _header_line(self, line: bytes, headers: Headers) -> None:
-        raw_name, colon, raw_value = line.partition(b":")
-        name = _KNOWN_NAMES.get(raw_name) if colon else None
-        if name is not None:
+        raw_name, raw_colon, raw_value = line.partition(b":")
+        known = _KNOWN_NAMES.get(raw_name) if raw_colon else None
+        if known is not None:
             try:
-                headers.add(name, raw_value.decode("utf-8").strip())
+                headers.add(known, raw_value.decode("utf-8").strip())
             except UnicodeDecodeError:
                 self._error = self._error or ("header line is not UTF-8", 400)
             return

@@ -163,10 +163,15 @@ def _split_host_port(authority: str, raw: str) -> tuple[str, int | None]:
 
 def parse_path(text: str) -> list[MsrpUri]:
     """A To-Path, From-Path, Use-Path or a=path value: URIs separated by whitespace."""
+    return list(_parse_path(text))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_path(text: str) -> tuple[MsrpUri, ...]:
     parts = text.split()
     if not parts:
         raise MsrpParseError("empty path")
-    return [parse_uri(part) for part in parts]
+    return tuple(_parse_uri(part) for part in parts)
 
 
 def format_path(path: list[MsrpUri] | tuple[MsrpUri, ...]) -> str:
