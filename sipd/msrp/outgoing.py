@@ -18,11 +18,15 @@ class BodySource(Protocol):
 
 class BytesSource:
     def __init__(self, data: bytes) -> None:
+        self._bytes = data
         self._data = memoryview(data)
         self.size = len(data)
         self._offset = 0
 
     def read(self, n: int) -> bytes:
+        if self._offset == 0 and n >= self.size and isinstance(self._bytes, bytes):
+            self._offset = self.size
+            return self._bytes  # a message in one chunk goes as it is
         piece = self._data[self._offset:self._offset + n]
         self._offset += len(piece)
         return bytes(piece)

@@ -228,20 +228,20 @@ class MsrpSession:
         queue = self._queue
         while queue and size < limit and self._may_send_requests:
             message = queue.popleft()
-            frame = self._next_chunk(message, now)
-            parts.append(frame)
-            size += len(frame)
+            for part in self._next_chunk(message, now):
+                parts.append(part)
+                size += len(part)
             if not message.all_sent and not message.finished:
                 queue.append(message)  # round-robin: another message's chunk goes next
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def _next_chunk(self, message: OutgoingMessage, now: float) -> bytes:
+    def _next_chunk(self, message: OutgoingMessage, now: float) -> list[bytes]:
         if message.aborted:
             request = self._chunk_request(message, message.next_start, b"", "#")
             message.next_start = message.size + 1
             self._tell(message, MessageFailed(message.message_id, None, "aborted by us"))
             self._forget(message)
-            return request.serialize()
+            return request.serialize_parts()
         chunk = message.next_chunk(self.chunk_size)
         request = self._chunk_request(message, chunk.start, chunk.data, "$" if chunk.last else "+")
         end = chunk.start + len(chunk.data) - 1
@@ -258,7 +258,7 @@ class MsrpSession:
             self._tell(message, MessageSent(message.message_id))
             if not expects:
                 self._all_answered(message, now)
-        return request.serialize()
+        return request.serialize_parts()
 
     def _chunk_request(self, message: OutgoingMessage, start: int, data: bytes,
                        flag: str) -> MsrpRequest:
