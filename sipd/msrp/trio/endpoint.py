@@ -149,10 +149,7 @@ class MsrpReservation:
         if self._used:
             raise RuntimeError("this reservation was used already")
         self._used = True
-        settings = self.endpoint.settings
-        relayed = self.relay_link is not None or len(remote.path) > 1
-        chunk_size = settings.chunk_size if relayed else settings.direct_chunk_size
-        options = {"chunk_size": chunk_size} | session_options
+        options = {"chunk_size": self.chunk_size_for(remote)} | session_options
         try:
             with trio.fail_after(self.endpoint.settings.connect_timeout):
                 if self.relay_link is not None:
@@ -166,6 +163,13 @@ class MsrpReservation:
                 f"({'to ' + str(remote.path[0]) if active else 'from the peer'})") from None
         finally:
             self._release()
+
+    def chunk_size_for(self, remote: MsrpMedia) -> int:
+        """The size of our chunks toward `remote`: the relay size when a relay stands on our
+        path or on the peer's, else the direct one."""
+        settings = self.endpoint.settings
+        relayed = self.relay_link is not None or len(remote.path) > 1
+        return settings.chunk_size if relayed else settings.direct_chunk_size
 
     async def aclose(self) -> None:
         """Gives the reservation up unused (the call failed before the media was up)."""
