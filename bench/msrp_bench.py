@@ -127,22 +127,22 @@ async def bare_rate(messages: int, request: int, response: int) -> float:
     return messages / elapsed
 
 
-async def msrp_bulk(size: int, transport: str) -> float:
-    """MB/s of one message of `size` bytes over MSRP."""
+async def msrp_bulk(size: int, transport: str) -> tuple[float, float]:
+    """(MB/s, MB per CPU second) of one message of `size` bytes over MSRP."""
     body = os.urandom(1024 * 1024) * (size // (1024 * 1024))
     with tempfile.TemporaryDirectory() as state:
         async with trio.open_nursery() as nursery:
             sender, receiver = await msrp_pair(nursery, Path(state), transport)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             sender.send_message(body, "application/octet-stream", failure_report="no")
             await drain(receiver, MessageReceived, 1)
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
             nursery.cancel_scope.cancel()
-    return size / elapsed / 1e6
+    return size / elapsed / 1e6, size / cpu / 1e6
 
 
-async def bare_bulk(size: int, tls: bool) -> float:
-    """MB/s of the same bytes over a bare trio TCP (or TLS) stream."""
+async def bare_bulk(size: int, tls: bool) -> tuple[float, float]:
+    """(MB/s, MB per CPU second) of the same bytes over a bare trio TCP (or TLS) stream."""
     block = os.urandom(1024 * 1024)
     with tempfile.TemporaryDirectory() as state:
         identity = ensure_identity(state)
@@ -161,17 +161,17 @@ async def bare_bulk(size: int, tls: bool) -> float:
         async with trio.open_nursery() as nursery:
             listeners = await nursery.start(partial(trio.serve_tcp, serve, 0, host="127.0.0.1"))
             port = listeners[0].socket.getsockname()[1]
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             client: trio.abc.Stream = await trio.open_tcp_stream("127.0.0.1", port)
             if tls:
                 client = trio.SSLStream(client, peer_context(identity), server_hostname=None)
             for _ in range(size // len(block)):
                 await client.send_all(block)
             await client.receive_some(1)
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
             await client.aclose()
             nursery.cancel_scope.cancel()
-    return size / elapsed / 1e6
+    return size / elapsed / 1e6, size / cpu / 1e6
 
 
 @dataclass(frozen=True)
@@ -202,6 +202,8 @@ class Results:
     bare: list[float] = field(default_factory=list)
     bulk: dict[str, list[float]] = field(default_factory=lambda: {
         k: [] for k in ("msrp-tcp", "bare-tcp", "msrp-tls", "bare-tls")})
+    bulk_cpu: dict[str, list[float]] = field(default_factory=lambda: {
+        k: [] for k in ("msrp-tcp", "bare-tcp", "msrp-tls", "bare-tls")})
     seconds: float = 0.0
 
 
@@ -224,10 +226,11 @@ def measure(options: Options) -> Results:
         results.chat.append(rate)
         results.cpu.append(per)
         results.bare.append(trio.run(bare_rate, options.messages, request, response))
-        results.bulk["msrp-tcp"].append(trio.run(msrp_bulk, size, "tcp"))
-        results.bulk["bare-tcp"].append(trio.run(bare_bulk, size, False))
-        results.bulk["msrp-tls"].append(trio.run(msrp_bulk, size, "tls"))
-        results.bulk["bare-tls"].append(trio.run(bare_bulk, size, True))
+        for transport in ("tcp", "tls"):
+            for key, rate in ((f"msrp-{transport}", trio.run(msrp_bulk, size, transport)),
+                              (f"bare-{transport}", trio.run(bare_bulk, size, transport == "tls"))):
+                results.bulk[key].append(rate[0])
+                results.bulk_cpu[key].append(rate[1])
     results.seconds = time.monotonic() - started
     return results
 
@@ -240,9 +243,13 @@ def summary(results: Results, options: Options) -> str:
     for transport in ("tcp", "tls"):
         ours = median(results.bulk[f"msrp-{transport}"])
         theirs = median(results.bulk[f"bare-{transport}"])
+        ours_cpu = median(results.bulk_cpu[f"msrp-{transport}"])
+        theirs_cpu = median(results.bulk_cpu[f"bare-{transport}"])
         lines.append(f"{options.big_mb} MB over MSRP {transport.upper()}: {ours:,.0f} MB/s, bare "
                      f"{theirs:,.0f} MB/s: {ours / theirs:.0%}"
-                     + (" (target >= 50%)" if transport == "tls" else ""))
+                     + (" (target >= 50%)" if transport == "tls" else "")
+                     + f"; per CPU second {ours_cpu:,.0f} MB vs {theirs_cpu:,.0f} MB: "
+                       f"{ours_cpu / theirs_cpu:.0%}")
     return "\n".join(lines)
 
 
@@ -260,9 +267,13 @@ def section(results: Results, options: Options) -> str:
         target = ""
         if transport == "tls":
             target = f"; target >= 50 %: {'pass' if ours >= theirs / 2 else 'FAIL'}"
+        ours_cpu = median(results.bulk_cpu[f"msrp-{transport}"])
+        theirs_cpu = median(results.bulk_cpu[f"bare-{transport}"])
         rows.append([f"{options.big_mb} MB over MSRP {transport.upper()} (vs bare "
                      f"{transport.upper()})",
                      f"{ours:,.0f} MB/s vs {theirs:,.0f} MB/s ({ours / theirs:.0%}{target})"])
+        rows.append(["  the same per CPU second (both ends)",
+                     f"{ours_cpu:,.0f} MB vs {theirs_cpu:,.0f} MB ({ours_cpu / theirs_cpu:.0%})"])
     return "\n".join([
         "## MSRP",
         "",
