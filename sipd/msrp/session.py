@@ -222,7 +222,7 @@ class MsrpSession:
     def data_to_send(self, now: float, limit: int = 256 * 1024) -> bytes:
         """Bytes for the connection: responses and REPORTs first, then chunks of the queued
         messages until about `limit` bytes."""
-        parts: list[bytes] = [bytes(self._control)] if self._control else []
+        parts: list[bytes | memoryview] = [bytes(self._control)] if self._control else []
         self._control.clear()
         size = sum(map(len, parts))
         queue = self._queue
@@ -233,18 +233,19 @@ class MsrpSession:
                 size += len(part)
             if not message.all_sent and not message.finished:
                 queue.append(message)  # round-robin: another message's chunk goes next
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
 
-    def _next_chunk(self, message: OutgoingMessage, now: float) -> list[bytes]:
+    def _next_chunk(self, message: OutgoingMessage, now: float) -> list[bytes | memoryview]:
         if message.aborted:
-            request = self._chunk_request(message, message.next_start, b"", "#")
+            request = self._chunk_request(message, message.next_start, 0, "#")
             message.next_start = message.size + 1
             self._tell(message, MessageFailed(message.message_id, None, "aborted by us"))
             self._forget(message)
-            return request.serialize_parts()
+            return [*request.serialize_parts()]
         chunk = message.next_chunk(self.chunk_size)
-        request = self._chunk_request(message, chunk.start, chunk.data, "$" if chunk.last else "+")
-        end = chunk.start + len(chunk.data) - 1
+        length = len(chunk.data)
+        request = self._chunk_request(message, chunk.start, length, "$" if chunk.last else "+")
+        end = chunk.start + length - 1
         expects = message.failure_report == "yes"
         transaction = _Transaction(request.transaction_id, message, chunk.start, end,
                                    now + self.transaction_timeout, expects)
@@ -258,10 +259,14 @@ class MsrpSession:
             self._tell(message, MessageSent(message.message_id))
             if not expects:
                 self._all_answered(message, now)
-        return request.serialize_parts()
+        parts: list[bytes | memoryview] = [*request.serialize_parts()]
+        if length:
+            parts[1] = chunk.data  # the body as a view of the message: copied once, by the write
+        return parts
 
-    def _chunk_request(self, message: OutgoingMessage, start: int, data: bytes,
+    def _chunk_request(self, message: OutgoingMessage, start: int, length: int,
                        flag: str) -> MsrpRequest:
+        """The SEND of one chunk, with an empty body standing for its `length` bytes."""
         request = MsrpRequest(new_transaction_id(), "SEND")
         headers = request.headers
         headers.add(h.TO_PATH, format_path(self._to_path()))
@@ -271,15 +276,15 @@ class MsrpSession:
             headers.add(h.SUCCESS_REPORT, "yes")
         if message.failure_report != "yes":
             headers.add(h.FAILURE_REPORT, message.failure_report)
-        end = str(start + len(data) - 1) if flag != "#" else "*"
+        end = str(start + length - 1) if flag != "#" else "*"
         headers.add(h.BYTE_RANGE, f"{start}-{end}/{message.size}")
         if start == 1:
             for name, value in message.headers:
                 headers.add(name, value)
-        if data or (start == 1 and message.content_type):
+        if length or (start == 1 and message.content_type):
             if message.content_type:
                 headers.add(h.CONTENT_TYPE, message.content_type)
-            request.body = data
+            request.body = b""
         request.continuation = flag
         return request
 
@@ -323,6 +328,10 @@ class MsrpSession:
         self._queue.clear()
         self._transactions.clear()
         self._timeouts.clear()
+
+    @property
+    def has_events(self) -> bool:
+        return bool(self._events)
 
     def events(self) -> Iterator[Event]:
         while self._events:

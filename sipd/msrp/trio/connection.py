@@ -159,6 +159,8 @@ class MsrpConnection:
 
     async def _publish_pending(self) -> str | None:
         """Hands the session's events to the owner; the reason when the connection failed."""
+        if not self.session.has_events and self.relay_client is None:
+            return None
         failed = None
         for event in self.session.events():
             if isinstance(event, UnmatchedResponse):
