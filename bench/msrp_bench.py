@@ -30,7 +30,11 @@ from pathlib import Path
 
 import trio
 
-from sipd.chat.payload import LOCAL_ACCEPT_TYPES, LOCAL_ACCEPT_WRAPPED_TYPES, ChatPayloads
+from sipd.chat.payload import (
+    LOCAL_ACCEPT_TYPES,
+    LOCAL_ACCEPT_WRAPPED_TYPES,
+    ChatPayloads,
+)
 from sipd.messages.cpim import CPIMIdentity
 from sipd.msrp.events import ChunkReceived, MessageDelivered, MessageReceived
 from sipd.msrp.sdp import MsrpMedia, Setup
@@ -261,9 +265,9 @@ def measure(options: Options) -> Results:
 
 def summary(results: Results, options: Options) -> str:
     chat, bare = median(results.chat), median(results.bare)
-    lines = [f"chat: {chat:,.0f} messages/s ({options.size} B text, CPIM, one at a time), "
-             f"bare TCP loop {bare:,.0f}/s: {chat / bare:.0%} (target >= 50%); "
-             f"CPU {median(results.cpu) * 1e6:,.0f} us per message (both ends)"]
+    lines = [(f"chat: {chat:,.0f} messages/s ({options.size} B text, CPIM, one at a time), "
+              f"bare TCP loop {bare:,.0f}/s: {chat / bare:.0%} (target >= 50%); "
+              f"CPU {median(results.cpu) * 1e6:,.0f} us per message (both ends)")]
     for transport in ("tcp", "tls"):
         ours = median(results.bulk[f"msrp-{transport}"])
         theirs = median(results.bulk[f"bare-{transport}"])
@@ -296,8 +300,8 @@ def section(results: Results, options: Options) -> str:
             target = f"; target >= 50%: {'pass' if ours >= theirs / 2 else 'FAIL'}"
         ours_cpu = median(results.bulk_cpu[f"msrp-{transport}"])
         theirs_cpu = median(results.bulk_cpu[f"bare-{transport}"])
-        rows.append([f"{options.big_mb} MB over MSRP {transport.upper()} (vs bare "
-                     f"{transport.upper()})",
+        rows.append([(f"{options.big_mb} MB over MSRP {transport.upper()} (vs bare "
+                      f"{transport.upper()})"),
                      f"{ours:,.0f} MB/s vs {theirs:,.0f} MB/s ({ours / theirs:.0%}{target})"])
         rows.append(["  the same per CPU second (both ends)",
                      f"{ours_cpu:,.0f} MB vs {theirs_cpu:,.0f} MB ({ours_cpu / theirs_cpu:.0%})"])
@@ -307,39 +311,39 @@ def section(results: Results, options: Options) -> str:
     return "\n".join([
         "## MSRP",
         "",
-        "`python -m bench --only msrp` (bench/msrp_bench.py): both MSRP ends and the bare trio "
-        "baseline run in the benchmark's process, alternating, medians of "
-        f"{options.rounds} round(s). **Chat**: {options.messages} messages of "
-        f"{options.size} B text, CPIM-wrapped by sipd/chat, each sent when the 200 of the last "
-        "is back, over one MSRP TCP session between two MsrpEndpoints; baseline: a bare trio "
-        "TCP request/response loop moving the same bytes. **Bulk**: one message of "
-        f"{options.big_mb} MB (Failure-Report no), the receiver taking its chunks as they come "
-        "(ChunkReceived, as file transfer does) until it has them all; baseline: the same "
-        "bytes over a bare trio TCP (TLS) stream, read and dropped. Once more over TLS with the "
-        "receiver holding the whole message in memory (MessageReceived, as chat does): the "
-        "join of the message costs page faults the copy does not have. CPU per chat message "
-        "and MB per CPU second are the process's CPU time (both ends), steadier than wall "
-        "time when the machine is shared. Direct connections use 64 KB chunks "
-        "(`msrp.direct_chunk_size`; `msrp.chunk_size`, 2048 B, through relays; "
-        "docs/decisions.md).",
+        ("`python -m bench --only msrp` (bench/msrp_bench.py): both MSRP ends and the bare trio "
+         "baseline run in the benchmark's process, alternating, medians of "
+         f"{options.rounds} round(s). **Chat**: {options.messages} messages of "
+         f"{options.size} B text, CPIM-wrapped by sipd/chat, each sent when the 200 of the last "
+         "is back, over one MSRP TCP session between two MsrpEndpoints; baseline: a bare trio "
+         "TCP request/response loop moving the same bytes. **Bulk**: one message of "
+         f"{options.big_mb} MB (Failure-Report no), the receiver taking its chunks as they come "
+         "(ChunkReceived, as file transfer does) until it has them all; baseline: the same "
+         "bytes over a bare trio TCP (TLS) stream, read and dropped. Once more over TLS with the "
+         "receiver holding the whole message in memory (MessageReceived, as chat does): the "
+         "join of the message costs page faults the copy does not have. CPU per chat message "
+         "and MB per CPU second are the process's CPU time (both ends), steadier than wall "
+         "time when the machine is shared. Direct connections use 64 KB chunks "
+         "(`msrp.direct_chunk_size`; `msrp.chunk_size`, 2048 B, through relays; "
+         "docs/decisions.md)."),
         "",
         markdown_table(["", "now"], rows),
         "",
-        "Before the speed work (sipd/msrp of main at affd7dc, 2048 B chunks everywhere, under "
-        "this benchmark with `--messages 1000 --big-mb 32 --rounds 3`; the same options after "
-        "it gave chat 4,288/s vs 23,276/s (18%), 233 µs CPU; TCP 727 vs 3,391 MB/s (21%); "
-        "TLS 309 vs 486 MB/s (63%), whole message 230 MB/s (47%)):",
+        ("Before the speed work (sipd/msrp of main at affd7dc, 2048 B chunks everywhere, under "
+         "this benchmark with `--messages 1000 --big-mb 32 --rounds 3`; the same options after "
+         "it gave chat 4,288/s vs 23,276/s (18%), 233 µs CPU; TCP 727 vs 3,391 MB/s (21%); "
+         "TLS 309 vs 486 MB/s (63%), whole message 230 MB/s (47%)):"),
         "",
         markdown_table(["", "before"], [list(row) for row in BEFORE]),
         "",
-        "Where the chat time goes: the MSRP core costs about 50 µs per message for both ends "
-        "(parse, check, answer, serialise) and the CPIM wrapping about 20 µs; the rest is trio "
-        "scheduling. A message takes 11 task steps (each end's writer woken and its send's "
-        "checkpoint, each end's reader, the owner's event loop for MessageSent and "
-        "MessageDelivered, the receiving owner) against the bare loop's 4, so even a free "
-        "MSRP core would stay near a third of the bare loop. The writer stays a task of its "
-        "own: a reader that wrote its 200s itself could block on a full socket while the peer "
-        "does the same, and both would stop reading.",
+        ("Where the chat time goes: the MSRP core costs about 50 µs per message for both ends "
+         "(parse, check, answer, serialise) and the CPIM wrapping about 20 µs; the rest is trio "
+         "scheduling. A message takes 11 task steps (each end's writer woken and its send's "
+         "checkpoint, each end's reader, the owner's event loop for MessageSent and "
+         "MessageDelivered, the receiving owner) against the bare loop's 4, so even a free "
+         "MSRP core would stay near a third of the bare loop. The writer stays a task of its "
+         "own: a reader that wrote its 200s itself could block on a full socket while the peer "
+         "does the same, and both would stop reading."),
         "",
         f"Measured {machine()}; the benchmark took {results.seconds:.0f} s.",
     ])
