@@ -106,6 +106,8 @@ class FrameParser:
         pos = 0
         while True:
             if self._state == _State.START:
+                if pos == len(self._buf):
+                    break  # everything taken: the usual end of a feed
                 pos, done = self._start(pos, out)
             elif self._state == _State.HEADERS:
                 pos, done = self._headers(pos, out)
@@ -137,8 +139,8 @@ class FrameParser:
         available = len(buf) - pos
         if available == 0:
             return pos, True
-        head = bytes(buf[pos:pos + 5])
-        if not _PREFIX.startswith(head[:len(_PREFIX)]):
+        if not buf.startswith(_PREFIX, pos) and \
+                not _PREFIX.startswith(bytes(buf[pos:pos + len(_PREFIX)])):
             return self._fatal(f"not MSRP: the data starts with {bytes(buf[pos:pos + 20])!r}", out)
         eol = buf.find(b"\r\n", pos)
         if eol < 0:
