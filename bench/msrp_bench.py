@@ -338,12 +338,13 @@ def section(results: Results, options: Options) -> str:
         "",
         ("Where the chat time goes: the MSRP core costs about 50 µs per message for both ends "
          "(parse, check, answer, serialise) and the CPIM wrapping about 20 µs; the rest is trio "
-         "scheduling. A message takes 11 task steps (each end's writer woken and its send's "
-         "checkpoint, each end's reader, the owner's event loop for MessageSent and "
-         "MessageDelivered, the receiving owner) against the bare loop's 4, so even a free "
-         "MSRP core would stay near a third of the bare loop. The writer stays a task of its "
-         "own: a reader that wrote its 200s itself could block on a full socket while the peer "
-         "does the same, and both would stop reading."),
+         "scheduling and the socket calls. A message takes 9 task steps (each end's reader, "
+         "each end's writer woken and its send's checkpoint, the sending owner's for "
+         "MessageSent and MessageDelivered, the receiving owner's) against the bare loop's 4, "
+         "so with the same cost per step even a free MSRP core and free CPIM would stay under "
+         "half of the bare loop. The writer stays a task of its own: a reader that wrote its "
+         "200s itself could block on a full socket while the peer does the same, and both "
+         "would stop reading."),
         "",
         f"Measured {machine()}; the benchmark took {results.seconds:.0f} s.",
     ])
