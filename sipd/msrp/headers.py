@@ -148,30 +148,39 @@ def parse_auth_info(value: str) -> dict[str, str]:
 
 
 class Headers:
-    """Header fields in arrival order; names are looked up case-insensitively."""
+    """Header fields in arrival order; names are looked up case-insensitively (through an
+    index of the first value of each lower-cased name, built on the first lookup: a frame's
+    headers are read several times each)."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_index", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = list(items)
+        self._index: dict[str, str] | None = None
 
     def add(self, name: str, value: str) -> None:
         self._items.append((name, value))
+        index = self._index
+        if index is not None:
+            index.setdefault(name.lower(), value)
 
     def set(self, name: str, value: str) -> None:
         self.remove(name)
-        self._items.append((name, value))
+        self.add(name, value)
 
     def remove(self, name: str) -> None:
         key = name.lower()
         self._items = [(n, v) for n, v in self._items if n.lower() != key]
+        self._index = None
 
     def get(self, name: str) -> str | None:
-        key = name.lower()
-        for n, v in self._items:
-            if n.lower() == key:
-                return v
-        return None
+        index = self._index
+        if index is None:
+            index = {}
+            for n, v in self._items:
+                index.setdefault(n.lower(), v)
+            self._index = index
+        return index.get(name.lower())
 
     def get_all(self, name: str) -> list[str]:
         key = name.lower()

@@ -81,12 +81,19 @@ class IncomingMessage:
 
     def body(self) -> bytes:
         size = self.expected_size or 0
-        parts = []
+        parts: list[bytes | memoryview] = []
         position = 1
         for start in sorted(self._pieces):
+            if position > size:
+                break
             data = self._pieces[start]
             if start + len(data) <= position:
                 continue
-            parts.append(data[position - start:])
+            if position > start or start + len(data) - 1 > size:
+                parts.append(memoryview(data)[position - start:size - start + 1])
+            else:
+                parts.append(data)
             position = start + len(data)
-        return b"".join(parts)[:size]
+        if len(parts) == 1 and isinstance(parts[0], bytes):
+            return parts[0]  # one chunk: no copy
+        return b"".join(parts)

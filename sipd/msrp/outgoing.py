@@ -18,20 +18,28 @@ class BodySource(Protocol):
 
 class BytesSource:
     def __init__(self, data: bytes) -> None:
+        self._bytes = data
         self._data = memoryview(data)
         self.size = len(data)
         self._offset = 0
 
     def read(self, n: int) -> bytes:
+        return bytes(self.view(n))
+
+    def view(self, n: int) -> bytes | memoryview:
+        """The next at most n bytes without a copy (they are copied once, into the write)."""
+        if self._offset == 0 and n >= self.size and isinstance(self._bytes, bytes):
+            self._offset = self.size
+            return self._bytes  # a message in one chunk goes as it is
         piece = self._data[self._offset:self._offset + n]
         self._offset += len(piece)
-        return bytes(piece)
+        return piece
 
 
 @dataclass
 class Chunk:
     start: int  # from 1
-    data: bytes
+    data: bytes | memoryview
     last: bool
 
 
@@ -60,7 +68,11 @@ class OutgoingMessage:
 
     def next_chunk(self, chunk_size: int) -> Chunk:
         start = self.next_start
-        data = self.source.read(chunk_size) if self.size else b""
+        source = self.source
+        data: bytes | memoryview = b""
+        if self.size:
+            data = source.view(chunk_size) if isinstance(source, BytesSource) \
+                else source.read(chunk_size)
         if start + len(data) - 1 < self.size and not data:
             raise ValueError(f"body of message {self.message_id} ended early at byte {start}")
         self.next_start = start + max(len(data), 1) if not data else start + len(data)

@@ -34,6 +34,11 @@ _IDENT_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 _FLAGS = b"$+#"
 _PREFIX = b"MSRP "
 _MAX_FIRST_LINE = 1024
+# Header names as we spell them, by their bytes: a name seen this way needs no syntax check.
+_KNOWN_NAMES = {name.encode("ascii"): name for name in (
+    h.TO_PATH, h.FROM_PATH, h.MESSAGE_ID, h.BYTE_RANGE, h.SUCCESS_REPORT, h.FAILURE_REPORT,
+    h.STATUS, h.CONTENT_TYPE, h.USE_PATH, h.EXPIRES, h.MIN_EXPIRES, h.MAX_EXPIRES,
+    h.WWW_AUTHENTICATE, h.AUTHORIZATION, h.AUTHENTICATION_INFO)}
 
 
 @dataclass
@@ -101,6 +106,8 @@ class FrameParser:
         pos = 0
         while True:
             if self._state == _State.START:
+                if pos == len(self._buf):
+                    break  # everything taken: the usual end of a feed
                 pos, done = self._start(pos, out)
             elif self._state == _State.HEADERS:
                 pos, done = self._headers(pos, out)
@@ -132,8 +139,8 @@ class FrameParser:
         available = len(buf) - pos
         if available == 0:
             return pos, True
-        head = bytes(buf[pos:pos + 5])
-        if not _PREFIX.startswith(head[:len(_PREFIX)]):
+        if not buf.startswith(_PREFIX, pos) and \
+                not _PREFIX.startswith(bytes(buf[pos:pos + len(_PREFIX)])):
             return self._fatal(f"not MSRP: the data starts with {bytes(buf[pos:pos + 20])!r}", out)
         eol = buf.find(b"\r\n", pos)
         if eol < 0:
@@ -199,6 +206,14 @@ class FrameParser:
         return pos, False
 
     def _header_line(self, line: bytes, headers: Headers) -> None:
+        raw_name, raw_colon, raw_value = line.partition(b":")
+        known = _KNOWN_NAMES.get(raw_name) if raw_colon else None
+        if known is not None:
+            try:
+                headers.add(known, raw_value.decode("utf-8").strip())
+            except UnicodeDecodeError:
+                self._error = self._error or ("header line is not UTF-8", 400)
+            return
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:
@@ -246,7 +261,7 @@ class FrameParser:
                 self._scan_from = index
                 return self._maybe_drop(pos)
             if buf[after] in _FLAGS and buf[after + 1:after + 3] == b"\r\n":
-                body = bytes(buf[self._body_start:index]) if index > self._body_start else b""
+                body = _copy(buf, self._body_start, index)
                 self._finish(body, chr(buf[after]), out)
                 return after + 3, False
             index = buf.find(pattern, index + 1)
@@ -255,7 +270,7 @@ class FrameParser:
             mismatch = self._foreign_end_line()
             if mismatch is not None:
                 ident, flag, end = mismatch
-                body = bytes(buf[self._body_start:end - len(ident) - 12])
+                body = _copy(buf, self._body_start, end - len(ident) - 12)
                 self._error = self._error or (
                     f"end-line names transaction {ident!r}, not {self._tid!r}", 400)
                 self._finish(body, flag, out)
@@ -312,3 +327,11 @@ class FrameParser:
             out.append(frame)
         self._state = _State.START
         self._reset_frame()
+
+
+def _copy(buf: bytearray, start: int, stop: int) -> bytes:
+    """buf[start:stop] as bytes in one copy (a bytearray slice would copy twice)."""
+    if stop <= start:
+        return b""
+    with memoryview(buf) as view:
+        return bytes(view[start:stop])

@@ -52,14 +52,13 @@ from .incoming import IncomingMessage
 from .message import (
     MsrpRequest,
     MsrpResponse,
-    make_request,
     make_response,
     new_message_id,
     new_transaction_id,
 )
 from .outgoing import BodySource, BytesSource, OutgoingMessage
 from .parser import FrameError, FrameParser
-from .uri import MsrpUri
+from .uri import MsrpUri, format_path
 
 TRANSACTION_TIMEOUT = 30.0
 DEFAULT_CHUNK_SIZE = 2048
@@ -67,7 +66,7 @@ MAX_OPEN_INCOMING = 32  # messages with chunks still missing, per session
 _RECENT = 1024  # finished messages remembered (late REPORTs, duplicate chunks)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Transaction:
     transaction_id: str
     message: OutgoingMessage
@@ -223,25 +222,30 @@ class MsrpSession:
     def data_to_send(self, now: float, limit: int = 256 * 1024) -> bytes:
         """Bytes for the connection: responses and REPORTs first, then chunks of the queued
         messages until about `limit` bytes."""
-        out = self._control
-        self._control = bytearray()
-        while self._queue and len(out) < limit and self._may_send_requests:
-            message = self._queue.popleft()
-            out += self._next_chunk(message, now)
+        parts: list[bytes | memoryview] = [bytes(self._control)] if self._control else []
+        self._control.clear()
+        size = sum(map(len, parts))
+        queue = self._queue
+        while queue and size < limit and self._may_send_requests:
+            message = queue.popleft()
+            for part in self._next_chunk(message, now):
+                parts.append(part)
+                size += len(part)
             if not message.all_sent and not message.finished:
-                self._queue.append(message)  # round-robin: another message's chunk goes next
-        return bytes(out)
+                queue.append(message)  # round-robin: another message's chunk goes next
+        return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
 
-    def _next_chunk(self, message: OutgoingMessage, now: float) -> bytes:
+    def _next_chunk(self, message: OutgoingMessage, now: float) -> list[bytes | memoryview]:
         if message.aborted:
-            request = self._chunk_request(message, message.next_start, b"", "#")
+            request = self._chunk_request(message, message.next_start, 0, "#")
             message.next_start = message.size + 1
             self._tell(message, MessageFailed(message.message_id, None, "aborted by us"))
             self._forget(message)
-            return request.serialize()
+            return [*request.serialize_parts()]
         chunk = message.next_chunk(self.chunk_size)
-        request = self._chunk_request(message, chunk.start, chunk.data, "$" if chunk.last else "+")
-        end = chunk.start + len(chunk.data) - 1
+        length = len(chunk.data)
+        request = self._chunk_request(message, chunk.start, length, "$" if chunk.last else "+")
+        end = chunk.start + length - 1
         expects = message.failure_report == "yes"
         transaction = _Transaction(request.transaction_id, message, chunk.start, end,
                                    now + self.transaction_timeout, expects)
@@ -255,25 +259,32 @@ class MsrpSession:
             self._tell(message, MessageSent(message.message_id))
             if not expects:
                 self._all_answered(message, now)
-        return request.serialize()
+        parts: list[bytes | memoryview] = [*request.serialize_parts()]
+        if length:
+            parts[1] = chunk.data  # the body as a view of the message: copied once, by the write
+        return parts
 
-    def _chunk_request(self, message: OutgoingMessage, start: int, data: bytes,
+    def _chunk_request(self, message: OutgoingMessage, start: int, length: int,
                        flag: str) -> MsrpRequest:
-        request = make_request("SEND", self._to_path(), [self.local_uri])
-        request.headers.add(h.MESSAGE_ID, message.message_id)
+        """The SEND of one chunk, with an empty body standing for its `length` bytes."""
+        request = MsrpRequest(new_transaction_id(), "SEND")
+        headers = request.headers
+        headers.add(h.TO_PATH, format_path(self._to_path()))
+        headers.add(h.FROM_PATH, str(self.local_uri))
+        headers.add(h.MESSAGE_ID, message.message_id)
         if message.success_report:
-            request.headers.add(h.SUCCESS_REPORT, "yes")
+            headers.add(h.SUCCESS_REPORT, "yes")
         if message.failure_report != "yes":
-            request.headers.add(h.FAILURE_REPORT, message.failure_report)
-        end = start + len(data) - 1 if flag != "#" else None
-        request.headers.add(h.BYTE_RANGE, str(ByteRange(start, end, message.size)))
+            headers.add(h.FAILURE_REPORT, message.failure_report)
+        end = str(start + length - 1) if flag != "#" else "*"
+        headers.add(h.BYTE_RANGE, f"{start}-{end}/{message.size}")
         if start == 1:
             for name, value in message.headers:
-                request.headers.add(name, value)
-        if data or (start == 1 and message.content_type):
+                headers.add(name, value)
+        if length or (start == 1 and message.content_type):
             if message.content_type:
-                request.headers.add(h.CONTENT_TYPE, message.content_type)
-            request.body = data
+                headers.add(h.CONTENT_TYPE, message.content_type)
+            request.body = b""
         request.continuation = flag
         return request
 
@@ -317,6 +328,10 @@ class MsrpSession:
         self._queue.clear()
         self._transactions.clear()
         self._timeouts.clear()
+
+    @property
+    def has_events(self) -> bool:
+        return bool(self._events)
 
     def events(self) -> Iterator[Event]:
         while self._events:

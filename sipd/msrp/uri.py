@@ -15,6 +15,7 @@ with.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -57,19 +58,10 @@ class MsrpUri:
         return text if self.port is None else f"{text}:{self.port}"
 
     def __str__(self) -> str:
-        text = f"{self.scheme}://{self.authority}"
-        if self.session_id is not None:
-            text += f"/{self.session_id}"
-        text += f";{self.transport}"
-        for name, value in self.params:
-            text += f";{name}" if value is None else f";{name}={value}"
-        return text
+        return _format_uri(self)
 
     def _host_key(self) -> str:
-        try:
-            return ipaddress.ip_address(self.host).compressed
-        except ValueError:
-            return self.host.lower()
+        return _host_key(self.host)
 
     def same_as(self, other: MsrpUri) -> bool:
         """RFC 4975 §6.1 equality."""
@@ -80,8 +72,34 @@ class MsrpUri:
                 and self.session_id == other.session_id)
 
 
+# URIs are immutable and a session sees the same few on every frame: their text, their parse
+# and their host's comparison key are kept (bounded) instead of recomputed per chunk.
+@functools.lru_cache(maxsize=512)
+def _format_uri(uri: MsrpUri) -> str:
+    text = f"{uri.scheme}://{uri.authority}"
+    if uri.session_id is not None:
+        text += f"/{uri.session_id}"
+    text += f";{uri.transport}"
+    for name, value in uri.params:
+        text += f";{name}" if value is None else f";{name}={value}"
+    return text
+
+
+@functools.lru_cache(maxsize=512)
+def _host_key(host: str) -> str:
+    try:
+        return ipaddress.ip_address(host).compressed
+    except ValueError:
+        return host.lower()
+
+
 def parse_uri(text: str) -> MsrpUri:
     """Parses one MSRP URI; raises MsrpParseError saying what is wrong."""
+    return _parse_uri(text)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_uri(text: str) -> MsrpUri:
     raw = text
     scheme, sep, rest = text.partition("://")
     if not sep or scheme.lower() not in SCHEMES:
@@ -145,10 +163,15 @@ def _split_host_port(authority: str, raw: str) -> tuple[str, int | None]:
 
 def parse_path(text: str) -> list[MsrpUri]:
     """A To-Path, From-Path, Use-Path or a=path value: URIs separated by whitespace."""
+    return list(_parse_path(text))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_path(text: str) -> tuple[MsrpUri, ...]:
     parts = text.split()
     if not parts:
         raise MsrpParseError("empty path")
-    return [parse_uri(part) for part in parts]
+    return tuple(_parse_uri(part) for part in parts)
 
 
 def format_path(path: list[MsrpUri] | tuple[MsrpUri, ...]) -> str:

@@ -158,6 +158,14 @@ SETTINGS: tuple[Setting, ...] = (
                "Largest chat message accepted, in bytes (file transfers are written to disk "
                "and not bound by this).",
                minimum=1024, maximum=1024 * 1024 * 1024),
+    IntSetting("msrp.chunk_size", 2048,
+               "Size in bytes of the chunks our MSRP messages are cut into when a relay is on "
+               "the path (Kamailio's relay takes frames under 10 KB only).",
+               minimum=256, maximum=1024 * 1024),
+    IntSetting("msrp.direct_chunk_size", 64 * 1024,
+               "Size in bytes of the chunks our MSRP messages are cut into on a direct "
+               "connection to the peer (bigger chunks: less work per byte).",
+               minimum=256, maximum=1024 * 1024),
     # [presence]
     BoolSetting("presence.allow_everyone", False,
                 "Let anyone who subscribes see the presence of accounts sipd serves itself "

@@ -22,6 +22,10 @@ def test_no_relay_by_default_and_the_state_dir_holds_the_identity():
     assert relay_settings(get, username="u", password="p", domain="d", nameservers=None) is None
     settings = endpoint_settings(get, host="127.0.0.1", state_dir=Path("/var/lib/sipd"))
     assert settings.transport == "tls" and settings.state_dir == Path("/var/lib/sipd/msrp")
+    assert (settings.chunk_size, settings.direct_chunk_size) == (2048, 65536)
+    small = endpoint_settings(getter(msrp__direct_chunk_size=4096), host="127.0.0.1",
+                              state_dir=Path("/tmp"))
+    assert small.direct_chunk_size == 4096
 
 
 def test_relays_in_order_with_the_accounts_credentials_unless_overridden():

@@ -11,8 +11,14 @@ import trio
 from sipd.msrp.events import MessageDelivered, MessageReceived, SessionBound
 from sipd.msrp.sdp import Fingerprint, MsrpMedia, Setup, connection_role
 from sipd.msrp.trio.connection import ConnectionClosed, MsrpConnectError, MsrpConnection
-from sipd.msrp.trio.endpoint import EndpointSettings, MsrpEndpoint
+from sipd.msrp.trio.endpoint import (
+    DIRECT_CHUNK_SIZE,
+    RELAY_CHUNK_SIZE,
+    EndpointSettings,
+    MsrpEndpoint,
+)
 from sipd.msrp.trio.tls import ensure_identity
+from sipd.msrp.uri import parse_uri
 
 
 def media(reservation, setup: Setup) -> MsrpMedia:
@@ -110,4 +116,26 @@ async def test_nobody_connects(tmp_path):
         theirs = MsrpMedia(reservation.local_path, ["*"])
         with pytest.raises(MsrpConnectError, match="no MSRP connection within"):
             await reservation.connect(theirs, active=False)
+        nursery.cancel_scope.cancel()
+
+
+async def test_direct_connections_use_big_chunks_and_relayed_paths_small_ones(tmp_path):
+    async with trio.open_nursery() as nursery:
+        alice, bob = await start_pair(nursery, tmp_path, "tcp")
+        assert bob.session.chunk_size == DIRECT_CHUNK_SIZE
+        assert alice.session.chunk_size == DIRECT_CHUNK_SIZE
+        big = os.urandom(3 * DIRECT_CHUNK_SIZE + 5)  # four chunks, each through the parser
+        bob.send_message(big, "application/octet-stream")
+        assert (await next_of(alice, MessageReceived)).body == big
+        # a peer whose a=path starts with a relay gets the relay size
+        carol = MsrpEndpoint(EndpointSettings(transport="tcp", state_dir=tmp_path / "c"))
+        await nursery.start(carol.serve)
+        reservation = await carol.reserve()
+        relay = parse_uri("msrp://127.0.0.1:9/relay0001;tcp")
+        behind_relay = MsrpMedia([relay, *alice.session.local_path], ["text/plain"],
+                                 setup=Setup.PASSIVE)
+        direct = MsrpMedia(alice.session.local_path, ["text/plain"], setup=Setup.PASSIVE)
+        assert reservation.chunk_size_for(behind_relay) == RELAY_CHUNK_SIZE == 2048
+        assert reservation.chunk_size_for(direct) == DIRECT_CHUNK_SIZE
+        await reservation.aclose()
         nursery.cancel_scope.cancel()

@@ -27,7 +27,8 @@ def endpoint_settings(get: Get, *, host: str, state_dir: Path) -> EndpointSettin
     return EndpointSettings(
         host=host, port=get("msrp.local_port"), transport=get("msrp.transport"),
         state_dir=state_dir / "msrp", cert_file=certificate, key_file=certificate,
-        relay=None)
+        relay=None, chunk_size=get("msrp.chunk_size"),
+        direct_chunk_size=get("msrp.direct_chunk_size"))
 
 
 def relay_settings(get: Get, *, username: str, password: str, domain: str,

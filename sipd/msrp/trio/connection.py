@@ -32,7 +32,7 @@ from ..uri import MsrpUri
 
 log = logging.getLogger(__name__)
 
-READ_SIZE = 65536
+READ_SIZE = 256 * 1024
 EVENT_BUFFER = 256
 CLOSE_GRACE = 5.0  # seconds what is queued may take to leave when we close
 
@@ -154,10 +154,13 @@ class MsrpConnection:
             failed = await self._publish_pending()
             if failed is not None:
                 return failed, False
-            self._wake_writer.set()
+            if self._extra or self.session.has_data_to_send:
+                self._wake_writer.set()  # not otherwise: a writer woken for nothing costs a switch
 
     async def _publish_pending(self) -> str | None:
         """Hands the session's events to the owner; the reason when the connection failed."""
+        if not self.session.has_events and self.relay_client is None:
+            return None
         failed = None
         for event in self.session.events():
             if isinstance(event, UnmatchedResponse):
@@ -165,7 +168,7 @@ class MsrpConnection:
                 continue
             if isinstance(event, ConnectionFailed):
                 failed = event.reason
-            await self._send_events.send(event)
+            await self._publish(event)
         if self.relay_client is not None:
             for relay_event in self.relay_client.events():
                 if isinstance(relay_event, RelayRefused):
@@ -173,6 +176,12 @@ class MsrpConnection:
                 elif isinstance(relay_event, RelayGranted):
                     await self._relay_granted(relay_event)
         return failed
+
+    async def _publish(self, event: Event) -> None:
+        try:
+            self._send_events.send_nowait(event)  # no scheduling round while there is room
+        except trio.WouldBlock:
+            await self._send_events.send(event)
 
     def _relay_response(self, event: UnmatchedResponse) -> None:
         if self.relay_client is None or not self.relay_client.owns(event.response.transaction_id):
@@ -189,8 +198,10 @@ class MsrpConnection:
 
     async def _writer(self) -> None:
         while True:
-            data = bytes(self._extra) + self.session.data_to_send(trio.current_time())
-            self._extra.clear()
+            data = self.session.data_to_send(trio.current_time())
+            if self._extra:
+                data = bytes(self._extra) + data
+                self._extra.clear()
             if data:
                 try:
                     await self.stream.send_all(data)

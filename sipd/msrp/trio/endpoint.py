@@ -45,13 +45,17 @@ from .tls import (
 )
 
 CONNECT_TIMEOUT = 30.0
+RELAY_CHUNK_SIZE = 2048
+DIRECT_CHUNK_SIZE = 64 * 1024
 
 
 @dataclass
 class EndpointSettings:
     """`host`: the address we bind and put in our URIs; `port` 0 picks one; `transport` tcp
     or tls; TLS identity from `cert_file`/`key_file`, else made in `state_dir`; `relay` for
-    sessions that use one; `chunk_size` for every session."""
+    sessions that use one. Chunks of our messages: `chunk_size` bytes when a relay stands on
+    the path (ours or the peer's: Kamailio's msrp module takes frames under 10 KB only),
+    `direct_chunk_size` when we talk to the peer itself (docs/decisions.md, MSRP)."""
 
     host: str = "127.0.0.1"
     port: int = 0
@@ -60,7 +64,8 @@ class EndpointSettings:
     cert_file: str | Path | None = None
     key_file: str | Path | None = None
     relay: RelaySettings | None = None
-    chunk_size: int = 2048
+    chunk_size: int = RELAY_CHUNK_SIZE
+    direct_chunk_size: int = DIRECT_CHUNK_SIZE
     connect_timeout: float = CONNECT_TIMEOUT
 
 
@@ -144,7 +149,7 @@ class MsrpReservation:
         if self._used:
             raise RuntimeError("this reservation was used already")
         self._used = True
-        options = {"chunk_size": self.endpoint.settings.chunk_size} | session_options
+        options = {"chunk_size": self.chunk_size_for(remote)} | session_options
         try:
             with trio.fail_after(self.endpoint.settings.connect_timeout):
                 if self.relay_link is not None:
@@ -158,6 +163,13 @@ class MsrpReservation:
                 f"({'to ' + str(remote.path[0]) if active else 'from the peer'})") from None
         finally:
             self._release()
+
+    def chunk_size_for(self, remote: MsrpMedia) -> int:
+        """The size of our chunks toward `remote`: the relay size when a relay stands on our
+        path or on the peer's, else the direct one."""
+        settings = self.endpoint.settings
+        relayed = self.relay_link is not None or len(remote.path) > 1
+        return settings.chunk_size if relayed else settings.direct_chunk_size
 
     async def aclose(self) -> None:
         """Gives the reservation up unused (the call failed before the media was up)."""

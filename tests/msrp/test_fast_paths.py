@@ -1,0 +1,129 @@
+"""Edge cases of the fast paths: the body scan that resumes where it stopped, big chunks full of
+end-line look-alikes, reassembly without copies, the header index, the URI caches."""
+
+import random
+
+import pytest
+
+from sipd.msrp.events import MessageDelivered, MessageReceived
+from sipd.msrp.headers import Headers
+from sipd.msrp.incoming import IncomingMessage
+from sipd.msrp.message import MsrpRequest, MsrpResponse
+from sipd.msrp.parser import FrameError, FrameParser
+from sipd.msrp.uri import parse_path, parse_uri
+
+from .helpers import Pair, send_line
+
+TID = "a786hjs2"
+# Every way a body can resemble our end-line without being it: a wrong flag, a longer
+# transaction-id, no CRLF after the flag, a CR alone, another transaction's end-line, and a
+# partial end-line at the very end of the body.
+LOOK_ALIKES = (b"\r\n-------a786hjs2x\r\n", b"\r\n-------a786hjs2x$\r\n", b"\r\n-------a786hjs2$x",
+               b"\r\n-------a786hjs2$\r", b"\r\n-------a786hjs2+ \r\n", b"\r\n-------other99$\r\n",
+               b"-------a786hjs2$\r\n", b"\r\n-------a786hjs")
+
+
+def big_body(size: int) -> bytes:
+    """`size` bytes of noise with every look-alike sprinkled through it, one at the very end."""
+    noise = bytearray(random.Random(4975).randbytes(size))
+    step = size // (len(LOOK_ALIKES) + 1)
+    for i, fake in enumerate(LOOK_ALIKES):
+        at = step * (i + 1) - len(fake)
+        noise[at - 1:at + len(fake)] = b"z" + fake  # no CRLF before: a look-alike stays one
+    noise[-len(LOOK_ALIKES[-1]):] = LOOK_ALIKES[-1]
+    return bytes(noise)
+
+
+def test_end_line_split_at_every_position():
+    body = b"x" * 100 + b"y".join(LOOK_ALIKES)  # no look-alike made whole by its neighbour
+    frame = send_line(TID, body=body) + send_line("next0001")
+    end = frame.index(b"-------" + TID.encode() + b"$\r\nMSRP")
+    for cut in range(end - 20, end + len(TID) + 12):
+        for second in (cut, cut + 1, cut + 5):  # two and three reads
+            parser = FrameParser()
+            out = parser.feed(frame[:cut]) + parser.feed(frame[cut:second])
+            out += parser.feed(frame[second:])
+            assert [type(f) for f in out] == [MsrpRequest, MsrpRequest], cut
+            assert out[0].body == body and out[1].body == b"hello"
+            assert not parser.in_frame
+
+
+@pytest.mark.parametrize("read_size", [1, 7, 1000, 65536, 300_000])
+def test_large_chunk_with_look_alikes_in_any_read_size(read_size):
+    body = big_body(200_000)
+    data = send_line(TID, body=body, flag="+") + send_line("t0000002", body=b"", flag="$",
+                                                          byte_range="200001-200000/200000")
+    if read_size == 1:
+        data = send_line(TID, body=body[-5000:])  # byte by byte: a smaller one
+        body = body[-5000:]
+    parser = FrameParser()
+    out = []
+    for i in range(0, len(data), read_size):
+        out += parser.feed(data[i:i + read_size])
+    assert not [f for f in out if isinstance(f, FrameError)]
+    assert out[0].body == body
+
+
+def test_session_delivers_big_chunks_of_look_alikes_intact():
+    pair = Pair(chunk_size=64 * 1024)
+    body = big_body(300_000)
+    message_id = pair.alice.send_message(body, "application/octet-stream")
+    pair.pump()
+    received = [e for e in pair.bob_events if isinstance(e, MessageReceived)]
+    assert len(received) == 1 and received[0].body == body
+    assert [e.message_id for e in pair.alice_events if isinstance(e, MessageDelivered)] \
+        == [message_id]
+    # 300 000 bytes went in five chunks, not 147
+    assert sum(w.count(b" SEND\r\n") for w in pair.wire_to_bob) == 5
+
+
+def test_reassembly_of_overlapping_and_out_of_order_chunks():
+    incoming = IncomingMessage("m1", None)
+    incoming.add(5, b"EFGH", 10, False, None, Headers())
+    incoming.add(1, b"ABCDEF", 10, False, "text/plain", Headers())  # overlaps the first
+    incoming.add(9, b"IJ", 10, True, None, Headers())
+    assert incoming.complete and incoming.body() == b"ABCDEFGHIJ"
+    single = IncomingMessage("m2", None)
+    piece = b"whole message"
+    single.add(1, piece, len(piece), True, "text/plain", Headers())
+    assert single.body() is piece  # one chunk is handed over as it came
+
+
+def test_header_index_follows_changes():
+    headers = Headers([("to-path", "a"), ("To-Path", "b")])
+    assert headers.get("TO-PATH") == "a"  # the first one, any case
+    headers.add("Byte-Range", "1-1/1")
+    assert headers.get("byte-range") == "1-1/1"
+    headers.set("To-Path", "c")
+    assert headers.get("To-Path") == "c" and headers.get_all("to-path") == ["c"]
+    headers.remove("Byte-Range")
+    assert headers.get("Byte-Range") is None and "Byte-Range" not in headers
+
+
+def test_uri_caches_give_fresh_paths_and_still_refuse_bad_ones():
+    text = "msrp://127.0.0.1:7001/abc;tcp msrp://127.0.0.1:7002/def;tcp"
+    first = parse_path(text)
+    first.append(parse_uri("msrp://127.0.0.1:7003/ghi;tcp"))  # the caller's own list
+    assert len(parse_path(text)) == 2
+    for _ in range(2):
+        with pytest.raises(Exception, match="transport"):
+            parse_uri("msrp://127.0.0.1:7001/abc")
+
+
+def test_unknown_header_names_still_checked():
+    data = send_line(TID, extra="Bad Name: x")
+    (error,) = FrameParser().feed(data)
+    assert isinstance(error, FrameError) and error.status == 400
+    known_not_utf8 = send_line(TID).replace(b"Message-ID: m1", b"Message-ID: \xff")
+    (error,) = FrameParser().feed(known_not_utf8)
+    assert isinstance(error, FrameError) and "UTF-8" in error.detail
+
+
+def test_response_after_big_body_in_one_read():
+    body = big_body(70_000)
+    data = send_line(TID, body=body) + (
+        b"MSRP zz99 200 OK\r\nTo-Path: msrp://127.0.0.1:7001/alice0001;tcp\r\n"
+        b"From-Path: msrp://127.0.0.1:7002/bob00002;tcp\r\n-------zz99$\r\n")
+    out = FrameParser().feed(data)
+    assert [type(f) for f in out] == [MsrpRequest, MsrpResponse]
+    assert out[0].body == body
