@@ -43,8 +43,9 @@ from sipd.sip.trio.handles import IncomingRequest
 from sipd.sip.trio.transport import Source, TargetLike
 from sipd.sip.uri import SipUri
 
-from . import b2bua_sdp as sdp
-from .b2bua_codecs import missing_codecs
+from .streams.audio import sdp
+from .streams import NothingAccepted, StreamContext, plan_answer
+from .streams.audio import AUDIO
 from .b2bua_failover import InviteFailover
 from .b2bua_offers import OfferPassing
 from .b2bua_transfer import Transfers
@@ -158,6 +159,11 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
         detail = " ".join(str(part) for part in (code, reason) if part is not None)
         log.info("session %s: %s%s", self.id, state, f" ({detail})" if detail else "")
         self.manager.publish("session.state", data)
+
+    def stream_context(self) -> StreamContext:
+        """What this session's streams see of it."""
+        return StreamContext(self.id, self.manager.publish, self.manager.media,
+                             self.manager.audio_codecs())
 
     # -- life -----------------------------------------------------------------------------------
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -291,12 +297,17 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
         if session.remote_sdp is not None:  # else an offerless INVITE: we offer in the 200
             try:
                 offer = sdp.parse(session.remote_sdp)
-                if not sdp.has_audio(offer):
-                    raise sdp.SdpMismatch("the offer has no audio stream (the only kind sipd "
-                                          "takes so far)")
-                lacking = missing_codecs(offer, self.manager.audio_codecs())
-                if lacking:
-                    raise sdp.SdpMismatch(lacking)
+                # Line by line: a line no kind takes gets port 0 in the answer; only an
+                # offer of which nothing is taken is refused.
+                try:
+                    plan = plan_answer(offer, self.manager.streams, self.stream_context())
+                except NothingAccepted as exc:
+                    if any(media.type == AUDIO for media in offer.media):
+                        raise sdp.SdpMismatch(str(exc)) from None
+                    raise sdp.SdpMismatch(f"the offer has no audio stream ({exc})") from None
+                if not plan.takes(AUDIO):
+                    raise sdp.SdpMismatch("the offer has no audio stream, and sessions "
+                                          "without audio are not carried yet")
             except sdp.SdpMismatch as exc:
                 leg.feed(session.reject(488, leg.now(),
                                         headers=[("Warning", warning_value(str(exc)))]))

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from sipd.sip.builder import warning_value
 
-from . import b2bua_sdp as sdp
-from .b2bua_codecs import missing_codecs
+from .streams.audio import sdp
+from .streams.audio.codecs import missing_codecs
 from .invite.events import ReinviteCompleted
 from .sdp import SessionVersion, media_changed
 

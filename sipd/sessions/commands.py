@@ -11,7 +11,7 @@ from sipd.media.process import MediaWorkerError
 from sipd.sip.uri import target_uri
 
 from .b2bua import Call
-from .b2bua_files import MediaFileError, check_playable, check_recordable
+from .streams.audio.files import MediaFileError, check_playable, check_recordable
 from .b2bua_settle import settled
 from .b2bua_transfer import attended_target
 from .errors import InvalidSessionParam, SessionStateError

@@ -35,6 +35,7 @@ from sipd.sip.uri import SipUri, Uri
 
 from .b2bua import Call
 from .b2bua_transfer import find_replaced
+from .streams import default_registry
 from .commands import SessionCommands
 from .driver import LegDriver
 from .errors import InvalidSessionParam, SessionNotFound, SessionStateError
@@ -79,6 +80,7 @@ class SessionManager(SessionCommands):
         self.linger = self.timers.transaction_timeout
         self._nursery = nursery
         self._calls: dict[str, Call] = {}
+        self.streams = default_registry()  # the stream kinds sessions carry
         self._dialogs: dict[tuple[str, str], LegDriver] = {}
         self._token = "sipd-" + secrets.token_hex(8)  # the user part of our internal URI
         # Who follows a session's states besides the clients (a transfer, a replacing call).
@@ -198,7 +200,8 @@ class SessionManager(SessionCommands):
         if self.media is None:
             raise MediaUnavailable(f"the media engine is not running: {self.media_problem}")
         wanted = list(dict.fromkeys(streams))
-        if wanted != ["audio"]:
+        unknown = [name for name in wanted if name not in self.streams]
+        if unknown or wanted != ["audio"]:
             raise InvalidSessionParam("streams", f"only [\"audio\"] is supported so far, not "
                                                  f"{streams!r}")
         try:

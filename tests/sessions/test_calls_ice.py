@@ -21,7 +21,7 @@ import pytest
 import trio
 
 from sipctl.client import RpcCallError
-from sipd.sessions import b2bua_sdp as sdp_b2bua
+from sipd.sessions.streams.audio import sdp as sdp_b2bua
 from sipd.sessions import sdp
 from tests.daemon import running
 from tests.peers.coturn import Coturn

@@ -9,7 +9,7 @@ while the description does not change (RFC 3264 §8), so a session refresh chang
 
 from __future__ import annotations
 
-from .sdp import (WORKER_MEDIA_TYPES, MediaDescription, SDPError, SessionDescription,
+from ...sdp import (WORKER_MEDIA_TYPES, MediaDescription, SDPError, SessionDescription,
                   SessionVersion, held_by_remote, merge_answer, merge_offer, parse_sdp,
                   split_media)
 
