@@ -76,6 +76,7 @@ log = logging.getLogger(__name__)
 SDP_TYPE = "application/sdp"
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, MESSAGE, REFER, NOTIFY"
 SUPPORTED = ("Supported", "replaces")  # RFC 3891, in our INVITEs and 2xx (b2bua_transfer)
+SETTLE_WAIT = 5.0  # seconds a hold waits for an offer exchange in progress
 _EARLY = (SessionState.CALLING, SessionState.RINGING, SessionState.EARLY)
 
 
@@ -117,6 +118,7 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
         self._queued: list[tuple[Any, tuple[Any, ...]]] = []  # tasks before `run` starts
         self._placing: Any = None  # sends our INVITE once the worker's has come (`place`)
         self._done = trio.Event()
+        self._moved = trio.Event()  # set (and replaced) each time a leg takes an input
         self.transfers = Transfers(self)  # REFER out and in (b2bua_transfer)
         self.extra_headers: list[tuple[str, str]] = []  # in our INVITE (Referred-By, Replaces)
         self._outside_invite: IncomingRequest | None = None  # the remote's INVITE (incoming)
@@ -159,6 +161,30 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
         detail = " ".join(str(part) for part in (code, reason) if part is not None)
         log.info("session %s: %s%s", self.id, state, f" ({detail})" if detail else "")
         self.manager.publish("session.state", data)
+
+    # -- offer exchanges ------------------------------------------------------------------------
+    def _legs_moved(self) -> None:
+        """A leg took an input (its state may have moved): wake who waits on `settled`."""
+        self._moved.set()
+        self._moved = trio.Event()
+
+    @property
+    def exchanging(self) -> bool:
+        """Whether an offer exchange is under way on either leg (or between them)."""
+        return self._forwarding is not None or any(
+            not leg.closed and not leg.session.terminated and not leg.session.can_reinvite
+            for leg in (self.outside, self.media) if leg is not None)
+
+    async def settled(self, limit: float = SETTLE_WAIT) -> None:
+        """Returns once no offer exchange is under way (or after `limit` seconds).
+
+        A hold asked for just after the remote's re-INVITE (its session.hold event comes
+        with our 200, before the remote's ACK) would make the worker re-INVITE us while the
+        outside leg cannot take one yet (RFC 3261 §14.1): we would refuse it 491, and pjsua
+        does not try again, so the hold would be lost while sessions.hold said yes."""
+        with trio.move_on_after(limit):
+            while self.exchanging:
+                await self._moved.wait()
 
     def stream_context(self) -> StreamContext:
         """What this session's streams see of it."""
@@ -269,7 +295,7 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
         leg = self.outside = LegDriver(
             "outside", session, self.manager.stack, route=self._outside_route,
             on_event=self._outside_event, initial_target=target,
-            authenticator=credentials_of(self.account))
+            authenticator=credentials_of(self.account), on_fed=self._legs_moved)
         self._spawn(leg)
         assert invite.call_id is not None and invite.from_ is not None
         self.manager.register_dialog(invite.call_id, invite.from_.tag or "", leg)
@@ -283,7 +309,8 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
         self._transport = incoming.transport
         session = InviteSession(timers=self.manager.timers)
         leg = self.outside = LegDriver("outside", session, self.manager.stack,
-                                       route=self._outside_route, on_event=self._outside_event)
+                                       route=self._outside_route, on_event=self._outside_event,
+                                       on_fed=self._legs_moved)
         self._spawn(leg)
         leg.uses(getattr(incoming.source, "connection", None))
         leg.feed(session.incoming(
@@ -349,7 +376,8 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
         session = InviteSession(timers=self.manager.timers)
         media = self.media = LegDriver("media", session, self.manager.stack,
                                        route=self._worker_route, on_event=self._media_event,
-                                       initial_target=self.worker_listener)
+                                       initial_target=self.worker_listener,
+                                       on_fed=self._legs_moved)
         self._spawn(media)
         assert invite.call_id is not None and invite.from_ is not None
         self.manager.register_dialog(invite.call_id, invite.from_.tag or "", media)

@@ -12,7 +12,6 @@ from sipd.sip.uri import target_uri
 
 from .b2bua import Call
 from .streams.audio.files import MediaFileError, check_playable, check_recordable
-from .b2bua_settle import settled
 from .b2bua_transfer import attended_target
 from .errors import InvalidSessionParam, SessionStateError
 from .invite.events import InviteSessionError
@@ -98,7 +97,7 @@ class SessionCommands:
         if call.state != "established":
             raise SessionStateError(f"the call is {call.state}; only an established call can "
                                     f"be put on hold or taken off it")
-        await settled(call)
+        await call.settled()
         await call.command("hold" if held else "unhold")
 
 

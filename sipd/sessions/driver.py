@@ -52,7 +52,8 @@ class LegDriver:
 
     def __init__(self, name: str, session: InviteSession, stack: Any, *, route: Route,
                  on_event: OnEvent, initial_target: TargetLike | None = None,
-                 authenticator: DigestAuthenticator | None = None) -> None:
+                 authenticator: DigestAuthenticator | None = None,
+                 on_fed: Callable[[], None] | None = None) -> None:
         self.name = name
         self.session = session
         self.stack = stack
@@ -60,6 +61,7 @@ class LegDriver:
         self._route = route
         self._on_event = on_event
         self._authenticator = authenticator
+        self._on_fed = on_fed  # told after each input: the session's state may have moved
         self._handles: dict[str, ClientTransactionHandle] = {}
         self._outbox_send, self._outbox = trio.open_memory_channel[Action](math.inf)
         self._pending: deque[Action] = deque()
@@ -122,6 +124,8 @@ class LegDriver:
         finally:
             self._feeding = False
             self._timer_changed.set()
+            if self._on_fed is not None:
+                self._on_fed()
 
     def on_request(self, incoming: IncomingRequest) -> None:
         """A request in this leg's dialog (ACK, BYE, re-INVITE, INFO...)."""
