@@ -1,6 +1,12 @@
-"""One call as a back-to-back user agent (DESIGN.md §2): the outside leg to the remote party
-and the internal leg to the media worker that carries its audio, each an InviteSession
-driven by a LegDriver, and what passes between them.
+"""A session (docs/design.md, "Sessions and streams"): one INVITE dialog with the remote party
+(the outside leg) and the streams it carries, one per m-line, with an explicit state
+(`SessionState`: calling, ringing, early, established, ending, ended, failed).
+
+The pieces are objects the session holds: `WorkerLeg` (the audio stream's media worker and
+its internal leg, sipd.sessions.streams.audio.worker), `OfferPassing` (later offers between
+the legs, sipd.sessions.offers), `InviteFailover` (the next located target,
+sipd.sessions.failover) and `Transfers` (REFER, sipd.sessions.transfer). What it may use of
+the daemon is a `SessionContext` (sipd.sessions.context). Audio is carried back to back:
 
 Outgoing (`place`): a worker slot is allocated and the worker is told to `call` our internal
 URI; its INVITE (tagged with X-Sipd-Session) brings its audio offer. That offer, sanitised,
@@ -24,35 +30,29 @@ leg ends the other. A worker that dies ends the outside call with the supervisor
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import trio
 
 from sipd.accounts.model import AccountConfig
 from sipd.accounts.outbound import credentials_of, first_hop, proxy_route, with_transport
 from sipd.media.process import MediaWorkerError
-from sipd.media.protocol import SESSION_HEADER
 from sipd.media.supervisor import MediaUnavailable
 from sipd.sip.builder import build_request, warning_value
 from sipd.sip.header_values import Address
-from sipd.sip.trio.locator import LocationError
 from sipd.sip.message import Request
 from sipd.sip.trio.handles import IncomingRequest
-from sipd.sip.trio.transport import Source, TargetLike
+from sipd.sip.trio.locator import LocationError, Target
 from sipd.sip.uri import SipUri
 
-from .streams.audio import sdp
-from .streams import NothingAccepted, StreamContext, plan_answer
-from .streams.audio import AUDIO
-from .b2bua_failover import InviteFailover
-from .b2bua_offers import OfferPassing
-from .b2bua_transfer import Transfers
-from .b2bua_worker import WorkerLeg
-from .errors import SessionStateError
-from .driver import LegDriver
-from .invite.session import InviteSession
+from .context import SessionContext
+from .driver import Hop, LegDriver
+from .errors import InvalidSessionParam, SessionStateError
+from .failover import InviteFailover
 from .invite.events import (
     TERMINAL_STATES,
     DtmfReceived,
@@ -66,103 +66,148 @@ from .invite.events import (
     SessionState,
     StateChanged,
 )
-from .sdp import SessionVersion
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .manager import SessionManager
+from .invite.session import InviteSession
+from .offers import OfferPassing
+from .streams import NothingAccepted, StreamContext, plan_answer
+from .streams.audio import AUDIO, sdp
+from .streams.audio.files import MediaFileError, check_playable, check_recordable
+from .streams.audio.worker import WorkerLeg
+from .transfer import Transfers, attended_target
 
 log = logging.getLogger(__name__)
 
+__all__ = ["Session", "SessionState"]
+
 SDP_TYPE = "application/sdp"
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, MESSAGE, REFER, NOTIFY"
-SUPPORTED = ("Supported", "replaces")  # RFC 3891, in our INVITEs and 2xx (b2bua_transfer)
+SUPPORTED = ("Supported", "replaces")  # RFC 3891, in our INVITEs and 2xx (sessions.transfer)
 SETTLE_WAIT = 5.0  # seconds a hold waits for an offer exchange in progress
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+# pjmedia queues at most 32 digits per call (its tx_dtmf_buf) and refuses a request that
+# would fill it with PJ_ETOOMANY.
+MAX_DTMF_DIGITS = 31
 _EARLY = (SessionState.CALLING, SessionState.RINGING, SessionState.EARLY)
+_LEAVING = (SessionState.ENDING, SessionState.ENDED, SessionState.FAILED)
 
 
-class Call(WorkerLeg, OfferPassing, InviteFailover):
-    def __init__(self, manager: SessionManager, session_id: str, account: AccountConfig,
-                 direction: str, remote: str) -> None:
-        self.manager = manager
+class Answer(enum.Enum):
+    """Where our answer to an incoming INVITE is (the outside leg as UAS)."""
+
+    WAITING = "waiting"      # ringing: nobody answered or refused yet
+    ANSWERING = "answering"  # sessions.answer: the worker is being set up
+    SENT = "sent"            # our 2xx went out
+
+
+class Session:
+    def __init__(self, context: SessionContext, session_id: str, account: AccountConfig,
+                 direction: str, remote: str, streams: Sequence[str] = (AUDIO,)) -> None:
+        self.context = context
         self.id = session_id
         self.account = account
         self.direction = direction
         self.remote = remote
-        self.streams = ["audio"]
-        self.state, self.code, self.reason = "calling", None, None
+        self.streams = list(streams)  # the kinds, in m-line order
+        self.state = SessionState.CALLING
+        self.code: int | None = None
+        self.reason: str | None = None
         self.created = time.time()
-        self.outside: LegDriver | None = None
-        self.media: LegDriver | None = None
-        self.worker: Any = None          # sipd.media.process.WorkerProcess
-        self.worker_call: int | None = None  # the worker's handle of its call
-        self.worker_source: Source | None = None  # where the worker's INVITE came from
-        self.worker_listener: Source | None = None
-        self.media_info: dict[str, Any] = {}
-        self.on_hold = self.remote_hold = False
-        self.recording: str | None = None
         self.end_reason: str | None = None  # why we ended it, when not the SIP's reason
-        self.out_versions = SessionVersion(manager.media_address)
-        self.in_versions = SessionVersion("127.0.0.1")
+        self.extra_headers: list[tuple[str, str]] = []  # in our INVITE (Referred-By...)
+        self.outside: LegDriver | None = None
+        self.worker = WorkerLeg(session_id, context, on_event=self._media_event,
+                                spawn=self.start_soon, on_fed=self._legs_moved, allow=ALLOW)
+        self.offers = OfferPassing(session_id, lambda: (self.outside, self.worker.leg),
+                                   context.media.audio_codecs, self._hold_changed,
+                                   outside_address=context.addresses.media_address)
+        self.failover = InviteFailover(session_id, context.locator, self._invite_elsewhere)
+        self.transfers = Transfers(self)  # REFER out and in (sessions.transfer)
+        self._answer = Answer.WAITING
+        self._media_answered = False  # the internal INVITE has its 2xx (ours or the worker's)
         self._remote_offer: Any = None  # parsed offer of an incoming call
-        self._worker_offer: bytes | None = None
-        self._worker_invite = trio.Event()
-        self._worker_failure: str | None = None  # why the worker's call ended before its INVITE
-        self._answering = False
-        self._cancelled = False
-        self._outside_answered = False  # the outside INVITE has its 2xx (sent or received)
-        self._media_answered = False    # the worker's INVITE has its 2xx (ours or its own)
-        self._expect_worker_invite = False
-        self._forwarding: tuple[LegDriver, Any] | None = None  # (leg the offer came on, offer)
         self._transport = "udp"  # toward the remote party, for in-dialog requests
+        self._outside_invite: IncomingRequest | None = None  # the remote's INVITE (incoming)
+        self._placing: Callable[[], None] | None = None  # our INVITE, once the worker's came
         self._nursery: trio.Nursery | None = None
         self._queued: list[tuple[Any, tuple[Any, ...]]] = []  # tasks before `run` starts
-        self._placing: Any = None  # sends our INVITE once the worker's has come (`place`)
         self._done = trio.Event()
         self._moved = trio.Event()  # set (and replaced) each time a leg takes an input
-        self.transfers = Transfers(self)  # REFER out and in (b2bua_transfer)
-        self.extra_headers: list[tuple[str, str]] = []  # in our INVITE (Referred-By, Replaces)
-        self._outside_invite: IncomingRequest | None = None  # the remote's INVITE (incoming)
+        self._terminated = trio.Event()  # the state is ended or failed
 
     def __repr__(self) -> str:
-        return f"<Call {self.id} {self.direction} {self.state}>"
+        return f"<Session {self.id} {self.direction} {self.state.value}>"
 
-    # -- views ----------------------------------------------------------------------------------
+    # -- views ---------------------------------------------------------------------------------
     @property
     def terminated(self) -> bool:
-        return self.state in ("ended", "failed")
+        return self.state in TERMINAL_STATES
+
+    @property
+    def media(self) -> LegDriver | None:
+        """The internal leg to the media worker (None before it is set up)."""
+        return self.worker.leg
+
+    @property
+    def on_hold(self) -> bool:
+        return self.offers.on_hold
+
+    @property
+    def remote_hold(self) -> bool:
+        return self.offers.remote_hold
+
+    @property
+    def recording(self) -> str | None:
+        return self.worker.recording
+
+    @recording.setter
+    def recording(self, path: str | None) -> None:
+        self.worker.recording = path
 
     def view(self) -> dict[str, Any]:
         view: dict[str, Any] = {"id": self.id, "account": self.account.id,
                                 "direction": self.direction, "remote": self.remote,
-                                "streams": list(self.streams), "state": self.state}
+                                "streams": list(self.streams), "state": self.state.value}
         if self.code is not None:
             view["code"] = self.code
         if self.reason is not None:
             view["reason"] = self.reason
         view.update(on_hold=self.on_hold, remote_hold=self.remote_hold,
-                    media={k: v for k, v in self.media_info.items()
+                    media={k: v for k, v in self.worker.info.items()
                            if k not in ("event", "call", "session")},
                     recording=self.recording, started=self.created,
                     transfer=self.transfers.last)
         return view
 
-    def _publish_state(self, state: str, code: int | None = None,
+    async def rtp_counters(self) -> dict[str, int] | None:
+        return await self.worker.rtp_counters()
+
+    def _publish_state(self, state: SessionState, code: int | None = None,
                        reason: str | None = None) -> None:
-        if self.terminated or (state == self.state and code == self.code):
+        if self.terminated or (state is self.state and code == self.code):
             return
-        if self.end_reason is not None and state in ("ending", "ended", "failed"):
+        if self.end_reason is not None and state in _LEAVING:
             reason = self.end_reason
         self.state, self.code, self.reason = state, code, reason
-        data: dict[str, Any] = {"id": self.id, "state": state}
+        if state in TERMINAL_STATES:
+            self._terminated.set()
+        data: dict[str, Any] = {"id": self.id, "state": state.value}
         if code is not None:
             data["code"] = code
         if reason is not None:
             data["reason"] = reason
         detail = " ".join(str(part) for part in (code, reason) if part is not None)
-        log.info("session %s: %s%s", self.id, state, f" ({detail})" if detail else "")
-        self.manager.publish("session.state", data)
+        log.info("session %s: %s%s", self.id, state.value, f" ({detail})" if detail else "")
+        self.context.publish("session.state", data)
 
-    # -- offer exchanges ------------------------------------------------------------------------
+    def _hold_changed(self, originator: str, held: bool) -> None:
+        self.context.publish("session.hold", {"id": self.id, "originator": originator,
+                                              "on_hold": held})
+
+    def stream_context(self) -> StreamContext:
+        """What this session's streams see of it."""
+        return StreamContext(self.id, self.context.publish, self.context.media,
+                             self.context.media.audio_codecs())
+
+    # -- offer exchanges -----------------------------------------------------------------------
     def _legs_moved(self) -> None:
         """A leg took an input (its state may have moved): wake who waits on `settled`."""
         self._moved.set()
@@ -171,7 +216,7 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
     @property
     def exchanging(self) -> bool:
         """Whether an offer exchange is under way on either leg (or between them)."""
-        return self._forwarding is not None or any(
+        return self.offers.forwarding or any(
             not leg.closed and not leg.session.terminated and not leg.session.can_reinvite
             for leg in (self.outside, self.media) if leg is not None)
 
@@ -186,14 +231,9 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
             while self.exchanging:
                 await self._moved.wait()
 
-    def stream_context(self) -> StreamContext:
-        """What this session's streams see of it."""
-        return StreamContext(self.id, self.manager.publish, self.manager.media,
-                             self.manager.audio_codecs())
-
-    # -- life -----------------------------------------------------------------------------------
+    # -- life ----------------------------------------------------------------------------------
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """The call's tasks live here until both legs are over (and a while after, for
+        """The session's tasks live here until both legs are over (and a while after, for
         retransmissions of their last messages)."""
         try:
             async with trio.open_nursery() as nursery:
@@ -204,119 +244,127 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
                 task_status.started()
                 await self._done.wait()
                 # Late retransmissions (a 2xx to ACK again, a BYE to answer) for 64*T1.
-                await trio.sleep(self.manager.linger)
+                await trio.sleep(self.context.linger)
                 nursery.cancel_scope.cancel()
         finally:
-            self.manager.forget(self)
+            self.context.forget(self)
+
+    async def wait_terminated(self) -> None:
+        """Returns once the session is ended or failed."""
+        await self._terminated.wait()
 
     def start_soon(self, fn: Any, *args: Any) -> None:
-        """A task of this call. The manager starts `run` without waiting for it (a round trip
-        through the scheduler on every call's setup path): what comes before it opened the
-        call's nursery is started there as soon as it has."""
+        """A task of this session. The manager starts `run` without waiting for it (a round
+        trip through the scheduler on every call's setup path): what comes before it opened
+        the nursery is started there as soon as it has."""
         if self._nursery is not None:
             self._nursery.start_soon(fn, *args)
         else:
             self._queued.append((fn, args))
 
-    def _spawn(self, leg: LegDriver) -> None:
-        self.start_soon(leg.run)
-
     def _check_done(self) -> None:
         if self._done.is_set():
             return
         outside_over = self.outside is None or self.outside.session.terminated
-        media_over = (self.media is None or self.media.closed
-                      or self.media.session.terminated)
-        if self.terminated and outside_over and media_over:
-            if self.media is not None:
-                self.media.close()
-            self.manager.release_media(self)
+        if self.terminated and outside_over and self.worker.over:
+            self.worker.close()
+            self.worker.release()
             self._done.set()
 
     def _fail(self, code: int, reason: str) -> None:
-        """The call failed before the outside leg could decide it."""
-        self._publish_state("failed", code, reason)
+        """The session failed before the outside leg could decide it."""
+        self._publish_state(SessionState.FAILED, code, reason)
         self._end_media(code)
         self._check_done()
 
-    # -- outgoing -------------------------------------------------------------------------------
+    # -- outgoing ------------------------------------------------------------------------------
     async def place(self, to: SipUri) -> None:
-        """Sets up an outgoing call (in the call's nursery): worker, its offer, our INVITE."""
+        """Sets up an outgoing call (in the session's nursery): worker, its offer, our
+        INVITE."""
         try:
-            targets = await self.manager.locator.locate(first_hop(self.account, to))
-            if self._cancelled:
+            targets = await self.context.locator.locate(first_hop(self.account, to))
+            if self.terminated:
+                return None
+            await self.worker.allocate()
+            if self.terminated:
+                self.worker.release()
                 return self._fail(487, "cancelled")
-            self.worker = await self.manager.allocate_media(self)
-            if self._cancelled or self.terminated:
-                self.manager.release_media(self)
-                return self._fail(487, "cancelled")
-            # The worker's INVITE sends ours from its own task (on_worker_invite calls
+            # The worker's INVITE sends ours from its own task (`on_worker_invite` calls
             # `_placing`): waking this task first would cost a trip through the scheduler.
             self._placing = lambda: self._invite_remote(to, targets)
-            await self._worker_calls_us()
+            await self.worker.calls_us()
             self._invite_remote(to, targets)  # unless done: a failure, the timeout
         except LocationError as exc:
             self._fail(404 if exc.reason == LocationError.NXDOMAIN else 503, str(exc))
         except (MediaUnavailable, MediaWorkerError) as exc:
             self._fail(503, f"media unavailable: {exc}")
-        except Exception as exc:  # noqa: BLE001 - a bug fails this call, not the daemon
+        except Exception as exc:  # noqa: BLE001 - a bug fails this session, not the daemon
             log.exception("session %s: setting up the call failed", self.id)
             self._fail(500, f"internal error: {exc!r}; see the log")
+        return None
 
-    def _invite_remote(self, to: SipUri, targets: Any) -> None:
+    def _invite_remote(self, to: SipUri, targets: Sequence[Target]) -> None:
         """Our INVITE to the remote party, once the worker's INVITE brought its offer (or
         the call fails: no offer, cancelled meanwhile). Once only."""
         self._placing = None
         if self.terminated or self.outside is not None:
             return None
         try:
-            if self._worker_offer is None:
-                return self._fail(500, self._worker_failure
+            if self.worker.offer is None:
+                return self._fail(500, self.worker.failure
                                   or "the media engine did not place its call")
-            if self._cancelled:
-                return self._fail(487, "cancelled")
-            self._send_invite(to, self._first_target(to, targets))
-        except Exception as exc:  # noqa: BLE001 - a bug fails this call, not the daemon
+            self._send_invite(to, self.failover.first_target(to, targets))
+        except Exception as exc:  # noqa: BLE001 - a bug fails this session, not the daemon
             log.exception("session %s: setting up the call failed", self.id)
             self._fail(500, f"internal error: {exc!r}; see the log")
         return None
 
-    def _send_invite(self, to: SipUri, target: TargetLike) -> None:
-        worker_offer = sdp.parse(self._worker_offer)
+    def _invite_elsewhere(self, to: SipUri, target: Target) -> None:
+        previous = self.outside
+        try:
+            self._send_invite(to, target)
+        except Exception:
+            self.outside = previous
+            raise
+
+    def _send_invite(self, to: SipUri, target: Target) -> None:
+        worker_offer = sdp.parse(self.worker.offer)
         self._transport = target.transport
+        addresses = self.context.addresses
         invite = build_request(
-            "INVITE", to, from_=self.manager.sender(self.account, target),
-            to=Address(to), contact=self.manager.contact(self.account, target.transport, target),
+            "INVITE", to, from_=addresses.sender(self.account, target),
+            to=Address(to), contact=addresses.contact(self.account, target.transport, target),
             routes=[r for r in (proxy_route(self.account),) if r is not None],
             headers=[("Allow", ALLOW), SUPPORTED, *self.extra_headers],
-            body=sdp.outside_offer(worker_offer, self.out_versions),
+            body=sdp.outside_offer(worker_offer, self.offers.out_versions),
             content_type=SDP_TYPE)
-        session = InviteSession(timers=self.manager.timers)
+        session = InviteSession(timers=self.context.timers)
         leg = self.outside = LegDriver(
-            "outside", session, self.manager.stack, route=self._outside_route,
+            "outside", session, self.context.stack, route=self._outside_route,
             on_event=self._outside_event, initial_target=target,
             authenticator=credentials_of(self.account), on_fed=self._legs_moved)
-        self._spawn(leg)
+        self.start_soon(leg.run)
         assert invite.call_id is not None and invite.from_ is not None
-        self.manager.register_dialog(invite.call_id, invite.from_.tag or "", leg)
+        self.context.register_dialog(invite.call_id, invite.from_.tag or "", leg)
         leg.feed(session.start(invite, leg.now(), reliable=target.transport != "udp"))
 
-    # -- incoming -------------------------------------------------------------------------------
+    # -- incoming ------------------------------------------------------------------------------
     def receive(self, incoming: IncomingRequest, *, ring: bool = True) -> None:
         """A new INVITE from the remote party: check its offer and ring (not when it is
         answered at once: a 180 just before the 200 only delays the 200)."""
         incoming.detach()
         self._transport = incoming.transport
-        session = InviteSession(timers=self.manager.timers)
-        leg = self.outside = LegDriver("outside", session, self.manager.stack,
+        session = InviteSession(timers=self.context.timers)
+        leg = self.outside = LegDriver("outside", session, self.context.stack,
                                        route=self._outside_route, on_event=self._outside_event,
                                        on_fed=self._legs_moved)
-        self._spawn(leg)
+        self.start_soon(leg.run)
         leg.uses(getattr(incoming.source, "connection", None))
         leg.feed(session.incoming(
             incoming.request, leg.now(), ref=incoming, reliable=incoming.transport != "udp",
-            contact=self.manager.contact(self.account, incoming.transport, incoming.source)))
-        self.manager.register_dialog(session.call_id or "", session.local_tag or "", leg)
+            contact=self.context.addresses.contact(self.account, incoming.transport,
+                                                   incoming.source)))
+        self.context.register_dialog(session.call_id or "", session.local_tag or "", leg)
         self.start_soon(self._watch_cancel, leg, incoming)
         self._outside_invite = incoming
         if session.terminated:
@@ -327,7 +375,7 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
                 # Line by line: a line no kind takes gets port 0 in the answer; only an
                 # offer of which nothing is taken is refused.
                 try:
-                    plan = plan_answer(offer, self.manager.streams, self.stream_context())
+                    plan = plan_answer(offer, self.context.streams, self.stream_context())
                 except NothingAccepted as exc:
                     if any(media.type == AUDIO for media in offer.media):
                         raise sdp.SdpMismatch(str(exc)) from None
@@ -347,68 +395,52 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
         leg = self.outside
         if self.direction != "incoming" or leg is None:
             raise SessionStateError("only an incoming call can be answered")
-        if leg.session.state not in _EARLY or self._answering:
-            raise SessionStateError(f"the call is {self.state}; it cannot be answered now")
-        self._answering = True
+        if leg.session.state not in _EARLY or self._answer is not Answer.WAITING:
+            raise SessionStateError(f"the call is {self.state.value}; it cannot be answered "
+                                    f"now")
+        self._answer = Answer.ANSWERING
         try:
-            self.worker = await self.manager.allocate_media(self)
+            await self.worker.allocate()
         except Exception as exc:
             if not leg.session.terminated:
                 self.end_reason = f"media unavailable: {exc}"
                 leg.feed(leg.session.reject(503, leg.now(), reason="Media Unavailable"))
             raise
         if leg.session.terminated:  # cancelled meanwhile
-            self.manager.release_media(self)
+            self.worker.release()
             return
         if self._remote_offer is None:
             await self._answer_with_offer(leg)
             return
-        transport = self._internal_transport()
-        self.worker_listener = self._listener(transport)
-        worker_uri = SipUri("127.0.0.1", user="media", port=self.worker_listener.port)
-        if transport != "udp":
-            worker_uri.params.set("transport", transport)
-        invite = build_request(
-            "INVITE", worker_uri, from_=Address(self.manager.internal_uri(transport)),
-            to=Address(worker_uri), contact=self.manager.internal_contact(transport),
-            headers=[(SESSION_HEADER, self.id), ("Allow", ALLOW)],
-            body=sdp.for_worker(self._remote_offer, self.in_versions), content_type=SDP_TYPE)
-        session = InviteSession(timers=self.manager.timers)
-        media = self.media = LegDriver("media", session, self.manager.stack,
-                                       route=self._worker_route, on_event=self._media_event,
-                                       initial_target=self.worker_listener,
-                                       on_fed=self._legs_moved)
-        self._spawn(media)
-        assert invite.call_id is not None and invite.from_ is not None
-        self.manager.register_dialog(invite.call_id, invite.from_.tag or "", media)
-        media.feed(session.start(invite, media.now(), reliable=transport != "udp"))
+        self.worker.invite(sdp.for_worker(self._remote_offer, self.offers.in_versions))
 
     async def _answer_with_offer(self, leg: LegDriver) -> None:
         """An INVITE without offer: the worker's offer goes out in our 200, the remote's
         answer comes in its ACK and goes back to the worker in our 200 to it."""
         try:
-            await self._worker_calls_us()
+            await self.worker.calls_us()
         except MediaWorkerError as exc:
             self.end(f"media unavailable: {exc}")
             raise
         if leg.session.terminated:
             return
         try:
-            offer = sdp.outside_offer(sdp.parse(self._worker_offer), self.out_versions)
+            offer = sdp.outside_offer(sdp.parse(self.worker.offer), self.offers.out_versions)
         except sdp.SdpMismatch as exc:
             self.end(f"the media engine made no offer: {exc}")
             return
         if self._caller_cancelled(leg):
             return
-        self._outside_answered = True
+        self._answer = Answer.SENT
         leg.feed(leg.session.accept(offer, leg.now(), headers=[("Allow", ALLOW), SUPPORTED]))
 
     def reject(self, code: int) -> None:
         leg = self.outside
         if self.direction != "incoming" or leg is None:
             raise SessionStateError("only an incoming call can be rejected; use sessions.end")
-        if leg.session.state not in _EARLY or self._answering:
-            raise SessionStateError(f"the call is {self.state}; it cannot be rejected now")
+        if leg.session.state not in _EARLY or self._answer is not Answer.WAITING:
+            raise SessionStateError(f"the call is {self.state.value}; it cannot be rejected "
+                                    f"now")
         try:
             leg.feed(leg.session.reject(code, leg.now()))
         except InviteSessionError as exc:
@@ -419,16 +451,15 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
         if reason is not None and self.end_reason is None:
             self.end_reason = reason
         leg = self.outside
-        if leg is None:  # still setting up
-            self._cancelled = True
-            if self.direction == "outgoing" and not self.terminated:
-                self._publish_state("ending", None, "cancelled")
+        if leg is None:  # still setting up (outgoing)
+            if not self.terminated:
+                self._publish_state(SessionState.ENDING, None, "cancelled")
                 self._fail(487, reason or "cancelled")
             return
         if leg.session.terminated:
             return
         if leg.session.role is Role.UAS and leg.session.state in _EARLY \
-                and not self._outside_answered:
+                and self._answer is not Answer.SENT:
             # Not answered: declined by the user, or unavailable when we hang up ourselves.
             leg.feed(leg.session.reject(503 if reason else 603, leg.now()))
             return
@@ -437,21 +468,112 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
             self.end_reason = "cancelled"  # our CANCEL: the 487 that follows says why
         leg.feed(leg.session.end(leg.now()))
 
-    # -- outside leg events -----------------------------------------------------------------------
+    # -- commands ------------------------------------------------------------------------------
+    async def _command(self, cmd: str, **fields: Any) -> dict[str, Any]:
+        """A control command about this session's audio to its worker."""
+        if self.terminated or not self.worker.usable:
+            raise SessionStateError(f"the call is {self.state.value} and has no media to "
+                                    f"{cmd.replace('_', ' ')}")
+        return await self.worker.command(cmd, **fields)
+
+    async def play(self, path: str, loop: bool = False) -> None:
+        file = _absolute(path)
+        _checked(check_playable, file)
+        await self._command("play", file=file, loop=loop)
+
+    async def record(self, path: str) -> None:
+        file = _absolute(path)
+        _checked(check_recordable, file)
+        await self._command("record", file=file)
+        self.recording = file
+
+    async def send_dtmf(self, digits: str) -> None:
+        if not digits or not set(digits) <= DTMF_DIGITS:
+            raise InvalidSessionParam("digits", f"DTMF digits are 0-9, *, # and A-D, not "
+                                                f"{digits!r}")
+        if len(digits) > MAX_DTMF_DIGITS:
+            raise InvalidSessionParam("digits", f"at most {MAX_DTMF_DIGITS} DTMF digits at a "
+                                                f"time, not {len(digits)}")
+        try:
+            await self._command("dtmf", digits=digits)
+        except MediaWorkerError as exc:
+            if "ETOOMANY" not in str(exc):
+                raise
+            raise SessionStateError(f"the digits sent before are still going out (at most "
+                                    f"{MAX_DTMF_DIGITS} wait at a time); send these once they "
+                                    f"have gone") from None
+
+    async def hold(self, held: bool) -> None:
+        if self.state is not SessionState.ESTABLISHED:
+            raise SessionStateError(f"the call is {self.state.value}; only an established "
+                                    f"call can be put on hold or taken off it")
+        await self.settled()
+        await self._command("hold" if held else "unhold")
+
+    def check_established(self, what: str) -> None:
+        leg = self.outside
+        if self.state is not SessionState.ESTABLISHED or leg is None \
+                or leg.session.dialog is None:
+            raise SessionStateError(f"session {self.id} is {self.state.value}; only an "
+                                    f"established call can be {what}")
+
+    def transfer(self, to: SipUri | None = None,
+                 replaces: Session | None = None) -> dict[str, Any]:
+        """Transfers the remote party: to `to` (blind), or to the remote party of our session
+        `replaces` (attended: it is replaced by the new call). Progress comes as
+        session.transfer events."""
+        self.check_established("transferred")
+        if self.transfers.busy:
+            raise SessionStateError("a transfer of this call is already in progress")
+        named = None
+        if replaces is not None:
+            replaces.check_established("the target of an attended transfer")
+            attended = attended_target(replaces)
+            if attended is None:
+                raise SessionStateError(f"session {replaces.id}'s remote party has no sip: "
+                                        f"URI to transfer to")
+            to, named = attended
+        assert to is not None
+        try:
+            return self.transfers.start(to, named, replaces.id if replaces else None)
+        except InviteSessionError as exc:
+            raise SessionStateError(f"session {self.id} cannot be transferred now: {exc}") \
+                from None
+
+    # -- the media worker ----------------------------------------------------------------------
+    def on_worker_invite(self, incoming: IncomingRequest) -> None:
+        """The worker's INVITE that `place` (or an offerless answer) asked for."""
+        if not self.worker.on_invite(incoming):
+            return
+        if self.terminated:
+            self._end_media(487)
+        if self._placing is not None:
+            self._placing()  # our INVITE to the remote party, from this task (`place`)
+
+    def on_worker_event(self, event: dict[str, Any]) -> None:
+        self.worker.on_worker_event(event)
+
+    def media_lost(self, reason: str) -> None:
+        """The worker carrying this session is gone: end the outside call with its reason."""
+        log.warning("session %s: %s", self.id, reason)
+        self.worker.lost()
+        if not self.terminated:
+            self.end(reason)
+        self._check_done()
+
+    # -- outside leg events --------------------------------------------------------------------
     def _outside_event(self, leg: LegDriver, action: Any) -> None:
         session = leg.session
         if isinstance(action, StateChanged):
-            if self._invite_elsewhere(leg, action):
+            if self.failover.moves_on(leg, self.outside, action):
                 return  # an earlier attempt's, or the INVITE goes to the next target
-            self._publish_state(action.state.value, action.code, action.reason)
+            self._publish_state(action.state, action.code, action.reason)
             if action.state is SessionState.RINGING and session.role is Role.UAC:
                 self._media_feed(lambda m, now: m.ring(now))
             elif action.state in TERMINAL_STATES:
                 self._end_media(action.code)
             self._check_done()
         elif isinstance(action, RemoteSdp):
-            if action.kind == "answer" and session.role is Role.UAC:
-                self._outside_answered = True
             media = self.media
             if action.kind in ("early", "answer") and media is not None \
                     and media.session.role is Role.UAS and not self._media_answered:
@@ -459,13 +581,13 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
                 # our 200 (an offerless incoming INVITE): the worker's INVITE waits for it.
                 self._pass_remote_answer(action.sdp, early=action.kind == "early")
             elif action.kind == "answer":
-                self._answer_in_ack(leg, action.sdp)  # of an offerless re-INVITE, if one
+                self.offers.answer_in_ack(leg, action.sdp)  # of an offerless re-INVITE
         elif isinstance(action, OfferReceived):
-            self._offer_from(leg, action.sdp)
+            self.offers.offer_from(leg, action.sdp)
         elif isinstance(action, ReinviteCompleted):
-            self._forwarded(leg, action)
+            self.offers.forwarded(leg, action)
         elif isinstance(action, DtmfReceived):
-            self.manager.publish("session.dtmf", {"id": self.id, "digit": action.digit,
+            self.context.publish("session.dtmf", {"id": self.id, "digit": action.digit,
                                                   "method": "sip_info",
                                                   "duration": action.duration})
         elif isinstance(action, InDialogRequest):
@@ -477,7 +599,7 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
     def _pass_remote_answer(self, body: bytes, *, early: bool) -> None:
         """The remote's answer (in a 183 or the 2xx) to our INVITE: to the worker."""
         try:
-            worker_sdp = sdp.for_worker(sdp.parse(body), self.in_versions)
+            worker_sdp = sdp.for_worker(sdp.parse(body), self.offers.in_versions)
         except sdp.SdpMismatch as exc:
             if not early:
                 self.end_reason = f"unusable answer: {exc}"
@@ -489,7 +611,7 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
             self._media_answered = True
             self._media_feed(lambda m, now: m.accept(worker_sdp, now))
 
-    # -- media leg events ---------------------------------------------------------------------------
+    # -- media leg events ----------------------------------------------------------------------
     def _media_event(self, leg: LegDriver, action: Any) -> None:
         session = leg.session
         if isinstance(action, StateChanged):
@@ -498,17 +620,17 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
             self._check_done()
         elif isinstance(action, RemoteSdp):
             if action.kind == "offer":  # the worker's INVITE (outgoing call)
-                self._worker_offer = action.sdp
+                self.worker.offer = action.sdp
             elif action.kind == "answer" and session.role is Role.UAC \
                     and not self._media_answered:
                 self._media_answered = True
                 self._answer_outside(action.sdp)
             elif action.kind == "answer":
-                self._answer_in_ack(leg, action.sdp)  # of an offerless re-INVITE, if one
+                self.offers.answer_in_ack(leg, action.sdp)  # of an offerless re-INVITE
         elif isinstance(action, OfferReceived):
-            self._offer_from(leg, action.sdp)
+            self.offers.offer_from(leg, action.sdp)
         elif isinstance(action, ReinviteCompleted):
-            self._forwarded(leg, action)
+            self.offers.forwarded(leg, action)
         elif isinstance(action, InDialogRequest):
             _answer_other(action)
 
@@ -520,14 +642,14 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
             return
         try:
             answer = sdp.outside_answer(self._remote_offer, sdp.parse(worker_answer),
-                                        self.out_versions)
+                                        self.offers.out_versions)
         except sdp.SdpMismatch as exc:
             self.end_reason = str(exc)
             outside.feed(outside.session.reject(488, outside.now()))
             return
         if self._caller_cancelled(outside):
             return
-        self._outside_answered = True
+        self._answer = Answer.SENT
         outside.feed(outside.session.accept(answer, outside.now(),
                                             headers=[("Allow", ALLOW), SUPPORTED]))
 
@@ -544,7 +666,7 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
         if self.end_reason is None:
             detail = " ".join(str(p) for p in (action.code, action.reason) if p is not None)
             self.end_reason = f"the media engine ended the call ({detail or 'no reason'})"
-        if outside.session.role is Role.UAS and not self._outside_answered:
+        if outside.session.role is Role.UAS and self._answer is not Answer.SENT:
             code = 488 if action.code == 488 else 500
             outside.feed(outside.session.reject(code, outside.now()))
         else:
@@ -573,16 +695,17 @@ class Call(WorkerLeg, OfferPassing, InviteFailover):
                 pass
         media.feed(session.end(media.now()))
 
-    # -- routing toward the remote party ------------------------------------------------------------
-    async def _outside_route(self, request: Request) -> TargetLike:
+    # -- routing toward the remote party -------------------------------------------------------
+    async def _outside_route(self, request: Request) -> Hop:
         """RFC 3261 §8.1.2 for in-dialog requests: the first Route, else the remote target,
         located (RFC 3263); the dialog's transport when the URI names none."""
         routes = request.routes
         uri = routes[0].uri if routes else request.uri
         if not isinstance(uri, SipUri):
             raise LocationError(str(uri), LocationError.BAD_URI, "not a sip: or sips: URI")
-        targets = await self.manager.locator.locate(with_transport(uri, self._transport))
-        return targets[0]
+        targets = await self.context.locator.locate(with_transport(uri, self._transport))
+        target: Target = targets[0]
+        return target
 
     def _caller_cancelled(self, leg: LegDriver) -> bool:
         """Whether the caller's CANCEL came just before our 200: the stack has answered it and
@@ -611,3 +734,17 @@ def _answer_other(action: InDialogRequest) -> None:
         ref.respond_nowait(200, "OK", headers=[("Allow", ALLOW)])
     else:
         ref.respond_nowait(501, "Not Implemented", headers=[("Allow", ALLOW)])
+
+
+def _checked(check: Callable[[str], None], path: str) -> None:
+    try:
+        check(path)
+    except MediaFileError as exc:
+        raise InvalidSessionParam("path", str(exc)) from None
+
+
+def _absolute(path: str) -> str:
+    if not path or not Path(path).is_absolute():
+        raise InvalidSessionParam("path", f"{path!r} is not an absolute path (the daemon's "
+                                          f"working directory means nothing to a client)")
+    return path
