@@ -16,7 +16,7 @@ from sipd.sip.builder import warning_value
 from .streams.audio import sdp
 from .streams.audio.codecs import missing_codecs
 from .invite.events import ReinviteCompleted
-from .sdp import SessionDescription, SessionVersion, media_changed
+from .sdp import MediaDescription, SessionDescription, SessionVersion, media_changed
 
 if TYPE_CHECKING:  # pragma: no cover
     from .driver import LegDriver
@@ -33,8 +33,10 @@ class OfferPassing:
     def __init__(self, session_id: str, legs: Callable[[], tuple[LegDriver | None,
                                                                   LegDriver | None]],
                  audio_codecs: Callable[[], tuple[str, ...]],
-                 on_hold: Callable[[str, bool], None], *, outside_address: str) -> None:
+                 on_hold: Callable[[str, bool], None], *, outside_address: str,
+                 other_lines: Callable[[], dict[int, MediaDescription]] = dict) -> None:
         self.id = session_id
+        self._other_lines = other_lines  # what the session's other streams answer
         self._legs = legs
         self._audio_codecs = audio_codecs
         self._on_hold = on_hold
@@ -146,7 +148,8 @@ class OfferPassing:
             if leg is self.media:
                 body = sdp.for_worker(answer, self.in_versions)
             else:
-                body = sdp.outside_answer(offer, answer, self.out_versions)
+                body = sdp.outside_answer(offer, answer, self.out_versions,
+                                          self._other_lines())
         except sdp.SdpMismatch as exc:
             leg.feed(session.reject_reinvite(
                 488, now, headers=[("Warning", warning_value(str(exc)))]))

@@ -68,7 +68,9 @@ from .invite.events import (
 )
 from .invite.session import InviteSession
 from .offers import OfferPassing
-from .streams import NothingAccepted, StreamContext, plan_answer
+from .sdp import MediaDescription
+from .streams import (AnswerPlan, NothingAccepted, Stream, StreamContext, StreamRefused,
+                      StreamState, plan_answer)
 from .streams.audio import AUDIO, sdp
 from .streams.audio.files import MediaFileError, check_playable, check_recordable
 from .streams.audio.worker import WorkerLeg
@@ -118,12 +120,17 @@ class Session:
                                 spawn=self.start_soon, on_fed=self._legs_moved, allow=ALLOW)
         self.offers = OfferPassing(session_id, lambda: (self.outside, self.worker.leg),
                                    context.media.audio_codecs, self._hold_changed,
-                                   outside_address=context.addresses.media_address)
+                                   outside_address=context.addresses.media_address,
+                                   other_lines=lambda: dict(self._answers))
         self.failover = InviteFailover(session_id, context.locator, self._invite_elsewhere)
         self.transfers = Transfers(self)  # REFER out and in (sessions.transfer)
         self._answer = Answer.WAITING
         self._media_answered = False  # the internal INVITE has its 2xx (ours or the worker's)
         self._remote_offer: Any = None  # parsed offer of an incoming call
+        self._plan: AnswerPlan | None = None  # which kind answers which line of it
+        # The streams of kinds other than the worker's audio, by m-line, and their lines.
+        self.lines: dict[int, Stream] = {}
+        self._answers: dict[int, MediaDescription] = {}
         self._transport = "udp"  # toward the remote party, for in-dialog requests
         self._outside_invite: IncomingRequest | None = None  # the remote's INVITE (incoming)
         self._placing: Callable[[], None] | None = None  # our INVITE, once the worker's came
@@ -380,14 +387,12 @@ class Session:
                     if any(media.type == AUDIO for media in offer.media):
                         raise sdp.SdpMismatch(str(exc)) from None
                     raise sdp.SdpMismatch(f"the offer has no audio stream ({exc})") from None
-                if not plan.takes(AUDIO):
-                    raise sdp.SdpMismatch("the offer has no audio stream, and sessions "
-                                          "without audio are not carried yet")
             except sdp.SdpMismatch as exc:
                 leg.feed(session.reject(488, leg.now(),
                                         headers=[("Warning", warning_value(str(exc)))]))
                 return
-            self._remote_offer = offer
+            self._remote_offer, self._plan = offer, plan
+            self.streams = [kind.name for kind in plan.kinds()]
         if ring:
             leg.feed(session.ring(leg.now(), headers=[("Allow", ALLOW)]))
 
@@ -399,6 +404,12 @@ class Session:
             raise SessionStateError(f"the call is {self.state.value}; it cannot be answered "
                                     f"now")
         self._answer = Answer.ANSWERING
+        if self._plan is not None and not await self._answer_lines(leg, self._plan):
+            return
+        if self._plan is not None and not self._plan.uses_media_worker:
+            self._accept(leg, sdp.outside_answer(self._remote_offer, None,
+                                                 self.offers.out_versions, self._answers))
+            return
         try:
             await self.worker.allocate()
         except Exception as exc:
@@ -413,6 +424,47 @@ class Session:
             await self._answer_with_offer(leg)
             return
         self.worker.invite(sdp.for_worker(self._remote_offer, self.offers.in_versions))
+
+    async def _answer_lines(self, leg: LegDriver, plan: AnswerPlan) -> bool:
+        """The lines of the offer that streams of other kinds than the worker's audio take:
+        each stream answers its own (an MSRP stream reserves its path first). False when the
+        call was refused (a stream could not take its line after all) or is over."""
+        context = self.stream_context()
+        for line in plan.accepted:
+            assert line.kind is not None
+            if line.kind.uses_media_worker:
+                continue
+            stream = self.lines[line.index] = line.kind.new_stream(context, line.index)
+            try:
+                self._answers[line.index] = await stream.answer(self._remote_offer,
+                                                                line.offered)
+            except StreamRefused as exc:
+                if not leg.session.terminated:
+                    leg.feed(leg.session.reject(
+                        488, leg.now(), headers=[("Warning", warning_value(str(exc)))]))
+                return False
+        return not leg.session.terminated
+
+    def _accept(self, leg: LegDriver, body: bytes) -> None:
+        """Our 2xx to the remote's INVITE (unless its CANCEL came first)."""
+        if self._caller_cancelled(leg):
+            return
+        self._answer = Answer.SENT
+        leg.feed(leg.session.accept(body, leg.now(), headers=[("Allow", ALLOW), SUPPORTED]))
+
+    def _lines_follow(self, state: SessionState) -> None:
+        """The streams of other kinds start once the call is up, and end with it."""
+        if state is SessionState.ESTABLISHED and self._remote_offer is not None:
+            for index, stream in self.lines.items():
+                if stream.state is StreamState.NEW:
+                    stream.state = StreamState.NEGOTIATING  # once: start() makes it ACTIVE
+                    self.start_soon(stream.start, self._answers[index],
+                                    self._remote_offer.media[index])
+        elif state in TERMINAL_STATES:
+            for stream in self.lines.values():
+                if stream.state is not StreamState.ENDED:
+                    stream.state = StreamState.ENDED
+                    self.start_soon(stream.end, self.end_reason or self.reason)
 
     async def _answer_with_offer(self, leg: LegDriver) -> None:
         """An INVITE without offer: the worker's offer goes out in our 200, the remote's
@@ -568,6 +620,7 @@ class Session:
             if self.failover.moves_on(leg, self.outside, action):
                 return  # an earlier attempt's, or the INVITE goes to the next target
             self._publish_state(action.state, action.code, action.reason)
+            self._lines_follow(action.state)
             if action.state is SessionState.RINGING and session.role is Role.UAC:
                 self._media_feed(lambda m, now: m.ring(now))
             elif action.state in TERMINAL_STATES:
@@ -642,16 +695,12 @@ class Session:
             return
         try:
             answer = sdp.outside_answer(self._remote_offer, sdp.parse(worker_answer),
-                                        self.offers.out_versions)
+                                        self.offers.out_versions, self._answers)
         except sdp.SdpMismatch as exc:
             self.end_reason = str(exc)
             outside.feed(outside.session.reject(488, outside.now()))
             return
-        if self._caller_cancelled(outside):
-            return
-        self._answer = Answer.SENT
-        outside.feed(outside.session.accept(answer, outside.now(),
-                                            headers=[("Allow", ALLOW), SUPPORTED]))
+        self._accept(outside, answer)
 
     def _media_over(self, action: StateChanged) -> None:
         outside = self.outside

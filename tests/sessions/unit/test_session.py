@@ -11,6 +11,9 @@ from sipd.sessions.invite.events import SessionState
 from sipd.sessions.sdp import parse_sdp
 from sipd.sip.uri import SipUri
 
+from sipd.sessions.streams import StreamRegistry, default_registry
+
+from .dummy_kind import DummyKind
 from .memory import (REMOTE_PORT, SESSION_PORT, WORKER_PORT, ClientHandle, Harness,
                      audio_sdp, target)
 
@@ -207,3 +210,62 @@ async def test_an_offer_of_only_unknown_lines_is_refused_488(nursery, autojump_c
     assert call.session.code == 488 and session.terminated
     assert not h.worker.parties and h.worker.session_id == session.id  # no worker used
     assert f"INVITE {SESSION_PORT}->{WORKER_PORT}" not in h.net.log
+
+
+DUMMY = "m=application 7000 TCP/DUMMY *\r\na=dummy:theirs\r\n"
+
+
+def with_dummy() -> tuple[DummyKind, StreamRegistry]:
+    kind = DummyKind()
+    return kind, StreamRegistry([*default_registry(), kind])
+
+
+async def test_a_session_without_audio_needs_no_worker(nursery, autojump_clock):
+    kind, registry = with_dummy()
+    h = Harness(nursery, streams=registry)
+    body = audio_sdp("remote").split(b"m=audio")[0] + DUMMY.encode()
+    session = await incoming_call(h, body)
+    assert session.streams == ["dummy"]
+    await session.answer()
+    await h.wait_state("established")
+    answer = parse_sdp(h.remote.call.session.remote_sdp or b"")
+    assert [(m.type, m.port, m.attribute("dummy")) for m in answer.media] == [
+        ("application", 9999, "ours")]
+    assert not h.worker.parties and h.worker.commands == []  # no worker at all
+    stream = kind.streams[0]
+    await h.wait(lambda: stream.started is not None)
+    session.end()
+    await h.wait(lambda: stream.ended is not None)
+    assert h.states()[-1] == "ended"
+
+
+async def test_audio_and_another_kind_are_answered_line_by_line(nursery, autojump_clock):
+    kind, registry = with_dummy()
+    h = Harness(nursery, streams=registry)
+    session = await incoming_call(h, audio_sdp("remote", extra=DUMMY + VIDEO))
+    await session.answer()
+    await h.wait_state("established")
+    answer = parse_sdp(h.remote.call.session.remote_sdp or b"")
+    assert [(m.type, m.port) for m in answer.media] == [
+        ("audio", 40000), ("application", 9999), ("video", 0)]
+    # a re-INVITE passed to the worker keeps the other stream's line in the answer
+    call = h.remote.call
+    call.feed(call.session.reinvite(audio_sdp("remote", 2, direction="sendonly",
+                                              extra=DUMMY + VIDEO), call.leg.now()))
+    await idle(h, session)
+    assert session.remote_hold
+    again = parse_sdp(call.session.remote_sdp or b"")
+    assert [(m.type, m.port) for m in again.media] == [
+        ("audio", 40000), ("application", 9999), ("video", 0)]
+
+
+async def test_a_stream_refusing_its_line_refuses_the_call_488(nursery, autojump_clock):
+    _, registry = with_dummy()
+    h = Harness(nursery, streams=registry)
+    body = audio_sdp("remote").split(b"m=audio")[0] + DUMMY.replace(
+        "theirs", "refuse").encode()
+    session = await incoming_call(h, body)
+    await session.answer()
+    call = h.remote.call
+    await h.remote.wait(lambda: call.session.terminated)
+    assert call.session.code == 488 and not h.worker.parties

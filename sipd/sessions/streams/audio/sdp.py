@@ -9,6 +9,8 @@ while the description does not change (RFC 3264 §8), so a session refresh chang
 
 from __future__ import annotations
 
+from typing import Mapping
+
 from ...sdp import (WORKER_MEDIA_TYPES, MediaDescription, SDPError, SessionDescription,
                   SessionVersion, held_by_remote, merge_answer, merge_offer, parse_sdp,
                   split_media)
@@ -68,11 +70,13 @@ def outside_offer(worker_offer: SessionDescription, versions: SessionVersion,
     return bytes(versions.stamp(offer, only_if_changed=True))
 
 
-def outside_answer(offer: SessionDescription, worker_answer: SessionDescription,
-                   versions: SessionVersion) -> bytes:
-    """Our answer to the remote party's offer, from the worker's answer to its audio part."""
+def outside_answer(offer: SessionDescription, worker_answer: SessionDescription | None,
+                   versions: SessionVersion,
+                   answers: Mapping[int, MediaDescription] | None = None) -> bytes:
+    """Our answer to the remote party's offer, from the worker's answer to its audio part
+    and the lines other streams answer (`answers`, by m-line position); port 0 elsewhere."""
     try:
-        answer = merge_answer(offer, worker_answer, {}, origin=versions.current())
+        answer = merge_answer(offer, worker_answer, answers or {}, origin=versions.current())
     except ValueError as exc:
         raise SdpMismatch(f"cannot answer with the media engine's description: {exc}") \
             from None
