@@ -190,8 +190,9 @@ class SessionManager:
 
     async def _open(self, account: AccountConfig, direction: str, remote: str,
                     extra: dict[str, Any] | None = None,
-                    watch: Callable[[dict[str, Any]], None] | None = None) -> Session:
-        call = Session(self.context, self._new_id(), account, direction, remote)
+                    watch: Callable[[dict[str, Any]], None] | None = None,
+                    streams: Iterable[str] = ("audio",)) -> Session:
+        call = Session(self.context, self._new_id(), account, direction, remote, list(streams))
         self._calls[call.id] = call
         if watch is not None:
             self.watch(call.id, watch)
@@ -211,18 +212,20 @@ class SessionManager:
         """An outgoing call; its progress comes as session.state events. A transfer adds
         headers to its INVITE (Referred-By, Replaces), fields to its session.new and a
         watcher of its states."""
-        if self.media is None:
-            raise MediaUnavailable(f"the media engine is not running: {self.media_problem}")
         wanted = list(dict.fromkeys(streams))
         unknown = [name for name in wanted if name not in self.context.streams]
-        if unknown or wanted != ["audio"]:
-            raise InvalidSessionParam("streams", f"only [\"audio\"] is supported so far, not "
+        if unknown or not wanted:
+            raise InvalidSessionParam("streams", f"the streams are some of "
+                                                 f"{self.context.streams.names()}, not "
                                                  f"{streams!r}")
+        if self.media is None and any(self.context.streams.get(name).uses_media_worker
+                                      for name in wanted):
+            raise MediaUnavailable(f"the media engine is not running: {self.media_problem}")
         try:
             uri = target_uri(to)
         except ValueError as exc:
             raise InvalidSessionParam("to", str(exc)) from None
-        call = await self._open(account, "outgoing", str(uri), extra, watch)
+        call = await self._open(account, "outgoing", str(uri), extra, watch, wanted)
         call.extra_headers = list(extra_headers)
         call.start_soon(call.place, uri)
         return call.view()

@@ -83,7 +83,7 @@ class OfferPassing:
                 return
             if leg is self.media:
                 forwarded = sdp.outside_offer(offer, self.out_versions,
-                                              other.session.local_sdp)
+                                              other.session.local_sdp, self._other_lines())
             else:
                 # A codec we lack is refused here, with why; the worker would refuse it
                 # without a reason that could pass on (and the call stays as it was).
@@ -120,7 +120,7 @@ class OfferPassing:
             answer = sdp.parse(body)
             if leg is self.media:
                 forwarded = sdp.outside_offer(answer, self.out_versions,
-                                              other.session.local_sdp)
+                                              other.session.local_sdp, self._other_lines())
             else:
                 forwarded = sdp.for_worker(answer, self.in_versions)
         except sdp.SdpMismatch as exc:

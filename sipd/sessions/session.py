@@ -121,16 +121,16 @@ class Session:
         self.offers = OfferPassing(session_id, lambda: (self.outside, self.worker.leg),
                                    context.media.audio_codecs, self._hold_changed,
                                    outside_address=context.addresses.media_address,
-                                   other_lines=lambda: dict(self._answers))
+                                   other_lines=lambda: dict(self._local_lines))
         self.failover = InviteFailover(session_id, context.locator, self._invite_elsewhere)
         self.transfers = Transfers(self)  # REFER out and in (sessions.transfer)
         self._answer = Answer.WAITING
         self._media_answered = False  # the internal INVITE has its 2xx (ours or the worker's)
         self._remote_offer: Any = None  # parsed offer of an incoming call
         self._plan: AnswerPlan | None = None  # which kind answers which line of it
-        # The streams of kinds other than the worker's audio, by m-line, and their lines.
+        # The streams of kinds other than the worker's audio, by m-line, and our lines.
         self.lines: dict[int, Stream] = {}
-        self._answers: dict[int, MediaDescription] = {}
+        self._local_lines: dict[int, MediaDescription] = {}
         self._transport = "udp"  # toward the remote party, for in-dialog requests
         self._outside_invite: IncomingRequest | None = None  # the remote's INVITE (incoming)
         self._placing: Callable[[], None] | None = None  # our INVITE, once the worker's came
@@ -292,6 +292,12 @@ class Session:
             targets = await self.context.locator.locate(first_hop(self.account, to))
             if self.terminated:
                 return None
+            await self._offer_lines()
+            if self.terminated:
+                return None
+            if not self._uses_worker:
+                self._invite_remote(to, targets)
+                return None
             await self.worker.allocate()
             if self.terminated:
                 self.worker.release()
@@ -310,6 +316,20 @@ class Session:
             self._fail(500, f"internal error: {exc!r}; see the log")
         return None
 
+    @property
+    def _uses_worker(self) -> bool:
+        return any(self.context.streams.get(name).uses_media_worker for name in self.streams)
+
+    async def _offer_lines(self) -> None:
+        """Our lines for the streams of other kinds than the worker's audio (outgoing)."""
+        context = self.stream_context()
+        for index, name in enumerate(self.streams):
+            kind = self.context.streams.get(name)
+            if kind.uses_media_worker:
+                continue
+            stream = self.lines[index] = kind.new_stream(context, index)
+            self._local_lines[index] = await stream.offer()
+
     def _invite_remote(self, to: SipUri, targets: Sequence[Target]) -> None:
         """Our INVITE to the remote party, once the worker's INVITE brought its offer (or
         the call fails: no offer, cancelled meanwhile). Once only."""
@@ -317,7 +337,7 @@ class Session:
         if self.terminated or self.outside is not None:
             return None
         try:
-            if self.worker.offer is None:
+            if self._uses_worker and self.worker.offer is None:
                 return self._fail(500, self.worker.failure
                                   or "the media engine did not place its call")
             self._send_invite(to, self.failover.first_target(to, targets))
@@ -335,7 +355,7 @@ class Session:
             raise
 
     def _send_invite(self, to: SipUri, target: Target) -> None:
-        worker_offer = sdp.parse(self.worker.offer)
+        worker_offer = sdp.parse(self.worker.offer) if self._uses_worker else None
         self._transport = target.transport
         addresses = self.context.addresses
         invite = build_request(
@@ -343,7 +363,8 @@ class Session:
             to=Address(to), contact=addresses.contact(self.account, target.transport, target),
             routes=[r for r in (proxy_route(self.account),) if r is not None],
             headers=[("Allow", ALLOW), SUPPORTED, *self.extra_headers],
-            body=sdp.outside_offer(worker_offer, self.offers.out_versions),
+            body=sdp.outside_offer(worker_offer, self.offers.out_versions,
+                                   lines=self._local_lines, count=len(self.streams)),
             content_type=SDP_TYPE)
         session = InviteSession(timers=self.context.timers)
         leg = self.outside = LegDriver(
@@ -408,7 +429,7 @@ class Session:
             return
         if self._plan is not None and not self._plan.uses_media_worker:
             self._accept(leg, sdp.outside_answer(self._remote_offer, None,
-                                                 self.offers.out_versions, self._answers))
+                                                 self.offers.out_versions, self._local_lines))
             return
         try:
             await self.worker.allocate()
@@ -436,7 +457,7 @@ class Session:
                 continue
             stream = self.lines[line.index] = line.kind.new_stream(context, line.index)
             try:
-                self._answers[line.index] = await stream.answer(self._remote_offer,
+                self._local_lines[line.index] = await stream.answer(self._remote_offer,
                                                                 line.offered)
             except StreamRefused as exc:
                 if not leg.session.terminated:
@@ -454,12 +475,21 @@ class Session:
 
     def _lines_follow(self, state: SessionState) -> None:
         """The streams of other kinds start once the call is up, and end with it."""
-        if state is SessionState.ESTABLISHED and self._remote_offer is not None:
+        outside = self.outside
+        if state is SessionState.ESTABLISHED and self.lines and outside is not None:
+            try:
+                remote = sdp.parse(outside.session.remote_sdp).media
+            except sdp.SdpMismatch:
+                remote = []
             for index, stream in self.lines.items():
-                if stream.state is StreamState.NEW:
-                    stream.state = StreamState.NEGOTIATING  # once: start() makes it ACTIVE
-                    self.start_soon(stream.start, self._answers[index],
-                                    self._remote_offer.media[index])
+                if stream.state is not StreamState.NEW:
+                    continue
+                if index >= len(remote) or remote[index].is_rejected:
+                    stream.state = StreamState.ENDED  # the remote refused it (port 0)
+                    self.start_soon(stream.end, "rejected by the remote party")
+                    continue
+                stream.state = StreamState.NEGOTIATING  # once: start() makes it ACTIVE
+                self.start_soon(stream.start, self._local_lines[index], remote[index])
         elif state in TERMINAL_STATES:
             for stream in self.lines.values():
                 if stream.state is not StreamState.ENDED:
@@ -695,7 +725,7 @@ class Session:
             return
         try:
             answer = sdp.outside_answer(self._remote_offer, sdp.parse(worker_answer),
-                                        self.offers.out_versions, self._answers)
+                                        self.offers.out_versions, self._local_lines)
         except sdp.SdpMismatch as exc:
             self.end_reason = str(exc)
             outside.feed(outside.session.reject(488, outside.now()))

@@ -30,10 +30,12 @@ class DummyStream(Stream):
     async def start(self, local: MediaDescription, remote: MediaDescription) -> None:
         self.started = (local, remote)
         self.state = StreamState.ACTIVE
+        self.context.publish("dummy.started", {"id": self.context.session_id})
 
     async def end(self, reason: str | None = None) -> None:
         self.ended = reason or "ended"
         self.state = StreamState.ENDED
+        self.context.publish("dummy.ended", {"id": self.context.session_id})
 
 
 class DummyKind(StreamKind):

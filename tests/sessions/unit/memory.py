@@ -488,9 +488,10 @@ class Harness:
     def register_dialog(self, call_id: str, tag: str, leg: LegDriver) -> None:
         self.dialogs[(call_id, tag)] = leg
 
-    def open(self, direction: str) -> Session:
+    def open(self, direction: str, streams: list[str] | None = None) -> Session:
         account = AccountConfig(id="alice", aor="sip:alice@127.0.0.1", register=False)
-        session = self.session = Session(self.context, "s1", account, direction, "remote")
+        session = self.session = Session(self.context, "s1", account, direction, "remote",
+                                         streams or ["audio"])
         self.worker.session_id = session.id
         self.worker.on_session_event = session.on_worker_event
         self.nursery.start_soon(session.run)

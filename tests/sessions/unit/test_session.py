@@ -269,3 +269,42 @@ async def test_a_stream_refusing_its_line_refuses_the_call_488(nursery, autojump
     call = h.remote.call
     await h.remote.wait(lambda: call.session.terminated)
     assert call.session.code == 488 and not h.worker.parties
+
+
+async def test_an_outgoing_session_of_another_kind_offers_its_line(nursery, autojump_clock):
+    kind, registry = with_dummy()
+    h = Harness(nursery, streams=registry)
+    session = h.open("outgoing", ["dummy"])
+    session.start_soon(session.place, BOB)
+    await h.remote.wait(lambda: bool(h.remote.parties))
+    call = h.remote.call
+    offer = parse_sdp(call.session.remote_sdp or b"")
+    assert [(m.type, m.port, m.attribute("dummy")) for m in offer.media] == [
+        ("application", 9999, "ours")]
+    call.feed(call.session.accept(audio_sdp("remote").split(b"m=audio")[0] + DUMMY.encode(),
+                                  call.leg.now()))
+    await h.wait_state("established")
+    stream = kind.streams[0]
+    await h.wait(lambda: stream.started is not None)
+    assert stream.started is not None and stream.started[1].attribute("dummy") == "theirs"
+    assert not h.worker.parties and h.worker.commands == []
+
+
+async def test_a_worker_hold_keeps_the_other_streams_line(nursery, autojump_clock):
+    kind, registry = with_dummy()
+    h = Harness(nursery, streams=registry)
+    session = h.open("outgoing", ["audio", "dummy"])
+    session.start_soon(session.place, BOB)
+    await h.remote.wait(lambda: bool(h.remote.parties))
+    call = h.remote.call
+    offer = parse_sdp(call.session.remote_sdp or b"")
+    assert [(m.type, m.port) for m in offer.media] == [("audio", 40000), ("application", 9999)]
+    call.feed(call.session.accept(audio_sdp("remote", extra=DUMMY), call.leg.now()))
+    await h.wait_state("established")
+    await idle(h, session)
+    await session.hold(True)
+    await idle(h, session)
+    assert session.on_hold
+    again = parse_sdp(call.session.remote_sdp or b"")
+    assert [(m.type, m.port) for m in again.media] == [("audio", 40000), ("application", 9999)]
+    assert again.media[0].direction == "sendonly"

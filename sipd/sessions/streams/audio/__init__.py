@@ -5,7 +5,9 @@ INVITE dialog (`sdp.for_worker`); the worker's description comes back sanitised 
 into the session's in m-line order (`sdp.outside_offer`, `sdp.outside_answer`). An offered
 audio line whose codecs the workers lack is refused before anything rings (`codecs`); the
 files of play and record are checked before a worker sees them (`files`). The worker leg
-itself, its internal dialog and control commands, is sipd.sessions.b2bua_worker.
+itself, its internal dialog and control commands, is `worker.WorkerLeg`, which the session
+holds and drives back to back with its outside dialog (the audio m-lines all go to the one
+worker call, so the session passes them as a group rather than through `new_stream`).
 """
 
 from __future__ import annotations
@@ -30,5 +32,5 @@ class AudioKind(StreamKind):
 
     def new_stream(self, context: StreamContext, index: int) -> Stream:
         raise NotImplementedError(
-            "the audio stream is still carried by the session's worker leg "
-            "(sipd.sessions.b2bua_worker)")
+            "audio lines are carried by the session's WorkerLeg "
+            "(sipd.sessions.streams.audio.worker), not by a stream per line")
