@@ -8,7 +8,7 @@ sees the manager.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from sipd.accounts.model import AccountConfig
@@ -130,3 +130,6 @@ class SessionContext:
     register_dialog: Callable[[str, str, Any], None]  # (Call-ID, local tag) -> leg
     forget: Callable[[Any], None]                       # the session is over
     start_session: StartSession  # another session (the call a REFER asks for)
+    # What stream kinds need of the daemon, by name (StreamContext.resources): the user agent
+    # puts its MSRP endpoint here for the MSRP kinds.
+    resources: dict[str, Any] = field(default_factory=dict)

@@ -212,7 +212,7 @@ class Session:
     def stream_context(self) -> StreamContext:
         """What this session's streams see of it."""
         return StreamContext(self.id, self.context.publish, self.context.media,
-                             self.context.media.audio_codecs())
+                             self.context.media.audio_codecs(), self.context.resources)
 
     # -- offer exchanges -----------------------------------------------------------------------
     def _legs_moved(self) -> None:

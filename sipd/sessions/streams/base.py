@@ -67,7 +67,9 @@ class StreamContext:
     publish: Publish
     media: MediaAllocator | None = None
     audio_codecs: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)  # a kind's own resources (MSRP...)
+    # What kinds need of the daemon beyond that, by name ("msrp": the MSRP endpoint whose
+    # `reserve()` gives a stream its path and whose reservation connects after the answer).
+    resources: dict[str, Any] = field(default_factory=dict)
 
 
 class Stream(ABC):
@@ -93,7 +95,9 @@ class Stream(ABC):
         """Our m-line answering `offered`; StreamRefused when it cannot be taken."""
 
     async def start(self, local: MediaDescription, remote: MediaDescription) -> None:
-        """The exchange that created the stream is complete: media may flow."""
+        """The exchange that created the stream is complete: media may flow. It runs as a
+        task of the session: an MSRP stream connects here (or waits for the peer to) and may
+        stay to read its connection until the session ends (its task is then cancelled)."""
         self.state = StreamState.ACTIVE
 
     async def update(self, local: MediaDescription, remote: MediaDescription) -> None:
