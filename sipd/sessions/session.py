@@ -309,6 +309,8 @@ class Session:
             self._invite_remote(to, targets)  # unless done: a failure, the timeout
         except LocationError as exc:
             self._fail(404 if exc.reason == LocationError.NXDOMAIN else 503, str(exc))
+        except StreamRefused as exc:  # a stream could not make its line (no MSRP relay...)
+            self._fail(503, str(exc))
         except (MediaUnavailable, MediaWorkerError) as exc:
             self._fail(503, f"media unavailable: {exc}")
         except Exception as exc:  # noqa: BLE001 - a bug fails this session, not the daemon
@@ -458,12 +460,16 @@ class Session:
             stream = self.lines[line.index] = line.kind.new_stream(context, line.index)
             try:
                 self._local_lines[line.index] = await stream.answer(self._remote_offer,
-                                                                line.offered)
+                                                                    line.offered)
             except StreamRefused as exc:
                 if not leg.session.terminated:
                     leg.feed(leg.session.reject(
                         488, leg.now(), headers=[("Warning", warning_value(str(exc)))]))
                 return False
+            except BaseException:  # a bug, or the RPC's cancellation: refused, not left ringing
+                if not leg.session.terminated:
+                    leg.feed(leg.session.reject(500, leg.now()))
+                raise
         return not leg.session.terminated
 
     def _accept(self, leg: LegDriver, body: bytes) -> None:
