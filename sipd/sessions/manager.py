@@ -15,6 +15,7 @@ user is this daemon's internal token (nobody outside knows it).
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 import logging
 import secrets
@@ -120,7 +121,7 @@ class SessionManager:
                                          if self.media.worker_of(call.id) is process]})
         return {"workers": workers}
 
-    def calls(self) -> list[Session]:
+    def calls(self) -> builtins.list[Session]:
         return list(self._calls.values())
 
     def publish(self, name: str, data: dict[str, Any]) -> None:
@@ -205,14 +206,14 @@ class SessionManager:
         self.publish("session.state", {"id": call.id, "state": "calling"})
         return call
 
-    async def start(self, account: AccountConfig, to: str, streams: list[str], *,
+    async def start(self, account: AccountConfig, to: str, streams: builtins.list[str], *,
                     extra_headers: Iterable[tuple[str, str]] = (),
                     extra: dict[str, Any] | None = None,
                     watch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """An outgoing call; its progress comes as session.state events. A transfer adds
         headers to its INVITE (Referred-By, Replaces), fields to its session.new and a
         watcher of its states."""
-        wanted = list(dict.fromkeys(streams))
+        wanted: builtins.list[str] = [*dict.fromkeys(streams)]
         unknown = [name for name in wanted if name not in self.context.streams]
         if unknown or not wanted:
             raise InvalidSessionParam("streams", f"the streams are some of "

@@ -103,10 +103,11 @@ class Transfers:
         """Sends REFER on the outside leg (the caller checked the call is established).
         InviteSessionError when the dialog cannot take it."""
         leg = self.call.outside
-        assert leg is not None and leg.session.dialog is not None
-        session = leg.session
+        assert leg is not None
+        session, dialog = leg.session, leg.session.dialog
+        assert dialog is not None
         headers = [("Refer-To", refer_to_value(target, replaces)),
-                   ("Referred-By", str(Address(session.dialog.local_uri.uri)))]
+                   ("Referred-By", str(Address(dialog.local_uri.uri)))]
         actions = session.send_in_dialog("REFER", leg.now(), headers=headers)
         send = next(a for a in actions if isinstance(a, SendRequest))
         assert send.request.cseq is not None
