@@ -123,7 +123,7 @@ def _measure(options: Options, base: Path, tone: Path, calls: int) -> Load:
         began = time.monotonic()
         time.sleep(options.window)
         wall = time.monotonic() - began
-        cpu = sum(b - a for a, b in zip(start, (cpu_seconds(p) for p in pids))
+        cpu = sum(b - a for a, b in zip(start, (cpu_seconds(p) for p in pids), strict=True)
                   if not math.isnan(b - a))
         busy = machine_busy_seconds() - busy_start
         rss = sum(rss_bytes(pid) for pid in pids)

@@ -20,14 +20,25 @@ from typing import Any
 import trio
 
 from sipctl.client import connect
-from tests.daemon import SipdProcess
+from tests.harness.process import SipdProcess
 from tests.media.audio import write_tone
 from tests.peers.baresip import write_tone_wav
 from tests.peers.ports import rtp_port_range
 
 from . import call_baresip
-from .call_report import (CALLS_PER_WORKER, QUICK, Load, Options, Results, loadavg, ms, p50,
-                          flow_text, section, timed_setup)
+from .call_report import (
+    CALLS_PER_WORKER,
+    QUICK,
+    Load,
+    Options,
+    Results,
+    flow_text,
+    loadavg,
+    ms,
+    p50,
+    section,
+    timed_setup,
+)
 from .procs import cpu_seconds, machine_busy_seconds, rss_bytes, thread_cpu_seconds
 from .rtp_watch import RtpWatch, port_range
 
@@ -105,7 +116,8 @@ async def _end_calls(a: Side, ids: list[str]) -> None:
 async def sipd_runs(options: Options, base: Path, tone: Path, results: Results) -> None:
     workers = max(1, math.ceil(max(options.loads, default=4) / CALLS_PER_WORKER))
     settings = [daemon_settings(workers) for _ in ("a", "b")]
-    daemons = [SipdProcess(base, s, name=name) for s, name in zip(settings, ("a", "b"))]
+    daemons = [SipdProcess(base, s, name=name)
+               for s, name in zip(settings, ("a", "b"), strict=True)]
     ranges = {"caller": port_range(settings[0]["rtp.port_range"]),
               "callee": port_range(settings[1]["rtp.port_range"])}
     try:
@@ -214,10 +226,10 @@ async def _measure_load(a: Side, b: Side, to: str, calls: int, idle_rss: int, to
     b_ids = [s["id"] for s in listed if s.get("state") == "established"]
     playing = 0
     for side, legs in ((a, ids), (b, b_ids)):
-        played, error = await _play_all(side, legs, tone)
+        played, play_error = await _play_all(side, legs, tone)
         playing += played
-        if error:
-            notes.append(error)
+        if play_error:
+            notes.append(play_error)
     await trio.sleep(options.settle)
     a_pids, b_pids = await a.pids(), await b.pids()
     pids = [*a_pids, *b_pids]

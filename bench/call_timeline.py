@@ -36,7 +36,7 @@ from typing import Any
 import trio
 
 from sipctl.client import connect
-from tests.daemon import SipdProcess
+from tests.harness.process import SipdProcess
 
 from .call_bench import Side, _end_calls, daemon_settings
 from .procs import cpu_seconds
@@ -76,7 +76,7 @@ class LoCapture:
             try:
                 data, ancillary, _flags, address = self._sock.recvmsg(65536,
                                                                       socket.CMSG_SPACE(16))
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -224,15 +224,17 @@ def task_steps(path: Path, since: float, until: float, label: str,
 async def run(calls: int, quiet: bool, profile: Path | None, trace: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="sipd-timeline-") as tmp:
         settings = [daemon_settings(1) for _ in ("a", "b")]
+        daemons: list[SipdProcess]
         if profile is not None:
             daemons = [ProfiledSipd(Path(tmp), s, name=n, profile=profile / f"{n}.prof")
-                       for s, n in zip(settings, ("a", "b"))]
+                       for s, n in zip(settings, ("a", "b"), strict=True)]
         elif trace:
             daemons = [ProfiledSipd(Path(tmp), s, name=n, profile=Path(tmp) / f"{n}.steps",
                                     runner="bench.traced_sipd")
-                       for s, n in zip(settings, ("a", "b"))]
+                       for s, n in zip(settings, ("a", "b"), strict=True)]
         else:
-            daemons = [SipdProcess(Path(tmp), s, name=n) for s, n in zip(settings, ("a", "b"))]
+            daemons = [SipdProcess(Path(tmp), s, name=n)
+                       for s, n in zip(settings, ("a", "b"), strict=True)]
         try:
             for daemon in daemons:
                 daemon.start(wait=False)
@@ -297,10 +299,10 @@ async def _calls(daemons: list[SipdProcess], calls: int, quiet: bool, profile: b
             established = (event["time"] - sent) * 1000 if event else float("nan")
             lines.append((established, "A's event time: session.state established"))
             if trace:
-                for daemon, label in zip(daemons, ("A", "B")):
+                for daemon in daemons:
                     daemon.signal(signal.SIGUSR2)
                 await trio.sleep(0.3)
-                for daemon, label in zip(daemons, ("A", "B")):
+                for daemon, label in zip(daemons, ("A", "B"), strict=True):
                     assert isinstance(daemon, ProfiledSipd)
                     lines += task_steps(daemon.profile, sent, sent + established / 1000 + 0.005,
                                         label)
@@ -325,7 +327,7 @@ async def _calls(daemons: list[SipdProcess], calls: int, quiet: bool, profile: b
                   f"{name} {cpu[name] / calls * 1000:.1f} ms" for name in pids))
         print(f"\nwho takes how long over {calls} calls (ms): median, 10th percentile")
         for name, start, end in HOPS:
-            gaps = [e - b for b, e in zip(steps.get(start, []), steps.get(end, []))]
+            gaps = [e - b for b, e in zip(steps.get(start, []), steps.get(end, []), strict=False)]
             if len(gaps) == calls:
                 low = sorted(gaps)[len(gaps) // 10]
                 print(f"  {statistics.median(gaps):6.2f}  {low:6.2f}  {name}")

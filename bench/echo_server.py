@@ -31,7 +31,7 @@ class EchoServer:
 
     async def handle(self, request: WebSocketRequest) -> None:
         ws = await request.accept()
-        path = ws.path.split("?", 1)[0]
+        path = (ws.path or "").split("?", 1)[0]
         try:
             if path == "/listen":
                 await self._listen(ws)

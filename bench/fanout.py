@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import trio
 
 from .procs import CpuMeter, Target
-from .wsclient import open_lean_websocket
 from .stats import Latency
+from .wsclient import open_lean_websocket
 
 CONNECT_TIMEOUT = 15.0
 SETTLE_TIMEOUT = 5.0  # after the last trigger: how long the last deliveries may take

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.daemon import ROOT, SipdProcess
+from tests.harness.process import ROOT, SipdProcess
 
 # log.level warning: the daemon's per-connection debug/info lines must not be what we measure.
 SIPD_SETTINGS = {"log.level": "warning"}
@@ -63,7 +63,7 @@ class EchoProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.port: int | None = None
 
-    def start(self, timeout: float = 15) -> "EchoProcess":
+    def start(self, timeout: float = 15) -> EchoProcess:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.echo_server", "--host", "127.0.0.1", "--port", "0"],
@@ -198,5 +198,5 @@ class CpuMeter:
     def stop(self) -> CpuUse:
         if self._start is None:
             return CpuUse(float("nan"), float("nan"), float("nan"))
-        server, client, machine = (b - a for a, b in zip(self._start, self._sample()))
+        server, client, machine = (b - a for a, b in zip(self._start, self._sample(), strict=True))
         return CpuUse(server, client, max(0.0, machine - server - client))

@@ -41,7 +41,7 @@ def _version(package: str) -> str:
 
 
 def machine() -> str:
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (f"{now}; CPU: {cpu_model()}, {usable_cores()} usable cores "
             f"({os.cpu_count()} online); Linux {platform.release()}; "
             f"Python {platform.python_version()}, trio {_version('trio')}, "
@@ -52,7 +52,8 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
-        return "| " + " | ".join(cell.ljust(width) for cell, width in zip(cells, widths)) + " |"
+        padded = (cell.ljust(width) for cell, width in zip(cells, widths, strict=False))
+        return "| " + " | ".join(padded) + " |"
 
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
                       *(line(row) for row in rows)])

@@ -15,8 +15,8 @@ from typing import Any
 import trio
 
 from .procs import CpuMeter, Target
-from .wsclient import open_lean_websocket
 from .stats import Latency
+from .wsclient import open_lean_websocket
 
 REQUEST = json.dumps({"jsonrpc": "2.0", "method": "system.version", "id": 1},
                      separators=(",", ":"))

@@ -80,7 +80,7 @@ async def run_loads(sipd: Target, echo: Target | None, options: Options,
                      f"client {result.client_share:.0%} other {result.other_share:.0%}")
         for target in targets if "fanout" in loads else []:
             if target.name == "sipd":
-                result, sample = await fanout.measure(
+                fan, sample = await fanout.measure(
                     target, listen_path="/", trigger_path="/", prepare=fanout.sipd_subscribe,
                     trigger=fanout.sipd_trigger, clients=options.clients, events=per_round,
                     warmup_events=options.warmup_events, pause=options.pause, connect=connect)
@@ -88,18 +88,18 @@ async def run_loads(sipd: Target, echo: Target | None, options: Options,
                 if not template:
                     raise RuntimeError("sipd delivered no settings.changed event")
             else:
-                result, _ = await fanout.measure(
+                fan, _ = await fanout.measure(
                     target, listen_path="/listen", trigger_path="/trigger", prepare=None,
                     trigger=fanout.echo_trigger(template), clients=options.clients,
                     events=per_round, warmup_events=options.warmup_events, pause=options.pause,
                     connect=connect)
-            results.fan.setdefault(target.name, []).append(result)
-            lat = result.latency
-            _say(f"  round {number} {target.name:4} fan-out to {result.clients}: "
+            results.fan.setdefault(target.name, []).append(fan)
+            lat = fan.latency
+            _say(f"  round {number} {target.name:4} fan-out to {fan.clients}: "
                  f"p50 {lat.p50:.2f} ms, p99 {lat.p99:.2f} ms, max {lat.max:.2f} ms, "
-                 f"{result.deliveries}/{result.clients * result.events} delivered; trigger "
-                 f"round trip p50 {result.trigger_latency.p50:.2f} ms, CPU other "
-                 f"{result.other_share:.0%}")
+                 f"{fan.deliveries}/{fan.clients * fan.events} delivered; trigger "
+                 f"round trip p50 {fan.trigger_latency.p50:.2f} ms, CPU other "
+                 f"{fan.other_share:.0%}")
     return results
 
 
@@ -117,7 +117,7 @@ def _check(ok: bool) -> str:
 
 def round_shares(store: dict[str, list[rpc.RoundTrips]]) -> list[float]:
     """sipd's rate as a share of the echo server's, round by round."""
-    return [ratio(s.rate, e.rate) for s, e in zip(store["sipd"], store["echo"])]
+    return [ratio(s.rate, e.rate) for s, e in zip(store["sipd"], store["echo"], strict=False)]
 
 
 def rate_share(store: dict[str, list[rpc.RoundTrips]]) -> float:
@@ -133,7 +133,8 @@ def table(results: Results, options: Options) -> str:
         s, e = rpc.combine(store["sipd"]), rpc.combine(store["echo"])
         share = rate_share(store)
         rows.append([f"{label}: round trips/s", f"{s.rate:,.0f}", f"{e.rate:,.0f}",
-                     f"{share:.0%}", f"≥ {RATE_TARGET:.0%} of echo: {_check(share >= RATE_TARGET)}"])
+                     f"{share:.0%}",
+                     f"≥ {RATE_TARGET:.0%} of echo: {_check(share >= RATE_TARGET)}"])
         rows.append([f"{label}: latency p50 / p99 (ms)",
                      f"{_ms(s.latency.p50)} / {_ms(s.latency.p99)}",
                      f"{_ms(e.latency.p50)} / {_ms(e.latency.p99)}",
@@ -143,21 +144,21 @@ def table(results: Results, options: Options) -> str:
                      f"{s.cpu_per_request_us:.0f}; {s.cpu_share:.0%} / {s.client_share:.0%}",
                      f"{e.cpu_per_request_us:.0f}; {e.cpu_share:.0%} / {e.client_share:.0%}",
                      _times(ratio(s.cpu_per_request_us, e.cpu_per_request_us)), ""])
-    s, e = fanout.combine(results.fan["sipd"]), fanout.combine(results.fan["echo"])
+    fs, fe = fanout.combine(results.fan["sipd"]), fanout.combine(results.fan["echo"])
     label = f"fan-out to {options.clients} clients"
     rows.append([f"{label}: latency p50 / p99 / max (ms)",
-                 f"{_ms(s.latency.p50)} / {_ms(s.latency.p99)} / {_ms(s.latency.max)}",
-                 f"{_ms(e.latency.p50)} / {_ms(e.latency.p99)} / {_ms(e.latency.max)}",
-                 f"{_times(ratio(s.latency.p50, e.latency.p50))} / "
-                 f"{_times(ratio(s.latency.p99, e.latency.p99))} / "
-                 f"{_times(ratio(s.latency.max, e.latency.max))}",
+                 f"{_ms(fs.latency.p50)} / {_ms(fs.latency.p99)} / {_ms(fs.latency.max)}",
+                 f"{_ms(fe.latency.p50)} / {_ms(fe.latency.p99)} / {_ms(fe.latency.max)}",
+                 f"{_times(ratio(fs.latency.p50, fe.latency.p50))} / "
+                 f"{_times(ratio(fs.latency.p99, fe.latency.p99))} / "
+                 f"{_times(ratio(fs.latency.max, fe.latency.max))}",
                  f"p99 < {FANOUT_P99_TARGET_MS:g} ms: "
-                 f"{_check(s.latency.p99 < FANOUT_P99_TARGET_MS and s.lost == 0)}"])
-    rows.append([f"{label}: server CPU per event (ms)", f"{s.cpu_per_event_ms:.2f}",
-                 f"{e.cpu_per_event_ms:.2f}", _times(ratio(s.cpu_per_event_ms,
-                                                           e.cpu_per_event_ms)), ""])
-    rows.append([f"{label}: deliveries measured (lost)", f"{s.deliveries:,} ({s.lost})",
-                 f"{e.deliveries:,} ({e.lost})", "", ""])
+                 f"{_check(fs.latency.p99 < FANOUT_P99_TARGET_MS and fs.lost == 0)}"])
+    rows.append([f"{label}: server CPU per event (ms)", f"{fs.cpu_per_event_ms:.2f}",
+                 f"{fe.cpu_per_event_ms:.2f}", _times(ratio(fs.cpu_per_event_ms,
+                                                           fe.cpu_per_event_ms)), ""])
+    rows.append([f"{label}: deliveries measured (lost)", f"{fs.deliveries:,} ({fs.lost})",
+                 f"{fe.deliveries:,} ({fe.lost})", "", ""])
     return markdown_table(["measurement", "sipd", "echo baseline", "sipd vs echo", "target"], rows)
 
 

@@ -58,7 +58,7 @@ class RtpWatch:
         self._sock: socket.socket | None = None
         self.error = ""  # why nothing can be seen (no permission), else empty
 
-    def __enter__(self) -> "RtpWatch":
+    def __enter__(self) -> RtpWatch:
         """Start watching; without CAP_NET_RAW `error` says why and nothing is ever seen."""
         try:
             sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
@@ -96,7 +96,7 @@ class RtpWatch:
         while not self._stop.is_set():
             try:
                 data, ancillary, _flags, address = self._sock.recvmsg(2048, socket.CMSG_SPACE(16))
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

@@ -25,7 +25,7 @@ import argparse
 import cProfile
 import pstats
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from sipd.sessions.streams.audio import sdp as b2bua_sdp
 from sipd.sessions.sdp import SessionVersion, parse_sdp

@@ -157,8 +157,8 @@ def _rows(label: str, sipd: list[RegisterRun], sipp: list[RegisterRun]) -> list[
     """The table rows of one measurement: the median round of each side and the median of the
     rounds' ratios (one sipd run against several sipp runs: against their median)."""
     if len(sipd) == len(sipp):
-        rate_shares = [ratio(d.rate, p.rate) for d, p in zip(sipd, sipp)]
-        time_ratios = [ratio(d.seconds, p.seconds) for d, p in zip(sipd, sipp)]
+        rate_shares = [ratio(d.rate, p.rate) for d, p in zip(sipd, sipp, strict=False)]
+        time_ratios = [ratio(d.seconds, p.seconds) for d, p in zip(sipd, sipp, strict=False)]
     else:
         rate_shares = [ratio(_median(sipd, "rate"), _median(sipp, "rate"))]
         time_ratios = [ratio(_median(sipd, "seconds"), _median(sipp, "seconds"))]

@@ -26,9 +26,9 @@ from __future__ import annotations
 import cProfile
 import pstats
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from sipd.sip.message import parse_datagram
 from sipd.sip.parsed_headers import forget

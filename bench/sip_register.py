@@ -30,14 +30,15 @@ import os
 import re
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import trio
 
 from sipctl.client import Client, connect
-from tests.daemon import SipdProcess
+from tests.harness.process import SipdProcess
 from tests.peers.kamailio import Kamailio
 from tests.peers.sipp import Sipp
 
@@ -167,8 +168,9 @@ class Meter:
                 cpu_seconds(os.getpid()), machine_busy_seconds(), udp_receive_drops())
 
     @staticmethod
-    def between(start: tuple[float, ...], end: tuple[float, ...]) -> dict[str, float]:
-        wall, client, kamailio, mine, machine, drops = (b - a for a, b in zip(start, end))
+    def between(start: tuple[float, ...], end: tuple[float, ...]) -> dict[str, Any]:
+        wall, client, kamailio, mine, machine, drops = (b - a for a, b
+                                                        in zip(start, end, strict=True))
         return {"wall": wall, "client_cpu": client, "kamailio_cpu": kamailio,
                 "other_cpu": max(0.0, machine - client - kamailio - mine),
                 "udp_drops": int(drops)}
@@ -224,8 +226,8 @@ async def _register_with_sipd(sipd: SipdProcess, kamailio: Kamailio, wanted: dic
     registrar = kamailio.proxy_uri("udp")
 
     def check() -> None:
-        ids = [a.account_id for a in accounts]
-        if None not in ids and all("registered" in firsts.get(i, {}) for i in ids):
+        ids = [a.account_id for a in accounts if a.account_id is not None]
+        if len(ids) == len(accounts) and all("registered" in firsts.get(i, {}) for i in ids):
             all_registered.set()
 
     async def watch(client: Client) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:
@@ -24,7 +24,7 @@ class Latency:
     max: float
 
     @classmethod
-    def of(cls, seconds: Sequence[float]) -> "Latency":
+    def of(cls, seconds: Sequence[float]) -> Latency:
         values = sorted(seconds)
         return cls(len(values), percentile(values, 50) * 1e3, percentile(values, 99) * 1e3,
                    (values[-1] if values else float("nan")) * 1e3)

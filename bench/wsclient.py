@@ -13,8 +13,9 @@ import base64
 import hashlib
 import os
 import struct
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import trio
@@ -159,7 +160,7 @@ async def open_lean_websocket(url: str, extra_headers: list[tuple[str, str]] | N
             await ws.aclose()
 
 
-def opener(kind: str):  # type: ignore[no-untyped-def]
+def opener(kind: str) -> Any:
     """`lean` (this module) or `trio-websocket`: a function (url, extra_headers) -> async
     context manager of a connection with send_message / get_message."""
     if kind == "lean":
@@ -167,8 +168,10 @@ def opener(kind: str):  # type: ignore[no-untyped-def]
     if kind == "trio-websocket":
         from trio_websocket import open_websocket_url
 
-        def open_trio_websocket(url: str, extra_headers: list[tuple[str, str]] | None = None):
-            return open_websocket_url(url, extra_headers=extra_headers)
+        def open_trio_websocket(url: str,
+                                extra_headers: list[tuple[str, str]] | None = None) -> Any:
+            encoded = [(name.encode(), value.encode()) for name, value in extra_headers or []]
+            return open_websocket_url(url, extra_headers=encoded)
         return open_trio_websocket
     raise ValueError(f"unknown client {kind!r}; lean or trio-websocket")
 

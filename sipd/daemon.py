@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import gc
 import json
 import logging
-import gc
 import os
 import secrets
 import signal
@@ -22,15 +22,16 @@ from typing import Any
 import trio
 
 from . import __version__, logsetup
+from .history.trio import open_history
 from .limits import raise_descriptor_limit
 from .rpc.methods import registry
 from .rpc.server import RpcServer
 from .service import Service
-from .useragent import open_user_agent
 from .settings.errors import ConfigError, PersistError
 from .settings.paths import Paths, check_writable, default_paths, ensure_dir
 from .settings.store import SettingsStore
 from .systemd_notify import Notifier
+from .useragent import open_user_agent
 
 log = logging.getLogger("sipd")
 
@@ -116,7 +117,8 @@ def _lock_runtime_dir(runtime_dir: Path) -> Any:
         holder = lock.read().strip() or "unknown"
         lock.close()
         raise PersistError(f"another sipd (pid {holder}) is running with runtime directory "
-                           f"{runtime_dir}; stop it or use --runtime-dir", path=runtime_dir) from None
+                           f"{runtime_dir}; stop it or use --runtime-dir",
+                           path=runtime_dir) from None
     lock.seek(0)
     lock.truncate()
     lock.write(f"{os.getpid()}\n")
@@ -148,7 +150,14 @@ async def run(service: Service) -> int:
     service.on_setting("log.level", lambda _key, level: logsetup.set_level(level))
     rpc_file = service.paths.runtime_dir / "rpc.json"
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
-        async with open_user_agent(service) as agent, trio.open_nursery() as nursery:
+        # The history outlives the user agent: calls ending as it stops are still recorded.
+        async with open_history(service.bus, service.paths.state_dir,
+                                service.settings.get("history.keep_days")) as history, \
+                open_user_agent(service) as agent, trio.open_nursery() as nursery:
+            service.history = history
+            service.add_state("history", history.state)
+            service.on_setting("history.keep_days",
+                               lambda _key, days: history.set_keep_days(days))
             service.useragent = agent
             service.add_state("sip", agent.state)
             service.add_state("accounts", agent.accounts.list)
@@ -191,7 +200,7 @@ async def _handle_signals(signals: Any, service: Service, notifier: Notifier) ->
         if signum == signal.SIGHUP:
             notifier.reloading()
             try:
-                changed = service.reload_settings()
+                changed = list(service.reload_settings())  # the keys that changed
                 if service.useragent is not None:
                     changed = [*changed, *(f"accounts.{account_id}" for account_id in
                                            await service.useragent.accounts.reload())]

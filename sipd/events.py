@@ -20,8 +20,9 @@ import logging
 import secrets
 import sys
 import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,8 @@ class Gap:
 
 
 Deliver = Callable[[Event], None]
+# Returns once the event with this seq is durable (or the keeper gave up on it).
+Keeper = Callable[[int], Awaitable[None]]
 # Given the number about to be handed out, reserve more and return the new highest allowed.
 Reserve = Callable[[int], int]
 
@@ -125,6 +128,7 @@ class EventBus:
         self._buffered_bytes = 0
         self._subscriptions: dict[int, Subscription] = {}
         self._ids = itertools.count(1)
+        self._keepers: list[Keeper] = []
 
     @property
     def seq(self) -> int:
@@ -183,6 +187,21 @@ class EventBus:
 
     def unsubscribe(self, sub_id: int) -> bool:
         return self._subscriptions.pop(sub_id, None) is not None
+
+    def add_keeper(self, keeper: Keeper) -> None:
+        """A part that makes events durable (the history) and can say when it has."""
+        self._keepers.append(keeper)
+
+    def remove_keeper(self, keeper: Keeper) -> None:
+        if keeper in self._keepers:
+            self._keepers.remove(keeper)
+
+    async def kept(self, event: Event) -> None:
+        """Returns once every keeper has stored `event` (or given up on it): what a part
+        awaits before it acknowledges something to the outside, such as the 200 to a MESSAGE,
+        so that nothing acknowledged is lost if the daemon is killed right after."""
+        for keeper in list(self._keepers):
+            await keeper(event.seq)
 
     def resume(self, since: int | None, topics: frozenset[str],
                boot: str | None = None) -> Resume:

@@ -20,7 +20,8 @@ from __future__ import annotations
 import os
 import resource
 import time
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 Purpose = Literal["rpc", "peer"]
 RPC: Purpose = "rpc"
@@ -77,7 +78,7 @@ class DescriptorBudget:
         self.refused = 0  # connections refused so far, for system.state
 
     @classmethod
-    def for_this_process(cls, **kwargs: Any) -> "DescriptorBudget":
+    def for_this_process(cls, **kwargs: Any) -> DescriptorBudget:
         soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         limit = soft if soft != resource.RLIM_INFINITY else _nr_open()
         return cls(limit, **kwargs)

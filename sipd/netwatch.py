@@ -29,8 +29,9 @@ import ipaddress
 import logging
 import socket
 import struct
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Protocol, Union
+from typing import Protocol
 
 import trio
 
@@ -149,7 +150,7 @@ class Overrun:
     seq: int
 
 
-Message = Union[Link, Address, Route, Done, Error, Overrun]
+Message = Link | Address | Route | Done | Error | Overrun
 
 
 def _align(length: int) -> int:
@@ -351,7 +352,7 @@ class NetworkState:
         family = "IPv4" if key.family == AF_INET else "IPv6"
         return f"{family} default route{via} dev {self.name(key.oif)}"
 
-    def differences(self, other: "NetworkState") -> list[str]:
+    def differences(self, other: NetworkState) -> list[str]:
         """What changed from this state to `other` (e.g. a fresh dump), in words."""
         changes: list[str] = []
         for index in sorted(set(self.links_up) | set(other.links_up)):
@@ -365,17 +366,17 @@ class NetworkState:
         for key in sorted(self.addresses - other.addresses, key=repr):
             changes.append(f"address {key.address}/{key.prefixlen} removed from "
                            f"{self.name(key.index)}")
-        for key in sorted(other.routes - self.routes, key=repr):
-            changes.append(f"{other._describe_route(key)} added")
-        for key in sorted(self.routes - other.routes, key=repr):
-            changes.append(f"{self._describe_route(key)} removed")
+        for route in sorted(other.routes - self.routes, key=repr):
+            changes.append(f"{other._describe_route(route)} added")
+        for route in sorted(self.routes - other.routes, key=repr):
+            changes.append(f"{self._describe_route(route)} removed")
         return changes
 
 
 # -- the route probe --------------------------------------------------------------------------
 
 #: the source address towards the internet: (IPv4 or None, IPv6 or None)
-RouteProbe = tuple[Union[str, None], Union[str, None]]
+RouteProbe = tuple[str | None, str | None]
 
 
 def probe_routes() -> RouteProbe:
@@ -389,12 +390,13 @@ def probe_routes() -> RouteProbe:
                 found.append(probe.getsockname()[0])
         except OSError:  # no route (ENETUNREACH), no such family on this host
             found.append(None)
-    return tuple(found)
+    ipv4, ipv6 = found
+    return ipv4, ipv6
 
 
 def probe_differences(before: RouteProbe, after: RouteProbe) -> list[str]:
     changes = []
-    for family, old, new in zip(("IPv4", "IPv6"), before, after):
+    for family, old, new in zip(("IPv4", "IPv6"), before, after, strict=True):
         if old == new:
             continue
         if old is None:
@@ -547,7 +549,7 @@ async def watch_network(
     source = await _open(open_source, poll_interval)
     try:
         await _watch(source, on_change, quiet, max_delay, probe, task_status)
-    except Exception:  # noqa: BLE001 - the daemon goes on; registrations still refresh
+    except Exception:
         log.exception("the network watch stopped on an error; registrations are renewed by "
                       "their refresh timers only")
     finally:
@@ -599,5 +601,5 @@ async def _watch(source: Source, on_change: Callable[[str], object], quiet: floa
         log.info("network changed: %s", description)
         try:
             on_change(description)
-        except Exception:  # noqa: BLE001 - the next change is still reported
+        except Exception:
             log.exception("reacting to a network change failed")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import trio
 
@@ -40,6 +41,7 @@ class Service:
         self.stop_reason: str | None = None
         self.stop_requested = trio.Event()
         self.useragent: Any = None  # the SIP side (sipd.useragent.UserAgent), once started
+        self.history: Any = None  # sipd.history.trio.History, once started
         self._appliers: list[tuple[str, Applier]] = []
         self._live_keys: set[str] = set()
         self._state: dict[str, Callable[[], Any]] = {}

@@ -23,8 +23,8 @@ class Notifier:
         self._address = address or None
         watchdog_usec = env.get("WATCHDOG_USEC")
         watchdog_pid = env.get("WATCHDOG_PID")
-        enabled = watchdog_usec and (not watchdog_pid or watchdog_pid == str(os.getpid()))
-        self.watchdog_interval = int(watchdog_usec) / 1e6 if enabled else None
+        ours = not watchdog_pid or watchdog_pid == str(os.getpid())
+        self.watchdog_interval = int(watchdog_usec) / 1e6 if watchdog_usec and ours else None
 
     @property
     def enabled(self) -> bool:

@@ -9,24 +9,28 @@ to the account they address.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import trio
 
 from .accounts.manager import AccountManager
 from .accounts.model import AccountStore
+from .dialogs import DialogTable
+from .limits import PEER
+from .media.supervisor import open_media_supervisor
 from .messages.content import ACCEPT as MESSAGE_CONTENT_TYPES
 from .messages.pager import Pager
-from .media.supervisor import open_media_supervisor
+from .msrp.trio.service import MsrpService
 from .netwatch import watch_network
 from .sessions.manager import SessionManager, media_config
 from .settings import addresses
+from .sip.timers import TimerSettings
 from .sip.trio.locator import Locator
 from .sip.trio.stack import SipStack, StackConfig, open_sip_stack
-from .sip.timers import TimerSettings
 from .sip.trio.tls import TlsConfig
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,10 @@ def stack_config(settings: Any) -> StackConfig:
         tls_port=get("sip.local_tls_port"),
         transports=tuple(get("sip.transport_list")),
         max_message_bytes=get("sip.max_message_bytes"),
+        max_connections=get("sip.max_connections"),
+        max_connections_per_address=get("sip.max_connections_per_address"),
+        message_timeout=float(get("sip.message_timeout")),
+        udp_receive_buffer=get("sip.udp_receive_buffer"),
         supported_methods=HANDLED_METHODS, accepted_types=ACCEPTED_TYPES,
         supported_extensions=EXTENSIONS,
         timers=TimerSettings(t1=get("sip.t1") / 1000, t2=max(4.0, get("sip.t1") / 1000)),
@@ -79,15 +87,36 @@ class UserAgent:
     accounts: AccountManager
     pager: Pager
     sessions: SessionManager
+    dialogs: DialogTable
+    msrp: MsrpService
 
     def state(self) -> dict[str, Any]:
-        return {"ports": self.stack.ports, "listen_address": self.stack.config.listen_address}
+        return {"ports": self.stack.ports, "listen_address": self.stack.config.listen_address,
+                **self.stack.transports.state()}
+
+    def on_stray_response(self, response: Any, source: Any) -> None:
+        """A response no transaction took: to the dialog its From tag names, if any."""
+        from_ = response.from_
+        owner = self.dialogs.response_owner(response.call_id,
+                                            from_.tag if from_ is not None else None)
+        if owner is not None:
+            owner.on_stray_response(response)
 
     async def on_request(self, incoming: Any) -> None:
         method = incoming.method
         if method == "OPTIONS":
             return  # the stack answers OPTIONS (Allow, Accept...)
-        # Requests in a session's dialog, and the media workers' INVITEs on the internal leg.
+        request = incoming.request
+        to_tag = request.to.tag if request.to is not None else None
+        # Pager mode is taken in a call's dialog too (RFC 3428 §4): MESSAGE goes to the pager.
+        if to_tag and method != "MESSAGE":
+            owner = self.dialogs.request_owner(request.call_id, to_tag)
+            if owner is not None:
+                owner.on_request(incoming)
+            elif method != "ACK":  # an ACK is never answered
+                await incoming.respond(481)  # RFC 3261 §12.2.2
+            return
+        # The media workers' INVITEs on the internal leg, dialog requests without a dialog.
         if await self.sessions.on_request(incoming):
             return
         if method == "ACK":
@@ -105,7 +134,9 @@ class UserAgent:
 
 @asynccontextmanager
 async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
-    async with open_sip_stack(stack_config(service.settings)) as stack:
+    budget = service.descriptors
+    async with open_sip_stack(stack_config(service.settings),
+                              may_accept=lambda: budget.may_accept(PEER)) as stack:
         # Locate only servers we can reach: a TCP-only daemon must not pick a UDP target.
         locator = Locator(nameservers(service.settings),
                           supported=tuple(t for t in ("tls", "tcp", "udp")
@@ -114,14 +145,21 @@ async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
         async with trio.open_nursery() as nursery:
             accounts = AccountManager(service.bus, AccountStore(service.settings), stack,
                                       locator, nursery)
+            dialogs = DialogTable()
             sessions = SessionManager(service.bus, stack, locator, accounts, nursery,
-                                      media_address=media_address)
+                                      media_address=media_address, dialogs=dialogs)
             agent = UserAgent(stack, locator, accounts, Pager(service.bus, stack, locator,
-                                                              accounts), sessions)
+                                                              accounts), sessions, dialogs,
+                              MsrpService.unstarted())
+            msrp = MsrpService(service.settings.get, host=media_address,
+                               state_dir=service.paths.state_dir)
+            await msrp.start(nursery)
+            service.add_state("msrp", msrp.state)
+            agent.msrp = msrp
             stack.set_local_uri_check(
                 lambda uri: sessions.is_internal_uri(uri) or accounts.is_local_uri(uri))
             stack.set_request_handler(agent.on_request)
-            stack.set_stray_response_handler(sessions.on_stray_response)
+            stack.set_stray_response_handler(agent.on_stray_response)
             service.add_state("sessions", sessions.list)
             service.add_state("media", sessions.media_state)
             accounts.start_all()

@@ -28,9 +28,22 @@ import trio
 
 from sipd import netwatch
 from sipd.netwatch import (
-    AF_INET, AF_INET6, IFF_RUNNING, IFF_UP, Address, Done, Error, Link, NetlinkFormatError,
-    NetworkState, Route, dump_request, parse_messages, probe_differences,
-    summarize, watch_network,
+    AF_INET,
+    AF_INET6,
+    IFF_RUNNING,
+    IFF_UP,
+    Address,
+    Done,
+    Error,
+    Link,
+    NetlinkFormatError,
+    NetworkState,
+    Route,
+    dump_request,
+    parse_messages,
+    probe_differences,
+    summarize,
+    watch_network,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -578,9 +591,9 @@ async def drive_watcher(base: Path) -> dict[str, Any]:
 async def drive_daemon(base: Path) -> dict[str, Any]:
     """A sipd daemon registered (expires 3600) with a sipp registrar; the REGISTERs that
     reach the registrar after each change of the namespace's network."""
-    from tests.accounts.test_registration_interop import running_sipd
-    from tests.accounts.test_registration_sipp import header, received_so_far
-    from tests.peers.proc import off_loop, wait_until
+    from tests.harness.registration import running_sipd
+    from tests.harness.sipp import header, received_so_far
+    from tests.harness.waits import off_loop, wait_until
     from tests.peers.sipp import Sipp
 
     scenario = base / "registrar_200_always.xml"

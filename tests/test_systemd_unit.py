@@ -75,6 +75,6 @@ def test_sandbox_exposure_is_low(tmp_path):
 
 
 def test_sysusers_creates_the_service_user():
-    line = next(l for l in (ROOT / "systemd" / "sipd.sysusers").read_text().splitlines()
-                if l and not l.startswith("#"))
+    line = next(text for text in (ROOT / "systemd" / "sipd.sysusers").read_text().splitlines()
+                if text and not text.startswith("#"))
     assert line.split()[:2] == ["u", "sipd"]

@@ -7,8 +7,10 @@ the contact we registered (its user part is the account id) or the account's own
 
 from __future__ import annotations
 
+import builtins
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import trio
 
@@ -124,7 +126,7 @@ class AccountManager:
         await self._stop(account_id, UNREGISTER_WAIT)
         return self.public(account)
 
-    async def reload(self) -> list[str]:
+    async def reload(self) -> builtins.list[str]:  # `list` is a method here
         """After SIGHUP re-read the settings file: start, stop or restart the registrations of
         the accounts that were added, removed or changed there. Returns the ids touched."""
         changes = self.store.reload()
@@ -158,7 +160,7 @@ class AccountManager:
         """One account's registration; a bug in it fails that account, not the daemon."""
         try:
             await client.run()
-        except Exception as exc:  # noqa: BLE001 - logged with its traceback, reported
+        except Exception as exc:
             log.exception("%s: the registration stopped on an internal error", client.account.id)
             if self._clients.get(client.account.id) is client:
                 self._publish({"account": client.account.id, "state": "failed",

@@ -17,18 +17,19 @@ is set. The account "local" always exists, is never stored and registers nowhere
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import difflib
 import json
 import logging
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, ClassVar
 
 from sipd.settings.errors import ConfigError, SettingError
-from sipd.settings.kinds import (TEXT_MAX, BoolSetting, EnumSetting, IntSetting, Setting,
-                                 StrSetting)
+from sipd.settings.kinds import TEXT_MAX, BoolSetting, EnumSetting, IntSetting, Setting, StrSetting
 from sipd.settings.store import SettingsStore
 from sipd.sip.errors import SipParseError
 from sipd.sip.uri import SipUri, parse_uri
@@ -228,7 +229,7 @@ class AccountConfig:
     # -- construction ---------------------------------------------------------------------
 
     @classmethod
-    def create(cls, account_id: str, values: Mapping[str, Any]) -> "AccountConfig":
+    def create(cls, account_id: str, values: Mapping[str, Any]) -> AccountConfig:
         """A new account from client values: `aor` required, unknown keys refused."""
         if not isinstance(values, Mapping):
             raise SettingError("account", "an account must be an object of fields")
@@ -237,7 +238,7 @@ class AccountConfig:
         return cls(account_id, aor="").updated(values)
 
     @classmethod
-    def from_storage(cls, account_id: str, table: Mapping[str, Any]) -> "AccountConfig":
+    def from_storage(cls, account_id: str, table: Mapping[str, Any]) -> AccountConfig:
         """An account from its [accounts.<id>] table. Unknown keys are kept (and logged).
         SettingError names the key as accounts.<id>.<field>."""
         where = f"{SECTION}.{account_id}"
@@ -260,7 +261,7 @@ class AccountConfig:
             raise SettingError(f"{where}.{error.key}", f"{where}.{error}") from None
         return dataclasses.replace(account, extra=dict(extra))
 
-    def updated(self, changes: Mapping[str, Any]) -> "AccountConfig":
+    def updated(self, changes: Mapping[str, Any]) -> AccountConfig:
         """A copy with `changes` validated and applied; fields not given keep their value
         (the password too). SettingError names the first bad field."""
         if not isinstance(changes, Mapping):
@@ -354,7 +355,7 @@ class AccountConfig:
             table.setdefault(key, value)
         return table
 
-    def changed_fields(self, other: "AccountConfig") -> set[str]:
+    def changed_fields(self, other: AccountConfig) -> set[str]:
         return {name for name in FIELD_NAMES if getattr(self, name) != getattr(other, name)}
 
 
@@ -425,7 +426,7 @@ class AccountStore:
         """The local account first, then the stored ones in file order."""
         return [self.local, *self._accounts.values()]
 
-    def ids(self) -> list[str]:
+    def ids(self) -> builtins.list[str]:  # `list` is a method here
         return [account.id for account in self.list()]
 
     def get(self, account_id: str) -> AccountConfig:

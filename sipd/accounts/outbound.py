@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import Any, overload
 
 from sipd.sip.auth import AuthFailure, Credentials, CredentialStore, DigestAuthenticator
 from sipd.sip.header_values import Address
-from sipd.sip.trio.locator import LocationError, Locator, Target
 from sipd.sip.message import Request, Response
 from sipd.sip.trio.handles import TransactionTimeout
+from sipd.sip.trio.locator import LocationError, Locator, Target
 from sipd.sip.trio.transport import TransportError
 from sipd.sip.uri import SipUri, Uri
 
@@ -55,6 +55,12 @@ def proxy_route(account: AccountConfig) -> Address | None:
     return Address(with_transport(proxy, account.transport))
 
 
+@overload
+def first_hop(account: AccountConfig, request_uri: SipUri) -> SipUri: ...
+@overload
+def first_hop(account: AccountConfig, request_uri: Uri) -> Uri: ...
+
+
 def first_hop(account: AccountConfig, request_uri: Uri) -> Uri:
     """The URI to locate for a request from this account."""
     if account.outbound_proxy_uri is not None:
@@ -88,8 +94,12 @@ async def send_with_failover(stack: Any, locator: Locator, account: AccountConfi
     account's credentials. With an `authenticator` kept across requests, credentials for the
     realms it answered before go with the first attempt (no challenge round trip each time).
     Returns the final response; DeliveryError when nothing answered."""
+    hop = first_hop(account, request.uri)
+    if not isinstance(hop, SipUri):  # e.g. tel: from an account with no proxy or registrar
+        raise DeliveryError(f"cannot locate a server for {hop}: it is no SIP URI, and the "
+                            "account has no outbound proxy or registrar")
     try:
-        targets = await locator.locate(first_hop(account, request.uri))
+        targets = await locator.locate(hop)
     except LocationError as exc:
         raise DeliveryError(f"cannot locate a server: {exc}") from None
     authenticator = authenticator or credentials_of(account)

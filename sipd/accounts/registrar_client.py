@@ -22,13 +22,14 @@ import logging
 import math
 import random
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 
 from sipd.sip.header_values import Address
-from sipd.sip.trio.locator import LocationError, Locator, Target
 from sipd.sip.trio.handles import TransactionTimeout
+from sipd.sip.trio.locator import LocationError, Locator, Target
 from sipd.sip.trio.transport import TransportError
 from sipd.sip.uri import SipUri
 

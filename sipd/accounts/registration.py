@@ -38,8 +38,9 @@ from __future__ import annotations
 import enum
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Union
+from typing import Any, Protocol
 
 from sipd.sip.auth import AuthFailure, Credentials, CredentialStore, DigestAuthenticator
 from sipd.sip.builder import build_request, new_call_id, new_tag
@@ -110,21 +111,26 @@ class StateChanged:
         return data
 
 
-Action = Union[SendRegister, StateChanged]
+Action = SendRegister | StateChanged
 
 
 # --- the state machine -----------------------------------------------------------------------
 
-ContactSource = Union[str, SipUri, Address, Callable[[], Union[str, SipUri, Address]]]
+ContactSource = str | SipUri | Address | Callable[[], str | SipUri | Address]
 
 
 class _AccountLike(Protocol):
-    aor: str
-    display_name: str
-    password: str
-    outbound_proxy: str
-    expires: int
-
+    # Read-only, as in the frozen AccountConfig.
+    @property
+    def aor(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def password(self) -> str: ...
+    @property
+    def outbound_proxy(self) -> str: ...
+    @property
+    def expires(self) -> int: ...
     @property
     def auth_username(self) -> str: ...
     @property

@@ -24,6 +24,7 @@ import pjsua2 as pj
 from sipd.media import protocol
 from sipd.media.call_leg import CallLeg, FilePlayer, PjsuaCall, guarded
 from sipd.media.codecs import DEFAULT_CODECS, select_codecs
+from sipd.media.inactivity import RtpInactivity, expects_media
 from sipd.media.retired_players import RetiredPlayers
 
 SRTP_USE = {"disabled": pj.PJMEDIA_SRTP_DISABLED, "optional": pj.PJMEDIA_SRTP_OPTIONAL,
@@ -44,6 +45,9 @@ RECORDING_FINISH_SECONDS = 5.0
 # and speex's encoder quality and complexity (speex only: G722, G711, GSM and iLBC ignore it).
 # The large filter was the worker's largest single cost (docs/decisions.md).
 MEDIA_QUALITY = 4
+# How often the calls' received-packet counters are read for the inactivity watch.
+RTP_CHECK_SECONDS = 1.0
+NO_MEDIA_REASON = "no media from the remote party"
 
 
 class CommandError(Exception):
@@ -97,6 +101,9 @@ class MediaEngine:
         self._finishing_recordings: list[tuple[dict[str, Any], str, float]] = []
         # Stopped players wait there before they are destroyed (retired_players.py).
         self.retired_players = RetiredPlayers()
+        # Calls whose remote party went silent (configure's rtp_timeout; off until then).
+        self.rtp_inactivity = RtpInactivity(0)
+        self._next_rtp_check = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -154,6 +161,26 @@ class MediaEngine:
             self.check_recordings()
         if self.retired_players:
             self.retired_players.destroy()
+        if self.rtp_inactivity.enabled and time.monotonic() >= self._next_rtp_check:
+            self.check_rtp()
+
+    def check_rtp(self) -> None:
+        """Report each call that has received no RTP for rtp_timeout seconds although it
+        should (inactivity.py); the session decides what to do about it."""
+        now = time.monotonic()
+        self._next_rtp_check = now + RTP_CHECK_SECONDS
+        for leg in list(self.calls.values()):
+            if leg.ended:
+                continue
+            stats = leg.rtp_stats()
+            # Early media is not watched: many a 183 brings an SDP and never a packet.
+            receiving = stats is not None and leg.state == "confirmed" and expects_media(
+                str(leg.media.get("status")), str(leg.media.get("direction")))
+            packets = stats["rx_packets"] if stats is not None else None
+            if self.rtp_inactivity.observe(leg.handle, packets, receiving, now):
+                seconds = round(self.rtp_inactivity.silent_for(leg.handle, now))
+                self.emit("call.rtp_timeout", **leg.tags(), seconds=seconds,
+                          reason=f"{NO_MEDIA_REASON} for {seconds} s")
 
     def _watch_recording(self, leg: CallLeg, path: str | None) -> None:
         if path is not None:
@@ -248,6 +275,11 @@ class MediaEngine:
         srtp = text(message, "srtp", default="optional")
         if srtp not in SRTP_USE:
             raise CommandError(f"srtp must be one of {list(SRTP_USE)}, not {srtp!r}")
+        rtp_timeout = message.get("rtp_timeout", 0)
+        if not isinstance(rtp_timeout, (int, float)) or isinstance(rtp_timeout, bool) \
+                or rtp_timeout < 0:
+            raise CommandError("configure: 'rtp_timeout' must be a number of seconds >= 0 "
+                               "(0: no inactivity watch)")
         turn = message.get("turn") or None
         if turn is not None and not (isinstance(turn, dict) and turn.get("server")):
             raise CommandError("turn must be null or {server, username, password, transport}")
@@ -282,6 +314,7 @@ class MediaEngine:
         else:
             self.account.modify(config)
         self.auto_answer = bool(message.get("auto_answer", True))
+        self.rtp_inactivity.timeout = float(rtp_timeout)
         # On loopback only TURN gives ICE a candidate (a relayed one): pjnath gathers no
         # host candidate there, so no server-reflexive one either.
         self._ice_without_candidates = (bool(message.get("ice")) and turn is None
@@ -485,6 +518,7 @@ class MediaEngine:
                   code=snapshot["code"],
                   reason=explain_media_failure(snapshot["reason"], self._turn_server))
         if leg.ended:
+            self.rtp_inactivity.forget(leg.handle)
             self._watch_recording(leg, leg.release_media())
             # Its pjsua2 Call went in the DISCONNECTED callback (call_leg.py); the leg now.
             self.calls.pop(leg.handle, None)
@@ -493,6 +527,7 @@ class MediaEngine:
         if leg.ended:
             return
         leg.media = snapshot
+        self.rtp_inactivity.media_changed(leg.handle, time.monotonic())
         leg.connect_media()
         self.emit("call.media", **leg.tags(), **leg.public_media())
 

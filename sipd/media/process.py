@@ -55,6 +55,7 @@ class WorkerProcess:
         self.exit_reason: str | None = None  # set once the process is gone
         self.crashed = False
         self.stopping = False  # an exit we asked for is no crash
+        self.kill_reason: str | None = None  # why we killed it ourselves (it hung)
         self.stderr_tail: deque[str] = deque(maxlen=20)
         self.last_error = ""  # the message of its latest `error` event
         self._control = control
@@ -228,7 +229,11 @@ class WorkerProcess:
         if self.alive:
             await self.kill()
 
-    async def kill(self) -> None:
+    async def kill(self, reason: str | None = None) -> None:
+        """SIGKILL; `reason` (why a live worker had to go) becomes its exit reason and the
+        end counts as a crash: its calls are lost all the same."""
+        if reason is not None and self.alive:
+            self.kill_reason = reason
         self._signal(signal.SIGKILL)
         await self._gone.wait()
 
@@ -306,8 +311,8 @@ class WorkerProcess:
             await self.process.wait()
         if self.process.returncode is None:
             self.process.kill()
-            await self.process.wait()
-        self.exit_reason, self.crashed = self._describe_exit(self.process.returncode)
+        returncode = await self.process.wait()
+        self.exit_reason, self.crashed = self._describe_exit(returncode)
         for pending in list(self._pending.values()):
             pending.resolve(protocol.reply_error(None, f"media worker {self.id} is gone: "
                                                        f"{self.exit_reason}"), gone=True)
@@ -320,6 +325,8 @@ class WorkerProcess:
             log.exception("media worker %s: exit handler failed", self.id)
 
     def _describe_exit(self, returncode: int) -> tuple[str, bool]:
+        if self.kill_reason is not None:
+            return self.kill_reason, True
         if returncode < 0:
             try:
                 name = signal.Signals(-returncode).name

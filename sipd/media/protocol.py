@@ -15,7 +15,9 @@ Commands (fields besides "id"/"cmd"; "call" is the worker's call handle, an int)
     configure   media_address, rtp_port_start, rtp_port_count, codecs [names], srtp
                 ("disabled"|"optional"|"mandatory"), ice (bool), stun_servers [host[:port]],
                 turn ({server, username, password, transport "udp"|"tcp"} or null),
-                auto_answer (bool)             -> {codecs [enabled ids, best first], unknown_codecs}
+                auto_answer (bool), rtp_timeout (seconds without RTP from the remote party
+                before call.rtp_timeout; 0 or absent: no watch)
+                                               -> {codecs [enabled ids, best first], unknown_codecs}
     call        uri, session (opaque tag, sent in the X-Sipd-Session header), headers {name: value}
                                                -> {call}
     answer      call, code (default 200; 180/183 for early), reason
@@ -29,7 +31,7 @@ Commands (fields besides "id"/"cmd"; "call" is the worker's call handle, an int)
     stop_play   call
     record      call, file                     (what the remote party sends, to WAV)
     stop_record call                           -> {file}; read it after its record.done
-    status                                     -> {pid, sip, uri, configured, max_calls,
+    status      (also the supervisor's heartbeat) -> {pid, sip, uri, configured, max_calls,
                                                    free_slots, calls [call summaries]}
                 (a call summary: call, session, role, state, remote_uri, media, playing,
                 recording, rtp {rx_packets, rx_bytes, tx_packets, tx_bytes} or null while
@@ -48,6 +50,10 @@ Events:
     play.done      call, session, file         (end of a non-looping file)
     record.done    call, session, file, complete (bool): the WAV file is finished and
                    may be read (after stop_record, a new record, hangup or shutdown)
+    call.rtp_timeout  call, session, seconds, reason ("no media from the remote party for
+                   N s"): an active sendrecv/recvonly stream received no RTP for rtp_timeout
+                   seconds (never on hold); once per silence. The worker keeps the call: the
+                   session decides (inactivity.py)
     error          message (e.g. an unknown codec that configure ignored)
 """
 
@@ -68,7 +74,7 @@ COMMANDS = frozenset({
 })
 EVENTS = frozenset({
     "ready", "call.incoming", "call.state", "call.media", "call.dtmf", "play.done",
-    "record.done", "error",
+    "record.done", "call.rtp_timeout", "error",
 })
 CALL_STATES = ("null", "calling", "incoming", "early", "connecting", "confirmed", "disconnected")
 MEDIA_STATUSES = ("none", "active", "local_hold", "remote_hold", "error")

@@ -12,11 +12,23 @@ A worker's death (EOF on its control channel, then its exit status) is announced
 one. Leaving `open_media_supervisor` stops every worker: shutdown command, then SIGTERM,
 then SIGKILL, each bounded.
 
+A worker that is alive but stuck (stopped, deadlocked inside pjsua) never closes its channel.
+So each worker gets a heartbeat: a `status` command every `heartbeat_interval` seconds, whose
+reply is also kept as the worker's last known state. A heartbeat unanswered for that long
+marks the worker unresponsive (reported, state "unresponsive"); from then on a `status`
+request (what `sessions.get` asks) is answered at once from the last known state, kept up to
+date by the call events, with "stale": true, and no new call goes there. Other commands
+still go to it and wait as usual: a worker merely slow on a loaded machine must not lose
+them, and one that is really stuck is killed, which fails them with the reason. A worker
+that answers again is reported "recovered"; one still silent after `unresponsive_grace`
+seconds is killed, and its end is reported as a crash with that reason.
+
 Callbacks (synchronous, must not block; exceptions are logged):
     on_event(worker_id, event)   every event of every worker (protocol.py lists them)
     on_worker_state(data)        data of the `media.worker` event:
-                                 {"worker", "state": "started"|"stopped"|"crashed", "pid",
-                                  "reason" (not for started), "sessions" (stopped/crashed)}
+                                 {"worker", "state": "started"|"unresponsive"|"recovered"|
+                                  "stopped"|"crashed", "pid", "reason" (unresponsive,
+                                  stopped, crashed), "sessions" (all but started/recovered)}
                                  "sessions" lists the sessions whose audio is lost: a worker
                                  can also stop unasked (SIGTERM from outside), not only crash.
 """
@@ -66,6 +78,7 @@ class MediaSettings:
     stun_servers: tuple[str, ...] = ()
     turn: TurnServer | None = None
     auto_answer: bool = True  # answer calls from the signalling core at once
+    rtp_timeout: float = 30.0  # rtp.inactivity_timeout: seconds of no RTP; 0 = no watch
 
     def configure_fields(self, port_slice: tuple[int, int] | None) -> dict[str, Any]:
         start, count = port_slice or (0, 0)
@@ -76,7 +89,7 @@ class MediaSettings:
         return {"media_address": self.media_address, "rtp_port_start": start,
                 "rtp_port_count": count, "codecs": list(self.audio_codecs), "srtp": self.srtp,
                 "ice": self.ice, "stun_servers": list(self.stun_servers), "turn": turn,
-                "auto_answer": self.auto_answer}
+                "auto_answer": self.auto_answer, "rtp_timeout": self.rtp_timeout}
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,8 @@ class SupervisorConfig:
     start_timeout: float = 20.0
     request_timeout: float = 10.0
     stop_timeout: float = 5.0
+    heartbeat_interval: float = 2.0  # media.heartbeat_interval
+    unresponsive_grace: float = 10.0  # media.unresponsive_grace
     python: str = sys.executable
 
 
@@ -97,6 +112,16 @@ class _Worker:
     slice_index: int
     sessions: set[str] = field(default_factory=set)  # allocated or carried by a live call
     live_calls: dict[int, str | None] = field(default_factory=dict)  # call -> session
+    last_status: dict[str, Any] = field(default_factory=dict)  # its latest heartbeat reply
+    unresponsive_since: float | None = None  # trio time of the first unanswered heartbeat
+
+    @property
+    def responsive(self) -> bool:
+        return self.unresponsive_since is None
+
+    @property
+    def all_sessions(self) -> list[str]:
+        return sorted(self.sessions | {s for s in self.live_calls.values() if s})
 
     @property
     def used_slots(self) -> int:
@@ -105,7 +130,7 @@ class _Worker:
 
     @property
     def has_free_slot(self) -> bool:
-        return (self.process.alive and not self.process.stopping
+        return (self.process.alive and not self.process.stopping and self.responsive
                 and self.used_slots < protocol.MAX_CALLS_PER_WORKER)
 
 
@@ -186,7 +211,34 @@ class MediaSupervisor:
         worker = self._session_worker.get(session)
         if worker is None:
             raise MediaWorkerError(f"session {session} has no media worker")
+        if cmd == "status":
+            return await self._status(worker)
         return await worker.process.request(cmd, timeout=self.config.request_timeout, **fields)
+
+    async def _status(self, worker: _Worker) -> dict[str, Any]:
+        """The worker's status; from its last heartbeat (marked stale) when it does not
+        answer, at once if it is known not to, else within a heartbeat interval."""
+        if worker.responsive:
+            try:
+                status = await worker.process.request(
+                    "status", timeout=min(self.config.request_timeout,
+                                          2 * self.config.heartbeat_interval))
+                worker.last_status = status
+                return status
+            except MediaWorkerGone:
+                raise
+            except MediaWorkerError:
+                if not worker.last_status:
+                    raise
+        return {**worker.last_status, "stale": True,
+                "problem": self._unresponsive_reason(worker)}
+
+    def _unresponsive_reason(self, worker: _Worker) -> str:
+        name = f"media worker {worker.process.id} (pid {worker.process.pid})"
+        since = worker.unresponsive_since
+        if since is None:
+            return f"{name} did not answer in time"
+        return f"{name} has not answered its heartbeat for {trio.current_time() - since:.0f} s"
 
     async def aclose(self) -> None:
         """Stop every worker: shutdown command, SIGTERM, SIGKILL, each bounded."""
@@ -228,12 +280,56 @@ class MediaSupervisor:
         log.info("media worker %s (pid %s) started: SIP %s, codecs %s", worker_id,
                  process.pid, process.uri, reply.get("codecs"))
         self._notify({"worker": worker_id, "state": "started", "pid": process.pid})
+        self._nursery.start_soon(self._heartbeat, worker)
         return worker
+
+    async def _heartbeat(self, worker: _Worker) -> None:
+        """Asks the worker for its status every heartbeat_interval while it lives; reports
+        it unresponsive when it does not answer in time, kills it after the grace."""
+        process, interval = worker.process, self.config.heartbeat_interval
+        while process.alive and not process.stopping:
+            sent = trio.current_time()
+            reply: dict[str, Any] | None = None
+            with trio.move_on_after(interval):  # also bounds a write to a full channel
+                try:
+                    reply = await process.request("status", timeout=interval)
+                except MediaWorkerGone:
+                    return
+                except MediaWorkerError:
+                    pass  # not answered in time
+            if not process.alive or process.stopping:
+                return
+            if reply is not None:
+                worker.last_status = reply
+                if not worker.responsive:
+                    worker.unresponsive_since = None
+                    log.warning("media worker %s (pid %s) answers again", process.id,
+                                process.pid)
+                    self._notify({"worker": process.id, "state": "recovered",
+                                  "pid": process.pid})
+            elif worker.unresponsive_since is None:
+                worker.unresponsive_since = sent
+                reason = (f"{self._unresponsive_reason(worker)}; it is killed unless it "
+                          f"answers within {self.config.unresponsive_grace:g} s")
+                log.error("%s", reason)
+                self._notify({"worker": process.id, "state": "unresponsive",
+                              "pid": process.pid, "reason": reason,
+                              "sessions": worker.all_sessions})
+            elif trio.current_time() - worker.unresponsive_since \
+                    >= self.config.unresponsive_grace:
+                silent = trio.current_time() - worker.unresponsive_since
+                await process.kill(f"media engine stopped answering: no reply to its "
+                                   f"heartbeat for {silent:.0f} s, killed")
+                return
+            with trio.move_on_after(max(0.0, sent + interval - trio.current_time())):
+                await process.wait_gone()  # a worker that ends, ends its heartbeat at once
 
     def _worker_event(self, process: WorkerProcess, event: dict[str, Any]) -> None:
         worker = self._workers.get(process.id)
         if worker is not None and event.get("event") == "call.state":
             self._track_call(worker, event)
+        if worker is not None and event.get("event") in ("call.state", "call.media"):
+            remember_call_event(worker.last_status, event)
         self._on_event(process.id, event)
 
     def _track_call(self, worker: _Worker, event: dict[str, Any]) -> None:
@@ -256,7 +352,7 @@ class MediaSupervisor:
         worker = self._workers.pop(process.id, None)
         if worker is None:  # it died before it was configured: allocate() reports it
             return
-        sessions = sorted(worker.sessions | {s for s in worker.live_calls.values() if s})
+        sessions = worker.all_sessions
         for session in sessions:
             if self._session_worker.get(session) is worker:
                 del self._session_worker[session]
@@ -268,6 +364,29 @@ class MediaSupervisor:
             self._on_worker_state(data)
         except Exception:  # noqa: BLE001
             log.exception("media.worker handler failed on %r", data)
+
+
+def remember_call_event(status: dict[str, Any], event: dict[str, Any]) -> None:
+    """Bring a worker's last status up to date with a call.state or call.media event, so
+    that the last known state of a worker that stops answering is as recent as can be."""
+    call = event.get("call")
+    if not isinstance(call, int) or not status:
+        return
+    calls: list[dict[str, Any]] = status.setdefault("calls", [])
+    if event.get("event") == "call.state" and event.get("state") == "disconnected":
+        calls[:] = [c for c in calls if c.get("call") != call]
+        return
+    entry = next((c for c in calls if c.get("call") == call), None)
+    if entry is None:
+        entry = {"call": call, "session": event.get("session"), "role": event.get("role"),
+                 "state": "null", "remote_uri": "", "media": {}, "rtp": None,
+                 "playing": None, "recording": None}
+        calls.append(entry)
+    if event.get("event") == "call.state":
+        entry["state"] = event.get("state")
+    else:
+        entry["media"] = {k: v for k, v in event.items()
+                          if k not in ("event", "call", "session")}
 
 
 @asynccontextmanager

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
 
 from ..sip.errors import SipParseError
 from ..sip.header_values import MediaType, parse_media_type
@@ -282,12 +282,12 @@ class CPIMMessage:
             if not _NAME.fullmatch(lang):
                 raise CPIMError(f"invalid Subject language tag {lang!r}")
             lines.append(f"Subject:;lang={lang} {_checked(text, 'Subject')}")
-        for prefix, uri in self.namespaces.items():
-            if prefix and not _NAME.fullmatch(prefix):
-                raise CPIMError(f"invalid namespace prefix {prefix!r}")
+        for ns_prefix, uri in self.namespaces.items():
+            if ns_prefix and not _NAME.fullmatch(ns_prefix):
+                raise CPIMError(f"invalid namespace prefix {ns_prefix!r}")
             if not _URI.fullmatch(uri):
                 raise CPIMError(f"invalid namespace URI {uri!r}")
-            lines.append(f"NS: {prefix} <{uri}>" if prefix else f"NS: <{uri}>")
+            lines.append(f"NS: {ns_prefix} <{uri}>" if ns_prefix else f"NS: <{uri}>")
         if self.required:
             for name in self.required:
                 _check_name(name)
@@ -416,8 +416,8 @@ def _read_message_headers(message: CPIMMessage,
     # Namespaces first: a sender may declare a prefix after using it.
     for name, _params, value in headers:
         if "." not in name and name.lower() == "ns":
-            prefix, uri = _parse_ns(value)
-            message.namespaces[prefix] = uri
+            ns_prefix, uri = _parse_ns(value)
+            message.namespaces[ns_prefix] = uri
     for name, params, value in headers:
         prefix, local = _split_name(name)
         lower = local.lower()

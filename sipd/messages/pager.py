@@ -3,7 +3,8 @@
 Out: `send` builds the MESSAGE for an account, sends it through the account's next hop with
 failover and digest, and reports the final status (also as `message.delivery`). In: a MESSAGE
 for one of our accounts becomes `message.received` (or `message.composing` for an
-is-composing indication) and is answered 200; what we cannot take gets 415 or 400.
+is-composing indication) and is answered 200 once the event is kept (the history stored it);
+what we cannot take gets 415 or 400. `message.sending` precedes the MESSAGE we send.
 """
 
 from __future__ import annotations
@@ -23,8 +24,14 @@ from sipd.sip.errors import SipParseError
 from sipd.sip.header_values import Address, parse_address
 from sipd.sip.uri import SipUri, target_uri
 
-from .content import Composing, ContentRejected, OutgoingContentError, UnsupportedContent
-from .content import interpret_message, outgoing_body
+from .content import (
+    Composing,
+    ContentRejected,
+    OutgoingContentError,
+    UnsupportedContent,
+    interpret_message,
+    outgoing_body,
+)
 from .iscomposing import ISCOMPOSING_CONTENT_TYPE, ComposingReceiver, IsComposing
 
 log = logging.getLogger(__name__)
@@ -65,10 +72,15 @@ class Pager:
         try:
             body_type, body = outgoing_body(
                 content, content_type, cpim=cpim, sender=str(sender.uri),
-                recipient=str(recipient), now=datetime.datetime.now(datetime.timezone.utc))
+                recipient=str(recipient), now=datetime.datetime.now(datetime.UTC))
         except OutgoingContentError as exc:
             raise PagerError("content", str(exc)) from None
-        result = await self._deliver(account, recipient, sender, body_type, body)
+        message_id = uuid.uuid4().hex
+        # what is being sent, before it goes (the history files it, then its outcome)
+        self.bus.publish("message.sending", {"id": message_id, "account": account.id,
+                                             "to": str(recipient), "content": content,
+                                             "content_type": content_type})
+        result = await self._deliver(account, recipient, sender, body_type, body, message_id)
         self.bus.publish("message.delivery", {"account": account.id, "to": str(recipient),
                                               **result})
         return result
@@ -82,12 +94,13 @@ class Pager:
                                    ISCOMPOSING_CONTENT_TYPE, indication.encode())
 
     async def _deliver(self, account: AccountConfig, recipient: SipUri, sender: Address,
-                       content_type: str, body: bytes) -> dict[str, Any]:
+                       content_type: str, body: bytes,
+                       message_id: str | None = None) -> dict[str, Any]:
         route = proxy_route(account)
         request = build_request("MESSAGE", recipient, from_=sender, to=Address(recipient),
                                 routes=[route] if route else (), body=body,
                                 content_type=content_type)
-        message_id = uuid.uuid4().hex
+        message_id = message_id or uuid.uuid4().hex
         try:
             response = await send_with_failover(
                 self.stack, self.locator, account, request,
@@ -139,12 +152,12 @@ class Pager:
                 headers.append(("Accept", exc.accept_header))
             await incoming.respond(exc.status, exc.reason, headers=headers)
             return
-        await incoming.respond(200)
         sender = _address_text(request.headers.get("From"))
         recipient = _address_text(request.headers.get("To"))
         peer = (account.id, sender, recipient)
         now = trio.current_time()
         if isinstance(interpreted, Composing):
+            await incoming.respond(200)
             indication = interpreted.indication
             receiver = self._composing.setdefault(peer, ComposingReceiver())
             if receiver.indication(indication, now) is not None:
@@ -152,12 +165,16 @@ class Pager:
                                         "indication", indication.refresh)
             self._composing_changed.set()
             return
-        receiver = self._composing.pop(peer, None)
-        self.bus.publish("message.received",
-                         interpreted.event_data(account=account.id, sender=sender,
-                                                recipient=recipient))
-        if receiver is not None and receiver.message_received(now) is not None:
-            self._publish_composing(peer, "idle", receiver.content_type, "message")
+        composing = self._composing.pop(peer, None)
+        event = self.bus.publish("message.received", {
+            "id": uuid.uuid4().hex,
+            **interpreted.event_data(account=account.id, sender=sender, recipient=recipient)})
+        # The 200 says "taken": only once the history (if on) has stored the message, so a
+        # daemon killed right after it keeps what the sender was told it got.
+        await self.bus.kept(event)
+        await incoming.respond(200)
+        if composing is not None and composing.message_received(now) is not None:
+            self._publish_composing(peer, "idle", composing.content_type, "message")
 
     async def expire_composing(self) -> None:
         """RFC 3994 §3.3: an `active` that is not refreshed in time lapses to idle."""

@@ -28,7 +28,7 @@ def parse_timestamp(text: str) -> datetime.datetime:
     if not zulu and not sign:
         raise ValueError(f"date-time has no time zone: {text!r}")
     if zulu:
-        tz = datetime.timezone.utc
+        tz = datetime.UTC
     else:
         if int(off_hours) > 23 or int(off_minutes) > 59:
             raise ValueError(f"time zone offset out of range: {text!r}")
@@ -45,8 +45,9 @@ def parse_timestamp(text: str) -> datetime.datetime:
 def format_timestamp(moment: datetime.datetime) -> str:
     """`2024-01-01T10:00:00.000+00:00`: milliseconds and a numeric offset, as Blink, sipsimple
     and linphone read it. `moment` must be aware."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
+    offset = moment.utcoffset()
+    if moment.tzinfo is None or offset is None:
         raise ValueError("timestamp must be timezone-aware")
-    if moment.utcoffset() % datetime.timedelta(minutes=1):
-        moment = moment.astimezone(datetime.timezone.utc)  # RFC 3339 offsets have no seconds
+    if offset % datetime.timedelta(minutes=1):
+        moment = moment.astimezone(datetime.UTC)  # RFC 3339 offsets have no seconds
     return moment.isoformat(timespec="milliseconds")

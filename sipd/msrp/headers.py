@@ -8,8 +8,8 @@ digest parser: the syntax is HTTP's in both protocols.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 from ..sip.auth import Challenge, parse_challenge
 from ..sip.errors import SipParseError
@@ -186,7 +186,7 @@ class Headers:
     def __len__(self) -> int:
         return len(self._items)
 
-    def copy(self) -> "Headers":
+    def copy(self) -> Headers:
         return Headers(self._items)
 
     def __repr__(self) -> str:

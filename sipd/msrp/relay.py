@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from ..sip.auth import ALGORITHM_STRENGTH, Challenge, Credentials, digest_response
 from ..sip.syntax import quote

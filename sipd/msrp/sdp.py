@@ -17,8 +17,8 @@ from __future__ import annotations
 import enum
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from .errors import MsrpParseError
 from .uri import MsrpUri, format_path, parse_path

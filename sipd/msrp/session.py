@@ -28,8 +28,8 @@ active side sends its first message, or an empty SEND (`send_empty`), at once.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 from . import headers as h
 from .errors import MsrpParseError

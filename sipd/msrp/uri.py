@@ -71,7 +71,7 @@ class MsrpUri:
         except ValueError:
             return self.host.lower()
 
-    def same_as(self, other: "MsrpUri") -> bool:
+    def same_as(self, other: MsrpUri) -> bool:
         """RFC 4975 §6.1 equality."""
         return (self.secure == other.secure
                 and self.transport.lower() == other.transport.lower()

@@ -7,8 +7,12 @@ from __future__ import annotations
 import re
 
 from sipd.sip.errors import SipParseError
-from sipd.sip.header_values import EventHeader, SubscriptionState, parse_event, \
-    parse_subscription_state
+from sipd.sip.header_values import (
+    EventHeader,
+    SubscriptionState,
+    parse_event,
+    parse_subscription_state,
+)
 from sipd.sip.message import Message
 from sipd.sip.syntax import Params, is_token
 

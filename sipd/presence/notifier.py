@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from sipd.sip.builder import new_tag, reason_phrase
 from sipd.sip.dialog import Dialog, DialogState
@@ -47,7 +47,7 @@ from .payload import PIDF_TYPE
 
 __all__ = ["Notifier", "NotifierPolicy", "NotifierError", "Decision", "Action"]
 
-Action = Union[SendRequest, SendResponse, ClaimDialog, ReleaseDialog, WatcherChanged]
+Action = SendRequest | SendResponse | ClaimDialog | ReleaseDialog | WatcherChanged
 Decision = Literal["allow", "deny", "pending"]
 
 _NOTIFY_FATAL = frozenset({404, 405, 408, 410, 416, 480, 481, 482, 483, 484, 485, 489, 501,

@@ -9,7 +9,7 @@ laughs, ends up as `PayloadError` with a reason a user can read.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from lxml import etree
 

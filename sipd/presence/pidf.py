@@ -261,7 +261,7 @@ def _timestamp(element: etree._Element | None) -> datetime.datetime | None:
         return None
     try:
         moment = parse_timestamp(text)
-        moment.astimezone(datetime.timezone.utc)  # comparable: not beyond year 1 or 9999
+        moment.astimezone(datetime.UTC)  # comparable: not beyond year 1 or 9999
     except (ValueError, OverflowError):
         return None  # a bad timestamp costs the timestamp, not the presence
     return moment

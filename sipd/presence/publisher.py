@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Union
 
 from sipd.sip.builder import build_request, new_call_id, new_tag
 from sipd.sip.header_values import Address
@@ -44,7 +43,7 @@ from .timing import PublicationPolicy, RandomSource, refresh_delay, retry_after
 
 __all__ = ["Publisher", "PublishTarget", "PublisherError", "Action"]
 
-Action = Union[SendRequest, PublicationChanged]
+Action = SendRequest | PublicationChanged
 
 # What a PUBLISH does: publish the whole state, replace it, keep it alive, remove it.
 INITIAL, MODIFY, REFRESH, REMOVE = "initial", "modify", "refresh", "remove"

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from sipd.sip.builder import build_request, new_call_id, new_tag, reason_phrase
 from sipd.sip.dialog import Dialog, DialogState
@@ -69,8 +69,7 @@ from .timing import RandomSource, SubscriptionPolicy, retry_after
 
 __all__ = ["Subscriber", "SubscribeTarget", "SubscriberError", "Action"]
 
-Action = Union[SendRequest, SendResponse, ClaimDialog, ReleaseDialog, SubscriptionChanged,
-               Notified]
+Action = SendRequest | SendResponse | ClaimDialog | ReleaseDialog | SubscriptionChanged | Notified
 
 # A refresh answered with one of these ends that dialog (RFC 6665 §4.1.2.2).
 _REFRESH_FATAL = frozenset({404, 405, 410, 416, 480, 481, 482, 483, 484, 485, 489, 501, 604})

@@ -156,4 +156,4 @@ def _time(document: PresenceDocument) -> str | None:
 
 def _utc(moment: datetime.datetime | None) -> datetime.datetime:
     assert moment is not None
-    return moment.astimezone(datetime.timezone.utc)
+    return moment.astimezone(datetime.UTC)

@@ -182,7 +182,7 @@ class Connection:
             await self.limiter.acquire_on_behalf_of(borrower)
             nursery.start_soon(self._answer, handle_frame, frame, borrower)
 
-    async def _answer(self, handle_frame: Any, frame: str, borrower: object) -> None:
+    async def _answer(self, handle_frame: Any, frame: str | bytes, borrower: object) -> None:
         self.frames_in_flight += 1
         try:
             await handle_frame(frame, self)
@@ -198,7 +198,8 @@ class Connection:
         """Wait (bounded) until the requests under way are answered and everything queued
         for this client has been written (a replay still under way is not waited for)."""
         with trio.move_on_after(timeout):
-            while self.frames_in_flight or len(self.outbox) or self._writing:
+            # Polled: three counters, and only once, at shutdown.
+            while self.frames_in_flight or len(self.outbox) or self._writing:  # noqa: ASYNC110
                 await trio.sleep(0.01)
 
     def _next_frame(self) -> str | None:

@@ -20,8 +20,9 @@ import difflib
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, cast
 
 import trio
 from jsonrpcserver.async_dispatcher import call
@@ -79,7 +80,7 @@ class Dispatcher:
         return None if reply is None else _dumps(reply)
 
     async def _handle_batch(self, batch: list[Any], ctx: CallContext,
-                            checked: "_Checked") -> str | None:
+                            checked: _Checked) -> str | None:
         if not batch:
             return _dumps(_error(None, errors.INVALID_REQUEST, "Invalid request",
                                  {"reason": "an empty batch"}))
@@ -122,7 +123,7 @@ class Dispatcher:
         return _dumps(answered) if answered else None
 
     async def handle_request(self, request: Any, ctx: CallContext,
-                             checked: "_Checked | None" = None) -> dict[str, Any] | None:
+                             checked: _Checked | None = None) -> dict[str, Any] | None:
         surrogates = checked is None or checked.surrogates
         if surrogates and isinstance(request, dict) and isinstance(request.get("id"), str) \
                 and surrogate_in(request["id"]) is not None:
@@ -153,7 +154,7 @@ class Dispatcher:
         result = await call(parsed, ctx, self._methods[name])
         if "id" not in request:
             return None
-        return to_serializable(to_response(parsed, result))
+        return cast("dict[str, Any]", to_serializable(to_response(parsed, result)))
 
     def _adapter(self, method: Method) -> Callable[..., Any]:
         async def call(ctx: CallContext, *args: Any, **kwargs: Any) -> Any:
@@ -161,7 +162,8 @@ class Dispatcher:
                 if method.needs_auth and not ctx.connection.authenticated:
                     raise RpcError(errors.UNAUTHENTICATED, "Not authenticated", {
                         "reason": "call auth.login({\"token\": ...}) first, with the token from "
-                                  "rpc.json, or send 'Authorization: Bearer TOKEN' on the handshake"})
+                                  "rpc.json, or send 'Authorization: Bearer TOKEN' on the "
+                                  "handshake"})
                 try:
                     params = method.bind(list(args) if args else kwargs)
                 except RpcError:

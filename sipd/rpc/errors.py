@@ -25,7 +25,8 @@ CODES: dict[int, str] = {
     PARSE_ERROR: "Parse error: the frame is not valid JSON",
     INVALID_REQUEST: "Invalid request: not a JSON-RPC 2.0 request object",
     METHOD_NOT_FOUND: "Method not found",
-    INVALID_PARAMS: "Invalid params: a parameter is missing, unknown, of the wrong type or out of range",
+    INVALID_PARAMS: ("Invalid params: a parameter is missing, unknown, of the wrong type or "
+                     "out of range"),
     INTERNAL_ERROR: "Internal error: a bug in sipd; the log has the details",
     UNAUTHENTICATED: "Not authenticated: call auth.login with the token from rpc.json first",
     NOT_FOUND: "Not found: no object with this id",

@@ -14,8 +14,8 @@ events to `deliver_live` as they are published.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..events import Event, EventBus, Gap, Resume
 from .outbox import event_frame, notification

@@ -14,8 +14,9 @@ import inspect
 import re
 import types
 import typing
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Awaitable, Callable, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from .errors import invalid_params
 
@@ -80,6 +81,11 @@ def check(value: Any, schema: dict[str, Any], where: str) -> None:
                 return
             except Exception as exc:  # noqa: BLE001 - collect and report below
                 errors.append(exc)
+        # a value of the right type that breaks that option's limits: say which limit
+        fitting = [error for option, error in zip(schema["anyOf"], errors, strict=False)
+                   if "type" in option and _is_json_type(value, option["type"])]
+        if len(fitting) == 1:
+            raise fitting[0]
         raise invalid_params(f"{where}: {_describe(schema)} expected, got {_json_name(value)}")
     if "enum" in schema and value not in schema["enum"]:
         raise invalid_params(f"{where}: one of {schema['enum']} expected, got {value!r}")
@@ -173,7 +179,7 @@ class Method:
             if len(params) > len(self.params):
                 raise invalid_params(f"{self.name} takes at most {len(self.params)} params, "
                                      f"got {len(params)}")
-            params = {p.name: v for p, v in zip(self.params, params)}
+            params = {p.name: v for p, v in zip(self.params, params, strict=False)}
         known = {p.name for p in self.params}
         unknown = sorted(set(params) - known)
         if unknown:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hmac
 import logging
 import socket
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest, wrap_server_stream
@@ -99,10 +100,11 @@ class RpcServer:
                     continue
                 scope.cancel()
                 scope = await nursery.start(self._listen, listen, listeners, nursery)
-                if self.on_url_change:
+                if self.on_url_change and self.url:
                     self.on_url_change(self.url)
 
     def rebind(self, listen: str) -> None:
+        assert self._rebind_requests is not None, "rebind() before run()"
         self._rebind_requests.send_nowait(listen)
 
     async def _listen(self, listen: str, listeners: list[trio.SocketListener],
@@ -155,7 +157,7 @@ class RpcServer:
                 if request is not None:
                     await self._handle(request)
                 nursery.cancel_scope.cancel()
-        except Exception as exc:  # noqa: BLE001 - includes exception groups from the nursery
+        except Exception as exc:
             if _only_disconnects(exc):
                 log.debug("a client went away abruptly: %s", exc)
             else:
@@ -204,5 +206,5 @@ class RpcServer:
         for connection in list(self.connections.values()):
             connection.close(CLOSE_GOING_AWAY, reason)
         with trio.move_on_after(timeout):
-            while self.connections:
+            while self.connections:  # noqa: ASYNC110 - polled once, at shutdown
                 await trio.sleep(0.01)

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable
 import trio
 
 from sipd.accounts.model import AccountConfig
+from sipd.dialogs import DialogTable
 from sipd.media.codecs import DEFAULT_CODECS
 from sipd.media.process import port_slices
 from sipd.media.protocol import SESSION_HEADER
@@ -46,7 +47,6 @@ __all__ = ["SessionManager", "SessionNotFound", "SessionStateError", "InvalidSes
            "media_config"]
 
 STOP_WAIT = 3.0  # seconds the calls get to hang up when the daemon stops
-_DIALOG_METHODS = frozenset({"BYE", "INFO", "INVITE", "UPDATE", "PRACK", "REFER", "NOTIFY"})
 
 def media_config(settings: Any, media_address: str) -> SupervisorConfig:
     """The media workers' configuration from the rtp.*, nat.* and media.* settings
@@ -60,13 +60,16 @@ def media_config(settings: Any, media_address: str) -> SupervisorConfig:
     media = MediaSettings(
         media_address=media_address, rtp_port_range=(port_range.low, port_range.high),
         audio_codecs=tuple(get("rtp.audio_codecs") or DEFAULT_CODECS), srtp=get("rtp.srtp"),
-        ice=get("nat.ice"), stun_servers=tuple(get("nat.stun_servers")), turn=turn)
-    return SupervisorConfig(media=media, max_workers=get("media.max_workers"))
+        ice=get("nat.ice"), stun_servers=tuple(get("nat.stun_servers")), turn=turn,
+        rtp_timeout=get("rtp.inactivity_timeout"))
+    return SupervisorConfig(media=media, max_workers=get("media.max_workers"),
+                            heartbeat_interval=get("media.heartbeat_interval"),
+                            unresponsive_grace=get("media.unresponsive_grace"))
 
 
 class SessionManager:
     def __init__(self, bus: Any, stack: Any, locator: Any, accounts: Any,
-                 nursery: trio.Nursery, *, media_address: str) -> None:
+                 nursery: trio.Nursery, *, media_address: str, dialogs: DialogTable) -> None:
         self.bus = bus
         self.stack = stack
         self.locator = locator
@@ -75,7 +78,7 @@ class SessionManager:
         self.addresses = Addresses(stack, media_address)
         self._nursery = nursery
         self._calls: dict[str, Session] = {}
-        self._dialogs: dict[tuple[str, str], LegDriver] = {}
+        self.dialogs = dialogs  # the user agent's: our legs register their dialogs in it
         # Who follows a session's states besides the clients (a transfer, a replacing call).
         self._watchers: dict[str, Callable[[dict[str, Any]], None]] = {}
         self.context = SessionContext(
@@ -283,14 +286,14 @@ class SessionManager:
             log.warning("session %s: auto answer failed: %s", call.id, exc)
 
     def register_dialog(self, call_id: str, local_tag: str, leg: LegDriver) -> None:
-        self._dialogs[(call_id, local_tag)] = leg
+        self.dialogs.register(call_id, local_tag, leg)
 
     def forget(self, call: Session) -> None:
         if self._calls.get(call.id) is call:
             del self._calls[call.id]
-        for key, leg in list(self._dialogs.items()):
-            if leg is call.outside or leg is call.media:
-                del self._dialogs[key]
+        for leg in (call.outside, call.media):
+            if leg is not None:
+                self.dialogs.release_owner(leg)
         self.workers.release(call.id)
 
     async def stop_all(self, wait: float = STOP_WAIT) -> None:
@@ -304,28 +307,16 @@ class SessionManager:
 
     # -- SIP in ----------------------------------------------------------------------------------
     async def on_request(self, incoming: IncomingRequest) -> bool:
-        """Requests in our dialogs and the media workers' INVITEs; False for the others."""
+        """Requests outside any dialog that are ours (the media workers' INVITEs) or that only
+        make sense in a call's dialog; False for the others. Requests in a dialog never come
+        here: the user agent routes them through its dialog table."""
         request = incoming.request
         method = request.method
-        if method == "MESSAGE":
-            return False  # pager mode, in a call's dialog too (RFC 3428 §4): the pager's
-        to = request.to
-        if to is not None and to.tag:
-            leg = self._dialogs.get((request.call_id or "", to.tag))
-            if leg is not None:
-                leg.on_request(incoming)
-                return True
-            if method == "ACK":
-                return True  # for a call long gone: nothing to do
-            if method in _DIALOG_METHODS:
-                await incoming.respond(481)
-                return True
-            return False
         if method == "INVITE" and self.is_internal_uri(request.uri):
             await self._worker_invite(incoming)
             return True
         if method in ("BYE", "INFO", "PRACK", "UPDATE", "NOTIFY"):
-            await incoming.respond(481)  # NOTIFY: we subscribe to nothing outside a call
+            await incoming.respond(481)  # NOTIFY: no subscription of ours lacks a dialog tag
             return True
         if method == "REFER":  # a transfer is asked for within the call it transfers
             await incoming.respond(403, "Forbidden: REFER is only taken within a call")
@@ -341,14 +332,6 @@ class SessionManager:
             await incoming.respond(404)
             return
         call.on_worker_invite(incoming)
-
-    def on_stray_response(self, response: Any, source: Any) -> None:
-        from_ = response.from_
-        if from_ is None or not from_.tag:
-            return
-        leg = self._dialogs.get((response.call_id or "", from_.tag))
-        if leg is not None:
-            leg.on_stray_response(response)
 
     # -- media -----------------------------------------------------------------------------------
     def on_media_event(self, worker_id: str, event: dict[str, Any]) -> None:

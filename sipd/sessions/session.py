@@ -114,6 +114,9 @@ class Session:
         self.reason: str | None = None
         self.created = time.time()
         self.end_reason: str | None = None  # why we ended it, when not the SIP's reason
+        # Ended for a fault (worker lost, no media from the remote party), not a hangup:
+        # the session ends `failed`, even if it was established.
+        self.end_failed = False
         self.extra_headers: list[tuple[str, str]] = []  # in our INVITE (Referred-By...)
         self.outside: LegDriver | None = None
         self.worker = WorkerLeg(session_id, context, on_event=self._media_event,
@@ -193,6 +196,8 @@ class Session:
             return
         if self.end_reason is not None and state in _LEAVING:
             reason = self.end_reason
+            if state is SessionState.ENDED and self.end_failed:
+                state = SessionState.FAILED
         self.state, self.code, self.reason = state, code, reason
         if state in TERMINAL_STATES:
             self._terminated.set()
@@ -639,6 +644,11 @@ class Session:
             self._placing()  # our INVITE to the remote party, from this task (`place`)
 
     def on_worker_event(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "call.rtp_timeout":  # the remote's media stopped: it is gone
+            if self.state is SessionState.ESTABLISHED:
+                self.end_failed = True
+                self.end("no media from the remote party")
+            return
         self.worker.on_worker_event(event)
 
     def media_lost(self, reason: str) -> None:
@@ -646,6 +656,7 @@ class Session:
         log.warning("session %s: %s", self.id, reason)
         self.worker.lost()
         if not self.terminated:
+            self.end_failed = True
             self.end(reason)
         self._check_done()
 

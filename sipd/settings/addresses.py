@@ -122,13 +122,19 @@ def parse_origin(text: str) -> tuple[str, HostPort]:
 
 
 def check_msrp_relay_uri(text: str) -> None:
-    """'msrps://relay.example.com:2855;tcp' — the relay of RFC 4976 is reached over TLS."""
-    if not text.startswith("msrps://"):
-        raise ValueError(f"{text!r} is not an msrps: URI, e.g. msrps://relay.example.com:2855;tcp")
-    authority = re.split(r"[/;]", text[len("msrps://"):], maxsplit=1)[0]
-    if "@" in authority:
-        authority = authority.rsplit("@", 1)[1]
-    parse_host_port(authority)
+    """'msrps://relay.example.com:2855;tcp' — the relay of RFC 4976 is reached over TLS; several
+    (space or comma separated) are tried in order; 'auto' finds them by SRV."""
+    items = [item for item in re.split(r"[\s,]+", text.strip()) if item]
+    if items == ["auto"]:
+        return
+    for item in items:
+        if not item.startswith("msrps://"):
+            raise ValueError(f"{item!r} is not an msrps: URI, e.g. "
+                             "msrps://relay.example.com:2855;tcp (or use auto)")
+        authority = re.split(r"[/;]", item[len("msrps://"):], maxsplit=1)[0]
+        if "@" in authority:
+            authority = authority.rsplit("@", 1)[1]
+        parse_host_port(authority)
 
 
 def check_http_url(text: str) -> None:

@@ -99,7 +99,7 @@ def remove_stale_temp_files(target: Path) -> list[Path]:
     """Delete temp files a killed process left next to `target`; returns what was removed."""
     target = Path(os.path.realpath(target))
     pattern = _temp_pattern(target)
-    removed = []
+    removed: list[Path] = []
     try:
         names = os.listdir(target.parent)
     except OSError:

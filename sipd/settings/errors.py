@@ -51,7 +51,7 @@ class PersistError(OSError):
             self.errno = errno_
 
     @classmethod
-    def from_os_error(cls, what: str, path: Path, error: OSError) -> "PersistError":
+    def from_os_error(cls, what: str, path: Path, error: OSError) -> PersistError:
         """`what` completes "cannot ...", e.g. "save settings to /etc/sipd/sipd.toml"."""
         reason = error.strerror or str(error)
         hint = _HINTS.get(error.errno or 0)

@@ -11,8 +11,9 @@ import difflib
 import ipaddress
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from sipd.settings import addresses
 from sipd.settings.errors import SettingError

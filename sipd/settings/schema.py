@@ -15,12 +15,24 @@ from typing import Any
 
 import tomlkit
 
-from sipd.settings.errors import SettingError
-from sipd.settings.kinds import (BoolSetting, EnumSetting, IntSetting, ListenAddressSetting,
-                                 ListSetting, PathSetting, PortRangeSetting, PortSetting,
-                                 Setting, StrSetting, check_codec_name, check_host_port,
-                                 check_ip_address, check_origin)
 from sipd.settings import addresses
+from sipd.settings.errors import SettingError
+from sipd.settings.kinds import (
+    BoolSetting,
+    EnumSetting,
+    IntSetting,
+    ListenAddressSetting,
+    ListSetting,
+    PathSetting,
+    PortRangeSetting,
+    PortSetting,
+    Setting,
+    StrSetting,
+    check_codec_name,
+    check_host_port,
+    check_ip_address,
+    check_origin,
+)
 
 __all__ = ["SETTINGS", "SettingError", "Setting", "lookup", "render_example", "describe",
            "TABLES", "RAW_SECTIONS", "close_keys"]
@@ -52,6 +64,26 @@ SETTINGS: tuple[Setting, ...] = (
     IntSetting("sip.max_message_bytes", 65535,
                "Largest SIP message accepted, in bytes; bigger ones are refused.",
                minimum=1024, maximum=1048576),
+    IntSetting("sip.max_connections", 1000,
+               "Most SIP TCP and TLS connections peers may have open to us, in all. When full, "
+               "a new one replaces the oldest that has not yet sent a complete message, or is "
+               "closed at once.",
+               minimum=1, maximum=100000),
+    IntSetting("sip.max_connections_per_address", 100,
+               "Most SIP TCP and TLS connections one peer address may have open to us; more "
+               "are closed at once.",
+               minimum=1, maximum=100000),
+    IntSetting("sip.message_timeout", 30,
+               "Seconds a peer's SIP TCP or TLS connection may go without completing a "
+               "message: a new connection that sends no complete message in this time, or a "
+               "message begun and not finished in it, is closed (idle connections that did "
+               "send one stay open for 600 s).",
+               minimum=1, maximum=600),
+    IntSetting("sip.udp_receive_buffer", 2 * 1024 * 1024,
+               "Receive buffer asked for the SIP UDP socket, in bytes, so that a burst is not "
+               "lost while the daemon is busy; the system may grant less (net.core.rmem_max). "
+               "system.state shows what was granted and the datagrams dropped.",
+               minimum=65536, maximum=256 * 1024 * 1024),
     # [tls]
     PathSetting("tls.ca_list", "",
                 "PEM file of the certificate authorities trusted for TLS peers. Empty: the "
@@ -80,6 +112,11 @@ SETTINGS: tuple[Setting, ...] = (
                 "SRTP (SDES) for audio: disabled, optional (offer it, accept plain RTP) or "
                 "mandatory (refuse plain RTP).",
                 choices=("disabled", "optional", "mandatory")),
+    IntSetting("rtp.inactivity_timeout", 30,
+               "Seconds a call may receive no RTP from the remote party before it is ended "
+               "(failed, \"no media from the remote party\"): a far end that died sends no "
+               "BYE. Calls on hold are not watched. 0: never.",
+               minimum=0, maximum=3600),
     # [dns]
     ListSetting("dns.nameservers", [],
                 "DNS servers for locating SIP servers (RFC 3263: NAPTR, SRV, A/AAAA). Empty: "
@@ -103,9 +140,24 @@ SETTINGS: tuple[Setting, ...] = (
     EnumSetting("msrp.transport", "tls", "Transport for MSRP connections.",
                 choices=("tls", "tcp")),
     StrSetting("msrp.relay", "",
-               "MSRP relay (RFC 4976) to use for sessions. Empty: connect directly.",
-               form='an msrps: URI such as msrps://relay.example.com:2855;tcp, or "" for none',
+               "MSRP relays (RFC 4976) sessions go through, tried in order; auto finds them "
+               "by DNS SRV (_msrps._tcp of the account's domain). Empty: connect directly.",
+               form='msrps: URIs such as msrps://relay.example.com:2855;tcp, "auto", or "" '
+                    'for none',
                check=addresses.check_msrp_relay_uri),
+    StrSetting("msrp.relay_username", "",
+               "User name for AUTH at the MSRP relay. Empty: the account's SIP user name."),
+    StrSetting("msrp.relay_password", "",
+               "Password for AUTH at the MSRP relay. Empty: the account's SIP password.",
+               secret=True),
+    PathSetting("msrp.certificate", "",
+                "PEM file with the certificate (and its private key) MSRP over TLS presents; its "
+                "fingerprint goes in our SDP (a=fingerprint). Empty: one the daemon makes on "
+                "first start in its state directory."),
+    IntSetting("msrp.max_message_size", 16 * 1024 * 1024,
+               "Largest chat message accepted, in bytes (file transfers are written to disk "
+               "and not bound by this).",
+               minimum=1024, maximum=1024 * 1024 * 1024),
     # [xcap]
     PortSetting("xcap.local_port", 0, "Local port of outgoing XCAP requests."),
     StrSetting("xcap.root", "",
@@ -149,6 +201,20 @@ SETTINGS: tuple[Setting, ...] = (
     IntSetting("media.max_workers", 4,
                "Most media worker processes started on demand (each carries up to 4 calls).",
                minimum=1, maximum=64),
+    IntSetting("media.heartbeat_interval", 2,
+               "Seconds between the checks that each media worker still answers; one that "
+               "misses a check is reported (media.worker event, state unresponsive) and its "
+               "calls show their last known media state.",
+               minimum=1, maximum=60),
+    IntSetting("media.unresponsive_grace", 10,
+               "Seconds a media worker may stay unresponsive before it is killed and its "
+               "calls are ended with the reason.",
+               minimum=1, maximum=600),
+    # [history]
+    IntSetting("history.keep_days", 0,
+               "Days the history (calls, messages, file transfers) keeps a record; older ones "
+               "are deleted at start, hourly and when this changes. 0: keep forever.",
+               minimum=0, maximum=36500),
     # [log]
     EnumSetting("log.level", "info", "Least severe log messages written.",
                 choices=("debug", "info", "warning", "error")),

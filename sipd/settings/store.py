@@ -9,14 +9,16 @@ memory, untouched.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import logging
 import os
 import re
 import stat
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 import tomlkit
 from tomlkit.exceptions import ParseError, TOMLKitError
@@ -50,7 +52,7 @@ class SettingsStore:
         self.unknown_keys = loaded.unknown_keys
 
     @classmethod
-    def open(cls, path: Path) -> "SettingsStore":
+    def open(cls, path: Path) -> SettingsStore:
         """Load `path`, creating it from the annotated example when it does not exist."""
         path = Path(path)
         if not _exists(path):
@@ -129,7 +131,7 @@ class SettingsStore:
         container = self._document.get(section)
         return {} if container is None else copy.deepcopy(container.unwrap())
 
-    def section_names(self, section: str) -> set[str]:
+    def section_names(self, section: str) -> builtins.set[str]:  # `set` is a method here
         """The names of the tables of a raw section (no copy of their contents)."""
         _check_section(section)
         container = self._document.get(section)
@@ -277,7 +279,7 @@ def _load(path: Path) -> _Loaded:
     if problems:
         lines = [_line_of(text, key) for key, _ in problems]
         report = "\n".join(f"{path}:{line}: {message}" if line else f"{path}: {message}"
-                           for line, (_, message) in zip(lines, problems))
+                           for line, (_, message) in zip(lines, problems, strict=True))
         first_key = problems[0][0]
         raise ConfigError(report, path=path, line=lines[0], key=first_key)
     for key in unknown:

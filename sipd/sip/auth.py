@@ -21,8 +21,8 @@ from __future__ import annotations
 import enum
 import hashlib
 import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from .builder import new_branch
 from .errors import SipParseError
@@ -263,7 +263,7 @@ class DigestAuthenticator:
     def authorize_preemptively(self, request: Request) -> None:
         """Adds credentials for every realm challenged before (next nonce count), so a
         refresh (a re-REGISTER, say) need not be challenged again."""
-        for (proxy, realm), challenge in self._last.items():
+        for (_proxy, realm), challenge in self._last.items():
             credentials = self.store.find(realm)
             if credentials is None:
                 continue
@@ -286,7 +286,7 @@ class DigestAuthenticator:
         username = credentials.username
         if challenge.userhash:
             hash_ = _HASHES[algorithm.removesuffix("-SESS")]
-            username = hash_(f"{username}:{challenge.realm}".encode("utf-8"))
+            username = hash_(f"{username}:{challenge.realm}".encode())
         nc = cnonce = None
         if qop or algorithm.endswith("-SESS"):
             cnonce = self._new_cnonce()

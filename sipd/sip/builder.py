@@ -162,6 +162,20 @@ def build_response_from_headers(request_headers: Headers, status: int, reason: s
     return Response(status, reason if reason is not None else reason_phrase(status), fields)
 
 
+def error_response(error: SipParseError) -> Response | None:
+    """The response to a request that failed to parse, or None to drop it (see
+    `SipParseError.answerable`).
+
+    The Via, From, To, Call-ID and CSeq fields are copied unchanged (they may be the
+    malformed part), so send it to the source address of the request (RFC 3581 style)
+    rather than trusting its Via.
+    """
+    if not error.answerable:
+        return None
+    assert error.headers is not None and error.status is not None
+    return build_response_from_headers(error.headers, error.status, error.reason)
+
+
 def stamp_received(request: Request, source_host: str, source_port: int) -> None:
     """Adds `received` to the top Via when the sent-by host is not the packet's source
     address (RFC 3261 §18.2.1), and fills in an empty `rport` (RFC 3581 §4, which then also

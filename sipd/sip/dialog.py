@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import enum
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from .builder import new_branch
 from .header_values import Address, Via

@@ -1,4 +1,7 @@
-"""The one exception the SIP core raises for bad input, and what to answer with it."""
+"""The one exception the SIP core raises for bad input, and whether it can be answered.
+
+The answer itself is built by `sipd.sip.builder.error_response`: this module imports nothing
+of the SIP core, so every other core module can import it."""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from .headers import Headers
-    from .message import Response
 
 
 class SipParseError(ValueError):
@@ -18,9 +20,9 @@ class SipParseError(ValueError):
     response, `detail` says exactly what is wrong (for logs; never contains secrets).
 
     When the error comes from parsing a whole message, `headers` holds the header fields that
-    could be read and `method` the request method, so that `error_response()` can build the
-    answer. `fatal` is True for stream framing errors: the connection cannot be resynchronised
-    and must be closed after the answer is sent.
+    could be read and `method` the request method, so that `builder.error_response(error)`
+    can build the answer. `fatal` is True for stream framing errors: the connection cannot be
+    resynchronised and must be closed after the answer is sent.
     """
 
     def __init__(
@@ -59,20 +61,6 @@ class SipParseError(ValueError):
         if self.method == "ACK":
             return False  # an ACK is never answered
         return all(name in self.headers for name in ("Via", "From", "To", "Call-ID", "CSeq"))
-
-    def error_response(self) -> Response | None:
-        """The response to send back to where the request came from, or None to drop it.
-
-        The Via, From, To, Call-ID and CSeq fields are copied unchanged (they may be the
-        malformed part), so send it to the source address of the request (RFC 3581 style)
-        rather than trusting its Via.
-        """
-        if not self.answerable:
-            return None
-        from .builder import build_response_from_headers
-
-        assert self.headers is not None and self.status is not None
-        return build_response_from_headers(self.headers, self.status, self.reason)
 
     def __repr__(self) -> str:
         return f"SipParseError({self.detail!r}, status={self.status!r}, fatal={self.fatal!r})"

@@ -9,7 +9,6 @@ back into its wire form with `str()`.
 from __future__ import annotations
 
 import datetime
-import email.utils
 import re
 from dataclasses import dataclass, field
 
@@ -313,14 +312,27 @@ def parse_token_list(values: list[str], what: str) -> list[str]:
     return out
 
 
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+# rfc1123-date, liberal in spacing, case, a missing weekday or seconds, a one-digit day; not
+# email.utils, whose module imports socket into every core that parses a Date.
+_DATE_RE = re.compile(
+    r"(?:(?:mon|tue|wed|thu|fri|sat|sun)\s*,\s*)?(\d{1,2})\s+([a-z]{3})\s+(\d{4})\s+"
+    r"(\d{1,2}):(\d{2})(?::(\d{2}))?\s+gmt", re.IGNORECASE | re.ASCII)
+
+
 def parse_date(text: str) -> datetime.datetime:
     """An rfc1123-date that must be in GMT (RFC 3261 §20.17, RFC 4475 §3.1.2.12)."""
     value = text.strip(WSP)
     if not value.endswith(" GMT"):
         raise parse_error("Date", "time zone must be GMT", text)
+    match = _DATE_RE.fullmatch(value)
+    if match is None or match[2].lower() not in _MONTHS:
+        raise parse_error("Date", "not an RFC 1123 date", text)
+    day, year, hour, minute, second = (int(match[i] or 0) for i in (1, 3, 4, 5, 6))
     try:
-        return email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        return datetime.datetime(year, _MONTHS.index(match[2].lower()) + 1, day, hour, minute,
+                                 second, tzinfo=datetime.UTC)
+    except ValueError:
         raise parse_error("Date", "not an RFC 1123 date", text) from None
 
 

@@ -8,7 +8,7 @@ unknown ones as received. Values are kept as received (unfolded), one entry per 
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from .syntax import is_token, split_list
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any, TypeVar
 
 from .errors import SipParseError
 from .header_values import (
@@ -38,6 +39,8 @@ from .headers import Headers
 from .parsed_headers import ParsedHeaders, ParsedValues, check_core_headers
 from .syntax import WSP, is_token
 from .uri import SipUri, Uri, parse_uri
+
+_T = TypeVar("_T")
 
 SIP_VERSION = "SIP/2.0"
 _VERSION_RE = re.compile(r"SIP/\d+\.\d+\Z", re.IGNORECASE)
@@ -90,15 +93,18 @@ class Message:
 
     @property
     def call_id(self) -> str | None:
-        return self._first("Call-ID")
+        value: str | None = self._first("Call-ID")
+        return value
 
     @property
     def cseq(self) -> CSeq | None:
-        return self._first("CSeq")  # frozen: shared safely
+        value: CSeq | None = self._first("CSeq")
+        return value  # frozen: shared safely
 
     @property
     def max_forwards(self) -> int | None:
-        return self._first("Max-Forwards")
+        value: int | None = self._first("Max-Forwards")
+        return value
 
     # -- addresses ------------------------------------------------------------------------
     @property
@@ -131,7 +137,8 @@ class Message:
     # -- numbers, option tags, events -----------------------------------------------------
     @property
     def expires(self) -> int | None:
-        return self._first("Expires")
+        value: int | None = self._first("Expires")
+        return value
 
     @property
     def min_expires(self) -> int | None:
@@ -165,7 +172,7 @@ class Message:
     def subscription_state(self) -> SubscriptionState | None:
         return self._single("Subscription-State", parse_subscription_state)
 
-    def _single(self, name: str, parse: Callable[[str], object]):
+    def _single(self, name: str, parse: Callable[[str], _T]) -> _T | None:
         value = self.headers.get(name)
         return None if value is None else parse(value)
 
@@ -249,7 +256,7 @@ class Response(Message):
         return f"<Response {self.status} {self.reason}>"
 
 
-AnyMessage = Union[Request, Response]
+AnyMessage = Request | Response
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -391,7 +398,7 @@ def parse_datagram(data: bytes) -> AnyMessage:
 
     A missing Content-Length means the body is the rest of the datagram; octets past the
     Content-Length are ignored (RFC 4475 §3.1.1.8); a Content-Length larger than what is
-    there is an error (400). Raises SipParseError; see `SipParseError.error_response()`.
+    there is an error (400). Raises SipParseError; see `builder.error_response(error)`.
     """
     data = data.lstrip(b"\r\n")  # keep-alives before a message are ignored (RFC 3261 §7.5)
     if not data:

@@ -18,7 +18,8 @@ Sans-I/O, like the rest of the parser.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .errors import SipParseError
 from .header_values import parse_address, parse_call_id, parse_cseq, parse_delta_seconds, parse_via

@@ -4,22 +4,28 @@ Feed bytes with `receive_data()`; it returns events in order:
 
 - `MessageReceived(message)`: a complete, well-formed message;
 - `MessageRejected(error)`: a complete message that is malformed; framing is intact, so
-  answer `error.error_response()` (if not None) and keep reading;
+  answer `builder.error_response(error)` (if not None) and keep reading;
 - `KeepAlivePing()`: the peer sent CRLFCRLF; answer with a single CRLF (RFC 5626 §4.4.1);
 - `KeepAlivePong()`: the peer sent a single CRLF (the answer to our ping); a ping is one
   4-octet write, so a lone CRLF at the end of the data read is taken as a pong at once;
 - `StreamBroken(error)`: the framing is lost (no, negative or several Content-Length, or a
-  message over `max_message_size`); answer `error.error_response()` if not None, then close
-  the connection. The framer accepts no more data after it.
+  message over `max_message_size`); answer `builder.error_response(error)` if not None, then
+  close the connection. The framer accepts no more data after it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from .errors import SipParseError
-from .message import HEAD_END_RE, AnyMessage, build_message, content_length, parse_head
+from .message import (
+    HEAD_END_RE,
+    AnyMessage,
+    Head,
+    build_message,
+    content_length,
+    parse_head,
+)
 
 DEFAULT_MAX_MESSAGE_SIZE = 65535
 
@@ -49,7 +55,8 @@ class StreamBroken:
     error: SipParseError
 
 
-StreamEvent = Union[MessageReceived, MessageRejected, KeepAlivePing, KeepAlivePong, StreamBroken]
+StreamEvent = (MessageReceived | MessageRejected | KeepAlivePing | KeepAlivePong
+               | StreamBroken)
 
 
 class StreamFramer:
@@ -66,7 +73,7 @@ class StreamFramer:
         """Octets held back waiting for the rest of a message."""
         return len(self._buffer)
 
-    def receive_data(self, data: bytes) -> list[StreamEvent]:
+    def receive_data(self, data: bytes | bytearray) -> list[StreamEvent]:
         if self.broken is not None:
             raise RuntimeError("the stream's framing was lost; close the connection")
         self._buffer += data
@@ -122,7 +129,7 @@ class StreamFramer:
         except SipParseError as exc:
             return MessageRejected(exc)
 
-    def _break(self, error: SipParseError, head) -> StreamBroken:
+    def _break(self, error: SipParseError, head: Head | None) -> StreamBroken:
         error.fatal = True
         if head is not None:
             head.fail(error)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from .errors import SipParseError
 
@@ -338,7 +338,7 @@ def parse_params(scanner: Scanner) -> Params:
     while True:
         simple = _SIMPLE_PARAM.match(text, scanner.pos)
         if simple is not None:
-            items.append(simple.group(1, 2))
+            items.append((simple[1], simple[2]))
             scanner.pos = simple.end()
             continue
         if not scanner.accept(";"):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from .builder import MAGIC_COOKIE, build_non2xx_ack, build_response
 from .message import AnyMessage, Request, Response
@@ -98,8 +98,8 @@ class MessageDropped:
     reason: str
 
 
-Event = Union[Transmit, ResponseReceived, RequestReceived, CancelReceived, TransactionTimedOut,
-              TransportFailed, TransactionTerminated, MessageDropped]
+Event = (Transmit | ResponseReceived | RequestReceived | CancelReceived | TransactionTimedOut
+         | TransportFailed | TransactionTerminated | MessageDropped)
 
 
 class TransactionError(RuntimeError):
@@ -111,7 +111,8 @@ class TransactionError(RuntimeError):
 def has_rfc3261_branch(branch: str | None) -> bool:
     """A branch that identifies a transaction: the magic cookie and something after it
     (a bare `z9hG4bK`, RFC 4475 §3.2.1, is treated as no branch)."""
-    return bool(branch) and branch.startswith(MAGIC_COOKIE) and len(branch) > len(MAGIC_COOKIE)
+    return (branch is not None and branch.startswith(MAGIC_COOKIE)
+            and len(branch) > len(MAGIC_COOKIE))
 
 
 def client_key(message: AnyMessage) -> tuple[str, str] | None:
@@ -123,7 +124,7 @@ def client_key(message: AnyMessage) -> tuple[str, str] | None:
     return via.branch, cseq.method
 
 
-def server_key(request: Request, method: str | None = None) -> tuple | None:
+def server_key(request: Request, method: str | None = None) -> tuple[Any, ...] | None:
     """Key of a server transaction: branch, sent-by and method, with ACK matching its INVITE.
     Without an RFC 3261 branch, the RFC 2543 rules: Request-URI, From tag, Call-ID, CSeq
     number, top Via (and To tag for non-INVITE). `method` overrides the request's (CANCEL
@@ -227,6 +228,9 @@ class ClientTransaction(Transaction):
     def _deliver(self, response: Response) -> None:
         self.last_response = response
         self._events.append(ResponseReceived(self, response))
+
+    def receive(self, response: Response, now: float) -> list[Event]:  # pragma: no cover
+        raise NotImplementedError
 
 
 class InviteClientTransaction(ClientTransaction):
@@ -380,6 +384,9 @@ class ServerTransaction(Transaction):
             self._transmit(self.last_response, self._response_data)
 
     def send(self, response: Response, now: float) -> list[Event]:  # pragma: no cover
+        raise NotImplementedError
+
+    def receive(self, request: Request, now: float) -> list[Event]:  # pragma: no cover
         raise NotImplementedError
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from typing import Any
+from typing import Any, TypeVar
 
 from .builder import build_cancel, build_response
 from .message import AnyMessage, Request, Response
@@ -52,6 +52,8 @@ from .transaction import (
     client_key,
     server_key,
 )
+
+_Tx = TypeVar("_Tx", bound=Transaction)
 
 
 class TransactionLayer:
@@ -191,7 +193,7 @@ class TransactionLayer:
         return [*self._clients.values(), *self._servers.values()]
 
     @staticmethod
-    def _live(table: dict, key: Any):
+    def _live(table: dict[Any, _Tx], key: Any) -> _Tx | None:
         transaction = table.get(key)
         if transaction is not None and transaction.terminated:
             del table[key]  # the TU drove it to its end directly

@@ -14,7 +14,6 @@ import ipaddress
 import re
 import string
 from dataclasses import dataclass, field
-from typing import Union
 
 from .errors import SipParseError
 from .syntax import (
@@ -247,7 +246,7 @@ class AbsoluteUri:
         return hash((self.scheme.lower(), self.opaque))
 
 
-Uri = Union[SipUri, TelUri, AbsoluteUri]
+Uri = SipUri | TelUri | AbsoluteUri
 
 
 def parse_uri(text: str, what: str = "URI") -> Uri:
@@ -304,15 +303,16 @@ def _parse_sip(scheme: str, rest: str, text: str, what: str) -> SipUri:
             password = percent_decode(password_text, what)
     rest, question, header_text = rest.partition("?")
     host_part, *param_parts = rest.split(";")
+    port_text: str | None
     if host_part.startswith("["):
         close = host_part.find("]")
-        host_text, port_text = host_part[:close + 1], host_part[close + 1:]
-        if close < 0 or (port_text and not port_text.startswith(":")):
+        host_text, after = host_part[:close + 1], host_part[close + 1:]
+        if close < 0 or (after and not after.startswith(":")):
             raise parse_error(what, "invalid IPv6 reference", text)
-        port_text = port_text[1:] if port_text else None
+        port_text = after[1:] if after else None
     else:
-        host_text, colon, port_text = host_part.partition(":")
-        port_text = port_text if colon else None
+        host_text, colon, after = host_part.partition(":")
+        port_text = after if colon else None
     host = parse_host(host_text, what)
     port = parse_port(port_text, what) if port_text is not None else None
     params = Params()

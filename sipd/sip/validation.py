@@ -13,8 +13,8 @@ an INVITE (406). An ACK is never answered, so it always passes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from .errors import SipParseError
 from .headers import SINGLE_VALUE_HEADERS
@@ -71,7 +71,8 @@ def _check_headers(request: Request) -> Rejection | None:
     return None
 
 
-def _check_method(request: Request, methods: list[str], allow: list) -> Rejection | None:
+def _check_method(request: Request, methods: list[str],
+                  allow: list[tuple[str, str]]) -> Rejection | None:
     if request.method == "ACK":
         return None
     cseq = request.cseq

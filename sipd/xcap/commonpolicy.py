@@ -144,7 +144,7 @@ def identity_from_element(element: etree._Element) -> Identity:
 
 
 def new_root() -> etree._Element:
-    return etree.Element(TAG_RULESET, nsmap={None: NS})  # type: ignore[dict-item]
+    return etree.Element(TAG_RULESET, nsmap={None: NS})
 
 
 def identity_domain(identity: str) -> str:

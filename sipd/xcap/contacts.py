@@ -18,15 +18,21 @@ was (other clients' lists, entry-refs, externals, extension elements).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from lxml import etree
 
 from sipd.xcap.commonpolicy import normalize_identity
 from sipd.xcap.errors import XcapEditError
 from sipd.xcap.resourcelists import (
-    TAG_DISPLAY_NAME, TAG_ENTRY, TAG_LIST, Entry, ResourceLists, entry_element, new_root,
+    TAG_DISPLAY_NAME,
+    TAG_ENTRY,
+    TAG_LIST,
+    Entry,
+    ResourceLists,
+    entry_element,
+    new_root,
     set_display_name,
 )
 from sipd.xcap.xmldoc import child_text
@@ -259,7 +265,8 @@ def _remove_entries(element: etree._Element, uri: str) -> None:
 
 
 def _add_list(root: etree._Element, name: str) -> etree._Element:
-    return etree.SubElement(root, TAG_LIST, name=name)
+    element: etree._Element = etree.SubElement(root, TAG_LIST, name=name)
+    return element
 
 
 def _add_group_list(root: etree._Element, group: str) -> etree._Element:

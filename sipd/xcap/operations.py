@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 from lxml import etree
 
@@ -23,9 +23,16 @@ from sipd.xcap.commonpolicy import new_root as new_ruleset
 from sipd.xcap.errors import XcapEditError
 from sipd.xcap.pidfmanip import OfflineStatus, offline_status_element
 from sipd.xcap.rlsservices import (
-    TAG_PACKAGE, TAG_PACKAGES, TAG_RESOURCE_LIST, TAG_SERVICE, new_root as new_rls_root,
+    TAG_PACKAGE,
+    TAG_PACKAGES,
+    TAG_RESOURCE_LIST,
+    TAG_SERVICE,
+)
+from sipd.xcap.rlsservices import (
+    new_root as new_rls_root,
 )
 from sipd.xcap.usages import PIDF_MANIPULATION, PRES_RULES, RESOURCE_LISTS, RLS_SERVICES
+
 
 @dataclass(frozen=True)
 class _Operation:
@@ -222,8 +229,15 @@ class OfflineStatusSet(_Operation):
         return offline_status_element(self.entity, OfflineStatus(self.basic, self.note))
 
 
-Operation = Union[ContactSet, ContactRemove, GroupRename, GroupRemove, PresenceServiceSet,
-                  WatcherPolicySet, OfflineStatusSet]
+Operation = (
+    ContactSet
+    | ContactRemove
+    | GroupRename
+    | GroupRemove
+    | PresenceServiceSet
+    | WatcherPolicySet
+    | OfflineStatusSet
+)
 KINDS: dict[str, type[_Operation]] = {
     cls.kind: cls for cls in (ContactSet, ContactRemove, GroupRename, GroupRemove,
                               PresenceServiceSet, WatcherPolicySet, OfflineStatusSet)

@@ -52,7 +52,7 @@ def build_offline_status(entity: str, status: OfflineStatus) -> bytes:
 def offline_status_element(entity: str, status: OfflineStatus) -> etree._Element:
     if status.basic not in (None, "open", "closed"):
         raise XcapEditError(f"offline status {status.basic!r} is neither open nor closed")
-    root = etree.Element(f"{_P}presence", entity=entity, nsmap={None: NS})  # type: ignore[dict-item]
+    root = etree.Element(f"{_P}presence", entity=entity, nsmap={None: NS})
     tuple_element = etree.SubElement(root, f"{_P}tuple", id="offline")
     status_element = etree.SubElement(tuple_element, f"{_P}status")
     if status.basic is not None:

@@ -17,8 +17,17 @@ from dataclasses import dataclass
 from lxml import etree
 
 from sipd.xcap.commonpolicy import (
-    TAG_ACTIONS, TAG_CONDITIONS, TAG_EXCEPT, TAG_IDENTITY, TAG_MANY, TAG_ONE, TAG_RULE,
-    TAG_TRANSFORMATIONS, Ruleset, identity_domain, same_identity,
+    TAG_ACTIONS,
+    TAG_CONDITIONS,
+    TAG_EXCEPT,
+    TAG_IDENTITY,
+    TAG_MANY,
+    TAG_ONE,
+    TAG_RULE,
+    TAG_TRANSFORMATIONS,
+    Ruleset,
+    identity_domain,
+    same_identity,
 )
 from sipd.xcap.errors import XcapEditError
 from sipd.xcap.usages import NS_PRES_RULES

@@ -116,7 +116,7 @@ def build_resource_lists(lists: ResourceLists) -> bytes:
 
 
 def new_root() -> etree._Element:
-    return etree.Element(TAG_LISTS, nsmap={None: NS})  # type: ignore[dict-item]
+    return etree.Element(TAG_LISTS, nsmap={None: NS})
 
 
 def list_element(item: ResourceList) -> etree._Element:

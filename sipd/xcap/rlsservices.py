@@ -84,7 +84,7 @@ def build_rls_services(services: RlsServices) -> bytes:
 
 
 def new_root() -> etree._Element:
-    return etree.Element(TAG_SERVICES, nsmap={None: NS, "rl": NS_RESOURCE_LISTS})  # type: ignore[dict-item]
+    return etree.Element(TAG_SERVICES, nsmap={None: NS, "rl": NS_RESOURCE_LISTS})
 
 
 def service_element(service: Service) -> etree._Element:

@@ -13,8 +13,8 @@ selector (`@name`) or the namespace selector (`namespace::*`).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from lxml import etree
 

@@ -16,8 +16,8 @@ encoded too, so a server that splits the path before decoding it still finds the
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 from urllib.parse import quote, unquote, urlsplit
 
 from sipd.xcap.errors import XcapUriError

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.accounts.test_registration_interop import running_sipd
+from tests.harness.registration import running_sipd
+from tests.harness.waits import off_loop, wait_until
 from tests.peers.dnsmasq import Naptr, Srv
 from tests.peers.fixtures import PEER_USERS
 from tests.peers.ports import free_port
-from tests.peers.proc import off_loop, wait_until
 
 pytestmark = pytest.mark.interop
 

@@ -1,9 +1,6 @@
 """Registration end to end: a real sipd daemon, driven over RPC, registering with Kamailio
 (digest users in its SQLite table) over UDP, TCP and TLS; unregistering on request, on remove
 and on SIGTERM; a wrong password that fails without looping; fifty accounts at once; sipctl.
-
-The helpers here (`Registrations`, `running_sipd`) are shared with test_registration_sipp.py
-and test_registration_dns.py.
 """
 
 from __future__ import annotations
@@ -11,103 +8,23 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
-import sys
-from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 import trio
 
-from sipctl.client import Client, connect
-from tests.daemon import SipdProcess
+from sipctl.client import connect
+from tests.harness.registration import EVENT_WAIT, add_account, kamailio_registers, running_sipd
+from tests.harness.sipctl import run_sipctl
+from tests.harness.waits import off_loop, wait_until
 from tests.peers.certs import TestCA
 from tests.peers.fixtures import PEER_USERS
 from tests.peers.kamailio import Kamailio
-from tests.peers.proc import off_loop, wait_until
 
 pytestmark = pytest.mark.interop
 
-EVENT_WAIT = 20  # seconds: generous, nothing here is a timing assertion
-
-
-# --- helpers shared by the registration interop tests ------------------------------------------
-
-class Registrations:
-    """The `account.registration` events of one RPC connection, kept per account so that tests
-    with many accounts can wait for each one in any order."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self.seen: dict[str, list[dict[str, Any]]] = {}
-
-    async def subscribe(self) -> None:
-        await self.client.call("events.subscribe", {"topics": ["accounts"]})
-
-    def states(self, account: str) -> list[str]:
-        return [data["state"] for data in self.seen.get(account, [])]
-
-    def _find(self, account: str, state: str | tuple[str, ...],
-              start: int) -> dict[str, Any] | None:
-        wanted = (state,) if isinstance(state, str) else state
-        for data in self.seen.get(account, [])[start:]:
-            if data["state"] in wanted:
-                return data
-        return None
-
-    async def wait(self, account: str, state: str | tuple[str, ...], *,
-                   timeout: float = EVENT_WAIT, after: int = 0) -> dict[str, Any]:
-        """The first event of `account` with `state` (or one of several), from the
-        `after`-th event on."""
-        with trio.move_on_after(timeout):
-            while True:
-                found = self._find(account, state, after)
-                if found is not None:
-                    return found
-                event = await self.client.next_event("account.registration",
-                                                     timeout=timeout + 1)
-                data = event["data"]
-                self.seen.setdefault(data["account"], []).append(data)
-        raise AssertionError(f"no {state!r} event for {account} within {timeout} s; "
-                             f"events so far: {self.seen.get(account)}")
-
-    def mark(self, account: str) -> int:
-        """A position to wait from (`after=`): events before it are ignored."""
-        return len(self.seen.get(account, []))
-
-
-@asynccontextmanager
-async def running_sipd(tmp_path: Path, settings: dict[str, Any] | None = None,
-                       name: str = "sipd") -> AsyncIterator[tuple[SipdProcess, Client,
-                                                                  Registrations]]:
-    """A sipd daemon with `settings`, an RPC connection subscribed to account events."""
-    daemon = SipdProcess(tmp_path, {"sip.listen_address": "127.0.0.1", **(settings or {})},
-                         name=name)
-    daemon.start()
-    try:
-        async with connect(daemon.endpoint) as client:
-            registrations = Registrations(client)
-            await registrations.subscribe()
-            yield daemon, client, registrations
-    except BaseException:
-        print(daemon.log()[-20000:])
-        raise
-    finally:
-        daemon.stop()
-
-
-async def add_account(client: Client, **fields: Any) -> dict[str, Any]:
-    return await client.call("accounts.add", fields)
-
-
 def kamailio_registrar(kamailio, transport: str) -> str:
     return kamailio.proxy_uri(transport)
-
-
-def kamailio_registers(kamailio) -> list[str]:
-    """Lines of Kamailio's log for each REGISTER it received."""
-    return [line for line in kamailio.log_text().splitlines() if "request REGISTER" in line]
 
 
 def tls_settings(kamailio) -> dict[str, Any]:
@@ -284,7 +201,7 @@ async def test_fifty_accounts_register_at_once(kamailio, tmp_path):
             for n, user in enumerate(users):
                 nursery.start_soon(add, user, "udp" if n % 2 else "tcp")
         assert len(ids) == 50
-        for user, account_id in ids.items():
+        for account_id in ids.values():
             registered = await regs.wait(account_id, "registered", timeout=60)
             assert registered["expires"] > 0
         listed = (await client.call("accounts.list"))["accounts"]
@@ -296,47 +213,40 @@ async def test_fifty_accounts_register_at_once(kamailio, tmp_path):
 
 # --- sipctl ------------------------------------------------------------------------------------
 
-def sipctl(daemon: SipdProcess, *args: str,
-           input: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sipctl", "--runtime-dir",
-                           str(daemon.runtime_dir), *args],
-                          capture_output=True, text=True, timeout=30, input=input)
-
-
 async def test_sipctl_adds_lists_gets_and_removes_an_account(kamailio, tmp_path):
     async with running_sipd(tmp_path) as (daemon, client, regs):
-        added = await off_loop(sipctl, daemon, "--json", "accounts", "add",
+        added = await off_loop(run_sipctl, daemon, "--json", "accounts", "add",
                                "--aor", kamailio.aor("bob"), "--password", "-",
                                "--registrar", kamailio_registrar(kamailio, "tcp"),
-                               input=PEER_USERS["bob"] + "\n")
+                               stdin=PEER_USERS["bob"] + "\n")
         assert added.returncode == 0, added.stderr
         account_id = json.loads(added.stdout)["id"]
         await regs.wait(account_id, "registered")
 
-        listed = await off_loop(sipctl, daemon, "--json", "accounts", "list")
+        listed = await off_loop(run_sipctl, daemon, "--json", "accounts", "list")
         assert listed.returncode == 0, listed.stderr
         accounts = {a["id"]: a for a in json.loads(listed.stdout)["accounts"]}
         assert accounts[account_id]["registration"]["state"] == "registered"
         assert "password" not in accounts[account_id]
-        table = await off_loop(sipctl, daemon, "accounts", "list")
+        table = await off_loop(run_sipctl, daemon, "accounts", "list")
         assert table.returncode == 0 and account_id in table.stdout
         assert "registered" in table.stdout
 
-        got = await off_loop(sipctl, daemon, "--json", "accounts", "get", account_id)
+        got = await off_loop(run_sipctl, daemon, "--json", "accounts", "get", account_id)
         assert got.returncode == 0, got.stderr
         assert json.loads(got.stdout)["aor"] == kamailio.aor("bob")
         assert PEER_USERS["bob"] not in got.stdout
 
-        missing = await off_loop(sipctl, daemon, "accounts", "get", "nobody")
+        missing = await off_loop(run_sipctl, daemon, "accounts", "get", "nobody")
         assert missing.returncode == 1 and "nobody" in missing.stderr
 
-        removed = await off_loop(sipctl, daemon, "--json", "accounts", "remove", account_id)
+        removed = await off_loop(run_sipctl, daemon, "--json", "accounts", "remove", account_id)
         assert removed.returncode == 0, removed.stderr
         await regs.wait(account_id, "unregistered")
         assert kamailio.contacts("bob") == []
 
         # and `sipctl call` reaches the same methods
-        again = await off_loop(sipctl, daemon, "--json", "call", "accounts.add", json.dumps(
+        again = await off_loop(run_sipctl, daemon, "--json", "call", "accounts.add", json.dumps(
             {"aor": kamailio.aor("bob"), "password": PEER_USERS["bob"],
              "registrar": kamailio_registrar(kamailio, "udp")}))
         assert again.returncode == 0, again.stderr

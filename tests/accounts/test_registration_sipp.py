@@ -8,51 +8,18 @@ from __future__ import annotations
 
 import re
 import signal
-from pathlib import Path
 
 import pytest
 import trio
 
-from tests.accounts.test_registration_interop import running_sipd
+from tests.harness.registration import running_sipd
+from tests.harness.sipp import branch, header, received_requests, received_so_far
+from tests.harness.waits import off_loop, wait_until
 from tests.peers.dnsmasq import Srv
-from tests.peers.proc import off_loop, wait_until
-from tests.peers.sipp import SippResult
 
 pytestmark = pytest.mark.interop
 
 HOST = "127.0.0.1"
-
-
-_TRACE_ENTRY = re.compile(r"-{20,} [^\n]*\n(?P<what>[^\n]*)\n\n(?P<message>.*?)(?=-{20,} \d|\Z)",
-                          re.DOTALL)
-
-
-def received_requests(result: SippResult, method: str = "REGISTER") -> list[str]:
-    """The requests sipp received, as text, in order (from its -trace_msg log)."""
-    return [entry["message"].strip() for entry in _TRACE_ENTRY.finditer(result.messages)
-            if " message received " in entry["what"]
-            and entry["message"].startswith(f"{method} ")]
-
-
-def received_so_far(run, method: str = "REGISTER") -> list[str]:
-    """The requests a sipp still running has received."""
-    path: Path = run.files["messages"]
-    text = path.read_text(errors="replace") if path.exists() else ""
-    return [entry["message"].strip() for entry in _TRACE_ENTRY.finditer(text)
-            if " message received " in entry["what"]
-            and entry["message"].startswith(f"{method} ")]
-
-
-def header(message: str, name: str) -> str | None:
-    match = re.search(rf"^{name}:\s*(.*?)\s*$", message, re.MULTILINE | re.IGNORECASE)
-    return match.group(1) if match else None
-
-
-def branch(message: str) -> str:
-    via = header(message, "Via") or ""
-    match = re.search(r"branch=([^;,\s]+)", via)
-    assert match, message
-    return match.group(1)
 
 
 async def test_a_lost_200_ok_is_recovered_by_retransmission(sipp, tmp_path):

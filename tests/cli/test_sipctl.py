@@ -9,7 +9,6 @@ import sys
 import pytest
 
 
-
 def sipctl(*args: str, runtime_dir=None, check: bool = True, timeout: float = 30):
     command = [sys.executable, "-m", "sipctl"]
     if runtime_dir is not None:

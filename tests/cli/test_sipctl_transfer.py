@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.test_sipctl_calls import sessions, sipctl, sipctl_json, wait_for
+from tests.harness.sipctl import sessions, sipctl, sipctl_json
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.interop  # real pjsua2 media workers
 
@@ -15,9 +16,9 @@ def test_transfer_blind_and_its_errors(pair):
     a_port = sipctl_json(a, "state")["sip"]["ports"]["udp"]
     b_port = sipctl_json(b, "state")["sip"]["ports"]["udp"]
     call = sipctl_json(a, "dial", "local", f"sip:local@127.0.0.1:{b_port}")
-    incoming = wait_for(lambda: [s for s in sessions(b) if s["direction"] == "incoming"])[0]
+    incoming = wait_until(lambda: [s for s in sessions(b) if s["direction"] == "incoming"])[0]
     sipctl(b, "answer", incoming["id"])
-    wait_for(lambda: sipctl_json(a, "sessions", "get", call["id"])["state"] == "established")
+    wait_until(lambda: sipctl_json(a, "sessions", "get", call["id"])["state"] == "established")
 
     itself = sipctl(a, "transfer", call["id"], "--replaces", call["id"], check=False)
     assert itself.returncode == 1 and "another" in itself.stderr
@@ -27,10 +28,10 @@ def test_transfer_blind_and_its_errors(pair):
     result = sipctl_json(a, "transfer", call["id"], f"sip:local@127.0.0.1:{a_port}")
     assert result == {"id": call["id"], "state": "requested"}
     # B calls A; A answers that call, and its first one ends as transferred.
-    back = wait_for(lambda: [s for s in sessions(a) if s["direction"] == "incoming"])[0]
+    back = wait_until(lambda: [s for s in sessions(a) if s["direction"] == "incoming"])[0]
     sipctl(a, "answer", back["id"])
-    ended = wait_for(lambda: (s := sipctl_json(a, "sessions", "get", call["id"]))["state"]
+    ended = wait_until(lambda: (s := sipctl_json(a, "sessions", "get", call["id"]))["state"]
                      == "ended" and s)
     assert ended["reason"] == "transferred" and ended["transfer"]["state"] == "completed"
     sipctl(a, "hangup", back["id"])
-    wait_for(lambda: not [s for s in sessions(b) if s["state"] not in ("ended", "failed")])
+    wait_until(lambda: not [s for s in sessions(b) if s["state"] not in ("ended", "failed")])

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 import trio

@@ -8,8 +8,12 @@ from typing import Any
 
 import pytest
 
-from sipd.media.supervisor import (MediaSettings, MediaUnavailable, SupervisorConfig,
-                                   open_media_supervisor)
+from sipd.media.supervisor import (
+    MediaSettings,
+    MediaUnavailable,
+    SupervisorConfig,
+    open_media_supervisor,
+)
 from tests.media.conftest import EVENT_TIMEOUT, EventLog
 
 # A private slice of the RTP port space, split between the test's workers.

@@ -9,7 +9,10 @@ already terminated"), or pjsua aborted on an assertion.
 
 from __future__ import annotations
 
+from functools import partial
+
 import trio
+import trio.lowlevel
 
 from tests.media.conftest import connect
 
@@ -29,9 +32,9 @@ async def test_a_call_arriving_as_another_ends_takes_its_id_and_stays_up(start_w
         mark = b.events.mark()
         async with trio.open_nursery() as both:
             # a's BYE for id 0, then a new INVITE: they reach b together, on one connection.
-            both.start_soon(lambda: a.request("hangup", call=first_a))
-            await trio.sleep(0)
-            both.start_soon(lambda: a.request("call", uri=b.uri, session="new"))
+            both.start_soon(partial(a.request, "hangup", call=first_a))
+            await trio.lowlevel.checkpoint()
+            both.start_soon(partial(a.request, "call", uri=b.uri, session="new"))
         incoming = await b.events.wait_for(event="call.incoming", session="new", since=mark)
         new_b = incoming["call"]
         await b.events.wait_for(event="call.state", call=first_b, state="disconnected")

@@ -23,7 +23,7 @@ from sipd.messages.content import (
 from sipd.messages.cpim import IMDN_NAMESPACE, CPIMIdentity, parse_cpim
 from sipd.messages.iscomposing import IsComposing
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 NOON = datetime.datetime(2024, 1, 1, 10, 0, tzinfo=UTC)
 ACTIVE = IsComposing("active", content_type="text/plain", refresh=60)
 

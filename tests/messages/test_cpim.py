@@ -19,7 +19,7 @@ from sipd.messages.cpim import (
     parse_cpim,
 )
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 NOON = datetime.datetime(2024, 1, 1, 10, 0, tzinfo=UTC)
 
 

@@ -19,7 +19,7 @@ from sipd.messages.iscomposing import (
     parse_iscomposing,
 )
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 # As RFC 3994 §6 shows it (with its schemaLocation), and as linphone sends it.
 RFC_ACTIVE = b"""<?xml version="1.0" encoding="UTF-8"?>

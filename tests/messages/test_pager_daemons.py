@@ -8,85 +8,30 @@ client does it; a raw UDP socket plays a sender that sends what sipd does not ta
 from __future__ import annotations
 
 import uuid
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 import trio
 
-from sipctl.client import Client, RpcCallError, connect
+from sipctl.client import RpcCallError
 from sipd.sip.builder import warning_value
-from tests.daemon import SipdProcess, running
+from tests.harness.peer import open_peer
+from tests.harness.process import SipdProcess
 from tests.peers.ports import free_port
 
 TEXT = "héllo ✓ — direct"
 
 
-class Peer:
-    """One daemon, an RPC connection subscribed to its message events, and its SIP ports."""
-
-    def __init__(self, daemon: SipdProcess, rpc: Client, ports: dict[str, int]) -> None:
-        self.daemon = daemon
-        self.rpc = rpc
-        self.ports = ports
-
-    def uri(self, transport: str = "udp", user: str = "local") -> str:
-        suffix = "" if transport == "udp" else f";transport={transport}"
-        return f"sip:{user}@127.0.0.1:{self.ports[transport]}{suffix}"
-
-    async def send(self, to: str, content: str = TEXT, **params: Any) -> dict[str, Any]:
-        return await self.rpc.call("messages.send",
-                                   {"account": "local", "to": to, "content": content, **params})
-
-    async def composing(self, to: str, state: str) -> dict[str, Any]:
-        return await self.rpc.call("messages.composing",
-                                   {"account": "local", "to": to, "state": state})
-
-    async def event(self, name: str, **match: Any) -> dict[str, Any]:
-        """The data of the next event `name` whose data has the `match` values."""
-        params = await self.rpc.next_event(
-            name, where=lambda p: all(p["data"].get(k) == v for k, v in match.items()))
-        return params["data"]
-
-
-@asynccontextmanager
-async def open_peer(daemon: SipdProcess) -> AsyncIterator[Peer]:
-    log_start = len(daemon.log())
-    try:
-        async with connect(daemon.endpoint) as rpc:
-            await rpc.call("events.subscribe", {"topics": ["messages"]})
-            state = await rpc.call("system.state")
-            yield Peer(daemon, rpc, state["sip"]["ports"])
-    finally:  # pytest shows it when the test failed
-        print(f"--- sipd {daemon.base.name} during the test ---\n{daemon.log()[log_start:]}")
-
-
-@pytest.fixture(scope="module")
-def daemons(tmp_path_factory):
-    """Two daemons for the whole module (each test has its own connections): starting them
-    is most of the time these tests take."""
-    base = tmp_path_factory.mktemp("pager")
-    with running(base) as started:
-        yield started
-
-
-@pytest.fixture
-async def a(daemons):
-    async with open_peer(daemons[0]) as peer:
-        yield peer
-
-
-@pytest.fixture
-async def b(daemons):
-    async with open_peer(daemons[1]) as peer:
-        yield peer
+# the daemons of tests/harness/fixtures.py, without media settings; connections see messages
+DAEMON_SETTINGS: dict[str, Any] = {}
+PEER_TOPICS = ("messages",)
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 async def test_local_to_local_direct(a, b, transport):
     to = b.uri(transport)
 
-    result = await a.send(to)
+    result = await a.send(to, TEXT)
 
     assert result["code"] == 200 and result["delivered"] is True
     received = await b.event("message.received", content=TEXT)
@@ -114,7 +59,7 @@ async def test_tcp_only_daemon_is_answered_over_tcp(tmp_path, a):
     """A daemon without UDP writes from a TCP address, so a reply to its From reaches it."""
     daemon = SipdProcess(tmp_path, {"sip.transport_list": ["tcp"]}, name="tcp-only").start()
     try:
-        async with open_peer(daemon) as tcp_only:
+        async with open_peer(daemon, PEER_TOPICS) as tcp_only:
             assert set(tcp_only.ports) == {"tcp"}
 
             await tcp_only.send(a.uri("tcp"), "over TCP only")
@@ -135,7 +80,7 @@ async def test_shorthand_recipient_without_scheme(a, b):
 
 
 async def test_cpim_wrapped_message_shows_its_headers(a, b):
-    result = await a.send(b.uri("tcp"), cpim=True)
+    result = await a.send(b.uri("tcp"), TEXT, cpim=True)
 
     assert result["delivered"] is True
     received = await b.event("message.received", content=TEXT)
@@ -149,7 +94,7 @@ async def test_cpim_wrapped_message_shows_its_headers(a, b):
 async def test_unknown_user_gets_404(a, b):
     to = b.uri("udp", user="nobody")
 
-    result = await a.send(to)
+    result = await a.send(to, TEXT)
 
     assert result["code"] == 404 and result["delivered"] is False
     delivery = await a.event("message.delivery", id=result["id"])
@@ -160,7 +105,7 @@ async def test_unreachable_port_is_not_delivered(a):
     """TCP to a port nobody listens on fails at once (over UDP it would take Timer F, 32 s)."""
     to = f"sip:local@127.0.0.1:{free_port()};transport=tcp"
 
-    result = await a.send(to)
+    result = await a.send(to, TEXT)
 
     assert result["delivered"] is False and result["code"] == 503  # RFC 3261 §8.1.3.1
     assert "refused" in result["reason"].lower()
@@ -209,10 +154,10 @@ async def test_text_html(a, b):
 
 async def test_invalid_requests_are_refused_by_rpc(a):
     with pytest.raises(RpcCallError) as bad_to:
-        await a.send("tel:+15551234")
+        await a.send("tel:+15551234", TEXT)
     assert bad_to.value.data["field"] == "to"
     with pytest.raises(RpcCallError) as bad_type:
-        await a.send(a.uri(), content_type="text/plain;charset=x-no-such-charset")
+        await a.send(a.uri(), TEXT, content_type="text/plain;charset=x-no-such-charset")
     assert bad_type.value.data["field"] == "content"
     with pytest.raises(RpcCallError) as unknown_account:
         await a.rpc.call("messages.send", {"account": "nobody", "to": a.uri(), "content": "x"})
@@ -272,9 +217,9 @@ async def test_raw_sender_gets_refusals(b, content_type, body, status, warning):
     # nothing was published for it: the next message event is the one sent after it
     status_line, _ = await send_raw(b.ports["udp"], "text/plain", b"after the refusal")
     assert status_line.startswith("SIP/2.0 200 ")
-    params = await b.rpc.next_event()
-    assert params["name"] == "message.received"
-    assert params["data"]["content"] == "after the refusal"
+    (first,) = await b.wait_until(lambda: b.events.seen[:1], what="a message event")
+    assert first["name"] == "message.received"
+    assert first["data"]["content"] == "after the refusal"
 
 
 def test_warning_value_is_one_quoted_string():

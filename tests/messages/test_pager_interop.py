@@ -8,76 +8,19 @@ looks the recipient up in its location table.
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
-from sipctl.client import Client, connect
-from tests.daemon import SipdProcess
-from tests.peers.fixtures import PEER_USERS
-from tests.peers.proc import off_loop
+from tests.harness.peer import registered_user
+from tests.harness.waits import off_loop
 
 pytestmark = pytest.mark.interop
 
 
-class SipdUser:
-    """A sipd daemon with one account registered at Kamailio, subscribed to its events."""
-
-    def __init__(self, daemon: SipdProcess, rpc: Client, account: dict[str, Any],
-                 transport: str) -> None:
-        self.daemon = daemon
-        self.transport = transport
-        self.rpc = rpc
-        self.account = account
-
-    @property
-    def id(self) -> str:
-        return self.account["id"]
-
-    async def send(self, to: str, content: str, **params: Any) -> dict[str, Any]:
-        return await self.rpc.call("messages.send",
-                                   {"account": self.id, "to": to, "content": content, **params})
-
-    async def composing(self, to: str, state: str) -> dict[str, Any]:
-        return await self.rpc.call("messages.composing",
-                                   {"account": self.id, "to": to, "state": state})
-
-    async def event(self, name: str, **match: Any) -> dict[str, Any]:
-        params = await self.rpc.next_event(
-            name, where=lambda p: all(p["data"].get(k) == v for k, v in match.items()))
-        return params["data"]
-
-
-def account_fields(kamailio: Any, user: str, transport: str) -> dict[str, Any]:
-    """Over UDP the account names Kamailio as its registrar (requests go there directly);
-    over TCP as its outbound proxy (a pre-loaded Route; the registrar is the AOR's domain)."""
-    fields = {"aor": kamailio.aor(user), "password": PEER_USERS[user]}
-    if transport == "udp":
-        fields["registrar"] = kamailio.proxy_uri("udp").replace(";transport=udp", "")
-    else:
-        fields["outbound_proxy"] = kamailio.proxy_uri(transport)
-    return fields
-
-
-@asynccontextmanager
-async def sipd_user(tmp_path: Any, kamailio: Any, user: str,
-                    transport: str) -> AsyncIterator[SipdUser]:
+def sipd_user(tmp_path: Any, kamailio: Any, user: str, transport: str) -> Any:
     """A daemon of its own with `user` registered at Kamailio over `transport`."""
-    daemon = SipdProcess(tmp_path, name=f"sipd-{user}")
-    try:
-        daemon.start()
-        async with connect(daemon.endpoint) as rpc:
-            await rpc.call("events.subscribe", {"topics": ["messages", "accounts"]})
-            account = await rpc.call("accounts.add", account_fields(kamailio, user, transport))
-            state = (await rpc.next_event(
-                "account.registration",
-                where=lambda p: p["data"]["state"] in ("registered", "failed")))["data"]
-            assert state["state"] == "registered", state
-            yield SipdUser(daemon, rpc, account, transport)
-    finally:
-        daemon.stop()
-        print(f"--- {daemon.base.name} ---\n{daemon.log()}")  # shown on failure
+    return registered_user(tmp_path, kamailio, user, transport, topics=("messages", "accounts"))
 
 
 @pytest.fixture(params=["udp", "tcp"])

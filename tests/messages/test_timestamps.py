@@ -8,7 +8,7 @@ import pytest
 
 from sipd.messages.timestamps import format_timestamp, parse_timestamp
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -40,11 +40,14 @@ import threading
 import time
 import uuid
 import wave
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+
+from tests.harness.useragent import PEER_TIMEOUT, UserAgentPeer
 
 from .ports import HOST, free_port, free_port_block
-from .proc import Process, ProcessError, require_binary, wait_until
+from .proc import Process, ProcessError, off_loop, require_binary, wait_until
 
 MODULE_PATH = "/usr/lib/baresip/modules"
 MESSAGE_LINE = re.compile(r'\r(sips?:\S+): "(.*)"\n')
@@ -77,7 +80,10 @@ class CtrlError(RuntimeError):
     pass
 
 
-class Baresip:
+class Baresip(UserAgentPeer):
+    NAME = "baresip"
+    MESSAGE_LINE = MESSAGE_LINE
+
     def __init__(
         self,
         tmpdir: Path,
@@ -135,7 +141,7 @@ class Baresip:
         self.process: Process | None = None
         self._sock: socket.socket | None = None
         self._reader: threading.Thread | None = None
-        self._responses: "queue.Queue[dict[str, Any]]" = queue.Queue()
+        self._responses: queue.Queue[dict[str, Any]] = queue.Queue()
         self._events: list[dict[str, Any]] = []
         self._events_cond = threading.Condition()
         self._consumed: set[int] = set()
@@ -209,7 +215,7 @@ class Baresip:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> "Baresip":
+    def start(self) -> Baresip:
         self._write_config()
         argv = [self.binary, "-f", self.config_dir]
         # stdin is a pipe: the stdio UI module needs a pollable stdin to load
@@ -241,15 +247,6 @@ class Baresip:
                 pass
         if self._reader is not None:
             self._reader.join(timeout=2)
-
-    def __enter__(self) -> "Baresip":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def log_text(self) -> str:
-        return self.process.log_text() if self.process else ""
 
     # -- ctrl_tcp ------------------------------------------------------------------------------
 
@@ -350,7 +347,8 @@ class Baresip:
                 for index, event in enumerate(self._events):
                     if index in self._consumed:
                         continue
-                    if event.get("type") == type and all(event.get(k) == v for k, v in fields.items()):
+                    if event.get("type") == type and all(
+                            event.get(k) == v for k, v in fields.items()):
                         self._consumed.add(index)
                         return event
                     if type == "REGISTER_OK" and event.get("type") == "REGISTER_FAIL":
@@ -395,20 +393,8 @@ class Baresip:
             self.command("contact_next")
         self.command("message", text)
 
-    def messages(self) -> list[tuple[str, str]]:
-        """(sender URI, text) of every MESSAGE received so far."""
-        return MESSAGE_LINE.findall(self.log_text())
-
-    def wait_message(self, timeout: float = 10.0, text: str | None = None) -> tuple[str, str]:
-        """The first received MESSAGE (with `text`, if given)."""
-        def find() -> tuple[str, str] | None:
-            for peer, body in self.messages():
-                if text is None or body == text:
-                    return peer, body
-            return None
-
-        return wait_until(find, timeout=timeout, what="baresip to receive a MESSAGE",
-                          on_timeout=lambda: self.process.log_tail() if self.process else "")
+    def ended_waiter(self, timeout: float = PEER_TIMEOUT) -> Callable[[], Awaitable[Any]]:
+        return lambda: off_loop(self.wait_event, "CALL_CLOSED", timeout=timeout)
 
     def recordings(self) -> dict[str, list[Path]]:
         """WAV files the sndfile filter wrote: {"sent": [...], "received": [...]}."""

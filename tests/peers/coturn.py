@@ -64,10 +64,11 @@ class Coturn:
         args += [f"--user={name}:{password}" for name, password in self.users.items()]
         return args
 
-    def start(self) -> "Coturn":
+    def start(self) -> Coturn:
         env = dict(os.environ)
         env.pop("TURN_CONF", None)
-        self.process = Process(self.argv(), name="turnserver", log_path=self.tmpdir / "turnserver.log",
+        self.process = Process(self.argv(), name="turnserver",
+                               log_path=self.tmpdir / "turnserver.log",
                                max_lifetime=self.max_lifetime, env=env).start()
         try:
             wait_until(lambda: self._alive_and(stun_binding((HOST, self.port), timeout=0.3)),
@@ -88,7 +89,7 @@ class Coturn:
         if self.process is not None:
             self.process.stop(timeout=3)
 
-    def __enter__(self) -> "Coturn":
+    def __enter__(self) -> Coturn:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

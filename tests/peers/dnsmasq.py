@@ -1,7 +1,8 @@
 """dnsmasq as the authoritative DNS server of a test domain, for RFC 3263 server location.
 
     with Dnsmasq(tmp_path,
-                 naptr=[Naptr("example.test", 10, 10, "S", "SIP+D2T", "", "_sip._tcp.example.test")],
+                 naptr=[Naptr("example.test", 10, 10, "S", "SIP+D2T", "",
+                              "_sip._tcp.example.test")],
                  srv=[Srv("_sip._tcp.example.test", "sip.example.test", kam.tcp_port)],
                  a={"sip.example.test": "127.0.0.1"}) as dns:
         resolver.nameservers = ["127.0.0.1"]; resolver.port = dns.port
@@ -15,9 +16,9 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from .ports import HOST, free_port
 from .proc import Process, require_binary, wait_until
@@ -78,7 +79,8 @@ class Dnsmasq:
         for name, addresses in self.a.items():
             for address in addresses:
                 if not ipaddress.ip_address(address).is_loopback:
-                    raise ValueError(f"{name} -> {address}: test DNS serves loopback addresses only")
+                    raise ValueError(f"{name} -> {address}: "
+                                     "test DNS serves loopback addresses only")
         self.local_domains = list(local_domains)
         self.start_timeout = start_timeout
         self.max_lifetime = max_lifetime
@@ -104,7 +106,7 @@ class Dnsmasq:
             args += [f"--host-record={name},{address}" for address in addresses]
         return args
 
-    def start(self) -> "Dnsmasq":
+    def start(self) -> Dnsmasq:
         self.process = Process(self.argv(), name="dnsmasq", log_path=self.tmpdir / "dnsmasq.log",
                                max_lifetime=self.max_lifetime).start()
         try:
@@ -120,7 +122,7 @@ class Dnsmasq:
         if self.process is not None:
             self.process.stop(timeout=3)
 
-    def __enter__(self) -> "Dnsmasq":
+    def __enter__(self) -> Dnsmasq:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -148,7 +150,8 @@ class Dnsmasq:
         assert self.process is not None
         if not self.process.alive():
             raise RuntimeError(f"dnsmasq exited\n{self.process.log_tail()}")
-        query = dns.message.make_query(f"{self.local_domains[0] if self.local_domains else 'test'}.", "SOA")
+        zone = self.local_domains[0] if self.local_domains else "test"
+        query = dns.message.make_query(f"{zone}.", "SOA")
         try:
             dns.query.udp(query, HOST, port=self.port, timeout=0.3)
         except (dns.exception.Timeout, OSError):

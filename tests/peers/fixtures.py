@@ -21,8 +21,9 @@ the test.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -120,9 +121,11 @@ def kamailio(kamailio_factory: Callable[..., Kamailio]) -> Kamailio:
 def baresip_factory(peers: PeerSet, tmp_path: Path,
                     request: pytest.FixtureRequest) -> Callable[..., Baresip]:
     def start(user: str | None = None, **kwargs: Any) -> Baresip:
-        kamailio = _kamailio_for(request, kwargs) if user is not None else kwargs.pop("kamailio", None)
+        kamailio = (_kamailio_for(request, kwargs) if user is not None
+                    else kwargs.pop("kamailio", None))
         if user is not None:
-            kwargs.setdefault("account", f"sip:{user}@{kamailio.domain if kamailio else 'example.test'}")
+            domain = kamailio.domain if kamailio else "example.test"
+            kwargs.setdefault("account", f"sip:{user}@{domain}")
             kwargs.setdefault("password", PEER_USERS.get(user))
             if kamailio is not None:
                 kwargs.setdefault("outbound", kamailio.proxy_uri("udp"))
@@ -139,9 +142,11 @@ def baresip_factory(peers: PeerSet, tmp_path: Path,
 def linphonec_factory(peers: PeerSet, tmp_path: Path,
                       request: pytest.FixtureRequest) -> Callable[..., Linphonec]:
     def start(user: str | None = None, **kwargs: Any) -> Linphonec:
-        kamailio = _kamailio_for(request, kwargs) if user is not None else kwargs.pop("kamailio", None)
+        kamailio = (_kamailio_for(request, kwargs) if user is not None
+                    else kwargs.pop("kamailio", None))
         if user is not None:
-            kwargs.setdefault("account", f"sip:{user}@{kamailio.domain if kamailio else 'example.test'}")
+            domain = kamailio.domain if kamailio else "example.test"
+            kwargs.setdefault("account", f"sip:{user}@{domain}")
             kwargs.setdefault("password", PEER_USERS.get(user))
             if kamailio is not None:
                 kwargs.setdefault("proxy", kamailio.proxy_uri("udp"))

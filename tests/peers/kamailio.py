@@ -54,7 +54,8 @@ def _run_identity() -> tuple[str, str] | None:
         except KeyError:
             continue
         return entry.pw_name, grp.getgrgid(entry.pw_gid).gr_name
-    raise RuntimeError("no unprivileged user to run Kamailio as (tried sipd-test, kamailio, nobody)")
+    raise RuntimeError("no unprivileged user to run Kamailio as "
+                       "(tried sipd-test, kamailio, nobody)")
 
 
 class Kamailio:
@@ -72,7 +73,8 @@ class Kamailio:
     ) -> None:
         unknown = set(features) - FEATURES
         if unknown:
-            raise ValueError(f"unknown Kamailio features {sorted(unknown)}; known: {sorted(FEATURES)}")
+            raise ValueError(f"unknown Kamailio features {sorted(unknown)}; "
+                             f"known: {sorted(FEATURES)}")
         self.binary = require_binary("kamailio")
         self.tmpdir = Path(tmpdir) / f"kamailio-{uuid.uuid4().hex[:6]}"
         self.tmpdir.mkdir(parents=True)
@@ -132,7 +134,7 @@ class Kamailio:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> "Kamailio":
+    def start(self) -> Kamailio:
         self._make_run_dir()
         self._make_database()
         if self.tls:
@@ -140,6 +142,7 @@ class Kamailio:
         if "presence" in self.features or "xcap" in self.features:
             self._make_dbtext()
         cfg = self._write_config()
+        assert self.run_dir is not None  # made above
         argv = [self.binary, "-DD", "-E", "-f", cfg, "-w", self.run_dir,
                 "-P", self.run_dir / "kamailio.pid", "-Y", self.run_dir, "-m", "32", "-M", "8"]
         if os.environ.get("KAMAILIO_MODULES_DIR"):
@@ -166,7 +169,7 @@ class Kamailio:
             # keep what a failure report needs, drop the private run dir
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
-    def __enter__(self) -> "Kamailio":
+    def __enter__(self) -> Kamailio:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -330,7 +333,8 @@ class Kamailio:
     def _ready(self) -> bool:
         assert self.process is not None
         if not self.process.alive():
-            raise ProcessError(f"kamailio exited with status {self.process.popen.poll()}\n"
+            popen = self.process.popen
+            raise ProcessError(f"kamailio exited with status {popen.poll() if popen else None}\n"
                                f"{self.process.log_tail()}")
         if not options_ping(HOST, self.udp_port, timeout=0.2):
             return False

@@ -28,11 +28,15 @@ import os
 import re
 import signal
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
+
+from tests.harness.useragent import PEER_TIMEOUT, UserAgentPeer
 
 from .baresip import write_tone_wav
 from .ports import HOST, free_port_block
-from .proc import Process, require_binary, wait_until
+from .proc import Process, off_loop, require_binary, wait_until
 
 MESSAGE_LINE = re.compile(r"Message received from (.+?): (.*)\n")
 #: What linphonec prints for each call event; every pattern names the call's `id` and `uri`.
@@ -50,7 +54,10 @@ CALL_PATTERNS = {
 }
 
 
-class Linphonec:
+class Linphonec(UserAgentPeer):
+    NAME = "linphonec"
+    MESSAGE_LINE = MESSAGE_LINE
+
     def __init__(
         self,
         tmpdir: Path,
@@ -136,9 +143,10 @@ class Linphonec:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> "Linphonec":
+    def start(self) -> Linphonec:
         self.rc_path.write_text(self._rc_text())
-        env = dict(os.environ, HOME=str(self.home), XDG_DATA_HOME=str(self.home / ".local" / "share"),
+        env = dict(os.environ, HOME=str(self.home),
+                   XDG_DATA_HOME=str(self.home / ".local" / "share"),
                    XDG_CONFIG_HOME=str(self.home / ".config"))
         argv = [self.binary, "-c", self.rc_path, "-d", "6", "-l", self.tmpdir / "liblinphone.log"]
         self.process = Process(argv, name="linphonec", log_path=self.log_path, stdin_pipe=True,
@@ -164,15 +172,6 @@ class Linphonec:
 
         # SIGTERM is ignored (or hangs in its handler); the second signal is SIGKILL anyway
         self.process.stop(timeout=3, graceful=quit_command, signals=(signal.SIGKILL,))
-
-    def __enter__(self) -> "Linphonec":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def log_text(self) -> str:
-        return self.process.log_text() if self.process else ""
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -233,7 +232,8 @@ class Linphonec:
 
     def transfer(self, uri: str, call_id: int | None = None) -> int:
         """Blind transfer: REFER the remote party of `call_id` (else the current call) to `uri`."""
-        return self.command(f"transfer {uri}" if call_id is None else f"transfer {int(call_id)} {uri}")
+        return self.command(f"transfer {uri}" if call_id is None
+                            else f"transfer {int(call_id)} {uri}")
 
     def transfer_to_call(self, call_id: int, other_call_id: int) -> int:
         """Attended transfer: REFER the remote party of `call_id` to the remote party of
@@ -244,16 +244,6 @@ class Linphonec:
         """Send `text` to `uri` as a SIP MESSAGE (a basic chat room)."""
         return self.command(f"chat {uri} {text}")
 
-    def messages(self) -> list[tuple[str, str]]:
-        """(sender, text) of every chat message received so far."""
-        return MESSAGE_LINE.findall(self.log_text())
-
-    def wait_message(self, timeout: float = 10.0, text: str | None = None) -> tuple[str, str]:
-        def find() -> tuple[str, str] | None:
-            for peer, body in self.messages():
-                if text is None or body == text:
-                    return peer, body
-            return None
-
-        return wait_until(find, timeout=timeout, what=f"linphonec {self.account} to receive a message",
-                          on_timeout=lambda: self.process.log_tail() if self.process else "")
+    def ended_waiter(self, timeout: float = PEER_TIMEOUT) -> Callable[[], Awaitable[Any]]:
+        offset = self.process.log_size()
+        return lambda: off_loop(self.wait_call, "ended", since=offset, timeout=timeout)

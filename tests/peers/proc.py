@@ -16,15 +16,17 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
 
-T = TypeVar("T")
+from tests.harness.waits import off_loop, wait_until
+
+__all__ = ["Process", "ProcessError", "off_loop", "require_binary", "wait_until"]
 
 #: Every Process started and not yet stopped, so a fixture can check that none is left behind.
-RUNNING: "set[Process]" = set()
+RUNNING: set[Process] = set()
 #: Every Process ever started by this test run, oldest first.
-STARTED: "list[Process]" = []
+STARTED: list[Process] = []
 
 
 def require_binary(name: str) -> str:
@@ -42,23 +44,6 @@ def require_binary(name: str) -> str:
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
     raise AssertionError("unreachable")  # pytest.skip raises
-
-
-def wait_until(
-    check: Callable[[], T], *, timeout: float, what: str, interval: float = 0.05,
-    on_timeout: Callable[[], str] | None = None,
-) -> T:
-    """Call `check` until it returns something truthy, and return that; TimeoutError otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            detail = on_timeout() if on_timeout else ""
-            raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}" +
-                               (f"\n{detail}" if detail else ""))
-        time.sleep(interval)
 
 
 class ProcessError(RuntimeError):
@@ -93,7 +78,7 @@ class Process:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> "Process":
+    def start(self) -> Process:
         prefix = ["timeout", "--kill-after=5", f"{self.max_lifetime:.0f}"]
         if self.line_buffered:
             # The peers' stdout is a file: without this glibc buffers what we wait for.
@@ -163,7 +148,7 @@ class Process:
             self._note(f"stopped, exit status {self.returncode}")
         return self.returncode
 
-    def __enter__(self) -> "Process":
+    def __enter__(self) -> Process:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -263,16 +248,3 @@ class Process:
                 return f.read().decode(errors="replace")
         except FileNotFoundError:
             return ""
-
-
-async def off_loop(function: Callable[..., T], *args: object, **kwargs: object) -> T:
-    """Run a blocking driver call (a wait_* method) in a thread, from a trio test.
-
-    The drivers block while they wait; when the sipd under test runs in the test's own trio
-    loop, waiting on the loop would stall it.
-    """
-    import functools
-
-    import trio
-
-    return await trio.to_thread.run_sync(functools.partial(function, *args, **kwargs))

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from .ports import HOST, free_port
 from .proc import Process, require_binary, wait_until
@@ -126,7 +126,8 @@ class Sipp:
         if not scenario_path.exists():
             raise FileNotFoundError(scenario_path)
         if transport not in TRANSPORTS:
-            raise ValueError(f"sipp transport must be one of {sorted(TRANSPORTS)} (no TLS in Debian's sipp)")
+            raise ValueError(f"sipp transport must be one of {sorted(TRANSPORTS)} "
+                             "(no TLS in Debian's sipp)")
         if target is not None and target[0] != HOST:
             raise ValueError("sipp may only send to 127.0.0.1")
         run_dir = self.tmpdir / f"sipp-{scenario_path.stem}-{uuid.uuid4().hex[:6]}"

@@ -169,7 +169,8 @@ async def test_drivers_work_from_trio_tests(kamailio, baresip_factory):
 def test_sipp_uac_against_sipp_uas(sipp):
     uas = sipp.start("options_uas.xml", timeout=10)
 
-    uac = sipp.run("options_uac.xml", ("127.0.0.1", uas.local_port), rows=[["alice", "example.test"]])
+    uac = sipp.run("options_uac.xml", ("127.0.0.1", uas.local_port),
+                   rows=[["alice", "example.test"]])
 
     assert uac.ok, uac.report()
     result = uas.wait()
@@ -215,7 +216,8 @@ def test_linphonec_attended_transfer_between_linphonecs(kamailio, linphonec_fact
         if name == "alice":  # a second call needs the first on hold
             carol.wait_call("paused", since=carol.pause(calls[name]), call_id=calls[name])
 
-    offset, alice_offset = carol.transfer_to_call(calls["alice"], calls["dave"]), alice.process.log_size()
+    offset = carol.transfer_to_call(calls["alice"], calls["dave"])
+    alice_offset = alice.process.log_size()
     # alice INVITEs dave with Replaces; dave takes it at once and drops carol's call
     new_call = alice.wait_call("outgoing", since=alice_offset)
     assert "Replaces=" in new_call["uri"]

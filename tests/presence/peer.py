@@ -5,7 +5,8 @@ send."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sipd.sip.builder import build_request, build_response, new_branch
 from sipd.sip.header_values import Address, parse_address

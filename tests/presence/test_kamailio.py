@@ -22,8 +22,7 @@ from sipd.presence.events import (
     PublicationState,
     SubscriptionState,
 )
-from sipd.presence.message_summary import MessageCounts, MessageSummary, \
-    build_message_summary
+from sipd.presence.message_summary import MessageCounts, MessageSummary, build_message_summary
 from sipd.presence.payload import (
     DIALOG_INFO_TYPE,
     MESSAGE_SUMMARY_TYPE,

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from sipd.presence.actions import ClaimDialog, DialogKey, ReleaseDialog, SendRequest, \
-    SendResponse
-from sipd.sip.auth import CredentialStore, Credentials, DigestAuthenticator
+from sipd.presence.actions import ClaimDialog, DialogKey, ReleaseDialog, SendRequest, SendResponse
+from sipd.sip.auth import Credentials, CredentialStore, DigestAuthenticator
 from sipd.sip.builder import new_branch
 from sipd.sip.header_values import Address
 from sipd.sip.message import Request, Response, parse_datagram

@@ -9,6 +9,7 @@ import trio
 from trio_websocket import HandshakeError, open_websocket_url
 
 from sipctl.client import Endpoint, RpcCallError, connect
+from tests.harness.waits import eventually
 
 
 async def call(ws, method, params=None, ident=1):
@@ -37,9 +38,7 @@ async def test_three_wrong_logins_close_the_connection(sipd):
     async with open_websocket_url(sipd.endpoint.url) as ws:
         for _ in range(3):
             await call(ws, "auth.login", {"token": "guess"})
-        with trio.fail_after(5):
-            while not ws.closed:
-                await trio.sleep(0.02)
+        await eventually(lambda: ws.closed, timeout=5, what="ws.closed")
         assert ws.closed.code == 1008
 
 

@@ -9,7 +9,7 @@ import socket
 import trio
 
 from sipctl.client import connect
-from tests.daemon import SipdProcess, host_port
+from tests.harness.process import SipdProcess, host_port
 
 
 class LimitedSipd(SipdProcess):

@@ -10,7 +10,7 @@ import trio
 from trio_websocket import open_websocket_url, wrap_client_stream
 
 from sipctl.client import RpcCallError, connect
-from tests.daemon import host_port
+from tests.harness.process import host_port
 
 
 async def set_setting(client, key, value):
@@ -118,7 +118,8 @@ async def test_client_vanishing_mid_call(sipd, client):
     for _ in range(20):
         stream = await trio.open_tcp_stream(*host_port(sipd.endpoint.url))
         await stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                              b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                              b"Connection: Upgrade\r\n"
+                              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                               b"Sec-WebSocket-Version: 13\r\n\r\n")
         await stream.aclose()
     headers = [("Authorization", f"Bearer {sipd.endpoint.token}")]

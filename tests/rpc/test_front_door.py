@@ -11,7 +11,8 @@ import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from sipctl.client import connect
-from tests.daemon import SipdProcess
+from tests.harness.process import SipdProcess
+from tests.harness.waits import eventually
 
 
 async def raw(ws, frame, timeout=10):
@@ -87,13 +88,11 @@ async def test_lone_surrogate_in_an_account_field_adds_nothing(sipd, ws):
 async def test_lone_surrogate_in_a_login_counts_as_a_wrong_token(sipd):
     async with open_websocket_url(sipd.endpoint.url) as ws:
         for attempt in range(3):
-            reply = await raw(ws, '{"jsonrpc": "2.0", "method": "auth.login", "id": %d, '
+            reply = await raw(ws, '{"jsonrpc": "2.0", "method": "auth.login", "id": %d, '  # noqa: UP031
                                   '"params": {"token": "\\ud800"}}' % attempt)
             assert reply["error"]["code"] == -32602
             assert reply["error"]["data"]["field"] == "params.token"
-        with trio.fail_after(5):
-            while not ws.closed:
-                await trio.sleep(0.02)
+        await eventually(lambda: ws.closed, timeout=5, what="ws.closed")
         assert ws.closed.code == 1008
     assert "Traceback" not in sipd.log()
 
@@ -122,9 +121,7 @@ async def test_wrong_logins_in_a_batch_stop_at_the_limit(sipd):
         assert len(wrong) == 3
         assert all(r["error"]["code"] != -32001 or "wrong token" in r["error"]["data"]["reason"]
                    for r in reply)
-        with trio.fail_after(5):
-            while not ws.closed:
-                await trio.sleep(0.02)
+        await eventually(lambda: ws.closed, timeout=5, what="ws.closed")
         assert ws.closed.code == 1008
     # and guessing on the next frames after the close is not evaluated either
     assert sipd.log().count("wrong token, attempt") == 3

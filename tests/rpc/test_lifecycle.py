@@ -15,7 +15,8 @@ import trio
 from sipctl.client import connect
 from sipd.settings.schema import render_example
 from sipd.settings.store import SettingsStore
-from tests.daemon import ROOT, SipdProcess, host_port
+from tests.harness.process import ROOT, SipdProcess, host_port
+from tests.harness.waits import eventually
 
 
 def test_first_start_creates_default_config(tmp_path):
@@ -40,9 +41,7 @@ async def test_signal_stops_cleanly_and_tells_clients(sipd, signum):
         sipd.signal(signum)
         event = await client.next_event("system.stopping")
         assert signal.Signals(signum).name in event["data"]["reason"]
-        with trio.fail_after(10):
-            while not client.ws.closed:
-                await trio.sleep(0.01)
+        await eventually(lambda: client.ws.closed, timeout=10, what="client.ws.closed")
         assert client.ws.closed.code == 1001
         assert "sipd is stopping" in client.ws.closed.reason
     assert sipd.wait(10) == 0
@@ -79,7 +78,7 @@ def test_read_only_state_dir_is_a_clear_error(tmp_path):
     daemon = SipdProcess(tmp_path)
     daemon.state_dir.mkdir(parents=True)
     daemon.config.parent.mkdir(parents=True)
-    from tests.daemon import write_config
+    from tests.harness.process import write_config
     write_config(daemon.config, daemon.settings)
     command = " ".join(daemon.command())
     # A read-only bind mount: permission bits alone do not stop root.
@@ -127,9 +126,8 @@ async def test_sighup_reloads_and_keeps_old_settings_when_invalid(sipd, client):
     good = sipd.config.read_text()
     sipd.config.write_text(good.replace("max_workers = 7", "max_workers = \"many\""))
     sipd.signal(signal.SIGHUP)
-    with trio.fail_after(10):
-        while "configuration not reloaded" not in sipd.log():
-            await trio.sleep(0.05)
+    await eventually(lambda: "configuration not reloaded" in sipd.log(), timeout=10,
+                     what="'configuration not reloaded' in sipd.log()")
     assert (await client.call("settings.get", {"key": "media.max_workers"}))["value"] == 7
 
 
@@ -147,9 +145,8 @@ async def test_kill_9_during_settings_writes_leaves_a_valid_file(tmp_path):
                 nursery.start_soon(write_forever)
                 await trio.sleep(0.5)
                 daemon.proc.kill()
-                with trio.fail_after(10):
-                    while daemon.proc.poll() is None:
-                        await trio.sleep(0.01)
+                await eventually(lambda: daemon.proc.poll() is not None, timeout=10,
+                                 what="daemon.proc.poll() is not None")
                 nursery.cancel_scope.cancel()
     except BaseException as exc:  # the connection breaks: that is the point
         if not _broken_connection(exc):
@@ -210,9 +207,8 @@ async def test_rpc_listen_moves_live_and_rpc_json_follows(sipd, client):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     await client.call("settings.set", {"key": "rpc.listen", "value": f"127.0.0.1:{port}"})
-    with trio.fail_after(10):
-        while sipd.endpoint.url == old_url:
-            await trio.sleep(0.02)
+    await eventually(lambda: sipd.endpoint.url != old_url, timeout=10,
+                     what="sipd.endpoint.url != old_url")
     assert host_port(sipd.endpoint.url) == ("127.0.0.1", port)
     async with connect(sipd.endpoint) as moved:
         assert (await moved.call("system.version"))["name"] == "sipd"
@@ -228,9 +224,8 @@ async def test_rpc_listen_on_a_taken_port_keeps_the_old_listener(sipd, client):
         taken.listen()
         port = taken.getsockname()[1]
         await client.call("settings.set", {"key": "rpc.listen", "value": f"127.0.0.1:{port}"})
-        with trio.fail_after(10):
-            while "cannot listen on" not in sipd.log():
-                await trio.sleep(0.02)
+        await eventually(lambda: "cannot listen on" in sipd.log(), timeout=10,
+                         what="'cannot listen on' in sipd.log()")
     async with connect(sipd.endpoint) as again:
         assert (await again.call("system.version"))["name"] == "sipd"
 

@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from sipctl.client import connect
-from tests.daemon import SipdProcess
+from tests.harness.process import SipdProcess
 
 
 async def make_events(client, count, key="media.max_workers"):

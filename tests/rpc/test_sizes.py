@@ -11,7 +11,7 @@ import trio
 from trio_websocket import wrap_client_stream
 
 from sipctl.client import RpcCallError
-from tests.daemon import host_port
+from tests.harness.process import host_port
 
 HUGE = "x" * 300_000
 

@@ -9,123 +9,20 @@ from __future__ import annotations
 
 import os
 import signal
-import uuid
-from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any, AsyncIterator
 
 import pytest
 import trio
 
-from sipctl.client import Client, RpcCallError, connect
-from tests.daemon import SipdProcess
-from tests.media.audio import goertzel_power, read_wav, write_tone
-from tests.media.conftest import db
+from sipctl.client import RpcCallError
+from tests.harness.audio import exchange_tones, heard_each_other
+from tests.harness.peer import call_and_answer, daemon_settings, open_peer
+from tests.harness.process import SipdProcess
+from tests.harness.raw_uac import raw_uac
+from tests.harness.waits import EVENT_TIMEOUT
 from tests.peers.ports import free_port, rtp_port_range
 
+
 # Generous bounds, never assertions on speed: the machines are shared and noisy.
-EVENT_TIMEOUT = 30.0
-TONE_SECONDS = 2.0
-
-
-class Events:
-    """Every event of one RPC connection; tests wait for the first that matches."""
-
-    def __init__(self) -> None:
-        self.seen: list[dict[str, Any]] = []
-        self._changed = trio.Event()
-
-    async def collect(self, rpc: Client) -> None:
-        async for message in rpc.events:
-            if message.get("method") == "event":
-                self.seen.append(message["params"])
-                self._changed.set()
-                self._changed = trio.Event()
-
-    def mark(self) -> int:
-        """A position: `wait(..., since=mark)` looks only at later events."""
-        return len(self.seen)
-
-    def matching(self, name: str, since: int = 0, **match: Any) -> list[dict[str, Any]]:
-        return [e["data"] for e in self.seen[since:] if e["name"] == name
-                and all(e["data"].get(k) == v for k, v in match.items())]
-
-    async def wait(self, name: str, timeout: float = EVENT_TIMEOUT, since: int = 0,
-                   **match: Any) -> dict[str, Any]:
-        with trio.move_on_after(timeout):
-            while True:
-                found = self.matching(name, since, **match)
-                if found:
-                    return found[0]
-                await self._changed.wait()
-        raise AssertionError(f"no {name} {match} within {timeout} s; saw "
-                             f"{[(e['name'], e['data']) for e in self.seen]}")
-
-
-class Peer:
-    def __init__(self, daemon: SipdProcess, rpc: Client, events: Events,
-                 ports: dict[str, int]) -> None:
-        self.daemon = daemon
-        self.rpc = rpc
-        self.events = events
-        self.ports = ports
-
-    def uri(self, transport: str = "udp") -> str:
-        suffix = "" if transport == "udp" else f";transport={transport}"
-        return f"sip:local@127.0.0.1:{self.ports[transport]}{suffix}"
-
-    async def call(self, method: str, **params: Any) -> Any:
-        return await self.rpc.call(method, params)
-
-    async def state(self, session: str, state: str, **match: Any) -> dict[str, Any]:
-        return await self.events.wait("session.state", id=session, state=state, **match)
-
-
-def daemon_settings() -> dict[str, Any]:
-    return {"rtp.media_address": "127.0.0.1", "rtp.port_range": rtp_port_range(),
-            "media.max_workers": 2, "rtp.audio_codecs": ["PCMU", "PCMA"]}
-
-
-@asynccontextmanager
-async def open_peer(daemon: SipdProcess) -> AsyncIterator[Peer]:
-    log_start = len(daemon.log())
-    try:
-        async with connect(daemon.endpoint) as rpc, trio.open_nursery() as nursery:
-            events = Events()
-            nursery.start_soon(events.collect, rpc)
-            await rpc.call("events.subscribe", {"topics": ["sessions", "media", "messages"]})
-            state = await rpc.call("system.state")
-            yield Peer(daemon, rpc, events, state["sip"]["ports"])
-            nursery.cancel_scope.cancel()
-    finally:  # pytest shows it when the test failed
-        print(f"--- sipd {daemon.base.name} during the test ---\n{daemon.log()[log_start:]}")
-
-
-async def call_and_answer(a: Peer, b: Peer, transport: str = "udp") -> tuple[str, str]:
-    """A calls B, B answers: both established. (A's session id, B's session id)"""
-    mark = b.events.mark()
-    started = await a.call("sessions.start", account="local", to=b.uri(transport),
-                           streams=["audio"])
-    a_id = started["id"]
-    new = await b.events.wait("session.new", direction="incoming", since=mark)
-    b_id = new["id"]
-    assert new["account"] == "local" and new["streams"] == ["audio"]
-    await b.state(b_id, "ringing")
-    await a.state(a_id, "ringing")
-    await b.call("sessions.answer", id=b_id)
-    await a.state(a_id, "established")
-    await b.state(b_id, "established")
-    return a_id, b_id
-
-
-def assert_hears(recording: Path, expected: float, other: float) -> None:
-    samples, rate = read_wav(recording)
-    assert len(samples) > rate // 2, f"{recording.name} holds almost nothing"
-    wanted, unwanted = (goertzel_power(samples, rate, f) for f in (expected, other))
-    # The other end's tone must dominate this end's own tone by far (20 dB).
-    assert db(wanted) > db(unwanted) + 20, (recording.name, db(wanted), db(unwanted))
-
-
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 async def test_call_carries_audio_both_ways(a, b, tmp_path, transport):
     a_id, b_id = await call_and_answer(a, b, transport)
@@ -142,30 +39,6 @@ async def test_call_carries_audio_both_ways(a, b, tmp_path, transport):
     ended = await b.state(b_id, "ended")
     assert ended.get("reason") == "remote hangup"
     await heard_each_other(heard)
-
-
-async def exchange_tones(a: Peer, a_id: str, b: Peer, b_id: str,
-                         tmp_path: Path) -> tuple[tuple[Peer, str, Path], ...]:
-    """A plays 440 Hz and B 1000 Hz into their calls, each recording what it hears, for
-    TONE_SECONDS; the recordings for `heard_each_other` once the calls have ended."""
-    heard = ((a, a_id, tmp_path / f"heard-by-{a_id}.wav"),
-             (b, b_id, tmp_path / f"heard-by-{b_id}.wav"))
-    for (peer, session, path), hz in zip(heard, (440, 1000)):
-        await peer.call("sessions.record", id=session, path=str(path))
-        tone = write_tone(tmp_path / f"{session}-{hz}.wav", hz)
-        await peer.call("sessions.play", id=session, path=str(tone), loop=True)
-    await trio.sleep(TONE_SECONDS)
-    return heard
-
-
-async def heard_each_other(heard: tuple[tuple[Peer, str, Path], ...]) -> None:
-    """Each end's recording (complete once its worker says so) holds the other's tone."""
-    for peer, session, path in heard:
-        done = await peer.events.wait("session.recording", id=session, path=str(path))
-        assert done["complete"] is True, done
-    (_, _, heard_by_a), (_, _, heard_by_b) = heard
-    assert_hears(heard_by_a, 1000, 440)
-    assert_hears(heard_by_b, 440, 1000)
 
 
 async def test_rejected_call_fails_with_the_code(a, b):
@@ -251,8 +124,8 @@ async def test_a_crashed_media_worker_ends_the_call(a, b, tmp_path):
 
     crashed = await a.events.wait("media.worker", state="crashed")
     assert crashed["sessions"] == [a_id] and crashed["pid"] == carrier["pid"]
-    ended = await a.state(a_id, "ended")
-    assert ended["reason"].startswith("media engine crashed"), ended
+    failed = await a.state(a_id, "failed")  # a fault, not a hangup
+    assert failed["reason"].startswith("media engine crashed"), failed
     # The recording could not be finished, and the client hears so.
     lost = await a.events.wait("session.recording", id=a_id)
     assert lost["path"] == str(recording) and lost["complete"] is False, lost
@@ -292,56 +165,6 @@ async def test_a_stopping_daemon_hangs_up_its_calls(tmp_path, b):
 
 
 # -- a raw UAC, for what a sipd does not send -------------------------------------------------
-
-class RawUac:
-    """A SIP UAC on a plain UDP socket: sends text, reads responses."""
-
-    def __init__(self, sock: Any, port: int, peer_port: int) -> None:
-        self.sock = sock
-        self.port = port
-        self.peer_port = peer_port
-        self.call_id = f"{uuid.uuid4().hex}@127.0.0.1"
-        self.tag = uuid.uuid4().hex[:8]
-
-    def request(self, method: str, uri: str, cseq: int, *, to_tag: str | None = None,
-                body: str = "", extra: str = "",
-                content_type: str = "application/sdp") -> bytes:
-        to = f"<sip:local@127.0.0.1:{self.peer_port}>" + (f";tag={to_tag}" if to_tag else "")
-        head = (f"{method} {uri} SIP/2.0\r\n"
-                f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{uuid.uuid4().hex};rport\r\n"
-                f"Max-Forwards: 70\r\nFrom: <sip:raw@127.0.0.1:{self.port}>;tag={self.tag}\r\n"
-                f"To: {to}\r\nCall-ID: {self.call_id}\r\nCSeq: {cseq} {method}\r\n"
-                f"Contact: <sip:raw@127.0.0.1:{self.port}>\r\n{extra}")
-        if body:
-            head += f"Content-Type: {content_type}\r\n"
-        return (head + f"Content-Length: {len(body.encode())}\r\n\r\n" + body).encode()
-
-    async def send(self, data: bytes) -> None:
-        await self.sock.sendto(data, ("127.0.0.1", self.peer_port))
-
-    async def response(self, status: int, timeout: float = EVENT_TIMEOUT
-                       ) -> tuple[dict[str, str], str]:
-        """The headers (lower-case names, first value) and body of the next `status`."""
-        with trio.fail_after(timeout):
-            while True:
-                data = (await self.sock.recv(65535)).decode()
-                head, _, body = data.partition("\r\n\r\n")
-                lines = head.split("\r\n")
-                if not lines[0].startswith(f"SIP/2.0 {status} "):
-                    continue
-                headers: dict[str, str] = {}
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    headers.setdefault(name.strip().lower(), value.strip())
-                return headers, body
-
-
-@asynccontextmanager
-async def raw_uac(peer: Peer) -> AsyncIterator[RawUac]:
-    with trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as sock:
-        await sock.bind(("127.0.0.1", 0))
-        yield RawUac(sock, sock.getsockname()[1], peer.ports["udp"])
-
 
 def _uri_of(address: str) -> str:
     return address.split("<", 1)[1].split(">", 1)[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from tests.sessions.test_calls import Peer
+from tests.harness.peer import DaemonPeer
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ async def bob(b):
         await b.call("accounts.remove", id=account["id"])
 
 
-def bob_uri(b: Peer) -> str:
+def bob_uri(b: DaemonPeer) -> str:
     return f"sip:bob@127.0.0.1:{b.ports['udp']}"
 
 

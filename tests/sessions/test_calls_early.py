@@ -19,23 +19,25 @@ import pytest
 import trio
 
 from sipctl.client import RpcCallError
+from tests.harness.audio import TONE_SECONDS, assert_hears
+from tests.harness.peer import DaemonPeer
+from tests.harness.sipp import finish, messages, starting
+from tests.harness.waits import EVENT_TIMEOUT, off_loop
 from tests.peers.baresip import write_tone_wav
 from tests.peers.ports import free_port
-from tests.peers.proc import off_loop, require_binary
-from tests.sessions.test_calls import EVENT_TIMEOUT, TONE_SECONDS, Peer, assert_hears
-from tests.sessions.test_calls_sipp import finish, messages, starting
+from tests.peers.proc import require_binary
 
 pytestmark = pytest.mark.interop
 
 HOST = "127.0.0.1"
 
 
-def states(peer: Peer, session: str) -> list[tuple[str, Any]]:
+def states(peer: DaemonPeer, session: str) -> list[tuple[str, Any]]:
     return [(e["state"], e.get("code")) for e in peer.events.matching("session.state",
                                                                       id=session)]
 
 
-async def gone(peer: Peer, session: str, timeout: float = EVENT_TIMEOUT) -> None:
+async def gone(peer: DaemonPeer, session: str, timeout: float = EVENT_TIMEOUT) -> None:
     """The session is forgotten (after its linger) and no worker carries it any more."""
     with trio.move_on_after(timeout):
         while True:
@@ -119,7 +121,7 @@ def mu_law_tone(tmp_path: Path, frequency: float = CALLEE_TONE) -> Path:
     return path
 
 
-async def recorded(peer: Peer, session: str, path: Path) -> None:
+async def recorded(peer: DaemonPeer, session: str, path: Path) -> None:
     done = await peer.events.wait("session.recording", id=session, path=str(path))
     assert done["complete"] is True, done
 

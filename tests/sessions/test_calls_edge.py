@@ -15,8 +15,10 @@ import pytest
 import trio
 
 from sipctl.client import RpcCallError
+from tests.harness.peer import call_and_answer, daemon_settings, open_peer
+from tests.harness.raw_uac import raw_uac
+from tests.harness.waits import EVENT_TIMEOUT, eventually
 from tests.media.audio import write_tone
-from tests.sessions.test_calls import EVENT_TIMEOUT, call_and_answer, raw_uac
 
 NOT_FOUND, INVALID, CONFLICT = -32002, -32602, -32003
 
@@ -54,11 +56,15 @@ async def test_bad_media_files_are_refused_with_the_reason(a, b, tmp_path):
     not_wav.write_text("this is not audio\n")
     stereo = tmp_path / "stereo.wav"
     with wave.open(str(stereo), "wb") as out:
-        out.setnchannels(2); out.setsampwidth(2); out.setframerate(44100)
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(44100)
         out.writeframes(b"\x00\x01" * 2 * 44100)
     eight = tmp_path / "eight.wav"
     with wave.open(str(eight), "wb") as out:
-        out.setnchannels(1); out.setsampwidth(1); out.setframerate(8000)
+        out.setnchannels(1)
+        out.setsampwidth(1)
+        out.setframerate(8000)
         out.writeframes(b"\x80" * 8000)
     results = {}
     for name, method, path in [
@@ -95,8 +101,8 @@ async def test_bad_media_files_are_refused_with_the_reason(a, b, tmp_path):
 
 def _offer(port: int, payloads: str = "0", rtpmap: str = "a=rtpmap:0 PCMU/8000\r\n",
            version: int = 1) -> str:
-    return ("v=0\r\no=raw 1 %d IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            "m=audio %d RTP/AVP %s\r\n%sa=sendrecv\r\n" % (version, port, payloads, rtpmap))
+    return (f"v=0\r\no=raw 1 {version} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            f"m=audio {port} RTP/AVP {payloads}\r\n{rtpmap}a=sendrecv\r\n")
 
 
 def _to_tag(headers: dict[str, str]) -> str:
@@ -133,8 +139,8 @@ async def test_an_invite_that_requires_what_we_lack_gets_420(b):
 
 
 async def test_sipp_requiring_100rel_or_timer_gets_420_and_supported_rings(b, sipp):
+    from tests.harness.waits import off_loop
     from tests.peers.ports import free_port
-    from tests.peers.proc import off_loop
     mark = b.events.mark()
     uac = sipp.start("call_uac_require.xml", ("127.0.0.1", b.ports["udp"]),
                      rows=[[str(free_port())]])
@@ -326,7 +332,6 @@ async def test_hang_up_on_hold_and_the_remote_hangs_up_while_held(a, b):
 
 
 async def test_two_clients_answer_the_same_call_and_one_wins(a, b, daemons):
-    from tests.sessions.test_calls import open_peer
     async with open_peer(daemons[1]) as other:
         mark = b.events.mark()
         a_id = (await a.call("sessions.start", account="local", to=b.uri()))["id"]
@@ -370,7 +375,7 @@ async def test_answer_after_the_caller_cancelled(a, b):
 
 async def test_bad_transfers_and_digits_are_refused(a, b):
     a_id, b_id = await call_and_answer(a, b)
-    for params, field in [({"to": "tel:+15551234"}, "to"), ({"to": "mailto:x@y"}, "to"),
+    for params, _field in [({"to": "tel:+15551234"}, "to"), ({"to": "mailto:x@y"}, "to"),
                           ({"to": ""}, "to"), ({"replaces": a_id}, "replaces"),
                           ({}, "to"), ({"to": "sip:x@127.0.0.1", "replaces": b_id}, "to")]:
         error = await _refused(a, "sessions.transfer", id=a_id, **params)
@@ -389,8 +394,7 @@ async def test_limits_fail_with_a_reason(a, tmp_path, dnsmasq_factory):
     """media.max_workers = 1 (4 sessions): the 5th call fails "media unavailable", an
     incoming one answered then gets 503; nobody on a UDP port, and a domain that does not
     exist, fail the call with a code and a reason (sip.t1 = 50 ms keeps timer B short)."""
-    from tests.daemon import SipdProcess
-    from tests.sessions.test_calls import daemon_settings, open_peer
+    from tests.harness.process import SipdProcess
     dns = dnsmasq_factory(a={"known.example.test": "127.0.0.1"})
     settings = {**daemon_settings(), "media.max_workers": 1, "sip.t1": 50,
                 "dns.nameservers": [f"127.0.0.1:{dns.port}"]}
@@ -485,6 +489,7 @@ async def test_a_cancel_that_crosses_the_answer_ends_the_call(b):
                 await uac.send(uac.request("BYE", contact, 2, to_tag=to_tag))
             over = await _over(b, new["id"])
             assert over["state"] in ("failed", "ended"), (delay, over)
-    with trio.fail_after(EVENT_TIMEOUT):
-        while any(w["sessions"] for w in (await b.call("system.state"))["media"]["workers"]):
-            await trio.sleep(0.1)
+    async def workers_idle() -> bool:
+        return not any(w["sessions"] for w in (await b.call("system.state"))["media"]["workers"])
+
+    await eventually(workers_idle, what="no session left on a worker", interval=0.1)

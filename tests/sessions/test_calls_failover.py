@@ -10,16 +10,16 @@ the call. The daemon runs with sip.t1 = 50 ms: an INVITE nobody answers times ou
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 import pytest
 
-from tests.daemon import SipdProcess
+from tests.harness.peer import DaemonPeer, daemon_settings, open_peer
+from tests.harness.process import SipdProcess
+from tests.harness.sipp import finish, messages, starting
 from tests.peers.dnsmasq import Srv
 from tests.peers.ports import free_port
-from tests.sessions.test_calls import Peer, daemon_settings, open_peer
-from tests.sessions.test_calls_sipp import finish, messages, starting
 
 pytestmark = pytest.mark.interop
 
@@ -29,7 +29,7 @@ SERVICE = f"_sip._udp.{DOMAIN}"
 
 
 @asynccontextmanager
-async def sipd_with_dns(tmp_path, dns) -> AsyncIterator[Peer]:
+async def sipd_with_dns(tmp_path, dns) -> AsyncIterator[DaemonPeer]:
     settings = {**daemon_settings(), "sip.t1": 50, "dns.nameservers": [f"{HOST}:{dns.port}"]}
     daemon = SipdProcess(tmp_path / "sipd", settings, name="sipd")
     try:
@@ -46,7 +46,7 @@ def two_servers(dnsmasq_factory, first: int, second: int):
                            a={f"one.{DOMAIN}": HOST, f"two.{DOMAIN}": HOST})
 
 
-async def call_is_placed_at_the_second(peer: Peer, answering) -> str:
+async def call_is_placed_at_the_second(peer: DaemonPeer, answering) -> str:
     to = f"sip:service@{DOMAIN};transport=udp"
     session = (await peer.call("sessions.start", account="local", to=to))["id"]
 

@@ -23,34 +23,34 @@ import trio
 from sipctl.client import RpcCallError
 from sipd.sessions.streams.audio import sdp as sdp_b2bua
 from sipd.sessions import sdp
-from tests.daemon import running
+from tests.harness.audio import exchange_tones, heard_each_other
+from tests.harness.peer import DaemonPeer, call_and_answer, daemon_settings, open_peer
+from tests.harness.process import running
+from tests.harness.waits import wait_until
 from tests.peers.coturn import Coturn
-from tests.peers.proc import wait_until
-from tests.sessions.test_calls import (Peer, call_and_answer, daemon_settings,
-                                       exchange_tones, heard_each_other, open_peer)
 
 interop = pytest.mark.interop
 
 # A pjsua ICE offer (relayed candidates only, as on loopback) and a remote's answer with its
 # ICE credentials at session level (RFC 8839 allows both levels).
 WORKER_ICE_OFFER = (
-    "v=0\r\no=- 3 3 IN IP4 127.0.0.1\r\ns=pjmedia\r\nb=AS:84\r\nt=0 0\r\na=X-nat:0\r\n"
-    "m=audio 30832 RTP/AVP 0 120\r\nc=IN IP4 127.0.0.1\r\nb=TIAS:64000\r\n"
-    "a=rtcp:30825 IN IP4 127.0.0.1\r\na=sendrecv\r\na=rtpmap:0 PCMU/8000\r\n"
-    "a=rtpmap:120 telephone-event/8000\r\na=fmtp:120 0-16\r\na=ssrc:43 cname:5a89\r\n"
-    "a=ice-ufrag:6ebf7fb2\r\na=ice-pwd:4cd9c28b25b9b15d61c1c965\r\n"
-    "a=candidate:R7f000001 1 UDP 16777215 127.0.0.1 30832 typ relay raddr 127.0.0.1 "
-    "rport 21076\r\n"
-    "a=candidate:R7f000001 2 UDP 16777214 127.0.0.1 30825 typ relay raddr 127.0.0.1 "
-    "rport 21061\r\n"
-    "a=remote-candidates:1 127.0.0.1 30824 2 127.0.0.1 30822\r\n").encode()
+    b"v=0\r\no=- 3 3 IN IP4 127.0.0.1\r\ns=pjmedia\r\nb=AS:84\r\nt=0 0\r\na=X-nat:0\r\n"
+    b"m=audio 30832 RTP/AVP 0 120\r\nc=IN IP4 127.0.0.1\r\nb=TIAS:64000\r\n"
+    b"a=rtcp:30825 IN IP4 127.0.0.1\r\na=sendrecv\r\na=rtpmap:0 PCMU/8000\r\n"
+    b"a=rtpmap:120 telephone-event/8000\r\na=fmtp:120 0-16\r\na=ssrc:43 cname:5a89\r\n"
+    b"a=ice-ufrag:6ebf7fb2\r\na=ice-pwd:4cd9c28b25b9b15d61c1c965\r\n"
+    b"a=candidate:R7f000001 1 UDP 16777215 127.0.0.1 30832 typ relay raddr 127.0.0.1 "
+    b"rport 21076\r\n"
+    b"a=candidate:R7f000001 2 UDP 16777214 127.0.0.1 30825 typ relay raddr 127.0.0.1 "
+    b"rport 21061\r\n"
+    b"a=remote-candidates:1 127.0.0.1 30824 2 127.0.0.1 30822\r\n")
 REMOTE_ICE_ANSWER = (
-    "v=0\r\no=bob 7 7 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n"
-    "a=ice-ufrag:Qx7b\r\na=ice-pwd:asd88fgpdd777uzjYhagZgasd\r\na=ice-options:ice2\r\n"
-    "m=audio 49170 RTP/AVP 0\r\na=rtcp:49171\r\n"
-    "a=candidate:1 1 UDP 2130706431 192.0.2.9 49170 typ host\r\n"
-    "a=candidate:1 2 UDP 2130706430 192.0.2.9 49171 typ host\r\n"
-    "m=message 2855 TCP/TLS/MSRP *\r\na=path:msrps://192.0.2.9:2855/x;tcp\r\n").encode()
+    b"v=0\r\no=bob 7 7 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n"
+    b"a=ice-ufrag:Qx7b\r\na=ice-pwd:asd88fgpdd777uzjYhagZgasd\r\na=ice-options:ice2\r\n"
+    b"m=audio 49170 RTP/AVP 0\r\na=rtcp:49171\r\n"
+    b"a=candidate:1 1 UDP 2130706431 192.0.2.9 49170 typ host\r\n"
+    b"a=candidate:1 2 UDP 2130706430 192.0.2.9 49171 typ host\r\n"
+    b"m=message 2855 TCP/TLS/MSRP *\r\na=path:msrps://192.0.2.9:2855/x;tcp\r\n")
 
 CANDIDATE = re.compile(r"^a=candidate:\S+ (\d) (\S+) \d+ (\S+) (\d+) typ (\S+)", re.M)
 PEER_USAGE = re.compile(r"peer usage: .*?rp=(\d+), rb=(\d+), sp=(\d+), sb=(\d+)")
@@ -168,7 +168,7 @@ async def test_ice_call_goes_through_the_turn_relay(ice_daemons, turn, tmp_path)
             trio.open_nursery() as nursery:
         tap.target_port = b.ports["tcp"]
         await tap.serve(nursery)
-        b_via_tap = Peer(b.daemon, b.rpc, b.events, {**b.ports, "tcp": tap.port})
+        b_via_tap = DaemonPeer(b.daemon, b.rpc, b.events, {**b.ports, "tcp": tap.port})
         a_id, b_id = await call_and_answer(a, b_via_tap, "tcp")
 
         offer = sip_bodies(tap.upstream, "INVITE ")
@@ -214,7 +214,7 @@ async def test_ice_without_turn_on_loopback_says_what_to_change(tmp_path):
     assert "rtp.media_address" in failure and "nat.ice" in failure, failure
 
 
-async def start_failure(peer: Peer, uri: str) -> str:
+async def start_failure(peer: DaemonPeer, uri: str) -> str:
     """The reason a call that cannot start gives, as an RPC error or as its end."""
     try:
         started = await peer.call("sessions.start", account="local", to=uri)

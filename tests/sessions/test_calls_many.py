@@ -14,11 +14,12 @@ import trio
 
 from sipd.media.process import port_slices
 from sipd.media.protocol import MAX_CALLS_PER_WORKER
-from tests.daemon import SipdProcess
+from tests.harness.events import EventLog
+from tests.harness.peer import daemon_settings, open_peer
+from tests.harness.process import SipdProcess
 from tests.media.audio import goertzel_power, read_wav, write_tone
 from tests.media.conftest import db
 from tests.peers.ports import rtp_port_range
-from tests.sessions.test_calls import Events, daemon_settings, open_peer
 
 WORKERS = 3
 CALLS = WORKERS * MAX_CALLS_PER_WORKER  # 12
@@ -40,7 +41,7 @@ def settings() -> dict[str, Any]:
     return {**daemon_settings(), "media.max_workers": WORKERS, "rtp.port_range": wide_rtp_range()}
 
 
-async def wait_count(events: Events, name: str, count: int, since: int = 0,
+async def wait_count(events: EventLog, name: str, count: int, since: int = 0,
                      timeout: float = TIMEOUT, **match: Any) -> list[dict[str, Any]]:
     with trio.move_on_after(timeout):
         while True:
@@ -52,7 +53,7 @@ async def wait_count(events: Events, name: str, count: int, since: int = 0,
                          f"{name} {match} within {timeout} s")
 
 
-async def all_in_state(events: Events, ids: list[str], state: str, since: int = 0) -> None:
+async def all_in_state(events: EventLog, ids: list[str], state: str, since: int = 0) -> None:
     with trio.move_on_after(TIMEOUT):
         while True:
             missing = [i for i in ids if not events.matching("session.state", since, id=i,
@@ -123,7 +124,7 @@ async def _run(a, b, tmp_path) -> None:
             nursery.start_soon(_rpc, b, "sessions.record", {"id": b_id, "path": str(path)})
     tones = [write_tone(tmp_path / f"a-{f}.wav", f) for f in TONES]
     async with trio.open_nursery() as nursery:
-        for a_id, tone in zip(a_ids, tones):
+        for a_id, tone in zip(a_ids, tones, strict=False):
             nursery.start_soon(_rpc, a, "sessions.play",
                                {"id": a_id, "path": str(tone), "loop": True})
     await trio.sleep(TONE_SECONDS)
@@ -138,7 +139,7 @@ async def _run(a, b, tmp_path) -> None:
     assert {d["id"] for d in done} == set(b_ids) and all(d["complete"] for d in done), done
 
     dominant = []
-    for b_id, path in recordings.items():
+    for path in recordings.values():
         seconds, powers = await trio.to_thread.run_sync(tone_powers, str(path))
         ranked = sorted(powers, key=powers.get, reverse=True)
         best, second = ranked[0], ranked[1]

@@ -9,21 +9,21 @@ from sipd.sessions.sdp import SessionVersion, parse_sdp
 
 # What a pjsua2 worker offers (DESIGN.md §2: lines that do not belong outside).
 WORKER_OFFER = (
-    "v=0\r\no=- 4004474012 4004474012 IN IP4 127.0.0.1\r\ns=pjmedia\r\nb=AS:84\r\nt=0 0\r\n"
-    "a=X-nat:0\r\nm=audio 53826 RTP/AVP 0 8 120\r\nc=IN IP4 127.0.0.1\r\nb=TIAS:64000\r\n"
-    "a=rtcp:53827 IN IP4 127.0.0.1\r\na=sendrecv\r\na=rtpmap:0 PCMU/8000\r\n"
-    "a=rtpmap:8 PCMA/8000\r\na=rtpmap:120 telephone-event/8000\r\na=fmtp:120 0-16\r\n"
-    "a=ssrc:973411625 cname:0c7c7afd45db4cfd\r\n"
-    "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:dqEhvDabf28pHljRu/ED/+TYg5Lb6f89V0BdsVHn\r\n"
-).encode()
+    b"v=0\r\no=- 4004474012 4004474012 IN IP4 127.0.0.1\r\ns=pjmedia\r\nb=AS:84\r\nt=0 0\r\n"
+    b"a=X-nat:0\r\nm=audio 53826 RTP/AVP 0 8 120\r\nc=IN IP4 127.0.0.1\r\nb=TIAS:64000\r\n"
+    b"a=rtcp:53827 IN IP4 127.0.0.1\r\na=sendrecv\r\na=rtpmap:0 PCMU/8000\r\n"
+    b"a=rtpmap:8 PCMA/8000\r\na=rtpmap:120 telephone-event/8000\r\na=fmtp:120 0-16\r\n"
+    b"a=ssrc:973411625 cname:0c7c7afd45db4cfd\r\n"
+    b"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:dqEhvDabf28pHljRu/ED/+TYg5Lb6f89V0BdsVHn\r\n"
+)
 
 # A remote offer with audio and an MSRP chat stream (which the worker must never see).
 REMOTE_OFFER = (
-    "v=0\r\no=bob 7 7 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n"
-    "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
-    "m=message 2855 TCP/TLS/MSRP *\r\na=accept-types:text/plain\r\n"
-    "a=path:msrps://192.0.2.9:2855/abc;tcp\r\n"
-).encode()
+    b"v=0\r\no=bob 7 7 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n"
+    b"m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+    b"m=message 2855 TCP/TLS/MSRP *\r\na=accept-types:text/plain\r\n"
+    b"a=path:msrps://192.0.2.9:2855/abc;tcp\r\n"
+)
 
 
 def test_the_outside_offer_is_sanitised_and_versioned():

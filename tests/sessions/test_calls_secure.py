@@ -18,15 +18,22 @@ from typing import Any
 import pytest
 import trio
 
+from tests.harness.audio import (
+    CALLEE_TONE,
+    CALLER_TONE,
+    assert_hears,
+    finished_wav,
+    recording_done,
+    sipd_plays_and_records,
+    sipd_talk,
+)
+from tests.harness.interop import TALK_SECONDS, call_user, sipd_calls_baresip
+from tests.harness.peer import DaemonPeer
+from tests.harness.useragent import PEER_TIMEOUT
+from tests.harness.waits import off_loop
 from tests.peers.baresip import Baresip, write_tone_wav
 from tests.peers.certs import TestCA
 from tests.peers.fixtures import PEER_USERS
-from tests.peers.proc import off_loop
-from tests.sessions.test_calls import assert_hears
-from tests.sessions.test_calls_interop import (CALLEE_TONE, CALLER_TONE, PEER_TIMEOUT, SipdUser,
-                                               finished_wav, recording_done,
-                                               sipd_calls_baresip, sipd_plays_and_records,
-                                               sipd_talk, sipd_user)
 
 pytestmark = pytest.mark.interop
 
@@ -51,7 +58,7 @@ class SrtpBaresip(Baresip):
 
 @pytest.fixture
 async def alice_srtp(tmp_path, kamailio):
-    async with sipd_user(tmp_path, kamailio, "alice", "udp",
+    async with call_user(tmp_path, kamailio, "alice", "udp",
                          {"rtp.srtp": "mandatory"}) as user:
         yield user
 
@@ -77,12 +84,12 @@ def assert_baresip_srtp(bob: Baresip) -> None:
     assert "Using media encryption 'srtp-mand'" in log, log
     assert "srtp: audio: SRTP is Enabled" in log, log
 
-async def talk_over_srtp(alice: SipdUser, a_id: str, bob: Any, tmp_path: Path, *,
+async def talk_over_srtp(alice: DaemonPeer, a_id: str, bob: Any, tmp_path: Path, *,
                          alice_tone: float, bob_tone: float) -> None:
     """Alice plays her tone into the call with baresip (which plays `bob_tone`), checks the call
     is SRTP on her side, hangs up; baresip used SRTP too, and each heard the other."""
     heard_by_alice = await sipd_plays_and_records(alice, a_id, tmp_path, alice_tone)
-    await trio.sleep(3.0)
+    await trio.sleep(TALK_SECONDS)
     view = await alice.call("sessions.get", id=a_id)
     print("alice's session:", view)
     assert_srtp_media(view)
@@ -134,14 +141,14 @@ def tls_daemon_settings(kamailio: Any, tmp_path: Path, user: str) -> dict[str, A
 
 @pytest.fixture
 async def alice_tls(tmp_path, kamailio):
-    async with sipd_user(tmp_path, kamailio, "alice", "tls",
+    async with call_user(tmp_path, kamailio, "alice", "tls",
                          tls_daemon_settings(kamailio, tmp_path, "alice")) as user:
         yield user
 
 
 @pytest.fixture
 async def dave_tls(tmp_path, kamailio):
-    async with sipd_user(tmp_path, kamailio, "dave", "tls",
+    async with call_user(tmp_path, kamailio, "dave", "tls",
                          tls_daemon_settings(kamailio, tmp_path, "dave")) as user:
         yield user
 

@@ -12,55 +12,28 @@ import re
 from typing import Any
 
 import pytest
-import trio
 
+from tests.harness.peer import DaemonPeer
+from tests.harness.sipp import finish, messages, starting
+from tests.harness.waits import EVENT_TIMEOUT, eventually
 from tests.peers.ports import free_port
-from tests.peers.proc import off_loop
-from tests.peers.sipp import SippResult, SippRun
-from tests.sessions.test_calls import EVENT_TIMEOUT, Peer
+from tests.peers.sipp import SippRun
 
 pytestmark = pytest.mark.interop
 
 HOST = "127.0.0.1"
 
 
-async def finish(run: SippRun) -> SippResult:
-    result = await off_loop(run.wait)
-    assert result.ok, result.report()
-    return result
-
-
-def messages(result: SippResult, direction: str) -> list[str]:
-    """The SIP messages sipp logged as 'sent' or 'received', each from its first line."""
-    found = []
-    for chunk in re.split(r"^-{10,}.*$", result.messages, flags=re.M):
-        head, _, rest = chunk.partition("\n")
-        while not head.strip() and rest:
-            head, _, rest = rest.partition("\n")
-        if f"message {direction}" in head:
-            found.append(rest.strip())
-    return found
-
-
-def starting(texts: list[str], first_line: str) -> list[str]:
-    return [t for t in texts if t.startswith(first_line)]
-
-
-async def final_state(peer: Peer, session: str, timeout: float = EVENT_TIMEOUT
+async def final_state(peer: DaemonPeer, session: str, timeout: float = EVENT_TIMEOUT
                       ) -> dict[str, Any]:
     """The session's first "failed" or "ended" event."""
-    with trio.move_on_after(timeout):
-        while True:
-            for event in peer.events.matching("session.state", id=session):
-                if event["state"] in ("failed", "ended"):
-                    return event
-            await trio.sleep(0.05)
-    raise AssertionError(f"session {session} did not end; saw {peer.events.seen}")
+    return await peer.wait("session.state", lambda e: e["state"] in ("failed", "ended"),
+                           id=session, timeout=timeout)
 
 
 # -- sipd calls sipp -------------------------------------------------------------------------
 
-async def answer_sipp(peer: Peer, uac: SippRun) -> str:
+async def answer_sipp(peer: DaemonPeer, uac: SippRun) -> str:
     """The sipp UAC's call, answered by sipd: its session id, once established."""
     new = await peer.events.wait("session.new", direction="incoming",
                                  remote=f"sip:sipp@{HOST}:{uac.local_port}")
@@ -120,6 +93,12 @@ async def test_a_bye_for_an_unknown_dialog_gets_481(peer, sipp):
     assert (await peer.call("system.version"))["name"] == "sipd"
 
 
+async def test_requests_in_a_dialog_nobody_owns_get_481(peer, sipp):
+    # The user agent's dialog table answers, whatever the method: NOTIFY, INFO, REFER.
+    await finish(sipp.start("call_uac_unknown_dialog.xml", (HOST, peer.ports["udp"])))
+    assert (await peer.call("system.version"))["name"] == "sipd"
+
+
 async def test_a_malformed_sdp_offer_is_refused_and_the_daemon_serves_on(peer, sipp, daemon):
     mark = peer.events.mark()
     uac = sipp.start("call_uac_bad_sdp.xml", (HOST, peer.ports["udp"]))
@@ -169,12 +148,11 @@ async def test_an_offerless_reinvite_gets_our_offer_and_its_ack_answer_reaches_t
     # (a=sendonly) holds the call, and the worker, offered it, only receives now.
     held = await peer.events.wait("session.hold", id=session, originator="remote")
     assert held["on_hold"] is True, held
-    with trio.move_on_after(EVENT_TIMEOUT):
-        while True:
-            view = await peer.call("sessions.get", id=session)
-            if view["media"].get("direction") == "recvonly":
-                break
-            await trio.sleep(0.1)
+    async def receiving_only() -> dict[str, Any] | None:
+        view = await peer.call("sessions.get", id=session)
+        return view if view["media"].get("direction") == "recvonly" else None
+
+    view = await eventually(receiving_only, what="the worker to receive only", interval=0.1)
     assert view["remote_hold"] is True and view["on_hold"] is False, view
     assert view["media"].get("direction") == "recvonly", view
 

@@ -11,13 +11,9 @@ from __future__ import annotations
 import pytest
 
 from sipctl.client import RpcCallError
-from tests.sessions.test_calls import (
-    Peer,
-    call_and_answer,
-    exchange_tones,
-    heard_each_other,
-    raw_uac,
-)
+from tests.harness.audio import exchange_tones, heard_each_other
+from tests.harness.peer import DaemonPeer, call_and_answer
+from tests.harness.raw_uac import raw_uac
 
 pytestmark = pytest.mark.interop  # real pjsua2 media workers
 
@@ -25,11 +21,11 @@ pytestmark = pytest.mark.interop  # real pjsua2 media workers
 DAEMON_NAMES = ("a", "b", "c")
 
 
-def transfer_states(peer: Peer, session: str) -> list[str]:
+def transfer_states(peer: DaemonPeer, session: str) -> list[str]:
     return [e["state"] for e in peer.events.matching("session.transfer", id=session)]
 
 
-async def hear_each_other(tmp_path, b: Peer, b_id: str, c: Peer, c_id: str) -> None:
+async def hear_each_other(tmp_path, b: DaemonPeer, b_id: str, c: DaemonPeer, c_id: str) -> None:
     """B and C play tones to each other, record, hang up; each must hear the other."""
     heard = await exchange_tones(b, b_id, c, c_id, tmp_path)
     await b.call("sessions.end", id=b_id)

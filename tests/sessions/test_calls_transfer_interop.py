@@ -36,10 +36,17 @@ from typing import Any
 import pytest
 import trio
 
-from tests.peers.proc import off_loop
-from tests.sessions.test_calls_interop import (PEER_TIMEOUT, SipdUser, bob_with_tone,
-                                               bob_closed, carol_with_tone, sipd_calls_baresip,
-                                               sipd_talk, sipd_user, talk_then_hang_up)
+from tests.harness.audio import sipd_talk
+from tests.harness.interop import (
+    bob_with_tone,
+    call_user,
+    carol_with_tone,
+    sipd_calls_baresip,
+    talk_then_hang_up,
+)
+from tests.harness.peer import DaemonPeer
+from tests.harness.useragent import PEER_TIMEOUT
+from tests.harness.waits import off_loop
 
 pytestmark = pytest.mark.interop
 
@@ -49,19 +56,19 @@ PROGRESS = {"trying", "ringing"}
 
 @pytest.fixture
 async def alice(tmp_path, kamailio):
-    async with sipd_user(tmp_path, kamailio, "alice") as user:
+    async with call_user(tmp_path, kamailio, "alice") as user:
         yield user
 
 
 @pytest.fixture
 async def dave(tmp_path, kamailio):
-    async with sipd_user(tmp_path, kamailio, "dave") as user:
+    async with call_user(tmp_path, kamailio, "dave") as user:
         yield user
 
 
 # -- helpers ----------------------------------------------------------------------------------
 
-async def answer_incoming(user: SipdUser, since: int) -> dict[str, Any]:
+async def answer_incoming(user: DaemonPeer, since: int) -> dict[str, Any]:
     """Answer the next incoming call of `user`; its session.new data once established."""
     new = await user.events.wait("session.new", direction="incoming", since=since)
     await user.state(new["id"], "ringing")
@@ -70,7 +77,7 @@ async def answer_incoming(user: SipdUser, since: int) -> dict[str, Any]:
     return new
 
 
-async def call_and_answer(caller: SipdUser, callee: SipdUser, to: str) -> tuple[str, str]:
+async def call_and_answer(caller: DaemonPeer, callee: DaemonPeer, to: str) -> tuple[str, str]:
     """sipd calls sipd (`to`, through Kamailio); (caller's session, callee's), established."""
     mark = callee.events.mark()
     c_id = (await caller.call("sessions.start", account=caller.id, to=to,
@@ -80,12 +87,12 @@ async def call_and_answer(caller: SipdUser, callee: SipdUser, to: str) -> tuple[
     return c_id, new["id"]
 
 
-def transfer_states(user: SipdUser, session: str, direction: str) -> list[str]:
+def transfer_states(user: DaemonPeer, session: str, direction: str) -> list[str]:
     return [e["state"] for e in user.events.matching("session.transfer", id=session,
                                                       direction=direction)]
 
 
-async def transfer_result(user: SipdUser, session: str, direction: str) -> dict[str, Any]:
+async def transfer_result(user: DaemonPeer, session: str, direction: str) -> dict[str, Any]:
     """The session.transfer event that ends the transfer of `session` (completed or failed)."""
     with trio.move_on_after(PEER_TIMEOUT):
         while True:
@@ -174,7 +181,7 @@ async def test_sipd_blind_transfers_baresip_to_sipd(kamailio, alice, dave, bares
     await off_loop(bob.wait_event, "CALL_CLOSED", timeout=PEER_TIMEOUT)  # the old call
 
     await talk_then_hang_up(
-        dave, incoming["id"], tmp_path, TARGET_TONE, TRANSFEREE_TONE, bob_closed(bob),
+        dave, incoming["id"], tmp_path, TARGET_TONE, TRANSFEREE_TONE, bob.ended_waiter(),
         lambda: [p for p in bob.recordings()["received"] if p not in before],
         "baresip's recording of the transferred call")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from sipd.sessions.invite.session import InviteSession, request_key, unknown_dialog_response
 from sipd.sessions.invite.content import BodyError, dtmf_relay_body, parse_dtmf
 from sipd.sessions.invite.events import (
     DtmfReceived,
@@ -20,6 +19,7 @@ from sipd.sessions.invite.events import (
     SendResponse,
     SessionState,
 )
+from sipd.sessions.invite.session import InviteSession, request_key, unknown_dialog_response
 from sipd.sip.builder import build_cancel
 from sipd.sip.dialog import Dialog
 from sipd.sip.header_values import parse_address

@@ -5,12 +5,11 @@ a tiny in-memory stand-in for the SIP stack."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import pytest
 
-from sipd.sessions.invite.session import InviteSession
 from sipd.sessions.invite.events import (
     DtmfReceived,
     OfferReceived,
@@ -23,6 +22,7 @@ from sipd.sessions.invite.events import (
     SessionState,
     StateChanged,
 )
+from sipd.sessions.invite.session import InviteSession
 from sipd.sip.builder import build_request, build_response, new_via
 from sipd.sip.header_values import parse_address, parse_via
 from sipd.sip.message import Request, Response, parse_datagram
@@ -125,7 +125,7 @@ class Clock:
 class Ref:
     """What the stack hands a UA for an incoming request (IncomingRequest, simplified)."""
     request: Request
-    sender: "Side"
+    sender: Side
     answered: list[Response] = field(default_factory=list)
 
 
@@ -182,7 +182,8 @@ class Pair:
                 ref = self.invite_ref
                 if not ref.answered or ref.answered[-1].status < 200:
                     self.run(target, target.session.cancelled(now, already_answered=True))
-                    response = wire(build_response(ref.request, 487, to_tag=target.session.local_tag))
+                    response = wire(build_response(ref.request, 487,
+                                                   to_tag=target.session.local_tag))
                     ref.answered.append(response)
                     self.queue.append(("response", sender, response, target))
                 continue
@@ -301,7 +302,8 @@ def test_glare_on_both_sides_resolves_by_the_random_waits():
     assert ReinviteCompleted(True, 200, "OK") in bob.events
     pair.tick(3.05)  # then Alice's retry, with an offer built afresh
     assert offers["alice"] == 2
-    assert [e for e in bob.events if isinstance(e, OfferReceived)][-1].sdp == sdp("alice", 12, direction="sendonly")
+    last_offer = [e for e in bob.events if isinstance(e, OfferReceived)][-1]
+    assert last_offer.sdp == sdp("alice", 12, direction="sendonly")
     pair.call(bob, "answer_reinvite", sdp("bob", 30))
     assert ReinviteCompleted(True, 200, "OK") in alice.events
     assert alice.session.can_reinvite and bob.session.can_reinvite

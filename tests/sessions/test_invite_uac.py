@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from sipd.sessions.invite.session import InviteSession
 from sipd.sessions.invite.events import (
     InviteSessionError,
     RemoteSdp,
@@ -14,6 +13,7 @@ from sipd.sessions.invite.events import (
     SendRequest,
     SessionState,
 )
+from sipd.sessions.invite.session import InviteSession
 
 from .test_invite_peer import (
     ANSWER,

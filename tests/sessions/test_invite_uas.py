@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from sipd.sessions.invite.session import InviteSession
 from sipd.sessions.invite.events import (
     InviteSessionError,
     RemoteSdp,
@@ -13,6 +12,7 @@ from sipd.sessions.invite.events import (
     SendResponse,
     SessionState,
 )
+from sipd.sessions.invite.session import InviteSession
 from sipd.sip.dialog import Dialog
 from sipd.sip.timers import TimerSettings
 
@@ -27,8 +27,8 @@ from .test_invite_peer import (
     one,
     reply,
     sdp,
-    states,
     stamp_via,
+    states,
     wire,
 )
 

@@ -13,9 +13,21 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sipd.sessions.sdp import (Origin, SDPError, SessionDescription, SessionVersion,
-                               changed_media, held_by_remote, media_changed, merge_answer,
-                               merge_offer, parse_sdp, sanitize_worker_sdp, set_hold, split_media)
+from sipd.sessions.sdp import (
+    Origin,
+    SDPError,
+    SessionDescription,
+    SessionVersion,
+    changed_media,
+    held_by_remote,
+    media_changed,
+    merge_answer,
+    merge_offer,
+    parse_sdp,
+    sanitize_worker_sdp,
+    set_hold,
+    split_media,
+)
 
 from .test_sdp_samples import SAMPLES
 
@@ -77,14 +89,15 @@ def line_soup(draw) -> str:
 
 def exercise(sdp: SessionDescription) -> None:
     """Everything a caller may do with a parsed description; none of it may raise."""
+    # The bare expressions read properties: reading is what is tested.
     assert parse_sdp(bytes(sdp)) == sdp
-    sdp.origin, sdp.session_name, sdp.timing, sdp.connection, sdp.bandwidths, sdp.attributes
-    sdp.uri, sdp.emails, sdp.phones, sdp.information, sdp.direction
+    sdp.origin, sdp.session_name, sdp.timing, sdp.connection, sdp.bandwidths, sdp.attributes  # noqa: B018
+    sdp.uri, sdp.emails, sdp.phones, sdp.information, sdp.direction  # noqa: B018
     for index, media in enumerate(sdp.media):
-        media.m, media.connections, media.bandwidths, media.is_secure, media.is_msrp
+        media.m, media.connections, media.bandwidths, media.is_secure, media.is_msrp  # noqa: B018
         media.codecs(), media.fmtps(), media.crypto, media.rtcp, media.ptime, media.maxptime
-        media.candidates, media.path, media.accept_types, media.accept_wrapped_types
-        media.max_size, media.setup, media.file_selector, media.file_transfer_id
+        media.candidates, media.path, media.accept_types, media.accept_wrapped_types  # noqa: B018
+        media.max_size, media.setup, media.file_selector, media.file_transfer_id  # noqa: B018
         [(key.key_salt, key.lifetime, key.mki) for crypto in media.crypto for key in crypto.keys]
         sdp.connection_of(index), sdp.direction_of(index), media.rejected()
     split = split_media(sdp)

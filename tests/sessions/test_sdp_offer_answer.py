@@ -4,15 +4,38 @@ from __future__ import annotations
 
 import pytest
 
-from sipd.sessions.sdp import (Connection, Direction, MediaDescription, Origin, SessionVersion,
-                               changed_media, held_by_remote, media_changed, merge_answer,
-                               merge_offer, parse_sdp, sanitize_worker_sdp, set_hold, split_media,
-                               stream_is_held)
+from sipd.sessions.sdp import (
+    Connection,
+    Direction,
+    MediaDescription,
+    Origin,
+    SessionVersion,
+    changed_media,
+    held_by_remote,
+    media_changed,
+    merge_answer,
+    merge_offer,
+    parse_sdp,
+    sanitize_worker_sdp,
+    set_hold,
+    split_media,
+    stream_is_held,
+)
 
-from .test_sdp_samples import (BARESIP_OFFER, BLINK_AUDIO_CHAT_OFFER, BLINK_FILE_OFFER,
-                               BLINK_SCREEN_SHARING_OFFER, LINPHONE_HOLD_REINVITE,
-                               LINPHONE_PLAIN_OFFER, LINPHONE_SRTP_OFFER, PJSUA_ANSWER,
-                               PJSUA_OFFER, RFC2543_HOLD, TWO_AUDIO_OFFER, crlf)
+from .test_sdp_samples import (
+    BARESIP_OFFER,
+    BLINK_AUDIO_CHAT_OFFER,
+    BLINK_FILE_OFFER,
+    BLINK_SCREEN_SHARING_OFFER,
+    LINPHONE_HOLD_REINVITE,
+    LINPHONE_PLAIN_OFFER,
+    LINPHONE_SRTP_OFFER,
+    PJSUA_ANSWER,
+    PJSUA_OFFER,
+    RFC2543_HOLD,
+    TWO_AUDIO_OFFER,
+    crlf,
+)
 
 OURS = Origin("-", "777", 777, "IN", "IP4", "203.0.113.5")
 PRIVATE = ("s=pjmedia", "b=AS", "b=TIAS", "a=X-nat", "a=ssrc", "a=ssrc-group", "a=msid")
@@ -344,7 +367,8 @@ def test_changed_media_by_stream():
     assert changed_media(old, added) == [2]
     # a session-level c= change moves every stream that relies on it
     screen = parse_sdp(BLINK_SCREEN_SHARING_OFFER)
-    moved = parse_sdp(BLINK_SCREEN_SHARING_OFFER.replace("c=IN IP4 192.0.2.40", "c=IN IP4 192.0.2.41")
+    moved = parse_sdp(BLINK_SCREEN_SHARING_OFFER
+                      .replace("c=IN IP4 192.0.2.40", "c=IN IP4 192.0.2.41")
                       .replace("3913364600 IN", "3913364601 IN"))
     assert changed_media(screen, moved) == [0, 1]
     # the same direction written at the session level instead of the media level: no change

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from sipd.sessions.sdp import (MAX_MEDIA, MAX_SDP_SIZE, Attribute, Bandwidth, Connection,
-                               CryptoKey, Direction, MediaDescription, Origin, SDPError,
-                               SessionDescription, Timing, parse_sdp)
+from sipd.sessions.sdp import (
+    MAX_MEDIA,
+    MAX_SDP_SIZE,
+    Attribute,
+    Bandwidth,
+    Connection,
+    CryptoKey,
+    Direction,
+    MediaDescription,
+    Origin,
+    SDPError,
+    SessionDescription,
+    Timing,
+    parse_sdp,
+)
 
 from .test_sdp_samples import BLINK_AUDIO_CHAT_OFFER, PJSUA_OFFER, crlf
 

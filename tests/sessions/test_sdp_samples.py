@@ -6,8 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from sipd.sessions.sdp import (Connection, Crypto, Direction, FileSelector, Origin, Rtcp, RtpMap,
-                               parse_sdp)
+from sipd.sessions.sdp import (
+    Connection,
+    Crypto,
+    Direction,
+    FileSelector,
+    Origin,
+    Rtcp,
+    RtpMap,
+    parse_sdp,
+)
 
 
 def crlf(text: str) -> str:
@@ -246,7 +254,8 @@ def test_pjsua_offer_fields():
     assert sdp.timing.start == 0 and sdp.timing.stop == 0
     assert sdp.attribute("X-nat") == "0"
     (audio,) = sdp.media
-    assert (audio.type, audio.port, audio.port_count, audio.proto) == ("audio", 4000, None, "RTP/AVP")
+    assert (audio.type, audio.port, audio.port_count, audio.proto) == ("audio", 4000, None,
+                                                                       "RTP/AVP")
     assert audio.formats == ["9", "0", "8", "101"]
     assert sdp.connection_of(audio) == Connection("192.0.2.10")
     assert audio.rtcp == Rtcp(4001, Connection("192.0.2.10"))
@@ -262,7 +271,8 @@ def test_baresip_opus_ice_and_ptime():
     sdp = parse_sdp(BARESIP_OFFER)
     audio = sdp.media[0]
     opus = audio.rtpmap(96)
-    assert (opus.encoding, opus.clock_rate, opus.channels, opus.channel_count) == ("opus", 48000, 2, 2)
+    assert (opus.encoding, opus.clock_rate, opus.channels,
+            opus.channel_count) == ("opus", 48000, 2, 2)
     assert audio.rtpmap(0).channel_count == 1
     assert audio.fmtp(96).params() == {"stereo": "1", "sprop-stereo": "1"}
     assert audio.ptime == 20.0
@@ -297,7 +307,8 @@ def test_blink_chat_msrp_attributes():
     sdp = parse_sdp(BLINK_AUDIO_CHAT_OFFER)
     audio, chat = sdp.media
     assert audio.rtcp == Rtcp(50011)
-    assert (chat.type, chat.port, chat.proto, chat.formats) == ("message", 2855, "TCP/TLS/MSRP", ["*"])
+    assert (chat.type, chat.port, chat.proto, chat.formats) == ("message", 2855, "TCP/TLS/MSRP",
+                                                                ["*"])
     assert chat.is_msrp and chat.is_secure and not chat.is_rtp
     assert chat.path == ["msrps://192.0.2.40:2855/a4c2f1e0b3d5;tcp"]
     assert chat.accept_types == ["message/cpim", "text/*", "application/im-iscomposing+xml"]

@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from sipctl.client import RpcCallError, connect
-from tests.daemon import SipdProcess
+from tests.harness.process import SipdProcess
 
 
 def mode_of(path):
@@ -47,7 +47,7 @@ async def test_settings_set_on_a_0400_file_is_refused_and_keeps_the_file(read_on
 async def test_a_0440_file_loses_the_group_bit_but_stays_read_only(tmp_path):
     daemon = SipdProcess(tmp_path)
     daemon.base.mkdir(parents=True)
-    from tests.daemon import write_config
+    from tests.harness.process import write_config
     write_config(daemon.config, daemon.settings)
     os.chmod(daemon.config, 0o440)
     daemon.start()

@@ -9,7 +9,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sipd.settings import schema
 from sipd.settings.errors import SettingError
@@ -21,12 +22,17 @@ EXPECTED_KEYS = {
     "sip.listen_address", "sip.max_message_bytes",
     "tls.ca_list", "tls.certificate", "tls.verify_server", "tls.verify_client",
     "rtp.port_range", "rtp.media_address", "rtp.audio_codecs", "rtp.srtp",
-    "dns.nameservers", "nat.stun_servers", "sip.t1", "nat.ice", "nat.turn.server", "nat.turn.username", "nat.turn.password",
-    "msrp.local_port", "msrp.transport", "msrp.relay",
+    "dns.nameservers", "nat.stun_servers", "sip.t1", "nat.ice", "nat.turn.server",
+    "nat.turn.username", "nat.turn.password",
+    "msrp.local_port", "msrp.transport", "msrp.relay", "msrp.relay_username",
+    "msrp.relay_password", "msrp.certificate", "msrp.max_message_size",
+    "rtp.inactivity_timeout", "media.heartbeat_interval", "media.unresponsive_grace",
     "xcap.local_port", "xcap.root",
     "rpc.listen", "rpc.allowed_origins", "rpc.max_message_bytes", "rpc.event_replay",
     "rpc.client_queue", "media.max_workers", "log.level",
-    "rpc.max_batch", "rpc.event_replay_bytes", "rpc.client_queue_bytes",
+    "rpc.max_batch", "rpc.event_replay_bytes", "rpc.client_queue_bytes", "history.keep_days",
+    "sip.max_connections", "sip.max_connections_per_address", "sip.message_timeout",
+    "sip.udp_receive_buffer",
 }
 
 

@@ -19,6 +19,7 @@ from sipd.settings import schema
 from sipd.settings.errors import ConfigError, PersistError, SettingError
 from sipd.settings.store import SettingsStore
 
+
 def mode_of(path: Path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
@@ -328,7 +329,7 @@ def test_read_only_directory_raises_persist_error(tmp_path):
             os.setresuid(65534, 65534, 65534)
             read_only_directory_scenario(directory)
             code = 0
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - the child reports everything, then exits
             os.write(write_end, traceback.format_exc().encode())
         finally:
             os._exit(code)

@@ -9,7 +9,8 @@ It refuses to run when the namespace has any interface besides `lo`. tests/sip/
 test_rfc4475_daemon.py runs it that way and asserts on the report; it can be run by hand too.
 
 What it does, per run (each run is a fresh daemon, see RUNS):
-- starts sipd (tests.daemon.SipdProcess) on 127.0.0.1 and adds an account `sip:user@example.com`
+- starts sipd (tests.harness.process.SipdProcess) on 127.0.0.1 and adds an account
+  `sip:user@example.com`
   (no registration), so the messages to `sip:user@example.com` reach a user the daemon has and
   the others meet an unknown user;
 - UDP: sends each message, unchanged, as one datagram from 127.0.0.1:5060. Requests without
@@ -247,12 +248,12 @@ def rpc(endpoint: Any, method: str, params: dict | None = None, timeout: float =
 
 class Daemon:
     def __init__(self, base: Path, name: str) -> None:
-        from tests.daemon import SipdProcess
+        from tests.harness.process import SipdProcess
 
         self.process = SipdProcess(base, {"sip.transport_list": ["udp", "tcp"]}, name=name)
         self.ports: dict[str, int] = {}
 
-    def start(self) -> "Daemon":
+    def start(self) -> Daemon:
         self.process.start()
         state = rpc(self.process.endpoint, "system.state")
         self.ports = state["sip"]["ports"]
@@ -389,7 +390,8 @@ def run_udp(daemon: Daemon, names: list[str]) -> list[dict[str, Any]]:
                                      "late": [], "acks_sent": 0}
             acked: set[tuple[str, str]] = set()
 
-            def on_message(packet: bytes, port: int, name=name, entry=entry) -> None:
+            def on_message(packet: bytes, port: int, name=name, entry=entry,
+                           acked=acked) -> None:
                 record = describe(packet, f"udp:{port}")
                 key = owner_key(record.get("call_id"), record.get("vias") or [])
                 owner = owners.get(key or "", name)
@@ -430,7 +432,7 @@ def tcp_read(sock: socket.socket, until: float, done=lambda buffer: False) -> tu
         sock.settimeout(left)
         try:
             chunk = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return buffer, False
         except ConnectionResetError:
             return buffer, True

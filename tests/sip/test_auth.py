@@ -90,7 +90,8 @@ def test_legacy_sess_and_auth_int_variants_against_independent_values():
     body = b"v=0\r\n"
     ha2_int = h("md5", f"INVITE:sip:bob@biloxi.com:{hashlib.md5(body).hexdigest()}")
     assert digest_response(algorithm="MD5", qop="auth-int", nc="00000001", cnonce="c",
-                           body=body, **args) == h("md5", f"{ha1}:n0nce:00000001:c:auth-int:{ha2_int}")
+                           body=body, **args) == h("md5",
+                                                   f"{ha1}:n0nce:00000001:c:auth-int:{ha2_int}")
     with pytest.raises(ValueError, match="unsupported"):
         digest_response(algorithm="SHA-1", **args)
 
@@ -102,8 +103,10 @@ def test_parse_challenge():
         'Digest realm="atlanta.com, inc", domain="sip:ss1.carrier.com", qop="auth,auth-int",'
         ' nonce="f84f1cec41e6cbe5aea9c8e88d359", opaque="", stale=TRUE, algorithm=md5-sess',
         proxy=True)
-    assert challenge.is_digest and challenge.proxy and challenge.header_name == "Proxy-Authorization"
-    assert challenge.realm == "atlanta.com, inc" and challenge.nonce == "f84f1cec41e6cbe5aea9c8e88d359"
+    assert challenge.is_digest and challenge.proxy
+    assert challenge.header_name == "Proxy-Authorization"
+    assert challenge.realm == "atlanta.com, inc"
+    assert challenge.nonce == "f84f1cec41e6cbe5aea9c8e88d359"
     assert challenge.qop_options == ["auth", "auth-int"] and challenge.stale
     assert challenge.algorithm == "MD5-SESS" and challenge.opaque == "" and challenge.supported
     assert parse_challenge('Digest realm="r", nonce="n"').algorithm == "MD5"
@@ -191,7 +194,8 @@ def test_same_realm_again_means_wrong_password_unless_stale():
     req = request(REGISTER)
     first = challenge_response(req, ("WWW-Authenticate", 'Digest realm="r", nonce="n1", qop=auth'))
     retry = auth.authenticate(req, first).request
-    again = challenge_response(retry, ("WWW-Authenticate", 'Digest realm="r", nonce="n2", qop=auth'))
+    again = challenge_response(retry,
+                               ("WWW-Authenticate", 'Digest realm="r", nonce="n2", qop=auth'))
     result = auth.authenticate(retry, again)
     assert result.request is None and result.failure is AuthFailure.REJECTED
     assert "'r'" in result.reason and "wrong" not in result.reason  # no secrets in messages
@@ -222,7 +226,8 @@ def test_missing_credentials_and_unsupported_challenges():
 def test_preemptive_authorization_counts_nonce_uses():
     auth = authenticator(Credentials("alice", "secret"))
     req = request(REGISTER)
-    response = challenge_response(req, ("WWW-Authenticate", 'Digest realm="r", nonce="n", qop=auth'))
+    response = challenge_response(req,
+                                  ("WWW-Authenticate", 'Digest realm="r", nonce="n", qop=auth'))
     auth.authenticate(req, response)
     refresh = request(REGISTER.replace("CSeq: 1", "CSeq: 3"))
     auth.authorize_preemptively(refresh)

@@ -83,7 +83,8 @@ def test_existing_to_tag_is_kept():
 
 
 def test_stamp_received_and_rport():
-    req = request(INVITE.replace("pc33.atlanta.example.com:5060;branch", "192.0.2.1:5060;rport;branch"))
+    req = request(INVITE.replace("pc33.atlanta.example.com:5060;branch",
+                                 "192.0.2.1:5060;rport;branch"))
     stamp_received(req, "198.51.100.7", 40000)
     via = req.top_via
     assert via.received == "198.51.100.7" and via.rport == 40000
@@ -102,7 +103,8 @@ def test_stamp_received_and_rport():
 def test_stamp_received_on_a_multi_value_via_line():
     req = request(INVITE.replace(
         "Via: SIP/2.0/UDP pc33.atlanta.example.com:5060;branch=z9hG4bK776asdhds",
-        "Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1, SIP/2.0/UDP b.example.com;branch=z9hG4bK2"))
+        "Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1, "
+        "SIP/2.0/UDP b.example.com;branch=z9hG4bK2"))
     stamp_received(req, "192.0.2.5", 5060)
     assert [v.host for v in req.vias] == ["a.example.com", "b.example.com"]
     assert req.vias[0].received == "192.0.2.5" and req.vias[1].received is None
@@ -129,6 +131,7 @@ def test_next_hop():
     assert str(next_hop(register_request())) == "sip:example.com"
     loose = request(INVITE + "Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>\n")
     assert str(next_hop(loose)) == "sip:p1.example.com;lr"
-    strict = request(INVITE.replace("INVITE sip:bob@biloxi.example.com", "INVITE sip:strict.example.com")
+    strict = request(INVITE.replace("INVITE sip:bob@biloxi.example.com",
+                                    "INVITE sip:strict.example.com")
                      + "Route: <sip:bob@biloxi.example.com>\n")
     assert str(next_hop(strict)) == "sip:strict.example.com"

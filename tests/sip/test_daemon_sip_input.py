@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from tests.daemon import SipdProcess
+from tests.harness.process import SipdProcess
 
 from .rfc4475_driver import (
     UdpPeer,
@@ -75,7 +75,7 @@ class Udp(UdpPeer):
     def __init__(self, daemon_port: int) -> None:
         super().__init__(daemon_port, sender_port=0)
 
-    def __enter__(self) -> "Udp":
+    def __enter__(self) -> Udp:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sipctl.client import connect
-from tests.peers.proc import off_loop
+from tests.harness.waits import off_loop
 
 pytestmark = pytest.mark.interop
 

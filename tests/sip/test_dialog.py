@@ -40,7 +40,8 @@ def test_uac_dialog_from_2xx():
     assert dialog.id == dialog_id_of_response(ok)
     assert str(dialog.remote_target) == "sip:bob@192.0.2.4:5062"
     # Record-Route reversed: the UAC's first hop is the proxy nearest to it.
-    assert [str(r.uri) for r in dialog.route_set] == ["sip:p1.example.com;lr", "sip:p2.example.com;lr"]
+    assert [str(r.uri) for r in dialog.route_set] == ["sip:p1.example.com;lr",
+                                                      "sip:p2.example.com;lr"]
     assert dialog.local_seq == 314159 and dialog.remote_seq is None
     assert dialog.local_uri.tag is None and dialog.remote_uri.tag is None
 

@@ -18,7 +18,6 @@ from sipd.sip.header_values import (
 from sipd.sip.headers import COMPACT_FORMS, Headers, canonical_name
 from sipd.sip.syntax import Params, Scanner, parse_params, quote, split_list, unquote
 
-
 # --- names -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("compact, full", sorted(COMPACT_FORMS.items()))
@@ -51,7 +50,8 @@ def test_values_split_list_headers_only():
         ("WWW-Authenticate", 'Digest realm="a,b", nonce="x"'),
         ("Supported", ""),
     ])
-    assert headers.values("Via") == ["SIP/2.0/UDP a;branch=z9hG4bK1", "SIP/2.0/TCP b;branch=z9hG4bK2"]
+    assert headers.values("Via") == ["SIP/2.0/UDP a;branch=z9hG4bK1",
+                                     "SIP/2.0/TCP b;branch=z9hG4bK2"]
     assert headers.values("Contact") == ['"Doe, John" <sip:j@x;a=1,2>;q=0.5', "<sip:k@y>"]
     assert headers.values("Date") == ["Sat, 13 Nov 2010 23:29:00 GMT"]
     assert headers.values("WWW-Authenticate") == ['Digest realm="a,b", nonce="x"']
@@ -114,7 +114,8 @@ def test_params_reject_empty_names_and_values():
 # --- name-addr / addr-spec ---------------------------------------------------------------
 
 @pytest.mark.parametrize("text, display, uri, tag", [
-    ('"Alice Liddell" <sip:alice@example.com>;tag=abc', "Alice Liddell", "sip:alice@example.com", "abc"),
+    ('"Alice Liddell" <sip:alice@example.com>;tag=abc', "Alice Liddell", "sip:alice@example.com",
+     "abc"),
     ("Bob <sip:bob@example.com>", "Bob", "sip:bob@example.com", None),
     ("Two Tokens<sip:x@y>;tag=1", "Two Tokens", "sip:x@y", "1"),
     ("<sip:x@y;transport=tcp>;tag=2", None, "sip:x@y;transport=tcp", "2"),
@@ -155,17 +156,19 @@ def test_address_tag_setter_and_contact_params():
     assert "tag" not in address.params
     assert parse_address("<sip:a@b>;expires=99999999999999").expires == MAX_DELTA_SECONDS
     with pytest.raises(SipParseError):
-        parse_address("<sip:a@b>;q=2").q
+        parse_address("<sip:a@b>;q=2").q  # noqa: B018 - parses
 
 
 # --- Via ---------------------------------------------------------------------------------
 
 def test_via_with_ipv6_received_and_rport():
-    via = parse_via("SIP/2.0/tcp [2001:db8::9]:5070;branch=z9hG4bKabc;received=2001:db8::1;rport=5071")
+    via = parse_via("SIP/2.0/tcp [2001:db8::9]:5070;branch=z9hG4bKabc;received=2001:db8::1;"
+                    "rport=5071")
     assert via.transport == "TCP" and via.host == "2001:db8::9" and via.port == 5070
     assert via.branch == "z9hG4bKabc" and via.received == "2001:db8::1" and via.rport == 5071
     assert via.sent_by == ("2001:db8::9", 5070)
-    assert str(via) == "SIP/2.0/TCP [2001:db8::9]:5070;branch=z9hG4bKabc;received=2001:db8::1;rport=5071"
+    assert str(via) == ("SIP/2.0/TCP [2001:db8::9]:5070;branch=z9hG4bKabc;received=2001:db8::1;"
+                        "rport=5071")
 
 
 def test_via_with_lws_everywhere_and_empty_rport():

@@ -11,7 +11,8 @@ import itertools
 import random
 import re
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import dns.asyncresolver
 import dns.nameserver
@@ -19,8 +20,8 @@ import dns.resolver
 import pytest
 import trio
 
-from sipd.sip.trio.locator import LocationError, Locator, SrvRecord, Target, order_srv
 from sipd.sip.trio.dns import DnsAnswer, DnsCache
+from sipd.sip.trio.locator import LocationError, Locator, SrvRecord, Target, order_srv
 from sipd.sip.uri import parse_sip_uri
 from tests.peers.dnsmasq import Dnsmasq, Naptr, Srv
 from tests.peers.ports import free_port

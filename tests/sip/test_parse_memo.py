@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from sipd.sessions.sdp import fields as sdp_fields, model as sdp_model
 from sipd.sessions.sdp import SDPError, parse_sdp
+from sipd.sessions.sdp import fields as sdp_fields
+from sipd.sessions.sdp import model as sdp_model
 from sipd.sip import parsed_headers
 from sipd.sip.errors import SipParseError
 from sipd.sip.message import parse_datagram

@@ -29,6 +29,9 @@ import pytest
 
 from .helpers import RFC4475
 
+# The driver runs the daemon, in a process of its own where tests/conftest.py cannot see it.
+pytestmark = pytest.mark.daemon
+
 DRIVER = Path(__file__).with_name("rfc4475_driver.py")
 ALL = sorted(p.stem for p in RFC4475.glob("*.dat"))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

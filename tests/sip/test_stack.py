@@ -15,7 +15,7 @@ from sipd.sip.trio.stack import (
     open_sip_stack,
 )
 from sipd.sip.trio.tls import TlsConfig
-from tests.sip.test_stack_support import (
+from tests.harness.sip_stack import (
     LOOPBACK,
     Recorder,
     Target,

@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 import trio
 
-from sipd.sip.auth import CredentialStore, Credentials, DigestAuthenticator
+from sipd.sip.auth import Credentials, CredentialStore, DigestAuthenticator
 from sipd.sip.builder import build_request
 from sipd.sip.header_values import parse_address
-from sipd.sip.trio.stack import TransactionTimeout, TransportError, open_sip_stack
 from sipd.sip.timers import TimerSettings
+from sipd.sip.trio.stack import TransactionTimeout, TransportError, open_sip_stack
 from sipd.sip.trio.tls import TlsConfig
 from sipd.sip.uri import parse_uri
+from tests.harness.sip_stack import LOOPBACK, Target, config, message_request
+from tests.harness.waits import off_loop
 from tests.peers.fixtures import PEER_USERS
 from tests.peers.ports import is_free
-from tests.peers.proc import off_loop
-from tests.sip.test_stack_support import LOOPBACK, Target, config, message_request
 
 pytestmark = pytest.mark.interop
 

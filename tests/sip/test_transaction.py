@@ -118,7 +118,8 @@ def test_invite_client_acks_non_2xx_itself_and_absorbs_retransmissions():
     assert ack.headers.get_all("Via") == [req.headers.values("Via")[0]]  # same branch
     assert ack.to.tag == "busytag" and ack.from_.tag == req.from_.tag
     assert (ack.cseq.number, ack.cseq.method) == (req.cseq.number, "ACK")
-    assert ack.call_id == req.call_id and ack.headers.get_all("Route") == req.headers.get_all("Route")
+    assert ack.call_id == req.call_id
+    assert ack.headers.get_all("Route") == req.headers.get_all("Route")
     assert transaction.state is State.COMPLETED and transaction.ack is ack
     # The 486 again: our ACK was lost, send the same ACK; the TU hears nothing.
     again = transaction.receive(busy, now=2.0)
@@ -214,7 +215,8 @@ def test_late_tick_fires_every_due_timer_in_order():
 def test_transport_error_terminates_a_client_transaction():
     transaction = NonInviteClientTransaction(options(), reliable=True, destination=DEST)
     transaction.start(now=0.0)
-    assert kinds(transaction.transport_error(now=0.1)) == ["TransportFailed", "TransactionTerminated"]
+    assert kinds(transaction.transport_error(now=0.1)) == ["TransportFailed",
+                                                           "TransactionTerminated"]
     assert transaction.transport_error(now=0.2) == []
 
 

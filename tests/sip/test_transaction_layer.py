@@ -32,7 +32,8 @@ def ack_for(invite_text: str, branch: str | None = None):
 
 
 def cancel_for(invite_text: str):
-    return request(invite_text.replace("INVITE sip", "CANCEL sip").replace(" INVITE\n", " CANCEL\n"))
+    return request(invite_text.replace("INVITE sip", "CANCEL sip")
+                   .replace(" INVITE\n", " CANCEL\n"))
 
 
 # --- client side ---------------------------------------------------------------------------
@@ -82,7 +83,8 @@ def test_ack_is_sent_statelessly():
     layer = TransactionLayer()
     ack = ack_for(INVITE, branch="z9hG4bKack1")
     [event] = layer.send_stateless(ack, destination=PEER)
-    assert isinstance(event, Transmit) and event.transaction is None and event.data == ack.to_bytes()
+    assert isinstance(event, Transmit) and event.transaction is None
+    assert event.data == ack.to_bytes()
 
 
 def test_cancel_waits_for_a_provisional_response():
@@ -144,7 +146,8 @@ def test_send_trying_can_be_turned_off():
 def test_ack_for_non_2xx_matches_the_invite_transaction():
     layer = TransactionLayer()
     [received, _] = layer.receive(request(INVITE), source=PEER, reliable=False, now=0.0)
-    layer.send_response(received.transaction, build_response(received.request, 486, to_tag="t"), 1.0)
+    layer.send_response(received.transaction,
+                        build_response(received.request, 486, to_tag="t"), 1.0)
     events = layer.receive(ack_for(INVITE), source=PEER, reliable=False, now=1.1)
     assert events == [] and received.transaction.state is State.CONFIRMED
 
@@ -152,7 +155,8 @@ def test_ack_for_non_2xx_matches_the_invite_transaction():
 def test_ack_for_2xx_has_no_transaction():
     layer = TransactionLayer()
     [received, _] = layer.receive(request(INVITE), source=PEER, reliable=False, now=0.0)
-    layer.send_response(received.transaction, build_response(received.request, 200, to_tag="t"), 1.0)
+    layer.send_response(received.transaction,
+                        build_response(received.request, 200, to_tag="t"), 1.0)
     [event] = layer.receive(ack_for(INVITE, branch="z9hG4bKnewack"), source=PEER,
                             reliable=False, now=1.1)
     assert isinstance(event, RequestReceived) and event.transaction is None
@@ -187,7 +191,8 @@ def test_rfc2543_requests_without_branch_are_matched_by_the_old_rules():
     [received, _] = layer.receive(request(text), source=PEER, reliable=False, now=0.0)
     assert received.transaction.key[0] == "2543"
     assert kinds(layer.receive(request(text), source=PEER, reliable=False, now=0.1)) == ["Transmit"]
-    layer.send_response(received.transaction, build_response(received.request, 404, to_tag="t"), 0.2)
+    layer.send_response(received.transaction,
+                        build_response(received.request, 404, to_tag="t"), 0.2)
     ack = ack_for(text)
     assert layer.receive(ack, source=PEER, reliable=False, now=0.3) == []
     assert received.transaction.state is State.CONFIRMED
@@ -199,13 +204,15 @@ def test_rfc2543_requests_without_branch_are_matched_by_the_old_rules():
 def test_badbranch_retransmission_is_absorbed():
     layer = TransactionLayer()
     message = parse_datagram(torture("badbranch"))
-    assert kinds(layer.receive(message, source=PEER, reliable=False, now=0.0)) == ["RequestReceived"]
+    events = layer.receive(message, source=PEER, reliable=False, now=0.0)
+    assert kinds(events) == ["RequestReceived"]
     again = parse_datagram(torture("badbranch"))
     assert layer.receive(again, source=PEER, reliable=False, now=0.1) == []
 
 
 def test_messages_without_via_or_cseq_are_dropped():
-    no_via = request("\n".join(l for l in OPTIONS.split("\n") if not l.startswith("Via")))
+    no_via = request("\n".join(line for line in OPTIONS.split("\n")
+                                 if not line.startswith("Via")))
     [event] = TransactionLayer().receive(no_via, source=PEER, reliable=False, now=0.0)
     assert isinstance(event, MessageDropped) and "Via" in event.reason
 

@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from sipd.sip.trio.stack import open_sip_stack
-from tests.sip.test_stack_support import (
+from tests.harness.sip_stack import (
     LOOPBACK,
     Recorder,
     Target,
@@ -97,7 +97,8 @@ async def test_oversized_datagram_is_dropped_or_answered_513():
                           (LOOPBACK, stack.ports["udp"]))
         # a readable head with a body past the limit: 513
         big_body = options(port, branch="z9hG4bKbig2", content_length=False).replace(
-            b"\r\n\r\n", b"\r\nContent-Type: text/plain\r\nContent-Length: 900\r\n\r\n") + b"b" * 900
+            b"\r\n\r\n",
+            b"\r\nContent-Type: text/plain\r\nContent-Length: 900\r\n\r\n") + b"b" * 900
         await peer.sendto(big_body, (LOOPBACK, stack.ports["udp"]))
         first = await recv_datagram(peer)
         await peer.sendto(options(port, branch="z9hG4bKsmall"), (LOOPBACK, stack.ports["udp"]))
@@ -324,3 +325,93 @@ async def test_a_connection_a_dialog_keeps_is_not_closed_when_idle():
         stack.release_connection(connection)
         data = await read_until_closed(stream)
         assert data == b"" and stack.transports.connections == []
+
+
+# -- bounded connections from peers -----------------------------------------------------------
+
+async def tcp_peer_from(source: str, port: int) -> trio.SocketStream:
+    sock = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    await sock.bind((source, 0))
+    await sock.connect((LOOPBACK, port))
+    return trio.SocketStream(sock)
+
+
+async def wait_for(predicate, timeout: float = 5.0) -> None:
+    with trio.fail_after(timeout):
+        while not predicate():
+            await trio.sleep(0.01)
+
+
+async def test_a_connection_without_a_complete_message_is_closed_after_the_timeout():
+    async with open_sip_stack(config(message_timeout=0.3)) as stack:
+        silent = await tcp_peer(stack.ports["tcp"])
+        half = await tcp_peer(stack.ports["tcp"])
+        talker = await tcp_peer(stack.ports["tcp"])
+        await half.send_all(options(1)[:30])
+        await talker.send_all(options(2, branch="z9hG4bKtalk"))
+        assert (await talker.receive_some(65536)).startswith(b"SIP/2.0 200 ")
+        assert await read_until_closed(silent) == b""
+        assert await read_until_closed(half) == b""
+        await trio.sleep(0.4)  # past the timeout: the connection that spoke stays
+        assert len(stack.transports.connections) == 1
+        await talker.send_all(options(3, branch="z9hG4bKtalk2")[:40])  # begun, not finished
+        assert await read_until_closed(talker) == b""
+        for stream in (silent, half, talker):
+            await stream.aclose()
+
+
+async def test_past_the_per_address_cap_a_connection_is_closed_at_once():
+    async with open_sip_stack(config(max_connections_per_address=2)) as stack:
+        port = stack.ports["tcp"]
+        kept = [await tcp_peer_from("127.0.0.1", port) for _ in range(2)]
+        await wait_for(lambda: len(stack.transports.connections) == 2)
+        extra = await tcp_peer_from("127.0.0.1", port)
+        assert await read_until_closed(extra) == b""
+        other = await tcp_peer_from("127.0.0.2", port)  # another address has its own count
+        await other.send_all(options(1))
+        assert (await other.receive_some(65536)).startswith(b"SIP/2.0 200 ")
+        state = stack.transports.state()["connections"]
+        assert state["refused"] == 1 and state["inbound"] == 3
+        for stream in (*kept, extra, other):
+            await stream.aclose()
+
+
+async def test_when_full_a_new_connection_replaces_the_oldest_silent_one_or_is_refused():
+    async with open_sip_stack(config(max_connections=2)) as stack:
+        port = stack.ports["tcp"]
+        talker = await tcp_peer(port)
+        await talker.send_all(options(1))
+        assert (await talker.receive_some(65536)).startswith(b"SIP/2.0 200 ")
+        silent = await tcp_peer(port)
+        await wait_for(lambda: len(stack.transports.connections) == 2)
+        newcomer = await tcp_peer(port)  # takes the silent one's place
+        assert await read_until_closed(silent) == b""
+        await newcomer.send_all(options(2, branch="z9hG4bKnew"))
+        assert (await newcomer.receive_some(65536)).startswith(b"SIP/2.0 200 ")
+        late = await tcp_peer(port)  # both places hold peers that spoke: refused
+        assert await read_until_closed(late) == b""
+        state = stack.transports.state()["connections"]
+        assert (state["replaced"], state["refused"]) == (1, 1)
+        for stream in (talker, silent, newcomer, late):
+            await stream.aclose()
+
+
+async def test_connections_are_taken_only_while_the_descriptor_budget_agrees():
+    allowed = [True]
+    async with open_sip_stack(config(), may_accept=lambda: allowed[0]) as stack:
+        port = stack.ports["tcp"]
+        first = await tcp_peer(port)
+        await first.send_all(options(1))
+        assert (await first.receive_some(65536)).startswith(b"SIP/2.0 200 ")
+        allowed[0] = False
+        refused = await tcp_peer(port)
+        assert await read_until_closed(refused) == b""
+        assert stack.transports.state()["connections"]["refused"] == 1
+        for stream in (first, refused):
+            await stream.aclose()
+
+
+async def test_the_udp_receive_buffer_is_sized_and_its_drops_are_reported():
+    async with open_sip_stack(config(udp_receive_buffer=65536)) as stack:
+        udp = stack.transports.state()["udp"]
+        assert udp["receive_buffer"] >= 65536 and udp["drops"] == 0

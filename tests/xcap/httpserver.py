@@ -8,9 +8,9 @@ server gives (hostile documents, 409 with an xcap-error document): trio + h11, o
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-import ssl
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -15,7 +15,12 @@ from sipd.xcap.errors import XcapDocumentError
 from sipd.xcap.pidfmanip import OfflineStatus, build_offline_status, parse_offline_status
 from sipd.xcap.presrules import effective_action
 from sipd.xcap.resourcelists import (
-    Entry, EntryRef, External, ResourceList, ResourceLists, build_resource_lists,
+    Entry,
+    EntryRef,
+    External,
+    ResourceList,
+    ResourceLists,
+    build_resource_lists,
     parse_resource_lists,
 )
 from sipd.xcap.rlsservices import RlsServices, Service, build_rls_services, parse_rls_services

@@ -8,7 +8,10 @@ import ssl
 import pytest
 
 from sipd.xcap.errors import (
-    XcapConflictError, XcapDocumentError, XcapHTTPError, XcapUnavailableError,
+    XcapConflictError,
+    XcapDocumentError,
+    XcapHTTPError,
+    XcapUnavailableError,
 )
 from sipd.xcap.trio.client import XcapClient
 from sipd.xcap.uri import XcapUri

@@ -160,7 +160,7 @@ async def test_edits_made_offline_survive_kill_and_land(kamailio_factory, tmp_pa
 
     # A sipd-like process adds three contacts while the server is down, then is killed -9.
     wanted = [f"sip:user{i}@{kam.domain}" for i in range(3)]
-    child = subprocess.Popen(
+    child = subprocess.Popen(  # noqa: ASYNC220 - started here, read in a thread below
         [sys.executable, "-m", "tests.xcap.offline_editor", root, me, str(state), *wanted],
         cwd=REPO, stdout=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)})

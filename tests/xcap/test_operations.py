@@ -9,8 +9,14 @@ from sipd.xcap.contacts import Contact, contacts_from, groups_from
 from sipd.xcap.documents import DocumentKey, DocumentSet, StoredDocument
 from sipd.xcap.errors import XcapEditError
 from sipd.xcap.operations import (
-    ContactRemove, ContactSet, GroupRemove, GroupRename, OfflineStatusSet, PresenceServiceSet,
-    WatcherPolicySet, operation_from_json,
+    ContactRemove,
+    ContactSet,
+    GroupRemove,
+    GroupRename,
+    OfflineStatusSet,
+    PresenceServiceSet,
+    WatcherPolicySet,
+    operation_from_json,
 )
 from sipd.xcap.pidfmanip import offline_status_from_element
 from sipd.xcap.presrules import effective_action, policies

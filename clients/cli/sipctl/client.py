@@ -9,10 +9,11 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
@@ -140,7 +141,8 @@ async def connect(endpoint: Endpoint, *, login: bool = False,
     headers = list(extra_headers or [])
     if endpoint.token and not login:
         headers.append(("Authorization", f"Bearer {endpoint.token}"))
-    async with open_websocket_url(endpoint.url, extra_headers=headers,
+    encoded = [(name.encode(), value.encode()) for name, value in headers]
+    async with open_websocket_url(endpoint.url, extra_headers=encoded,
                                   max_message_size=64 * 1024 * 1024) as ws:
         client = Client(ws)
         try:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class Command:
     show: str | None = None  # the key of a list in the result to print as a table
     columns: tuple[str, ...] = ()  # and its columns (default: all)
     build: Callable[[argparse.Namespace], Any] | None = None
+    # How a result is shown to people (not with --json): e.g. Unix times made readable.
+    present: Callable[[Any], Any] | None = None
     # A result that is an answer but not a success (a MESSAGE refused by the peer): the
     # one-line reason to print, making sipctl exit 1.
     failure: Callable[[Any], str | None] | None = None
@@ -101,7 +104,8 @@ def _update_params(ns: argparse.Namespace) -> dict[str, Any]:
 
 # -- messages ---------------------------------------------------------------------------------
 
-MESSAGE_ACCOUNT = arg("account", metavar="ACCOUNT", help='the sending account\'s id ("local": the daemon\'s own '
+MESSAGE_ACCOUNT = arg("account", metavar="ACCOUNT",
+                      help='the sending account\'s id ("local": the daemon\'s own '
                                       "address, no server needed)")
 MESSAGE_TO = arg("to", metavar="TO", help="the recipient, e.g. sip:bob@example.com or "
                             "sip:local@192.0.2.1:5060;transport=tcp")
@@ -129,6 +133,45 @@ def _absolute(path: str) -> str:
     """The daemon runs elsewhere: a relative path is made absolute here, for the user."""
     import os
     return os.path.abspath(path)
+
+
+# -- history ----------------------------------------------------------------------------------
+
+def _when(stamp: Any) -> str:
+    import time
+    if not isinstance(stamp, (int, float)):
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+
+
+def _calls_table(result: Any) -> Any:
+    if not isinstance(result, dict):
+        return result
+    rows = []
+    for row in result.get("sessions") or []:
+        seconds = row.get("duration")
+        duration = (f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+                    if isinstance(seconds, (int, float)) else "")
+        rows.append({**row, "when": _when(row.get("start")), "duration": duration})
+    return {**result, "sessions": rows}
+
+
+def _messages_table(result: Any) -> Any:
+    if not isinstance(result, dict):
+        return result
+    rows = [{**row, "when": _when(row.get("time")),
+             "content": " ".join(str(row.get("content", "")).split())}
+            for row in result.get("messages") or []]
+    return {**result, "messages": rows}
+
+
+HISTORY_FILTERS = (
+    arg("--remote", metavar="URI", help="only with this party, e.g. sip:bob@example.com"),
+    arg("--account", metavar="ACCOUNT", help="only this account's"),
+    arg("--before", type=float, metavar="TIME",
+        help="only older than this Unix time (the `next` of a --json page)"),
+    arg("--limit", type=int, metavar="N", help="most rows shown (default 50)"),
+)
 
 
 COMMANDS: list[Command] = [
@@ -166,7 +209,18 @@ COMMANDS: list[Command] = [
             build=_send_params, failure=_not_delivered),
     Command("message composing", "messages.composing",
             "tell the recipient you are typing (active) or stopped (idle)",
-            (MESSAGE_ACCOUNT, MESSAGE_TO, arg("state", metavar="active|idle", choices=("active", "idle")))),
+            (MESSAGE_ACCOUNT, MESSAGE_TO,
+             arg("state", metavar="active|idle", choices=("active", "idle")))),
+    Command("history calls", "history.sessions", "past calls, newest first",
+            HISTORY_FILTERS, show="sessions", present=_calls_table,
+            columns=("when", "direction", "remote", "result", "duration", "reason")),
+    Command("history messages", "history.messages", "past messages, newest first",
+            (*HISTORY_FILTERS,
+             arg("--search", dest="query", metavar="TEXT",
+                 help="only messages with every word of TEXT (word prefixes)"),
+             arg("--session", metavar="ID", help="only the chat of this session")),
+            show="messages", present=_messages_table,
+            columns=("when", "direction", "remote", "status", "content")),
     # -- sessions ------------------------------------------------------------------------
     Command("dial", "sessions.start", "call someone (an audio session); prints its id",
             (arg("account", metavar="ACCOUNT", help='the calling account ("local": direct)'),

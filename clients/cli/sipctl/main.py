@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError
@@ -61,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _command_runner(command: Command) -> Callable[..., Any]:
     async def run(client: Any, args: argparse.Namespace) -> int:
         result = await client.call(command.method, command.params(args), timeout=args.timeout)
-        print_result(result, args.json, command.show, command.columns)
+        shown = command.present(result) if command.present and not args.json else result
+        print_result(shown, args.json, command.show, command.columns)
         problem = command.failure(result) if command.failure else None
         if problem:
             print(f"sipctl: {problem}", file=sys.stderr)

@@ -35,9 +35,9 @@ def print_table(rows: list[dict[str, Any]], columns: tuple[str, ...] = ()) -> No
     cells = [[_cell(_lookup(row, c)) for c in columns] for row in rows]
     widths = [min(max(len(_title(c)), *(len(line[i]) for line in cells)), 60)
               for i, c in enumerate(columns)]
-    print("  ".join(_title(c).ljust(w) for c, w in zip(columns, widths)).rstrip())
+    print("  ".join(_title(c).ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for line in cells:
-        print("  ".join(cell[:60].ljust(w) for cell, w in zip(line, widths)).rstrip())
+        print("  ".join(cell[:60].ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
 
 
 def print_result(result: Any, as_json: bool, table_key: str | None,

@@ -19,8 +19,8 @@ connection, not the daemon.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import trio
 

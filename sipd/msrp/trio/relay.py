@@ -9,15 +9,15 @@ from __future__ import annotations
 import logging
 import random
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import trio
 
 from ...sip.auth import Credentials
-from ...sip.trio.locator import order_srv
 from ...sip.trio.dns import DnsCache, DnsClient, SrvRecord, make_resolver
+from ...sip.trio.locator import order_srv
 from ..errors import MsrpParseError
 from ..message import MsrpResponse
 from ..parser import FrameError, FrameParser

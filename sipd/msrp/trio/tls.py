@@ -64,14 +64,14 @@ def ensure_identity(state_dir: str | Path) -> TlsIdentity:
     if cert_path.exists() and key_path.exists():
         try:
             certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
-            if certificate.not_valid_after_utc > datetime.datetime.now(datetime.timezone.utc):
+            if certificate.not_valid_after_utc > datetime.datetime.now(datetime.UTC):
                 return load_identity(cert_path, key_path)
         except (OSError, ValueError, MsrpTlsError):
             pass
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sipd MSRP")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
                    .public_key(key.public_key()).serial_number(x509.random_serial_number())
                    .not_valid_before(now - datetime.timedelta(days=1))

@@ -30,12 +30,16 @@ async def send(
 ) -> dict:
     """Send a MESSAGE and wait for its final response: {id, code, reason, delivered}.
 
-    The outcome is also published as `message.delivery`."""
+    `message.sending` is published before it goes and the outcome as `message.delivery`;
+    the reply comes once both are in the history."""
     sender = _account(ctx, account)
     try:
-        return await ctx.service.useragent.pager.send(sender, to, content, content_type, cpim)
+        result = await ctx.service.useragent.pager.send(sender, to, content, content_type, cpim)
     except PagerError as exc:
         raise invalid_params(exc.reason, field=exc.field) from None
+    if ctx.service.history is not None:
+        await ctx.service.history.caught_up()  # a reply means "in the history" too
+    return result
 
 
 @method("messages.composing")

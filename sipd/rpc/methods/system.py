@@ -20,7 +20,10 @@ async def state(ctx: CallContext) -> dict:
     Subscribe with `since` set to the returned `seq` (and `boot` to the returned `boot`, which
     names this run of the daemon) to get every change after the snapshot. `descriptors` shows
     the file descriptor budget (limit, open, reserved_for_rpc, margin, refused connections),
-    `rpc` the clients and their requests in flight."""
+    `rpc` the clients and their requests in flight, `history` whether the history is on
+    (`enabled`, `path`, `keep_days`; `reason` when it is off), `sip` the ports, the SIP TCP/TLS
+    connections (open, inbound, caps, refused, replaced) and the UDP socket (receive_buffer
+    granted, datagrams the kernel dropped)."""
     return ctx.service.state()
 
 

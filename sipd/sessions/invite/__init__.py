@@ -1,1 +1,2 @@
-"""The INVITE dialog core and its trio-facing session (one dialog, its transactions, offer/answer)."""
+"""The INVITE dialog core and its trio-facing session (one dialog, its transactions,
+offer/answer)."""

@@ -4,8 +4,9 @@ bookkeeping every part uses, and how a call ends (BYE out and in, §15). Sans-I/
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Protocol, Union
+from typing import Any, Protocol
 
 from sipd.sip.builder import reason_phrase
 from sipd.sip.dialog import Dialog, SuccessRetransmitter
@@ -72,7 +73,7 @@ class _IncomingReinvite:
     reliable: bool
 
 
-OfferSource = Union[bytes, Callable[[], bytes]]
+OfferSource = bytes | Callable[[], bytes]
 
 
 @dataclass

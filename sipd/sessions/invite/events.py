@@ -1,5 +1,5 @@
-"""What an `InviteSession` (sipd.sessions.invite.session) hands back to the layer that drives it: the
-public states, the actions to carry out, and the events to publish. Plain data, no I/O.
+"""What an `InviteSession` (sipd.sessions.invite.session) hands back to the layer that drives it:
+the public states, the actions to carry out, and the events to publish. Plain data, no I/O.
 
 Actions the trio driver executes, in the order returned:
 - `SendRequest(request, key)`: start a client transaction for `request` (it has no Via: the
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from sipd.sip.builder import build_response
 from sipd.sip.message import Request, Response
@@ -164,6 +164,16 @@ class InDialogResponse:
     reason: str | None = None
 
 
-Action = Union[SendRequest, SendAck, SendCancel, SendResponse, StateChanged, RemoteSdp,
-               OfferReceived, ReinviteCompleted, DtmfReceived, InDialogRequest,
-               InDialogResponse]
+Action = (
+    SendRequest
+    | SendAck
+    | SendCancel
+    | SendResponse
+    | StateChanged
+    | RemoteSdp
+    | OfferReceived
+    | ReinviteCompleted
+    | DtmfReceived
+    | InDialogRequest
+    | InDialogResponse
+)

@@ -1,9 +1,11 @@
 """Mid-call requests of an INVITE session: re-INVITE both ways with glare handling (RFC 3261
-§14), INFO with DTMF, and other requests in the dialog. Sans-I/O; see sipd.sessions.invite.session."""
+§14), INFO with DTMF, and other requests in the dialog. Sans-I/O; see
+sipd.sessions.invite.session."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sipd.sip.builder import reason_phrase
 from sipd.sip.dialog import DialogState, SuccessRetransmitter

@@ -183,6 +183,7 @@ class InviteSession(UasMixin, MidCallMixin):
         self._final = True
         actions: list[Action] = [self._ack(dialog, tag, cseq.number)]
         if self.terminated and self._ending is None:  # after timer B: answered too late
+            assert self.state is not None  # terminated: in a terminal state
             self._ending = _Ending(self.reason or "", self.code, final_state=self.state)
         if self._ending is not None:  # cancelled (or given up) too late: ACK, then BYE (§15)
             return actions + self._send_bye()
@@ -320,7 +321,9 @@ class InviteSession(UasMixin, MidCallMixin):
 
     def _request_failed(self, key: str | None, code: int, reason: str) -> list[Action]:
         key = key or self._invite_key
-        out = self._requests.get(key) if key is not None else None
+        if key is None:
+            return []
+        out = self._requests.get(key)
         if out is None or out.final is not None:
             return []
         if out.kind == "invite":

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sipd.sip.builder import new_tag, reason_phrase
 from sipd.sip.dialog import Dialog, DialogState, SuccessRetransmitter

@@ -23,16 +23,48 @@ SessionVersion, hold, change detection).
 
 from __future__ import annotations
 
-from .attributes import (STATIC_PAYLOAD_TYPES, Crypto, CryptoKey, Direction, FileSelector,
-                             Fmtp, Rtcp, RtpMap, parse_accept_types, parse_path)
-from .fields import (MAX_LINES, MAX_MEDIA, MAX_SDP_SIZE, Bandwidth, Connection, MediaLine,
-                         Origin, SDPError, Timing)
+from .attributes import (
+                             STATIC_PAYLOAD_TYPES,
+                             Crypto,
+                             CryptoKey,
+                             Direction,
+                             FileSelector,
+                             Fmtp,
+                             Rtcp,
+                             RtpMap,
+                             parse_accept_types,
+                             parse_path,
+)
+from .fields import (
+                             MAX_LINES,
+                             MAX_MEDIA,
+                             MAX_SDP_SIZE,
+                             Bandwidth,
+                             Connection,
+                             MediaLine,
+                             Origin,
+                             SDPError,
+                             Timing,
+)
 from .model import Attribute, Line, MediaDescription, SessionDescription
+from .offer_answer import (
+                             DEFAULT_SESSION_NAME,
+                             STRIPPED_ATTRIBUTES,
+                             STRIPPED_BANDWIDTHS,
+                             WORKER_MEDIA_TYPES,
+                             MediaSplit,
+                             SessionVersion,
+                             changed_media,
+                             held_by_remote,
+                             media_changed,
+                             merge_answer,
+                             merge_offer,
+                             sanitize_worker_sdp,
+                             set_hold,
+                             split_media,
+                             stream_is_held,
+)
 from .parse import parse_sdp
-from .offer_answer import (DEFAULT_SESSION_NAME, STRIPPED_ATTRIBUTES, STRIPPED_BANDWIDTHS,
-                               WORKER_MEDIA_TYPES, MediaSplit, SessionVersion, changed_media,
-                               held_by_remote, media_changed, merge_answer, merge_offer,
-                               sanitize_worker_sdp, set_hold, split_media, stream_is_held)
 
 __all__ = [
     "MAX_LINES", "MAX_MEDIA", "MAX_SDP_SIZE", "STATIC_PAYLOAD_TYPES", "Bandwidth", "Connection",

@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from urllib.parse import unquote
 
-from .fields import (Connection, SDPError, check_token, fields_of, memoized, parse_number,
-                         split_fields)
+from .fields import (
+    Connection,
+    SDPError,
+    check_token,
+    fields_of,
+    memoized,
+    parse_number,
+    split_fields,
+)
 
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
 
@@ -313,7 +320,8 @@ class FileSelector:
                 raise SDPError(f"a=file-selector: no space after the {key} selector", line)
             while position < len(text) and text[position] == " ":
                 position += 1
-        size = parse_number(found["size"], "a=file-selector size", line) if "size" in found else None
+        size = (parse_number(found["size"], "a=file-selector size", line)
+                if "size" in found else None)
         if "hash" in found and not re.fullmatch(r"[A-Za-z0-9-]+:[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2})*",
                                                 found["hash"]):
             raise SDPError(f"a=file-selector hash {found['hash']!r} is not <alg>:<hex>:...", line)
@@ -396,4 +404,4 @@ def validate_attribute(value: str, line: int | None) -> None:
 
 
 for _kind in (RtpMap, Fmtp, Rtcp):  # frozen, read again and again (see sdp_fields.memoized)
-    _kind.parse = staticmethod(memoized(_kind.parse))  # type: ignore[method-assign]
+    _kind.parse = staticmethod(memoized(_kind.parse))  # type: ignore[assignment]

@@ -10,8 +10,9 @@ values of sdp_attributes, so the accessors of a parsed description never raise.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -170,8 +171,9 @@ class Connection:
             return cls(address, addrtype, nettype, None, numbers[0] if numbers else None)
         if len(numbers) > 2:
             raise SDPError(f"c= address takes at most /ttl/count: {full!r}", line)
-        numbers += [None] * (2 - len(numbers))
-        return cls(address, addrtype, nettype, numbers[0], numbers[1])
+        ttl = numbers[0] if numbers else None
+        count = numbers[1] if len(numbers) > 1 else None
+        return cls(address, addrtype, nettype, ttl, count)
 
     @property
     def is_hold(self) -> bool:
@@ -232,7 +234,7 @@ def check_zone(value: str, line: int | None) -> None:
     parts = fields_of(value, "z=", line, minimum=2)
     if len(parts) % 2:
         raise SDPError(f"z= needs pairs of <adjustment time> <offset>: {value!r}", line)
-    for time, offset in zip(parts[::2], parts[1::2]):
+    for time, offset in zip(parts[::2], parts[1::2], strict=True):
         parse_number(time, "z= adjustment time", line)
         if not _TYPED_TIME.fullmatch(offset):
             raise SDPError(f"z= offset {offset!r} is not a time", line)
@@ -272,4 +274,4 @@ class MediaLine:
 
 
 for _kind in (Origin, Connection, Bandwidth, Timing, MediaLine):
-    _kind.parse = staticmethod(memoized(_kind.parse))  # type: ignore[method-assign]
+    _kind.parse = staticmethod(memoized(_kind.parse))  # type: ignore[assignment]

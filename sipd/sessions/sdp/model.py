@@ -10,13 +10,34 @@ description never raise; values set through the model are validated the same way
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Iterable, Iterator, Sequence
+from typing import Any
 
-from .attributes import (DIRECTIONS, Crypto, Direction, FileSelector, Fmtp, Rtcp, RtpMap,
-                             parse_accept_types, parse_path, parse_ptime, validate_attribute)
-from .fields import (MEMO_LIMIT, Bandwidth, Connection, MediaLine, Origin, SDPError,
-                         Timing, check_repeat, check_zone)
+from .attributes import (
+    DIRECTIONS,
+    Crypto,
+    Direction,
+    FileSelector,
+    Fmtp,
+    Rtcp,
+    RtpMap,
+    parse_accept_types,
+    parse_path,
+    parse_ptime,
+    validate_attribute,
+)
+from .fields import (
+    MEMO_LIMIT,
+    Bandwidth,
+    Connection,
+    MediaLine,
+    Origin,
+    SDPError,
+    Timing,
+    check_repeat,
+    check_zone,
+)
 
 SESSION_ORDER = "vosiuepcbtrzka"  # RFC 8866 §5
 MEDIA_ORDER = "icbka"  # after the m= line
@@ -83,9 +104,9 @@ def check_line(kind: str, value: str, number: int | None = None) -> Line:
 _CHECKED: set[tuple[str, str]] = set()
 
 
-_LINE_CHECKS = {"o": Origin.parse, "c": Connection.parse, "b": Bandwidth.parse,
-                "t": Timing.parse, "r": check_repeat, "z": check_zone, "m": MediaLine.parse,
-                "a": validate_attribute}
+_LINE_CHECKS: dict[str, Callable[[str, int | None], object]] = {
+    "o": Origin.parse, "c": Connection.parse, "b": Bandwidth.parse, "t": Timing.parse,
+    "r": check_repeat, "z": check_zone, "m": MediaLine.parse, "a": validate_attribute}
 
 
 class _Section:
@@ -156,7 +177,7 @@ class _Section:
         return self._remove(lambda line: line.type == "b" and (
             not wanted or line.value.partition(":")[0].upper() in wanted))
 
-    def _remove(self, predicate) -> int:
+    def _remove(self, predicate: Callable[[Line], bool]) -> int:
         before = len(self.lines)
         self.lines = [line for line in self.lines if not predicate(line)]
         return before - len(self.lines)
@@ -200,7 +221,7 @@ class _Section:
                           and line.value.partition(":")[0].lower() == wanted,
                           Line("a", str(Attribute(name, value))))
 
-    def _replace_all(self, predicate, new: Line | None) -> None:
+    def _replace_all(self, predicate: Callable[[Line], bool], new: Line | None) -> None:
         """Put `new` in place of the first line matching and drop the other matches (only drop
         them when `new` is None); insert `new` when no line matches."""
         matches = [index for index, line in enumerate(self.lines) if predicate(line)]
@@ -258,7 +279,7 @@ class MediaDescription(_Section):
     def m(self) -> MediaLine:
         return MediaLine.parse(self.media_line.value, self.media_line.number)
 
-    def _set_m(self, **changes) -> None:
+    def _set_m(self, **changes: Any) -> None:
         self.media_line = check_line("m", str(replace(self.m, **changes)))
 
     type = property(lambda self: self.m.type, lambda self, value: self._set_m(type=value),
@@ -274,15 +295,15 @@ class MediaDescription(_Section):
     @property
     def is_rejected(self) -> bool:
         """Port 0: a rejected, removed or disabled stream (RFC 3264 §6, §8.2)."""
-        return self.port == 0
+        return self.m.port == 0
 
     @property
     def is_rtp(self) -> bool:
-        return "RTP" in self.proto.upper().split("/")
+        return "RTP" in self.m.proto.upper().split("/")
 
     @property
     def is_msrp(self) -> bool:
-        return self.proto.upper().split("/")[-1] == "MSRP"
+        return self.m.proto.upper().split("/")[-1] == "MSRP"
 
     @property
     def is_secure(self) -> bool:
@@ -298,7 +319,8 @@ class MediaDescription(_Section):
 
     @property
     def connections(self) -> list[Connection]:
-        return [Connection.parse(line.value, line.number) for line in self.lines if line.type == "c"]
+        return [Connection.parse(line.value, line.number)
+                for line in self.lines if line.type == "c"]
 
     # -- RTP
     def rtpmaps(self) -> list[RtpMap]:
@@ -426,12 +448,6 @@ class SessionDescription(_Section):
     def __init__(self, lines: Iterable[Line], media: Iterable[MediaDescription] = ()) -> None:
         self.lines = list(lines)
         self.media = list(media)
-
-    @staticmethod
-    def parse(data: bytes | str) -> SessionDescription:
-        """`parse_sdp`: SDPError when malformed."""
-        from .parse import parse_sdp
-        return parse_sdp(data)
 
     @classmethod
     def new(cls, origin: Origin, session_name: str = "-", *,

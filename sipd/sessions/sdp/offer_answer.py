@@ -15,8 +15,8 @@ The worker's lines that must not go outside (`s=pjmedia`, `b=AS`, `b=TIAS`, `a=X
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from .attributes import DIRECTIONS, Direction
 from .fields import Connection, Origin, Timing
@@ -214,7 +214,8 @@ class SessionVersion:
         self._used = True
         return self.current()
 
-    def stamp(self, sdp: SessionDescription, *, only_if_changed: bool = False) -> SessionDescription:
+    def stamp(self, sdp: SessionDescription, *,
+              only_if_changed: bool = False) -> SessionDescription:
         """Put our o= line on `sdp` (in place, and returned): a new version, or with
         `only_if_changed` the previous one when nothing but the o= line differs from the
         description stamped last."""
@@ -285,11 +286,11 @@ def changed_media(old: SessionDescription, new: SessionDescription) -> list[int]
             if index >= len(old_streams) or old_streams[index] != _stream_key(new, media)]
 
 
-def _stream_key(sdp: SessionDescription, media: MediaDescription) -> tuple:
+def _stream_key(sdp: SessionDescription, media: MediaDescription) -> tuple[object, ...]:
     """What one stream is: its m= line, effective c= and direction, its other lines and the
     session-level b=, k= and a= lines that apply to it."""
 
-    def describing(lines, types: str | None) -> tuple[str, ...]:
+    def describing(lines: Iterable[Line], types: str | None) -> tuple[str, ...]:
         return tuple(str(line) for line in lines
                      if (line.type in types if types else line.type != "c")
                      and not (line.type == "a" and line.value.lower() in _DIRECTION_NAMES))

@@ -1,7 +1,7 @@
-"""Our own address as a SipStack (sipd/sip/stack.py) knows it: the bound one, the one the
+"""Our own address as a SipStack (sipd.sip.trio.stack) knows it: the bound one, the one the
 kernel routes from toward a peer, and what peers saw in `received`/`rport` (RFC 3581) and
-`alias` (RFC 5923). A part of SipStack of its own because the UA asks these questions (what to
-put in a Contact) apart from sending or receiving anything."""
+`alias` (RFC 5923). An object of its own because the UA asks these questions (what to put in a
+Contact) apart from sending or receiving anything."""
 
 from __future__ import annotations
 
@@ -10,20 +10,20 @@ import socket
 
 from ..errors import SipParseError
 from ..message import Request, Response
-from .config import StackConfig
 from .transport import DEFAULT_PORTS, STREAM_TRANSPORTS, Source, TargetLike, Transports
 
-log = logging.getLogger("sipd.sip.trio.stack")  # one logger for the whole stack, as before the split
+log = logging.getLogger("sipd.sip.trio.stack")  # one logger for the whole stack
 
 
 class StackAddresses:
-    """Mixed into SipStack, whose __init__ creates the state used here."""
+    """What we know of our own address: bound, routed, and as the peers see it."""
 
-    config: StackConfig
-    transports: Transports
-    _learned: dict[tuple[str, str, int], tuple[str, int]]  # (transport, peer) -> as seen
-    _learned_last: dict[str, tuple[str, int]]  # transport -> as last seen by anyone
-    _routes: dict[str, str]  # destination -> our local address toward it
+    def __init__(self, listen_address: str, transports: Transports) -> None:
+        self.listen_address = listen_address
+        self.transports = transports
+        self._learned: dict[tuple[str, str, int], tuple[str, int]] = {}  # (transport, peer)
+        self._learned_last: dict[str, tuple[str, int]] = {}  # transport -> as last seen
+        self._routes: dict[str, str] = {}  # destination -> our local address toward it
 
     @property
     def ports(self) -> dict[str, int]:
@@ -66,7 +66,7 @@ class StackAddresses:
     def local_address(self, toward: TargetLike | None = None) -> str:
         """The bound address, or for a wildcard bind the local address the kernel routes
         `toward` from (a connected UDP socket tells it; nothing is sent)."""
-        bound = self.config.listen_address
+        bound = self.listen_address
         if bound not in ("0.0.0.0", "::", ""):
             return bound
         destination = toward.address if toward is not None else (
@@ -78,20 +78,22 @@ class StackAddresses:
         try:
             with socket.socket(family, socket.SOCK_DGRAM) as probe:
                 probe.connect((destination, 9))
-                address = probe.getsockname()[0]
+                address = str(probe.getsockname()[0])
         except OSError:
             address = "::1" if family == socket.AF_INET6 else "127.0.0.1"
         self._routes[destination] = address
         return address
 
-
-    def _note_alias(self, request: Request, source: Source) -> None:
+    def note_alias(self, request: Request, source: Source) -> None:
+        """A request over a connection whose Via has `alias`: the peer is reached over it
+        at its sent-by too (RFC 5923)."""
         via = request.top_via
         if via is not None and "alias" in via.params and source.connection is not None:
             port = via.port or DEFAULT_PORTS[source.transport]
             self.transports.add_alias(source.connection, source.address, port)
 
-    def _learn(self, response: Response, source: Source) -> None:
+    def learn(self, response: Response, source: Source) -> None:
+        """Notes our address as the peer saw it (received/rport of a response's top Via)."""
         try:
             via = response.top_via
         except SipParseError:

@@ -35,3 +35,7 @@ class StackConfig:
     idle_timeout: float = 600.0  # close connections without traffic and transactions
     keepalive_interval: float | None = None  # CRLFCRLF pings on our outgoing connections
     connect_timeout: float = 10.0
+    max_connections: int = 1000  # TCP/TLS connections peers opened to us, in all
+    max_connections_per_address: int = 100  # ... from one address
+    message_timeout: float = 30.0  # to complete a message on such a connection
+    udp_receive_buffer: int = 2 * 1024 * 1024  # SO_RCVBUF asked for (0: the system's)

@@ -1,59 +1,56 @@
-"""Putting what a SipStack (sipd/sip/stack.py) sends on the wire, and keeping its
-connections: responses go back over the request's connection while it lives, else where the
-top Via says (RFC 3261 §18.2.2, RFC 3581), connecting if needed; a connection a dialog uses is
-kept open however idle; client transactions waiting on a connection that closed fail at once."""
+"""Putting what a SipStack (sipd.sip.trio.stack) sends on the wire, and keeping connections.
+
+`Outbound` sends what the transaction layer transmits: requests to their hop, responses back
+over the request's connection while it lives, else where the top Via says (RFC 3261 §18.2.2,
+RFC 3581), connecting if needed. A send that fails is reported to `on_failed(transaction,
+reason)`, which tells the transaction layer. `KeptConnections` counts the connections dialogs
+use, which the idle timeout must leave open however idle they are.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
-
-import trio
+from typing import Any, Callable
 
 from ..builder import response_destination
 from ..message import Response
-from .handles import ClientTransactionHandle
-from ..transaction import ClientTransaction, Event, Transmit
-from ..transaction_layer import TransactionLayer
-from .transport import DEFAULT_PORTS, Source, Transports, TransportError, is_ip_address
+from ..transaction import Transmit
 from .stream import Connection
+from .transport import DEFAULT_PORTS, Source, Transports, TransportError, is_ip_address
 
-log = logging.getLogger("sipd.sip.trio.stack")  # one logger for the whole stack, as before the split
+log = logging.getLogger("sipd.sip.trio.stack")  # one logger for the whole stack
+
+Spawn = Callable[..., None]  # start_soon(async_fn, *args) in the stack's nursery
+SendFailed = Callable[[Any, str], None]  # (transaction, why) -> None
 
 
-class StackConnections:
-    """Mixed into SipStack, whose __init__ creates the state used here."""
+class Outbound:
+    """Sends messages where the transaction layer says, over the transports."""
 
-    layer: TransactionLayer
-    transports: Transports
-    _clients: dict[ClientTransaction, ClientTransactionHandle]
-    _kept: dict[Connection, int]  # connections dialogs use -> how many
-    _failures: dict[Any, str]  # transaction -> why its transport failed
-    _nursery: trio.Nursery | None
+    def __init__(self, transports: Transports, *, spawn: Spawn, on_failed: SendFailed) -> None:
+        self.transports = transports
+        self._spawn = spawn
+        self._on_failed = on_failed
 
-    if TYPE_CHECKING:  # defined in sipd/sip/stack.py
-        def _dispatch(self, events: list[Event]) -> None: ...
-
-    def _transmit(self, event: Transmit) -> None:
+    def transmit(self, event: Transmit) -> None:
         try:
             if isinstance(event.message, Response):
-                self._send_response_data(event.data, event.message, event.destination,
-                                         event.transaction)
+                self._send_response(event.data, event.message, event.destination,
+                                    event.transaction)
             else:
-                self._send_now(event.data, event.destination)
+                self.send_to_hop(event.data, event.destination)
         except TransportError as exc:
             log.debug("send failed: %s", exc)
             if event.transaction is not None and not event.transaction.terminated:
-                self._failures[event.transaction] = str(exc)  # for the TU's error text
-                self._dispatch(self.layer.transport_error(event.transaction,
-                                                          trio.current_time()))
+                self._on_failed(event.transaction, str(exc))
 
-    def _send_now(self, data: bytes, hop: Any) -> None:
+    def send_to_hop(self, data: bytes, hop: Any) -> None:
+        """Sends over the hop's connection (a Hop or a Source), else to its address."""
         self.transports.send(data, hop.transport, hop.address, hop.port,
                              getattr(hop, "connection", None))
 
-    def _send_response_data(self, data: bytes, response: Response, source: Source,
-                            transaction: Any) -> None:
+    def _send_response(self, data: bytes, response: Response, source: Source,
+                       transaction: Any) -> None:
         """Over the request's connection while it lives; else where the Via says (received,
         rport: RFC 3261 §18.2.2, RFC 3581), opening a connection if needed."""
         connection = source.connection
@@ -73,9 +70,8 @@ class StackConnections:
                                                          source.port))
         if connection is not None:
             self.transports.send(data, source.transport, host, port, connection)
-        elif self._nursery is not None:
-            self._nursery.start_soon(self._connect_and_send, data, source.transport, host, port,
-                                     transaction)
+        else:
+            self._spawn(self._connect_and_send, data, source.transport, host, port, transaction)
 
     async def _connect_and_send(self, data: bytes, transport: str, host: str, port: int,
                                 transaction: Any) -> None:
@@ -87,38 +83,25 @@ class StackConnections:
                 log.exception("sending a response to %s %s:%d failed", transport, host, port)
             log.debug("cannot send a response: %s", exc)
             if transaction is not None and not transaction.terminated:
-                self._dispatch(self.layer.transport_error(transaction, trio.current_time()))
+                self._on_failed(transaction, f"cannot send a response: {exc}")
 
-    def keep_connection(self, connection: Connection | None) -> None:
-        """A dialog (a call) uses this connection: the idle timeout must not close it, however
-        long nothing crosses it. Pair with release_connection."""
-        if connection is not None:
-            self._kept[connection] = self._kept.get(connection, 0) + 1
 
-    def release_connection(self, connection: Connection | None) -> None:
-        count = self._kept.get(connection, 0) if connection is not None else 0
+class KeptConnections:
+    """Connections dialogs (calls) use, with how many use each."""
+
+    def __init__(self) -> None:
+        self._uses: dict[Connection, int] = {}
+
+    def keep(self, connection: Connection) -> None:
+        self._uses[connection] = self._uses.get(connection, 0) + 1
+
+    def release(self, connection: Connection) -> None:
+        count = self._uses.get(connection, 0)
         if count > 1:
-            self._kept[connection] = count - 1
+            self._uses[connection] = count - 1
         elif count:
-            del self._kept[connection]
+            del self._uses[connection]
 
-    def _connection_in_use(self, connection: Connection) -> bool:
-        if connection in self._kept:
-            return True
-        for transaction in self.layer.transactions:
-            if getattr(transaction.destination, "connection", None) is connection:
-                return True
-        return False
+    def __contains__(self, connection: object) -> bool:
+        return connection in self._uses
 
-    def _connection_closed(self, connection: Connection) -> None:
-        """Client transactions waiting on a connection that closed fail now rather than at
-        their timeout (the response cannot come over it)."""
-        now = trio.current_time()
-        for transaction, handle in list(self._clients.items()):
-            if (handle.hop.connection is connection and handle.final is None
-                    and not transaction.terminated):
-                self._failures[transaction] = (
-                    f"the {connection.transport.upper()} connection to "
-                    f"{connection.remote[0]}:{connection.remote[1]} closed before a final "
-                    f"response to {handle.request.method}")
-                self._dispatch(self.layer.transport_error(transaction, now))

@@ -170,7 +170,7 @@ class DnsClient:
             result = await self.resolver.resolve(qname, rdtype, search=False,
                                                  raise_on_no_answer=False)
         except dns.resolver.NXDOMAIN as exc:
-            ttl = _negative_ttl(exc.responses().values())
+            ttl = _negative_ttl(exc.responses().values())  # type: ignore[no-untyped-call]
             return DnsAnswer(name, rdtype, negative="NXDOMAIN"), ttl
         except dns.exception.Timeout:
             return DnsAnswer(name, rdtype, failure="timeout",

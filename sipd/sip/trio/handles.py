@@ -7,17 +7,14 @@ import inspect
 import logging
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Protocol
 
 import trio
 
 from ..message import Request, Response
-from .transport import Source, TransportError
+from ..transaction import ClientTransaction, ServerTransaction
 from .stream import Connection
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .stack import SipStack
-    from ..transaction import ClientTransaction, ServerTransaction
+from .transport import Source, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +129,14 @@ class ClientTransactionHandle:
         self._receive.close()
 
 
+class Responder(Protocol):
+    """What answers an IncomingRequest: the server side of the stack (stack/server.py)."""
+
+    def respond(self, incoming: IncomingRequest, status: int, reason: str | None, *,
+                headers: Iterable[tuple[str, str]], body: bytes, content_type: str | None,
+                to_tag: str | None) -> Response: ...
+
+
 class IncomingRequest:
     """A request that arrived, with the way to answer it.
 
@@ -141,9 +146,9 @@ class IncomingRequest:
     stack answers what it left unanswered (500, or the default answer to OPTIONS).
     """
 
-    def __init__(self, stack: SipStack, request: Request, source: Source,
+    def __init__(self, responder: Responder, request: Request, source: Source,
                  transaction: ServerTransaction | None) -> None:
-        self._stack = stack
+        self._responder = responder
         self.request = request
         self.source = source
         self.transaction = transaction
@@ -189,8 +194,8 @@ class IncomingRequest:
                 and self.final_response.is_success):
             raise RuntimeError(f"{self.request.method} was already answered with "
                                f"{self.final_response.status}")
-        response = self._stack._respond(self, status, reason, headers=headers, body=body,
-                                        content_type=content_type, to_tag=to_tag)
+        response = self._responder.respond(self, status, reason, headers=headers, body=body,
+                                           content_type=content_type, to_tag=to_tag)
         self.responses.append(response)
         if not response.is_provisional:
             self.final_response = response

@@ -50,6 +50,7 @@ import ipaddress
 import logging
 import random as random_module
 from dataclasses import dataclass
+from functools import partial
 from typing import Awaitable, Callable, Sequence, TypeVar
 
 import trio
@@ -242,10 +243,11 @@ class Locator:
     async def locate(self, uri: SipUri | str) -> list[Target]:
         """All targets for `uri`, in the order to try them. Raises LocationError."""
         if isinstance(uri, str):
+            text = uri
             try:
-                uri = parse_sip_uri(uri.strip())
+                uri = parse_sip_uri(text.strip())
             except SipParseError as exc:
-                raise LocationError(uri, LocationError.BAD_URI, exc.detail) from None
+                raise LocationError(text, LocationError.BAD_URI, exc.detail) from None
         run = _Run(self, uri)
         targets = await run.locate()
         if not targets:
@@ -361,8 +363,7 @@ class _Run:
     async def via_srv(self, services: list[tuple[str, str]], fallback: str) -> list[Target]:
         """Targets of the SRV records of `services` ((transport, SRV name) pairs, preferred
         first); the host's A/AAAA with `fallback` at its default port when none exist."""
-        answers = await _gather([lambda name=name: self.query(name, "SRV")
-                                 for _, name in services])
+        answers = await _gather([partial(self.query, name, "SRV") for _, name in services])
         if not any(a.records for a in answers):
             if any(a.failure for a in answers):
                 return []  # SRV may exist behind the failure: do not guess (error() says why)
@@ -373,7 +374,7 @@ class _Run:
             # A lone "." target: the service is decidedly not available (RFC 2782).
             chosen += [(transport, r) for r in order_srv(records, self.locator.random) if r.target]
         hosts = list(dict.fromkeys(r.target for _, r in chosen))
-        resolved = dict(zip(hosts, await _gather([lambda h=h: self.resolve_host(h)
+        resolved = dict(zip(hosts, await _gather([partial(self.resolve_host, h)
                                                   for h in hosts])))
         return [self._target(transport, r.target, address, r.port)
                 for transport, r in chosen for address in resolved[r.target]]
@@ -388,7 +389,7 @@ class _Run:
         if literal is not None:
             return [literal]
         kinds = ["A" if version == 4 else "AAAA" for version in self.locator.ip_versions]
-        answers = await _gather([lambda kind=kind: self.query(host, kind) for kind in kinds])
+        answers = await _gather([partial(self.query, host, kind) for kind in kinds])
         return [address for answer in answers for address in answer.records
                 if isinstance(address, str)]
 

@@ -1,4 +1,4 @@
-"""The server side of a SipStack (sipd/sip/stack.py): what happens to a new request after
+"""The server side of a SipStack (sipd.sip.trio.stack): what happens to a new request after
 the transaction layer has it. Rejects what a UAS cannot take (`validate_request_for_uas`),
 answers 404 for users that are not ours, answers OPTIONS and CANCEL itself, runs the UA's
 handler in a task of its own and answers 500 when it fails or leaves the request unanswered."""
@@ -6,42 +6,59 @@ handler in a task of its own and answers 500 when it fails or leaves the request
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 import trio
 
 from ..builder import build_response
 from ..message import Request, Response
-from .config import StackConfig
-from .handles import IncomingRequest
 from ..transaction import CancelReceived, Event, ServerTransaction
 from ..transaction_layer import TransactionLayer
-from .transport import Source
 from ..uri import SipUri, Uri
 from ..validation import validate_request_for_uas
+from .config import StackConfig
+from .handles import IncomingRequest
+from .transport import Source
 
-log = logging.getLogger("sipd.sip.trio.stack")  # one logger for the whole stack, as before the split
+log = logging.getLogger("sipd.sip.trio.stack")  # one logger for the whole stack
 
 RequestHandler = Callable[[IncomingRequest], Awaitable[None]]
+Spawn = Callable[..., None]  # start_soon(async_fn, *args) in the stack's nursery
 
 
-class StackServer:
-    """Mixed into SipStack, whose __init__ creates the state used here."""
+class ServerTransactions:
+    """Takes new requests to the UA's handler and answers them through their transactions
+    (the `Responder` of every IncomingRequest); `dispatch(events)` is the stack's way of
+    acting on what the transaction layer returns."""
 
-    config: StackConfig
-    layer: TransactionLayer
-    _request_handler: RequestHandler | None
-    _is_local_uri: Callable[[Uri], bool] | None
-    _servers: dict[ServerTransaction, IncomingRequest]
-    _nursery: trio.Nursery | None
+    def __init__(self, config: StackConfig, layer: TransactionLayer,
+                 dispatch: Callable[[list[Event]], None], spawn: Spawn) -> None:
+        self.config = config
+        self.layer = layer
+        self._dispatch = dispatch
+        self._spawn = spawn
+        self._request_handler: RequestHandler | None = None
+        self._is_local_uri: Callable[[Uri], bool] | None = None
+        self._incoming: dict[ServerTransaction, IncomingRequest] = {}
 
-    if TYPE_CHECKING:  # defined in sipd/sip/stack.py
-        def _dispatch(self, events: list[Event]) -> None: ...
+    def set_request_handler(self, handler: RequestHandler | None) -> None:
+        self._request_handler = handler
 
-    def _new_request(self, transaction: ServerTransaction, request: Request,
-                     source: Source) -> None:
+    def set_local_uri_check(self, is_local_uri: Callable[[Uri], bool] | None) -> None:
+        self._is_local_uri = is_local_uri
+
+    # -- what the transaction layer reports --------------------------------------------------
+    def ack_received(self, request: Request, source: Source) -> None:
+        """An ACK to a 2xx: no transaction, no answer; the handler sees it."""
+        self._spawn_handler(IncomingRequest(self, request, source, None))
+
+    def terminated(self, transaction: Any) -> None:
+        self._incoming.pop(transaction, None)
+
+    def new_request(self, transaction: ServerTransaction, request: Request,
+                    source: Source) -> None:
         incoming = IncomingRequest(self, request, source, transaction)
-        self._servers[transaction] = incoming
+        self._incoming[transaction] = incoming
         config = self.config
         rejection = validate_request_for_uas(
             request, supported_methods=config.supported_methods,
@@ -83,10 +100,10 @@ class StackServer:
         incoming.respond_nowait(200, "OK", headers=headers)
 
     def _spawn_handler(self, incoming: IncomingRequest) -> None:
-        if self._request_handler is None or self._nursery is None:
+        if self._request_handler is None:
             log.debug("no handler for %r", incoming)
             return
-        self._nursery.start_soon(self._run_handler, self._request_handler, incoming)
+        self._spawn(self._run_handler, self._request_handler, incoming)
 
     async def _run_handler(self, handler: RequestHandler, incoming: IncomingRequest) -> None:
         try:
@@ -111,21 +128,22 @@ class StackServer:
         except Exception:  # noqa: BLE001 - the transaction may have ended meanwhile
             log.debug("could not answer %r with %d", incoming, status, exc_info=True)
 
-    def _cancel_received(self, event: CancelReceived) -> None:
+    def cancel_received(self, event: CancelReceived) -> None:
         invite = event.invite_transaction
         cancel = IncomingRequest(self, event.request, event.source, event.transaction)
         if invite is None:
             cancel.respond_nowait(481, "Call/Transaction Does Not Exist")
             return
         cancel.respond_nowait(200, "OK", to_tag=invite.to_tag)
-        incoming = self._servers.get(invite)
+        incoming = self._incoming.get(invite)
         if incoming is not None and not incoming.answered:
             incoming.respond_nowait(487, "Request Terminated")
             incoming.cancelled.set()
 
-    def _respond(self, incoming: IncomingRequest, status: int, reason: str | None, *,
-                 headers: Iterable[tuple[str, str]], body: bytes, content_type: str | None,
-                 to_tag: str | None) -> Response:
+    def respond(self, incoming: IncomingRequest, status: int, reason: str | None, *,
+                headers: Iterable[tuple[str, str]], body: bytes, content_type: str | None,
+                to_tag: str | None) -> Response:
+        """Answers `incoming` through its server transaction (IncomingRequest.respond)."""
         transaction = incoming.transaction
         assert transaction is not None
         response = build_response(incoming.request, status, reason,

@@ -15,11 +15,14 @@ what a UAS cannot take (`validate_request_for_uas`: 400/405/415/416/420/501), an
 requests for users `is_local_uri` does not know, answers OPTIONS and CANCEL itself, and
 answers 500 for a handler that fails or leaves a request unanswered.
 
-SipStack is put together from parts, one job each: this module has its state, the receive
-path (transports -> transaction layer), the handling of the layer's events and the timers;
-stack_client.py sends requests, stack_server.py takes new requests to the UA,
-stack_connections.py puts bytes on the wire and keeps connections, stack_addresses.py knows
-our address. stack_handles.py and stack_config.py hold what the UA gets and gives.
+SipStack is made of objects it holds, each with its own state: `transports` (sockets and
+connections, transport.py), `addresses` (our address as bound and as peers see it,
+addresses.py), `outbound` (puts what the transaction layer transmits on the wire) and `kept`
+(connections dialogs use, connections.py), `clients` (client transactions and their handles,
+client.py), `servers` (new requests to the UA and their answers, server.py), and `layer`, the
+sans-I/O transaction layer. The stack itself routes: what the network delivers goes to the
+layer, and each event the layer returns goes to the object it concerns; one task sleeps until
+the layer's next deadline. handles.py and config.py hold what the UA gets and gives.
 """
 
 from __future__ import annotations
@@ -27,16 +30,29 @@ from __future__ import annotations
 import logging
 import math
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import trio
 
 from ..builder import stamp_received
 from ..message import AnyMessage, Request, Response
+from ..transaction import (
+    CancelReceived,
+    Event,
+    MessageDropped,
+    RequestReceived,
+    ResponseReceived,
+    TransactionTerminated,
+    TransactionTimedOut,
+    TransportFailed,
+    Transmit,
+)
+from ..transaction_layer import TransactionLayer
+from ..uri import Uri
 from .addresses import StackAddresses
-from .client import StackClient
+from .client import ClientTransactions
 from .config import DEFAULT_CONTENT_TYPES, DEFAULT_METHODS, StackConfig  # noqa: F401
-from .connections import StackConnections
+from .connections import KeptConnections, Outbound
 from .handles import (  # noqa: F401 - Hop and ProvisionalCallback: imported from here too
     ClientTransactionHandle,
     Hop,
@@ -44,25 +60,10 @@ from .handles import (  # noqa: F401 - Hop and ProvisionalCallback: imported fro
     ProvisionalCallback,
     TransactionTimeout,
 )
-from .server import RequestHandler, StackServer
-from .tls import TlsConfig
-from ..transaction import (
-    CancelReceived,
-    ClientTransaction,
-    Event,
-    MessageDropped,
-    RequestReceived,
-    ResponseReceived,
-    ServerTransaction,
-    TransactionTerminated,
-    TransactionTimedOut,
-    TransportFailed,
-    Transmit,
-)
-from ..transaction_layer import TransactionLayer
-from .transport import Source, Transports, TransportError, TransportSettings
+from .server import RequestHandler, ServerTransactions
 from .stream import Connection
-from ..uri import Uri
+from .tls import TlsConfig
+from .transport import Source, TargetLike, Transports, TransportError, TransportSettings
 
 __all__ = [
     "ClientTransactionHandle", "IncomingRequest", "SipStack", "StackConfig", "TlsConfig",
@@ -72,11 +73,14 @@ __all__ = [
 log = logging.getLogger("sipd.sip.trio.stack")
 
 
-class SipStack(StackClient, StackServer, StackConnections, StackAddresses):
-    """One SIP stack: the state of every part lives here (__init__); the methods are in the
-    parts' modules (see this module's docstring)."""
+class SipStack:
+    """One SIP stack: the objects it holds (see this module's docstring) and the routing of
+    messages and transaction events between them."""
 
-    def __init__(self, config: StackConfig = StackConfig()) -> None:
+    def __init__(self, config: StackConfig = StackConfig(), *,
+                 may_accept: Callable[[], bool] = lambda: True) -> None:
+        """`may_accept()` is asked before a connection a peer opened is taken: the daemon's
+        descriptor budget (sipd.limits) says no when only its reserve is left."""
         self.config = config
         self.layer = TransactionLayer(config.timers)
         self.transports = Transports(
@@ -86,19 +90,21 @@ class SipStack(StackClient, StackServer, StackConnections, StackAddresses):
                 transports=tuple(t.lower() for t in config.transports),
                 max_message_bytes=config.max_message_bytes, tls=config.tls,
                 idle_timeout=config.idle_timeout, keepalive_interval=config.keepalive_interval,
-                connect_timeout=config.connect_timeout),
+                connect_timeout=config.connect_timeout,
+                max_connections=config.max_connections,
+                max_connections_per_address=config.max_connections_per_address,
+                message_timeout=config.message_timeout,
+                udp_receive_buffer=config.udp_receive_buffer),
             self._receive, in_use=self._connection_in_use,
-            on_connection_closed=self._connection_closed)
-        self._request_handler: RequestHandler | None = None
-        self._is_local_uri: Callable[[Uri], bool] | None = None
+            on_connection_closed=self._connection_closed, may_accept=may_accept)
+        self.addresses = StackAddresses(config.listen_address, self.transports)
+        self.kept = KeptConnections()
+        self.outbound = Outbound(self.transports, spawn=self._spawn,
+                                 on_failed=self._transport_failed)
+        self.clients = ClientTransactions(config, self.layer, self.transports, self.addresses,
+                                          self.outbound, self._dispatch)
+        self.servers = ServerTransactions(config, self.layer, self._dispatch, self._spawn)
         self._stray_response_handler: Callable[[Response, Source], None] | None = None
-        self._clients: dict[ClientTransaction, ClientTransactionHandle] = {}
-        self._servers: dict[ServerTransaction, IncomingRequest] = {}
-        self._learned: dict[tuple[str, str, int], tuple[str, int]] = {}
-        self._kept: dict[Connection, int] = {}  # connections dialogs use -> how many
-        self._learned_last: dict[str, tuple[str, int]] = {}
-        self._routes: dict[str, str] = {}
-        self._failures: dict[Any, str] = {}  # transaction -> why its transport failed
         self._receiving_from: Source | None = None  # source of the message being processed
         self._nursery: trio.Nursery | None = None
         self._timer_wakeup = trio.Event()
@@ -107,17 +113,70 @@ class SipStack(StackClient, StackServer, StackConnections, StackAddresses):
     # -- configuration by the UA -------------------------------------------------------------
     def set_request_handler(self, handler: RequestHandler | None) -> None:
         """`async handler(incoming: IncomingRequest)`, run in a task of its own per request."""
-        self._request_handler = handler
+        self.servers.set_request_handler(handler)
 
     def set_local_uri_check(self, is_local_uri: Callable[[Uri], bool] | None) -> None:
         """`is_local_uri(request_uri) -> bool`: False gets 404 (None: every URI is ours)."""
-        self._is_local_uri = is_local_uri
+        self.servers.set_local_uri_check(is_local_uri)
 
     def set_stray_response_handler(self, handler: Callable[[Response, Source], None] | None
                                    ) -> None:
         """Responses that match no transaction: retransmitted 2xx to an INVITE whose
         transaction has ended (the UA sends the ACK again)."""
         self._stray_response_handler = handler
+
+    # -- what the UA calls (held objects do the work) ----------------------------------------
+    async def send_request(self, request: Request, target: TargetLike, *,
+                           on_provisional: ProvisionalCallback | None = None) -> Response:
+        """Sends `request` (not ACK) in a client transaction to `target` and returns the final
+        response; provisional ones go to `on_provisional` (sync or async). The top Via of
+        `request` is filled in place. Raises TransactionTimeout or TransportError."""
+        return await self.clients.send_request(request, target, on_provisional=on_provisional)
+
+    async def start_client_transaction(self, request: Request, target: TargetLike
+                                       ) -> ClientTransactionHandle:
+        """Connects if needed, fills the top Via, starts the transaction and returns its
+        handle (iterate it for every response: what an INVITE needs)."""
+        return await self.clients.start_client_transaction(request, target)
+
+    async def send_stateless(self, message: AnyMessage, target: TargetLike, *,
+                             fill_via: bool = True) -> None:
+        """Sends a message outside any transaction (the ACK to a 2xx, RFC 3261 §13.2.2.4)."""
+        await self.clients.send_stateless(message, target, fill_via=fill_via)
+
+    def cancel(self, handle: ClientTransactionHandle) -> None:
+        """CANCELs a pending INVITE (see ClientTransactions.cancel)."""
+        self.clients.cancel(handle)
+
+    def keep_connection(self, connection: Connection | None) -> None:
+        """A dialog (a call) uses this connection: the idle timeout must not close it, however
+        long nothing crosses it. Pair with release_connection."""
+        if connection is not None:
+            self.kept.keep(connection)
+
+    def release_connection(self, connection: Connection | None) -> None:
+        if connection is not None:
+            self.kept.release(connection)
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """{"udp": n, "tcp": n, "tls": n}: the ports actually bound (no "tls" without a
+        server certificate)."""
+        return self.addresses.ports
+
+    def local_contact(self, transport: str, toward: TargetLike | None = None, *,
+                      learned: bool = True) -> tuple[str, int | None]:
+        """The (host, port) to put in a Contact (see StackAddresses.local_contact)."""
+        return self.addresses.local_contact(transport, toward, learned=learned)
+
+    def learned_address(self, transport: str, toward: TargetLike | None = None
+                        ) -> tuple[str, int] | None:
+        """(received, rport) as a peer saw us (see StackAddresses.learned_address)."""
+        return self.addresses.learned_address(transport, toward)
+
+    def local_address(self, toward: TargetLike | None = None) -> str:
+        """The local address toward a peer (see StackAddresses.local_address)."""
+        return self.addresses.local_address(toward)
 
     # -- the network delivers ----------------------------------------------------------------
     def _receive(self, message: AnyMessage, source: Source) -> None:
@@ -126,16 +185,29 @@ class SipStack(StackClient, StackServer, StackConnections, StackAddresses):
             log.debug("received %s %s from %r", message.method, message.uri, source)
             stamp_received(message, source.address, source.port)
             if source.connection is not None:
-                self._note_alias(message, source)
+                self.addresses.note_alias(message, source)
         else:
             log.debug("received %d %s from %r", message.status, message.reason, source)
-            self._learn(message, source)
+            self.addresses.learn(message, source)
         self._receiving_from = source
         try:
             self._dispatch(self.layer.receive(message, source=source,
                                               reliable=source.transport != "udp", now=now))
         finally:
             self._receiving_from = None
+
+    def _connection_in_use(self, connection: Connection) -> bool:
+        if connection in self.kept:
+            return True
+        return any(getattr(transaction.destination, "connection", None) is connection
+                   for transaction in self.layer.transactions)
+
+    def _connection_closed(self, connection: Connection) -> None:
+        self.clients.connection_closed(connection)
+
+    def _transport_failed(self, transaction: Any, reason: str) -> None:
+        self.clients.note_failure(transaction, reason)
+        self._dispatch(self.layer.transport_error(transaction, trio.current_time()))
 
     # -- events of the transaction layer -----------------------------------------------------
     def _dispatch(self, events: list[Event]) -> None:
@@ -145,55 +217,46 @@ class SipStack(StackClient, StackServer, StackConnections, StackAddresses):
         events = sorted(events, key=lambda e: not isinstance(e, Transmit))
         for event in events:
             try:
-                self._handle_event(event)
+                self._route(event)
             except Exception:  # noqa: BLE001 - one event must not stop the others
                 log.exception("error handling %r", event)
         self._wake_timers()
 
-    def _handle_event(self, event: Event) -> None:
+    def _route(self, event: Event) -> None:
         if isinstance(event, Transmit):
-            self._transmit(event)
+            self.outbound.transmit(event)
         elif isinstance(event, ResponseReceived):
-            handle = self._clients.get(event.transaction) if event.transaction else None
-            if handle is not None:
-                handle._deliver(event.response)
-            elif self._stray_response_handler is not None and self._receiving_from is not None:
+            if self.clients.response_received(event):
+                return
+            if self._stray_response_handler is not None and self._receiving_from is not None:
                 self._stray_response_handler(event.response, self._receiving_from)
             else:
                 log.debug("response %d matches no transaction; dropped", event.response.status)
         elif isinstance(event, RequestReceived):
             if event.request.method == "ACK":
-                self._spawn_handler(IncomingRequest(self, event.request, event.source, None))
+                self.servers.ack_received(event.request, event.source)
             else:
-                self._new_request(event.transaction, event.request, event.source)
+                self.servers.new_request(event.transaction, event.request, event.source)
         elif isinstance(event, CancelReceived):
-            self._cancel_received(event)
+            self.servers.cancel_received(event)
         elif isinstance(event, TransactionTimedOut):
-            handle = self._clients.get(event.transaction)
-            if handle is not None:
-                handle._fail(TransactionTimeout(
-                    f"no final response to {handle.request.method} from {handle.hop.transport} "
-                    f"{handle.hop.address}:{handle.hop.port} within "
-                    f"{self.config.timers.transaction_timeout:g} s"))
-            else:
-                log.debug("%r timed out", event.transaction)
+            self.clients.timed_out(event)
         elif isinstance(event, TransportFailed):
-            handle = self._clients.get(event.transaction)
-            if handle is not None:
-                handle._fail(TransportError(
-                    self._failures.pop(event.transaction, None)
-                    or f"cannot send {handle.request.method} to {handle.hop.transport} "
-                       f"{handle.hop.address}:{handle.hop.port}"))
+            self.clients.transport_failed(event)
         elif isinstance(event, TransactionTerminated):
-            handle = self._clients.pop(event.transaction, None)
-            if handle is not None:
-                handle._end()
-            self._servers.pop(event.transaction, None)
-            self._failures.pop(event.transaction, None)
+            self.clients.terminated(event.transaction)
+            self.servers.terminated(event.transaction)
         elif isinstance(event, MessageDropped):
             log.debug("dropped %r: %s", event.message, event.reason)
 
-    # -- timers and lifecycle ----------------------------------------------------------------
+    # -- tasks, timers and lifecycle ---------------------------------------------------------
+    def _spawn(self, async_fn: Callable[..., Awaitable[object]], *args: Any) -> None:
+        """Starts a task in the stack's nursery (not at all when the stack is not running)."""
+        if self._nursery is None:
+            log.debug("the SIP stack is not running: %r not started", async_fn)
+            return
+        self._nursery.start_soon(async_fn, *args)
+
     def _wake_timers(self) -> None:
         deadline = self.layer.next_deadline()
         if deadline is not None and deadline < self._sleeping_until:
@@ -217,7 +280,8 @@ class SipStack(StackClient, StackServer, StackConnections, StackAddresses):
                     continue
                 self._dispatch(events)
 
-    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
         """Binds the transports and serves until cancelled."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
@@ -233,9 +297,11 @@ class SipStack(StackClient, StackServer, StackConnections, StackAddresses):
 
 
 @asynccontextmanager
-async def open_sip_stack(config: StackConfig = StackConfig()) -> AsyncIterator[SipStack]:
+async def open_sip_stack(config: StackConfig = StackConfig(), *,
+                         may_accept: Callable[[], bool] = lambda: True
+                         ) -> AsyncIterator[SipStack]:
     """Runs a SipStack for the body of the `async with`; bind errors raise OSError here."""
-    stack = SipStack(config)
+    stack = SipStack(config, may_accept=may_accept)
     stack.transports.bind()
     failure: Exception | None = None
     async with trio.open_nursery() as nursery:

@@ -1,13 +1,18 @@
 """One SIP connection over TCP or TLS (RFC 3261 §18.3): framing, keep-alives, an outbox.
 
 A `Connection` wraps a connected trio stream. Its `run()` task reads and frames messages
-(`StreamFramer`) and hands each to `deliver(message, source)`; a writer drains the outbox, so
+(`StreamFramer`) and hands each to `deliver(message, connection)`; a writer drains the outbox, so
 `send(data)` never blocks its caller (a peer that stops reading gets its connection closed when
 its outbox passes a limit, rather than stalling the stack). On plain TCP with nothing queued,
 `send` writes at once what the socket takes: no wait for the writer task on each hop of a call
 setup. What the framer reports is handled
 here: a malformed message is answered with its error response, a CRLFCRLF ping with a CRLF
 (RFC 5626 §4.4.1), lost framing with the error response and then the close.
+
+A connection a peer opened may be given a `message_timeout`: it must bring its first message
+within that time of opening, and each message it begins must end within that time of its
+first octet, or it is closed. Idle connections are the transports' business (idle_timeout);
+this is about connections that hold a descriptor without ever saying anything complete.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Callable
 
 import trio
 
+from ..builder import error_response
+from ..errors import SipParseError
 from ..message import AnyMessage
 from ..parser import (
     KeepAlivePing,
@@ -55,10 +62,11 @@ class Connection:
         local: tuple[str, int],
         outgoing: bool,
         max_message_size: int,
-        deliver: Callable[[AnyMessage, "object"], None],
+        deliver: Callable[[AnyMessage, "Connection"], None],
         on_closed: Callable[["Connection"], None],
         ping_interval: float | None = None,
         server_name: str | None = None,
+        message_timeout: float | None = None,
     ) -> None:
         self.transport = transport
         self.stream = stream
@@ -71,6 +79,9 @@ class Connection:
         self.last_activity = trio.current_time()
         self.closed = False  # no more sending: closing or closed
         self.pongs = 0  # CRLF answers to our pings
+        self.opened_at = self.last_activity
+        self.messages = 0  # complete messages received (well-formed or not)
+        self.timed_out = False  # closed for not completing a message in time
         self._deliver = deliver
         self._on_closed = on_closed
         self._ping_interval = ping_interval
@@ -79,17 +90,15 @@ class Connection:
         self._writing = False  # the writer task is in send_all
         self._done = trio.Event()
         self._linger = False  # framing lost: half-close and drain before closing
+        self._message_timeout = message_timeout
+        self._message_deadline = math.inf if not message_timeout else (
+            self.opened_at + message_timeout)
+        self._message_scope = trio.CancelScope()
 
     def __repr__(self) -> str:
         direction = "to" if self.outgoing else "from"
         return (f"<Connection {self.transport} {direction} {self.remote[0]}:{self.remote[1]}"
                 f"{' closed' if self.closed else ''}>")
-
-    @property
-    def source(self):
-        from .transport import Source  # a cycle only at run time: transport imports us
-
-        return Source(self.transport, self.remote[0], self.remote[1], self)
 
     # -- sending -----------------------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -217,26 +226,50 @@ class Connection:
 
     async def _read_loop(self) -> None:
         try:
-            while True:
-                data = await self.stream.receive_some(_READ_SIZE)
-                if not data:
-                    log.debug("%r: closed by the peer", self)
-                    return
-                self.last_activity = trio.current_time()
-                if not self._handle_data(data):
-                    return
+            self._message_scope.deadline = self._message_deadline
+            with self._message_scope:
+                while True:
+                    data = await self.stream.receive_some(_READ_SIZE)
+                    if not data:
+                        log.debug("%r: closed by the peer", self)
+                        return
+                    self.last_activity = trio.current_time()
+                    if not self._handle_data(data):
+                        return
+                    self._move_message_deadline()
+            if self._message_scope.cancelled_caught:
+                self.timed_out = True
+                log.info("%r: no complete SIP message within %g s: closing", self,
+                         self._message_timeout)
+                self.abort()
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             log.debug("%r: receive failed: %r", self, exc)
             self.abort()
         finally:
             self.close()
 
-    def _handle_data(self, data: bytes) -> bool:
+    def _move_message_deadline(self) -> None:
+        """Between messages there is no deadline once one came; a message begun starts one
+        (more octets of the same message do not move it: a trickle is no excuse)."""
+        timeout = self._message_timeout
+        if not timeout:
+            return
+        if self.framer.buffered:
+            if self._message_deadline == math.inf:
+                self._message_deadline = trio.current_time() + timeout
+        elif self.messages:
+            self._message_deadline = math.inf
+        self._message_scope.deadline = self._message_deadline
+
+    def _handle_data(self, data: bytes | bytearray) -> bool:
         """Feeds the framer; False when the connection must close."""
         for event in self.framer.receive_data(data):
+            if isinstance(event, (MessageReceived, MessageRejected)):
+                self.messages += 1
+                self._message_deadline = math.inf  # a next message starts its own
             if isinstance(event, MessageReceived):
                 try:
-                    self._deliver(event.message, self.source)
+                    self._deliver(event.message, self)
                 except Exception:  # noqa: BLE001 - one bad message must not end the connection
                     log.exception("%r: error handling %r", self, event.message)
             elif isinstance(event, MessageRejected):
@@ -253,8 +286,8 @@ class Connection:
                 return False
         return True
 
-    def _answer_error(self, error) -> None:
-        response = error.error_response()
+    def _answer_error(self, error: SipParseError) -> None:
+        response = error_response(error)
         if response is not None:
             self._send_quietly(response.to_bytes())
 

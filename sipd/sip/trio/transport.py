@@ -12,7 +12,15 @@ and sends bytes where it is told. What it does by itself, below any transaction:
   and the `alias` sent-by of a peer's Via (RFC 5923), so responses and later requests to a
   peer go over the connection it already has with us (RFC 3261 §18.2.2);
 - connections without traffic for `idle_timeout` are closed, unless `in_use(connection)`
-  says a transaction still needs it; outgoing ones can be pinged with CRLFCRLF.
+  says a transaction still needs it; outgoing ones can be pinged with CRLFCRLF;
+- connections peers open are bounded: at most `max_connections_per_address` from one address
+  and `max_connections` in all, and only while `may_accept()` (the daemon's descriptor budget)
+  agrees. When full, a new connection takes the place of the oldest one that has not yet
+  completed a message (a peer that is doing something beats one that only holds a
+  descriptor); with none such, and always past the per-address cap, it is closed at once. Each
+  must complete a message within `message_timeout` (sipd.sip.trio.stream);
+- the UDP socket asks for a `udp_receive_buffer` large enough for bursts, and `state()` says
+  what the kernel granted and how many datagrams it dropped for want of room.
 
 Sockets get TCP_NODELAY: without it every request/response step waits for a delayed ACK.
 """
@@ -23,6 +31,7 @@ import errno
 import ipaddress
 import logging
 import math
+import os
 import socket
 import ssl
 from dataclasses import dataclass
@@ -30,6 +39,7 @@ from typing import Any, Callable, Protocol
 
 import trio
 
+from ..builder import error_response
 from ..errors import SipParseError
 from ..message import HEAD_END_RE, AnyMessage, parse_datagram, parse_head
 from .tls import TlsConfig, client_context, describe_tls_failure, server_context
@@ -86,6 +96,13 @@ class TransportSettings:
     idle_timeout: float = 600.0
     keepalive_interval: float | None = None  # CRLFCRLF on our outgoing connections
     connect_timeout: float = 10.0
+    max_connections: int = 1000  # connections peers opened, in all
+    max_connections_per_address: int = 100  # ... from one address
+    message_timeout: float = 30.0  # to complete a message on a connection a peer opened
+    udp_receive_buffer: int = 2 * 1024 * 1024  # SO_RCVBUF asked for (0: the system's)
+
+
+REFUSALS_LOGGED_EVERY = 10.0  # seconds: a flood must not flood the log too
 
 
 def is_ip_address(text: str) -> bool:
@@ -100,7 +117,8 @@ class Transports:
     def __init__(self, settings: TransportSettings,
                  deliver: Callable[[AnyMessage, Source], None],
                  *, in_use: Callable[[Connection], bool] = lambda c: False,
-                 on_connection_closed: Callable[[Connection], None] = lambda c: None) -> None:
+                 on_connection_closed: Callable[[Connection], None] = lambda c: None,
+                 may_accept: Callable[[], bool] = lambda: True) -> None:
         for name in settings.transports:
             if name not in TRANSPORTS:
                 raise ValueError(f"unknown transport {name!r}; known: {', '.join(TRANSPORTS)}")
@@ -108,6 +126,7 @@ class Transports:
         self.deliver = deliver
         self.in_use = in_use
         self.on_connection_closed = on_connection_closed
+        self.may_accept = may_accept
         self.enabled = tuple(dict.fromkeys(settings.transports))
         self.ports: dict[str, int] = {}
         self._udp: socket.socket | None = None
@@ -117,6 +136,12 @@ class Transports:
         self._connections: dict[tuple[str, str, int], Connection] = {}
         self._connecting: dict[tuple[str, str, int], trio.Event] = {}
         self._nursery: trio.Nursery | None = None
+        self._inbound: dict[str, int] = {}  # peer address -> connections it opened to us
+        self._inbound_total = 0
+        self._unproven: dict[Connection, None] = {}  # inbound, no message yet: oldest first
+        self.refused = 0  # connections closed at once: over a cap or out of descriptors
+        self.replaced = 0  # connections closed to make room (they had sent no message)
+        self._refusals_logged_at = -math.inf
         family = socket.AF_INET6 if ":" in settings.listen_address else socket.AF_INET
         self.family = family
 
@@ -163,6 +188,7 @@ class Transports:
             sock.close()
             raise OSError(exc.errno, f"cannot bind SIP UDP to {address}:{port}: "
                                      f"{exc.strerror}") from exc
+        _size_receive_buffer(sock, self.settings.udp_receive_buffer)
         return sock
 
     def _listen(self, address: str, port: int) -> trio.SocketListener:
@@ -177,13 +203,32 @@ class Transports:
                                      f"{exc.strerror}") from exc
         return trio.SocketListener(trio.socket.from_stdlib_socket(sock))
 
+    def state(self) -> dict[str, Any]:
+        """What system.state shows of the transports: connections and their caps, and what
+        the kernel granted and dropped on the UDP socket."""
+        settings = self.settings
+        udp: dict[str, Any] | None = None
+        if self._udp is not None and self._udp.fileno() >= 0:
+            udp = {"receive_buffer": self._udp.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
+                   "drops": udp_drops(self._udp)}
+        return {
+            "connections": {
+                "open": len(self.connections), "inbound": self._inbound_total,
+                "max": settings.max_connections,
+                "max_per_address": settings.max_connections_per_address,
+                "refused": self.refused, "replaced": self.replaced,
+            },
+            "udp": udp,
+        }
+
     def close_sockets(self) -> None:
         if self._udp is not None:
             self._udp.close()
         for listener in self._listeners.values():
             listener.socket.close()
 
-    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
         """Serves until cancelled (binds first if `bind()` was not called)."""
         if not self.ports:
             self.bind()
@@ -230,7 +275,7 @@ class Transports:
             message = parse_datagram(data)
         except SipParseError as exc:
             log.debug("malformed datagram from %s:%d: %s", host, port, exc.detail)
-            response = exc.error_response()
+            response = error_response(exc)
             if response is not None:
                 self.send_datagram(response.to_bytes(), host, port)
             return
@@ -245,7 +290,7 @@ class Transports:
         if head.error is not None:
             return
         error = head.fail(SipParseError(f"message over {limit} octets", status=513))
-        response = error.error_response()
+        response = error_response(error)
         if response is not None:
             self.send_datagram(response.to_bytes(), host, port)
 
@@ -361,18 +406,70 @@ class Transports:
 
     async def _serve_accepted(self, transport: str, tcp: trio.SocketStream) -> None:
         try:
-            await self._serve(transport, tcp)
-        except Exception:  # noqa: BLE001 - one connection's trouble never stops the others
-            log.exception("error serving a SIP %s connection", transport.upper())
-            await trio.aclose_forcefully(tcp)
-
-    async def _serve(self, transport: str, tcp: trio.SocketStream) -> None:
-        try:
             remote = tcp.socket.getpeername()[:2]
             local = tcp.socket.getsockname()[:2]
         except OSError:
             await trio.aclose_forcefully(tcp)
             return
+        address = remote[0]
+        if not self._admit(transport, address):
+            await trio.aclose_forcefully(tcp)
+            return
+        self._inbound[address] = self._inbound.get(address, 0) + 1
+        self._inbound_total += 1
+        try:
+            await self._serve(transport, tcp, (remote[0], remote[1]), (local[0], local[1]))
+        except Exception:  # noqa: BLE001 - one connection's trouble never stops the others
+            log.exception("error serving a SIP %s connection", transport.upper())
+            await trio.aclose_forcefully(tcp)
+        finally:
+            self._inbound_total -= 1
+            left = self._inbound[address] - 1
+            if left:
+                self._inbound[address] = left
+            else:
+                del self._inbound[address]
+
+    def _admit(self, transport: str, address: str) -> bool:
+        """Whether a connection `address` just opened may stay (see the module docstring)."""
+        settings = self.settings
+        if self._inbound.get(address, 0) >= settings.max_connections_per_address:
+            self._refuse(transport, f"{address} has {settings.max_connections_per_address} "
+                                    f"open (sip.max_connections_per_address)")
+            return False
+        if self._inbound_total < settings.max_connections and self.may_accept():
+            return True
+        room = self._oldest_unproven()
+        if room is None:
+            why = (f"{self._inbound_total} open (sip.max_connections)"
+                   if self._inbound_total >= settings.max_connections
+                   else "file descriptors are kept for RPC and the daemon's own files")
+            self._refuse(transport, why)
+            return False
+        log.debug("%r has sent no message: closed to make room", room)
+        self._unproven.pop(room, None)
+        room.abort()
+        self.replaced += 1
+        return True
+
+    def _oldest_unproven(self) -> Connection | None:
+        for connection in list(self._unproven):
+            if connection.closed or connection.messages:
+                del self._unproven[connection]
+                continue
+            return connection
+        return None
+
+    def _refuse(self, transport: str, why: str) -> None:
+        self.refused += 1
+        now = trio.current_time()
+        if now - self._refusals_logged_at >= REFUSALS_LOGGED_EVERY:
+            self._refusals_logged_at = now
+            log.warning("refusing SIP %s connections: %s (%d refused so far)",
+                        transport.upper(), why, self.refused)
+
+    async def _serve(self, transport: str, tcp: trio.SocketStream, remote: tuple[str, int],
+                     local: tuple[str, int]) -> None:
         _set_nodelay(tcp.socket)
         stream: trio.abc.Stream = tcp
         if transport == "tls":
@@ -386,8 +483,8 @@ class Transports:
                 log.debug("TLS handshake from %s:%d failed: %r", remote[0], remote[1], exc)
                 await trio.aclose_forcefully(stream)
                 return
-        connection = self._adopt(transport, stream, (remote[0], remote[1]),
-                                 (local[0], local[1]), outgoing=False)
+        connection = self._adopt(transport, stream, remote, local, outgoing=False)
+        self._unproven[connection] = None
         await connection.wait_closed()
 
     def _adopt(self, transport: str, stream: trio.abc.Stream, remote: tuple[str, int],
@@ -395,9 +492,10 @@ class Transports:
                server_name: str | None = None) -> Connection:
         connection = Connection(
             transport, stream, remote=remote, local=local, outgoing=outgoing,
-            max_message_size=self.settings.max_message_bytes, deliver=self.deliver,
+            max_message_size=self.settings.max_message_bytes, deliver=self._deliver_streamed,
             on_closed=self._forget, ping_interval=self.settings.keepalive_interval,
-            server_name=server_name)
+            server_name=server_name,
+            message_timeout=None if outgoing else self.settings.message_timeout or None)
         key = (transport, remote[0], remote[1])
         self._connections[key] = connection
         connection.keys.add(key)
@@ -407,7 +505,12 @@ class Transports:
         self._nursery.start_soon(connection.run)
         return connection
 
+    def _deliver_streamed(self, message: AnyMessage, connection: Connection) -> None:
+        self.deliver(message, Source(connection.transport, connection.remote[0],
+                                     connection.remote[1], connection))
+
     def _forget(self, connection: Connection) -> None:
+        self._unproven.pop(connection, None)
         for key in connection.keys:
             if self._connections.get(key) is connection:
                 del self._connections[key]
@@ -447,6 +550,51 @@ class Transports:
             connection.send(data)
         except ConnectionClosed as exc:
             raise TransportError(str(exc)) from exc
+
+
+def _size_receive_buffer(sock: socket.socket, size: int) -> None:
+    """Asks for `size` octets of receive buffer; the kernel caps SO_RCVBUF at
+    net.core.rmem_max, which SO_RCVBUFFORCE may pass (with CAP_NET_ADMIN)."""
+    if size <= 0:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    except OSError as exc:
+        log.warning("cannot size the SIP UDP receive buffer: %s", exc)
+        return
+    granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    if granted >= size:  # Linux reports twice what was asked: its bookkeeping included
+        return
+    force = getattr(socket, "SO_RCVBUFFORCE", 33)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, force, size)
+        granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    except OSError:
+        pass
+    if granted < size:
+        log.warning("the SIP UDP receive buffer is %d octets, not the %d asked for "
+                    "(sip.udp_receive_buffer): raise net.core.rmem_max to allow it",
+                    granted, size)
+
+
+def udp_drops(sock: socket.socket) -> int | None:
+    """Datagrams the kernel dropped on `sock` for want of buffer room: the `drops` column of
+    /proc/net/udp (or udp6), found by the socket's inode. None where there is no such file."""
+    try:
+        inode = str(os.fstat(sock.fileno()).st_ino)
+    except OSError:
+        return None
+    for name in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(name) as table:
+                next(table, None)  # the column titles
+                for line in table:
+                    fields = line.split()
+                    if len(fields) > 12 and fields[9] == inode:
+                        return int(fields[-1])
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def _set_nodelay(sock: Any) -> None:

@@ -29,8 +29,12 @@ import trio
 
 from sipd.xcap.caps import XcapCaps, parse_caps
 from sipd.xcap.errors import (
-    XcapConflictError, XcapDocumentError, XcapHTTPError, XcapNotFoundError,
-    XcapPreconditionFailed, XcapUnavailableError,
+    XcapConflictError,
+    XcapDocumentError,
+    XcapHTTPError,
+    XcapNotFoundError,
+    XcapPreconditionFailed,
+    XcapUnavailableError,
 )
 from sipd.xcap.trio.auth import ChallengeAuth
 from sipd.xcap.uri import XcapUri, normalize_root

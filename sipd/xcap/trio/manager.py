@@ -38,12 +38,24 @@ from sipd.xcap.commonpolicy import ruleset_from_element, same_identity
 from sipd.xcap.contacts import PRESENCE_LIST, Contact, contacts_from, groups_from
 from sipd.xcap.documents import DocumentKey, DocumentSet, StoredDocument, key_of
 from sipd.xcap.errors import (
-    XcapConflictError, XcapDocumentError, XcapEditError, XcapError, XcapHTTPError,
-    XcapNotFoundError, XcapPreconditionFailed, XcapUnavailableError,
+    XcapConflictError,
+    XcapDocumentError,
+    XcapEditError,
+    XcapError,
+    XcapHTTPError,
+    XcapNotFoundError,
+    XcapPreconditionFailed,
+    XcapUnavailableError,
 )
 from sipd.xcap.operations import (
-    ContactRemove, ContactSet, GroupRemove, GroupRename, OfflineStatusSet, PresenceServiceSet,
-    WatcherPolicySet, _Operation,
+    ContactRemove,
+    ContactSet,
+    GroupRemove,
+    GroupRename,
+    OfflineStatusSet,
+    PresenceServiceSet,
+    WatcherPolicySet,
+    _Operation,
 )
 from sipd.xcap.pidfmanip import OfflineStatus, offline_status_from_element
 from sipd.xcap.presrules import WatcherPolicy, policies
@@ -54,8 +66,14 @@ from sipd.xcap.trio.client import NOT_MODIFIED, XcapClient, XcapResponse
 from sipd.xcap.trio.journal import Journal
 from sipd.xcap.uri import XcapUri
 from sipd.xcap.usages import (
-    MIME_ATTRIBUTE, MIME_ELEMENT, OMA_PRES_RULES, PIDF_MANIPULATION, PRES_RULES, RESOURCE_LISTS,
-    RLS_SERVICES, usage_for,
+    MIME_ATTRIBUTE,
+    MIME_ELEMENT,
+    OMA_PRES_RULES,
+    PIDF_MANIPULATION,
+    PRES_RULES,
+    RESOURCE_LISTS,
+    RLS_SERVICES,
+    usage_for,
 )
 from sipd.xcap.xmldoc import expect_root
 

@@ -12,13 +12,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from sipctl.client import Endpoint
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_config(path: Path, settings: dict[str, Any]) -> None:
@@ -63,7 +64,7 @@ class SipdProcess:
         return [sys.executable, "-m", "sipd", "--config", str(self.config),
                 "--state-dir", str(self.state_dir), "--runtime-dir", str(self.runtime_dir)]
 
-    def start(self, wait: bool = True, write_settings: bool = True) -> "SipdProcess":
+    def start(self, wait: bool = True, write_settings: bool = True) -> SipdProcess:
         self.base.mkdir(parents=True, exist_ok=True)
         if write_settings and not self.config.exists():
             write_config(self.config, self.settings)

@@ -1,20 +1,21 @@
-"""Helpers shared by the transport and stack tests (no tests here)."""
+"""In-process SIP stacks on loopback for the transport and stack tests: fast timers, TLS from
+a test CA, a Target without the locator, requests built in one call."""
 
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator
 
 import trio
 
 from sipd.sip.builder import build_request
 from sipd.sip.header_values import parse_address
 from sipd.sip.message import Request
-from sipd.sip.trio.stack import IncomingRequest, SipStack, StackConfig, open_sip_stack
 from sipd.sip.timers import TimerSettings
+from sipd.sip.trio.stack import IncomingRequest, SipStack, StackConfig, open_sip_stack
 from sipd.sip.trio.tls import TlsConfig
 from sipd.sip.uri import parse_uri
 from tests.peers.certs import TestCA

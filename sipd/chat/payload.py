@@ -1,0 +1,180 @@
+"""What travels in a chat stream's MSRP messages, built and read (RFC 4975 §8.6, RFC 3862, RFC
+3994, RFC 5438).
+
+Outgoing: a message is wrapped in CPIM (From, To, DateTime, imdn.Message-ID and the dispositions
+asked for) when the peer's `accept-types` lists message/cpim and either lists nothing else of use
+or lists our type only among its `accept-wrapped-types`; otherwise it goes plain, if the peer
+takes its type at all. Incoming: a plain or CPIM-wrapped body is one of a text (any media type),
+an is-composing indication, or a disposition notification. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..messages.cpim import (
+    CPIM_CONTENT_TYPE,
+    IMDN_NAMESPACE,
+    CPIMError,
+    CPIMIdentity,
+    CPIMMessage,
+    parse_cpim,
+)
+from ..messages.iscomposing import IsComposing, IsComposingError, parse_iscomposing
+from ..msrp.session import media_type_matches
+from .imdn import IMDN_CONTENT_TYPE, REQUESTS, Disposition, ImdnError, parse_disposition, requested
+
+ISCOMPOSING_CONTENT_TYPE = "application/im-iscomposing+xml"
+# What our m-line says we take: anything in CPIM, and the plain types chat clients send.
+LOCAL_ACCEPT_TYPES = (CPIM_CONTENT_TYPE, "text/*", ISCOMPOSING_CONTENT_TYPE, IMDN_CONTENT_TYPE)
+LOCAL_ACCEPT_WRAPPED_TYPES = ("*",)
+DEFAULT_DISPOSITIONS = ("positive-delivery", "negative-delivery", "display")
+
+
+class ChatPayloadError(ValueError):
+    """A body we cannot send to this peer, or cannot read: the reason says which and why."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    body: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class ChatText:
+    """A message for the user (any media type, text or not)."""
+
+    message_id: str
+    sender: str | None  # the CPIM From URI; None: plain, the session's remote party
+    content_type: str
+    content: bytes
+    time: datetime.datetime | None
+    dispositions: frozenset[str] = field(default_factory=frozenset)  # what the sender asks for
+
+
+@dataclass(frozen=True)
+class Composing:
+    sender: str | None
+    indication: IsComposing
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A disposition notification about one of our messages."""
+
+    sender: str | None
+    disposition: Disposition
+
+
+Incoming = ChatText | Composing | Notice
+
+
+def _media(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+class ChatPayloads:
+    """Builds and reads the bodies of one chat stream, given both identities and what the peer's
+    m-line accepts."""
+
+    def __init__(self, local: CPIMIdentity, remote: CPIMIdentity, *,
+                 accept_types: Iterable[str], accept_wrapped_types: Iterable[str] = ()) -> None:
+        self.local = local
+        self.remote = remote
+        self.accept_types = [t.lower() for t in accept_types]
+        self.accept_wrapped_types = [t.lower() for t in accept_wrapped_types]
+
+    @property
+    def cpim(self) -> bool:
+        return CPIM_CONTENT_TYPE in self.accept_types
+
+    def _wrap(self, content_type: str) -> bool:
+        """True: CPIM; False: plain; ChatPayloadError: the peer takes this type in neither way."""
+        media = _media(content_type)
+        plain = [t for t in self.accept_types if t != CPIM_CONTENT_TYPE]
+        if self.cpim and (media_type_matches(media, self.accept_wrapped_types)
+                          or not media_type_matches(media, plain)):
+            if self.accept_wrapped_types and not media_type_matches(
+                    media, self.accept_wrapped_types):
+                raise ChatPayloadError(f"the peer does not accept {media} (wrapped types: "
+                                       f"{' '.join(self.accept_wrapped_types)})")
+            return True
+        if media_type_matches(media, plain):
+            return False
+        raise ChatPayloadError(f"the peer does not accept {media} (it takes: "
+                               f"{' '.join(self.accept_types) or 'nothing'})")
+
+    def message(self, content: bytes, content_type: str, *, message_id: str,
+                now: datetime.datetime,
+                dispositions: Iterable[str] = DEFAULT_DISPOSITIONS) -> Outgoing:
+        if not self._wrap(content_type):
+            return Outgoing(content, content_type)
+        asked = ", ".join(d for d in dispositions if d in REQUESTS)
+        headers = {"imdn.Message-ID": message_id}
+        if asked:
+            headers["imdn.Disposition-Notification"] = asked
+        return self._envelope(content, content_type, now, headers)
+
+    def composing(self, indication: IsComposing, now: datetime.datetime) -> Outgoing:
+        body = indication.encode()
+        if self._wrap(ISCOMPOSING_CONTENT_TYPE):
+            return self._envelope(body, ISCOMPOSING_CONTENT_TYPE, now, {})
+        return Outgoing(body, ISCOMPOSING_CONTENT_TYPE)
+
+    def notification(self, disposition: Disposition, *, message_id: str,
+                     now: datetime.datetime) -> Outgoing:
+        """A disposition notification: always in CPIM (RFC 5438 §7.1.1 needs its headers)."""
+        if not self.cpim:
+            raise ChatPayloadError("the peer takes no message/cpim, so no notifications")
+        return self._envelope(disposition.encode(), IMDN_CONTENT_TYPE, now,
+                              {"imdn.Message-ID": message_id},
+                              content_headers={"Content-Disposition": "notification"})
+
+    def _envelope(self, body: bytes, content_type: str, now: datetime.datetime,
+                  headers: dict[str, str], *,
+                  content_headers: dict[str, str] | None = None) -> Outgoing:
+        try:
+            envelope = CPIMMessage.compose(
+                body, content_type, sender=self.local, recipients=self.remote, timestamp=now,
+                namespaces={"imdn": IMDN_NAMESPACE} if headers else None, headers=headers,
+                content_headers=content_headers)
+            return Outgoing(envelope.encode(), CPIM_CONTENT_TYPE)
+        except CPIMError as exc:
+            raise ChatPayloadError(str(exc)) from None
+
+    def read(self, body: bytes, content_type: str | None, *, message_id: str) -> Incoming:
+        """What an incoming MSRP message carries; `message_id` is its MSRP Message-ID, used
+        when no imdn.Message-ID names it."""
+        media = _media(content_type or "")
+        if not media:
+            raise ChatPayloadError("a chat message without a Content-Type")
+        sender: str | None = None
+        time: datetime.datetime | None = None
+        dispositions: frozenset[str] = frozenset()
+        if media == CPIM_CONTENT_TYPE:
+            try:
+                envelope = parse_cpim(body)
+            except CPIMError as exc:
+                raise ChatPayloadError(f"malformed CPIM: {exc}") from None
+            sender = envelope.sender.uri if envelope.sender else None
+            time = envelope.timestamp
+            message_id = envelope.header("Message-ID", IMDN_NAMESPACE) or message_id
+            dispositions = requested(envelope.header("Disposition-Notification",
+                                                     IMDN_NAMESPACE))
+            content_type, body = envelope.content_type, envelope.content
+            media = envelope.media_type
+        if media == ISCOMPOSING_CONTENT_TYPE:
+            try:
+                return Composing(sender, parse_iscomposing(body))
+            except IsComposingError as exc:
+                raise ChatPayloadError(f"malformed is-composing: {exc}") from None
+        if media == IMDN_CONTENT_TYPE:
+            try:
+                return Notice(sender, parse_disposition(body))
+            except ImdnError as exc:
+                raise ChatPayloadError(f"malformed disposition notification: {exc}") from None
+        return ChatText(message_id, sender, content_type or media, bytes(body), time,
+                        dispositions)

@@ -1,0 +1,1 @@
+"""The trio side of chat: a conversation run over one MSRP connection (channel.py)."""

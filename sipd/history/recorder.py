@@ -1,0 +1,137 @@
+"""What each bus event changes in the history: events in, SQL statements out.
+
+Pure: the writer applies the statements of a batch of events in one transaction. A row is
+found again by its `uid` (a session id, a message id) and, for sessions, by being still open:
+session ids are unique only within a run, and every row left open by an earlier run is closed
+as `interrupted` when the database opens (`close_interrupted`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sipd.events import Event
+
+from .remote import remote_key
+
+Statement = tuple[str, tuple[Any, ...]]
+
+TOPICS = ("sessions", "messages", "chat", "files")
+
+_END_OF_SESSION = ("ended", "failed")
+
+
+def statements_for(event: Event) -> list[Statement]:
+    """The statements recording `event` (none for events history does not keep)."""
+    handler = _HANDLERS.get(event.name)
+    return handler(event.data, event.time) if handler is not None else []
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _int(data: dict[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _optional_text(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) else None
+
+
+# -- sessions ----------------------------------------------------------------------------------
+
+def _session_new(data: dict[str, Any], time: float) -> list[Statement]:
+    streams = [s for s in data.get("streams") or [] if isinstance(s, str)]
+    remote = _text(data, "remote")
+    return [("INSERT INTO sessions (uid, account, direction, remote, remote_key, streams, start)"
+             " VALUES (?, ?, ?, ?, ?, ?, ?)",
+             (_text(data, "id"), _text(data, "account"), _text(data, "direction"), remote,
+              remote_key(remote), json.dumps(streams), time))]
+
+
+def _session_state(data: dict[str, Any], time: float) -> list[Statement]:
+    state = data.get("state")
+    uid = _text(data, "id")
+    if state == "established":
+        return [('UPDATE sessions SET answer = ? WHERE uid = ? AND "end" IS NULL '
+                 "AND result IS NULL AND answer IS NULL", (time, uid))]
+    if state in _END_OF_SESSION:
+        code = _int(data, "code")
+        # completed: it was answered. Unanswered, a 487 (or no code) means the caller gave
+        # up: cancelled if it was us, missed if them; any other code is a refusal: the
+        # remote's of our call (failed), ours of theirs (rejected).
+        gave_up = code is None or code == 487
+        return [('UPDATE sessions SET "end" = ?, '
+                 "duration = CASE WHEN answer IS NULL THEN 0 ELSE max(0, ? - answer) END, "
+                 "result = CASE WHEN answer IS NOT NULL THEN 'completed' "
+                 "WHEN direction = 'incoming' THEN (CASE WHEN ? THEN 'missed' ELSE 'rejected' END) "
+                 "ELSE (CASE WHEN ? THEN 'cancelled' ELSE 'failed' END) END, "
+                 "code = ?, reason = ? "
+                 'WHERE uid = ? AND "end" IS NULL AND result IS NULL',
+                 (time, time, gave_up, gave_up, code, _optional_text(data, "reason"), uid))]
+    return []
+
+
+# -- pager messages ----------------------------------------------------------------------------
+
+_INSERT_MESSAGE = ("INSERT INTO messages (uid, kind, session, account, direction, remote, "
+                   "remote_key, time, content_type, content, status, code, reason, updated) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _message_sending(data: dict[str, Any], time: float) -> list[Statement]:
+    remote = _text(data, "to")
+    return [(_INSERT_MESSAGE,
+             (_text(data, "id"), "pager", None, _text(data, "account"), "outgoing", remote,
+              remote_key(remote), time, _text(data, "content_type") or "text/plain",
+              _text(data, "content"), "sending", None, None, time))]
+
+
+def _message_delivery(data: dict[str, Any], time: float) -> list[Statement]:
+    status = "delivered" if data.get("delivered") is True else "failed"
+    return [("UPDATE messages SET status = ?, code = ?, reason = ?, updated = ? "
+             "WHERE uid = ? AND direction = 'outgoing' AND status = 'sending'",
+             (status, _int(data, "code"), _optional_text(data, "reason"), time,
+              _text(data, "id")))]
+
+
+def _message_received(data: dict[str, Any], time: float) -> list[Statement]:
+    remote = _text(data, "from")
+    return [(_INSERT_MESSAGE,
+             (_text(data, "id") or uuid.uuid4().hex, "pager", None, _text(data, "account"),
+              "incoming", remote, remote_key(remote), time,
+              _text(data, "content_type") or "text/plain", _text(data, "content"),
+              "received", None, None, time))]
+
+
+Handler = Callable[[dict[str, Any], float], list[Statement]]
+_HANDLERS: dict[str, Handler] = {
+    "session.new": _session_new,
+    "session.state": _session_state,
+    "message.sending": _message_sending,
+    "message.delivery": _message_delivery,
+    "message.received": _message_received,
+}
+
+
+def close_interrupted(now: float) -> list[Statement]:
+    """Rows an earlier run left open (it was killed, or the machine lost power): no end
+    event will ever come for them."""
+    return [
+        ("UPDATE sessions SET result = 'interrupted', "
+         "reason = 'sipd stopped before the session ended' "
+         'WHERE "end" IS NULL AND result IS NULL', ()),
+        ("UPDATE messages SET status = 'unknown', "
+         "reason = 'sipd stopped before the final response', updated = ? "
+         "WHERE status = 'sending'", (now,)),
+        ("UPDATE file_transfers SET result = 'interrupted', "
+         "reason = 'sipd stopped before the transfer ended' "
+         'WHERE "end" IS NULL AND result IS NULL', ()),
+    ]

@@ -1,0 +1,64 @@
+"""The daemon's one MSRP endpoint: made from the msrp.* settings at start, its listener on
+msrp.local_port in the user agent's nursery. When it cannot start (a port taken, a certificate
+that does not load) the daemon serves on without MSRP and says why in system.state; streams
+that need it fail with that reason."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from .config import Get, endpoint_settings
+from .connection import MsrpConnectError
+from .endpoint import MsrpEndpoint
+from .tls import MsrpTlsError
+
+log = logging.getLogger(__name__)
+
+
+class MsrpUnavailable(Exception):
+    pass
+
+
+class MsrpService:
+    def __init__(self, get: Get | None, *, host: str = "", state_dir: Path | None = None) -> None:
+        self._get = get
+        self._host = host
+        self._state_dir = state_dir
+        self._endpoint: MsrpEndpoint | None = None
+        self.problem: str | None = "it has not started yet"
+
+    @classmethod
+    def unstarted(cls) -> MsrpService:
+        return cls(None)
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        assert self._get is not None and self._state_dir is not None
+        try:
+            endpoint = MsrpEndpoint(endpoint_settings(self._get, host=self._host,
+                                                      state_dir=self._state_dir))
+            await nursery.start(endpoint.serve)
+        except (OSError, ValueError, MsrpTlsError, MsrpConnectError) as exc:
+            self.problem = f"MSRP is not available: {exc}"
+            log.error("%s (chat, file transfer and screen sharing are off)", self.problem)
+            return
+        self._endpoint, self.problem = endpoint, None
+        log.info("MSRP listens on %s:%d (%s)", self._host, endpoint.port,
+                 endpoint.settings.transport)
+
+    @property
+    def endpoint(self) -> MsrpEndpoint:
+        if self._endpoint is None:
+            raise MsrpUnavailable(self.problem or "MSRP is not available")
+        return self._endpoint
+
+    def state(self) -> dict[str, Any]:
+        if self._endpoint is None:
+            return {"available": False, "problem": self.problem}
+        fingerprint = self._endpoint.fingerprint
+        return {"available": True, "address": self._host, "port": self._endpoint.port,
+                "transport": self._endpoint.settings.transport,
+                "fingerprint": str(fingerprint) if fingerprint else None}

@@ -1,0 +1,86 @@
+"""Bodies of a chat stream: CPIM or plain by what the peer accepts, read back whatever came."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from sipd.chat.imdn import Disposition
+from sipd.chat.payload import ChatPayloadError, ChatPayloads, ChatText, Composing, Notice
+from sipd.messages.cpim import CPIMIdentity, parse_cpim
+from sipd.messages.iscomposing import IsComposing
+
+WHEN = datetime.datetime(2026, 12, 6, 10, 0, tzinfo=datetime.UTC)
+ALICE = CPIMIdentity("sip:alice@example.com", "Alice")
+BOB = CPIMIdentity("sip:bob@example.com")
+
+
+def payloads(accept, wrapped=()):
+    return ChatPayloads(ALICE, BOB, accept_types=accept, accept_wrapped_types=wrapped)
+
+
+def test_cpim_when_the_peer_takes_it_with_imdn_headers():
+    out = payloads(["message/cpim", "text/plain"], ["*"]).message(
+        b"hi", "text/plain", message_id="m1", now=WHEN)
+    assert out.content_type == "message/cpim"
+    envelope = parse_cpim(out.body)
+    assert envelope.sender == ALICE and envelope.recipients == [BOB]
+    assert envelope.header("Message-ID", "urn:ietf:params:imdn") == "m1"
+    assert "display" in envelope.header("Disposition-Notification", "urn:ietf:params:imdn")
+    assert envelope.content == b"hi" and envelope.timestamp == WHEN
+
+
+def test_plain_when_the_peer_takes_no_cpim():
+    out = payloads(["text/plain"]).message(b"hi", "text/plain", message_id="m", now=WHEN)
+    assert (out.body, out.content_type) == (b"hi", "text/plain")
+
+
+def test_a_type_accepted_only_plain_goes_plain_beside_cpim():
+    # accept-wrapped-types names only text/plain: text/html is taken plain (accept-types).
+    out = payloads(["message/cpim", "text/html"], ["text/plain"]).message(
+        b"<b>x</b>", "text/html", message_id="m", now=WHEN)
+    assert out.content_type == "text/html"
+
+
+def test_a_type_the_peer_takes_in_no_way_is_refused_before_anything_is_sent():
+    with pytest.raises(ChatPayloadError, match="image/png"):
+        payloads(["text/plain"]).message(b"x", "image/png", message_id="m", now=WHEN)
+    with pytest.raises(ChatPayloadError, match="wrapped"):
+        payloads(["message/cpim"], ["text/plain"]).message(b"x", "image/png", message_id="m",
+                                                           now=WHEN)
+
+
+def test_reads_plain_cpim_composing_and_notifications():
+    ours = payloads(["message/cpim", "text/*"], ["*"])
+    plain = ours.read(b"hello", "text/plain;charset=utf-8", message_id="msrp1")
+    assert plain == ChatText("msrp1", None, "text/plain;charset=utf-8", b"hello", None)
+    wrapped = ours.read(ours.message("é".encode(), "text/plain", message_id="imdn1",
+                                     now=WHEN).body, "message/cpim", message_id="msrp2")
+    assert isinstance(wrapped, ChatText)
+    assert (wrapped.message_id, wrapped.sender, wrapped.time) == ("imdn1", ALICE.uri, WHEN)
+    assert wrapped.dispositions == {"positive-delivery", "negative-delivery", "display"}
+    composing = ours.read(ours.composing(IsComposing("active", refresh=60), WHEN).body,
+                          "message/cpim", message_id="c")
+    assert isinstance(composing, Composing) and composing.indication.state == "active"
+    notice = ours.read(ours.notification(Disposition("imdn1", "display", "displayed", WHEN),
+                                         message_id="n", now=WHEN).body,
+                       "message/cpim", message_id="n")
+    assert isinstance(notice, Notice) and notice.disposition.status == "displayed"
+
+
+@pytest.mark.parametrize("body,content_type,reason", [
+    (b"garbage without headers", "message/cpim", "CPIM"),
+    (b"<isComposing/>", "application/im-iscomposing+xml", "is-composing"),
+    (b"<imdn/>", "message/imdn+xml", "notification"),
+    (b"x", None, "Content-Type"),
+])
+def test_unreadable_bodies_say_why(body, content_type, reason):
+    with pytest.raises(ChatPayloadError, match=reason):
+        payloads(["*"]).read(body, content_type, message_id="m")
+
+
+def test_no_notifications_to_a_peer_without_cpim():
+    with pytest.raises(ChatPayloadError):
+        payloads(["text/plain"]).notification(Disposition("a", "delivery", "delivered"),
+                                              message_id="n", now=WHEN)
