@@ -1,5 +1,5 @@
-"""The trio driver of one INVITE session (sipd.sessions.invite.session): it carries out, over the SIP
-stack, the actions the sans-I/O session hands back, and feeds the session what comes in.
+"""The trio driver of one INVITE session (sipd.sessions.invite.session): it carries out, over the
+SIP stack, the actions the sans-I/O session hands back, and feeds the session what comes in.
 
     leg = LegDriver("outside", InviteSession(), stack, route=route, on_event=handle)
     nursery.start_soon(leg.run)                        # its sender and timer tasks
@@ -33,17 +33,19 @@ import trio
 
 from sipd.accounts.outbound import fresh_copy
 from sipd.sip.auth import DigestAuthenticator
-from sipd.sip.trio.locator import LocationError
+from sipd.sip.trio.locator import LocationError, Target
 from sipd.sip.message import Request
 from sipd.sip.trio.handles import ClientTransactionHandle, IncomingRequest, TransactionTimeout
-from sipd.sip.trio.transport import TargetLike, TransportError
+from sipd.sip.trio.transport import Source, TransportError
 
 from .invite.session import InviteSession
 from .invite.events import Action, SendAck, SendCancel, SendRequest, SendResponse
 
 log = logging.getLogger(__name__)
 
-Route = Callable[[Request], Awaitable[TargetLike]]
+# Where a request goes: a located target, or where a request of the dialog came from.
+Hop = Target | Source
+Route = Callable[[Request], Awaitable[Hop]]
 OnEvent = Callable[["LegDriver", Action], None]
 
 
@@ -51,8 +53,9 @@ class LegDriver:
     """Drives one InviteSession (one leg of a call) over a SipStack."""
 
     def __init__(self, name: str, session: InviteSession, stack: Any, *, route: Route,
-                 on_event: OnEvent, initial_target: TargetLike | None = None,
-                 authenticator: DigestAuthenticator | None = None) -> None:
+                 on_event: OnEvent, initial_target: Hop | None = None,
+                 authenticator: DigestAuthenticator | None = None,
+                 on_fed: Callable[[], None] | None = None) -> None:
         self.name = name
         self.session = session
         self.stack = stack
@@ -60,6 +63,7 @@ class LegDriver:
         self._route = route
         self._on_event = on_event
         self._authenticator = authenticator
+        self._on_fed = on_fed  # told after each input: the session's state may have moved
         self._handles: dict[str, ClientTransactionHandle] = {}
         self._outbox_send, self._outbox = trio.open_memory_channel[Action](math.inf)
         self._pending: deque[Action] = deque()
@@ -122,6 +126,8 @@ class LegDriver:
         finally:
             self._feeding = False
             self._timer_changed.set()
+            if self._on_fed is not None:
+                self._on_fed()
 
     def on_request(self, incoming: IncomingRequest) -> None:
         """A request in this leg's dialog (ACK, BYE, re-INVITE, INFO...)."""
@@ -194,7 +200,7 @@ class LegDriver:
                     except ValueError as exc:
                         log.debug("%r: cannot cancel: %s", self, exc)
 
-    async def _target(self, request: Request) -> TargetLike:
+    async def _target(self, request: Request) -> Hop:
         to = request.to
         if self.initial_target is not None and (to is None or not to.tag):
             return self.initial_target

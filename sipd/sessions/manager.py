@@ -6,14 +6,16 @@
         manager.media = media
         ...  # useragent routes requests to on_request / on_invite; RPC calls start, answer...
 
-Each session is a `Call` (sipd.sessions.b2bua): an outside leg to the remote party and an
-internal leg to the media worker that carries its audio. Requests in a dialog are found by
+Each session is a `Session` (sipd.sessions.session): an outside leg to the remote party and
+the streams it carries (the audio stream's worker leg to the media worker). Sessions get a
+narrow `SessionContext` (sipd.sessions.context), not the manager. Requests in a dialog are found by
 (Call-ID, our tag); a worker's INVITE by its X-Sipd-Session header, on a Request-URI whose
 user is this daemon's internal token (nobody outside knows it).
 """
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 import logging
 import secrets
@@ -27,19 +29,17 @@ from sipd.media.codecs import DEFAULT_CODECS
 from sipd.media.process import port_slices
 from sipd.media.protocol import SESSION_HEADER
 from sipd.media.supervisor import MediaSettings, MediaUnavailable, SupervisorConfig, TurnServer
-from sipd.sip.uri import target_uri
 from sipd.settings import addresses
-from sipd.sip.header_values import Address
 from sipd.sip.trio.handles import IncomingRequest
-from sipd.sip.trio.transport import TargetLike
-from sipd.sip.uri import SipUri, Uri
+from sipd.sip.uri import Uri, target_uri
 
-from .b2bua import Call
-from .b2bua_transfer import find_replaced
-from .commands import SessionCommands
+from .context import Addresses, MediaWorkers, SessionContext
 from .driver import LegDriver
 from .errors import InvalidSessionParam, SessionNotFound, SessionStateError
 from .refer import ReferError, Replaces, parse_replaces
+from .session import Session
+from .streams import default_registry
+from .transfer import find_replaced
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ __all__ = ["SessionManager", "SessionNotFound", "SessionStateError", "InvalidSes
            "media_config"]
 
 STOP_WAIT = 3.0  # seconds the calls get to hang up when the daemon stops
+
 def media_config(settings: Any, media_address: str) -> SupervisorConfig:
     """The media workers' configuration from the rtp.*, nat.* and media.* settings
     (ValueError saying what to change when they do not fit together)."""
@@ -66,30 +67,49 @@ def media_config(settings: Any, media_address: str) -> SupervisorConfig:
                             unresponsive_grace=get("media.unresponsive_grace"))
 
 
-class SessionManager(SessionCommands):
+class SessionManager:
     def __init__(self, bus: Any, stack: Any, locator: Any, accounts: Any,
                  nursery: trio.Nursery, *, media_address: str, dialogs: DialogTable) -> None:
         self.bus = bus
         self.stack = stack
         self.locator = locator
         self.accounts = accounts
-        self.media: Any = None  # sipd.media.supervisor.MediaSupervisor, set once it runs
-        self.media_problem = "it has not started yet"  # why there is no media engine
-        self.media_address = media_address
-        self.timers = stack.config.timers
-        self.linger = self.timers.transaction_timeout
+        self.workers = MediaWorkers()
+        self.addresses = Addresses(stack, media_address)
         self._nursery = nursery
-        self._calls: dict[str, Call] = {}
+        self._calls: dict[str, Session] = {}
         self.dialogs = dialogs  # the user agent's: our legs register their dialogs in it
-        self._token = "sipd-" + secrets.token_hex(8)  # the user part of our internal URI
         # Who follows a session's states besides the clients (a transfer, a replacing call).
         self._watchers: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self.context = SessionContext(
+            stack=stack, timers=stack.config.timers, locator=locator,
+            linger=stack.config.timers.transaction_timeout, publish=self.publish,
+            spawn=self.spawn, addresses=self.addresses, media=self.workers,
+            streams=default_registry(), register_dialog=self.register_dialog,
+            forget=self.forget, start_session=self.start)
+
+    # -- the media supervisor (set by the user agent once it runs) -------------------------------
+    @property
+    def media(self) -> Any:
+        return self.workers.supervisor
+
+    @media.setter
+    def media(self, supervisor: Any) -> None:
+        self.workers.supervisor = supervisor
+
+    @property
+    def media_problem(self) -> str:
+        return self.workers.problem
+
+    @media_problem.setter
+    def media_problem(self, problem: str) -> None:
+        self.workers.problem = problem
 
     # -- views ----------------------------------------------------------------------------------
     def list(self) -> list[dict[str, Any]]:
         return [call.view() for call in self._calls.values()]
 
-    def get(self, session_id: str) -> Call:
+    def get(self, session_id: str) -> Session:
         call = self._calls.get(session_id)
         if call is None:
             raise SessionNotFound(session_id)
@@ -104,7 +124,7 @@ class SessionManager(SessionCommands):
                                          if self.media.worker_of(call.id) is process]})
         return {"workers": workers}
 
-    def calls(self) -> list[Call]:
+    def calls(self) -> builtins.list[Session]:
         return list(self._calls.values())
 
     def publish(self, name: str, data: dict[str, Any]) -> None:
@@ -127,44 +147,43 @@ class SessionManager(SessionCommands):
         """A task of the sessions (it ends when the daemon stops)."""
         self._nursery.start_soon(fn, *args)
 
-    # -- addresses -------------------------------------------------------------------------------
-    @property
-    def internal_transport(self) -> str:
-        """How we talk SIP with the workers: TCP when we listen on it (DESIGN.md §2)."""
-        return "tcp" if "tcp" in self.stack.ports else "udp"
-
-    def internal_uri(self, transport: str) -> SipUri:
-        host, port = self.stack.local_contact(transport, _Loopback(transport), learned=False)
-        uri = SipUri(host or "127.0.0.1", user=self._token, port=port)
-        if transport != "udp":
-            uri.params.set("transport", transport)
-        return uri
-
-    def internal_contact(self, transport: str) -> Address:
-        return Address(self.internal_uri(transport))
-
     def is_internal_uri(self, uri: Uri) -> bool:
-        return isinstance(uri, SipUri) and uri.user == self._token
+        return self.addresses.is_internal_uri(uri)
 
-    def sender(self, account: AccountConfig, target: TargetLike) -> Address:
-        """Our From: the account's AOR; for the local account our own address, so that the
-        remote party can call back."""
-        uri = account.aor_uri
-        if account.is_local:
-            host, port = self.stack.local_contact(target.transport, target, learned=False)
-            uri = SipUri(host, user=uri.user, port=port)
-            if target.transport != "udp":
-                uri.params.set("transport", target.transport)
-        return Address(uri, account.display_name or None)
+    # -- commands ------------------------------------------------------------------------------
+    async def play(self, session_id: str, path: str, loop: bool) -> None:
+        await self.get(session_id).play(path, loop)
 
-    def contact(self, account: AccountConfig, transport: str, toward: Any) -> Address:
-        """Our Contact toward the remote party: the user part is the account id (how requests
-        in the dialog find the account, like the contact we register)."""
-        host, port = self.stack.local_contact(transport, toward)
-        uri = SipUri(host, user=account.id, port=port)
-        if transport != "udp":
-            uri.params.set("transport", transport)
-        return Address(uri)
+    async def record(self, session_id: str, path: str) -> None:
+        await self.get(session_id).record(path)
+
+    async def send_dtmf(self, session_id: str, digits: str) -> None:
+        await self.get(session_id).send_dtmf(digits)
+
+    async def hold(self, session_id: str, held: bool) -> None:
+        await self.get(session_id).hold(held)
+
+    async def transfer(self, session_id: str, to: str | None = None,
+                       replaces: str | None = None) -> dict[str, Any]:
+        """sessions.transfer: to `to` (blind) or to the remote party of our session
+        `replaces` (attended)."""
+        call = self.get(session_id)
+        if (to is None) == (replaces is None):
+            raise InvalidSessionParam("to", "give either to (blind transfer) or replaces "
+                                            "(attended transfer), not both or neither")
+        call.check_established("transferred")
+        if call.transfers.busy:
+            raise SessionStateError("a transfer of this call is already in progress")
+        if replaces is not None:
+            if replaces == session_id:
+                raise InvalidSessionParam("replaces", "replaces must name another session "
+                                                      "than the one transferred")
+            return call.transfer(replaces=self.get(replaces))
+        try:
+            uri = target_uri(to or "")
+        except ValueError as exc:
+            raise InvalidSessionParam("to", str(exc)) from None
+        return call.transfer(uri)
 
     # -- calls -----------------------------------------------------------------------------------
     def _new_id(self) -> str:
@@ -175,8 +194,9 @@ class SessionManager(SessionCommands):
 
     async def _open(self, account: AccountConfig, direction: str, remote: str,
                     extra: dict[str, Any] | None = None,
-                    watch: Callable[[dict[str, Any]], None] | None = None) -> Call:
-        call = Call(self, self._new_id(), account, direction, remote)
+                    watch: Callable[[dict[str, Any]], None] | None = None,
+                    streams: Iterable[str] = ("audio",)) -> Session:
+        call = Session(self.context, self._new_id(), account, direction, remote, list(streams))
         self._calls[call.id] = call
         if watch is not None:
             self.watch(call.id, watch)
@@ -189,24 +209,27 @@ class SessionManager(SessionCommands):
         self.publish("session.state", {"id": call.id, "state": "calling"})
         return call
 
-    async def start(self, account: AccountConfig, to: str, streams: list[str], *,
+    async def start(self, account: AccountConfig, to: str, streams: builtins.list[str], *,
                     extra_headers: Iterable[tuple[str, str]] = (),
                     extra: dict[str, Any] | None = None,
                     watch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """An outgoing call; its progress comes as session.state events. A transfer adds
         headers to its INVITE (Referred-By, Replaces), fields to its session.new and a
         watcher of its states."""
-        if self.media is None:
-            raise MediaUnavailable(f"the media engine is not running: {self.media_problem}")
-        wanted = list(dict.fromkeys(streams))
-        if wanted != ["audio"]:
-            raise InvalidSessionParam("streams", f"only [\"audio\"] is supported so far, not "
+        wanted: builtins.list[str] = [*dict.fromkeys(streams)]
+        unknown = [name for name in wanted if name not in self.context.streams]
+        if unknown or not wanted:
+            raise InvalidSessionParam("streams", f"the streams are some of "
+                                                 f"{self.context.streams.names()}, not "
                                                  f"{streams!r}")
+        if self.media is None and any(self.context.streams.get(name).uses_media_worker
+                                      for name in wanted):
+            raise MediaUnavailable(f"the media engine is not running: {self.media_problem}")
         try:
             uri = target_uri(to)
         except ValueError as exc:
             raise InvalidSessionParam("to", str(exc)) from None
-        call = await self._open(account, "outgoing", str(uri), extra, watch)
+        call = await self._open(account, "outgoing", str(uri), extra, watch, wanted)
         call.extra_headers = list(extra_headers)
         call.start_soon(call.place, uri)
         return call.view()
@@ -240,18 +263,18 @@ class SessionManager(SessionCommands):
         elif replaced is not None:
             call.start_soon(self._auto_answer, call)
 
-    def _replaced(self, replaces: Replaces) -> Call:
-        call, status, reason = find_replaced(self, replaces)
+    def _replaced(self, replaces: Replaces) -> Session:
+        call, status, reason = find_replaced(self._calls.values(), replaces)
         if call is None:
             raise ReferError(status, reason)
         return call
 
-    def _replacing(self, call: Call, replaced: Call, data: dict[str, Any]) -> None:
+    def _replacing(self, call: Session, replaced: Session, data: dict[str, Any]) -> None:
         """The call that replaces another is up: the other ends (BYE, or CANCEL)."""
         if data.get("state") == "established" and not replaced.terminated:
             replaced.end(f"replaced by session {call.id}")
 
-    async def _auto_answer(self, call: Call) -> None:
+    async def _auto_answer(self, call: Session) -> None:
         """The account answers its calls itself: as sessions.answer would, at once (a call
         refused meanwhile, 488 say, is left as it is)."""
         leg = call.outside
@@ -265,13 +288,13 @@ class SessionManager(SessionCommands):
     def register_dialog(self, call_id: str, local_tag: str, leg: LegDriver) -> None:
         self.dialogs.register(call_id, local_tag, leg)
 
-    def forget(self, call: Call) -> None:
+    def forget(self, call: Session) -> None:
         if self._calls.get(call.id) is call:
             del self._calls[call.id]
         for leg in (call.outside, call.media):
             if leg is not None:
                 self.dialogs.release_owner(leg)
-        self.release_media(call)
+        self.workers.release(call.id)
 
     async def stop_all(self, wait: float = STOP_WAIT) -> None:
         """Hang up every call (the daemon stops), waiting a little for the BYEs to go."""
@@ -280,8 +303,7 @@ class SessionManager(SessionCommands):
             call.end("sipd is stopping")
         with trio.move_on_after(wait):
             for call in calls:
-                while not call.terminated:
-                    await trio.sleep(0.05)
+                await call.wait_terminated()
 
     # -- SIP in ----------------------------------------------------------------------------------
     async def on_request(self, incoming: IncomingRequest) -> bool:
@@ -312,21 +334,6 @@ class SessionManager(SessionCommands):
         call.on_worker_invite(incoming)
 
     # -- media -----------------------------------------------------------------------------------
-    def audio_codecs(self) -> tuple[str, ...]:
-        """The codec names the workers are configured with (none known: no check)."""
-        if self.media is None:
-            return ()
-        return tuple(self.media.config.media.audio_codecs)
-
-    async def allocate_media(self, call: Call) -> Any:
-        if self.media is None:
-            raise MediaUnavailable(f"the media engine is not running: {self.media_problem}")
-        return await self.media.allocate(call.id)
-
-    def release_media(self, call: Call) -> None:
-        if self.media is not None:
-            self.media.release(call.id)
-
     def on_media_event(self, worker_id: str, event: dict[str, Any]) -> None:
         session_id = event.get("session")
         call = self._calls.get(session_id) if isinstance(session_id, str) else None
@@ -346,20 +353,11 @@ class SessionManager(SessionCommands):
                 call.media_lost(reason)
         for call in list(self._calls.values()):
             # A recording the worker was still closing (its call just ended): it never will.
-            worker = getattr(call.worker, "id", None)
+            worker = getattr(call.worker.worker, "id", None)
             if call.recording is not None and worker == data.get("worker"):
                 self.publish("session.recording", {"id": call.id, "path": call.recording,
                                                    "complete": False, "reason": reason})
                 call.recording = None
-
-
-class _Loopback:
-    """The target the workers are, for the stack's choice of a local address."""
-
-    def __init__(self, transport: str) -> None:
-        self.transport = transport
-        self.host = self.address = "127.0.0.1"
-        self.port = 0
 
 
 def _is_loopback(address: str) -> bool:

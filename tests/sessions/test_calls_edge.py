@@ -178,8 +178,8 @@ async def test_an_offer_of_codecs_we_lack_gets_488_with_a_warning(b):
 
 
 def test_the_codec_check_matches_by_name_and_ignores_telephone_events():
-    from sipd.sessions import b2bua_sdp
-    from sipd.sessions.b2bua_codecs import missing_codecs
+    from sipd.sessions.streams.audio import sdp as b2bua_sdp
+    from sipd.sessions.streams.audio.codecs import missing_codecs
 
     def offer(formats: str, maps: str = "") -> object:
         return b2bua_sdp.parse(_offer(4000, formats, maps).encode())

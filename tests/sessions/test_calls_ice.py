@@ -21,7 +21,7 @@ import pytest
 import trio
 
 from sipctl.client import RpcCallError
-from sipd.sessions import b2bua_sdp as sdp_b2bua
+from sipd.sessions.streams.audio import sdp as sdp_b2bua
 from sipd.sessions import sdp
 from tests.harness.audio import exchange_tones, heard_each_other
 from tests.harness.peer import DaemonPeer, call_and_answer, daemon_settings, open_peer

@@ -1,10 +1,10 @@
-"""What a back-to-back call passes between its legs (sipd.sessions.b2bua_sdp), no I/O."""
+"""What a back-to-back call passes between its legs (sipd.sessions.streams.audio.sdp), no I/O."""
 
 from __future__ import annotations
 
 import pytest
 
-from sipd.sessions import b2bua_sdp as sdp
+from sipd.sessions.streams.audio import sdp
 from sipd.sessions.sdp import SessionVersion, parse_sdp
 
 # What a pjsua2 worker offers (DESIGN.md §2: lines that do not belong outside).

@@ -1,4 +1,4 @@
-"""Call transfer on a back-to-back call (sipd.sessions.b2bua): the REFER we send and the
+"""Call transfer on a back-to-back call (sipd.sessions.session): the REFER we send and the
 NOTIFYs that come back (we transfer), the REFER we get and the new call it starts (we are
 transferred), and which call an INVITE with Replaces takes over (we are the target).
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 import trio
 
@@ -49,8 +49,7 @@ from .refer import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .b2bua import Call
-    from .manager import SessionManager
+    from .session import Session
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,7 @@ class _Incoming:
 class Transfers:
     """The transfers of one call; `last` is the latest `session.transfer` data (sessions.get)."""
 
-    def __init__(self, call: Call) -> None:
+    def __init__(self, call: Session) -> None:
         self.call = call
         self.outgoing: _Outgoing | None = None
         self.incoming: _Incoming | None = None
@@ -92,7 +91,7 @@ class Transfers:
         self.last = {k: v for k, v in data.items() if k != "id"}
         log.info("session %s: transfer %s %s", self.call.id, data.get("direction"),
                  progress.state)
-        self.call.manager.publish("session.transfer", data)
+        self.call.context.publish("session.transfer", data)
 
     @property
     def busy(self) -> bool:
@@ -104,10 +103,11 @@ class Transfers:
         """Sends REFER on the outside leg (the caller checked the call is established).
         InviteSessionError when the dialog cannot take it."""
         leg = self.call.outside
-        assert leg is not None and leg.session.dialog is not None
-        session = leg.session
+        assert leg is not None
+        session, dialog = leg.session, leg.session.dialog
+        assert dialog is not None
         headers = [("Refer-To", refer_to_value(target, replaces)),
-                   ("Referred-By", str(Address(session.dialog.local_uri.uri)))]
+                   ("Referred-By", str(Address(dialog.local_uri.uri)))]
         actions = session.send_in_dialog("REFER", leg.now(), headers=headers)
         send = next(a for a in actions if isinstance(a, SendRequest))
         assert send.request.cseq is not None
@@ -118,8 +118,7 @@ class Transfers:
                                                         leg.now()), send.key, data)
         self._publish(data, Progress(REQUESTED))
         leg.feed(actions)
-        assert self.call._nursery is not None
-        self.call._nursery.start_soon(self._expire, out)
+        self.call.start_soon(self._expire, out)
         return {"id": self.call.id, "state": REQUESTED}
 
     async def _expire(self, out: _Outgoing) -> None:
@@ -203,8 +202,7 @@ class Transfers:
         ref.respond_nowait(202, "Accepted")
         self._publish(data, Progress(REQUESTED))
         self._send_notify(incoming, 100, "Trying")
-        manager = call.manager
-        manager.spawn(self._place, incoming, target.uri, target.replaces, by)
+        call.context.spawn(self._place, incoming, target.uri, target.replaces, by)
 
     async def _place(self, incoming: _Incoming, uri: SipUri, replaces: Replaces | None,
                      by: Address | None) -> None:
@@ -216,7 +214,7 @@ class Transfers:
         if replaces is not None:
             headers.append(("Replaces", str(replaces)))
         try:
-            view = await call.manager.start(
+            view = await call.context.start_session(
                 call.account, str(uri), ["audio"], extra_headers=headers,
                 extra={"transferred_by": call.id},
                 watch=lambda data: self._new_call_state(incoming, data))
@@ -246,7 +244,7 @@ class Transfers:
             base["session"] = incoming.session or data.get("id")
         self._publish(base, Progress(state_of(status), status, reason))
         if 200 <= status < 300:
-            self.call.manager.spawn(self._hang_up_later)
+            self.call.context.spawn(self._hang_up_later)
 
     def _send_notify(self, incoming: _Incoming, status: int, reason: str) -> None:
         content = incoming.notifier.notify(status, reason)
@@ -267,11 +265,12 @@ class Transfers:
             self.call.end("transferred")
 
 
-def find_replaced(manager: SessionManager, replaces: Replaces) -> tuple[Call | None, int, str]:
+def find_replaced(sessions: Iterable[Session],
+                  replaces: Replaces) -> tuple[Session | None, int, str]:
     """The call an INVITE with Replaces takes over (RFC 3891 §3), else the status to refuse
     it with: 481 (no such dialog, or an early one we did not start), 603 (it is over), 486
     (confirmed but early-only asked)."""
-    for call in manager.calls():
+    for call in sessions:
         leg = call.outside
         if leg is None or leg.session.call_id != replaces.call_id \
                 or leg.session.local_tag != replaces.to_tag:
@@ -292,7 +291,7 @@ def find_replaced(manager: SessionManager, replaces: Replaces) -> tuple[Call | N
     return None, 481, "Call/Transaction Does Not Exist"
 
 
-def attended_target(other: Call) -> tuple[SipUri, Replaces] | None:
+def attended_target(other: Session) -> tuple[SipUri, Replaces] | None:
     """Where the transferee goes in an attended transfer: the remote target (Contact) of our
     dialog with the other party — that very device, not an address of record that could
     fork to another one, which would answer 481 — with that dialog named in Replaces as

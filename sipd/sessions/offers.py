@@ -1,6 +1,6 @@
 """Offers after a back-to-back call is set up (hold, unhold, the remote's re-INVITEs, the
 worker's session refreshes): an offer on one leg becomes a re-INVITE on the other, whose
-answer becomes the answer on the first (sipd.sessions.b2bua). A re-INVITE without offer is
+answer becomes the answer on the first (sipd.sessions.session). A re-INVITE without offer is
 answered on its own leg with the description we have as our offer; the answer in its ACK,
 when it changes the media, goes to the other leg as the offer of a re-INVITE there. Sans-I/O
 apart from the legs.
@@ -9,14 +9,14 @@ apart from the legs.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Callable
 
 from sipd.sip.builder import warning_value
 
-from . import b2bua_sdp as sdp
-from .b2bua_codecs import missing_codecs
+from .streams.audio import sdp
+from .streams.audio.codecs import missing_codecs
 from .invite.events import ReinviteCompleted
-from .sdp import SessionVersion, media_changed
+from .sdp import MediaDescription, SessionDescription, SessionVersion, media_changed
 
 if TYPE_CHECKING:  # pragma: no cover
     from .driver import LegDriver
@@ -25,25 +25,48 @@ log = logging.getLogger(__name__)
 
 
 class OfferPassing:
-    """The part of a Call (sipd.sessions.b2bua) that passes offers between its legs."""
+    """Passes later offers between the two legs of a session: the outside leg (the remote
+    party) and the media leg (the worker). `legs()` gives both as they are now; `on_hold(
+    originator, held)` hears when the writer of a description puts us on hold ("remote") or
+    the worker puts the remote on hold ("local")."""
 
-    id: str
-    manager: Any
-    outside: LegDriver | None
-    media: LegDriver | None
-    out_versions: SessionVersion
-    in_versions: SessionVersion
-    on_hold: bool
-    remote_hold: bool
-    _forwarding: tuple[LegDriver, Any] | None
-    # An offerless re-INVITE we answered with our offer: (its leg, the remote's description
-    # before it); the answer comes in the ACK (`_answer_in_ack`).
-    _answer_due: tuple[LegDriver, bytes | None] | None = None
+    def __init__(self, session_id: str, legs: Callable[[], tuple[LegDriver | None,
+                                                                  LegDriver | None]],
+                 audio_codecs: Callable[[], tuple[str, ...]],
+                 on_hold: Callable[[str, bool], None], *, outside_address: str,
+                 other_lines: Callable[[], dict[int, MediaDescription]] = dict) -> None:
+        self.id = session_id
+        self._other_lines = other_lines  # what the session's other streams answer
+        self._legs = legs
+        self._audio_codecs = audio_codecs
+        self._on_hold = on_hold
+        self.out_versions = SessionVersion(outside_address)  # our o= toward the remote
+        self.in_versions = SessionVersion("127.0.0.1")  # our o= toward the worker
+        self.on_hold = self.remote_hold = False
+        # A re-INVITE passed on: (the leg it came on, its offer) until the other answers.
+        self._forwarding: tuple[LegDriver, SessionDescription] | None = None
+        # An offerless re-INVITE we answered with our offer: (its leg, the remote's
+        # description before it); the answer comes in the ACK (`answer_in_ack`).
+        self._answer_due: tuple[LegDriver, bytes | None] | None = None
+
+    @property
+    def forwarding(self) -> bool:
+        """Whether an offer passed on waits for the other leg's answer."""
+        return self._forwarding is not None
+
+    @property
+    def outside(self) -> LegDriver | None:
+        return self._legs()[0]
+
+    @property
+    def media(self) -> LegDriver | None:
+        return self._legs()[1]
 
     def _other(self, leg: LegDriver) -> LegDriver | None:
-        return self.media if leg is self.outside else self.outside
+        outside, media = self._legs()
+        return media if leg is outside else outside
 
-    def _offer_from(self, leg: LegDriver, body: bytes | None) -> None:
+    def offer_from(self, leg: LegDriver, body: bytes | None) -> None:
         """A re-INVITE on `leg`: answered on its own when it changes nothing, else passed as
         a re-INVITE on the other leg."""
         session, now = leg.session, leg.now()
@@ -60,11 +83,11 @@ class OfferPassing:
                 return
             if leg is self.media:
                 forwarded = sdp.outside_offer(offer, self.out_versions,
-                                              other.session.local_sdp)
+                                              other.session.local_sdp, self._other_lines())
             else:
                 # A codec we lack is refused here, with why; the worker would refuse it
                 # without a reason that could pass on (and the call stays as it was).
-                lacking = missing_codecs(offer, self.manager.audio_codecs())
+                lacking = missing_codecs(offer, self._audio_codecs())
                 if lacking:
                     raise sdp.SdpMismatch(lacking)
                 forwarded = sdp.for_worker(offer, self.in_versions)
@@ -75,7 +98,7 @@ class OfferPassing:
         self._forwarding = (leg, offer)
         other.feed(other.session.reinvite(forwarded, other.now()))
 
-    def _answer_in_ack(self, leg: LegDriver, body: bytes) -> None:
+    def answer_in_ack(self, leg: LegDriver, body: bytes) -> None:
         """The answer in the ACK of our 200 to an offerless re-INVITE on `leg`. Our offer in
         that 200 was the description we had, so an answer that changes nothing is the end of
         it; one that changes the media (the remote puts us on hold with a=sendonly, say) is
@@ -97,7 +120,7 @@ class OfferPassing:
             answer = sdp.parse(body)
             if leg is self.media:
                 forwarded = sdp.outside_offer(answer, self.out_versions,
-                                              other.session.local_sdp)
+                                              other.session.local_sdp, self._other_lines())
             else:
                 forwarded = sdp.for_worker(answer, self.in_versions)
         except sdp.SdpMismatch as exc:
@@ -107,7 +130,7 @@ class OfferPassing:
         other.feed(other.session.reinvite(forwarded, other.now()))
         self._note_hold(leg, sdp.holds(answer))
 
-    def _forwarded(self, other: LegDriver, action: ReinviteCompleted) -> None:
+    def forwarded(self, other: LegDriver, action: ReinviteCompleted) -> None:
         """Our re-INVITE on `other` (a forwarded offer) is over: answer the original one."""
         if self._forwarding is None:
             return
@@ -125,7 +148,8 @@ class OfferPassing:
             if leg is self.media:
                 body = sdp.for_worker(answer, self.in_versions)
             else:
-                body = sdp.outside_answer(offer, answer, self.out_versions)
+                body = sdp.outside_answer(offer, answer, self.out_versions,
+                                          self._other_lines())
         except sdp.SdpMismatch as exc:
             leg.feed(session.reject_reinvite(
                 488, now, headers=[("Warning", warning_value(str(exc)))]))
@@ -137,12 +161,10 @@ class OfferPassing:
         """The writer of the description that came on `leg` holds (or no longer holds)."""
         if leg is self.media and held != self.on_hold:
             self.on_hold = held
-            self.manager.publish("session.hold", {"id": self.id, "originator": "local",
-                                                  "on_hold": held})
+            self._on_hold("local", held)
         elif leg is self.outside and held != self.remote_hold:
             self.remote_hold = held
-            self.manager.publish("session.hold", {"id": self.id, "originator": "remote",
-                                                  "on_hold": held})
+            self._on_hold("remote", held)
 
 
 def _changes(previous: bytes, body: bytes) -> bool:

@@ -1,5 +1,5 @@
 """The next located target of an outgoing INVITE (RFC 3263 §4.3), for the back-to-back call
-(sipd.sessions.b2bua).
+(sipd.sessions.session).
 
 RFC 3263 locates a list of targets (SRV records, several addresses); a call goes to the
 first. When that INVITE fails with a transport error, a timeout of its transaction (no answer
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from sipd.sip.trio.locator import Target
 from sipd.sip.uri import SipUri
@@ -50,28 +50,31 @@ class _Attempts:
 
 
 class InviteFailover:
-    """The part of a Call (sipd.sessions.b2bua) that places its INVITE at the next target."""
+    """Where a session's outgoing INVITE goes: the first located target, then the next ones
+    while the failures allow it. `send_invite(to, target)` places the INVITE anew (it makes
+    the session's new outside leg); the locator learns which targets failed."""
 
-    id: str
-    manager: Any
-    outside: LegDriver | None
-    _attempts: _Attempts | None = None
+    def __init__(self, session_id: str, locator: Any,
+                 send_invite: Callable[[SipUri, Target], None]) -> None:
+        self._session_id = session_id
+        self._locator = locator
+        self._send_invite = send_invite
+        self._attempts: _Attempts | None = None
 
-    def _send_invite(self, to: SipUri, target: Target) -> None:  # pragma: no cover
-        raise NotImplementedError  # the Call's
-
-    def _first_target(self, to: SipUri, targets: Sequence[Target]) -> Target:
-        """The target of the first INVITE; `_invite_elsewhere` may move on to the others."""
+    def first_target(self, to: SipUri, targets: Sequence[Target]) -> Target:
+        """The target of the first INVITE; `moves_on` may move on to the others."""
         self._attempts = _Attempts(to, list(targets))
         return targets[0]
 
-    def _invite_elsewhere(self, leg: LegDriver, action: StateChanged) -> bool:
-        """Whether a state of the outside leg `leg` is not the call's: one of an earlier
-        attempt's leg, or the failure that sends the INVITE on to the next target."""
+    def moves_on(self, leg: LegDriver, current: LegDriver | None,
+                 action: StateChanged) -> bool:
+        """Whether a state of the outside leg `leg` is not the session's: one of an earlier
+        attempt's leg (`current` is the latest), or the failure that sends the INVITE on to
+        the next target (the session then has a new outside leg)."""
         attempts = self._attempts
         if attempts is None:
             return False  # an incoming call
-        if leg is not self.outside:
+        if leg is not current:
             return True  # an earlier attempt (a late 2xx is ACKed and ended on its own)
         state = action.state
         if state is SessionState.CALLING:
@@ -79,7 +82,7 @@ class InviteFailover:
         if state is not SessionState.FAILED:
             if state in (SessionState.RINGING, SessionState.EARLY, SessionState.ESTABLISHED) \
                     and attempts.may_move:
-                self.manager.locator.mark_succeeded(attempts.current)
+                self._locator.mark_succeeded(attempts.current)
             attempts.may_move = False
             return False
         if not attempts.may_move or attempts.index + 1 >= len(attempts.targets):
@@ -90,16 +93,15 @@ class InviteFailover:
         if final is not None and final.status not in _MOVES_ON:
             return False
         failed = attempts.current
-        self.manager.locator.mark_failed(failed)
+        self._locator.mark_failed(failed)
         attempts.index += 1
         detail = " ".join(str(p) for p in (action.code, action.reason) if p is not None)
-        log.info("session %s: the INVITE to %s failed (%s); trying %s", self.id, failed,
-                 detail, attempts.current)
+        log.info("session %s: the INVITE to %s failed (%s); trying %s", self._session_id,
+                 failed, detail, attempts.current)
         try:
             self._send_invite(attempts.to, attempts.current)
         except Exception:  # noqa: BLE001 - then the first failure stands
-            log.exception("session %s: cannot place the call at %s", self.id,
+            log.exception("session %s: cannot place the call at %s", self._session_id,
                           attempts.current)
-            self.outside = leg
             return False
         return True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .sdp import SessionDescription, split_media
+from ...sdp import MediaDescription, SessionDescription, split_media
 
 # Formats that carry no audio of their own: a match on them alone is no match.
 _NOT_AUDIO = frozenset({"telephone-event", "cn", "red", "ulpfec", "rtx"})
@@ -36,5 +36,24 @@ def missing_codecs(offer: SessionDescription, configured: Iterable[str]) -> str 
             offered.append(f"{codec.encoding}/{codec.clock_rate}")
     if not offered:
         return None  # nothing we can read (dynamic types without rtpmap): the worker decides
+    return (f"no common audio codec: offered {', '.join(dict.fromkeys(offered))}; "
+            f"this sipd takes {', '.join(names)}")
+
+
+def line_missing_codecs(media: MediaDescription, configured: Iterable[str]) -> str | None:
+    """The same check for one offered audio m-line (an offer is answered line by line)."""
+    names = [name for name in configured if name]
+    wanted = {name.split("/", 1)[0].strip().lower() for name in names}
+    if not names or media.is_rejected:
+        return None
+    offered: list[str] = []
+    for codec in media.codecs():
+        if codec.encoding.lower() in _NOT_AUDIO:
+            continue
+        if codec.encoding.lower() in wanted:
+            return None
+        offered.append(f"{codec.encoding}/{codec.clock_rate}")
+    if not offered:
+        return None
     return (f"no common audio codec: offered {', '.join(dict.fromkeys(offered))}; "
             f"this sipd takes {', '.join(names)}")

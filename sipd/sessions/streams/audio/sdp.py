@@ -9,7 +9,9 @@ while the description does not change (RFC 3264 §8), so a session refresh chang
 
 from __future__ import annotations
 
-from .sdp import (WORKER_MEDIA_TYPES, MediaDescription, SDPError, SessionDescription,
+from typing import Mapping
+
+from ...sdp import (WORKER_MEDIA_TYPES, MediaDescription, SDPError, SessionDescription,
                   SessionVersion, held_by_remote, merge_answer, merge_offer, parse_sdp,
                   split_media)
 
@@ -45,34 +47,45 @@ def for_worker(sdp: SessionDescription, versions: SessionVersion) -> bytes:
     return bytes(versions.stamp(worker, only_if_changed=True))
 
 
-def layout_of(previous: bytes | None) -> list[MediaDescription | None]:
+def layout_of(previous: bytes | None, lines: Mapping[int, MediaDescription] | None = None,
+              count: int = 1) -> list[MediaDescription | None]:
     """The m-line layout of a new outside offer: the worker's lines where the previous
-    description had audio, the others kept in place as rejected streams (RFC 3264 §8)."""
+    description had audio, the session's other streams' `lines` in their places, the rest
+    kept in place as rejected streams (RFC 3264 §8). Without a previous description: `count`
+    lines, the worker's where `lines` has none."""
+    lines = lines or {}
     if not previous:
-        return [None]
+        return [lines.get(index) for index in range(max(count, 1))]
     try:
         sdp = parse_sdp(previous)
     except SDPError:
         return [None]
-    return [None if media.type in WORKER_MEDIA_TYPES else media.rejected()
-            for media in sdp.media] or [None]
+    return [lines[index] if index in lines
+            else None if media.type in WORKER_MEDIA_TYPES else media.rejected()
+            for index, media in enumerate(sdp.media)] or [None]
 
 
-def outside_offer(worker_offer: SessionDescription, versions: SessionVersion,
-                  previous: bytes | None = None) -> bytes:
-    """Our offer to the remote party from the worker's offer (sanitised)."""
+def outside_offer(worker_offer: SessionDescription | None, versions: SessionVersion,
+                  previous: bytes | None = None,
+                  lines: Mapping[int, MediaDescription] | None = None,
+                  count: int = 1) -> bytes:
+    """Our offer to the remote party from the worker's offer (sanitised) and the lines of
+    the session's other streams, by m-line position."""
     try:
-        offer = merge_offer(worker_offer, layout_of(previous), origin=versions.current())
+        offer = merge_offer(worker_offer, layout_of(previous, lines, count),
+                            origin=versions.current())
     except ValueError as exc:
         raise SdpMismatch(f"cannot offer the media engine's description: {exc}") from None
     return bytes(versions.stamp(offer, only_if_changed=True))
 
 
-def outside_answer(offer: SessionDescription, worker_answer: SessionDescription,
-                   versions: SessionVersion) -> bytes:
-    """Our answer to the remote party's offer, from the worker's answer to its audio part."""
+def outside_answer(offer: SessionDescription, worker_answer: SessionDescription | None,
+                   versions: SessionVersion,
+                   answers: Mapping[int, MediaDescription] | None = None) -> bytes:
+    """Our answer to the remote party's offer, from the worker's answer to its audio part
+    and the lines other streams answer (`answers`, by m-line position); port 0 elsewhere."""
     try:
-        answer = merge_answer(offer, worker_answer, {}, origin=versions.current())
+        answer = merge_answer(offer, worker_answer, answers or {}, origin=versions.current())
     except ValueError as exc:
         raise SdpMismatch(f"cannot answer with the media engine's description: {exc}") \
             from None

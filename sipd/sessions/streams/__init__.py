@@ -1,0 +1,19 @@
+"""The streams a session carries, one per m-line, and the kinds they come in (docs/design.md,
+"Sessions and streams"). A new kind is a module here and one line in `default_registry`."""
+
+from __future__ import annotations
+
+from .answering import AnswerPlan, LinePlan, NothingAccepted, plan_answer
+from .audio import AudioKind
+from .base import (MediaAllocator, Stream, StreamContext, StreamKind, StreamRefused,
+                   StreamState)
+from .registry import StreamRegistry, UnknownStreamKind
+
+__all__ = ["AnswerPlan", "AudioKind", "LinePlan", "MediaAllocator", "NothingAccepted",
+           "Stream", "StreamContext", "StreamKind", "StreamRefused", "StreamRegistry",
+           "StreamState", "UnknownStreamKind", "default_registry", "plan_answer"]
+
+
+def default_registry() -> StreamRegistry:
+    """The kinds sessions carry, in the order they are tried on a remote m-line."""
+    return StreamRegistry([AudioKind()])
