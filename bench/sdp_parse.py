@@ -5,12 +5,14 @@
 
 What a call setup does with SDP, on descriptions shaped like the real ones (pjsua's offer
 and answer, as a media worker writes them; a phone's offer, as a remote party sends it):
-- "parse": `parse_sdp(bytes)` (sipd/sessions/sdp_parse.py), every line validated;
+- "parse": `parse_sdp(bytes)` (sipd/sessions/sdp/parse.py), every line validated;
 - "write": `bytes(description)`, the serialisation of a parsed description;
-- "offer": `sipd.sessions.streams.audio.sdp.outside_offer`, our offer to the remote party from the worker's (parse
-  of the worker's SDP not included: it is timed as "parse");
-- "answer": `sipd.sessions.streams.audio.sdp.outside_answer` from the remote offer and the worker's answer;
-- "for worker": `sipd.sessions.streams.audio.sdp.for_worker`, the audio part of a remote offer for the worker;
+- "offer": `sipd.sessions.streams.audio.sdp.outside_offer`, our offer to the remote party
+  from the worker's (parse of the worker's SDP not included: it is timed as "parse");
+- "answer": `sipd.sessions.streams.audio.sdp.outside_answer` from the remote offer and the
+  worker's answer;
+- "for worker": `sipd.sessions.streams.audio.sdp.for_worker`, the audio part of a remote
+  offer for the worker;
 - baseline "split": `data.split(b"\\r\\n")`, the floor of any line-based reader;
 - baseline "lines": split, decode, partition each line on '=': a reader that checks nothing.
 
@@ -27,8 +29,8 @@ import pstats
 import time
 from collections.abc import Callable
 
-from sipd.sessions.streams.audio import sdp as b2bua_sdp
 from sipd.sessions.sdp import SessionVersion, parse_sdp
+from sipd.sessions.streams.audio import sdp as b2bua_sdp
 
 VARIANTS = 64  # distinct versions/ports of each description
 

@@ -21,8 +21,8 @@ import pytest
 import trio
 
 from sipctl.client import RpcCallError
-from sipd.sessions.streams.audio import sdp as sdp_b2bua
 from sipd.sessions import sdp
+from sipd.sessions.streams.audio import sdp as sdp_b2bua
 from tests.harness.audio import exchange_tones, heard_each_other
 from tests.harness.peer import DaemonPeer, call_and_answer, daemon_settings, open_peer
 from tests.harness.process import running

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sipd.sessions.streams.audio import sdp
 from sipd.sessions.sdp import SessionVersion, parse_sdp
+from sipd.sessions.streams.audio import sdp
 
 # What a pjsua2 worker offers (DESIGN.md §2: lines that do not belong outside).
 WORKER_OFFER = (

@@ -100,7 +100,8 @@ class Stream(ABC):
         stay to read its connection until the session ends (its task is then cancelled)."""
         self.state = StreamState.ACTIVE
 
-    async def update(self, local: MediaDescription, remote: MediaDescription) -> None:
+    async def update(  # noqa: B027 (an optional hook: most kinds need nothing here)
+            self, local: MediaDescription, remote: MediaDescription) -> None:
         """A later exchange (re-INVITE) changed its lines."""
 
     async def hold(self, held: bool) -> None:

@@ -4,8 +4,7 @@ m=application lines over TCP/DUMMY, answered with our own port, no media worker.
 from __future__ import annotations
 
 from sipd.sessions.sdp import Connection, MediaDescription, SessionDescription
-from sipd.sessions.streams import (Stream, StreamContext, StreamKind, StreamRefused,
-                                   StreamState)
+from sipd.sessions.streams import Stream, StreamContext, StreamKind, StreamRefused, StreamState
 
 
 class DummyStream(Stream):

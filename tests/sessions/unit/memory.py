@@ -17,18 +17,19 @@ Parties:
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import trio
+import trio.lowlevel
 
 from sipd.accounts.model import AccountConfig
 from sipd.media.process import MediaWorkerError
 from sipd.sessions.context import Addresses, SessionContext
 from sipd.sessions.driver import LegDriver
-from sipd.sessions.invite.events import (OfferReceived, RemoteSdp, SessionState,
-                                         StateChanged)
+from sipd.sessions.invite.events import OfferReceived, RemoteSdp, SessionState, StateChanged
 from sipd.sessions.invite.session import InviteSession
 from sipd.sessions.session import Session
 from sipd.sessions.streams import StreamRegistry, default_registry
@@ -86,7 +87,7 @@ class MemoryNet:
             while self._queue and not self._paused:
                 fn, args = self._queue.popleft()
                 fn(*args)
-                await trio.sleep(0)
+                await trio.lowlevel.checkpoint()
             self._wake = trio.Event()
             await self._wake.wait()
 

@@ -9,13 +9,11 @@ import trio
 
 from sipd.sessions.invite.events import SessionState
 from sipd.sessions.sdp import parse_sdp
+from sipd.sessions.streams import StreamRegistry, default_registry
 from sipd.sip.uri import SipUri
 
-from sipd.sessions.streams import StreamRegistry, default_registry
-
 from .dummy_kind import DummyKind
-from .memory import (REMOTE_PORT, SESSION_PORT, WORKER_PORT, ClientHandle, Harness,
-                     audio_sdp, target)
+from .memory import REMOTE_PORT, SESSION_PORT, WORKER_PORT, ClientHandle, Harness, audio_sdp, target
 
 ALICE = SipUri("127.0.0.1", user="alice", port=SESSION_PORT)
 BOB = SipUri("127.0.0.1", user="bob", port=REMOTE_PORT)

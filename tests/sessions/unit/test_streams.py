@@ -5,9 +5,16 @@ from __future__ import annotations
 import pytest
 
 from sipd.sessions.sdp import MediaDescription, SessionDescription, parse_sdp
-from sipd.sessions.streams import (NothingAccepted, Stream, StreamContext, StreamKind,
-                                   StreamRegistry, UnknownStreamKind, default_registry,
-                                   plan_answer)
+from sipd.sessions.streams import (
+    NothingAccepted,
+    Stream,
+    StreamContext,
+    StreamKind,
+    StreamRegistry,
+    UnknownStreamKind,
+    default_registry,
+    plan_answer,
+)
 
 
 def offer(*media: str) -> SessionDescription:
