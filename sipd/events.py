@@ -26,7 +26,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-# Event name prefix -> topic (a plural noun). DESIGN.md §4.
+# Event name prefix -> topic (a plural noun). docs/design.md §4.
 TOPICS: dict[str, str] = {
     "account": "accounts",
     "contact": "contacts",

@@ -1,6 +1,6 @@
 """SIP accounts: what one account is configured with, how it is validated, shown and stored.
 
-An account lives in the settings file as an `[accounts.<id>]` table (DESIGN.md §3). Its fields
+An account lives in the settings file as an `[accounts.<id>]` table (docs/design.md §3). Its fields
 are typed like global settings (the kinds of sipd.settings.kinds, keyed by the field name),
 so a refusal reads "expires must be an integer 60..86400; got 5: out of range" whether it comes
 from an RPC client or from the file (where it is prefixed with the table's name).

@@ -2,7 +2,7 @@
 
 Worker-only module: it imports pjsua2 and must never be imported by the main process.
 
-pjsua2 rules followed here (DESIGN.md §2): every callback copies what it needs into plain
+pjsua2 rules followed here (docs/design.md §2): every callback copies what it needs into plain
 data at once (its parameters are valid only during the call) and hands the work to the
 engine's deferred queue, which runs on the same thread right after `libHandleEvents`
 returns; no callback raises into C++ (`guarded`); the player and recorder are referenced

@@ -1,6 +1,6 @@
 """Choosing the codec priority order from configured names (pure: no pjsua2, unit-testable).
 
-pjsua2 must be given explicit priorities (DESIGN.md §2: its default prefers speex/16000, which
+pjsua2 must be given explicit priorities (docs/design.md §2: its default prefers speex/16000, which
 clips a full-scale tone). A configured name matches codec ids by leading '/'-separated parts,
 case-insensitively: "PCMU" matches "PCMU/8000/1", "speex/16000" matches only that rate.
 """

@@ -3,7 +3,7 @@
 Worker-only module: it imports pjsua2 and must never be imported by the main process.
 
 Everything here runs on the one thread that called `libCreate` (threadCnt=0,
-mainThreadOnly=True, DESIGN.md §2). pjsua2 callbacks only copy their data and `defer` the
+mainThreadOnly=True, docs/design.md §2). pjsua2 callbacks only copy their data and `defer` the
 work; `poll` runs the deferred work right after `libHandleEvents` returns, outside any
 callback, where creating, connecting and destroying pjsua2 objects is safe.
 """
@@ -127,7 +127,7 @@ class MediaEngine:
         # given a frame, so none sends RTP, silence included. pjsua closes it after a second
         # with no call and no connection, and only an outgoing call or a new connection
         # (a player, a recorder) reopens it: a callee with nothing playing went silent from
-        # its third or fourth call on. Never close it (DESIGN.md §2, docs/decisions.md).
+        # its third or fourth call on. Never close it (docs/design.md §2, docs/decisions.md).
         config.medConfig.sndAutoCloseTime = -1
         endpoint.libInit(config)
         # The internal leg is loopback only; the OS picks the ports.

@@ -62,7 +62,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-# pjsua2's compile-time call limit (DESIGN.md §2): UaConfig.maxCalls is ignored above it.
+# pjsua2's compile-time call limit (docs/design.md §2): UaConfig.maxCalls is ignored above it.
 MAX_CALLS_PER_WORKER = 4
 
 # The header that carries the opaque session tag on the internal SIP leg, both directions.

@@ -1,6 +1,6 @@
 """The settings schema: every global key, its type, default, bounds and help text.
 
-Keys follow DESIGN.md §3. A key's TOML table is everything before its last dot
+Keys follow docs/design.md §3. A key's TOML table is everything before its last dot
 (`nat.turn.server` lives in `[nat.turn]` as `server`). `render_example()` turns the schema into
 the annotated example configuration; config/sipd.toml is its output, regenerated with
 `python -m sipd.settings.schema > config/sipd.toml`.

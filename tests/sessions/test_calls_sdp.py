@@ -7,7 +7,7 @@ import pytest
 from sipd.sessions.sdp import SessionVersion, parse_sdp
 from sipd.sessions.streams.audio import sdp
 
-# What a pjsua2 worker offers (DESIGN.md §2: lines that do not belong outside).
+# What a pjsua2 worker offers (docs/design.md §2: lines that do not belong outside).
 WORKER_OFFER = (
     b"v=0\r\no=- 4004474012 4004474012 IN IP4 127.0.0.1\r\ns=pjmedia\r\nb=AS:84\r\nt=0 0\r\n"
     b"a=X-nat:0\r\nm=audio 53826 RTP/AVP 0 8 120\r\nc=IN IP4 127.0.0.1\r\nb=TIAS:64000\r\n"

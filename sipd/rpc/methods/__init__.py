@@ -1,4 +1,4 @@
-"""RPC methods, one module per namespace of the public surface (DESIGN.md §4)."""
+"""RPC methods, one module per namespace of the public surface (docs/design.md §4)."""
 
 from . import (  # noqa: F401  (importing registers them)
     accounts, auth, contacts, events, history, messages, presence, presence_policy, sessions,

@@ -1,4 +1,4 @@
-"""Offer/answer (RFC 3264) for a back-to-back media worker (DESIGN.md §2).
+"""Offer/answer (RFC 3264) for a back-to-back media worker (docs/design.md §2).
 
 The remote party sees one description; the media worker (pjsua2 on the loopback leg) sees only
 the audio part of it, because pjsua answers an `m=message` line with port 0 and refuses an offer

@@ -1,4 +1,4 @@
-"""The SDP a back-to-back call passes between its two legs (DESIGN.md §2), sans-I/O.
+"""The SDP a back-to-back call passes between its two legs (docs/design.md §2), sans-I/O.
 
 The outside sees one description, with our o= line (`SessionVersion` of the outside leg):
 the worker's audio, sanitised, in the m-line layout of the session (other m-lines rejected
