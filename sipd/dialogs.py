@@ -10,7 +10,7 @@ NOTIFY that overtakes the 2xx finds its owner (RFC 6665 §4.1.2.4). Sans-I/O: no
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 DialogKey = tuple[str, str]  # (Call-ID, our tag)
 
@@ -19,9 +19,11 @@ class DialogOwner(Protocol):
     """What the table routes to: requests in the dialog, and responses no transaction took
     (a retransmitted 2xx of an INVITE, a 2xx from a second fork)."""
 
-    def on_request(self, incoming: object) -> None: ...
+    # Any: what the trio side hands over (an IncomingRequest, a Response), which a core
+    # module does not import.
+    def on_request(self, incoming: Any) -> None: ...
 
-    def on_stray_response(self, response: object) -> None: ...
+    def on_stray_response(self, response: Any) -> None: ...
 
 
 class DialogTaken(ValueError):

@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _answer(engine: Any, message: dict[str, Any], command_error: type) -> dict[str, Any]:
+def _answer(engine: Any, message: dict[str, Any],
+            command_error: type[Exception]) -> dict[str, Any]:
     request_id = message.get("id")
     if not isinstance(request_id, int) or "cmd" not in message:
         return protocol.reply_error(request_id if isinstance(request_id, int) else None,
