@@ -92,10 +92,23 @@ _DISPLAY_RUN = re.compile("[" + "".join(re.escape(c) for c in sorted(TOKEN_CHARS
                           + "]*")  # tokens and spaces: an unquoted display name
 
 
+# The usual name-addr, `<uri>` or `"Name" <uri>` with nothing odd inside the brackets, read at
+# once (parse_address); anything else goes to the general reader and its error messages.
+_SIMPLE_NAME_ADDR = re.compile(r'[ \t]*+(?:("(?:[^"\\\r\n]++|\\[^\r\n])*+")[ \t]*+)?<([^<> \t]++)>')
+
+
 def parse_address(text: str, what: str = "Address") -> Address:
     """Parses a name-addr (`Name <uri>;p`) or an addr-spec (`uri;p`, where every `;` after
     the URI starts a header parameter, and `,` `?` are not allowed)."""
     scanner = Scanner(text, what)
+    simple = _SIMPLE_NAME_ADDR.match(text)
+    if simple is not None:
+        quoted, uri_text = simple.groups()
+        uri = parse_uri(uri_text, what)
+        scanner.pos = simple.end()
+        params = parse_params(scanner)
+        scanner.ensure_end()
+        return Address(uri, None if quoted is None else unquote(quoted), params)
     scanner.skip_ws()
     display: str | None = None
     if scanner.peek() == '"':

@@ -59,15 +59,26 @@ def _checked(name: str, value: str) -> tuple[str, str]:
     """Refuses what would break the message on the wire (or inject header lines into it)."""
     canonical = _CHECKED_NAMES.get(name)
     if canonical is None:
-        if not is_token(name):
+        canonical = checked_name(name)
+        if canonical is None:
             raise ValueError(f"header name {name!r} is not a token")
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"{name} value contains a line break: {value[:40]!r}")
+    return canonical, value
+
+
+def checked_name(name: str) -> str | None:
+    """The canonical spelling of `name` when it is a token (None when it is not), kept for
+    the next message that has it."""
+    canonical = _CHECKED_NAMES.get(name)
+    if canonical is None:
+        if not is_token(name):
+            return None
         canonical = canonical_name(name)
         if len(_CHECKED_NAMES) >= 1024:  # bounded: a peer's made-up names do not pile up
             _CHECKED_NAMES.clear()
         _CHECKED_NAMES[name] = canonical
-    if "\r" in value or "\n" in value:
-        raise ValueError(f"{name} value contains a line break: {value[:40]!r}")
-    return canonical, value
+    return canonical
 
 
 # Names found to be tokens, each with its canonical spelling: every message read or built
@@ -94,6 +105,14 @@ class Headers:
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
         self._fields: list[tuple[str, str]] = [_checked(n, v) for n, v in fields]
+
+    @classmethod
+    def read(cls, fields: list[tuple[str, str]]) -> Headers:
+        """The fields of a header section as the parser read them: names already canonical
+        (`checked_name`), values without line breaks (the lines were split at them)."""
+        headers = cls.__new__(cls)
+        headers._fields = fields
+        return headers
 
     # -- reading ------------------------------------------------------------------------
     def get(self, name: str, default: str | None = None) -> str | None:

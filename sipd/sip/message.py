@@ -35,7 +35,7 @@ from .header_values import (
     parse_subscription_state,
     parse_token_list,
 )
-from .headers import Headers
+from .headers import Headers, checked_name
 from .parsed_headers import ParsedHeaders, ParsedValues, check_core_headers
 from .syntax import WSP, is_token
 from .uri import SipUri, Uri, parse_uri
@@ -280,7 +280,10 @@ class Head:
 def parse_head(head: bytes) -> Head:
     """Reads the start line and header lines (without the empty line that ends them)."""
     text = head.decode("utf-8", "surrogateescape")
-    lines = _LINE_RE.split(text)
+    # Lines end in CRLF; a bare LF is taken too (RFC 3261 §7: be liberal), at the cost of
+    # the slower split.
+    lines = text.split("\r\n") if text.count("\n") == text.count("\r\n") \
+        else _LINE_RE.split(text)
     result = _parse_start_line(lines[0])
     fields: list[tuple[str, str]] = []
     for line in lines[1:]:
@@ -297,14 +300,14 @@ def parse_head(head: bytes) -> Head:
             fields[-1] = (name, f"{value} {line.strip(WSP)}".strip(WSP))
             continue
         name, colon, value = line.partition(":")
-        name = name.rstrip(WSP)
-        if not colon or not is_token(name):
+        canonical = checked_name(name.rstrip(WSP)) if colon else None
+        if canonical is None:
             shown = line if len(line) <= 60 else line[:57] + "..."
             result.error = result.error or SipParseError(
                 f"header line is not 'name: value': {shown!r}", reason="Malformed Header Line")
             continue
-        fields.append((name, value.strip(WSP)))
-    result.headers = Headers(fields)
+        fields.append((canonical, value.strip(WSP)))
+    result.headers = Headers.read(fields)
     return result
 
 
