@@ -15,7 +15,7 @@ from tests.peers.baresip import Baresip
 from tests.peers.ports import free_port_block
 
 from .call_report import Load, Options, Results, loadavg, ms, p50, timed_setup
-from .procs import cpu_seconds, machine_busy_seconds, process_tree, rss_bytes
+from .procs import cpu_seconds, machine_busy_seconds, process_tree, pss_bytes, rss_bytes
 from .rtp_watch import RtpWatch
 
 EVENT_TIMEOUT = 20.0  # a bound, not a measurement
@@ -106,6 +106,7 @@ def _measure(options: Options, base: Path, tone: Path, calls: int) -> Load:
         pids = [pid for peer in (alice, bob)
                 for pid in process_tree(peer.process.pid)]  # type: ignore[union-attr]
         idle_rss = sum(rss_bytes(pid) for pid in pids)
+        idle_pss = sum(pss_bytes(pid) for pid in pids)
         to = f"sip:bob@127.0.0.1:{bob.sip_port}"
         for _ in range(calls):
             alice.dial(to)
@@ -127,6 +128,7 @@ def _measure(options: Options, base: Path, tone: Path, calls: int) -> Load:
                   if not math.isnan(b - a))
         busy = machine_busy_seconds() - busy_start
         rss = sum(rss_bytes(pid) for pid in pids)
+        pss = sum(pss_bytes(pid) for pid in pids)
         with RtpWatch({"caller": alice.rtp_ports(), "callee": bob.rtp_ports()}) as rtp:
             watched = time.monotonic()
             time.sleep(0 if rtp.error else FLOW_CHECK)
@@ -138,4 +140,5 @@ def _measure(options: Options, base: Path, tone: Path, calls: int) -> Load:
         if closed:
             note = (note + "; " if note else "") + f"baresip: {closed} calls closed early"
     return Load(calls, established, 2 * established, cpu, 0.0, wall, rss, idle_rss, len(pids),
-                max(0.0, busy - cpu), loadavg()[0], note, {}, flow)
+                max(0.0, busy - cpu), loadavg()[0], note, {}, flow, pss_bytes=pss,
+                idle_pss_bytes=idle_pss)

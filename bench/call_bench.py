@@ -39,7 +39,7 @@ from .call_report import (
     section,
     timed_setup,
 )
-from .procs import cpu_seconds, machine_busy_seconds, rss_bytes, thread_cpu_seconds
+from .procs import cpu_seconds, machine_busy_seconds, pss_bytes, rss_bytes, thread_cpu_seconds
 from .rtp_watch import RtpWatch, port_range
 
 SECTION = "call-bench"
@@ -135,7 +135,9 @@ async def sipd_runs(options: Options, base: Path, tone: Path, results: Results) 
                                               "auto_answer": True})
             port = (await b.rpc.call("system.state", {}))["sip"]["ports"]["udp"]
             to = f"sip:bob@127.0.0.1:{port}"
-            idle_rss = sum(rss_bytes(pid) for pid in [*await a.pids(), *await b.pids()])
+            daemon_pids = [*await a.pids(), *await b.pids()]
+            idle = (sum(rss_bytes(pid) for pid in daemon_pids),
+                    sum(pss_bytes(pid) for pid in daemon_pids))
 
             # Warm-up call (unmeasured): the first starts a media worker on each side.
             _say("  sipd: warm-up call")
@@ -155,7 +157,7 @@ async def sipd_runs(options: Options, base: Path, tone: Path, results: Results) 
                  f" ms over {len(setups)} calls")
 
             for calls in options.loads:
-                load = await _measure_load(a, b, to, calls, idle_rss, tone, ranges, options)
+                load = await _measure_load(a, b, to, calls, idle, tone, ranges, options)
                 results.loads.append(load)
                 _say(f"  sipd {calls} calls: {load.established} established, {load.playing} "
                      f"legs playing, {load.processes} processes, {load.core_share:.1%} of a "
@@ -202,8 +204,9 @@ async def _play_all(side: Side, ids: list[str], tone: Path) -> tuple[int, str]:
     return played, error
 
 
-async def _measure_load(a: Side, b: Side, to: str, calls: int, idle_rss: int, tone: Path,
-                        ranges: dict[str, range], options: Options) -> Load:
+async def _measure_load(a: Side, b: Side, to: str, calls: int, idle: tuple[int, int],
+                        tone: Path, ranges: dict[str, range], options: Options) -> Load:
+    """`idle`: the RSS and PSS of the two daemons before any call."""
     ids: list[str] = []
     notes = []
     for _ in range(calls):  # started one after another, all kept up
@@ -250,10 +253,12 @@ async def _measure_load(a: Side, b: Side, to: str, calls: int, idle_rss: int, to
             threads[name] = threads.get(name, 0.0) + seconds - thread_start[pid].get((tid, name),
                                                                                     0.0)
     rss = sum(rss_bytes(pid) for pid in pids)
+    pss = sum(pss_bytes(pid) for pid in pids)
     flow = await _audio_flow(ranges, established)
     load = Load(calls, established, playing, cpu,
-                sum(v for pid, v in used.items() if pid in workers), wall, rss, idle_rss,
-                len(pids), max(0.0, busy - cpu), loadavg()[0], "; ".join(notes), threads, flow)
+                sum(v for pid, v in used.items() if pid in workers), wall, rss, idle[0],
+                len(pids), max(0.0, busy - cpu), loadavg()[0], "; ".join(notes), threads, flow,
+                pss_bytes=pss, idle_pss_bytes=idle[1])
     await _end_calls(a, ids)
     await trio.sleep(0.5)
     return load

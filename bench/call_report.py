@@ -60,6 +60,8 @@ class Load:
     worker_threads: dict[str, float] = field(default_factory=dict)  # CPU s by thread name
     # per side ("caller", "callee"): RTP packets/s per call received there, at how many ports
     rtp_flow: dict[str, tuple[float, int]] = field(default_factory=dict)
+    pss_bytes: int = 0  # as rss_bytes, proportional set size (shared pages counted once)
+    idle_pss_bytes: int = 0
 
     @property
     def core_share(self) -> float:
@@ -74,6 +76,12 @@ class Load:
         if not self.established:
             return math.nan
         return (self.rss_bytes - self.idle_rss_bytes) / self.established / 2**20
+
+    @property
+    def per_call_pss_mb(self) -> float:
+        if not self.established or not self.pss_bytes:
+            return math.nan
+        return (self.pss_bytes - self.idle_pss_bytes) / self.established / 2**20
 
 
 @dataclass
@@ -161,6 +169,7 @@ def load_table(results: Results) -> str:
             _ratio(share, base.per_call_share) if base else "n/a",
             f"{load.rss_bytes / 2**20:.0f}", f"{load.per_call_mb:.1f}",
             f"{base.per_call_mb:.1f}" if base else "n/a",
+            f"{load.per_call_pss_mb:.1f}", f"{base.per_call_pss_mb:.1f}" if base else "n/a",
             flow_text(load), flow_text(base) if base else "n/a",
             f"{load.other / load.wall:.0%}" if load.wall else "n/a",
             f"{base.other / base.wall:.0%}" if base and base.wall else "n/a",
@@ -171,7 +180,8 @@ def load_table(results: Results) -> str:
         "calls", "established / legs playing", "sipd processes", "sipd CPU, all (of a core)",
         "sipd CPU per call (target ≤ 1 %)", "sipd CPU per leg", "of it in media workers",
         "baresip CPU per call", "sipd vs baresip per call", "sipd RSS, all (MB)",
-        "sipd RSS per call (MB)", "baresip RSS per call (MB)",
+        "sipd RSS per call (MB)", "baresip RSS per call (MB)", "sipd PSS per call (MB)",
+        "baresip PSS per call (MB)",
         "sipd RTP/s per call at caller / callee (ports)", "baresip RTP/s ditto",
         "others during sipd",
         "others during baresip", "load avg (1 min)", "note"], rows)
@@ -294,7 +304,9 @@ def section(results: Results, options: Options) -> str:
         "ways and decoding what it receives; no audio player), the CPU of both processes over "
         "the same window, per call. RSS is summed over the same processes after the window; "
         "per call is that minus the RSS before any call (sipd: the two idle daemons, so it "
-        "includes the media workers' own start-up memory), over the calls. \"others\" is the "
+        "includes the media workers' own start-up memory), over the calls; PSS the same with "
+        "each shared page divided among the processes that map it (shared libraries and "
+        "copy-on-write pages count once in the sum). \"others\" is the "
         "CPU the rest of the machine used in the window (from /proc/stat, steal included): "
         f"with {usable_cores()} usable cores, a busy machine slows and skews both sides. "
         "\"RTP/s per call\" checks that audio flows both ways: for 1 s after the window the "

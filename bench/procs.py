@@ -164,6 +164,19 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def pss_bytes(pid: int) -> int:
+    """A process's proportional set size now: its resident pages, each shared page divided by
+    the number of processes that map it (Linux /proc smaps_rollup; 0 when it is gone). Summed
+    over processes, shared libraries and copy-on-write pages count once, not once each."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def machine_busy_seconds() -> float:
     """CPU time all cores spent on anything but idling (Linux /proc/stat), steal included:
     time the hypervisor gave to other guests was not ours either."""
