@@ -19,11 +19,12 @@ import subprocess
 import sys
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import trio
 
 from sipd.media import protocol
+from sipd.media.forked import STATUS_LOST, Zygote, ZygoteUnavailable
 
 log = logging.getLogger("sipd.media.worker")
 
@@ -36,6 +37,32 @@ _PJLIB_EARLY_LINE = re.compile(r"\d\d:\d\d:\d\d\.\d{3} ")
 _PJ_LEVELS = {0: logging.ERROR, 1: logging.ERROR, 2: logging.WARNING}
 
 
+def worker_env() -> dict[str, str]:
+    """The environment of a worker (and of the zygote): ours, with `import sipd` finding this
+    very code."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_SOURCE_ROOT, env.get("PYTHONPATH")]))
+    return env
+
+
+class ChildProcess(Protocol):
+    """What a worker's process is to us: started by trio, or forked by the zygote."""
+
+    pid: int
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    @property
+    def stderr(self) -> trio.abc.ReceiveStream | None: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+    async def wait(self) -> int: ...
+
+
 class MediaWorkerError(Exception):
     """A media worker refused or failed a command; the message is meant for a person."""
 
@@ -45,7 +72,7 @@ class MediaWorkerGone(MediaWorkerError):
 
 
 class WorkerProcess:
-    def __init__(self, worker_id: str, process: trio.Process, control: trio.SocketStream,
+    def __init__(self, worker_id: str, process: ChildProcess, control: trio.SocketStream,
                  on_event: OnEvent, on_exit: OnExit,
                  control_socket: socket.socket | None = None) -> None:
         self.id = worker_id
@@ -78,26 +105,27 @@ class WorkerProcess:
     async def start(cls, nursery: trio.Nursery, worker_id: str, *,
                     on_event: OnEvent | None = None, on_exit: OnExit | None = None,
                     log_level: int = 3, poll_ms: int = 50, start_timeout: float = 20.0,
-                    python: str = sys.executable) -> WorkerProcess:
-        """Spawn a worker and wait for its `ready` event (MediaWorkerGone if it never comes)."""
-        parent_end, child_end = socket.socketpair()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_SOURCE_ROOT,
-                                                         env.get("PYTHONPATH")]))
-        try:
-            process = await trio.lowlevel.open_process(
-                [python, "-m", "sipd.media.worker", "--control-fd", str(child_end.fileno()),
-                 "--log-level", str(log_level), "--poll-ms", str(poll_ms)],
-                pass_fds=(child_end.fileno(),), stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-                # Its own session: a Ctrl-C at the terminal reaches the daemon, which then
-                # stops its workers in order, instead of killing them mid-call.
-                start_new_session=True)
-        except BaseException:
-            parent_end.close()
-            raise
-        finally:
-            child_end.close()  # only the worker holds it now: its exit means EOF here
+                    python: str = sys.executable, zygote: Zygote | None = None
+                    ) -> WorkerProcess:
+        """Start a worker (forked by `zygote` when there is one that works, else a fresh
+        interpreter) and wait for its `ready` event (MediaWorkerGone if it never comes)."""
+        args = ["--log-level", str(log_level), "--poll-ms", str(poll_ms)]
+        process: ChildProcess | None = None
+        if zygote is not None and zygote.alive:
+            parent_end, child_end = socket.socketpair()
+            try:
+                process = await zygote.spawn(args, control=child_end)
+            except ZygoteUnavailable as exc:
+                log.warning("media worker %s: %s; starting it without the zygote",
+                            worker_id, exc)
+                parent_end.close()
+            except BaseException:
+                parent_end.close()
+                raise
+            finally:
+                child_end.close()
+        if process is None:
+            parent_end, process = await cls._spawn(args, python)
         control = trio.SocketStream(trio.socket.from_stdlib_socket(parent_end))
         worker = cls(worker_id, process, control, on_event or (lambda w, e: None),
                      on_exit or (lambda w: None), control_socket=parent_end)
@@ -123,6 +151,26 @@ class WorkerProcess:
             raise MediaWorkerGone(f"media worker {worker_id} did not start: {reason}"
                                   + (f" ({last_words})" if last_words else ""))
         return worker
+
+    @staticmethod
+    async def _spawn(args: list[str], python: str) -> tuple[socket.socket, ChildProcess]:
+        """A fresh interpreter running the worker; our end of its control socket pair."""
+        parent_end, child_end = socket.socketpair()
+        try:
+            process = await trio.lowlevel.open_process(
+                [python, "-m", "sipd.media.worker", "--control-fd", str(child_end.fileno()),
+                 *args],
+                pass_fds=(child_end.fileno(),), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=worker_env(),
+                # Its own session: a Ctrl-C at the terminal reaches the daemon, which then
+                # stops its workers in order, instead of killing them mid-call.
+                start_new_session=True)
+        except BaseException:
+            parent_end.close()
+            raise
+        finally:
+            child_end.close()  # only the worker holds it now: its exit means EOF here
+        return parent_end, process
 
     async def _ready_or_gone(self) -> None:
         async with trio.open_nursery() as nursery:
@@ -327,6 +375,8 @@ class WorkerProcess:
     def _describe_exit(self, returncode: int) -> tuple[str, bool]:
         if self.kill_reason is not None:
             return self.kill_reason, True
+        if returncode == STATUS_LOST:
+            return "media engine ended (its exit status was lost with the workers' zygote)", True
         if returncode < 0:
             try:
                 name = signal.Signals(-returncode).name

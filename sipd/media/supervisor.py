@@ -46,7 +46,14 @@ import trio
 
 from sipd.media import protocol
 from sipd.media.codecs import DEFAULT_CODECS
-from sipd.media.process import MediaWorkerError, MediaWorkerGone, WorkerProcess, port_slices
+from sipd.media.forked import Zygote, ZygoteUnavailable
+from sipd.media.process import (
+    MediaWorkerError,
+    MediaWorkerGone,
+    WorkerProcess,
+    port_slices,
+    worker_env,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +111,7 @@ class SupervisorConfig:
     heartbeat_interval: float = 2.0  # media.heartbeat_interval
     unresponsive_grace: float = 10.0  # media.unresponsive_grace
     python: str = sys.executable
+    zygote: bool = True  # media.zygote: fork workers from a process that imported pjsua2
 
 
 @dataclass
@@ -153,12 +161,20 @@ class MediaSupervisor:
         self._ids = itertools.count(1)
         self._lock = trio.Lock()
         self._closing = False
+        self._zygote: Zygote | None = None
+        self._zygote_tried = False  # it failed to start once: workers start without it
 
     # -- public API -------------------------------------------------------------------------
 
     @property
     def workers(self) -> list[WorkerProcess]:
         return [w.process for w in self._workers.values() if w.process.alive]
+
+    @property
+    def zygote_pid(self) -> int | None:
+        """The pid of the zygote the workers are forked from (None: none is running)."""
+        zygote = self._zygote
+        return zygote.process.pid if zygote is not None and zygote.alive else None
 
     def worker_of(self, session: str) -> WorkerProcess | None:
         worker = self._session_worker.get(session)
@@ -247,6 +263,8 @@ class MediaSupervisor:
             async with trio.open_nursery() as nursery:
                 for worker in list(self._workers.values()):
                     nursery.start_soon(worker.process.stop, self.config.stop_timeout)
+            if self._zygote is not None:
+                await self._zygote.aclose()
 
     # -- workers ----------------------------------------------------------------------------
 
@@ -263,7 +281,8 @@ class MediaSupervisor:
             process = await WorkerProcess.start(
                 self._nursery, worker_id, on_event=self._worker_event,
                 on_exit=self._worker_exit, log_level=config.log_level, poll_ms=config.poll_ms,
-                start_timeout=config.start_timeout, python=config.python)
+                start_timeout=config.start_timeout, python=config.python,
+                zygote=await self._running_zygote())
         except MediaWorkerGone as exc:
             raise MediaUnavailable(str(exc)) from None
         worker = self._workers[worker_id] = _Worker(process, free[0])
@@ -282,6 +301,24 @@ class MediaSupervisor:
         self._notify({"worker": worker_id, "state": "started", "pid": process.pid})
         self._nursery.start_soon(self._heartbeat, worker)
         return worker
+
+    async def _running_zygote(self) -> Zygote | None:
+        """The zygote the workers are forked from, started with the first worker; None when
+        media.zygote is off or it could not start (workers then start as fresh processes)."""
+        if self._zygote is not None and self._zygote.alive:
+            return self._zygote
+        if not self.config.zygote or self._zygote_tried:
+            return None
+        self._zygote_tried = True  # once: a zygote that died or failed is not restarted
+        try:
+            self._zygote = await Zygote.start(self._nursery, python=self.config.python,
+                                              env=worker_env(),
+                                              start_timeout=self.config.start_timeout)
+        except (OSError, ZygoteUnavailable) as exc:
+            log.warning("media workers start without a zygote: %s", exc)
+            return None
+        log.info("media workers' zygote started (pid %s)", self._zygote.process.pid)
+        return self._zygote
 
     async def _heartbeat(self, worker: _Worker) -> None:
         """Asks the worker for its status every heartbeat_interval while it lives; reports

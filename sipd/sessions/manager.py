@@ -64,7 +64,8 @@ def media_config(settings: Any, media_address: str) -> SupervisorConfig:
         rtp_timeout=get("rtp.inactivity_timeout"))
     return SupervisorConfig(media=media, max_workers=get("media.max_workers"),
                             heartbeat_interval=get("media.heartbeat_interval"),
-                            unresponsive_grace=get("media.unresponsive_grace"))
+                            unresponsive_grace=get("media.unresponsive_grace"),
+                            zygote=get("media.zygote"))
 
 
 class SessionManager:

@@ -245,6 +245,10 @@ SETTINGS: tuple[Setting, ...] = (
                "Seconds a media worker may stay unresponsive before it is killed and its "
                "calls are ended with the reason.",
                minimum=1, maximum=600),
+    BoolSetting("media.zygote", True,
+                "Fork media workers from one process that has imported pjsua2 (its imported "
+                "memory is then shared by all workers) instead of starting each as a fresh "
+                "interpreter. Read when the media engine starts."),
     # [history]
     IntSetting("history.keep_days", 0,
                "Days the history (calls, messages, file transfers) keeps a record; older ones "

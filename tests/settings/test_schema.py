@@ -27,6 +27,7 @@ EXPECTED_KEYS = {
     "msrp.local_port", "msrp.transport", "msrp.relay", "msrp.relay_username",
     "msrp.relay_password", "msrp.certificate", "msrp.max_message_size",
     "rtp.inactivity_timeout", "media.heartbeat_interval", "media.unresponsive_grace",
+    "media.zygote",
     "msrp.chunk_size",
     "msrp.direct_chunk_size",
     "xcap.local_port", "xcap.root",
