@@ -43,14 +43,16 @@ def _class(chars: frozenset[str]) -> str:
     return "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"
 
 
-# The common shape of one parameter, `;name` or `;name=value` with no white space and an
-# unquoted value, read by one regex (parse_params). Possessive, and refused when white space
-# or '=' follows, so it never reads a prefix of what the general reader would read longer
-# (`;a =b`, `;a= b`, `;a=b=c` and quoted values go to it).
-_SIMPLE_PARAM = re.compile(
-    f";({_class(TOKEN_CHARS)}++)(?:=({_class(PARAM_VALUE_CHARS)}++))?+(?![ \t=])")
 # A quoted string without line breaks, quoted-pairs included (Scanner.quoted_string).
-_QUOTED = re.compile(r'"(?:[^"\\\r\n]++|\\[^\r\n])*+"')
+_QUOTED_TEXT = r'"(?:[^"\\\r\n]++|\\[^\r\n])*+"'
+_QUOTED = re.compile(_QUOTED_TEXT)
+# The common shape of one parameter, `;name` or `;name=value` with no white space and a
+# token, host or quoted-string value, read by one regex (parse_params). Possessive, and
+# refused when white space or '=' follows, so it never reads a prefix of what the general
+# reader would read longer (`;a =b`, `;a= b`, `;a=b=c` go to it).
+_SIMPLE_PARAM = re.compile(
+    f";({_class(TOKEN_CHARS)}++)(?:=({_class(PARAM_VALUE_CHARS)}++|{_QUOTED_TEXT}))?+"
+    r"(?![ \t=])")
 
 
 def is_token(text: str) -> bool:
@@ -170,6 +172,12 @@ def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# One element of a comma-separated list: text, quoted strings (with quoted-pairs) and <...>
+# (without quotes inside), up to a top-level comma. What it cannot read (an unterminated quote
+# or bracket, a quote inside <...>) goes to the character loop, which has the last word.
+_LIST_ELEMENT = re.compile(r'(?:[^,"<]++|"(?:[^"\\]++|\\.)*+"|<[^>"]*+>)*+', re.S)
+
+
 def split_list(value: str) -> list[str]:
     """Splits a comma-separated header value into its elements (stripped), ignoring commas
     inside quoted strings and inside <...>. Empty elements are kept so callers can reject them."""
@@ -177,6 +185,19 @@ def split_list(value: str) -> list[str]:
         return [value.strip(WSP)]
     if '"' not in value and "<" not in value:
         return [part.strip(WSP) for part in value.split(",")]
+    parts: list[str] = []
+    start, size = 0, len(value)
+    while True:
+        end = _LIST_ELEMENT.match(value, start).end()  # type: ignore[union-attr]
+        if end < size and value[end] != ",":
+            return _split_list_by_character(value)
+        parts.append(value[start:end].strip(WSP))
+        if end >= size:
+            return parts
+        start = end + 1
+
+
+def _split_list_by_character(value: str) -> list[str]:
     parts: list[str] = []
     start = 0
     in_quotes = False
