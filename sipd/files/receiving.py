@@ -52,6 +52,10 @@ class IncomingFile:
             offset = start - 1  # counted within the file
         elif total is None or total == self.message_size:
             offset = self.range.start - 1 + start - 1
+        elif total > self.size:
+            raise TransferRefused(
+                f"the sender sends more than the {self.size} bytes its file-selector said "
+                f"(Byte-Range total {total})")
         else:
             raise TransferRefused(
                 f"Byte-Range total {total} is neither the file's size {self.size} nor the "

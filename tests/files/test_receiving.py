@@ -51,8 +51,10 @@ def test_data_past_the_selectors_size_is_refused():
     with pytest.raises(TransferRefused, match="more than the 10 bytes") as refused:
         incoming.place(8, 4, None)
     assert refused.value.status == 413
-    with pytest.raises(TransferRefused, match="neither"):
+    with pytest.raises(TransferRefused, match="more than the 10 bytes"):
         incoming.place(1, 4, 11)
+    with pytest.raises(TransferRefused, match="neither"):
+        IncomingFile(10, FileRange(3, None)).place(1, 4, 9)
     empty = IncomingFile(0)
     assert empty.complete
     with pytest.raises(TransferRefused):

@@ -89,6 +89,18 @@ class MsrpConnection:
         self._wake_writer.set()
         return aborted
 
+    def refuse_incoming(self, message_id: str, code: int, comment: str) -> None:
+        """Gives up an incoming message (MsrpSession.refuse_incoming): a failure REPORT goes
+        to the sender, later chunks get `code`."""
+        self.session.refuse_incoming(message_id, code, comment)
+        self._wake_writer.set()
+
+    def confirm_incoming(self, message_id: str) -> bool:
+        """Sends the success REPORT of a stored message (MsrpSession.confirm_incoming)."""
+        confirmed = self.session.confirm_incoming(message_id)
+        self._wake_writer.set()
+        return confirmed
+
     async def close(self, reason: str = "closed") -> None:
         """Ends the session: what is queued for the wire goes (briefly), then the connection
         closes; `run` returns."""
