@@ -114,8 +114,9 @@ class MsrpSession:
         opened the connection (we may send at once) rather than wait for the peer's first
         request. `deliver_chunks`: ChunkReceived events instead of whole messages kept in
         memory (file transfer). `owner_confirms`: a success REPORT asked for waits until the
-        owner has stored the message (`confirm_incoming`; file transfer). `parser`: one that already read from the connection (the
-        relay client's, holding what arrived after the AUTH)."""
+        owner has stored the message (`confirm_incoming`; file transfer). `parser`: one that
+        already read from the connection (the relay client's, holding what arrived after the
+        AUTH)."""
         if not local_path:
             raise ValueError("local_path needs at least our own URI")
         if chunk_size < 1:

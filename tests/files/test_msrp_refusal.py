@@ -5,7 +5,6 @@ and later chunks are answered 413."""
 from __future__ import annotations
 
 from sipd.msrp.events import ChunkReceived, MessageDelivered, MessageFailed, ReportReceived
-
 from tests.msrp.helpers import Pair
 
 

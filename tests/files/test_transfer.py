@@ -117,7 +117,7 @@ async def test_a_file_arrives_whole_and_verified(tmp_path, transport, size):
     assert path == str(downloads / "the file.bin")
     assert sorted(os.listdir(downloads)) == ["the file.bin"]
     got = await hash_file(path)
-    assert got == selector.hash and os.path.getsize(path) == size
+    assert got == selector.hash and (await trio.Path(path).stat()).st_size == size
     assert CountingSource.largest <= 64 * 1024  # the file went piece by piece
 
 
@@ -138,9 +138,9 @@ async def test_a_taken_name_is_not_overwritten(tmp_path):
             path = await receive(connection, receiver)
         nursery.cancel_scope.cancel()
     assert path == str(downloads / "a (3).txt")
-    assert (downloads / "a.txt").read_bytes() == b"mine"
-    assert (downloads / "a (2).txt").read_bytes() == b"appeared meanwhile"
-    assert Path(path).read_bytes() == source_path.read_bytes()
+    assert await trio.Path(downloads / "a.txt").read_bytes() == b"mine"
+    assert await trio.Path(downloads / "a (2).txt").read_bytes() == b"appeared meanwhile"
+    assert await trio.Path(path).read_bytes() == await trio.Path(source_path).read_bytes()
 
 
 async def test_a_hostile_name_lands_inside_the_folder(tmp_path):
