@@ -15,4 +15,6 @@ Trio side:
   trio/hashing.py   a file's hash in a worker thread
   trio/receiver.py  an incoming file written to its .part, disk full, verified, renamed
   trio/sender.py    a range of a file as an MSRP message body read piece by piece
+  trio/sharing.py   the file of files.share_dir an incoming pull's selector asks for
+  trio/parts.py     the kept parts of cut transfers, on disk (for a resume after a restart)
 """
