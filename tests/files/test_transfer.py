@@ -271,3 +271,14 @@ def test_guess_type():
     assert guess_type("a.pdf") == "application/pdf"
     assert guess_type("a.tar.gz") == "application/gzip"
     assert guess_type("noextension") == "application/octet-stream"
+
+
+async def test_a_record_counts_only_what_is_written(tmp_path):
+    receiver = await FileReceiver.create(tmp_path, FileSelector(name="n", size=3 * 1024 * 1024,
+                                                                hash=FileHash.sha1(bytes(20))))
+    await receiver.write(1, b"a" * 1000, None)
+    assert receiver.incoming.contiguous == 1000 and receiver.record().held == 0
+    await receiver.write(1001, b"b" * (1024 * 1024), None)  # past 1 MiB: written out
+    assert receiver.record().held == 1000 + 1024 * 1024
+    record = await receiver.abort(keep=True)
+    assert record is not None and record.held == 1000 + 1024 * 1024

@@ -215,10 +215,17 @@ class FileReceiver:
             await self._discard()
         return None
 
+    @property
+    def written(self) -> int:
+        """Octets from the start of the file without a gap that are in the part (not waiting
+        to be written): what a kept part is worth."""
+        held = self.incoming.contiguous
+        return min(held, self._pending_offset) if self._pending else held
+
     def record(self) -> PartRecord:
         """What a resume needs to know about this part."""
-        return PartRecord(self.folder, self.part, self.name, self.selector,
-                          self.incoming.contiguous, time.time())
+        return PartRecord(self.folder, self.part, self.name, self.selector, self.written,
+                          time.time())
 
     async def _discard(self) -> None:
         if self._closed:
