@@ -70,7 +70,8 @@ STARTERS = {
 }
 
 #: Programs the run-time check recognises (any word of the command line, by base name).
-PEER_PROGRAMS = {"kamailio", "kamcmd", "baresip", "linphonec", "sipp", "dnsmasq", "turnserver"}
+PEER_PROGRAMS = {"kamailio", "kamcmd", "baresip", "linphonec", "sipp", "dnsmasq", "turnserver",
+                 "Xvfb", "x11vnc", "vncdo"}
 
 
 def _code_names(code: types.CodeType) -> Iterator[str]:

@@ -12,10 +12,12 @@
 #   sqlite3                                         Kamailio's subscriber table (debugging)
 #   sox                                             audio files for tone tests
 #   coreutils                                       timeout and stdbuf bound and unbuffer peers
+#   xvfb, x11vnc, x11-xserver-utils                 a VNC server on a virtual display (xsetroot
+#                                                   paints it) for screen sharing
 set -eu
 PACKAGES="kamailio kamailio-presence-modules kamailio-xml-modules kamailio-tls-modules
 kamailio-sqlite-modules baresip linphone-cli sip-tester coturn dnsmasq-base iproute2
-sqlite3 sox coreutils util-linux systemd"
+sqlite3 sox coreutils util-linux systemd xvfb x11vnc x11-xserver-utils"
 
 missing=""
 for p in $PACKAGES; do

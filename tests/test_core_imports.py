@@ -14,7 +14,7 @@ ROOT = Path(__file__).parents[1]
 
 # The cores: every module of these folders (not their trio/ subfolders).
 CORE_FOLDERS = ("sipd/sip", "sipd/sessions/invite", "sipd/sessions/sdp", "sipd/msrp",
-                "sipd/presence", "sipd/xcap")
+                "sipd/presence", "sipd/xcap", "sipd/files", "sipd/screen")
 # Modules of the standard library and dependencies that do I/O.
 FORBIDDEN = ("trio", "socket", "_socket", "ssl", "_ssl", "dns", "asyncio", "selectors",
              "pjsua2", "websockets", "httpx", "h11")

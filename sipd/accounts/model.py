@@ -145,6 +145,10 @@ FIELDS: tuple[Setting, ...] = (
                minimum=60, maximum=86400),
     BoolSetting("auto_answer", False,
                 "Answer incoming calls to this account at once, without a sessions.answer."),
+    BoolSetting("accept_files_from_contacts", False,
+                "Accept files that this account's contacts send (incoming file transfers from "
+                "an address on its contact list) by itself, into files.download_dir, without a "
+                "sessions.answer; others still wait for one."),
     SipUriSetting("voicemail", "",
                   "Voicemail URI whose message summary (RFC 3842) this account subscribes to, "
                   "often the AOR itself. Empty: none.",
@@ -232,6 +236,7 @@ class AccountConfig:
     register: bool = True
     expires: int = 600
     auto_answer: bool = False
+    accept_files_from_contacts: bool = False
     voicemail: str = ""
     message_summary: bool = True
     # Keys of the stored table this version does not know (later groups such as presence,
@@ -374,6 +379,7 @@ class AccountConfig:
             "register": self.registers,
             "expires": self.expires,
             "auto_answer": self.auto_answer,
+            "accept_files_from_contacts": self.accept_files_from_contacts,
             "voicemail": self.voicemail,
             "message_summary": self.message_summary,
             "local": self.is_local,

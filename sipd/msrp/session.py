@@ -19,7 +19,9 @@ other than SEND/REPORT 501 (AUTH 403: we are no relay), a malformed request or a
 that contradicts the body 400, a message past `max_message_size` 413, a Content-Type outside
 `accept_types` 415. Chunks are put together in any order; `#` aborts a message. Responses and
 REPORTs follow the request's Failure-Report and Success-Report (defaults yes and no; `partial`:
-errors only).
+errors only). An owner that stores what arrives (file transfer) can hold the success REPORT
+until it has (`owner_confirms`, `confirm_incoming`) and give a message up after its chunks were
+answered (`refuse_incoming`: a failure REPORT now, its later chunks answered with the code).
 
 The passive side (RFC 6135) sends nothing until the first request binds the connection; the
 active side sends its first message, or an empty SEND (`send_empty`), at once.
@@ -104,14 +106,17 @@ class MsrpSession:
         max_header_bytes: int = 16384,
         max_chunk_bytes: int | None = None,
         deliver_chunks: bool = False,
+        owner_confirms: bool = False,
         parser: FrameParser | None = None,
     ) -> None:
         """`local_path`: our relays' Use-Path URIs then our own URI (our a=path);
         `remote_path`: the peer's a=path (can come later, `set_remote_path`); `active`: we
         opened the connection (we may send at once) rather than wait for the peer's first
         request. `deliver_chunks`: ChunkReceived events instead of whole messages kept in
-        memory (file transfer). `parser`: one that already read from the connection (the
-        relay client's, holding what arrived after the AUTH)."""
+        memory (file transfer). `owner_confirms`: a success REPORT asked for waits until the
+        owner has stored the message (`confirm_incoming`; file transfer). `parser`: one that
+        already read from the connection (the relay client's, holding what arrived after the
+        AUTH)."""
         if not local_path:
             raise ValueError("local_path needs at least our own URI")
         if chunk_size < 1:
@@ -126,6 +131,7 @@ class MsrpSession:
         self.report_timeout = report_timeout
         self.frame_timeout = frame_timeout
         self.deliver_chunks = deliver_chunks
+        self.owner_confirms = owner_confirms
         self.parser = parser or FrameParser(
             max_header_bytes=max_header_bytes,
             max_chunk_bytes=max_chunk_bytes or max(chunk_size, max_message_size or 0, 65536))
@@ -141,6 +147,9 @@ class MsrpSession:
         self._reports_due: deque[OutgoingMessage] = deque()
         self._incoming: dict[str, IncomingMessage] = {}
         self._finished_incoming: OrderedDict[str, None] = OrderedDict()
+        self._refused: OrderedDict[str, tuple[int, str]] = OrderedDict()  # by the owner
+        # complete, with a success REPORT asked for, waiting for the owner (owner_confirms)
+        self._unconfirmed: OrderedDict[str, tuple[list[MsrpUri], int]] = OrderedDict()
         self._last_data = 0.0
         self._bind_tid: str | None = None
 
@@ -201,6 +210,38 @@ class MsrpSession:
         if message is None or message.all_sent or message.aborted:
             return False
         message.aborted = True
+        return True
+
+    def refuse_incoming(self, message_id: str, code: int, comment: str) -> None:
+        """The owner cannot take an incoming message after all (a full disk, a file that is
+        not what was offered): a failure REPORT tells the sender now, and the message's later
+        chunks are answered `code` (413: stop sending)."""
+        incoming = self._incoming.pop(message_id, None)
+        unconfirmed = self._unconfirmed.pop(message_id, None)
+        self._refused[message_id] = (code, comment)
+        while len(self._refused) > _RECENT:
+            self._refused.popitem(last=False)
+        if self.remote_path is None or self.closed_reason is not None:
+            return
+        total = incoming.expected_size if incoming is not None else \
+            unconfirmed[1] if unconfirmed is not None else None
+        report = MsrpRequest(new_transaction_id(), "REPORT")
+        report.headers.add(h.TO_PATH, format_path(self._to_path()))
+        report.headers.add(h.FROM_PATH, str(self.local_uri))
+        report.headers.add(h.MESSAGE_ID, message_id)
+        report.headers.add(h.BYTE_RANGE, str(ByteRange(1, total, total)))
+        report.headers.add(h.STATUS, str(Status(code, comment.replace("\r", " ")
+                                                 .replace("\n", " "))))
+        self._control += report.serialize()
+
+    def confirm_incoming(self, message_id: str) -> bool:
+        """With `owner_confirms`: the owner has stored a complete incoming message; the
+        success REPORT its sender asked for goes now. False when none is waiting."""
+        waiting = self._unconfirmed.pop(message_id, None)
+        if waiting is None or self.closed_reason is not None:
+            return False
+        from_path, size = waiting
+        self._send_report(from_path, message_id, size, Status(200, "OK"))
         return True
 
     @property
@@ -564,6 +605,10 @@ class MsrpSession:
         if detail is not None:
             self._reject(request, 400, detail)
             return
+        refused = self._refused.get(message_id)
+        if refused is not None:
+            self._answer(request, *refused)  # the owner gave this message up
+            return
         if message_id in self._finished_incoming:
             self._answer(request, 200)  # a duplicate chunk of a message already handed over
             return
@@ -612,8 +657,12 @@ class MsrpSession:
                 self._events.append(MessageReceived(message_id, incoming.content_type,
                                                     incoming.body(), incoming.headers,
                                                     from_path))
-            if success_report:
-                self._send_report(request, from_path, message_id, size, Status(200, "OK"))
+            if success_report and self.owner_confirms:
+                self._unconfirmed[message_id] = (from_path, size)
+                while len(self._unconfirmed) > _RECENT:
+                    self._unconfirmed.popitem(last=False)
+            elif success_report:
+                self._send_report(from_path, message_id, size, Status(200, "OK"))
 
     @staticmethod
     def _range_lie(byte_range: ByteRange, length: int, flag: str) -> str | None:
@@ -636,8 +685,8 @@ class MsrpSession:
             self._finished_incoming[message_id] = None
             self._events.append(MessageAborted(message_id, reason))
 
-    def _send_report(self, request: MsrpRequest, from_path: list[MsrpUri], message_id: str,
-                     size: int, status: Status) -> None:
+    def _send_report(self, from_path: list[MsrpUri], message_id: str, size: int,
+                     status: Status) -> None:
         report = MsrpRequest(new_transaction_id(), "REPORT")
         report.headers.add(h.TO_PATH, " ".join(map(str, from_path)))
         report.headers.add(h.FROM_PATH, str(self.local_uri))

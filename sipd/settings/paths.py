@@ -49,6 +49,19 @@ def default_paths(environ: Mapping[str, str] | None = None, euid: int | None = N
     return Paths(config_dir / CONFIG_FILE_NAME, state_dir, runtime_dir)
 
 
+def default_download_dir(state_dir: Path, environ: Mapping[str, str] | None = None,
+                         euid: int | None = None) -> Path:
+    """Where received files go when files.download_dir is empty: a daemon run by a user saves
+    where that user's other downloads are (XDG_DOWNLOAD_DIR, usually ~/Downloads); a system
+    service (root, or a unit that gave it a StateDirectory=) has no such folder and uses
+    <state-dir>/downloads."""
+    environ = os.environ if environ is None else environ
+    euid = os.geteuid() if euid is None else euid
+    if euid == 0 or environ.get("STATE_DIRECTORY"):
+        return state_dir / "downloads"
+    return platformdirs.user_downloads_path()
+
+
 def _systemd_dir(environ: Mapping[str, str], name: str) -> Path | None:
     # systemd joins several directories with ':'; the first is the unit's own.
     value = environ.get(name, "")

@@ -166,6 +166,16 @@ SETTINGS: tuple[Setting, ...] = (
                "Size in bytes of the chunks our MSRP messages are cut into on a direct "
                "connection to the peer (bigger chunks: less work per byte).",
                minimum=256, maximum=1024 * 1024),
+    # [files]
+    PathSetting("files.download_dir", "",
+                "Folder received files are saved in, named as the sender named them (made "
+                "safe, never overwriting: \"name (1).ext\") and carrying .part until complete "
+                "and verified. Empty: the user's Downloads folder for a daemon run by a user, "
+                "<state-dir>/downloads for a system service (docs/decisions.md, Files)."),
+    PathSetting("files.share_dir", "",
+                "Folder whose files peers may fetch (an incoming RFC 5547 pull is answered "
+                "with the file here its selector matches: name, size, type, hash). Empty: "
+                "pulls are refused."),
     # [presence]
     BoolSetting("presence.allow_everyone", False,
                 "Let anyone who subscribes see the presence of accounts sipd serves itself "

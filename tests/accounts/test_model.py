@@ -113,7 +113,8 @@ def test_public_view_never_holds_the_password():
     assert public == {"id": "x", "aor": "sip:alice@example.test", "display_name": "",
                       "username": "alice", "password_set": True, "registrar": "",
                       "outbound_proxy": "", "transport": "", "register": True,
-                      "expires": 600, "auto_answer": False, "voicemail": "",
+                      "expires": 600, "auto_answer": False,
+                      "accept_files_from_contacts": False, "voicemail": "",
                       "message_summary": True, "local": False}
 
 
@@ -156,7 +157,8 @@ def test_describe_lists_every_field():
     fields = {item["key"]: item for item in describe()}
     assert list(fields) == ["aor", "display_name", "username", "password", "registrar",
                             "outbound_proxy", "transport", "register", "expires",
-                            "auto_answer", "voicemail", "message_summary"]
+                            "auto_answer", "accept_files_from_contacts", "voicemail",
+                            "message_summary"]
     assert fields["aor"]["required"] and not fields["expires"]["required"]
     assert fields["password"]["secret"] and fields["expires"]["minimum"] == 60
 

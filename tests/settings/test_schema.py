@@ -18,6 +18,7 @@ from sipd.settings.errors import SettingError
 ROOT = Path(__file__).resolve().parents[2]
 
 EXPECTED_KEYS = {
+    "files.download_dir", "files.share_dir",
     "sip.local_udp_port", "sip.local_tcp_port", "sip.local_tls_port", "sip.transport_list",
     "sip.listen_address", "sip.max_message_bytes",
     "tls.ca_list", "tls.certificate", "tls.verify_server", "tls.verify_client",

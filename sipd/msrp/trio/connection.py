@@ -71,6 +71,7 @@ class MsrpConnection:
         self._closed = trio.Event()
         self._cancel: trio.CancelScope | None = None
         self._write_failure: str | None = None
+        self._drained: trio.Event | None = None  # set after a write, for wait_sendable
 
     # -- the owner's side --------------------------------------------------------------------
 
@@ -88,6 +89,27 @@ class MsrpConnection:
         aborted = self.session.abort_message(message_id)
         self._wake_writer.set()
         return aborted
+
+    async def wait_sendable(self, max_pending: int) -> None:
+        """Returns when fewer than `max_pending` of our messages are without an outcome (with
+        Failure-Report partial or no: not yet written out), or the connection is over:
+        back-pressure for an owner that sends what it reads as fast as it reads it."""
+        while len(self.session.pending_messages) >= max_pending and not self._closed.is_set():
+            if self._drained is None:
+                self._drained = trio.Event()
+            await self._drained.wait()
+
+    def refuse_incoming(self, message_id: str, code: int, comment: str) -> None:
+        """Gives up an incoming message (MsrpSession.refuse_incoming): a failure REPORT goes
+        to the sender, later chunks get `code`."""
+        self.session.refuse_incoming(message_id, code, comment)
+        self._wake_writer.set()
+
+    def confirm_incoming(self, message_id: str) -> bool:
+        """Sends the success REPORT of a stored message (MsrpSession.confirm_incoming)."""
+        confirmed = self.session.confirm_incoming(message_id)
+        self._wake_writer.set()
+        return confirmed
 
     async def close(self, reason: str = "closed") -> None:
         """Ends the session: what is queued for the wire goes (briefly), then the connection
@@ -138,6 +160,8 @@ class MsrpConnection:
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                     pass
                 self._closed.set()
+                if self._drained is not None:
+                    self._drained.set()
             log.debug("MSRP connection %s closed: %s", self.description, reason)
 
     async def _reader(self) -> tuple[str, bool]:
@@ -209,6 +233,9 @@ class MsrpConnection:
                     self._write_failure = f"connection failed: {_describe(exc)}"
                     self._cancel_reader()
                     return
+                if self._drained is not None:
+                    self._drained.set()
+                    self._drained = None
                 await self._publish_pending()
                 continue
             if self._closing is not None:
