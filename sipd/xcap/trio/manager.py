@@ -247,6 +247,11 @@ class XcapDocumentManager:
 
     # -- views ---------------------------------------------------------------------------------
 
+    def etag(self, key: DocumentKey) -> str | None:
+        """The ETag of our copy of a document as the server last gave it (None: none yet)."""
+        stored = self._cached.get(key)
+        return stored.etag if stored is not None else None
+
     @property
     def pending(self) -> int:
         return len(self.journal)
