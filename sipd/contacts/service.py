@@ -107,8 +107,8 @@ class _Running:
 
     config: XcapAccountSettings
     #: what the client is made with beside the account's settings: the CA list (or True),
-    #: xcap.timeout, xcap.retries
-    options: tuple[bool | str, int, int]
+    #: xcap.timeout, xcap.retries, xcap.local_port
+    options: tuple[bool | str, int, int, int]
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     ready: trio.Event = field(default_factory=trio.Event)
     done: trio.Event = field(default_factory=trio.Event)
@@ -166,12 +166,13 @@ class ContactsService:
             if account_id not in self._running:
                 self._start(account_id, config, options)
 
-    def _options(self) -> tuple[bool | str, int, int]:
+    def _options(self) -> tuple[bool | str, int, int, int]:
         get = self.settings.get
-        return (get("tls.ca_list") or True, get("xcap.timeout"), get("xcap.retries"))
+        return (get("tls.ca_list") or True, get("xcap.timeout"), get("xcap.retries"),
+                get("xcap.local_port"))
 
     def _start(self, account_id: str, config: XcapAccountSettings,
-               options: tuple[bool | str, int, int]) -> None:
+               options: tuple[bool | str, int, int, int]) -> None:
         previous = self._last_done.get(account_id)
         running = _Running(config, options)
         self._running[account_id] = running
@@ -205,12 +206,12 @@ class ContactsService:
 
     async def _serve(self, account_id: str, running: _Running) -> None:
         config = running.config
-        ca, timeout, retries = running.options
+        ca, timeout, retries, local_port = running.options
         state = self.directory / account_id / _state_name(config)
         async with XcapClient(config.root, username=config.username,
                               password=config.password, verify=ca if config.verify else False,
                               basic_in_clear=config.basic_in_clear, timeout=timeout,
-                              retries=retries) as client:
+                              retries=retries, local_port=local_port) as client:
             manager = XcapDocumentManager(
                 client, xui=config.xui, state_dir=state,
                 presence_service_uri=config.presence_service_uri,
