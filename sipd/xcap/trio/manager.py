@@ -58,6 +58,7 @@ from sipd.xcap.operations import (
     _Operation,
 )
 from sipd.xcap.pidfmanip import OfflineStatus, offline_status_from_element
+from sipd.xcap.prescontent import StatusIcon, build_icon, parse_icon
 from sipd.xcap.presrules import WatcherPolicy, policies
 from sipd.xcap.resourcelists import ResourceLists, resource_lists_from_element
 from sipd.xcap.selector import NodeSelector, Step
@@ -70,6 +71,7 @@ from sipd.xcap.usages import (
     MIME_ELEMENT,
     OMA_PRES_RULES,
     PIDF_MANIPULATION,
+    PRES_CONTENT,
     PRES_RULES,
     RESOURCE_LISTS,
     RLS_SERVICES,
@@ -430,6 +432,28 @@ class XcapDocumentManager:
             await self._fetch(key)
         except XcapError as exc:
             log.info("cannot read %s again after a raw write: %s", key, exc)
+
+    # -- the status icon (OMA pres-content) -------------------------------------------------------
+
+    @property
+    def status_icon_uri(self) -> XcapUri:
+        """Where the icon lives: the URL a published PIDF's icon may point at."""
+        return XcapUri(self.client.root, PRES_CONTENT.auid, PRES_CONTENT.default_document,
+                       self.xui)
+
+    async def set_status_icon(self, icon: StatusIcon) -> str | None:
+        """Put the icon on the server (conditional on what is there): its new ETag. Not
+        journalled: an image is not an edit to replay later, the caller hears at once."""
+        return await self.put_raw(self.status_icon_uri, build_icon(icon))
+
+    async def status_icon(self) -> StatusIcon | None:
+        """The icon on the server; None when there is none."""
+        try:
+            got = await self.client.get(self.status_icon_uri)
+        except XcapNotFoundError:
+            return None
+        assert isinstance(got, XcapResponse)
+        return parse_icon(got.content)
 
     # -- internals -----------------------------------------------------------------------------
 
