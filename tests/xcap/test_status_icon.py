@@ -7,6 +7,7 @@ import base64
 import zlib
 
 import pytest
+import trio
 
 from sipctl.client import RpcCallError, connect
 from sipd.xcap.errors import XcapDocumentError, XcapEditError
@@ -14,6 +15,7 @@ from sipd.xcap.prescontent import StatusIcon, build_icon, parse_icon
 from sipd.xcap.trio.client import XcapClient, XcapResponse
 from sipd.xcap.uri import XcapUri
 from tests.harness.process import SipdProcess
+from tests.harness.sipctl import sipctl
 from tests.peers.fixtures import PEER_USERS
 from tests.xcap.conftest import xcap_root, xui
 from tests.xcap.test_daemon import INVALID_PARAMS, alice_settings
@@ -86,6 +88,18 @@ async def test_the_icon_is_set_on_kamailio_and_read_by_another_client(xcap_kamai
                                               "auid": "org.openmobilealliance.pres-content",
                                               "document": "oma_status-icon/icon"})
             assert raw["etag"] == second["etag"]
+
+            # sipctl: from a file, the type from its name; prints the URL
+            green = tmp_path / "green.png"
+            green.write_bytes(png(b"\x00\xff\x00"))
+            printed = await trio.to_thread.run_sync(
+                lambda: sipctl(daemon, "xcap", "icon", "alice", str(green)))
+            assert printed.stdout.strip() == str(uri)
+            async with XcapClient(root, username="alice",
+                                  password=PEER_USERS["alice"]) as client:
+                got = await client.get(uri)
+            assert isinstance(got, XcapResponse)
+            assert parse_icon(got.content).data == green.read_bytes()
 
             for bad in ({"content_base64": "not base64!", "mime_type": "image/png"},
                         {"content_base64": "aGVsbG8=", "mime_type": "text/html"}):
