@@ -120,6 +120,8 @@ class XcapDocumentManager:
         self._outcomes: dict[int, XcapError | None] = {}
         self._waiting: set[int] = set()
         self._cached: dict[DocumentKey, StoredDocument | None] = {}
+        self._lists_memo: tuple[StoredDocument | None, tuple[int, ...], ResourceLists,
+                                tuple[Contact, ...]] | None = None
         for problem in self.journal.unreadable:
             self.on_event("xcap.refused", {"operation": None,
                                            "error": f"unreadable journal record, {problem}"})
@@ -259,14 +261,14 @@ class XcapDocumentManager:
         return len(self.journal)
 
     def contacts(self) -> list[Contact]:
-        return contacts_from(self._resource_lists())
+        return list(self._contacts_view()[1])
 
     def contact(self, uri: str) -> Contact | None:
         probe = ContactRemove("x", "x", uri=uri).uri
         return next((c for c in self.contacts() if same_identity(c.uri, probe)), None)
 
     def groups(self) -> list[str]:
-        return groups_from(self._resource_lists())
+        return groups_from(self._contacts_view()[0])
 
     def watcher_policies(self) -> list[WatcherPolicy]:
         root = self._view(self.pres_rules_key)
@@ -519,6 +521,21 @@ class XcapDocumentManager:
 
     def _view(self, key: DocumentKey) -> Any:
         return self.documents.view(key, (entry.op for entry in self.journal.pending))
+
+    def _contacts_view(self) -> tuple[ResourceLists, tuple[Contact, ...]]:
+        """The resource lists and contacts as they will be, read again only when the stored
+        document or the journal's edits of it changed: a list of hundreds of contacts costs
+        milliseconds to parse, and every edit looks at it several times."""
+        key = self.resource_lists_key
+        document = self.documents.get(key)
+        edits = tuple(entry.seq for entry in self.journal.pending if key_of(entry.op) == key)
+        memo = self._lists_memo
+        if memo is not None and memo[0] is document and memo[1] == edits:
+            return memo[2], memo[3]
+        lists = self._resource_lists()
+        contacts = tuple(contacts_from(lists))
+        self._lists_memo = (document, edits, lists, contacts)
+        return lists, contacts
 
     def _resource_lists(self) -> ResourceLists:
         root = self._view(self.resource_lists_key)
