@@ -48,6 +48,11 @@ class DocumentSync:
         self.driver: SubscriptionDriver | None = None
         self._pending: set[DocumentKey] = set()
         self._wake = trio.Event()
+        self._scope = trio.CancelScope()
+
+    def cancel(self) -> None:
+        """Stops at once (the account changed: a new subscription replaces this one)."""
+        self._scope.cancel()
 
     @property
     def state(self) -> SubscriptionState | None:
@@ -56,7 +61,8 @@ class DocumentSync:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
         try:
-            await self._run(task_status)
+            with self._scope:
+                await self._run(task_status)
         except Exception:  # the account's contacts go on without it
             log.exception("%s: the xcap-diff subscription stopped on an internal error",
                           self.account.id)

@@ -113,6 +113,8 @@ class _Running:
     ready: trio.Event = field(default_factory=trio.Event)
     done: trio.Event = field(default_factory=trio.Event)
     manager: XcapDocumentManager | None = None
+    #: where the manager's companions run (its xcap-diff subscription)
+    nursery: trio.Nursery | None = None
     #: why the task ended on an internal error (calls then fail at once, saying so)
     failure: str | None = None
 
@@ -165,6 +167,8 @@ class ContactsService:
         for account_id, config in wanted.items():
             if account_id not in self._running:
                 self._start(account_id, config, options)
+            else:
+                self._refollow(account_id, self._running[account_id])
 
     def _options(self) -> tuple[bool | str, int, int, int]:
         get = self.settings.get
@@ -223,8 +227,23 @@ class ContactsService:
                 running.ready.set()
                 log.info("%s: contacts on XCAP server %s (%s)", account_id, config.root,
                          "online" if manager.online else "offline, working from the cache")
+                running.nursery = nursery
                 self._follow_changes(account_id, manager, nursery)
                 await self._upload_local(account_id, manager)
+
+    def _refollow(self, account_id: str, running: _Running) -> None:
+        """The account changed but not its XCAP settings (its registrar, its proxy...): its
+        xcap-diff subscription starts again with the new account."""
+        if running.manager is None or running.nursery is None:
+            return  # not started yet: it will follow with the account as it is then
+        old = self._syncs.get(account_id)
+        account = self.accounts.get(account_id)
+        if old is not None and old.account == account:
+            return
+        if old is not None:
+            old.cancel()
+            del self._syncs[account_id]
+        self._follow_changes(account_id, running.manager, running.nursery)
 
     def _follow_changes(self, account_id: str, manager: XcapDocumentManager,
                         nursery: trio.Nursery) -> None:

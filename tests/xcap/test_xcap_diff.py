@@ -149,3 +149,36 @@ async def test_another_devices_change_reaches_sipd_as_xcap_changed(kam, tmp_path
         hook.close()
         daemon.stop()
     assert "xcap-diff subscription active" in daemon.log()
+
+
+async def test_an_account_that_gains_a_sip_server_starts_following(kam, tmp_path) -> None:
+    """No registrar, no proxy: nobody to subscribe at. Once the account has a registrar
+    (accounts.update, XCAP settings untouched) the subscription starts."""
+    carol = f"sip:carol@{kam.domain}"
+    config = settings(kam)
+    registrar = config.pop("accounts.alice.registrar")
+    config["accounts.alice.register"] = False
+    daemon = SipdProcess(tmp_path, config).start()
+    hook = DiffPublisher(kam)
+    try:
+        async with connect(daemon.endpoint) as rpc:
+            await rpc.call("events.subscribe", {"topics": ["xcap"]})
+            bob = f"sip:bob@{kam.domain}"
+            added = await rpc.call("contacts.add", {"account": "alice", "uri": bob})
+            assert added["store"] == "xcap" and added["pending"] == 0
+            assert "xcap-diff" not in daemon.log()
+
+            await rpc.call("accounts.update", {"id": "alice", "changes": {
+                "registrar": registrar, "register": True}})
+            with trio.fail_after(30):
+                while "xcap-diff subscription active" not in daemon.log():
+                    await trio.sleep(0.2)
+            etag = await put_contact(kam, carol, "Carol")
+            await trio.to_thread.run_sync(hook.publish, xcap_diff(kam, etag))
+            changed = await rpc.next_event("xcap.changed", timeout=30)
+            assert changed["data"]["etag"] == etag
+            listing = await rpc.call("contacts.list", {"account": "alice"})
+            assert {c["uri"] for c in listing["contacts"]} == {bob, carol}
+    finally:
+        hook.close()
+        daemon.stop()
