@@ -324,7 +324,7 @@ class XcapDocumentManager:
         """Journal `op` and send it: True when it is on the server, False when it waits in
         the journal. XcapConflictError / XcapHTTPError / XcapDocumentError when the server
         refused it or its document cannot be edited (it is then dropped from the journal)."""
-        entry = self.journal.append(op)
+        entry = await self.journal.append_durably(op)
         self._waiting.add(entry.seq)
         self._publish_pending()
         try:
@@ -363,7 +363,7 @@ class XcapDocumentManager:
                 else:
                     if entry.seq in self._waiting:
                         self._outcomes[entry.seq] = None
-                self.journal.done(entry.seq)
+                await self.journal.done_durably(entry.seq)
                 self._publish_pending()
             self.online = True
 
