@@ -230,21 +230,22 @@ def section(results: Results, options: Options) -> str:
         ("Each add sends the whole document (sipd never relies on a server's element PUTs), "
          "so both sides grow with the list. What sipd adds to the bare PUT is mostly the "
          "disk: two fsyncs of the journal (the edit before it is sent, its `done` after) and "
-         "the cache's write and rename; the last row shows what one fsync cost while the "
-         "benchmark ran, and on a shared machine it swings by several times from run to run, "
-         "taking the ratios with it. Parsing and serialising the 40 KB document once or "
+         "the cache's write and rename (the fsyncs in a worker thread: the daemon serves "
+         "other calls and SIP meanwhile, the add waits for them); the last row shows what "
+         "one fsync cost while the benchmark ran, and on a shared machine it swings by "
+         "several times from run to run, taking the ratios with it. Parsing and serialising the 40 KB document once or "
          "twice per add comes next; the manager keeps its parsed contacts until the document "
          "or its pending edits change (before, an add parsed the whole list four times). The "
-         "daemon's share on top of the manager's: it reads the changed list once more to "
-         "tell which contacts changed (contact.added; about 4 ms of CPU at 500 contacts "
-         "under cProfile), the RPC round trip, and a process of its own competing with "
-         "Kamailio and the benchmark for two shared cores."),
+         "daemon adds the RPC round trip and one more read of the changed list, to tell "
+         "which contacts changed (contact.added; about 4 ms of CPU at 500 contacts under "
+         "cProfile); the disk swings more than that, so the daemon and the in-process "
+         "manager can come out in either order."),
         "",
         ("Start-up costs round trips more than bytes on loopback: the cold and the warm start "
          "make the same requests (xcap-caps, resource-lists, pres-rules, the first answered "
          "with a digest challenge), and the warm one reads and checks the cached copy too, "
-         "so it gains little here. What the 304s save is the documents' bytes (here 40 KB of "
-         "resource list), which count on a slow or metered link."),
+         "so it gains little or nothing here. What the 304s save is the documents' bytes "
+         "(here 40 KB of resource list), which count on a slow or metered link."),
         "",
         f"Measured {machine()}; the benchmark took {results.seconds:.0f} s.",
     ])
