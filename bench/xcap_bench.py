@@ -227,19 +227,18 @@ def section(results: Results, options: Options) -> str:
         "",
         markdown_table(["", "median"], rows(results, options)),
         "",
-        ("Each add sends the whole document (sipd never relies on a server's element PUTs), "
-         "so both sides grow with the list. What sipd adds to the bare PUT is mostly the "
-         "disk: two fsyncs of the journal (the edit before it is sent, its `done` after) and "
-         "the cache's write and rename (the fsyncs in a worker thread: the daemon serves "
-         "other calls and SIP meanwhile, the add waits for them); the last row shows what "
-         "one fsync cost while the benchmark ran, and on a shared machine it swings by "
-         "several times from run to run, taking the ratios with it. Parsing and serialising "
-         "the 40 KB document once or twice per add comes next; the manager keeps its parsed contacts until the document "
-         "or its pending edits change (before, an add parsed the whole list four times). The "
-         "daemon adds the RPC round trip and one more read of the changed list, to tell "
-         "which contacts changed (contact.added; about 4 ms of CPU at 500 contacts under "
-         "cProfile); the disk swings more than that, so the daemon and the in-process "
-         "manager can come out in either order."),
+        ("Each add sends the whole document (sipd never relies on a server's element PUTs), so "
+         "both sides grow with the list. What sipd adds to the bare PUT is mostly the disk: two "
+         "fsyncs of the journal (the edit before it is sent, its `done` after) and the cache's "
+         "write and rename (the fsyncs in a worker thread: the daemon serves other calls and SIP "
+         "meanwhile, the add waits for them); the last row shows what one fsync cost while the "
+         "benchmark ran, and on a shared machine it swings by several times from run to run, "
+         "taking the ratios with it. Parsing and serialising the 40 KB document once or twice per "
+         "add comes next; the manager keeps its parsed contacts until the document or its pending "
+         "edits change (before, an add parsed the whole list four times). The daemon adds the RPC "
+         "round trip and one more read of the changed list, to tell which contacts changed "
+         "(contact.added; about 4 ms of CPU at 500 contacts under cProfile); the disk swings more "
+         "than that, so the daemon and the in-process manager can come out in either order."),
         "",
         ("Start-up costs round trips more than bytes on loopback: the cold and the warm start "
          "make the same requests (xcap-caps, resource-lists, pres-rules, the first answered "
