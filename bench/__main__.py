@@ -3,7 +3,7 @@ docs/performance.md.
 
     python -m bench                  # every measurement, about two minutes; writes the doc
     python -m bench --only sip       # one benchmark: rpc (RPC and events), sip, call, msrp
-                                     # or files
+                                     # files or xcap
     python -m bench --quick          # shorter runs, to try the benchmark itself; no doc
     python -m bench --profile        # sipd under cProfile through the RPC loads: hot spots
     python -m bench --profile sip-parse      # the SIP parser under cProfile
@@ -18,7 +18,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from . import call_bench, files_bench, msrp_bench, profile, rpc_bench, sip_bench
+from . import call_bench, files_bench, msrp_bench, profile, rpc_bench, sip_bench, xcap_bench
 from .wsclient import CLIENTS
 
 
@@ -45,11 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", type=int, default=sip_defaults.burst,
                         help="SIP: accounts added at once to a fresh daemon "
                              "(default %(default)s)")
-    parser.add_argument("--only", choices=("rpc", "sip", "call", "msrp", "files"),
+    parser.add_argument("--only", choices=("rpc", "sip", "call", "msrp", "files", "xcap"),
                         help="run one benchmark: rpc (RPC and events), sip (parsing, "
                              "registration with Kamailio), call (call setup, CPU and memory "
-                             "per call), msrp (chat rate, bulk transfer over TCP and TLS) or "
-                             "files (a 200 MB file over MSRP TCP and TLS); default all")
+                             "per call), msrp (chat rate, bulk transfer over TCP and TLS), "
+                             "files (a 200 MB file over MSRP TCP and TLS) or xcap "
+                             "(contacts.add against bare PUTs, warm and cold start-up); "
+                             "default all")
     parser.add_argument("--quick", action="store_true",
                         help="1 round, 1 s runs, 50 events, 50/20 SIP accounts; does not "
                              "write the doc")
@@ -102,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         msrp_bench.run(msrp_bench.QUICK if args.quick else msrp_options, write=write)
     if args.only in (None, "files"):
         files_bench.run(files_bench.QUICK if args.quick else files_bench.Options(), write=write)
+    if args.only in (None, "xcap"):
+        xcap_options = dataclasses.replace(xcap_bench.Options(), rounds=args.rounds)
+        xcap_bench.run(xcap_bench.QUICK if args.quick else xcap_options, write=write)
     return 0
 
 

@@ -155,7 +155,7 @@ async def run(service: Service) -> int:
         async with open_history(service.bus, service.paths.state_dir,
                                 service.settings.get("history.keep_days")) as history, \
                 open_user_agent(service) as agent, \
-                open_contacts(service, agent.accounts) as contacts, \
+                open_contacts(service, agent.accounts, agent.presence) as contacts, \
                 trio.open_nursery() as nursery:
             service.history = history
             service.add_state("history", history.state)

@@ -35,6 +35,7 @@ from .sip.timers import TimerSettings
 from .sip.trio.locator import Locator
 from .sip.trio.stack import SipStack, StackConfig, open_sip_stack
 from .sip.trio.tls import TlsConfig
+from .xcap.diffevent import CONTENT_TYPE as XCAP_DIFF_TYPE
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ HANDLED_METHODS = ("ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY"
 SESSION_CONTENT_TYPES = ("application/sdp", "application/dtmf-relay", "application/dtmf",
                          "message/sipfrag")
 EXTENSIONS = ("replaces", *PRESENCE_EXTENSIONS)  # RFC 3891: an INVITE may Require replaces
-ACCEPTED_TYPES = (*MESSAGE_CONTENT_TYPES, *SESSION_CONTENT_TYPES, *PRESENCE_CONTENT_TYPES)
+ACCEPTED_TYPES = (*MESSAGE_CONTENT_TYPES, *SESSION_CONTENT_TYPES, *PRESENCE_CONTENT_TYPES,
+                  XCAP_DIFF_TYPE)  # the NOTIFYs of sipd.contacts' xcap-diff subscriptions
 
 
 def stack_config(settings: Any) -> StackConfig:

@@ -23,9 +23,11 @@ Events: `contact.added|updated|removed` {account, contact} whenever a book's con
 
 SIGHUP (`reload`) reads every manager's documents again.
 
-Hook for xcap-diff (RFC 5875): the presence side, on a NOTIFY of the account's xcap-diff
-subscription, calls `documents_changed(account_id, [(auid, document), ...])`; the documents
-named are read again (conditionally) and the events above follow.
+Changes made by other devices: with a presence service (the daemon's), an account with XCAP
+and a SIP server subscribes to xcap-diff for its documents (sipd/contacts/diffsync.py) once its
+manager has started; a NOTIFY naming a document whose ETag differs from ours has it read again
+(`documents_changed`), and the events above follow. A NOTIFY that cannot be read is
+`xcap.refused` with the reason.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import trio
 
 from sipd.accounts.model import AccountNotFound
 from sipd.accounts.xcap import XcapAccountSettings
+from sipd.contacts.diffsync import DocumentSync
 from sipd.contacts.local import LocalBook
 from sipd.contacts.merge import upload_operations
 from sipd.xcap.commonpolicy import normalize_identity, ruleset_from_element
@@ -57,6 +60,8 @@ log = logging.getLogger(__name__)
 
 #: how long a call waits for the first start-up of an account's XCAP manager
 READY_WAIT = 60.0
+#: seconds the xcap-diff unsubscriptions may take at shutdown
+STOP_WAIT = 3.0
 
 
 class Book(Protocol):
@@ -102,20 +107,24 @@ class _Running:
 
     config: XcapAccountSettings
     #: what the client is made with beside the account's settings: the CA list (or True),
-    #: xcap.timeout, xcap.retries
-    options: tuple[bool | str, int, int]
+    #: xcap.timeout, xcap.retries, xcap.local_port
+    options: tuple[bool | str, int, int, int]
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     ready: trio.Event = field(default_factory=trio.Event)
     done: trio.Event = field(default_factory=trio.Event)
     manager: XcapDocumentManager | None = None
+    #: where the manager's companions run (its xcap-diff subscription)
+    nursery: trio.Nursery | None = None
     #: why the task ended on an internal error (calls then fail at once, saying so)
     failure: str | None = None
 
 
 class ContactsService:
     def __init__(self, bus: Any, settings: Any, accounts: Any, state_dir: Path,
-                 nursery: trio.Nursery) -> None:
+                 nursery: trio.Nursery, presence: Any = None) -> None:
         self.bus = bus
+        #: sipd.presence.trio.service.PresenceService (the xcap-diff subscriptions), or None
+        self.presence = presence
         self.settings = settings
         self.accounts = accounts
         self.directory = Path(state_dir) / "contacts"
@@ -125,6 +134,8 @@ class ContactsService:
         self._seen: dict[str, dict[str, Contact]] = {}
         #: the `done` of each account's newest manager task (a restart waits for the old one)
         self._last_done: dict[str, trio.Event] = {}
+        #: the xcap-diff subscriptions, by account
+        self._syncs: dict[str, DocumentSync] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -144,6 +155,7 @@ class ContactsService:
                          "settings changed" if config else "no XCAP any more")
                 running.scope.cancel()
                 del self._running[account_id]
+                self._syncs.pop(account_id, None)
                 self._seen.pop(account_id, None)  # another store: no contact.* for the switch
         known = {account.id for account in self.accounts.store.list()}
         for account_id in list(self._local):
@@ -155,13 +167,16 @@ class ContactsService:
         for account_id, config in wanted.items():
             if account_id not in self._running:
                 self._start(account_id, config, options)
+            else:
+                self._refollow(account_id, self._running[account_id])
 
-    def _options(self) -> tuple[bool | str, int, int]:
+    def _options(self) -> tuple[bool | str, int, int, int]:
         get = self.settings.get
-        return (get("tls.ca_list") or True, get("xcap.timeout"), get("xcap.retries"))
+        return (get("tls.ca_list") or True, get("xcap.timeout"), get("xcap.retries"),
+                get("xcap.local_port"))
 
     def _start(self, account_id: str, config: XcapAccountSettings,
-               options: tuple[bool | str, int, int]) -> None:
+               options: tuple[bool | str, int, int, int]) -> None:
         previous = self._last_done.get(account_id)
         running = _Running(config, options)
         self._running[account_id] = running
@@ -195,12 +210,12 @@ class ContactsService:
 
     async def _serve(self, account_id: str, running: _Running) -> None:
         config = running.config
-        ca, timeout, retries = running.options
+        ca, timeout, retries, local_port = running.options
         state = self.directory / account_id / _state_name(config)
         async with XcapClient(config.root, username=config.username,
                               password=config.password, verify=ca if config.verify else False,
                               basic_in_clear=config.basic_in_clear, timeout=timeout,
-                              retries=retries) as client:
+                              retries=retries, local_port=local_port) as client:
             manager = XcapDocumentManager(
                 client, xui=config.xui, state_dir=state,
                 presence_service_uri=config.presence_service_uri,
@@ -212,7 +227,50 @@ class ContactsService:
                 running.ready.set()
                 log.info("%s: contacts on XCAP server %s (%s)", account_id, config.root,
                          "online" if manager.online else "offline, working from the cache")
+                running.nursery = nursery
+                self._follow_changes(account_id, manager, nursery)
                 await self._upload_local(account_id, manager)
+
+    def _refollow(self, account_id: str, running: _Running) -> None:
+        """The account changed but not its XCAP settings (its registrar, its proxy...): its
+        xcap-diff subscription starts again with the new account."""
+        if running.manager is None or running.nursery is None:
+            return  # not started yet: it will follow with the account as it is then
+        old = self._syncs.get(account_id)
+        account = self.accounts.get(account_id)
+        if old is not None and old.account == account:
+            return
+        if old is not None:
+            old.cancel()
+            del self._syncs[account_id]
+        self._follow_changes(account_id, running.manager, running.nursery)
+
+    def _follow_changes(self, account_id: str, manager: XcapDocumentManager,
+                        nursery: trio.Nursery) -> None:
+        """The xcap-diff subscription of the account, when it has a SIP server to ask."""
+        if self.presence is None:
+            return
+        account = self.accounts.get(account_id)
+        if not (account.registers or account.outbound_proxy_uri is not None):
+            return
+
+        async def reload(keys: list[DocumentKey]) -> None:
+            await self.documents_changed(account_id, [(k.auid, k.document) for k in keys])
+
+        def refused(error: str) -> None:
+            self._on_xcap_event(account_id, "xcap.refused", {"operation": None,
+                                                              "error": error})
+
+        sync = DocumentSync(account, self.presence, manager, reload=reload, refused=refused)
+        self._syncs[account_id] = sync
+        nursery.start_soon(sync.run)
+
+    async def stop_following(self) -> None:
+        """Ends the xcap-diff subscriptions (at shutdown, before the SIP stack stops)."""
+        syncs, self._syncs = list(self._syncs.values()), {}
+        async with trio.open_nursery() as nursery:
+            for sync in syncs:
+                nursery.start_soon(sync.unsubscribe)
 
     async def _upload_local(self, account_id: str, manager: XcapDocumentManager) -> None:
         local = LocalBook(self.directory / account_id / "local", xui=manager.xui)
@@ -402,14 +460,17 @@ def _state_name(config: XcapAccountSettings) -> str:
 
 
 @asynccontextmanager
-async def open_contacts(service: Any, accounts: Any) -> AsyncIterator[ContactsService]:
+async def open_contacts(service: Any, accounts: Any,
+                        presence: Any = None) -> AsyncIterator[ContactsService]:
     async with trio.open_nursery() as nursery:
         contacts = ContactsService(service.bus, service.settings, accounts,
-                                   service.paths.state_dir, nursery)
+                                   service.paths.state_dir, nursery, presence)
         contacts.sync()
         try:
             yield contacts
         finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(STOP_WAIT):
+                await contacts.stop_following()
             nursery.cancel_scope.cancel()
 
 

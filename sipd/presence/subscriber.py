@@ -41,6 +41,7 @@ What it does (sipd.presence.actions and .events name the outputs):
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -95,6 +96,10 @@ class SubscribeTarget:
     to: Address | None = None   # default: the Request-URI
     routes: tuple[Address, ...] = ()
     headers: tuple[tuple[str, str], ...] = ()
+    #: what the initial SUBSCRIBE carries (xcap-diff's list of documents, RFC 5875 §4.3);
+    #: refreshes go without: the notifier keeps what it was given
+    body: bytes = b""
+    content_type: str | None = None
 
 
 @dataclass
@@ -176,8 +181,7 @@ class Subscriber:
 
     def update_contact(self, contact: Address, now: float) -> list[Action]:
         """Our contact changed (a new network): every dialog learns it by a refresh."""
-        self.target = SubscribeTarget(self.target.uri, self.target.from_, contact,
-                                      self.target.to, self.target.routes, self.target.headers)
+        self.target = dataclasses.replace(self.target, contact=contact)
         if self._attempt is not None:
             for fork in self._attempt.forks.values():
                 fork.dialog.local_contact = contact
@@ -382,7 +386,8 @@ class Subscriber:
             "SUBSCRIBE", self.target.uri, from_=from_,
             to=self.target.to or Address(_without_headers(self.target.uri)),
             call_id=call_id, cseq=1, contact=self.target.contact, routes=self.target.routes,
-            headers=self._headers(self.expires))
+            headers=self._headers(self.expires), body=self.target.body,
+            content_type=self.target.content_type if self.target.body else None)
         self._attempt = Attempt(DialogKey(call_id, from_.tag or ""), request)
         actions.append(ClaimDialog(self._attempt.key))
         actions += self._send("subscribe", request, None, now)

@@ -195,7 +195,9 @@ SETTINGS: tuple[Setting, ...] = (
                "Lifetime of our presence publications at the server, in seconds.",
                minimum=60, maximum=86400),
     # [xcap]
-    PortSetting("xcap.local_port", 0, "Local port of outgoing XCAP requests."),
+    PortSetting("xcap.local_port", 0,
+                "Local TCP port outgoing XCAP connections leave from, one connection per "
+                "server at a time (for firewalls that allow a known source port). 0: any."),
     StrSetting("xcap.root", "",
                "Default XCAP root URL for accounts that do not set one. Empty: none.",
                form='an http:// or https:// URL, or "" for none',

@@ -17,6 +17,7 @@ NS_PIDF = "urn:ietf:params:xml:ns:pidf"
 NS_XCAP_CAPS = "urn:ietf:params:xml:ns:xcap-caps"
 NS_XCAP_ERROR = "urn:ietf:params:xml:ns:xcap-error"
 NS_XCAP_DIFF = "urn:ietf:params:xml:ns:xcap-diff"
+NS_PRES_CONTENT = "urn:oma:xml:prs:pres-content"
 
 MIME_ELEMENT = "application/xcap-el+xml"
 MIME_ATTRIBUTE = "application/xcap-att+xml"
@@ -50,11 +51,16 @@ PIDF_MANIPULATION = ApplicationUsage(
     "pidf-manipulation", "application/pidf+xml", NS_PIDF, "presence")
 XCAP_CAPS = ApplicationUsage(
     "xcap-caps", "application/xcap-caps+xml", NS_XCAP_CAPS, "xcap-caps", global_tree=True)
+#: OMA presence content (OMA-TS-Presence_SIMPLE_Content_XDM): the status icon lives in
+#: oma_status-icon/icon of the user's folder
+PRES_CONTENT = ApplicationUsage(
+    "org.openmobilealliance.pres-content", "application/vnd.oma.pres-content+xml",
+    NS_PRES_CONTENT, "content", default_document="oma_status-icon/icon")
 
 USAGES: dict[str, ApplicationUsage] = {
     usage.auid: usage
     for usage in (RESOURCE_LISTS, RLS_SERVICES, PRES_RULES, OMA_PRES_RULES, PIDF_MANIPULATION,
-                  XCAP_CAPS)
+                  XCAP_CAPS, PRES_CONTENT)
 }
 
 

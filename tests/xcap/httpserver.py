@@ -24,6 +24,8 @@ class Request:
     target: str
     headers: dict[str, str]
     body: bytes
+    #: the client's (address, port)
+    peer: tuple[str, int] | None = None
 
 
 @dataclass
@@ -66,6 +68,8 @@ async def serve_http(handler: Handler,
                 request = await _read_request(conn, stream)
                 if request is None:
                     return
+                if isinstance(stream, trio.SocketStream):
+                    request.peer = stream.socket.getpeername()[:2]
                 server.requests.append(request)
                 reply = handler(request)
                 headers = [("Content-Length", str(len(reply.body))), *reply.headers]

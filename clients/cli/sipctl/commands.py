@@ -6,7 +6,9 @@ Later features add rows here; `sipctl call METHOD JSON` reaches anything not lis
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+import mimetypes
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -266,6 +268,17 @@ def _xcap_put_params(ns: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
 
+def _xcap_icon_params(ns: argparse.Namespace) -> dict[str, Any]:
+    with open(ns.file, "rb") as stream:
+        data = stream.read()
+    mime_type = ns.type or mimetypes.guess_type(ns.file)[0]
+    if not mime_type:
+        raise SystemExit(f"sipctl: say what kind of image {ns.file} is (--type image/png)")
+    params = {"account": ns.account, "content_base64": base64.b64encode(data).decode("ascii"),
+              "mime_type": mime_type, "description": ns.description}
+    return {k: v for k, v in params.items() if v is not None}
+
+
 COMMANDS: list[Command] = [
     Command("version", "system.version", "the daemon's version"),
     Command("state", "system.state", "a snapshot of everything live"),
@@ -374,6 +387,12 @@ COMMANDS: list[Command] = [
             build=_xcap_put_params),
     Command("xcap delete", "xcap.delete", "delete a document, element or attribute",
             (*XCAP_TARGET, arg("--etag", help="the ETag the delete is based on"))),
+    Command("xcap icon", "xcap.set_icon", "put your status icon (an image file) on the XCAP "
+            "server; prints the URL to publish (presence publish --icon)",
+            (CONTACT_ACCOUNT, arg("file", metavar="FILE", help="the image"),
+             arg("--type", help="its MIME type (default: from the file name)"),
+             arg("--description", help="what it shows")),
+            build=_xcap_icon_params, text="uri"),
     # -- sessions ------------------------------------------------------------------------
     Command("dial", "sessions.start", "call someone (an audio session); prints its id",
             (arg("account", metavar="ACCOUNT", help='the calling account ("local": direct)'),

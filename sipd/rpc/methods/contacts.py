@@ -94,7 +94,8 @@ async def list_(ctx: CallContext, *,
     this client's edits and other devices' alike; topic `xcap`: `xcap.changed` {account, auid,
     document, etag} when a document changed on the server, `xcap.journal` {account, pending}
     while edits wait, `xcap.refused` {account, operation, error} when the server refused a
-    waiting edit (it is dropped)."""
+    waiting edit (it is dropped), or with `operation` null when sipd refused what the server
+    sent (an unreadable document, an xcap-diff NOTIFY it cannot read)."""
     contacts = _contacts(ctx)
     found: list[dict[str, Any]] = []
     accounts: list[dict[str, Any]] = []

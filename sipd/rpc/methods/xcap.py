@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 from ..api import method
 from ..dispatch import CallContext
+from ...xcap.errors import XcapEditError
+from ...xcap.prescontent import StatusIcon
 from ..errors import invalid_params
 from ..registry import Constraint
 from .contacts import ACCOUNT, _contacts, xcap_errors
@@ -79,3 +81,28 @@ async def delete(ctx: CallContext, *, account: ACCOUNT, auid: AUID, document: DO
         manager, uri = await _uri(ctx, account, auid, document, node, namespaces)
         new = await manager.delete_raw(uri, etag=etag)
     return {"etag": new}
+
+
+@method("xcap.set_icon")
+async def set_icon(ctx: CallContext, *, account: ACCOUNT,
+                   content_base64: Annotated[str, Constraint(minLength=1),
+                                             "the image, base64-encoded"],
+                   mime_type: Annotated[str, "its type, e.g. image/png"],
+                   description: Annotated[str | None, "what it shows"] = None
+                   ) -> dict[str, Any]:
+    """Put the account's status icon on its XCAP server (OMA pres-content,
+    org.openmobilealliance.pres-content/users/<aor>/oma_status-icon/icon): {etag, uri}.
+
+    `uri` is where watchers fetch it: pass it as presence.publish's `icon`."""
+    try:
+        data = base64.b64decode(content_base64, validate=True)
+    except ValueError:
+        raise invalid_params("content_base64 is not base64", field="content_base64") from None
+    try:
+        icon = StatusIcon(data, mime_type, description)
+    except XcapEditError as exc:
+        raise invalid_params(str(exc)) from None
+    with xcap_errors(account):
+        manager = await _contacts(ctx).manager(account)
+        etag = await manager.set_status_icon(icon)
+    return {"etag": etag, "uri": str(manager.status_icon_uri)}

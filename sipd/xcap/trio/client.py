@@ -10,9 +10,10 @@ over one httpx.AsyncClient, with conditional writes, retries and errors a user c
         caps = await client.caps()                        # XcapCaps, or None if not offered
 
 httpx runs on trio (httpcore's trio backend, chosen by sniffio). TLS is verified unless
-`verify` says otherwise (False, or the path of a CA file). Connection errors, timeouts and 5xx
-answers (but 501) are retried with exponential backoff; what still fails is
-XcapUnavailableError. 404 is XcapNotFoundError, 412 XcapPreconditionFailed, 409
+`verify` says otherwise (False, or the path of a CA file). `local_port` (xcap.local_port):
+connections leave from that port, one at a time (sipd/xcap/trio/transport.py). Connection
+errors, timeouts and 5xx answers (but 501) are retried with exponential backoff; what still
+fails is XcapUnavailableError. 404 is XcapNotFoundError, 412 XcapPreconditionFailed, 409
 XcapConflictError with the server's xcap-error document, any other error XcapHTTPError.
 """
 
@@ -37,6 +38,7 @@ from sipd.xcap.errors import (
     XcapUnavailableError,
 )
 from sipd.xcap.trio.auth import ChallengeAuth
+from sipd.xcap.trio.transport import bound_transport
 from sipd.xcap.uri import XcapUri, normalize_root
 from sipd.xcap.usages import MIME_ERROR, XCAP_CAPS
 from sipd.xcap.xcaperror import XcapErrorDocument, parse_xcap_error
@@ -72,6 +74,7 @@ class XcapClient:
         verify: bool | str = True,
         basic_in_clear: bool = False,
         local_address: str | None = None,
+        local_port: int = 0,
         timeout: float = 10.0,
         retries: int = 3,
         backoff: float = 0.25,
@@ -85,8 +88,8 @@ class XcapClient:
                 if username else None)
         verify_arg: bool | ssl.SSLContext = (ssl.create_default_context(cafile=verify)
                                              if isinstance(verify, str) else verify)
-        transport = httpx.AsyncHTTPTransport(verify=verify_arg, local_address=local_address,
-                                             trust_env=False)
+        transport = bound_transport(verify=verify_arg, local_address=local_address,
+                                    local_port=local_port)
         self._http = httpx.AsyncClient(
             transport=transport, auth=auth, timeout=httpx.Timeout(timeout),
             headers={"User-Agent": user_agent}, follow_redirects=False, trust_env=False)

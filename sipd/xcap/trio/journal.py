@@ -17,6 +17,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import trio
+
 from sipd.settings.atomic import fsync_directory
 from sipd.xcap.errors import XcapEditError
 from sipd.xcap.operations import _Operation, operation_from_json
@@ -38,6 +40,7 @@ class Journal:
         self._next_seq = 1
         #: edits found in the file that are no longer understood (reported by the caller)
         self.unreadable: list[str] = []
+        self._writing = trio.Lock()
         self._load()
 
     @property
@@ -61,6 +64,31 @@ class Journal:
         self._write_line({"done": seq})
         if not self._pending and self.path.stat().st_size >= self.compact_after:
             self._truncate()
+
+    # The daemon's way: the same records, written and fsynced in a worker thread (an fsync
+    # takes milliseconds, longer on a busy disk, and the event loop serves calls and SIP
+    # meanwhile), one at a time and in order, shielded: a record on disk is also in memory.
+
+    async def append_durably(self, op: _Operation) -> JournalEntry:
+        with trio.CancelScope(shield=True):
+            async with self._writing:
+                entry = JournalEntry(self._next_seq, op)
+                self._next_seq += 1
+                record = {"seq": entry.seq, "op": op.to_json()}
+                await trio.to_thread.run_sync(self._write_line, record)
+                self._pending.append(entry)
+        return entry
+
+    async def done_durably(self, seq: int) -> None:
+        if not any(entry.seq == seq for entry in self._pending):
+            return
+        self._pending = [entry for entry in self._pending if entry.seq != seq]
+        with trio.CancelScope(shield=True):
+            async with self._writing:
+                done: dict[str, object] = {"done": seq}
+                await trio.to_thread.run_sync(self._write_line, done)
+                if not self._pending and self.path.stat().st_size >= self.compact_after:
+                    await trio.to_thread.run_sync(self._truncate)
 
     # -- file ----------------------------------------------------------------------------------
 

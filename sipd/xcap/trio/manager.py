@@ -58,6 +58,7 @@ from sipd.xcap.operations import (
     _Operation,
 )
 from sipd.xcap.pidfmanip import OfflineStatus, offline_status_from_element
+from sipd.xcap.prescontent import StatusIcon, build_icon, parse_icon
 from sipd.xcap.presrules import WatcherPolicy, policies
 from sipd.xcap.resourcelists import ResourceLists, resource_lists_from_element
 from sipd.xcap.selector import NodeSelector, Step
@@ -70,6 +71,7 @@ from sipd.xcap.usages import (
     MIME_ELEMENT,
     OMA_PRES_RULES,
     PIDF_MANIPULATION,
+    PRES_CONTENT,
     PRES_RULES,
     RESOURCE_LISTS,
     RLS_SERVICES,
@@ -118,6 +120,8 @@ class XcapDocumentManager:
         self._outcomes: dict[int, XcapError | None] = {}
         self._waiting: set[int] = set()
         self._cached: dict[DocumentKey, StoredDocument | None] = {}
+        self._lists_memo: tuple[StoredDocument | None, tuple[int, ...], ResourceLists,
+                                tuple[Contact, ...]] | None = None
         for problem in self.journal.unreadable:
             self.on_event("xcap.refused", {"operation": None,
                                            "error": f"unreadable journal record, {problem}"})
@@ -247,19 +251,24 @@ class XcapDocumentManager:
 
     # -- views ---------------------------------------------------------------------------------
 
+    def etag(self, key: DocumentKey) -> str | None:
+        """The ETag of our copy of a document as the server last gave it (None: none yet)."""
+        stored = self._cached.get(key)
+        return stored.etag if stored is not None else None
+
     @property
     def pending(self) -> int:
         return len(self.journal)
 
     def contacts(self) -> list[Contact]:
-        return contacts_from(self._resource_lists())
+        return list(self._contacts_view()[1])
 
     def contact(self, uri: str) -> Contact | None:
         probe = ContactRemove("x", "x", uri=uri).uri
         return next((c for c in self.contacts() if same_identity(c.uri, probe)), None)
 
     def groups(self) -> list[str]:
-        return groups_from(self._resource_lists())
+        return groups_from(self._contacts_view()[0])
 
     def watcher_policies(self) -> list[WatcherPolicy]:
         root = self._view(self.pres_rules_key)
@@ -315,7 +324,7 @@ class XcapDocumentManager:
         """Journal `op` and send it: True when it is on the server, False when it waits in
         the journal. XcapConflictError / XcapHTTPError / XcapDocumentError when the server
         refused it or its document cannot be edited (it is then dropped from the journal)."""
-        entry = self.journal.append(op)
+        entry = await self.journal.append_durably(op)
         self._waiting.add(entry.seq)
         self._publish_pending()
         try:
@@ -354,7 +363,7 @@ class XcapDocumentManager:
                 else:
                     if entry.seq in self._waiting:
                         self._outcomes[entry.seq] = None
-                self.journal.done(entry.seq)
+                await self.journal.done_durably(entry.seq)
                 self._publish_pending()
             self.online = True
 
@@ -426,6 +435,28 @@ class XcapDocumentManager:
         except XcapError as exc:
             log.info("cannot read %s again after a raw write: %s", key, exc)
 
+    # -- the status icon (OMA pres-content) -------------------------------------------------------
+
+    @property
+    def status_icon_uri(self) -> XcapUri:
+        """Where the icon lives: the URL a published PIDF's icon may point at."""
+        return XcapUri(self.client.root, PRES_CONTENT.auid, PRES_CONTENT.default_document,
+                       self.xui)
+
+    async def set_status_icon(self, icon: StatusIcon) -> str | None:
+        """Put the icon on the server (conditional on what is there): its new ETag. Not
+        journalled: an image is not an edit to replay later, the caller hears at once."""
+        return await self.put_raw(self.status_icon_uri, build_icon(icon))
+
+    async def status_icon(self) -> StatusIcon | None:
+        """The icon on the server; None when there is none."""
+        try:
+            got = await self.client.get(self.status_icon_uri)
+        except XcapNotFoundError:
+            return None
+        assert isinstance(got, XcapResponse)
+        return parse_icon(got.content)
+
     # -- internals -----------------------------------------------------------------------------
 
     async def _contact_edit(self, op: ContactSet) -> None:
@@ -490,6 +521,21 @@ class XcapDocumentManager:
 
     def _view(self, key: DocumentKey) -> Any:
         return self.documents.view(key, (entry.op for entry in self.journal.pending))
+
+    def _contacts_view(self) -> tuple[ResourceLists, tuple[Contact, ...]]:
+        """The resource lists and contacts as they will be, read again only when the stored
+        document or the journal's edits of it changed: a list of hundreds of contacts costs
+        milliseconds to parse, and every edit looks at it several times."""
+        key = self.resource_lists_key
+        document = self.documents.get(key)
+        edits = tuple(entry.seq for entry in self.journal.pending if key_of(entry.op) == key)
+        memo = self._lists_memo
+        if memo is not None and memo[0] is document and memo[1] == edits:
+            return memo[2], memo[3]
+        lists = self._resource_lists()
+        contacts = tuple(contacts_from(lists))
+        self._lists_memo = (document, edits, lists, contacts)
+        return lists, contacts
 
     def _resource_lists(self) -> ResourceLists:
         root = self._view(self.resource_lists_key)
