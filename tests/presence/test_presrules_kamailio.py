@@ -21,6 +21,7 @@ from sipd.xcap.trio.client import XcapClient, XcapResponse
 from sipd.xcap.uri import XcapUri
 from tests.harness.peer import DaemonPeer, account_fields, open_peer
 from tests.harness.process import SipdProcess
+from tests.harness.waits import eventually
 from tests.peers.fixtures import PEER_USERS
 from tests.peers.kamailio import Kamailio
 
@@ -117,7 +118,11 @@ async def test_pres_rules_written_by_sipd_decide_at_the_presence_server(kam, tmp
         assert ended["reason"] == "rejected"
         gone = await alice.wait("presence.watcher", watcher=bob_aor, status="terminated",
                                 since=mark_a)
+        # RFC 3857 would list him terminated with event rejected; Kamailio leaves him out of
+        # the next full list, which sipd reports as terminated (no event)
         assert gone["event"] in ("rejected", None)
+        listed = await alice.call("presence.watchers", account=alice.id)
+        assert listed["watchers"] == []
 
         # a new subscription of a blocked watcher is refused at once
         mark_b = bob.events.mark()
@@ -127,3 +132,58 @@ async def test_pres_rules_written_by_sipd_decide_at_the_presence_server(kam, tmp
         assert again["reason"] == "rejected"
         assert not bob.events.matching("presence.state", since=mark_b, contact=alice_aor,
                                        status="open")
+
+
+
+async def test_a_domain_allowed_with_one_watcher_blocked_and_one_politely(kam, tmp_path):
+    """Everyone at the domain allowed (written first), dave blocked by name, carol politely
+    blocked: the server decides each as RFC 5025 says. Kamailio takes the first rule that
+    matches and ignores <except>: sipd's watchers' rules must come before its domain rules."""
+    alice_aor = kam.aor("alice")
+    async with AsyncExitStack() as stack:
+        alice = await stack.enter_async_context(user(tmp_path, kam, "alice", xcap=True))
+        bob = await stack.enter_async_context(user(tmp_path, kam, "bob"))
+        carol = await stack.enter_async_context(user(tmp_path, kam, "carol"))
+        dave = await stack.enter_async_context(user(tmp_path, kam, "dave"))
+
+        await alice.call("presence.publish", account=alice.id, status="open", note="around")
+        await alice.wait("presence.publication", state="published")
+        await alice.call("presence.authorize", account=alice.id, domain=kam.domain,
+                         action="allow")
+        # (the server keeps alice's rules between tests: her decision about bob is forgotten)
+        await alice.call("presence.authorize", account=alice.id, watcher=kam.aor("bob"))
+        await alice.call("presence.authorize", account=alice.id, watcher=kam.aor("dave"),
+                         action="block")
+        await alice.call("presence.authorize", account=alice.id, watcher=kam.aor("carol"),
+                         action="polite-block")
+        policies = await alice.call("presence.policies", account=alice.id)
+        assert {(p["target"], p["action"]) for p in policies["policies"]} == {
+            (kam.domain, "allow"), (kam.aor("dave"), "block"), (kam.aor("carol"), "polite-block")}
+
+        # bob: nobody named him, his domain is allowed
+        await bob.call("presence.subscribe", account=bob.id, to=alice_aor)
+        await bob.wait("presence.subscription", to=alice_aor, state="active")
+        await bob.wait("presence.state", contact=alice_aor, note="around", status="open")
+
+        # dave: blocked by name although his domain is allowed
+        await dave.call("presence.subscribe", account=dave.id, to=alice_aor)
+        refused = await dave.wait("presence.subscription", to=alice_aor, state="terminated")
+        assert refused["reason"] == "rejected"
+        assert not dave.events.matching("presence.state", contact=alice_aor)
+
+        # carol, politely blocked: her subscription is active, and alice is never shown to her
+        # as available, neither at first nor after a change that bob sees
+        await carol.call("presence.subscribe", account=carol.id, to=alice_aor)
+        await carol.wait("presence.subscription", to=alice_aor, state="active")
+        await alice.call("presence.publish", account=alice.id, status="open", note="still here")
+        await bob.wait("presence.state", contact=alice_aor, note="still here")
+
+        def carol_read_all() -> bool:  # every NOTIFY Kamailio sent her has been read
+            sent = kam.log_text().count(
+                f"NOTIFY {kam.aor('carol')} via sip:carol-example-test@")
+            read = carol.daemon.log().count(f"presence NOTIFY from {alice_aor}")
+            return sent >= 1 and read == sent
+        await eventually(carol_read_all, what="carol to read the NOTIFYs of alice's presence")
+        assert not carol.events.matching("presence.state", contact=alice_aor, status="open")
+        assert not carol.events.matching("presence.state", contact=alice_aor, note="around")
+        assert not carol.events.matching("presence.state", contact=alice_aor, note="still here")
