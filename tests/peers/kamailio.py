@@ -13,6 +13,8 @@ sip:user@domain go to the user's registered contacts; in-dialog requests follow 
 Features for later issues are switched on by name: Kamailio(..., features={"presence"}).
 With "presrules" (beside "presence" and "xcap") the presence server no longer makes every
 watcher active: it decides by the presentity's pres-rules, stored through its XCAP server.
+With "dummypresence" a presentity that published nothing is shown open ("Available") rather
+than with no document (the presence benchmark's NOTIFYs then carry PIDF).
 
 Kamailio runs in the foreground (-DD -E), as an unprivileged user when the tests run as root,
 with its config, database, certificates and sockets in a run directory of its own (the test's tmp
@@ -41,9 +43,9 @@ from .proc import Process, ProcessError, require_binary, wait_until
 TEMPLATE = Path(__file__).with_name("kamailio.cfg.in")
 DBTEXT_SCHEMA_DIR = Path("/usr/share/kamailio/dbtext/kamailio")
 DEFAULT_DOMAIN = "example.test"
-FEATURES = frozenset({"presence", "xcap", "msrp", "presrules"})
+FEATURES = frozenset({"presence", "xcap", "msrp", "presrules", "dummypresence"})
 #: features that need others: presrules is presence deciding by the pres-rules on its XCAP server
-REQUIRES = {"presrules": {"presence", "xcap"}}
+REQUIRES = {"presrules": {"presence", "xcap"}, "dummypresence": {"presence"}}
 
 
 def _run_identity() -> tuple[str, str] | None:
