@@ -71,7 +71,7 @@ def notify_table(results: NotifyResults) -> str:
     return markdown_table(header, rows)
 
 
-def subscriptions_table(run: SubscriptionRun) -> str:
+def subscriptions_table(run: SubscriptionRun, core_bytes: float) -> str:
     lat = run.latency
     missing = "" if run.complete else f" (only {run.active} of {run.count} active)"
     rows = [
@@ -88,6 +88,8 @@ def subscriptions_table(run: SubscriptionRun) -> str:
         ["memory per subscription: all active / held (KiB)",
          f"{run.memory_per_subscription / 1024:.1f} / "
          f"{run.held_memory_per_subscription / 1024:.1f}"],
+        ["of it, the subscription's own objects (in process, tracemalloc; KiB)",
+         f"{core_bytes / 1024:.1f}"],
         ["CPU per subscription while subscribing: sipd / Kamailio (ms)",
          f"{run.cpu_per_subscription_ms:.2f} / {run.kamailio_cpu_per_subscription_ms:.2f}"],
         ["sipd busy while subscribing (share of one core)",
@@ -111,8 +113,8 @@ def load_note(run: SubscriptionRun) -> str:
     return note
 
 
-def section(notify: NotifyResults, run: SubscriptionRun, options: Options, seconds: float,
-            versions: str) -> str:
+def section(notify: NotifyResults, run: SubscriptionRun, core_bytes: float, options: Options,
+            seconds: float, versions: str) -> str:
     return "\n".join([
         "## Presence (`make bench`)",
         "",
@@ -142,7 +144,7 @@ def section(notify: NotifyResults, run: SubscriptionRun, options: Options, secon
         "",
         f"### {run.count:,} subscriptions held by one daemon at Kamailio",
         "",
-        subscriptions_table(run),
+        subscriptions_table(run, core_bytes),
         "",
         load_note(run),
         "",
@@ -158,6 +160,12 @@ def section(notify: NotifyResults, run: SubscriptionRun, options: Options, secon
         f"read, and after holding them {run.hold_seconds:.0f} s (right after, the NOTIFYs' "
         "server transactions still wait out Timer J, 32 s over UDP); CPU is the daemon's "
         "and Kamailio's CPU time over the run, from /proc in 10 ms clock ticks. The "
+        "\"the subscription's own objects\" is what Python allocates for one in process "
+        "(`core_memory_per_subscription` in `bench/presence_notify.py`: the subscriber and "
+        "its dialog, the SUBSCRIBE it refreshes with, the daemon's record of it with the "
+        "contact's latest state); the rest of the resident memory per subscription is its task "
+        "and transactions in the daemon, the events kept for replay, and the allocator's "
+        "slack. The "
         "benchmark's daemon takes up to 20,000 queued events per client (`rpc.client_queue`): "
         "with the default 1,000, a client that subscribes to a thousand contacts at once and "
         "does not read its events as fast as they come (3 per subscription within seconds) is "
@@ -169,6 +177,8 @@ def run(options: Options, write: bool) -> str:
     started = time.monotonic()
     _say("presence NOTIFYs (CPU time, best of repeats) ...")
     notify = presence_notify.measure(options.budget, options.repeats, _say)
+    core_bytes = presence_notify.core_memory_per_subscription()
+    _say(f"  one active subscription's own objects: {core_bytes / 1024:.1f} KiB")
     with tempfile.TemporaryDirectory(prefix="sipd-presence-bench-") as tmp:
         _say(f"{options.subscriptions} presence subscriptions at Kamailio ...")
         kamailio = presence_subs.start_kamailio(Path(tmp))
@@ -180,7 +190,8 @@ def run(options: Options, write: bool) -> str:
         _say(f"  {presence_subs.describe(subscriptions)}")
     found = sip_register.versions()
     versions = f"Kamailio {found.get('Kamailio', '?')}"
-    text = section(notify, subscriptions, options, time.monotonic() - started, versions)
+    text = section(notify, subscriptions, core_bytes, options, time.monotonic() - started,
+                   versions)
     print()
     print(text)
     if write:

@@ -22,7 +22,9 @@ best repeat counts (as in bench/sip_parse.py).
 
 from __future__ import annotations
 
+import gc
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -308,3 +310,30 @@ def measure(budget: float, repeats: int, say: Callable[[str], None] = print) -> 
             f"{rate.seconds['payload'] * 1e6:6.1f} µs, lxml bare {rate.rate('lxml'):9,.0f}/s "
             f"({rate.seconds['lxml'] * 1e6:5.1f} µs): {rate.times('full'):.1f}× lxml")
     return NotifyResults(documents, repeats, budget)
+
+
+def core_memory_per_subscription(count: int = 300) -> float:
+    """Bytes Python allocates for one active subscription's own objects, in process
+    (tracemalloc): the Subscriber and its dialog, the SUBSCRIBE it refreshes with, the
+    daemon's Subscription record with its reader and the latest state of the contact, after
+    one NOTIFY (linphone's document). Not in it: the daemon's task and transactions for it."""
+    body = CORPUS["linphone"]
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    try:
+        kept = []
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(count):
+            pipeline = Pipeline(NotifyStream(body, 1))
+            pipeline.one()
+            pipeline.stream._datagrams.clear()
+            kept.append((pipeline.stream.subscriber, pipeline.subscription))
+        del pipeline
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
+    return (after - before) / count
