@@ -4,8 +4,8 @@ integrated_xcap_server, no force_active), and sipd writes them there with presen
 
 alice's daemon has XCAP; bob's (and carol's) subscribe to alice. A watcher no rule names waits
 pending; alice sees it pending in her watcher information (presence.winfo); allow makes it
-active and brings alice's status; block terminates it (reason rejected); polite-block keeps it
-active without showing alice as available."""
+active and brings alice's status; block terminates it (reason rejected), confirm leaves it
+pending; polite-block keeps it active without showing alice as available."""
 
 from __future__ import annotations
 
@@ -132,6 +132,15 @@ async def test_pres_rules_written_by_sipd_decide_at_the_presence_server(kam, tmp
         assert again["reason"] == "rejected"
         assert not bob.events.matching("presence.state", since=mark_b, contact=alice_aor,
                                        status="open")
+
+        # confirm: the server asks alice each time, and bob waits pending again
+        mark_a, mark_b = alice.events.mark(), bob.events.mark()
+        await alice.call("presence.authorize", account=alice.id, watcher=bob_aor,
+                         action="confirm")
+        assert await server_action(kam, bob_aor) == "confirm"
+        await bob.call("presence.subscribe", account=bob.id, to=alice_aor)
+        await bob.wait("presence.subscription", to=alice_aor, state="pending", since=mark_b)
+        await alice.wait("presence.watcher", watcher=bob_aor, status="pending", since=mark_a)
 
 
 
