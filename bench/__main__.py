@@ -3,12 +3,13 @@ docs/performance.md.
 
     python -m bench                  # every measurement, about two minutes; writes the doc
     python -m bench --only sip       # one benchmark: rpc (RPC and events), sip, call, msrp
-                                     # files or xcap
+                                     # files, xcap or presence
     python -m bench --quick          # shorter runs, to try the benchmark itself; no doc
     python -m bench --profile        # sipd under cProfile through the RPC loads: hot spots
     python -m bench --profile sip-parse      # the SIP parser under cProfile
     python -m bench --profile sip-register   # sipd under cProfile while it registers
     python -m bench --profile sip-add        # ... while accounts are added (and register)
+    python -m bench --profile presence       # sipd under cProfile while it subscribes
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from . import call_bench, files_bench, msrp_bench, profile, rpc_bench, sip_bench, xcap_bench
+from . import (call_bench, files_bench, msrp_bench, presence_bench, profile, rpc_bench,
+               sip_bench, xcap_bench)
 from .wsclient import CLIENTS
 
 
@@ -45,12 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", type=int, default=sip_defaults.burst,
                         help="SIP: accounts added at once to a fresh daemon "
                              "(default %(default)s)")
-    parser.add_argument("--only", choices=("rpc", "sip", "call", "msrp", "files", "xcap"),
+    presence_defaults = presence_bench.Options()
+    parser.add_argument("--subscriptions", type=int, default=presence_defaults.subscriptions,
+                        help="presence: subscriptions held by one daemon at Kamailio "
+                             "(default %(default)s)")
+    parser.add_argument("--only",
+                        choices=("rpc", "sip", "call", "msrp", "files", "xcap", "presence"),
                         help="run one benchmark: rpc (RPC and events), sip (parsing, "
                              "registration with Kamailio), call (call setup, CPU and memory "
                              "per call), msrp (chat rate, bulk transfer over TCP and TLS), "
-                             "files (a 200 MB file over MSRP TCP and TLS) or xcap "
-                             "(contacts.add against bare PUTs, warm and cold start-up); "
+                             "files (a 200 MB file over MSRP TCP and TLS), xcap "
+                             "(contacts.add against bare PUTs, warm and cold start-up) or "
+                             "presence (NOTIFYs with PIDF, subscriptions held at Kamailio); "
                              "default all")
     parser.add_argument("--quick", action="store_true",
                         help="1 round, 1 s runs, 50 events, 50/20 SIP accounts; does not "
@@ -58,11 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true",
                         help="print the results only, do not update docs/performance.md")
     parser.add_argument("--profile", nargs="?", const="all",
-                        choices=("all", *rpc_bench.LOADS, "sip-parse", "sip-register", "sip-add"),
+                        choices=("all", *rpc_bench.LOADS, "sip-parse", "sip-register", "sip-add",
+                                 "presence"),
                         help="run sipd alone under cProfile through the RPC loads (all, rpc "
                              "or fanout), the SIP parser (sip-parse) or sipd registering "
                              "--accounts accounts through accounts.register (sip-register) or "
-                             "accounts.add (sip-add), and print the hot spots")
+                             "accounts.add (sip-add), or sipd subscribing to --subscriptions "
+                             "contacts at Kamailio (presence), and print the hot spots")
     parser.add_argument("--profile-out", type=Path, help="keep the cProfile output here")
     args = parser.parse_args(argv)
 
@@ -71,16 +81,24 @@ def main(argv: list[str] | None = None) -> int:
                                   events=args.events, client=args.client)
     bounds = [(options.rounds, 1, 10), (options.duration, 0.2, 30), (options.connections, 1, 200),
               (options.clients, 1, 500), (options.events, 1, 5000)]
-    bounds += [(args.accounts, 1, 500), (args.burst, 1, 500)]
+    bounds += [(args.accounts, 1, 500), (args.burst, 1, 500), (args.subscriptions, 1, 5000)]
     if any(not low <= value <= high for value, low, high in bounds):
         parser.error("rounds 1-10, duration 0.2-30 s, connections 1-200, clients 1-500, "
-                     "events 1-5000, accounts 1-500, burst 1-500")
+                     "events 1-5000, accounts 1-500, burst 1-500, subscriptions 1-5000")
+    presence_options = dataclasses.replace(presence_defaults, subscriptions=args.subscriptions)
     sip_options = dataclasses.replace(sip_defaults, accounts=args.accounts, burst=args.burst,
                                       rounds=args.rounds)
     if args.quick:
         options = dataclasses.replace(options, rounds=1, duration=1.0, events=50)
         sip_options = dataclasses.replace(sip_bench.QUICK, accounts=min(args.accounts, 50),
                                           burst=min(args.burst, 20))
+    if args.quick:
+        presence_options = dataclasses.replace(
+            presence_bench.QUICK, subscriptions=min(args.subscriptions,
+                                                    presence_bench.QUICK.subscriptions))
+    if args.profile == "presence":
+        presence_bench.profile_subscriptions(presence_options, out=args.profile_out)
+        return 0
     if args.profile == "sip-parse":
         sip_bench.profile_parse()
         return 0
@@ -107,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "xcap"):
         xcap_options = dataclasses.replace(xcap_bench.Options(), rounds=args.rounds)
         xcap_bench.run(xcap_bench.QUICK if args.quick else xcap_options, write=write)
+    if args.only in (None, "presence"):
+        presence_bench.run(presence_options, write=write)
     return 0
 
 

@@ -94,14 +94,11 @@ def qname(namespace: str, local: str) -> str:
 
 def children(parent: etree._Element, namespace: str, local: str) -> Iterator[etree._Element]:
     """The child elements `{namespace}local` of `parent`, in document order."""
-    tag = qname(namespace, local)
-    for element in parent:
-        if element.tag == tag:
-            yield element
+    return parent.iterchildren(qname(namespace, local))  # lxml filters by tag in C
 
 
 def child(parent: etree._Element, namespace: str, local: str) -> etree._Element | None:
-    return next(children(parent, namespace, local), None)
+    return next(parent.iterchildren(qname(namespace, local)), None)
 
 
 def text_of(element: etree._Element | None, limit: int = MAX_TEXT_CHARS) -> str | None:

@@ -27,7 +27,6 @@ requests, with the entity tag the server gives each version.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 from sipd.sip.builder import build_request, new_call_id, new_tag
@@ -39,7 +38,7 @@ from .actions import SendRequest
 from .events import PublicationChanged, PublicationState
 from .headers import expires_of, min_expires_of, retry_after_of
 from .payload import PIDF_TYPE
-from .timing import PublicationPolicy, RandomSource, refresh_delay, retry_after
+from .timing import SHARED_RNG, PublicationPolicy, RandomSource, refresh_delay, retry_after
 
 __all__ = ["Publisher", "PublishTarget", "PublisherError", "Action"]
 
@@ -83,7 +82,7 @@ class Publisher:
         self.content_type = content_type
         self.expires = expires
         self.policy = policy
-        self.rng: RandomSource = rng if rng is not None else random.Random()
+        self.rng: RandomSource = rng if rng is not None else SHARED_RNG
         self.state: PublicationState | None = None
         self.etag: str | None = None
         self.body: bytes | None = None

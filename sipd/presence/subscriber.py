@@ -42,7 +42,6 @@ What it does (sipd.presence.actions and .events name the outputs):
 from __future__ import annotations
 
 import dataclasses
-import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +65,7 @@ from .headers import (
     subscription_state_of,
 )
 from .payload import MULTIPART_RELATED, RLMI_TYPE
-from .timing import RandomSource, SubscriptionPolicy, retry_after
+from .timing import SHARED_RNG, RandomSource, SubscriptionPolicy, retry_after
 
 __all__ = ["Subscriber", "SubscribeTarget", "SubscriberError", "Action"]
 
@@ -129,7 +128,7 @@ class Subscriber:
         self.eventlist = eventlist
         self.policy = policy
         self.timers = timers
-        self.rng: RandomSource = rng if rng is not None else random.Random()
+        self.rng: RandomSource = rng if rng is not None else SHARED_RNG
         self.state: SubscriptionState | None = None
         self.reason: str | None = None
         self.code: int | None = None

@@ -10,12 +10,18 @@ in reserve. The same rule for every refreshed soft state keeps one explanation t
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from sipd.accounts.timing import Backoff, RandomSource, refresh_delay
 
 __all__ = ["Backoff", "RandomSource", "SubscriptionPolicy", "PublicationPolicy",
-           "refresh_delay", "retry_after"]
+           "refresh_delay", "retry_after", "SHARED_RNG"]
+
+#: The jitter of refreshes and backoffs for machines given no source of their own: one
+#: generator for all (each random.Random holds 2.5 KB of state; a daemon holds thousands of
+#: subscriptions).
+SHARED_RNG: RandomSource = random.Random()
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
 """pres-rules (RFC 5025): who may see our presence, as common-policy rules.
 
 The action is sub-handling: block < confirm < polite-block < allow (RFC 5025 §3.2.1, in that
-order of permission). sipd keeps its own decisions in one rule per action (`sipd_allow`,
-`sipd_block`, ...), each naming watchers by `<one id>` and domains by `<many domain>`, and keeps
-the rule set free of overlaps: a watcher named on its own is excepted from every domain rule of
-another action that would match it. So the result is the same whether a server combines rules
-as RFC 4745 says (the most permissive applies) or takes the first that matches, as some do.
+order of permission). sipd keeps its own decisions in one rule per action for watchers named by
+`<one id>` (`sipd_allow`, `sipd_block`, ...) and one per action for domains, `<many domain>`
+(`sipd_allow_domains`, ...), and keeps the rule set free of overlaps: a watcher named on its own
+is excepted from every domain rule of another action that would match it, and the watchers'
+rules come before every rule that names a domain (or no one). So the result is the same whether
+a server combines rules as RFC 4745 says (the most permissive applies) or takes the first that
+matches, as Kamailio's presence_xml does, even one that ignores `<except>` (Kamailio's does).
 Rules written by other clients stay as they are, except that a watcher or domain sipd decides
 about is taken out of them.
 """
@@ -39,6 +41,7 @@ TAG_SUB_HANDLING = f"{_PR}sub-handling"
 #: sub-handling values, least permissive first
 SUB_HANDLING = ("block", "confirm", "polite-block", "allow")
 RULE_IDS = {action: f"sipd_{action.replace('-', '_')}" for action in SUB_HANDLING}
+DOMAIN_RULE_IDS = {action: f"{rule_id}_domains" for action, rule_id in RULE_IDS.items()}
 
 #: what an allow rule lets a watcher see: everything (RFC 5025 §3.3)
 _ALLOW_TRANSFORMATIONS = (
@@ -117,7 +120,7 @@ def set_domain_policy(root: etree._Element, domain: str, action: str) -> None:
     if not domain or "@" in domain or ":" in domain:
         raise XcapEditError(f"{domain!r} is not a domain")
     _remove_domain(root, domain)
-    rule = _sipd_rule(root, action)
+    rule = _sipd_rule(root, action, domains=True)
     many = etree.SubElement(_identity(rule), TAG_MANY, domain=domain)
     for other in root.iterchildren(TAG_RULE):
         if _rule_action(other) in (None, action):
@@ -140,8 +143,9 @@ def clear_domain_policy(root: etree._Element, domain: str) -> None:
     _remove_domain(root, domain.strip().lower())
 
 
-def new_sipd_rule(action: str) -> etree._Element:
-    rule = etree.Element(TAG_RULE, id=RULE_IDS[action], nsmap={"pr": NS})
+def new_sipd_rule(action: str, *, domains: bool = False) -> etree._Element:
+    rule_id = (DOMAIN_RULE_IDS if domains else RULE_IDS)[action]
+    rule = etree.Element(TAG_RULE, id=rule_id, nsmap={"pr": NS})
     etree.SubElement(etree.SubElement(rule, TAG_CONDITIONS), TAG_IDENTITY)
     etree.SubElement(etree.SubElement(rule, TAG_ACTIONS), TAG_SUB_HANDLING).text = action
     if action == "allow":
@@ -165,13 +169,28 @@ def _rule_action(rule: etree._Element) -> str | None:
     return value if value in SUB_HANDLING else None
 
 
-def _sipd_rule(root: etree._Element, action: str) -> etree._Element:
-    for rule in root.iterchildren(TAG_RULE):
-        if rule.get("id") == RULE_IDS[action]:
-            return rule
-    rule = new_sipd_rule(action)
-    root.append(rule)
+def _sipd_rule(root: etree._Element, action: str, *, domains: bool = False) -> etree._Element:
+    """sipd's rule for `action` on watchers (ahead of every rule that names a domain, which a
+    first-match server must not reach for them) or on domains (at the end)."""
+    rule_id = (DOMAIN_RULE_IDS if domains else RULE_IDS)[action]
+    rule = next((r for r in root.iterchildren(TAG_RULE) if r.get("id") == rule_id), None)
+    if rule is None:
+        rule = new_sipd_rule(action, domains=domains)
+        root.append(rule)
+    if not domains:
+        # a rule of an older sipd held the action's domains too: they move to their own
+        for many in _manys(rule):
+            _identity(_sipd_rule(root, action, domains=True)).append(many)
+        first = next((r for r in root.iterchildren(TAG_RULE) if _names_many(r)), None)
+        if first is not None and root.index(first) < root.index(rule):
+            first.addprevious(rule)
     return rule
+
+
+def _names_many(rule: etree._Element) -> bool:
+    """Whether the rule can match watchers it does not name one by one."""
+    identity = rule.find(f"{TAG_CONDITIONS}/{TAG_IDENTITY}")
+    return identity is None or identity.find(TAG_MANY) is not None
 
 
 def _identity(rule: etree._Element) -> etree._Element:

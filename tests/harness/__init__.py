@@ -2,7 +2,7 @@
 one another).
 
 - process: `SipdProcess`, a real sipd started and always stopped; `running` for several.
-- events: `EventLog`, every RPC event of a connection, with `wait(name, predicate)`,
+- events: `EventLog`, every RPC event of a connection, with `wait(name, predicate)`, `take`,
   `wait_until(predicate)` and `next(name)`.
 - peer: `DaemonPeer` (RPC client, event log, SIP ports, account), `open_peer`,
   `registered_user`, `daemon_settings`, `call_and_answer`.

@@ -2,7 +2,9 @@
 
 A test waits for a condition the events reveal, never for a time: `wait(name, predicate)` for
 the first matching event, `wait_until(predicate)` for any condition re-checked as each event
-arrives, `next(name, ...)` for events one after the other (each call past the last one found).
+arrives, `next(name, ...)` for events one after the other (each call past the last one found),
+`take(name, ...)` for the first matching event no `take` returned before, wherever it is (for
+tests that do not check the order of events of different names).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class EventLog:
         self.seen: list[Data] = []  # each event's params: {"name": ..., "data": {...}}
         self._changed = trio.Event()
         self._cursor = 0
+        self._taken: set[int] = set()
 
     async def collect(self, rpc: Client) -> None:
         async for message in rpc.events:
@@ -79,4 +82,16 @@ class EventLog:
         found = await self.wait_until(first, timeout=timeout, what=f"next {name} {match}")
         index, data = found[0]
         self._cursor = index + 1
+        return data
+
+    async def take(self, name: str, predicate: Callable[[Data], Any] | None = None, *,
+                   timeout: float = EVENT_TIMEOUT, **match: Any) -> Data:
+        """The first matching `name` event that no `take` returned before, however far back."""
+        def first() -> list[tuple[int, Data]]:
+            return [(i, data) for i, data in self._found(name, 0, predicate, match)
+                    if i not in self._taken]
+
+        found = await self.wait_until(first, timeout=timeout, what=f"{name} {match} (not taken)")
+        index, data = found[0]
+        self._taken.add(index)
         return data

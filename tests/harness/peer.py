@@ -22,6 +22,7 @@ from tests.peers.fixtures import PEER_USERS
 from tests.peers.ports import rtp_port_range
 
 T = TypeVar("T")
+P = TypeVar("P", bound="DaemonPeer")
 
 CALL_TOPICS = ("sessions", "media", "messages")
 
@@ -82,10 +83,12 @@ class DaemonPeer:
 
 
 @asynccontextmanager
-async def open_peer(daemon: SipdProcess, topics: Sequence[str] = CALL_TOPICS
-                    ) -> AsyncIterator[DaemonPeer]:
-    """An RPC connection to `daemon`, subscribed to `topics`; the daemon's log of the test is
-    printed at the end (pytest shows it when the test failed)."""
+async def open_peer(daemon: SipdProcess, topics: Sequence[str] = CALL_TOPICS,
+                    peer_class: type[P] = DaemonPeer,  # type: ignore[assignment]
+                    ) -> AsyncIterator[P]:
+    """An RPC connection to `daemon`, subscribed to `topics`, as a `peer_class` (a DaemonPeer);
+    the daemon's log of the test is printed at the end (pytest shows it when the test
+    failed)."""
     log_start = len(daemon.log())
     try:
         async with connect(daemon.endpoint) as rpc, trio.open_nursery() as nursery:
@@ -93,7 +96,7 @@ async def open_peer(daemon: SipdProcess, topics: Sequence[str] = CALL_TOPICS
             nursery.start_soon(events.collect, rpc)
             await rpc.call("events.subscribe", {"topics": list(topics)})
             state = await rpc.call("system.state")
-            yield DaemonPeer(daemon, rpc, events, state["sip"]["ports"])
+            yield peer_class(daemon, rpc, events, state["sip"]["ports"])
             nursery.cancel_scope.cancel()
     finally:
         print(f"--- sipd {daemon.base.name} during the test ---\n{daemon.log()[log_start:]}")

@@ -11,6 +11,10 @@ Users authenticate with digest (realm = domain, qop=auth) against a `subscriber`
 SQLite file that Kamailio opens read-only. Registrations live in memory. Requests to
 sip:user@domain go to the user's registered contacts; in-dialog requests follow their Route set.
 Features for later issues are switched on by name: Kamailio(..., features={"presence"}).
+With "presrules" (beside "presence" and "xcap") the presence server no longer makes every
+watcher active: it decides by the presentity's pres-rules, stored through its XCAP server.
+With "dummypresence" a presentity that published nothing is shown open ("Available") rather
+than with no document (the presence benchmark's NOTIFYs then carry PIDF).
 
 Kamailio runs in the foreground (-DD -E), as an unprivileged user when the tests run as root,
 with its config, database, certificates and sockets in a run directory of its own (the test's tmp
@@ -39,7 +43,9 @@ from .proc import Process, ProcessError, require_binary, wait_until
 TEMPLATE = Path(__file__).with_name("kamailio.cfg.in")
 DBTEXT_SCHEMA_DIR = Path("/usr/share/kamailio/dbtext/kamailio")
 DEFAULT_DOMAIN = "example.test"
-FEATURES = frozenset({"presence", "xcap", "msrp"})
+FEATURES = frozenset({"presence", "xcap", "msrp", "presrules", "dummypresence"})
+#: features that need others: presrules is presence deciding by the pres-rules on its XCAP server
+REQUIRES = {"presrules": {"presence", "xcap"}, "dummypresence": {"presence"}}
 
 
 def _run_identity() -> tuple[str, str] | None:
@@ -75,6 +81,9 @@ class Kamailio:
         if unknown:
             raise ValueError(f"unknown Kamailio features {sorted(unknown)}; "
                              f"known: {sorted(FEATURES)}")
+        for feature, needed in REQUIRES.items():
+            if feature in features and not needed <= set(features):
+                raise ValueError(f"Kamailio feature {feature} needs {sorted(needed)} too")
         self.binary = require_binary("kamailio")
         self.tmpdir = Path(tmpdir) / f"kamailio-{uuid.uuid4().hex[:6]}"
         self.tmpdir.mkdir(parents=True)

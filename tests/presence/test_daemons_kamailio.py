@@ -128,7 +128,7 @@ async def test_message_summary_published_by_a_voicemail_system(kam, daemons, tmp
         assert result.ok, result.report()
         summary = await carol.event("account.message_summary", waiting=True)
         assert (summary["new"], summary["old"]) == (3, 7)
-        assert summary["account"] == carol.account
+        assert summary["account"] == carol.id
 
 
 async def test_a_call_lights_the_busy_lamp(kam, daemons, tmp_path):

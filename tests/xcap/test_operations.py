@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sipd.xcap.commonpolicy import ruleset_from_element
+from sipd.xcap.commonpolicy import Ruleset, ruleset_from_element
 from sipd.xcap.contacts import Contact, contacts_from, groups_from
 from sipd.xcap.documents import DocumentKey, DocumentSet, StoredDocument
 from sipd.xcap.errors import XcapEditError
@@ -108,6 +108,17 @@ def test_operations_as_json() -> None:
                              "uri": "not a uri"})
 
 
+def first_match_ignoring_excepts(ruleset: Ruleset, watcher: str) -> str | None:
+    for rule in ruleset.rules:
+        identity = rule.conditions.identity
+        if identity is None:
+            continue
+        if watcher in identity.ones or any(many.domain in (None, watcher.split("@")[1])
+                                           for many in identity.manys):
+            return rule.actions.get("sub-handling")
+    return None
+
+
 def test_watcher_and_domain_policies() -> None:
     root = apply(None,
                  WatcherPolicySet(*PR, target="example.com", action="allow", domain=True),
@@ -122,6 +133,10 @@ def test_watcher_and_domain_policies() -> None:
     # first-match servers agree: exactly one rule matches each watcher
     for watcher in ("sip:eve@example.com", "sip:bob@other.net", "sip:x@other.net"):
         assert sum(r.conditions.matches(watcher) for r in ruleset.rules) == 1
+    # ... even those that ignore <except> (Kamailio's presence_xml): watchers' rules come first
+    assert [first_match_ignoring_excepts(ruleset, w) for w in (
+        "sip:any@example.com", "sip:eve@example.com", "sip:bob@other.net", "sip:x@other.net")
+    ] == ["allow", "block", "allow", "polite-block"]
     assert {(p.target, p.kind, p.action) for p in policies(ruleset)} == {
         ("example.com", "domain", "allow"), ("sip:eve@example.com", "watcher", "block"),
         ("sip:bob@other.net", "watcher", "allow"), ("other.net", "domain", "polite-block")}

@@ -80,6 +80,9 @@ CONTENT_TYPES = (PIDF_TYPE, "application/cpim-pidf+xml", WATCHERINFO_TYPE,
 # A resource list server's NOTIFYs Require eventlist (RFC 4662 §5.2).
 EXTENSIONS = ("eventlist",)
 STOP_WAIT = 3.0  # seconds the final PUBLISH, unsubscriptions and NOTIFYs may take at shutdown
+# After the account's presence rules changed on its server, this long before its watcher
+# information is asked for again (time for the server to apply them; see policies_changed).
+WINFO_RESYNC_DELAY = 1.0
 
 @dataclass
 class _Publication:
@@ -108,6 +111,7 @@ class PresenceService:
         self._calls = OwnDialogs()  # our sessions as dialog state (presence.publish_dialogs)
         self._dialog_publications: dict[str, PublicationDriver] = {}
         self._stopping = False
+        self._resyncing: set[str] = set()  # accounts whose watcher information is due again
 
     # -- views -----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -384,6 +388,30 @@ class PresenceService:
         """Subscribes to the account's own watcher information at its server (once)."""
         if self._has_server(account):
             await self.subscribe(account, account.aor, event="presence.winfo")
+
+    def policies_changed(self, account: AccountConfig) -> None:
+        """The account's presence rules changed on its server (presence.authorize with XCAP):
+        its watcher information is asked for again a moment later, which brings full state.
+        The server should notify the watchers' new states itself (RFC 3857); Kamailio, told
+        by its xcap_server, applies the rules to the watchers but does not tell the owner's
+        watcher information, which would show a watcher pending until its next refresh."""
+        if account.id in self._resyncing or not any(
+                entry.account.id == account.id and entry.event == "presence.winfo"
+                for entry in self._subscriptions.values()):
+            return
+        self._resyncing.add(account.id)
+        self._nursery.start_soon(self._resync_watchers, account.id)
+
+    async def _resync_watchers(self, account_id: str) -> None:
+        try:
+            await trio.sleep(WINFO_RESYNC_DELAY)
+        finally:
+            self._resyncing.discard(account_id)
+        for entry in list(self._subscriptions.values()):
+            if entry.account.id == account_id and entry.event == "presence.winfo" \
+                    and not entry.driver.done.is_set() \
+                    and entry.subscriber.state is SubscriptionState.ACTIVE:
+                entry.driver.apply(entry.subscriber.refresh)
 
     async def on_subscribe(self, incoming: Any, account: AccountConfig) -> None:
         """An out-of-dialog SUBSCRIBE for one of our accounts (sipd.presence.trio.agent)."""

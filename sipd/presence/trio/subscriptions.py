@@ -37,7 +37,7 @@ class Subscription:
     driver: SubscriptionDriver
     readers: dict[DialogId, Reader] = field(default_factory=dict)
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)  # presence: latest
-    watchers: dict[str, dict[str, Any]] = field(default_factory=dict)  # winfo: by watcher
+    watchers: dict[str, dict[str, Any]] = field(default_factory=dict)  # winfo: current ones
     summary: dict[str, Any] | None = None                              # message-summary
     dialogs: dict[str, dict[str, Any]] = field(default_factory=dict)   # dialog: by id
 
@@ -103,7 +103,10 @@ class Subscription:
                 data = {"account": account, "watcher": watcher.uri, "status": watcher.status,
                         "event": watcher.event, "display_name": watcher.display_name,
                         "package": watcher.package or "presence"}
-                self.watchers[watcher.uri] = data
+                if watcher.status == "terminated":  # gone: the list holds current ones
+                    self.watchers.pop(watcher.uri, None)
+                else:
+                    self.watchers[watcher.uri] = data
                 publish("presence.watcher", data)
             return winfo.resync
         if isinstance(reader, MessageSummaryReader):

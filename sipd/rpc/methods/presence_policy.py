@@ -35,7 +35,9 @@ async def authorize(
     action, store, online, pending, subscriptions (how many of sipd's own it changed)}.
 
     polite-block makes the watcher see the account as offline; confirm asks the user each
-    time. A watcher's own decision wins over its domain's."""
+    time. A watcher's own decision wins over its domain's. With XCAP the presence server
+    applies the policy; the watcher information it reports (presence.watchers,
+    presence.watcher events) is asked for again a moment later."""
     if (watcher is None) == (domain is None):
         raise invalid_params("give either watcher or domain")
     if allow is not None and action is not None and action != ("allow" if allow else "block"):
@@ -58,6 +60,8 @@ async def authorize(
         contacts = _contacts(ctx)
         await contacts.authorize(account, target, action, domain=domain is not None)
         result.update(contacts.summary(account, await contacts.book(account)))
+    if result["store"] == "xcap":  # the server decides: its watcher information is read again
+        _presence(ctx).policies_changed(_account(ctx, account))
     return result
 
 
