@@ -19,8 +19,16 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from . import (call_bench, files_bench, msrp_bench, presence_bench, profile, rpc_bench,
-               sip_bench, xcap_bench)
+from . import (
+    call_bench,
+    files_bench,
+    msrp_bench,
+    presence_bench,
+    profile,
+    rpc_bench,
+    sip_bench,
+    xcap_bench,
+)
 from .wsclient import CLIENTS
 
 
