@@ -70,3 +70,16 @@ def test_cache(tmp_path) -> None:
     cache.path(key).write_bytes(b"not json\n<a/>")
     assert cache.load(key) == (False, None)
     assert not cache.path(key).exists()
+
+
+def test_a_cached_document_cut_short_or_damaged_is_dropped(tmp_path) -> None:
+    cache = DocumentCache(tmp_path / "docs")
+    key = DocumentKey("resource-lists", "index")
+    document = StoredDocument(b"<resource-lists><list name='a'/></resource-lists>", "e1",
+                              "application/resource-lists+xml")
+    for damage in (lambda data: data[:-7], lambda data: data.replace(b"'a'", b"'b'")):
+        cache.save(key, document)
+        path = cache.path(key)
+        path.write_bytes(damage(path.read_bytes()))
+        assert cache.load(key) == (False, None)  # read in full next, never confirmed by a 304
+        assert not path.exists()

@@ -1,14 +1,17 @@
 """The documents and ETags of one account's XCAP server, kept on disk between runs.
 
 One file per document in the account's cache directory: a JSON header line (ETag, content type,
-or `absent` for a document the server said it does not have) and the document's bytes. Files
-are replaced atomically (temp file, rename), so a crash leaves the old copy or the new one. They
-are not fsynced: this is a cache, the server has the real document, and a file a power cut
-left empty or damaged is dropped when read (the next start reads the document in full).
+or `absent` for a document the server said it does not have, and the SHA-256 of the bytes) and
+the document's bytes. Files are replaced atomically (temp file, rename), so a crash leaves the
+old copy or the new one. They are not fsynced: this is a cache, the server has the real
+document. A file a power cut left empty, cut short or damaged does not match its digest and is
+dropped when read, so the next start reads the document in full (with no If-None-Match: a
+damaged copy is never confirmed by a 304).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -53,6 +56,8 @@ class DocumentCache:
             content_type = meta.get("content_type") or "application/xml"
             if not isinstance(etag, (str, type(None))) or not isinstance(content_type, str):
                 raise ValueError("bad header")
+            if meta.get("sha256") != hashlib.sha256(content).hexdigest():
+                raise ValueError("the content does not match its digest")
         except ValueError:
             log.warning("dropping damaged cached XCAP document %s", path)
             self._unlink(path)
@@ -65,8 +70,9 @@ class DocumentCache:
             header = {"absent": True}
             content = b""
         else:
-            header = {"etag": document.etag, "content_type": document.content_type}
             content = document.content
+            header = {"etag": document.etag, "content_type": document.content_type,
+                      "sha256": hashlib.sha256(content).hexdigest()}
         data = json.dumps(header).encode() + b"\n" + content
         self._write_atomically(self.path(key), data)
 
