@@ -30,6 +30,7 @@ from .presence.trio.service import CONTENT_TYPES as PRESENCE_CONTENT_TYPES
 from .presence.trio.service import EXTENSIONS as PRESENCE_EXTENSIONS
 from .presence.trio.service import PresenceService
 from .sessions.manager import SessionManager, media_config
+from .sessions.policy import SessionPolicy
 from .settings import addresses
 from .sip.timers import TimerSettings
 from .sip.trio.locator import Locator
@@ -153,7 +154,8 @@ async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
                                       locator, nursery)
             dialogs = DialogTable()
             sessions = SessionManager(service.bus, stack, locator, accounts, nursery,
-                                      media_address=media_address, dialogs=dialogs)
+                                      media_address=media_address, dialogs=dialogs,
+                                      policy=SessionPolicy(service.settings.get))
             presence = PresenceService(service.bus, service.settings, stack, locator, accounts,
                                        dialogs, nursery)
             agent = UserAgent(stack, locator, accounts, Pager(service.bus, stack, locator,
