@@ -46,7 +46,8 @@ HANDLED_METHODS = ("ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY"
                    "REFER", "SUBSCRIBE")
 SESSION_CONTENT_TYPES = ("application/sdp", "application/dtmf-relay", "application/dtmf",
                          "message/sipfrag")
-EXTENSIONS = ("replaces", *PRESENCE_EXTENSIONS)  # RFC 3891: an INVITE may Require replaces
+# RFC 3891: an INVITE may Require replaces; RFC 4028: a re-INVITE may Require timer.
+EXTENSIONS = ("replaces", "timer", *PRESENCE_EXTENSIONS)
 ACCEPTED_TYPES = (*MESSAGE_CONTENT_TYPES, *SESSION_CONTENT_TYPES, *PRESENCE_CONTENT_TYPES)
 
 

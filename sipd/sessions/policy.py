@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 from sipd.settings.schema import lookup
 
+from .invite.timer import SessionTimerConfig
+
 __all__ = ["SessionPolicy"]
 
 Get = Callable[[str], Any]
@@ -45,3 +47,7 @@ class SessionPolicy:
     @property
     def min_se(self) -> int:
         return int(self._get("sip.min_se"))
+
+    def session_timer(self) -> SessionTimerConfig:
+        """RFC 4028 session timers of a call's outside leg (sipd.sessions.invite.timer)."""
+        return SessionTimerConfig(self.session_expires, self.min_se)

@@ -376,7 +376,8 @@ class Session:
             body=sdp.outside_offer(worker_offer, self.offers.out_versions,
                                    lines=self._local_lines, count=len(self.streams)),
             content_type=SDP_TYPE)
-        session = InviteSession(timers=self.context.timers)
+        session = InviteSession(timers=self.context.timers,
+                                session_timer=self.context.policy.session_timer())
         leg = self.outside = LegDriver(
             "outside", session, self.context.stack, route=self._outside_route,
             on_event=self._outside_event, initial_target=target,
@@ -392,7 +393,8 @@ class Session:
         answered at once: a 180 just before the 200 only delays the 200)."""
         incoming.detach()
         self._transport = incoming.transport
-        session = InviteSession(timers=self.context.timers)
+        session = InviteSession(timers=self.context.timers,
+                                session_timer=self.context.policy.session_timer())
         leg = self.outside = LegDriver("outside", session, self.context.stack,
                                        route=self._outside_route, on_event=self._outside_event,
                                        on_fed=self._legs_moved)
