@@ -163,7 +163,8 @@ async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
                                                               accounts), sessions, dialogs,
                               presence, MsrpService.unstarted())
             msrp = MsrpService(service.settings.get, host=media_address,
-                               state_dir=service.paths.state_dir)
+                               state_dir=service.paths.state_dir,
+                               may_accept=lambda: budget.may_accept(PEER))
             await msrp.start(nursery)
             service.add_state("msrp", msrp.state)
             agent.msrp = msrp
