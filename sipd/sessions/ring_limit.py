@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from sipd.sip.message import Request
 
-__all__ = ["RingLimit", "incoming_limit", "outgoing_limit", "NO_ANSWER", "EXPIRED"]
+__all__ = ["RingLimit", "incoming_limit", "outgoing_limit", "expires_header", "NO_ANSWER",
+           "EXPIRED"]
 
 NO_ANSWER = "no answer"
 EXPIRED = "no answer before the caller's INVITE expired"

@@ -183,13 +183,15 @@ class SessionTimer:
 
     def due(self, now: float) -> Due | None:
         """What is due at `now`: EXPIRED once the session has lapsed, REFRESH when we must
-        refresh it (the deadline moves on a little, in case the refresh cannot go now; the
-        2xx of the refresh moves it properly)."""
+        refresh it. The refresh deadline moves on to half the time left (at least a second),
+        for when the refresh cannot go now or fails without ending the call; the 2xx of a
+        refresh starts a new interval."""
         if self.expire_at is not None and now >= self.expire_at:
             self._stop()
             return Due.EXPIRED
         if self.refresh_at is not None and now >= self.refresh_at:
-            self.refresh_at = now + 1.0
+            left = (self.expire_at - now) if self.expire_at is not None else 2.0
+            self.refresh_at = now + max(1.0, left / 2)
             return Due.REFRESH
         return None
 
