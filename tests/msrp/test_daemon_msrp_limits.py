@@ -21,6 +21,8 @@ from tests.sip.test_daemon_connection_limits import (  # noqa: F401  (fixture)
     wait_until,
 )
 
+pytestmark = pytest.mark.daemon
+
 
 @pytest.mark.usefixtures("many_descriptors")
 def test_a_flood_of_idle_msrp_connections_leaves_rpc_and_sip_working(tmp_path):
