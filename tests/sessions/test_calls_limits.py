@@ -20,6 +20,7 @@ from tests.harness.fixtures import module_base
 from tests.harness.peer import DaemonPeer, daemon_settings
 from tests.harness.process import SipdProcess
 from tests.harness.sipp import finish, header, messages, received_requests, starting
+from tests.harness.waits import off_loop
 
 pytestmark = pytest.mark.interop
 
@@ -113,9 +114,9 @@ async def test_a_flood_of_unanswered_invites_is_refused_past_the_caps(peer, sipp
     assert daemon.proc is not None
     rss_before = rss_kib(daemon.proc.pid)
     target = (HOST, peer.ports["udp"])
-    # 2,000 INVITEs for `local` at 400 a second, and 200 for bob alongside.
+    # 2,000 INVITEs for `local` at 200 a second, and 200 for bob alongside.
     flood = sipp.start("call_uac_flood.xml", target, calls=2000, keys={"user": "local"},
-                       timeout=60, extra_args=["-r", "400"])
+                       timeout=60, extra_args=["-r", "200"])
     others = sipp.start("call_uac_flood.xml", target, calls=200, keys={"user": bob["id"]},
                         timeout=60, extra_args=["-r", "40"])
     most: dict[str, int] = {}
@@ -130,7 +131,11 @@ async def test_a_flood_of_unanswered_invites_is_refused_past_the_caps(peer, sipp
             await peer.call("system.state")
             answered += 1
             await trio.sleep(0.2)
-    flood_result, others_result = await finish(flood), await finish(others)
+    # A loaded machine may answer some INVITEs after sipp gave up on them (a failed call for
+    # sipp, exit status 1): a flood need not be answered in full, only bounded.
+    flood_result, others_result = await off_loop(flood.wait), await off_loop(others.wait)
+    assert flood_result.returncode in (0, 1), flood_result.report()
+    assert others_result.returncode in (0, 1), others_result.report()
 
     assert answered > 0
     assert 0 < most.get("local", 0) <= PER_ACCOUNT, most
