@@ -168,3 +168,36 @@ def test_a_remote_refresh_starts_the_interval_again():
     session.request(wire(stamp_via(ack)), 150.1)
     assert session.next_deadline() == 150 + 300 - 32
     assert of(session.timer(268.0), SendAck, SendRequest) == []  # not expired any more
+
+
+def test_a_refresh_refused_422_goes_again_with_its_min_se():
+    session, _ = established("120;refresher=uac")
+    refresh = wire(stamp_via(one(session.timer(60.0), SendRequest).request))
+
+    assert session.response(reply(refresh, 422, headers=[("Min-SE", "300")]), 60.5) == []
+
+    again = one(session.timer(60.5), SendRequest).request
+    assert again.method == "INVITE" and again.cseq.number == refresh.cseq.number + 1
+    assert again.headers.get("Session-Expires") == "300;refresher=uac"
+    assert again.headers.get("Min-SE") == "300"
+
+
+def test_a_refresh_that_times_out_ends_the_call_failed():
+    session, _ = established("120;refresher=uac")
+    refresh = one(session.timer(60.0), SendRequest)
+
+    actions = session.timeout(92.0, refresh.key)
+
+    assert one(actions, SendRequest).request.method == "BYE"
+    assert states(actions) == [("ending", 408, "session timer expired: the refresh got no "
+                                               "answer")]
+
+
+def test_a_refresh_refused_otherwise_is_tried_again_before_the_session_expires():
+    session, _ = established("120;refresher=uac")
+    refresh = wire(stamp_via(one(session.timer(60.0), SendRequest).request))
+    session.response(reply(refresh, 500), 60.5)
+
+    # Half the time left: at 90 s, and the call still stands.
+    assert session.next_deadline() == 90.0
+    assert one(session.timer(90.0), SendRequest).request.method == "INVITE"
