@@ -30,6 +30,7 @@ from .presence.trio.service import CONTENT_TYPES as PRESENCE_CONTENT_TYPES
 from .presence.trio.service import EXTENSIONS as PRESENCE_EXTENSIONS
 from .presence.trio.service import PresenceService
 from .sessions.manager import SessionManager, media_config
+from .sessions.policy import SessionPolicy
 from .settings import addresses
 from .sip.timers import TimerSettings
 from .sip.trio.locator import Locator
@@ -46,7 +47,8 @@ HANDLED_METHODS = ("ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY"
                    "REFER", "SUBSCRIBE")
 SESSION_CONTENT_TYPES = ("application/sdp", "application/dtmf-relay", "application/dtmf",
                          "message/sipfrag")
-EXTENSIONS = ("replaces", *PRESENCE_EXTENSIONS)  # RFC 3891: an INVITE may Require replaces
+# RFC 3891: an INVITE may Require replaces; RFC 4028: a re-INVITE may Require timer.
+EXTENSIONS = ("replaces", "timer", *PRESENCE_EXTENSIONS)
 ACCEPTED_TYPES = (*MESSAGE_CONTENT_TYPES, *SESSION_CONTENT_TYPES, *PRESENCE_CONTENT_TYPES,
                   XCAP_DIFF_TYPE)  # the NOTIFYs of sipd.contacts' xcap-diff subscriptions
 
@@ -155,14 +157,16 @@ async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
                                       locator, nursery)
             dialogs = DialogTable()
             sessions = SessionManager(service.bus, stack, locator, accounts, nursery,
-                                      media_address=media_address, dialogs=dialogs)
+                                      media_address=media_address, dialogs=dialogs,
+                                      policy=SessionPolicy(service.settings.get))
             presence = PresenceService(service.bus, service.settings, stack, locator, accounts,
                                        dialogs, nursery)
             agent = UserAgent(stack, locator, accounts, Pager(service.bus, stack, locator,
                                                               accounts), sessions, dialogs,
                               presence, MsrpService.unstarted())
             msrp = MsrpService(service.settings.get, host=media_address,
-                               state_dir=service.paths.state_dir)
+                               state_dir=service.paths.state_dir,
+                               may_accept=lambda: budget.may_accept(PEER))
             await msrp.start(nursery)
             service.add_state("msrp", msrp.state)
             agent.msrp = msrp

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sipd.events import Event
+from sipd.sessions.ring_limit import NO_ANSWER
 
 from .remote import remote_key
 
@@ -65,9 +66,11 @@ def _session_state(data: dict[str, Any], time: float) -> list[Statement]:
     if state in _END_OF_SESSION:
         code = _int(data, "code")
         # completed: it was answered. Unanswered, a 487 (or no code) means the caller gave
-        # up: cancelled if it was us, missed if them; any other code is a refusal: the
+        # up: cancelled if it was us, missed if them; so does nobody answering in time (our
+        # 480 "no answer", sipd.sessions.ring_limit); any other code is a refusal: the
         # remote's of our call (failed), ours of theirs (rejected).
-        gave_up = code is None or code == 487
+        gave_up = code is None or code == 487 or (
+            code == 480 and data.get("reason") == NO_ANSWER)
         return [('UPDATE sessions SET "end" = ?, '
                  "duration = CASE WHEN answer IS NULL THEN 0 ELSE max(0, ? - answer) END, "
                  "result = CASE WHEN answer IS NOT NULL THEN 'completed' "

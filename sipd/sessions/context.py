@@ -17,6 +17,7 @@ from sipd.sip.header_values import Address
 from sipd.sip.trio.locator import Target
 from sipd.sip.uri import SipUri, Uri
 
+from .policy import SessionPolicy
 from .streams import StreamRegistry
 
 Publish = Callable[[str, dict[str, Any]], None]
@@ -133,3 +134,5 @@ class SessionContext:
     # What stream kinds need of the daemon, by name (StreamContext.resources): the user agent
     # puts its MSRP endpoint here for the MSRP kinds.
     resources: dict[str, Any] = field(default_factory=dict)
+    # The settings sessions follow (ring limits, session timers), read when used.
+    policy: SessionPolicy = field(default_factory=SessionPolicy)

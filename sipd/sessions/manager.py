@@ -33,9 +33,11 @@ from sipd.settings import addresses
 from sipd.sip.trio.handles import IncomingRequest
 from sipd.sip.uri import Uri, target_uri
 
+from .admission import IncomingAdmission
 from .context import Addresses, MediaWorkers, SessionContext
 from .driver import LegDriver
 from .errors import InvalidSessionParam, SessionNotFound, SessionStateError
+from .policy import SessionPolicy
 from .refer import ReferError, Replaces, parse_replaces
 from .session import Session
 from .streams import default_registry
@@ -70,7 +72,8 @@ def media_config(settings: Any, media_address: str) -> SupervisorConfig:
 
 class SessionManager:
     def __init__(self, bus: Any, stack: Any, locator: Any, accounts: Any,
-                 nursery: trio.Nursery, *, media_address: str, dialogs: DialogTable) -> None:
+                 nursery: trio.Nursery, *, media_address: str, dialogs: DialogTable,
+                 policy: SessionPolicy | None = None) -> None:
         self.bus = bus
         self.stack = stack
         self.locator = locator
@@ -87,7 +90,9 @@ class SessionManager:
             linger=stack.config.timers.transaction_timeout, publish=self.publish,
             spawn=self.spawn, addresses=self.addresses, media=self.workers,
             streams=default_registry(), register_dialog=self.register_dialog,
-            forget=self.forget, start_session=self.start)
+            forget=self.forget, start_session=self.start,
+            policy=policy if policy is not None else SessionPolicy())
+        self.admission = IncomingAdmission(self.context.policy)
 
     # -- the media supervisor (set by the user agent once it runs) -------------------------------
     @property
@@ -250,6 +255,13 @@ class SessionManager:
             except ReferError as exc:
                 await incoming.respond(exc.status, exc.reason)
                 return
+        refusal = None if replaced is not None else self.admission.refusal(
+            (call.account.id for call in self._calls.values()
+             if call.direction == "incoming" and not call.terminated), account.id,
+            trio.current_time())
+        if refusal is not None:  # past a cap on incoming calls (sipd.sessions.admission)
+            await incoming.respond(refusal.status, refusal.reason, headers=refusal.headers)
+            return
         extra = {"replaces": replaced.id} if replaced is not None else None
         call = await self._open(account, "incoming", remote, extra)
         if replaced is not None:

@@ -68,6 +68,7 @@ from .invite.events import (
 )
 from .invite.session import InviteSession
 from .offers import OfferPassing
+from .ring_limit import RingLimit, expires_header, incoming_limit, outgoing_limit
 from .sdp import MediaDescription
 from .streams import (AnswerPlan, NothingAccepted, Stream, StreamContext, StreamRefused,
                       StreamState, plan_answer)
@@ -293,6 +294,7 @@ class Session:
     async def place(self, to: SipUri) -> None:
         """Sets up an outgoing call (in the session's nursery): worker, its offer, our
         INVITE."""
+        self._limit_ringing(outgoing_limit(self.context.policy.no_answer_timeout))
         try:
             targets = await self.context.locator.locate(first_hop(self.account, to))
             if self.terminated:
@@ -369,11 +371,13 @@ class Session:
             "INVITE", to, from_=addresses.sender(self.account, target),
             to=Address(to), contact=addresses.contact(self.account, target.transport, target),
             routes=[r for r in (proxy_route(self.account),) if r is not None],
-            headers=[("Allow", ALLOW), SUPPORTED, *self.extra_headers],
+            headers=[("Allow", ALLOW), SUPPORTED, *self.extra_headers,
+                     *expires_header(outgoing_limit(self.context.policy.no_answer_timeout))],
             body=sdp.outside_offer(worker_offer, self.offers.out_versions,
                                    lines=self._local_lines, count=len(self.streams)),
             content_type=SDP_TYPE)
-        session = InviteSession(timers=self.context.timers)
+        session = InviteSession(timers=self.context.timers,
+                                session_timer=self.context.policy.session_timer())
         leg = self.outside = LegDriver(
             "outside", session, self.context.stack, route=self._outside_route,
             on_event=self._outside_event, initial_target=target,
@@ -389,7 +393,8 @@ class Session:
         answered at once: a 180 just before the 200 only delays the 200)."""
         incoming.detach()
         self._transport = incoming.transport
-        session = InviteSession(timers=self.context.timers)
+        session = InviteSession(timers=self.context.timers,
+                                session_timer=self.context.policy.session_timer())
         leg = self.outside = LegDriver("outside", session, self.context.stack,
                                        route=self._outside_route, on_event=self._outside_event,
                                        on_fed=self._legs_moved)
@@ -404,6 +409,8 @@ class Session:
         self._outside_invite = incoming
         if session.terminated:
             return
+        self._limit_ringing(incoming_limit(incoming.request,
+                                           self.context.policy.no_answer_timeout))
         if session.remote_sdp is not None:  # else an offerless INVITE: we offer in the 200
             try:
                 offer = sdp.parse(session.remote_sdp)
@@ -526,6 +533,26 @@ class Session:
             return
         self._answer = Answer.SENT
         leg.feed(leg.session.accept(offer, leg.now(), headers=[("Allow", ALLOW), SUPPORTED]))
+
+    def _limit_ringing(self, limit: RingLimit | None) -> None:
+        if limit is not None:
+            self.start_soon(self._give_up_ringing, limit)
+
+    async def _give_up_ringing(self, limit: RingLimit) -> None:
+        """Nobody answered in time (sipd.sessions.ring_limit): refuse the caller, or cancel
+        our INVITE; the session fails with the limit's reason."""
+        await trio.sleep(limit.after)
+        leg = self.outside
+        if self.terminated or self.state not in _EARLY:
+            return
+        if self.direction == "outgoing":
+            self.end(limit.reason)
+            return
+        if leg is None or leg.session.terminated or self._answer is not Answer.WAITING:
+            return  # answered (being set up), or over
+        log.info("session %s: %s", self.id, limit.reason)
+        self.end_reason = limit.reason
+        leg.feed(leg.session.reject(limit.code, leg.now()))
 
     def reject(self, code: int) -> None:
         leg = self.outside

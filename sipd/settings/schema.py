@@ -84,6 +84,17 @@ SETTINGS: tuple[Setting, ...] = (
                "lost while the daemon is busy; the system may grant less (net.core.rmem_max). "
                "system.state shows what was granted and the datagrams dropped.",
                minimum=65536, maximum=256 * 1024 * 1024),
+    IntSetting("sip.session_expires", 1800,
+               "Session interval of calls, in seconds (RFC 4028 session timers): asked for in "
+               "our INVITEs and granted to callers; a call whose refresher lets it lapse is "
+               "ended (failed, \"session timer expired\"). 0: no session timers of ours (a "
+               "caller asking for them still gets them).",
+               minimum=0, maximum=86400),
+    IntSetting("sip.min_se", 90,
+               "Shortest session interval we accept, in seconds (RFC 4028 Min-SE): a shorter "
+               "one asked of us gets 422 Session Interval Too Small. RFC 4028 asks for at "
+               "least 90; less is for tests.",
+               minimum=2, maximum=86400),
     # [tls]
     PathSetting("tls.ca_list", "",
                 "PEM file of the certificate authorities trusted for TLS peers. Empty: the "
@@ -244,6 +255,20 @@ SETTINGS: tuple[Setting, ...] = (
                "warned, then dropped as too slow (whichever of this and rpc.client_queue comes "
                "first).",
                minimum=65536, maximum=1024 * 1024 * 1024),
+    # [sessions]
+    IntSetting("sessions.no_answer_timeout", 120,
+               "Seconds a call may ring unanswered: an incoming one is then refused (480, "
+               "failed with \"no answer\"; sooner when the caller's INVITE expires), an "
+               "outgoing one cancelled. 0: ring until someone answers or hangs up.",
+               minimum=0, maximum=86400),
+    IntSetting("sessions.max_incoming", 100,
+               "Most incoming calls (ringing or established) at once, in all; more are "
+               "refused with 503 and Retry-After.",
+               minimum=1, maximum=100000),
+    IntSetting("sessions.max_incoming_per_account", 30,
+               "Most incoming calls (ringing or established) one account has at once; more "
+               "are refused with 486 Busy Here.",
+               minimum=1, maximum=100000),
     # [media]
     IntSetting("media.max_workers", 4,
                "Most media worker processes started on demand (each carries up to 4 calls).",

@@ -65,15 +65,18 @@ def test_call_answered_then_ended(db):
     assert sessions(db, remote="sips:bob@example.com") == [row]
 
 
-@pytest.mark.parametrize("direction,code,result", [("outgoing", 487, "cancelled"),
-                                                   ("incoming", 487, "missed"),
-                                                   ("incoming", None, "missed"),
-                                                   ("outgoing", 486, "failed"),
-                                                   ("incoming", 603, "rejected")])
-def test_unanswered_call_results(db, direction, code, result):
+@pytest.mark.parametrize("direction,code,reason,result", [
+    ("outgoing", 487, "why", "cancelled"),
+    ("incoming", 487, "why", "missed"),
+    ("incoming", None, "why", "missed"),
+    ("incoming", 480, "no answer", "missed"),  # nobody answered in time (ring_limit)
+    ("incoming", 480, "why", "rejected"),
+    ("outgoing", 486, "why", "failed"),
+    ("incoming", 603, "why", "rejected")])
+def test_unanswered_call_results(db, direction, code, reason, result):
     record(db, event(1, "session.new", 10.0, id="s", account="a", direction=direction,
                      remote="sip:x@y", streams=["audio"]),
-           event(2, "session.state", 12.0, id="s", state="failed", code=code, reason="why"))
+           event(2, "session.state", 12.0, id="s", state="failed", code=code, reason=reason))
     (row,) = sessions(db)
     assert (row["result"], row["answer"], row["duration"], row["code"]) == (result, None, 0, code)
 

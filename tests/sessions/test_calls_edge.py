@@ -131,14 +131,14 @@ async def test_an_invite_that_requires_what_we_lack_gets_420(b):
                                    extra="Require: 100rel\r\nSupported: 100rel\r\n"))
         headers, _ = await uac.response(420)
         assert headers["unsupported"] == "100rel"
-    async with raw_uac(b) as uac:
+    async with raw_uac(b) as uac:  # RFC 4028 we do: an interval too small gets 422
         await uac.send(uac.request("INVITE", uri, 1, body=_offer(4000),
-                                   extra="Require: timer\r\nSession-Expires: 1800\r\n"))
-        headers, _ = await uac.response(420)
-        assert headers["unsupported"] == "timer"
+                                   extra="Require: timer\r\nSession-Expires: 60\r\n"))
+        headers, _ = await uac.response(422)
+        assert headers["min-se"] == "90"
 
 
-async def test_sipp_requiring_100rel_or_timer_gets_420_and_supported_rings(b, sipp):
+async def test_sipp_requiring_100rel_gets_420_a_short_timer_422_and_supported_rings(b, sipp):
     from tests.harness.waits import off_loop
     from tests.peers.ports import free_port
     mark = b.events.mark()
@@ -148,11 +148,12 @@ async def test_sipp_requiring_100rel_or_timer_gets_420_and_supported_rings(b, si
     assert result.ok, result.report()
     sessions = b.events.matching("session.new", since=mark,
                                  remote=f"sip:sipp@127.0.0.1:{uac.local_port}")
-    assert len(sessions) == 1  # the 420s made none
-    assert (await _over(b, sessions[0]["id"]))["code"] == 487
+    assert len(sessions) == 2  # the 420 made none, the 422 one that failed
+    assert (await _over(b, sessions[0]["id"]))["code"] == 422
+    assert (await _over(b, sessions[1]["id"]))["code"] == 487
 
 
-async def test_session_timers_merely_supported_are_ignored(b):
+async def test_session_timers_asked_for_ring_as_any_call(b):
     async with raw_uac(b) as uac:
         uri = f"sip:local@127.0.0.1:{uac.peer_port}"
         invite = uac.request("INVITE", uri, 1, body=_offer(4000),

@@ -39,7 +39,8 @@ EXPECTED_KEYS = {
     "rpc.client_queue", "media.max_workers", "log.level",
     "rpc.max_batch", "rpc.event_replay_bytes", "rpc.client_queue_bytes", "history.keep_days",
     "sip.max_connections", "sip.max_connections_per_address", "sip.message_timeout",
-    "sip.udp_receive_buffer",
+    "sip.udp_receive_buffer", "sip.session_expires", "sip.min_se",
+    "sessions.no_answer_timeout", "sessions.max_incoming", "sessions.max_incoming_per_account",
 }
 
 

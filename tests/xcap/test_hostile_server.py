@@ -4,8 +4,10 @@ xcap-error document, 5xx that goes away, xcap-caps. Served by a tiny trio + h11 
 from __future__ import annotations
 
 import ssl
+from functools import partial
 
 import pytest
+import trio
 
 from sipd.xcap.errors import (
     XcapConflictError,
@@ -13,7 +15,7 @@ from sipd.xcap.errors import (
     XcapHTTPError,
     XcapUnavailableError,
 )
-from sipd.xcap.trio.client import XcapClient
+from sipd.xcap.trio.client import MAX_CONNECTIONS, XcapClient
 from sipd.xcap.uri import XcapUri
 from tests.peers.certs import TestCA
 from tests.xcap.conftest import running_manager
@@ -184,3 +186,49 @@ async def test_basic_auth_only_over_tls(tmp_path) -> None:
         async with XcapClient(server.root, username="alice", password="secret",
                               basic_in_clear=True) as client:
             assert (await client.get(uri)).content.startswith(b"<resource-lists")
+
+
+async def test_requests_at_once_share_a_few_connections() -> None:
+    """However many requests run at once, the client opens at most MAX_CONNECTIONS
+    connections to the server (each is a descriptor of the daemon's budget)."""
+    open_now = most = served = 0
+
+    async def slow_server(stream: trio.SocketStream) -> None:
+        nonlocal open_now, most, served
+        open_now += 1
+        most = max(most, open_now)
+        try:
+            buffer = b""
+            while True:
+                data = await stream.receive_some(65536)
+                if not data:
+                    return
+                buffer += data
+                while b"\r\n\r\n" in buffer:
+                    _request, buffer = buffer.split(b"\r\n\r\n", 1)
+                    await trio.sleep(0.05)
+                    served += 1
+                    await stream.send_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+        except trio.BrokenResourceError:
+            pass
+        finally:
+            open_now -= 1
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(partial(trio.serve_tcp, slow_server, 0,
+                                                host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        root = f"http://127.0.0.1:{port}/xcap-root"
+
+        async def fetch(n: int) -> None:
+            with pytest.raises(XcapHTTPError):
+                await client.get(XcapUri(root, "resource-lists", f"doc{n}", XUI))
+
+        async with XcapClient(root, retries=0) as client:
+            async with trio.open_nursery() as requests:
+                for n in range(40):
+                    requests.start_soon(fetch, n)
+        nursery.cancel_scope.cancel()
+
+    assert served == 40
+    assert 0 < most <= MAX_CONNECTIONS, most

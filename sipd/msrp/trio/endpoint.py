@@ -23,6 +23,7 @@ with its Use-Path; the active side sends the first SEND (empty when it has nothi
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,8 @@ class EndpointSettings:
 
 
 class MsrpEndpoint:
-    def __init__(self, settings: EndpointSettings) -> None:
+    def __init__(self, settings: EndpointSettings, *,
+                 may_accept: Callable[[], bool] = lambda: True) -> None:
         if settings.transport not in ("tcp", "tls"):
             raise ValueError(f"msrp.transport must be tcp or tls, not {settings.transport!r}")
         self.settings = settings
@@ -85,7 +87,8 @@ class MsrpEndpoint:
                 raise ValueError("MSRP over TLS needs a certificate or a state directory")
         tls = server_context(self.identity) if settings.transport == "tls" and self.identity \
             else None
-        self.listener = MsrpListener(settings.host, settings.port, tls=tls)
+        self.listener = MsrpListener(settings.host, settings.port, tls=tls,
+                                     may_accept=may_accept)
 
     @property
     def secure(self) -> bool:

@@ -1,12 +1,20 @@
 """The MSRP listener (RFC 4975 §5.4, RFC 6135 passive side): one port for every session that
 waits for its peer to connect. A connection belongs to the session its first request names
 in To-Path (by session-id); a request for no waiting session gets 481 and the connection
-closes. The first request must come within `first_frame_timeout` seconds."""
+closes. The first request must come within `first_frame_timeout` seconds.
+
+Connections are bounded like SIP's (docs/decisions.md, File descriptors): one is taken only
+while `may_accept()` (the daemon's descriptor budget) says so, and at most `max_pending` may
+wait for their first request at once; past that a new one takes the place of the oldest
+waiting (a flood of silent connections cannot lock out a real peer, which names its session
+in its first request and is then no longer waiting)."""
 
 from __future__ import annotations
 
 import logging
 import ssl
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
@@ -16,6 +24,9 @@ from ..parser import FrameError, FrameParser
 from .connection import MsrpConnectError
 
 log = logging.getLogger(__name__)
+
+MAX_PENDING = 100  # connections that have not named their session yet
+LOG_EVERY = 10.0   # seconds between log lines about refused connections
 
 
 @dataclass
@@ -32,8 +43,17 @@ class IncomingConnection:
 
 class MsrpListener:
     def __init__(self, host: str, port: int = 0, *, tls: ssl.SSLContext | None = None,
-                 first_frame_timeout: float = 30.0, max_header_bytes: int = 16384) -> None:
+                 first_frame_timeout: float = 30.0, max_header_bytes: int = 16384,
+                 may_accept: Callable[[], bool] = lambda: True,
+                 max_pending: int = MAX_PENDING) -> None:
         self.host = host
+        self.may_accept = may_accept
+        self.max_pending = max_pending
+        self._pending: OrderedDict[int, trio.CancelScope] = OrderedDict()
+        self._serial = 0
+        self.refused = 0  # connections closed at once, out of descriptors
+        self.displaced = 0  # waiting connections closed for a newer one
+        self._logged_at = -LOG_EVERY
         self.port = port
         self.tls = tls
         self.first_frame_timeout = first_frame_timeout
@@ -67,7 +87,28 @@ class MsrpListener:
                     log.warning("MSRP accept failed: %s", exc)
                     await trio.sleep(0.1)
                     continue
-                nursery.start_soon(self._handle, stream)
+                if not self.may_accept():
+                    stream.socket.close()
+                    self.refused += 1
+                    self._log_refusals()
+                    continue
+                if len(self._pending) >= self.max_pending:
+                    _oldest, scope = self._pending.popitem(last=False)
+                    scope.cancel()
+                    self.displaced += 1
+                    self._log_refusals()
+                self._serial += 1
+                scope = self._pending[self._serial] = trio.CancelScope()
+                nursery.start_soon(self._handle, stream, self._serial, scope)
+
+    def _log_refusals(self) -> None:
+        now = trio.current_time()
+        if now - self._logged_at >= LOG_EVERY:
+            self._logged_at = now
+            log.warning("MSRP connections: %d refused (file descriptors are kept for RPC and "
+                        "the daemon's own files), %d closed for newer ones (more than %d had "
+                        "not named their session)", self.refused, self.displaced,
+                        self.max_pending)
 
     def expect(self, session_id: str) -> trio.MemoryReceiveChannel[IncomingConnection]:
         """Where the connection for `session_id` will arrive."""
@@ -78,7 +119,15 @@ class MsrpListener:
     def forget(self, session_id: str) -> None:
         self._waiting.pop(session_id, None)
 
-    async def _handle(self, tcp: trio.SocketStream) -> None:
+    async def _handle(self, tcp: trio.SocketStream, serial: int,
+                      scope: trio.CancelScope) -> None:
+        with scope:
+            try:
+                await self._handle_first(tcp)
+            finally:
+                self._pending.pop(serial, None)
+
+    async def _handle_first(self, tcp: trio.SocketStream) -> None:
         peer = "?"
         try:
             address = tcp.socket.getpeername()

@@ -6,6 +6,7 @@ that need it fail with that reason."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,10 @@ class MsrpUnavailable(Exception):
 
 
 class MsrpService:
-    def __init__(self, get: Get | None, *, host: str = "", state_dir: Path | None = None) -> None:
+    def __init__(self, get: Get | None, *, host: str = "", state_dir: Path | None = None,
+                 may_accept: Callable[[], bool] = lambda: True) -> None:
         self._get = get
+        self._may_accept = may_accept  # the daemon's descriptor budget, for peer connections
         self._host = host
         self._state_dir = state_dir
         self._endpoint: MsrpEndpoint | None = None
@@ -39,7 +42,8 @@ class MsrpService:
         assert self._get is not None and self._state_dir is not None
         try:
             endpoint = MsrpEndpoint(endpoint_settings(self._get, host=self._host,
-                                                      state_dir=self._state_dir))
+                                                      state_dir=self._state_dir),
+                                    may_accept=self._may_accept)
             await nursery.start(endpoint.serve)
         except (OSError, ValueError, MsrpTlsError, MsrpConnectError) as exc:
             self.problem = f"MSRP is not available: {exc}"
@@ -59,6 +63,8 @@ class MsrpService:
         if self._endpoint is None:
             return {"available": False, "problem": self.problem}
         fingerprint = self._endpoint.fingerprint
+        listener = self._endpoint.listener
         return {"available": True, "address": self._host, "port": self._endpoint.port,
                 "transport": self._endpoint.settings.transport,
-                "fingerprint": str(fingerprint) if fingerprint else None}
+                "fingerprint": str(fingerprint) if fingerprint else None,
+                "refused": listener.refused, "displaced": listener.displaced}

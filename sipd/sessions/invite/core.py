@@ -15,6 +15,7 @@ from sipd.sip.message import Request, Response
 from sipd.sip.timers import DEFAULT_TIMERS, TimerSettings
 
 from .content import SDP_TYPE
+from .timer import SessionTimer, SessionTimerConfig
 from .events import (
     TERMINAL_STATES,
     Action,
@@ -86,6 +87,7 @@ class _OwnReinvite:
     deferred: bool = False         # retry due, but the remote's INVITE is under way
     attempts: int = 0
     exchanges: int = 0             # the session's exchange count at the last attempt
+    refresh: bool = False          # a session refresh (RFC 4028), not a change
 
 
 @dataclass
@@ -102,8 +104,11 @@ class SessionCore:
     `local_sdp` and `remote_sdp` (the last completed offer/answer exchange) are public."""
 
     def __init__(self, *, timers: TimerSettings = DEFAULT_TIMERS,
-                 rng: RandomSource | None = None) -> None:
+                 rng: RandomSource | None = None,
+                 session_timer: SessionTimerConfig | None = None) -> None:
         self.timers = timers
+        # RFC 4028 session timers (sipd.sessions.invite.timer); None: not used on this leg.
+        self.session_timer = SessionTimer(session_timer) if session_timer else None
         self.rng: RandomSource = rng if rng is not None else random.Random()
         self.role: Role | None = None
         self.state: SessionState | None = None
@@ -219,8 +224,9 @@ class SessionCore:
         raise NotImplementedError
 
     # -- ending -------------------------------------------------------------------------------
-    def _start_ending(self, reason: str, *, code: int | None = None) -> list[Action]:
-        self._ending = _Ending(reason, code)
+    def _start_ending(self, reason: str, *, code: int | None = None,
+                      final_state: SessionState = SessionState.ENDED) -> list[Action]:
+        self._ending = _Ending(reason, code, final_state=final_state)
         initial = self._sent_2xx.get(self._cseq(self.invite)) if self.invite else None
         if initial is not None and initial.initial:
             self._ending.after_ack = True  # no BYE before the ACK of our 2xx (§15)
@@ -282,6 +288,8 @@ class SessionCore:
         self._sent_2xx.clear()
         self._own_reinvite = None
         self._incoming_reinvite = None
+        if self.session_timer is not None:
+            self.session_timer.stop()
         if state is SessionState.ENDED and self.dialog is not None:
             self.dialog.terminate()
         return self._set_state(state, code, reason)

@@ -21,6 +21,7 @@ from .content import (
     parse_dtmf,
     sdp_of,
 )
+from .timer import EXPIRED
 from .core import (
     OfferSource,
     SessionCore,
@@ -96,7 +97,10 @@ class MidCallMixin(SessionCore):
                 offer = own.offer
         own.attempts += 1
         own.exchanges, own.sent_offer = self._exchanges, offer
-        request = self.dialog.create_request("INVITE", headers=own.headers, body=offer,
+        headers = list(own.headers)
+        if self.session_timer is not None:  # every re-INVITE refreshes (RFC 4028 §7.4)
+            headers += self.session_timer.request_headers()
+        request = self.dialog.create_request("INVITE", headers=headers, body=offer,
                                              content_type=SDP_TYPE)
         own.key = self._track(request, "reinvite")
         return [SendRequest(request, own.key)]
@@ -144,6 +148,8 @@ class MidCallMixin(SessionCore):
                 return actions
             assert own is not None
             self._own_reinvite = None
+            if self.session_timer is not None:
+                self.session_timer.answered(resp, now)
             try:
                 answer = sdp_of(resp)
             except BodyError:
@@ -160,6 +166,12 @@ class MidCallMixin(SessionCore):
         if resp.status == 491 and self.state is SessionState.ESTABLISHED:
             own.key = None
             own.retry_at = now + self._glare_delay()
+            return []
+        timer = self.session_timer
+        if resp.status == 422 and timer is not None and timer.too_small(resp) \
+                and self.state is SessionState.ESTABLISHED:
+            own.key = None  # again at once, asking for its Min-SE (RFC 4028 §7.4)
+            own.retry_at = now
             return []
         return self._reinvite_failed(key, resp.status, resp.reason)
 
@@ -182,6 +194,9 @@ class MidCallMixin(SessionCore):
             assert self.dialog is not None
             self.dialog.terminate()
             return actions + self._finish(SessionState.ENDED, code, reason)
+        if code == 408 and own.refresh:  # RFC 4028 §10: the session cannot be kept
+            return actions + self._start_ending(f"{EXPIRED}: the refresh got no answer",
+                                                code=code, final_state=SessionState.FAILED)
         if code == 408:  # no answer to the re-INVITE: end the dialog (§12.2.1.2, §14.1)
             return actions + self._start_ending("re-INVITE timed out", code=code)
         return actions
@@ -202,6 +217,11 @@ class MidCallMixin(SessionCore):
             offer = sdp_of(request)
         except BodyError as exc:
             return [self._respond(ref, exc.status, exc.reason, [("Accept", SDP_TYPE)])]
+        if self.session_timer is not None:
+            too_small = self.session_timer.check(request)
+            if too_small is not None:
+                return [self._respond(ref, *too_small)]
+            self.session_timer.received(request)
         # (our re-INVITE may be waiting to retry after a 491: it waits for this one too)
         self._incoming_reinvite = _IncomingReinvite(request, ref, offer, reliable)
         return [OfferReceived(offer)]
@@ -216,6 +236,9 @@ class MidCallMixin(SessionCore):
         if not sdp:
             raise InviteSessionError("answer_reinvite() needs an SDP body")
         self._incoming_reinvite = None
+        if self.session_timer is not None:
+            headers = [*headers, *self.session_timer.response_headers()]
+            self.session_timer.accepted(now)
         action = self._success(pending.ref, headers, sdp)
         response = action.build(pending.request)
         self._sent_2xx[self._cseq(pending.request)] = _SentSuccess(

@@ -49,6 +49,7 @@ from sipd.sip.dialog import Dialog, DialogState
 from sipd.sip.message import Request, Response
 
 from .content import BodyError, sdp_of
+from .timer import EXPIRED, Due
 from .core import (
     RandomSource,
     _Ending,
@@ -99,6 +100,8 @@ class InviteSession(UasMixin, MidCallMixin):
                                      "would come in the 2xx and our answer in the ACK")
         self.role, self.invite, self.reliable = Role.UAC, invite, reliable
         self.local_sdp = offer
+        if self.session_timer is not None:
+            _set_timer_headers(invite, self.session_timer.request_headers())
         self._invite_key = self._track(invite, "invite")
         return [SendRequest(invite, self._invite_key),
                 *self._set_state(SessionState.CALLING)]
@@ -127,7 +130,7 @@ class InviteSession(UasMixin, MidCallMixin):
         to = resp.to
         tag = to.tag if to is not None else None
         if resp.is_success:
-            return self._invite_success(out, resp, tag)
+            return self._invite_success(out, resp, tag, now)
         if self._final:
             return []  # a late response of another branch
         invite = out.request
@@ -154,13 +157,23 @@ class InviteSession(UasMixin, MidCallMixin):
                 actions += self._set_state(SessionState.RINGING, resp.status, resp.reason)
             return actions
         # 300-699: the INVITE failed (its ACK is the transaction's business)
-        self._final = True
         for early in self._early.values():
             early.receive_response(invite, resp)
         self._early.clear()
+        timer = self.session_timer
+        if resp.status == 422 and timer is not None and not self._cancelled \
+                and timer.too_small(resp):
+            # Session Interval Too Small (RFC 4028 §7.4): again, asking for its Min-SE.
+            retry = invite.copy()
+            retry.headers.remove("Via")
+            retry.headers.set("CSeq", f"{self._cseq(invite) + 1} INVITE")
+            _set_timer_headers(retry, timer.request_headers())
+            return self.resend(request_key(resp), retry, now)
+        self._final = True
         return self._finish(SessionState.FAILED, resp.status, resp.reason)
 
-    def _invite_success(self, out: _Outgoing, resp: Response, tag: str | None) -> list[Action]:
+    def _invite_success(self, out: _Outgoing, resp: Response, tag: str | None, now: float
+                        ) -> list[Action]:
         cseq = resp.cseq
         assert cseq is not None
         if not tag:
@@ -196,6 +209,8 @@ class InviteSession(UasMixin, MidCallMixin):
             return actions + self._start_ending("no SDP answer in the 2xx", code=resp.status)
         self.remote_sdp = sdp
         actions.append(RemoteSdp(sdp, "answer"))
+        if self.session_timer is not None:
+            self.session_timer.answered(resp, now)
         return actions + self._set_state(SessionState.ESTABLISHED, resp.status, resp.reason)
 
     def _end_fork(self, invite: Request, resp: Response, tag: str) -> list[Action]:
@@ -370,6 +385,8 @@ class InviteSession(UasMixin, MidCallMixin):
         deadlines = [sent.retransmitter.next_deadline() for sent in self._sent_2xx.values()]
         if self._own_reinvite is not None:
             deadlines.append(self._own_reinvite.retry_at)
+        if self.session_timer is not None and not self.terminated:
+            deadlines.append(self.session_timer.next_deadline())
         return min((d for d in deadlines if d is not None), default=None)
 
     def timer(self, now: float) -> list[Action]:
@@ -392,7 +409,23 @@ class InviteSession(UasMixin, MidCallMixin):
                 actions.append(SendResponse(action.ref, action.status, action.reason,
                                             action.headers, action.body, action.content_type,
                                             action.to_tag, retransmission=True))
-        return actions + self._retry_reinvite(now)
+        return actions + self._retry_reinvite(now) + self._session_timer_due(now)
+
+    def _session_timer_due(self, now: float) -> list[Action]:
+        """RFC 4028 §10: refresh the session (a re-INVITE with the offer unchanged) when we
+        are the refresher, end it with a BYE when the refresher let it expire."""
+        timer = self.session_timer
+        due = timer.due(now) if timer is not None and not self.terminated else None
+        if due is None or self._ending is not None or self.state is not SessionState.ESTABLISHED:
+            return []
+        if due is Due.EXPIRED:
+            return self._start_ending(EXPIRED, final_state=SessionState.FAILED)
+        if not self.can_reinvite or not self.local_sdp:
+            return []  # an exchange under way refreshes the session too; due again soon
+        actions = self.reinvite(self.local_sdp, now)
+        if self._own_reinvite is not None:
+            self._own_reinvite.refresh = True
+        return actions
 
     def _no_ack(self, sent: _SentSuccess) -> list[Action]:
         """No ACK for our 2xx within 64*T1: the dialog is confirmed but the session ends with
@@ -405,3 +438,12 @@ class InviteSession(UasMixin, MidCallMixin):
             self._ending = _Ending("no ACK", final_state=SessionState.FAILED)
             return [*self._set_state(SessionState.FAILED, None, "no ACK"), *self._send_bye()]
         return self._start_ending("no ACK")
+
+
+def _set_timer_headers(request: Request, headers: list[tuple[str, str]]) -> None:
+    """Our session timer headers in an INVITE (those of an earlier attempt replaced)."""
+    for name in ("Session-Expires", "Min-SE"):
+        request.headers.remove(name)
+    for name, value in headers:
+        if name != "Supported" or "timer" not in (t.lower() for t in request.supported):
+            request.headers.add(name, value)

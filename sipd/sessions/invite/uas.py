@@ -44,6 +44,16 @@ class UasMixin(SessionCore):
             return [self._respond(self._invite_ref, exc.status, exc.reason,
                                   [("Accept", SDP_TYPE)], to_tag=self._local_tag),
                     *self._finish(SessionState.FAILED, exc.status, exc.reason)]
+        timer = self.session_timer
+        too_small = timer.check(invite) if timer is not None else None
+        if too_small is not None:  # RFC 4028 §8.1: 422 with our Min-SE
+            self._final = True
+            status, reason, headers = too_small
+            return [self._respond(self._invite_ref, status, reason, headers,
+                                  to_tag=self._local_tag),
+                    *self._finish(SessionState.FAILED, status, reason)]
+        if timer is not None:
+            timer.received(invite)
         actions = self._set_state(SessionState.CALLING)
         if offer is not None:
             self._offer_in_invite = True
@@ -82,6 +92,9 @@ class UasMixin(SessionCore):
             return []
         if not sdp:
             raise InviteSessionError("accept() needs an SDP body")
+        if self.session_timer is not None:
+            headers = [*headers, *self.session_timer.response_headers()]
+            self.session_timer.accepted(now)
         action = self._success(self._invite_ref, headers, sdp)
         response = action.build(self._request(self.invite))
         if self.dialog is None:

@@ -64,6 +64,9 @@ class XcapResponse:
     content: bytes
 
 
+MAX_CONNECTIONS = 4  # to the XCAP server, per client (one client per account)
+
+
 class XcapClient:
     def __init__(
         self,
@@ -88,8 +91,11 @@ class XcapClient:
                 if username else None)
         verify_arg: bool | ssl.SSLContext = (ssl.create_default_context(cafile=verify)
                                              if isinstance(verify, str) else verify)
+        # A few connections per server at most: each is a descriptor the daemon's budget
+        # (sipd/limits.py) counts, and one account's document manager sends one request at a
+        # time anyway; more requests at once wait for a connection instead of opening one.
         transport = bound_transport(verify=verify_arg, local_address=local_address,
-                                    local_port=local_port)
+                                    local_port=local_port, max_connections=MAX_CONNECTIONS)
         self._http = httpx.AsyncClient(
             transport=transport, auth=auth, timeout=httpx.Timeout(timeout),
             headers={"User-Agent": user_agent}, follow_redirects=False, trust_env=False)

@@ -31,10 +31,13 @@ KEEPALIVE = 120.0
 
 
 def bound_transport(*, verify: bool | ssl.SSLContext, local_address: str | None,
-                    local_port: int) -> httpx.AsyncBaseTransport:
+                    local_port: int, max_connections: int) -> httpx.AsyncBaseTransport:
+    """At most `max_connections` to the server (one from a fixed `local_port`)."""
     if not local_port:
-        return httpx.AsyncHTTPTransport(verify=verify, local_address=local_address,
-                                        trust_env=False)
+        return httpx.AsyncHTTPTransport(
+            verify=verify, local_address=local_address, trust_env=False,
+            limits=httpx.Limits(max_connections=max_connections,
+                                max_keepalive_connections=max_connections))
     if isinstance(verify, ssl.SSLContext):
         context = verify
     else:
