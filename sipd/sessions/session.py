@@ -188,7 +188,7 @@ class Session:
                     transfer=self.transfers.last)
         return view
 
-    async def rtp_counters(self) -> dict[str, int] | None:
+    async def rtp_counters(self) -> dict[str, Any] | None:
         return await self.worker.rtp_counters()
 
     def _publish_state(self, state: SessionState, code: int | None = None,

@@ -76,6 +76,7 @@ async def test_a_stuck_media_worker_is_noticed_and_its_call_fails(tmp_path):
             assert not a.events.matching("media.worker", state="crashed")
             assert view["state"] == "established" and view["media"]["active"] is True, view
             assert view["rtp"] is not None and view["rtp"]["rx_packets"] > 0, view
+            assert view["rtp"]["stale"] is True, view  # the counters say they are old
             crashed = await a.events.wait("media.worker", state="crashed", timeout=WAIT)
         finally:
             with suppress(ProcessLookupError):

@@ -55,7 +55,8 @@ async def list_(ctx: CallContext) -> dict:
 @method("sessions.get")
 async def get(ctx: CallContext, *, id: ID) -> dict:
     """One session: direction, remote party, state, hold, media details, and `rtp`: the
-    packets and bytes of audio sent and received so far (null without live media)."""
+    packets and bytes of audio sent and received so far (null without live media; with
+    "stale": true when they are the last a media worker that stopped answering gave)."""
     with _errors(id):
         call = _sessions(ctx).get(id)
         return {**call.view(), "rtp": await call.rtp_counters()}

@@ -156,9 +156,10 @@ class WorkerLeg:
                                                                  **fields)
         return reply
 
-    async def rtp_counters(self) -> dict[str, int] | None:
+    async def rtp_counters(self) -> dict[str, Any] | None:
         """RTP packets and bytes each way so far (the worker's stream statistics): proof that
-        media flows, silence included. None without a live stream or a worker to ask."""
+        media flows, silence included. None without a live stream or a worker to ask. From
+        a worker that does not answer, the last counters it gave, with "stale": true."""
         if not self.usable:
             return None
         try:
@@ -168,7 +169,9 @@ class WorkerLeg:
             return None
         for call in status.get("calls") or ():
             if call.get("call") == self.call:
-                counters: dict[str, int] | None = call.get("rtp")
+                counters: dict[str, Any] | None = call.get("rtp")
+                if counters is not None and status.get("stale"):
+                    counters = {**counters, "stale": True}
                 return counters
         return None
 
