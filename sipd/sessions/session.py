@@ -217,7 +217,15 @@ class Session:
     def stream_context(self) -> StreamContext:
         """What this session's streams see of it."""
         return StreamContext(self.id, self.context.publish, self.context.media,
-                             self.context.media.audio_codecs(), self.context.resources)
+                             self.context.media.audio_codecs(), self.context.resources,
+                             account=self.account, local=str(self.account.aor_uri),
+                             remote=self.remote, fail=self._stream_failed)
+
+    def _stream_failed(self, reason: str) -> None:
+        """A stream broke for good (its MSRP connection lost...): the session ends with it."""
+        if not self.terminated:
+            self.end_failed = True
+            self.end(reason)
 
     # -- offer exchanges -----------------------------------------------------------------------
     def _legs_moved(self) -> None:
@@ -286,6 +294,7 @@ class Session:
     def _fail(self, code: int, reason: str) -> None:
         """The session failed before the outside leg could decide it."""
         self._publish_state(SessionState.FAILED, code, reason)
+        self._lines_follow(SessionState.FAILED)
         self._end_media(code)
         self._check_done()
 
@@ -412,9 +421,7 @@ class Session:
                 try:
                     plan = plan_answer(offer, self.context.streams, self.stream_context())
                 except NothingAccepted as exc:
-                    if any(media.type == AUDIO for media in offer.media):
-                        raise sdp.SdpMismatch(str(exc)) from None
-                    raise sdp.SdpMismatch(f"the offer has no audio stream ({exc})") from None
+                    raise sdp.SdpMismatch(str(exc)) from None
             except sdp.SdpMismatch as exc:
                 leg.feed(session.reject(488, leg.now(),
                                         headers=[("Warning", warning_value(str(exc)))]))

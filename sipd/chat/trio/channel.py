@@ -108,7 +108,7 @@ class ChatChannel:
                 self._queue(item)
             elif isinstance(item, Arrived):
                 text = item.text
-                content, encoding = _content(text.content, text.content_type)
+                content, encoding = readable(text.content, text.content_type)
                 message = {"session": self.session_id, "message_id": text.message_id,
                            "from": text.sender or self.remote,
                            "content_type": text.content_type, "content": content,
@@ -139,7 +139,7 @@ class ChatChannel:
                                      failure_report="yes" if send.report else "no")
 
 
-def _content(body: bytes, content_type: str) -> tuple[str, str | None]:
+def readable(body: bytes, content_type: str) -> tuple[str, str | None]:
     """Text as text (in its charset, else UTF-8 with replacement); anything else in base64,
     which the second item says."""
     media = content_type.split(";", 1)[0].strip().lower()

@@ -9,12 +9,17 @@ is one), `session.dtmf`, `session.hold`, `session.recording` (a recording file i
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Annotated, Iterator, Literal
+from typing import Annotated, Iterator
 
 from ...accounts.model import AccountNotFound
 from ...media.process import MediaWorkerError, MediaWorkerGone
 from ...media.supervisor import MediaUnavailable
-from ...sessions.errors import InvalidSessionParam, SessionNotFound, SessionStateError
+from ...sessions.errors import (
+    InvalidSessionParam,
+    SessionNotFound,
+    SessionStateError,
+    StreamUnavailable,
+)
 from ..api import method
 from ..dispatch import CallContext
 from ..errors import CONFLICT, REMOTE_ERROR, UNAVAILABLE, RpcError, invalid_params, not_found
@@ -36,7 +41,7 @@ def _errors(session_id: str | None = None) -> Iterator[None]:
         raise invalid_params(exc.reason, field=exc.field) from None
     except SessionStateError as exc:
         raise RpcError(CONFLICT, "Conflict", {"reason": str(exc)}) from None
-    except (MediaUnavailable, MediaWorkerGone) as exc:
+    except (MediaUnavailable, MediaWorkerGone, StreamUnavailable) as exc:
         raise RpcError(UNAVAILABLE, "Unavailable", {"reason": str(exc)}) from None
     except MediaWorkerError as exc:
         raise RpcError(REMOTE_ERROR, "Media engine refused", {"reason": str(exc)}) from None
@@ -66,7 +71,10 @@ async def start(
     ctx: CallContext, *,
     account: Annotated[str, "the calling account's id (\"local\": the daemon's own address)"],
     to: Annotated[str, "whom to call, e.g. sip:bob@example.com or sip:local@192.0.2.1:5060"],
-    streams: Annotated[list[Literal["audio"]], "the streams to offer"] = ["audio"],  # noqa: B006
+    streams: Annotated[list[Annotated[str, Constraint(minLength=1)]],
+                       Constraint(minItems=1),
+                       "the streams to offer, in m-line order: \"audio\", \"chat\" "
+                       "(a chat-only session starts no media engine)"] = ["audio"],  # noqa: B006
 ) -> dict:
     """Call someone; returns the new session (its `id` names it in every later call).
 

@@ -67,9 +67,15 @@ class StreamContext:
     publish: Publish
     media: MediaAllocator | None = None
     audio_codecs: tuple[str, ...] = ()
-    # What kinds need of the daemon beyond that, by name ("msrp": the MSRP endpoint whose
-    # `reserve()` gives a stream its path and whose reservation connects after the answer).
+    # What kinds need of the daemon beyond that, by name ("msrp": the MSRP service, whose
+    # endpoint gives a stream its path and whose reservation connects after the answer).
     resources: dict[str, Any] = field(default_factory=dict)
+    account: Any = None  # the session's account (sipd.accounts.model.AccountConfig)
+    local: str = ""   # our URI in the session (the account's address of record)
+    remote: str = ""  # the remote party's URI
+    # A stream that broke for good (its connection lost, a fingerprint that does not match)
+    # says so here: the session ends with that reason.
+    fail: Callable[[str], None] = field(default=lambda reason: None)
 
 
 class Stream(ABC):
@@ -127,6 +133,11 @@ class StreamKind(ABC):
                 context: StreamContext) -> str | None:
         """Why this kind cannot take the offered line (None: it can), known before anything
         is allocated, so that an offer nothing can take is refused at once (488)."""
+        return None
+
+    def unavailable(self, resources: dict[str, Any]) -> str | None:
+        """Why no stream of this kind can be made now (None: it can), for a clear refusal of
+        sessions.start instead of a session that fails."""
         return None
 
     @abstractmethod
