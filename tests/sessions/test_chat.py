@@ -11,6 +11,7 @@ import pytest
 from sipctl.client import RpcCallError
 from tests.harness.peer import DaemonPeer, daemon_settings, open_peer
 from tests.harness.process import running
+from tests.harness.waits import eventually
 
 PEER_TOPICS = ("sessions", "media", "chat")
 
@@ -72,6 +73,15 @@ async def test_chat_only_over_tls_with_no_media_worker(a, b):
         assert not peer.events.matching("media.worker")
         assert (await peer.call("system.state"))["media"]["workers"] == []
     await hang_up(a, a_id, b, b_id)
+
+    async def in_history() -> list[dict]:
+        rows = (await a.call("history.messages", session=a_id))["messages"]
+        return rows if len(rows) == 3 else []
+
+    rows = await eventually(in_history, what="the chat in A's history")
+    by_direction = sorted((row["direction"], row["status"], row["kind"]) for row in rows)
+    assert by_direction == [("incoming", "received", "chat"), ("outgoing", "delivered", "chat"),
+                            ("outgoing", "displayed", "chat")]
 
 
 async def test_audio_and_chat_in_one_session(a, b):
