@@ -1,0 +1,55 @@
+"""sipp offers sipd m=message lines it cannot use: each INVITE is refused 488 with a Warning
+naming the line and what is wrong with it, and the daemon serves on."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.harness.sipp import finish, messages
+
+pytestmark = pytest.mark.interop
+
+HOST = "127.0.0.1"
+PATH = "a=path:msrps://127.0.0.1:2855/s1d;tcp"
+TYPES = "a=accept-types:message/cpim text/plain"
+FILLER = "a=x-nothing"  # an attribute nobody reads, where a case needs fewer lines
+
+
+@pytest.mark.parametrize("media,attributes,why", [
+    ("m=message 2855 TCP/TLS/MSRP *", [TYPES, "a=setup:active"],
+     "m=message TCP/TLS/MSRP: the MSRP media line has no a=path"),
+    ("m=message 2855 TCP/TLS/MSRP *", [PATH, "a=setup:active"],
+     "m=message TCP/TLS/MSRP: the MSRP media line has no a=accept-types"),
+    ("m=message 2855 UDP/TLS/MSRP *", [PATH, TYPES],
+     "m=message UDP/TLS/MSRP: unknown transport UDP/TLS/MSRP"),
+    ("m=message 2855 TCP/TLS/MSRP *", [PATH, "a=accept-types:application/x-private"],
+     "takes none of the types we send"),
+    ("m=message 2855 TCP/MSRP *", ["a=path:msrp://127.0.0.1:2855/s1d;tcp", TYPES],
+     "m=message TCP/MSRP: MSRP here is over TLS (msrp.transport), not plain TCP"),
+    ("m=message 2855 TCP/TLS/MSRP *", [PATH, TYPES, "a=setup:holdconn"],
+     "holds the connection"),
+    ("m=message 2855 TCP/TLS/MSRP *", ["a=path:http://127.0.0.1/x", TYPES],
+     "malformed SDP: line 7: a=path URI 'http://127.0.0.1/x' is not an msrp: or msrps: URI"),
+])
+async def test_an_unusable_chat_offer_gets_488_naming_the_line(peer, sipp, daemon, media,
+                                                               attributes, why):
+    mark = peer.events.mark()
+    lines = [*attributes, FILLER, FILLER, FILLER][:3]
+    uac = sipp.start("call_uac_bad_msrp.xml", (HOST, peer.ports["udp"]),
+                     keys={"media": media, "attr1": lines[0], "attr2": lines[1],
+                           "attr3": lines[2]})
+    result = await finish(uac)
+
+    (refusal,) = [m for m in messages(result, "received") if m.startswith("SIP/2.0 488")]
+    warning = re.search(r"^Warning:\s*399 \S+ \"(.*)\"\s*$", refusal, re.M | re.I)
+    assert warning and why in warning.group(1), refusal
+    new = await peer.events.wait("session.new", since=mark,
+                                 remote=f"sip:sipp@{HOST}:{uac.local_port}")
+    # announced as the chat it offered (nothing, when the SDP itself cannot be read)
+    assert new["streams"] == ([] if "malformed SDP" in why else ["chat"])
+    over = await peer.state(new["id"], "failed")
+    assert over["code"] == 488
+    assert (await peer.call("system.version"))["name"] == "sipd"
+    assert "Traceback" not in daemon.log()
