@@ -184,7 +184,8 @@ class Session:
                     media={k: v for k, v in self.worker.info.items()
                            if k not in ("event", "call", "session")},
                     recording=self.recording, started=self.created,
-                    transfer=self.transfers.last)
+                    transfer=self.transfers.last,
+                    lines=[stream.view() for stream in self.lines.values()])
         return view
 
     async def rtp_counters(self) -> dict[str, int] | None:

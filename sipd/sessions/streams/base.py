@@ -91,6 +91,10 @@ class Stream(ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.kind.name} #{self.index} {self.state.value}>"
 
+    def view(self) -> dict[str, Any]:
+        """What sessions.get shows of the stream."""
+        return {"index": self.index, "kind": self.kind.name, "state": self.state.value}
+
     @abstractmethod
     async def offer(self) -> MediaDescription:
         """Our m-line for an offer of ours (the first one or a re-offer)."""

@@ -136,6 +136,17 @@ class MsrpStream(Stream):
         self._ended = trio.Event()
         self.failure: str | None = None  # why it broke
 
+    def view(self) -> dict[str, Any]:
+        view = super().view()
+        if self.local_media is not None:
+            view["local_path"] = [str(uri) for uri in self.local_media.path]
+        if self.remote_media is not None:
+            view["remote_path"] = [str(uri) for uri in self.remote_media.path]
+        view["connected"] = self.connection is not None and not self.connection.closed
+        if self.failure is not None:
+            view["failure"] = self.failure
+        return view
+
     # -- our line ------------------------------------------------------------------------------
     async def offer(self) -> MediaDescription:
         if self._line is not None:  # a re-offer keeps the path
