@@ -1,0 +1,74 @@
+"""sipctl's chat: a terminal chat (`sipctl chat ACCOUNT URI`, lines in, messages out, Ctrl-D
+ends it), `sipctl chat send ID TEXT` for scripts, and `sipctl watch chat`, between two real
+daemons."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+
+from tests.harness.sipctl import sessions, sipctl, sipctl_json
+from tests.harness.waits import wait_until
+
+
+def sipctl_process(daemon, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "sipctl", "--runtime-dir",
+                             str(daemon.runtime_dir), *args],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def collect(process: subprocess.Popen[str]) -> list[str]:
+    """The lines the process prints, as they come (a thread reads them)."""
+    lines: list[str] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def test_terminal_chat_send_and_watch(pair):
+    a, b = pair
+    port = sipctl_json(b, "state")["sip"]["ports"]["udp"]
+    watcher = sipctl_process(b, "--json", "watch", "chat", "--count", "1")
+    chat = sipctl_process(a, "chat", "local", f"sip:local@127.0.0.1:{port}")
+    printed = collect(chat)
+    try:
+        assert chat.stdin is not None
+        chat.stdin.write("hello from a\n")  # read once the chat is connected
+        chat.stdin.flush()
+        incoming = wait_until(lambda: [s for s in sessions(b)
+                                       if s["direction"] == "incoming"])[0]
+        assert incoming["streams"] == ["chat"]
+        sipctl(b, "answer", incoming["id"])
+
+        out, _ = watcher.communicate(timeout=30)  # `watch chat` saw the message arrive
+        (event,) = [json.loads(line)["params"] for line in out.splitlines()]
+        assert event["name"] == "chat.message" and event["data"]["content"] == "hello from a"
+
+        message_id = sipctl(b, "chat", "send", incoming["id"], "hi back").stdout.strip()
+        assert message_id
+        wait_until(lambda: any(line.endswith(": hi back") for line in printed),
+                   what="the reply in the terminal chat")
+        assert any(line.startswith("# connected") for line in printed), printed
+
+        chat.stdin.close()  # Ctrl-D: the session ends
+        assert chat.wait(30) == 0, chat.stderr.read() if chat.stderr else ""
+        wait_until(lambda: sipctl_json(b, "sessions", "get", incoming["id"])["state"]
+                   == "ended", what="B's session to end")
+        assert any(line.startswith("# ended") for line in printed), printed
+    finally:
+        for process in (watcher, chat):
+            process.kill()
+            process.wait()
+
+    late = sipctl(b, "chat", "send", incoming["id"], "gone", check=False)
+    assert late.returncode == 1 and "ended" in late.stderr
+    usage = sipctl(b, "chat", "only-one-word", check=False)
+    assert usage.returncode == 2
