@@ -1,12 +1,15 @@
 """sipp offers sipd m=message lines it cannot use: each INVITE is refused 488 with a Warning
-naming the line and what is wrong with it, and the daemon serves on."""
+naming the line and what is wrong with it, and the daemon serves on. And a sipp callee whose
+answer names an MSRP listener with another certificate than its a=fingerprint."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+import trio
 
+from sipd.msrp.trio.endpoint import EndpointSettings, MsrpEndpoint
 from tests.harness.sipp import finish, messages
 
 pytestmark = pytest.mark.interop
@@ -53,3 +56,27 @@ async def test_an_unusable_chat_offer_gets_488_naming_the_line(peer, sipp, daemo
     assert over["code"] == 488
     assert (await peer.call("system.version"))["name"] == "sipd"
     assert "Traceback" not in daemon.log()
+
+
+async def test_a_certificate_that_does_not_match_the_fingerprint_ends_the_chat(peer, sipp,
+                                                                               tmp_path):
+    """The answer's a=fingerprint is another certificate's than the one its MSRP listener
+    shows: sipd (the active side) refuses the connection, and the session ends failed with
+    that reason (BYE)."""
+    listener = MsrpEndpoint(EndpointSettings(transport="tls", state_dir=tmp_path / "listener"))
+    other = MsrpEndpoint(EndpointSettings(transport="tls", state_dir=tmp_path / "other"))
+    assert other.fingerprint is not None and other.fingerprint != listener.fingerprint
+    async with trio.open_nursery() as nursery:
+        await nursery.start(listener.serve)
+        reservation = await listener.reserve()
+        uas = sipp.start("call_uas_msrp.xml", keys={
+            "msrp_port": str(listener.port), "msrp_path": str(reservation.local_uri),
+            "fingerprint": str(other.fingerprint)})
+        to = f"sip:service@{HOST}:{uas.local_port}"
+        session = (await peer.call("sessions.start", account="local", to=to,
+                                   streams=["chat"]))["id"]
+        await peer.state(session, "established")
+        failed = await peer.state(session, "failed")
+        assert "fingerprint" in failed["reason"], failed
+        await finish(uas)  # it got our BYE
+        nursery.cancel_scope.cancel()
