@@ -226,9 +226,10 @@ class MsrpStream(Stream):
             self.connected.set()
         if reason is None or self.ending is not None:
             return
-        # The peer may have closed because it hangs up: its BYE comes beside the close.
-        with trio.move_on_after(PEER_CLOSE_GRACE):
-            await self._ended.wait()
+        if self.connection is not None:
+            # The peer may have closed because it hangs up: its BYE comes beside the close.
+            with trio.move_on_after(PEER_CLOSE_GRACE):
+                await self._ended.wait()
         if self.ending is None:
             self._failed(reason)
 
