@@ -68,6 +68,7 @@ from .invite.events import (
 )
 from .invite.session import InviteSession
 from .offers import OfferPassing
+from .proposals import StreamChanges
 from .sdp import MediaDescription
 from .streams import (AnswerPlan, NothingAccepted, Stream, StreamContext, StreamRefused,
                       StreamState, plan_answer)
@@ -127,6 +128,7 @@ class Session:
                                    other_lines=lambda: dict(self._local_lines))
         self.failover = InviteFailover(session_id, context.locator, self._invite_elsewhere)
         self.transfers = Transfers(self)  # REFER out and in (sessions.transfer)
+        self.changes = StreamChanges(self)  # streams added and removed once it is up
         self._answer = Answer.WAITING
         self._media_answered = False  # the internal INVITE has its 2xx (ours or the worker's)
         self._remote_offer: Any = None  # parsed offer of an incoming call
@@ -155,6 +157,11 @@ class Session:
     def media(self) -> LegDriver | None:
         """The internal leg to the media worker (None before it is set up)."""
         return self.worker.leg
+
+    @property
+    def local_lines(self) -> dict[int, MediaDescription]:
+        """Our lines of the streams in `lines`, by m-line."""
+        return self._local_lines
 
     @property
     def on_hold(self) -> bool:
@@ -691,9 +698,11 @@ class Session:
             elif action.kind == "answer":
                 self.offers.answer_in_ack(leg, action.sdp)  # of an offerless re-INVITE
         elif isinstance(action, OfferReceived):
-            self.offers.offer_from(leg, action.sdp)
+            if not self.changes.offer_from(leg, action.sdp):
+                self.offers.offer_from(leg, action.sdp)
         elif isinstance(action, ReinviteCompleted):
-            self.offers.forwarded(leg, action)
+            if not self.changes.completed(leg, action):
+                self.offers.forwarded(leg, action)
         elif isinstance(action, DtmfReceived):
             self.context.publish("session.dtmf", {"id": self.id, "digit": action.digit,
                                                   "method": "sip_info",

@@ -3,7 +3,10 @@
 Progress comes as events on the `sessions` topic: `session.new`, `session.state` (calling,
 ringing, early, established, ending, ended, failed; with the SIP code and reason when there
 is one), `session.dtmf`, `session.hold`, `session.recording` (a recording file is complete),
-`session.transfer` (a transfer's progress, ours or the remote party's).
+`session.transfer` (a transfer's progress, ours or the remote party's), `session.proposal`
+`{id, proposal, streams, state: pending|accepted|rejected|expired}` (the remote party offers
+to add streams), `session.streams` `{id, streams, change: added|removed|refused, stream, by:
+local|remote, code?, reason?}`.
 """
 
 from __future__ import annotations
@@ -190,3 +193,45 @@ async def transfer(
                              "transfer), not both or neither", field="to")
     with _errors(id):
         return await _sessions(ctx).transfer(id, to=to, replaces=replaces)
+
+
+STREAM = Annotated[str, Constraint(minLength=1), "a stream kind: \"chat\""]
+PROPOSAL = Annotated[str, Constraint(minLength=1),
+                     "the proposal's id (session.proposal's `proposal`); default: the pending "
+                     "one"]
+
+
+@method("sessions.add_stream")
+async def add_stream(ctx: CallContext, *, id: ID, stream: STREAM) -> dict:
+    """Add a stream to an established session (a re-INVITE offering it beside the others):
+    {id, stream, index}. `session.streams` says how it went: change "added" (it connects
+    next), or "refused" with the reason."""
+    with _errors(id):
+        return await _sessions(ctx).get(id).changes.add(stream)
+
+
+@method("sessions.remove_stream")
+async def remove_stream(ctx: CallContext, *, id: ID, stream: STREAM) -> dict:
+    """Remove a stream from an established session (a re-INVITE with its line at port 0);
+    `session.streams` with change "removed" follows. The last stream cannot be removed: end
+    the session instead."""
+    with _errors(id):
+        return _sessions(ctx).get(id).changes.remove(stream)
+
+
+@method("sessions.accept_proposal")
+async def accept_proposal(ctx: CallContext, *, id: ID, proposal: PROPOSAL | None = None
+                          ) -> dict:
+    """Accept the remote party's proposal to add streams (a `session.proposal` event with
+    state "pending"); the streams start at once."""
+    with _errors(id):
+        return await _sessions(ctx).get(id).changes.accept(proposal)
+
+
+@method("sessions.reject_proposal")
+async def reject_proposal(ctx: CallContext, *, id: ID, proposal: PROPOSAL | None = None
+                          ) -> dict:
+    """Refuse the remote party's proposal to add streams (488); the session stays as it was.
+    A proposal not answered within 30 s is refused the same way."""
+    with _errors(id):
+        return _sessions(ctx).get(id).changes.reject(proposal)
