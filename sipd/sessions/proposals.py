@@ -126,7 +126,18 @@ class StreamChanges:
             "id": self.session.id, "proposal": proposal.id, "state": "pending",
             "streams": [kind.name for kind in added.values()]})
         self.session.start_soon(self._expire, proposal)
+        if self.session.account.auto_accept_chat and \
+                all(kind.name == "chat" for kind in added.values()):
+            self.session.start_soon(self._accept_by_itself, proposal)
         return True
+
+    async def _accept_by_itself(self, proposal: Proposal) -> None:
+        """The account accepts chat by itself (auto_accept_chat)."""
+        if self.pending is proposal:
+            try:
+                await self.accept(proposal.id)
+            except (SessionStateError, InvalidSessionParam) as exc:
+                log.info("session %s: the proposal went: %s", self.session.id, exc)
 
     async def _expire(self, proposal: Proposal) -> None:
         with proposal.cancel:

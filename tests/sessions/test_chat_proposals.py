@@ -62,3 +62,26 @@ async def test_a_rejected_proposal_leaves_the_call_as_it_was(a, b):
     assert last.value.code == -32003
     await a.call("sessions.end", id=a_id)
     await b.state(b_id, "ended")
+
+
+async def test_an_account_may_accept_chat_by_itself(a, b):
+    account = await b.call("accounts.add", aor="sip:chatter@127.0.0.1", register=False,
+                           auto_accept_chat=True)
+    assert account["auto_accept_chat"] is True
+    try:
+        mark = b.events.mark()
+        a_id = (await a.call("sessions.start", account="local",
+                             to=b.uri(user="chatter")))["id"]
+        new = await b.events.wait("session.new", direction="incoming", since=mark)
+        assert new["account"] == account["id"]
+        await b.call("sessions.answer", id=new["id"])
+        await a.state(a_id, "established")
+        await a.call("sessions.add_stream", id=a_id, stream="chat")
+        await b.events.wait("session.proposal", id=new["id"], state="accepted")
+        await a.events.wait("session.streams", id=a_id, change="added")
+        sent = await a.call("chat.send", session=a_id, content="no click needed")
+        await b.events.wait("chat.message", session=new["id"], message_id=sent["message_id"])
+        await a.call("sessions.end", id=a_id)
+        await b.state(new["id"], "ended")
+    finally:
+        await b.call("accounts.remove", id=account["id"])

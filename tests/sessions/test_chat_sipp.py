@@ -1,6 +1,7 @@
 """sipp offers sipd m=message lines it cannot use: each INVITE is refused 488 with a Warning
 naming the line and what is wrong with it, and the daemon serves on. And a sipp callee whose
-answer names an MSRP listener with another certificate than its a=fingerprint."""
+answer names an MSRP listener with another certificate than its a=fingerprint, and a sipp
+caller whose re-INVITE adds chat to its call."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import trio
 
 from sipd.msrp.trio.endpoint import EndpointSettings, MsrpEndpoint
 from tests.harness.sipp import finish, messages
+from tests.peers.ports import free_port
 
 pytestmark = pytest.mark.interop
 
@@ -80,3 +82,28 @@ async def test_a_certificate_that_does_not_match_the_fingerprint_ends_the_chat(p
         assert "fingerprint" in failed["reason"], failed
         await finish(uas)  # it got our BYE
         nursery.cancel_scope.cancel()
+
+
+async def test_a_reinvite_adding_chat_to_a_call_is_a_proposal(peer, sipp):
+    """sipp calls, sipd answers; sipp's re-INVITE adds chat: a session.proposal, accepted
+    here, and sipd's 200 answers the m=message line with its own."""
+    uac = sipp.start("call_uac_add_chat.xml", (HOST, peer.ports["udp"]),
+                     rows=[[str(free_port())]])
+    new = await peer.events.wait("session.new", direction="incoming",
+                                 remote=f"sip:sipp@{HOST}:{uac.local_port}")
+    assert new["streams"] == ["audio"]
+    await peer.state(new["id"], "ringing")
+    await peer.call("sessions.answer", id=new["id"])
+    await peer.state(new["id"], "established")
+
+    proposal = await peer.events.wait("session.proposal", id=new["id"], state="pending")
+    assert proposal["streams"] == ["chat"]
+    accepted = await peer.call("sessions.accept_proposal", id=new["id"])
+    assert accepted["streams"] == ["audio", "chat"]
+    await peer.events.wait("session.streams", id=new["id"], change="added", by="remote")
+    (line,) = (await peer.call("sessions.get", id=new["id"]))["lines"]
+    assert line["kind"] == "chat" and line["remote_path"] == ["msrps://127.0.0.1:2855/sippchat;tcp"]
+
+    await peer.call("sessions.end", id=new["id"])
+    await peer.state(new["id"], "ended")
+    await finish(uac)  # its re-INVITE got the 200 with our m=message line

@@ -86,6 +86,8 @@ def _account_fields(*, adding: bool) -> tuple[Arg, ...]:
                                 "AOR)"),
         arg("--message-summary", action=argparse.BooleanOptionalAction, default=None,
             help="subscribe to the voicemail's message summary (add: yes)"),
+        arg("--auto-accept-chat", action=argparse.BooleanOptionalAction, default=None,
+            help="accept the remote party's proposals to add chat at once (add: no)"),
         arg("--xcap-root", help='XCAP root URL for contacts and policies ("": kept by sipd)'),
         arg("--xcap-username", help="XCAP user name (default: the digest user name)"),
         arg("--xcap-password", help='XCAP password (default: the account\'s; "-": read one '
