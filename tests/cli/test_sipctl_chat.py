@@ -72,3 +72,11 @@ def test_terminal_chat_send_and_watch(pair):
     assert late.returncode == 1 and "ended" in late.stderr
     usage = sipctl(b, "chat", "only-one-word", check=False)
     assert usage.returncode == 2
+
+
+def test_terminal_chat_to_nobody_exits_1(pair):
+    a, _ = pair
+    result = sipctl(a, "chat", "local", "sip:nobody@127.0.0.1:9;transport=tcp", check=False,
+                    stdin="never sent\n")
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "# failed" in result.stdout

@@ -85,3 +85,16 @@ async def test_an_account_may_accept_chat_by_itself(a, b):
         await b.state(new["id"], "ended")
     finally:
         await b.call("accounts.remove", id=account["id"])
+
+
+async def test_a_proposal_nobody_answers_is_refused_after_30_s(a, b):
+    a_id, b_id = await call_and_answer(a, b)
+    await a.call("sessions.add_stream", id=a_id, stream="chat")
+    await b.events.wait("session.proposal", id=b_id, state="pending")
+    expired = await b.events.wait("session.proposal", id=b_id, state="expired", timeout=45)
+    assert expired["streams"] == ["chat"]
+    refused = await a.events.wait("session.streams", id=a_id, change="refused", timeout=15)
+    assert refused["code"] == 488 and refused["streams"] == ["audio"]
+    assert (await b.call("sessions.get", id=b_id))["streams"] == ["audio"]
+    await a.call("sessions.end", id=a_id)
+    await b.state(b_id, "ended")
