@@ -115,6 +115,8 @@ class StreamChanges:
                 removed.add(index)
             else:
                 return False  # a change of a stream we keep: the usual way
+        if not (added or declined or removed):
+            return False  # a refresh: the usual way answers it with what we have
         proposal = Proposal(secrets.token_hex(4), leg, offer, added, declined, removed)
         if not added:
             self._answer(proposal, {})
