@@ -9,7 +9,6 @@ import trio
 from sipd.sessions.proposals import PROPOSAL_TIMEOUT
 from sipd.sessions.sdp import parse_sdp
 from sipd.sessions.streams import StreamRegistry, default_registry
-
 from sipd.sip.uri import SipUri
 
 from .dummy_kind import DummyKind
