@@ -516,6 +516,11 @@ class Session:
                     continue
                 stream.state = StreamState.NEGOTIATING  # once: start() makes it ACTIVE
                 self.start_soon(stream.start, self._local_lines[index], remote[index])
+            if not self._uses_worker and all(s.state is StreamState.ENDED
+                                             for s in self.lines.values()):
+                async def hang_up() -> None:  # not from within the leg's own event
+                    self.end("the remote party took none of the streams")
+                self.start_soon(hang_up)
         elif state in TERMINAL_STATES:
             for stream in self.lines.values():
                 if stream.state is not StreamState.ENDED:

@@ -84,20 +84,21 @@ class ChatStream(MsrpStream):
         self.channel = ChatChannel(connection, ChatConversation(payloads), self.context.publish,
                                    session_id=self.context.session_id,
                                    remote=self.context.remote)
+        self.connected.set()
         return await self.channel.run()
 
     # -- the user ------------------------------------------------------------------------------
     async def _open_channel(self) -> ChatChannel:
-        if self.state is StreamState.NEW or self.state is StreamState.NEGOTIATING:
+        if self.state is StreamState.NEW:
             raise ChatUnavailable("the chat is not connected yet: the session is not "
                                   "established")
-        if self.channel is None and self.state is StreamState.ACTIVE:
-            with trio.move_on_after(CONNECT_WAIT):
+        if self.channel is None and self.state is not StreamState.ENDED:
+            with trio.move_on_after(CONNECT_WAIT):  # it is connecting: the session is up
                 await self.connected.wait()
         channel = self.channel
         if channel is None or channel.ended is not None or self.state is StreamState.ENDED:
             why = self.failure or self.ending or (channel.ended if channel else None)
-            if self.state is StreamState.ACTIVE and channel is None and why is None:
+            if self.state is not StreamState.ENDED and channel is None and why is None:
                 raise ChatUnavailable("the chat is not connected yet (the MSRP connection is "
                                       "still being made)")
             raise ChatUnavailable(f"the chat has ended{': ' + why if why else ''}")

@@ -257,13 +257,12 @@ class MsrpStream(Stream):
         self.connection = connection
         async with trio.open_nursery() as nursery:
             await nursery.start(connection.run)
-            self.connected.set()
             return await self.converse(connection, theirs)
 
     @abstractmethod
     async def converse(self, connection: MsrpConnection, theirs: MsrpMedia) -> str:
-        """The kind's life over its running connection; returns why the connection ended
-        (once its ConnectionClosed event came)."""
+        """The kind's life over its running connection: it sets `connected` once the user
+        may use it, and returns why the connection ended (once its ConnectionClosed came)."""
 
     def _failed(self, reason: str) -> None:
         self.failure = reason
