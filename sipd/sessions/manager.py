@@ -36,10 +36,10 @@ from sipd.sip.uri import Uri, target_uri
 from .context import Addresses, MediaWorkers, SessionContext
 from .driver import LegDriver
 from .errors import InvalidSessionParam, SessionNotFound, SessionStateError, StreamUnavailable
-from .refer import ReferError, Replaces, parse_replaces
-from .session import Session
 from .invite.content import BodyError, sdp_of
+from .refer import ReferError, Replaces, parse_replaces
 from .sdp import SDPError, parse_sdp
+from .session import Session
 from .streams import default_registry, offered_kinds
 from .transfer import find_replaced
 
