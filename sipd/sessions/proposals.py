@@ -67,6 +67,13 @@ class StreamChanges:
         self._own: _OwnChange | None = None
 
     # -- views ---------------------------------------------------------------------------------
+    def view(self) -> dict[str, Any] | None:
+        """The remote's proposal waiting for the user (sessions.get), or None."""
+        proposal = self.pending
+        if proposal is None:
+            return None
+        return {"id": proposal.id, "streams": [kind.name for kind in proposal.added.values()]}
+
     def _publish_streams(self, change: str, stream: str, by: str,
                          reason: str | None = None, code: int | None = None) -> None:
         """session.streams: a stream added, removed, or refused (ours, by the remote)."""

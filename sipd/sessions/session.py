@@ -192,7 +192,8 @@ class Session:
                            if k not in ("event", "call", "session")},
                     recording=self.recording, started=self.created,
                     transfer=self.transfers.last,
-                    lines=[stream.view() for stream in self.lines.values()])
+                    lines=[stream.view() for stream in self.lines.values()],
+                    proposal=self.changes.view())
         return view
 
     async def rtp_counters(self) -> dict[str, int] | None:

@@ -80,3 +80,30 @@ def test_terminal_chat_to_nobody_exits_1(pair):
                     stdin="never sent\n")
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "# failed" in result.stdout
+
+
+def test_dial_a_chat_then_add_and_remove_it_on_a_call(pair):
+    a, b = pair
+    port = sipctl_json(b, "state")["sip"]["ports"]["udp"]
+    call = sipctl_json(a, "dial", "local", f"sip:local@127.0.0.1:{port}")  # audio
+    incoming = wait_until(lambda: [s for s in sessions(b) if s["direction"] == "incoming"
+                                   and s["state"] == "ringing"])[0]
+    sipctl(b, "answer", incoming["id"])
+    wait_until(lambda: sipctl_json(a, "sessions", "get", call["id"])["state"] == "established")
+
+    sipctl(a, "add-stream", call["id"], "chat")
+    proposal = wait_until(lambda: sipctl_json(b, "sessions", "get", incoming["id"])["proposal"],
+                          what="the proposal at B")
+    assert proposal["streams"] == ["chat"]
+    sipctl(b, "accept-proposal", incoming["id"])
+    wait_until(lambda: sipctl_json(a, "sessions", "get", call["id"])["streams"]
+               == ["audio", "chat"], what="the chat added")
+    assert sipctl(a, "chat", "send", call["id"], "over the call").stdout.strip()
+    sipctl(a, "remove-stream", call["id"], "chat")
+    wait_until(lambda: sipctl_json(b, "sessions", "get", incoming["id"])["streams"]
+               == ["audio"], what="the chat removed")
+    sipctl(a, "hangup", call["id"])
+
+    chat = sipctl_json(a, "dial", "local", f"sip:local@127.0.0.1:{port}", "--stream", "chat")
+    assert chat["streams"] == ["chat"]
+    sipctl(a, "hangup", chat["id"])

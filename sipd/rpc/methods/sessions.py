@@ -65,7 +65,8 @@ async def get(ctx: CallContext, *, id: ID) -> dict:
     """One session: direction, remote party, state, hold, media details, and `rtp`: the
     packets and bytes of audio sent and received so far (null without live media).
     `lines`: its streams other than audio, each {index (its m-line), kind, state, and for
-    MSRP local_path, remote_path, connected, failure?}."""
+    MSRP local_path, remote_path, connected, failure?}; `proposal`: the remote party's
+    proposal waiting for an answer ({id, streams}) or null."""
     with _errors(id):
         call = _sessions(ctx).get(id)
         return {**call.view(), "rtp": await call.rtp_counters()}
