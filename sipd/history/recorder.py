@@ -79,6 +79,15 @@ def _session_state(data: dict[str, Any], time: float) -> list[Statement]:
     return []
 
 
+def _session_streams(data: dict[str, Any], time: float) -> list[Statement]:
+    """A stream added or removed mid-session: the row keeps every kind it carried."""
+    streams = [s for s in data.get("streams") or [] if isinstance(s, str)]
+    if data.get("change") != "added" or not streams:
+        return []
+    return [("UPDATE sessions SET streams = ? WHERE uid = ? AND \"end\" IS NULL",
+             (json.dumps(streams), _text(data, "id")))]
+
+
 # -- pager messages ----------------------------------------------------------------------------
 
 _INSERT_MESSAGE = ("INSERT INTO messages (uid, kind, session, account, direction, remote, "
@@ -155,6 +164,7 @@ Handler = Callable[[dict[str, Any], float], list[Statement]]
 _HANDLERS: dict[str, Handler] = {
     "session.new": _session_new,
     "session.state": _session_state,
+    "session.streams": _session_streams,
     "message.sending": _message_sending,
     "message.delivery": _message_delivery,
     "message.received": _message_received,

@@ -114,6 +114,16 @@ def test_chat_messages_are_filed_under_their_session(db):
     assert [row["id"] for row in messages(db, search="bob")] == ["m1"]
 
 
+def test_a_stream_added_mid_session_is_kept_in_its_row(db):
+    record(db, event(1, "session.new", 10.0, id="s", account="local", direction="incoming",
+                     remote="sip:bob@h", streams=["audio"]),
+           event(2, "session.streams", 20.0, id="s", streams=["audio", "chat"],
+                 change="added", stream="chat", by="remote"),
+           event(3, "session.streams", 30.0, id="s", streams=["audio"], change="removed",
+                 stream="chat", by="local"))
+    assert sessions(db)[0]["streams"] == ["audio", "chat"]  # everything it carried
+
+
 def test_search_by_word_prefix_without_accents_or_syntax(db):
     record(db, event(1, "message.received", 1.0, id="a", account="local", to="sip:me@h",
                      **{"from": "sip:bob@h"}, content="Héllo, wörld — AND \"quoted\" NEAR(x)",
