@@ -2,7 +2,8 @@
 (`sessions.add_stream`, `sessions.remove_stream`) and the remote party's. A remote offer that
 adds streams is a proposal the user answers (`session.proposal` event, then
 `accept_proposal` / `reject_proposal`); one not answered within PROPOSAL_TIMEOUT is rejected
-(488). A remote offer that removes one of our streams is taken at once.
+(488). A remote offer that removes one of our streams is taken at once, and so is one that
+changes a stream's line in a way the stream can follow (a chat peer's new relay path).
 
 Only changes of the streams other than audio are handled here: the audio lines of our
 description stay as they are (the media worker is not asked), so an offer that also changes
@@ -47,6 +48,7 @@ class Proposal:
     added: dict[int, StreamKind]  # the lines it adds that we could take, by m-line
     declined: set[int] = field(default_factory=set)  # lines it adds that we cannot take
     removed: set[int] = field(default_factory=set)  # our streams it removes (port 0)
+    updated: set[int] = field(default_factory=set)  # our streams it changes (a new a=path)
     cancel: trio.CancelScope = field(default_factory=trio.CancelScope)
 
 
@@ -86,6 +88,10 @@ class StreamChanges:
             data["code"] = code
         session.context.publish("session.streams", data)
 
+    def _has_worker(self) -> bool:
+        registry = self.session.context.streams
+        return any(registry.get(name).uses_media_worker for name in self.session.streams)
+
     def _local(self, leg: LegDriver) -> SessionDescription:
         return sdp.parse(leg.session.local_sdp)
 
@@ -105,6 +111,7 @@ class StreamChanges:
         added: dict[int, StreamKind] = {}
         declined: set[int] = set()
         removed: set[int] = set()
+        updated: set[int] = set()
         context = self.session.stream_context()
         for index in changed_media(before, offer):
             line = offer.media[index]
@@ -120,11 +127,18 @@ class StreamChanges:
                     added[index] = kind
             elif line.is_rejected and index in self.session.lines:
                 removed.add(index)
-            else:
+            elif index in self.session.lines and self.session.lines[index].takes_update(line):
+                updated.add(index)  # its path changed (a new relay): our line stays
+            elif self._has_worker():
                 return False  # a change of a stream we keep: the usual way
-        if not (added or declined or removed):
+            else:  # nobody else to ask: no worker to pass it to
+                leg.feed(leg.session.reject_reinvite(488, leg.now(), headers=[(
+                    "Warning", warning_value(f"m-line {index}: this change of the "
+                                             f"{line.type} stream cannot be taken"))]))
+                return True
+        if not (added or declined or removed or updated):
             return False  # a refresh: the usual way answers it with what we have
-        proposal = Proposal(secrets.token_hex(4), leg, offer, added, declined, removed)
+        proposal = Proposal(secrets.token_hex(4), leg, offer, added, declined, removed, updated)
         if not added:
             self._answer(proposal, {})
             return True
@@ -210,7 +224,7 @@ class StreamChanges:
         """Our answer: our description as it was, with the new streams' lines (port 0 for
         those declined) and port 0 for the removed ones; the new streams start at once (the
         offerer has all it needs once our 200 is out)."""
-        leg = proposal.leg
+        session, leg = self.session, proposal.leg
         if leg.closed or leg.session.terminated:
             return
         local = self._local(leg)
@@ -232,6 +246,10 @@ class StreamChanges:
         for index, (stream, line) in answers.items():
             self._adopt(index, stream, line, proposal.offer.media[index])
             self._publish_streams("added", stream.kind.name, "remote")
+        for index in proposal.updated:
+            kept = session.lines.get(index)
+            if kept is not None and index < len(local.media):
+                session.start_soon(kept.update, local.media[index], proposal.offer.media[index])
 
     # -- ours ----------------------------------------------------------------------------------
     def _ready_leg(self) -> LegDriver:

@@ -110,6 +110,11 @@ class Stream(ABC):
         stay to read its connection until the session ends (its task is then cancelled)."""
         self.state = StreamState.ACTIVE
 
+    def takes_update(self, remote: MediaDescription) -> bool:
+        """Whether the stream can follow the remote's re-offer of its line (`remote`) while
+        keeping its own line as it is (then `update` is called once it is answered)."""
+        return False
+
     async def update(  # noqa: B027 (an optional hook: most kinds need nothing here)
             self, local: MediaDescription, remote: MediaDescription) -> None:
         """A later exchange (re-INVITE) changed its lines."""

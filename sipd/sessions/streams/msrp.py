@@ -259,6 +259,26 @@ class MsrpStream(Stream):
             await nursery.start(connection.run)
             return await self.converse(connection, theirs)
 
+    def takes_update(self, remote: MediaDescription) -> bool:
+        """A re-offer that keeps the peer's own URI (its relays changed, say) is followed on
+        the same connection; a new URI would be a new MSRP session, which we do not take."""
+        if self.remote_media is None or remote.is_rejected or not remote.is_msrp:
+            return False
+        try:
+            theirs = read_line(remote)
+        except MsrpParseError:
+            return False
+        return theirs.path[-1].same_as(self.remote_media.path[-1])
+
+    async def update(self, local: MediaDescription, remote: MediaDescription) -> None:
+        try:
+            theirs = read_line(remote)
+        except MsrpParseError:
+            return
+        self.remote_media = theirs
+        if self.connection is not None:
+            self.connection.session.set_remote_path(theirs.path)
+
     @abstractmethod
     async def converse(self, connection: MsrpConnection, theirs: MsrpMedia) -> str:
         """The kind's life over its running connection: it sets `connected` once the user

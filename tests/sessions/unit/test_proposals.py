@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import trio
 
+from sipd.sessions.invite.events import ReinviteCompleted
 from sipd.sessions.proposals import PROPOSAL_TIMEOUT
 from sipd.sessions.sdp import parse_sdp
 from sipd.sessions.streams import StreamRegistry, default_registry
@@ -90,3 +91,49 @@ async def test_our_addition_goes_out_and_starts(nursery, autojump_clock):
     await h.remote.wait(lambda: b"TCP/DUMMY" in (call.session.remote_sdp or b""))
     offer = parse_sdp(call.session.remote_sdp or b"")
     assert [m.type for m in offer.media] == ["audio", "application"]
+
+
+async def test_a_change_nobody_can_take_in_a_session_without_audio_is_488(nursery,
+                                                                         autojump_clock):
+    kind = DummyKind()
+    h = Harness(nursery, streams=StreamRegistry([*default_registry(), kind]))
+    session = h.open("incoming")
+    head = audio_sdp("remote").split(b"m=audio")[0]
+    h.remote.invite(SipUri("127.0.0.1", user="alice", port=SESSION_PORT),
+                    head + DUMMY.encode())
+    await h.wait(lambda: "ringing" in h.states())
+    await session.answer()
+    await h.wait_state("established")
+    call = h.remote.call
+    await h.remote.wait(lambda: "established" in call.states())
+    changed = head.replace(b"remote 100 1", b"remote 100 2") + DUMMY.replace(
+        "theirs", "changed").encode()
+    call.feed(call.session.reinvite(changed, call.leg.now()))
+
+    def outcome() -> list[ReinviteCompleted]:
+        return [e for e in call.events if isinstance(e, ReinviteCompleted)]
+
+    await h.remote.wait(lambda: bool(outcome()))
+    assert [(o.accepted, o.code) for o in outcome()] == [(False, 488)]  # not 491: no retry
+    assert session.streams == ["dummy"] and kind.streams[0].ended is None  # as it was
+
+
+def test_a_chat_follows_a_new_relay_path_but_not_a_new_peer():
+    from sipd.msrp.sdp import MsrpMedia
+    from sipd.msrp.uri import parse_path
+    from sipd.sessions.sdp import MediaDescription
+    from sipd.sessions.streams import ChatKind, StreamContext
+
+    stream = ChatKind().new_stream(StreamContext("s1", lambda name, data: None), 0)
+    peer = "msrp://192.0.2.9:2855/peer;tcp"
+    stream.remote_media = MsrpMedia(parse_path(peer), ["text/plain"])  # type: ignore[attr-defined]
+
+    def line(path: str) -> MediaDescription:
+        media = MediaDescription.new("message", 2855, "TCP/MSRP", ["*"])
+        media.add_attribute("accept-types", "text/plain")
+        media.add_attribute("path", path)
+        return media
+
+    assert stream.takes_update(line(f"msrps://relay.example:2855/r1;tcp {peer}"))
+    assert not stream.takes_update(line("msrp://192.0.2.9:2855/another;tcp"))
+    assert not stream.takes_update(line(peer).rejected())
