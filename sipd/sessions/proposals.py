@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 PROPOSAL_TIMEOUT = 30.0  # seconds a remote proposal waits for the user (then 488)
+REOFFER_WAIT = 60.0  # seconds a changed line of ours waits for a re-INVITE to be possible
 
 
 @dataclass
@@ -54,12 +55,13 @@ class Proposal:
 
 @dataclass
 class _OwnChange:
-    """Our re-INVITE adding (`stream` new) or removing a stream, until its outcome."""
+    """Our re-INVITE adding (`stream` new), removing or updating a stream's line, until its
+    outcome."""
 
     index: int
     stream: Stream
     line: MediaDescription
-    adding: bool
+    what: str  # add | remove | update
 
 
 class StreamChanges:
@@ -290,7 +292,7 @@ class StreamChanges:
             await stream.end("the session changed meanwhile")
             raise SessionStateError(f"session {session.id} changed meanwhile; try again")
         local.media = [*local.media, line]
-        self._own = _OwnChange(index, stream, line, adding=True)
+        self._own = _OwnChange(index, stream, line, "add")
         leg.feed(leg.session.reinvite(self._send(local), leg.now()))
         return {"id": session.id, "stream": name, "index": index}
 
@@ -308,7 +310,7 @@ class StreamChanges:
         local = self._local(leg)
         line = local.media[index].rejected()
         local.media = [line if i == index else m for i, m in enumerate(local.media)]
-        self._own = _OwnChange(index, stream, line, adding=False)
+        self._own = _OwnChange(index, stream, line, "remove")
         leg.feed(leg.session.reinvite(self._send(local), leg.now()))
         return {"id": session.id, "stream": name, "index": index}
 
@@ -320,7 +322,12 @@ class StreamChanges:
         self._own = None
         session = self.session
         name = own.stream.kind.name
-        if not own.adding:
+        if own.what == "update":
+            if not action.accepted:
+                log.warning("session %s: the remote party refused our new %s line: %s %s",
+                            session.id, name, action.code, action.reason)
+            return True
+        if own.what == "remove":
             if action.accepted:
                 self._forget(own.index, "removed")
                 self._publish_streams("removed", name, "local")
@@ -342,6 +349,38 @@ class StreamChanges:
         self._adopt(own.index, own.stream, own.line, remote)
         self._publish_streams("added", name, "local")
         return True
+
+    def line_changed(self, index: int, line: MediaDescription) -> None:
+        """A stream's own line changed (its relay gave it a new a=path): offered to the
+        remote party as soon as a re-INVITE may go."""
+        session = self.session
+        if index not in session.lines:
+            return
+        session.local_lines[index] = line
+        session.start_soon(self._reoffer, index)
+
+    async def _reoffer(self, index: int) -> None:
+        session = self.session
+        with trio.move_on_after(REOFFER_WAIT):
+            while True:
+                leg, stream = session.outside, session.lines.get(index)
+                if leg is None or leg.session.terminated or stream is None:
+                    return
+                if self._own is None and self.pending is None and leg.session.can_reinvite:
+                    break
+                await session.settled(limit=1.0)
+                await trio.sleep(0.1)
+            local = self._local(leg)
+            line = session.local_lines.get(index)
+            if line is None or index >= len(local.media):
+                return
+            local.media = [line if i == index else m for i, m in enumerate(local.media)]
+            self._own = _OwnChange(index, stream, line, "update")
+            leg.feed(leg.session.reinvite(self._send(local), leg.now()))
+            return
+        log.warning("session %s: our new %s line could not be offered within %g s",
+                    session.id, session.lines[index].kind.name if index in session.lines
+                    else "stream", REOFFER_WAIT)
 
     # -- the session's lists -------------------------------------------------------------------
     def _adopt(self, index: int, stream: Stream, line: MediaDescription,

@@ -228,7 +228,8 @@ class Session:
         return StreamContext(self.id, self.context.publish, self.context.media,
                              self.context.media.audio_codecs(), self.context.resources,
                              account=self.account, local=str(self.account.aor_uri),
-                             remote=self.remote, fail=self._stream_failed)
+                             remote=self.remote, fail=self._stream_failed,
+                             line_changed=self.changes.line_changed)
 
     def _stream_failed(self, reason: str) -> None:
         """A stream broke for good (its MSRP connection lost...): the session ends with it."""

@@ -21,7 +21,8 @@ from typing import Any
 
 import trio
 
-from ...msrp.trio.connection import ConnectionClosed, MsrpConnection
+from ...msrp.trio.connection import ConnectionClosed, MsrpConnection, RelayPathChanged
+from ...msrp.uri import MsrpUri
 from ..conversation import (
     Arrived,
     ChatConversation,
@@ -43,12 +44,15 @@ def _wall() -> datetime.datetime:
 
 class ChatChannel:
     def __init__(self, connection: MsrpConnection, conversation: ChatConversation,
-                 publish: Publish, *, session_id: str, remote: str) -> None:
+                 publish: Publish, *, session_id: str, remote: str,
+                 on_relay_path: Callable[[list[MsrpUri]], None] | None = None) -> None:
         self.connection = connection
         self.conversation = conversation
         self.publish = publish
         self.session_id = session_id
         self.remote = remote  # the session's remote party: the sender of plain messages
+        # Our relay gave us a new path (a refresh): the peer must hear it (a re-INVITE).
+        self.on_relay_path = on_relay_path
         self._timer_changed = trio.Event()
         self.ended: str | None = None
 
@@ -86,6 +90,10 @@ class ChatChannel:
             async for event in self.connection.events:
                 if isinstance(event, ConnectionClosed):
                     reason = event.reason
+                    continue
+                if isinstance(event, RelayPathChanged):
+                    if self.on_relay_path is not None:
+                        self.on_relay_path(event.local_path)
                     continue
                 self._handle(self.conversation.on_msrp(event, now=trio.current_time(),
                                                        wall=_wall()))

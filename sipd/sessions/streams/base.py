@@ -76,6 +76,10 @@ class StreamContext:
     # A stream that broke for good (its connection lost, a fingerprint that does not match)
     # says so here: the session ends with that reason.
     fail: Callable[[str], None] = field(default=lambda reason: None)
+    # A stream whose own line changed (its relay gave it a new a=path) hands the new line
+    # here: the session offers it to the remote party (re-INVITE).
+    line_changed: Callable[[int, MediaDescription], None] = field(
+        default=lambda index, line: None)
 
 
 class Stream(ABC):

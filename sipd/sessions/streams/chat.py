@@ -83,7 +83,8 @@ class ChatStream(MsrpStream):
                                 accept_wrapped_types=theirs.accept_wrapped_types)
         self.channel = ChatChannel(connection, ChatConversation(payloads), self.context.publish,
                                    session_id=self.context.session_id,
-                                   remote=self.context.remote)
+                                   remote=self.context.remote,
+                                   on_relay_path=self.relay_path_changed)
         self.connected.set()
         return await self.channel.run()
 

@@ -35,6 +35,7 @@ from ...msrp.trio.connection import MsrpConnectError, MsrpConnection
 from ...msrp.trio.endpoint import MsrpEndpoint, MsrpReservation
 from ...msrp.trio.relay import RelaySettings
 from ...msrp.trio.service import MsrpService, MsrpUnavailable
+from ...msrp.uri import MsrpUri, format_path
 from ..sdp import Connection, MediaDescription, SessionDescription
 from .base import Stream, StreamContext, StreamKind, StreamRefused, StreamState
 
@@ -258,6 +259,18 @@ class MsrpStream(Stream):
         async with trio.open_nursery() as nursery:
             await nursery.start(connection.run)
             return await self.converse(connection, theirs)
+
+    def relay_path_changed(self, path: list[MsrpUri]) -> None:
+        """Our relay's refresh gave us a new Use-Path: our line says so, and the session
+        tells the peer (the old path works until the old grant runs out)."""
+        line, ours = self._line, self.local_media
+        if line is None or ours is None or self.state is StreamState.ENDED:
+            return
+        ours.path = list(path)
+        line = line.copy()
+        line.set_attribute("path", format_path(path))
+        self._line = line
+        self.context.line_changed(self.index, line.copy())
 
     def takes_update(self, remote: MediaDescription) -> bool:
         """A re-offer that keeps the peer's own URI (its relays changed, say) is followed on
