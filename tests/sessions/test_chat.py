@@ -41,6 +41,15 @@ async def test_audio_and_chat_in_one_session(a, b):
     await hang_up(b, b_id, a, a_id)
 
 
+async def test_chat_before_audio_keeps_its_m_line_order(a, b):
+    a_id, b_id = await start_chat(a, b, ["chat", "audio"])
+    (line,) = (await b.call("sessions.get", id=b_id))["lines"]
+    assert line["index"] == 0 and line["kind"] == "chat"
+    sent = (await b.call("chat.send", session=b_id, content="first line first"))["message_id"]
+    await a.events.wait("chat.message", session=a_id, message_id=sent)
+    await hang_up(a, a_id, b, b_id)
+
+
 async def test_chat_only_over_tcp(tmp_path):
     settings = {**daemon_settings(), "msrp.transport": "tcp"}
     with running(tmp_path, settings) as (one, two):
