@@ -166,10 +166,12 @@ async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
                               presence, MsrpService.unstarted())
             msrp = MsrpService(service.settings.get, host=media_address,
                                state_dir=service.paths.state_dir,
-                               may_accept=lambda: budget.may_accept(PEER))
+                               may_accept=lambda: budget.may_accept(PEER),
+                               nameservers=nameservers(service.settings))
             await msrp.start(nursery)
             service.add_state("msrp", msrp.state)
             agent.msrp = msrp
+            sessions.context.resources["msrp"] = msrp  # for the MSRP stream kinds
             stack.set_local_uri_check(
                 lambda uri: sessions.is_internal_uri(uri) or accounts.is_local_uri(uri))
             stack.set_request_handler(agent.on_request)

@@ -156,6 +156,9 @@ FIELDS: tuple[Setting, ...] = (
     BoolSetting("message_summary", True,
                 "Subscribe to the voicemail's message summary (account.message_summary "
                 "events) when a voicemail URI is set."),
+    BoolSetting("auto_accept_chat", False,
+                "Accept at once the remote party's proposal to add chat to a session of this "
+                "account, without a sessions.accept_proposal."),
 )
 BY_NAME: dict[str, Setting] = {setting.key: setting for setting in FIELDS}
 FIELD_NAMES: tuple[str, ...] = tuple(BY_NAME)
@@ -239,6 +242,7 @@ class AccountConfig:
     accept_files_from_contacts: bool = False
     voicemail: str = ""
     message_summary: bool = True
+    auto_accept_chat: bool = False
     # Keys of the stored table this version does not know (later groups such as presence,
     # xcap, msrp, rtp overrides; or an admin's typo, which is logged): kept when written back.
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=True)
@@ -382,6 +386,7 @@ class AccountConfig:
             "accept_files_from_contacts": self.accept_files_from_contacts,
             "voicemail": self.voicemail,
             "message_summary": self.message_summary,
+            "auto_accept_chat": self.auto_accept_chat,
             "local": self.is_local,
         }
         if XCAP_SECTION in self.extra:

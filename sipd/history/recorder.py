@@ -82,6 +82,15 @@ def _session_state(data: dict[str, Any], time: float) -> list[Statement]:
     return []
 
 
+def _session_streams(data: dict[str, Any], time: float) -> list[Statement]:
+    """A stream added or removed mid-session: the row keeps every kind it carried."""
+    streams = [s for s in data.get("streams") or [] if isinstance(s, str)]
+    if data.get("change") != "added" or not streams:
+        return []
+    return [("UPDATE sessions SET streams = ? WHERE uid = ? AND \"end\" IS NULL",
+             (json.dumps(streams), _text(data, "id")))]
+
+
 # -- pager messages ----------------------------------------------------------------------------
 
 _INSERT_MESSAGE = ("INSERT INTO messages (uid, kind, session, account, direction, remote, "
@@ -114,13 +123,57 @@ def _message_received(data: dict[str, Any], time: float) -> list[Statement]:
               "received", None, None, time))]
 
 
+# -- chat messages (MSRP, in a session) -----------------------------------------------------------
+
+# The account and remote party are the session's: its row is the open one with that uid.
+_INSERT_CHAT = ("INSERT INTO messages (uid, kind, session, account, direction, remote, "
+                "remote_key, time, content_type, content, status, code, reason, updated) "
+                "SELECT ?, 'chat', uid, account, ?, remote, remote_key, ?, ?, ?, ?, NULL, NULL, ? "
+                'FROM sessions WHERE uid = ? AND "end" IS NULL ORDER BY id DESC LIMIT 1')
+
+
+def _chat_row(data: dict[str, Any], time: float, direction: str,
+              status: str) -> list[Statement]:
+    content = _text(data, "content")
+    if data.get("encoding") == "base64":
+        content = ""  # binary (a picture...): the history keeps text only
+    return [(_INSERT_CHAT,
+             (_text(data, "message_id") or uuid.uuid4().hex, direction, time,
+              _text(data, "content_type") or "text/plain", content, status, time,
+              _text(data, "session")))]
+
+
+def _chat_sending(data: dict[str, Any], time: float) -> list[Statement]:
+    return _chat_row(data, time, "outgoing", "sending")
+
+
+def _chat_message(data: dict[str, Any], time: float) -> list[Statement]:
+    return _chat_row(data, time, "incoming", "received")
+
+
+def _chat_delivery(data: dict[str, Any], time: float) -> list[Statement]:
+    status = data.get("status")
+    if status not in ("delivered", "failed", "displayed"):
+        return []
+    # displayed outranks delivered (a late delivery notification changes nothing)
+    return [("UPDATE messages SET status = ?, code = ?, reason = ?, updated = ? "
+             "WHERE uid = ? AND session = ? AND kind = 'chat' AND direction = 'outgoing' "
+             "AND NOT (status = 'displayed' AND ? = 'delivered')",
+             (status, _int(data, "code"), _optional_text(data, "reason"), time,
+              _text(data, "message_id"), _text(data, "session"), status))]
+
+
 Handler = Callable[[dict[str, Any], float], list[Statement]]
 _HANDLERS: dict[str, Handler] = {
     "session.new": _session_new,
     "session.state": _session_state,
+    "session.streams": _session_streams,
     "message.sending": _message_sending,
     "message.delivery": _message_delivery,
     "message.received": _message_received,
+    "chat.sending": _chat_sending,
+    "chat.message": _chat_message,
+    "chat.delivery": _chat_delivery,
 }
 
 

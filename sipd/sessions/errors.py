@@ -18,3 +18,7 @@ class InvalidSessionParam(ValueError):
         super().__init__(reason)
         self.field = field
         self.reason = reason
+
+
+class StreamUnavailable(Exception):
+    """A stream of the kind asked for cannot be made now (MSRP did not start...)."""

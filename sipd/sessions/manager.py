@@ -36,11 +36,13 @@ from sipd.sip.uri import Uri, target_uri
 from .admission import IncomingAdmission
 from .context import Addresses, MediaWorkers, SessionContext
 from .driver import LegDriver
-from .errors import InvalidSessionParam, SessionNotFound, SessionStateError
+from .errors import InvalidSessionParam, SessionNotFound, SessionStateError, StreamUnavailable
+from .invite.content import BodyError, sdp_of
 from .policy import SessionPolicy
 from .refer import ReferError, Replaces, parse_replaces
+from .sdp import SDPError, parse_sdp
 from .session import Session
-from .streams import default_registry
+from .streams import default_registry, offered_kinds
 from .transfer import find_replaced
 
 log = logging.getLogger(__name__)
@@ -225,12 +227,17 @@ class SessionManager:
         wanted: builtins.list[str] = [*dict.fromkeys(streams)]
         unknown = [name for name in wanted if name not in self.context.streams]
         if unknown or not wanted:
-            raise InvalidSessionParam("streams", f"the streams are some of "
-                                                 f"{self.context.streams.names()}, not "
-                                                 f"{streams!r}")
+            known = ", ".join(self.context.streams.names())
+            raise InvalidSessionParam("streams", f"no stream kind {', '.join(unknown)} (known: "
+                                                 f"{known})" if unknown else
+                                                 f"name at least one stream ({known})")
         if self.media is None and any(self.context.streams.get(name).uses_media_worker
                                       for name in wanted):
             raise MediaUnavailable(f"the media engine is not running: {self.media_problem}")
+        for name in wanted:
+            problem = self.context.streams.get(name).unavailable(self.context.resources)
+            if problem is not None:
+                raise StreamUnavailable(f"no {name} stream: {problem}")
         try:
             uri = target_uri(to)
         except ValueError as exc:
@@ -263,7 +270,8 @@ class SessionManager:
             await incoming.respond(refusal.status, refusal.reason, headers=refusal.headers)
             return
         extra = {"replaces": replaced.id} if replaced is not None else None
-        call = await self._open(account, "incoming", remote, extra)
+        call = await self._open(account, "incoming", remote, extra,
+                                streams=self._offered(incoming))
         if replaced is not None:
             self.watch(call.id, lambda data: self._replacing(call, replaced, data))
         # An account with auto_answer answers at once, without a 180 first, and from this
@@ -275,6 +283,14 @@ class SessionManager:
             await self._auto_answer(call)
         elif replaced is not None:
             call.start_soon(self._auto_answer, call)
+
+    def _offered(self, incoming: IncomingRequest) -> builtins.list[str]:
+        """The kinds of the streams an INVITE offers (an offerless one gets audio)."""
+        try:
+            body = sdp_of(incoming.request)
+            return offered_kinds(parse_sdp(body), self.context.streams) if body else ["audio"]
+        except (BodyError, SDPError):
+            return []  # refused when it is received
 
     def _replaced(self, replaces: Replaces) -> Session:
         call, status, reason = find_replaced(self._calls.values(), replaces)

@@ -68,6 +68,7 @@ from .invite.events import (
 )
 from .invite.session import InviteSession
 from .offers import OfferPassing
+from .proposals import StreamChanges
 from .ring_limit import RingLimit, expires_header, incoming_limit, outgoing_limit
 from .sdp import MediaDescription
 from .streams import (AnswerPlan, NothingAccepted, Stream, StreamContext, StreamRefused,
@@ -128,6 +129,7 @@ class Session:
                                    other_lines=lambda: dict(self._local_lines))
         self.failover = InviteFailover(session_id, context.locator, self._invite_elsewhere)
         self.transfers = Transfers(self)  # REFER out and in (sessions.transfer)
+        self.changes = StreamChanges(self)  # streams added and removed once it is up
         self._answer = Answer.WAITING
         self._media_answered = False  # the internal INVITE has its 2xx (ours or the worker's)
         self._remote_offer: Any = None  # parsed offer of an incoming call
@@ -158,6 +160,11 @@ class Session:
         return self.worker.leg
 
     @property
+    def local_lines(self) -> dict[int, MediaDescription]:
+        """Our lines of the streams in `lines`, by m-line."""
+        return self._local_lines
+
+    @property
     def on_hold(self) -> bool:
         return self.offers.on_hold
 
@@ -185,7 +192,9 @@ class Session:
                     media={k: v for k, v in self.worker.info.items()
                            if k not in ("event", "call", "session")},
                     recording=self.recording, started=self.created,
-                    transfer=self.transfers.last)
+                    transfer=self.transfers.last,
+                    lines=[stream.view() for stream in self.lines.values()],
+                    proposal=self.changes.view())
         return view
 
     async def rtp_counters(self) -> dict[str, Any] | None:
@@ -218,7 +227,16 @@ class Session:
     def stream_context(self) -> StreamContext:
         """What this session's streams see of it."""
         return StreamContext(self.id, self.context.publish, self.context.media,
-                             self.context.media.audio_codecs(), self.context.resources)
+                             self.context.media.audio_codecs(), self.context.resources,
+                             account=self.account, local=str(self.account.aor_uri),
+                             remote=self.remote, fail=self._stream_failed,
+                             line_changed=self.changes.line_changed)
+
+    def _stream_failed(self, reason: str) -> None:
+        """A stream broke for good (its MSRP connection lost...): the session ends with it."""
+        if not self.terminated:
+            self.end_failed = True
+            self.end(reason)
 
     # -- offer exchanges -----------------------------------------------------------------------
     def _legs_moved(self) -> None:
@@ -287,6 +305,7 @@ class Session:
     def _fail(self, code: int, reason: str) -> None:
         """The session failed before the outside leg could decide it."""
         self._publish_state(SessionState.FAILED, code, reason)
+        self._lines_follow(SessionState.FAILED)
         self._end_media(code)
         self._check_done()
 
@@ -419,9 +438,7 @@ class Session:
                 try:
                     plan = plan_answer(offer, self.context.streams, self.stream_context())
                 except NothingAccepted as exc:
-                    if any(media.type == AUDIO for media in offer.media):
-                        raise sdp.SdpMismatch(str(exc)) from None
-                    raise sdp.SdpMismatch(f"the offer has no audio stream ({exc})") from None
+                    raise sdp.SdpMismatch(str(exc)) from None
             except sdp.SdpMismatch as exc:
                 leg.feed(session.reject(488, leg.now(),
                                         headers=[("Warning", warning_value(str(exc)))]))
@@ -508,6 +525,11 @@ class Session:
                     continue
                 stream.state = StreamState.NEGOTIATING  # once: start() makes it ACTIVE
                 self.start_soon(stream.start, self._local_lines[index], remote[index])
+            if not self._uses_worker and all(s.state is StreamState.ENDED
+                                             for s in self.lines.values()):
+                async def hang_up() -> None:  # not from within the leg's own event
+                    self.end("the remote party took none of the streams")
+                self.start_soon(hang_up)
         elif state in TERMINAL_STATES:
             for stream in self.lines.values():
                 if stream.state is not StreamState.ENDED:
@@ -710,9 +732,11 @@ class Session:
             elif action.kind == "answer":
                 self.offers.answer_in_ack(leg, action.sdp)  # of an offerless re-INVITE
         elif isinstance(action, OfferReceived):
-            self.offers.offer_from(leg, action.sdp)
+            if not self.changes.offer_from(leg, action.sdp):
+                self.offers.offer_from(leg, action.sdp)
         elif isinstance(action, ReinviteCompleted):
-            self.offers.forwarded(leg, action)
+            if not self.changes.completed(leg, action):
+                self.offers.forwarded(leg, action)
         elif isinstance(action, DtmfReceived):
             self.context.publish("session.dtmf", {"id": self.id, "digit": action.digit,
                                                   "method": "sip_info",

@@ -115,7 +115,7 @@ def test_public_view_never_holds_the_password():
                       "outbound_proxy": "", "transport": "", "register": True,
                       "expires": 600, "auto_answer": False,
                       "accept_files_from_contacts": False, "voicemail": "",
-                      "message_summary": True, "local": False}
+                      "message_summary": True, "auto_accept_chat": False, "local": False}
 
 
 def test_auto_answer_is_a_bool_off_by_default_and_stored(store, path):
@@ -158,7 +158,7 @@ def test_describe_lists_every_field():
     assert list(fields) == ["aor", "display_name", "username", "password", "registrar",
                             "outbound_proxy", "transport", "register", "expires",
                             "auto_answer", "accept_files_from_contacts", "voicemail",
-                            "message_summary"]
+                            "message_summary", "auto_accept_chat"]
     assert fields["aor"]["required"] and not fields["expires"]["required"]
     assert fields["password"]["secret"] and fields["expires"]["minimum"] == 60
 

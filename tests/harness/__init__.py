@@ -10,6 +10,7 @@ one another).
 - waits: `wait_until` (blocking), `eventually` (trio), `off_loop`; bounds, never speed checks.
 - useragent: `UserAgentPeer`, the base of the baresip and linphonec drivers (tests/peers/).
 - audio, interop: tones played and heard; call steps with baresip and linphonec.
+- chat: a chat session opened and answered, a conversation, the hang-up.
 - raw_uac, sipp, sipctl, registration, sip_stack: a raw SIP UAC, sipp trace reading, the
   sipctl command line, registration events per account, in-process SIP stacks.
 """

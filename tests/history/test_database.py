@@ -92,6 +92,41 @@ def test_outgoing_message_status_follows_delivery(db):
         ("failed", 404, "Not Found", 5.2)
 
 
+def test_chat_messages_are_filed_under_their_session(db):
+    record(db, event(1, "session.new", 10.0, id="s", account="local", direction="outgoing",
+                     remote="sip:bob@h", streams=["chat"]),
+           event(2, "chat.sending", 11.0, session="s", message_id="m1", to="sip:bob@h",
+                 content="hi Bob", content_type="text/plain"),
+           event(3, "chat.message", 12.0, session="s", message_id="m2", content="hi",
+                 content_type="text/plain", time="2026-12-06T00:00:00+00:00",
+                 **{"from": "sip:bob@h"}),
+           event(4, "chat.delivery", 12.5, session="s", message_id="m1", status="displayed"),
+           event(5, "chat.delivery", 12.6, session="s", message_id="m1", status="delivered"),
+           event(6, "chat.sending", 13.0, session="s", message_id="m3", to="sip:bob@h",
+                 content="bye", content_type="text/plain"),
+           event(7, "chat.delivery", 14.0, session="s", message_id="m3", status="failed",
+                 reason="connection closed by the peer"))
+    rows = {row["id"]: row for row in messages(db, session="s")}
+    assert {row["kind"] for row in rows.values()} == {"chat"}
+    assert (rows["m1"]["direction"], rows["m1"]["status"], rows["m1"]["remote"]) == \
+        ("outgoing", "displayed", "sip:bob@h")
+    assert (rows["m2"]["direction"], rows["m2"]["status"], rows["m2"]["account"]) == \
+        ("incoming", "received", "local")
+    assert (rows["m3"]["status"], rows["m3"]["reason"]) == \
+        ("failed", "connection closed by the peer")
+    assert [row["id"] for row in messages(db, search="bob")] == ["m1"]
+
+
+def test_a_stream_added_mid_session_is_kept_in_its_row(db):
+    record(db, event(1, "session.new", 10.0, id="s", account="local", direction="incoming",
+                     remote="sip:bob@h", streams=["audio"]),
+           event(2, "session.streams", 20.0, id="s", streams=["audio", "chat"],
+                 change="added", stream="chat", by="remote"),
+           event(3, "session.streams", 30.0, id="s", streams=["audio"], change="removed",
+                 stream="chat", by="local"))
+    assert sessions(db)[0]["streams"] == ["audio", "chat"]  # everything it carried
+
+
 def test_search_by_word_prefix_without_accents_or_syntax(db):
     record(db, event(1, "message.received", 1.0, id="a", account="local", to="sip:me@h",
                      **{"from": "sip:bob@h"}, content="Héllo, wörld — AND \"quoted\" NEAR(x)",

@@ -74,6 +74,7 @@ class Kamailio:
         domain: str = DEFAULT_DOMAIN,
         features: set[str] | frozenset[str] = frozenset(),
         debug: int = 2,
+        msrp_expires: int = 600,
         start_timeout: float = 10.0,
         max_lifetime: float = 600,
     ) -> None:
@@ -100,7 +101,8 @@ class Kamailio:
         self.xcap_port = free_port(udp=False) if "xcap" in self.features else None
         self.msrp_port = free_port(udp=False) if "msrp" in self.features else None
         self.msrp_password = "relay-secret"  # the MSRP relay's AUTH password, any user name
-        self.msrp_expires = 600  # seconds a relay grant lasts (Expires of the AUTH's 200)
+        # seconds a relay grant lasts unless the AUTH asks (Expires of the AUTH's 200)
+        self.msrp_expires = msrp_expires
         self.log_path = self.tmpdir / "kamailio.log"
         self.identity = _run_identity()
         self.run_dir: Path | None = None

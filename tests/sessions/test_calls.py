@@ -198,15 +198,14 @@ async def test_an_invite_without_offer_gets_the_offer_in_the_200(b):
         assert (await b.state(new["id"], "ended"))["reason"] == "remote hangup"
 
 
-async def test_an_offer_without_audio_is_refused_488(b):
-    chat_only = ("v=0\r\no=raw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
-                 "t=0 0\r\nm=message 2855 TCP/MSRP *\r\na=accept-types:text/plain\r\n"
-                 "a=path:msrp://127.0.0.1:2855/abc;tcp\r\n")
+async def test_an_offer_nothing_can_take_is_refused_488(b):
+    video_only = ("v=0\r\no=raw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+                  "t=0 0\r\nm=video 4000 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n")
     async with raw_uac(b) as uac:
         await uac.send(uac.request("INVITE", f"sip:local@127.0.0.1:{uac.peer_port}", 1,
-                                   body=chat_only))
+                                   body=video_only))
         headers, _ = await uac.response(488)
-        assert "no audio" in headers["warning"]
+        assert "no stream kind takes video over RTP/AVP" in headers["warning"]
 
 
 async def test_udp_only_daemons_keep_the_internal_leg_on_udp(tmp_path):

@@ -17,6 +17,7 @@ from typing import Any
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError
 
+from . import chat
 from .client import DaemonNotFound, RpcCallError, connect, find_endpoint
 from .commands import COMMANDS, Command
 from .output import print_event, print_result
@@ -41,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--since", type=int, help="replay buffered events after this seq")
     watch.add_argument("--count", type=int, help="stop after this many events")
     watch.set_defaults(run=_run_watch)
+
+    chat.add_parser(sub, chat.run_chat)
 
     groups: dict[str, argparse._SubParsersAction] = {}
     for command in COMMANDS:
@@ -127,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"error": {"code": exc.code, "message": exc.message,
                                         "data": exc.data}}), file=sys.stderr)
         return 1
-    except UsageError as exc:
+    except (UsageError, chat.ChatUsageError) as exc:
         print(f"sipctl: {exc}", file=sys.stderr)
         return 2
     except DaemonNotFound as exc:

@@ -21,7 +21,8 @@ from typing import Any
 
 import trio
 
-from ...msrp.trio.connection import ConnectionClosed, MsrpConnection
+from ...msrp.trio.connection import ConnectionClosed, MsrpConnection, RelayPathChanged
+from ...msrp.uri import MsrpUri
 from ..conversation import (
     Arrived,
     ChatConversation,
@@ -43,12 +44,15 @@ def _wall() -> datetime.datetime:
 
 class ChatChannel:
     def __init__(self, connection: MsrpConnection, conversation: ChatConversation,
-                 publish: Publish, *, session_id: str, remote: str) -> None:
+                 publish: Publish, *, session_id: str, remote: str,
+                 on_relay_path: Callable[[list[MsrpUri]], None] | None = None) -> None:
         self.connection = connection
         self.conversation = conversation
         self.publish = publish
         self.session_id = session_id
         self.remote = remote  # the session's remote party: the sender of plain messages
+        # Our relay gave us a new path (a refresh): the peer must hear it (a re-INVITE).
+        self.on_relay_path = on_relay_path
         self._timer_changed = trio.Event()
         self.ended: str | None = None
 
@@ -87,6 +91,10 @@ class ChatChannel:
                 if isinstance(event, ConnectionClosed):
                     reason = event.reason
                     continue
+                if isinstance(event, RelayPathChanged):
+                    if self.on_relay_path is not None:
+                        self.on_relay_path(event.local_path)
+                    continue
                 self._handle(self.conversation.on_msrp(event, now=trio.current_time(),
                                                        wall=_wall()))
             self.ended = reason
@@ -108,7 +116,7 @@ class ChatChannel:
                 self._queue(item)
             elif isinstance(item, Arrived):
                 text = item.text
-                content, encoding = _content(text.content, text.content_type)
+                content, encoding = readable(text.content, text.content_type)
                 message = {"session": self.session_id, "message_id": text.message_id,
                            "from": text.sender or self.remote,
                            "content_type": text.content_type, "content": content,
@@ -139,7 +147,7 @@ class ChatChannel:
                                      failure_report="yes" if send.report else "no")
 
 
-def _content(body: bytes, content_type: str) -> tuple[str, str | None]:
+def readable(body: bytes, content_type: str) -> tuple[str, str | None]:
     """Text as text (in its charset, else UTF-8 with replacement); anything else in base64,
     which the second item says."""
     media = content_type.split(";", 1)[0].strip().lower()

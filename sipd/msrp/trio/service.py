@@ -6,18 +6,21 @@ that need it fail with that reason."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import trio
 
-from .config import Get, endpoint_settings
+from .config import Get, endpoint_settings, relay_settings
 from .connection import MsrpConnectError
 from .endpoint import MsrpEndpoint
+from .relay import RelaySettings
 from .tls import MsrpTlsError
 
 log = logging.getLogger(__name__)
+
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
 
 class MsrpUnavailable(Exception):
@@ -26,11 +29,13 @@ class MsrpUnavailable(Exception):
 
 class MsrpService:
     def __init__(self, get: Get | None, *, host: str = "", state_dir: Path | None = None,
-                 may_accept: Callable[[], bool] = lambda: True) -> None:
+                 may_accept: Callable[[], bool] = lambda: True,
+                 nameservers: Sequence[tuple[str, int]] | None = None) -> None:
         self._get = get
         self._may_accept = may_accept  # the daemon's descriptor budget, for peer connections
         self._host = host
         self._state_dir = state_dir
+        self._nameservers = nameservers
         self._endpoint: MsrpEndpoint | None = None
         self.problem: str | None = "it has not started yet"
 
@@ -58,6 +63,22 @@ class MsrpService:
         if self._endpoint is None:
             raise MsrpUnavailable(self.problem or "MSRP is not available")
         return self._endpoint
+
+    def relay_for(self, *, username: str, password: str,
+                  domain: str) -> RelaySettings | None:
+        """The relays a session of an account with these credentials goes through (None:
+        direct), read from the msrp.* settings as they are now."""
+        if self._get is None:
+            return None
+        return relay_settings(self._get, username=username, password=password, domain=domain,
+                              nameservers=self._nameservers)
+
+    @property
+    def max_message_size(self) -> int:
+        """msrp.max_message_size: the largest message a session of ours takes."""
+        size: int = self._get("msrp.max_message_size") if self._get is not None \
+            else DEFAULT_MAX_MESSAGE_SIZE
+        return size
 
     def state(self) -> dict[str, Any]:
         if self._endpoint is None:

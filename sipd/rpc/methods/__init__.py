@@ -1,7 +1,7 @@
 """RPC methods, one module per namespace of the public surface (docs/design.md §4)."""
 
 from . import (  # noqa: F401  (importing registers them)
-    accounts, auth, contacts, events, history, messages, presence, presence_policy, sessions,
+    accounts, auth, chat, contacts, events, history, messages, presence, presence_policy, sessions,
     settings, system, xcap,
 )
 from ..api import registry

@@ -71,6 +71,8 @@ async def add(
                          "(often the AOR)"] = None,
     message_summary: Annotated[bool | None, "subscribe to the voicemail's message summary "
                                "(default true)"] = None,
+    auto_accept_chat: Annotated[bool | None, "accept the remote party's proposals to add "
+                                "chat to a session at once (default false)"] = None,
     xcap: Annotated[dict[str, Any] | None, "XCAP settings: {root, username, password, "
                     "verify_tls, basic_in_clear, presence_service_uri} (root \"\": contacts "
                     "stay in sipd's state)"] = None,
@@ -83,7 +85,7 @@ async def add(
             aor=aor, password=password, username=username, display_name=display_name,
             registrar=registrar, outbound_proxy=outbound_proxy, transport=transport,
             register=register, expires=expires, auto_answer=auto_answer, voicemail=voicemail,
-            message_summary=message_summary, xcap=xcap))
+            message_summary=message_summary, auto_accept_chat=auto_accept_chat, xcap=xcap))
 
 
 @method("accounts.update")

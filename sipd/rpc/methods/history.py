@@ -81,9 +81,10 @@ async def messages(
 
     Each: {id, kind (pager; chat for MSRP), session, account, direction, remote, time,
     content_type, content, status, code, reason, updated}. `status` follows delivery:
-    sending, then delivered or failed (with the SIP code and reason) for ours; received for
-    theirs; unknown when sipd stopped before the final response. `next` (null on the last
-    page) is the `before` of the next page."""
+    sending, then delivered or failed (with the SIP code and reason), or displayed (a chat
+    message the peer showed), for ours; received for theirs; unknown when sipd stopped
+    before the final response. `next` (null on the last page) is the `before` of the next
+    page."""
     with _errors():
         return await _history(ctx).messages(
             _filter(before, account=account, remote=remote, session=session), limit, query)

@@ -3,18 +3,26 @@
 Progress comes as events on the `sessions` topic: `session.new`, `session.state` (calling,
 ringing, early, established, ending, ended, failed; with the SIP code and reason when there
 is one), `session.dtmf`, `session.hold`, `session.recording` (a recording file is complete),
-`session.transfer` (a transfer's progress, ours or the remote party's).
+`session.transfer` (a transfer's progress, ours or the remote party's), `session.proposal`
+`{id, proposal, streams, state: pending|accepted|rejected|expired}` (the remote party offers
+to add streams), `session.streams` `{id, streams, change: added|removed|refused, stream, by:
+local|remote, code?, reason?}`.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Annotated, Iterator, Literal
+from typing import Annotated, Iterator
 
 from ...accounts.model import AccountNotFound
 from ...media.process import MediaWorkerError, MediaWorkerGone
 from ...media.supervisor import MediaUnavailable
-from ...sessions.errors import InvalidSessionParam, SessionNotFound, SessionStateError
+from ...sessions.errors import (
+    InvalidSessionParam,
+    SessionNotFound,
+    SessionStateError,
+    StreamUnavailable,
+)
 from ..api import method
 from ..dispatch import CallContext
 from ..errors import CONFLICT, REMOTE_ERROR, UNAVAILABLE, RpcError, invalid_params, not_found
@@ -36,7 +44,7 @@ def _errors(session_id: str | None = None) -> Iterator[None]:
         raise invalid_params(exc.reason, field=exc.field) from None
     except SessionStateError as exc:
         raise RpcError(CONFLICT, "Conflict", {"reason": str(exc)}) from None
-    except (MediaUnavailable, MediaWorkerGone) as exc:
+    except (MediaUnavailable, MediaWorkerGone, StreamUnavailable) as exc:
         raise RpcError(UNAVAILABLE, "Unavailable", {"reason": str(exc)}) from None
     except MediaWorkerError as exc:
         raise RpcError(REMOTE_ERROR, "Media engine refused", {"reason": str(exc)}) from None
@@ -56,7 +64,10 @@ async def list_(ctx: CallContext) -> dict:
 async def get(ctx: CallContext, *, id: ID) -> dict:
     """One session: direction, remote party, state, hold, media details, and `rtp`: the
     packets and bytes of audio sent and received so far (null without live media; with
-    "stale": true when they are the last a media worker that stopped answering gave)."""
+    "stale": true when they are the last a media worker that stopped answering gave).
+    `lines`: its streams other than audio, each {index (its m-line), kind, state, and for
+    MSRP local_path, remote_path, connected, failure?}; `proposal`: the remote party's
+    proposal waiting for an answer ({id, streams}) or null."""
     with _errors(id):
         call = _sessions(ctx).get(id)
         return {**call.view(), "rtp": await call.rtp_counters()}
@@ -67,7 +78,10 @@ async def start(
     ctx: CallContext, *,
     account: Annotated[str, "the calling account's id (\"local\": the daemon's own address)"],
     to: Annotated[str, "whom to call, e.g. sip:bob@example.com or sip:local@192.0.2.1:5060"],
-    streams: Annotated[list[Literal["audio"]], "the streams to offer"] = ["audio"],  # noqa: B006
+    streams: Annotated[list[Annotated[str, Constraint(minLength=1)]],
+                       Constraint(minItems=1),
+                       "the streams to offer, in m-line order: \"audio\", \"chat\" "
+                       "(a chat-only session starts no media engine)"] = ["audio"],  # noqa: B006
 ) -> dict:
     """Call someone; returns the new session (its `id` names it in every later call).
 
@@ -181,3 +195,45 @@ async def transfer(
                              "transfer), not both or neither", field="to")
     with _errors(id):
         return await _sessions(ctx).transfer(id, to=to, replaces=replaces)
+
+
+STREAM = Annotated[str, Constraint(minLength=1), "a stream kind: \"chat\""]
+PROPOSAL = Annotated[str, Constraint(minLength=1),
+                     "the proposal's id (session.proposal's `proposal`); default: the pending "
+                     "one"]
+
+
+@method("sessions.add_stream")
+async def add_stream(ctx: CallContext, *, id: ID, stream: STREAM) -> dict:
+    """Add a stream to an established session (a re-INVITE offering it beside the others):
+    {id, stream, index}. `session.streams` says how it went: change "added" (it connects
+    next), or "refused" with the reason."""
+    with _errors(id):
+        return await _sessions(ctx).get(id).changes.add(stream)
+
+
+@method("sessions.remove_stream")
+async def remove_stream(ctx: CallContext, *, id: ID, stream: STREAM) -> dict:
+    """Remove a stream from an established session (a re-INVITE with its line at port 0);
+    `session.streams` with change "removed" follows. The last stream cannot be removed: end
+    the session instead."""
+    with _errors(id):
+        return _sessions(ctx).get(id).changes.remove(stream)
+
+
+@method("sessions.accept_proposal")
+async def accept_proposal(ctx: CallContext, *, id: ID, proposal: PROPOSAL | None = None
+                          ) -> dict:
+    """Accept the remote party's proposal to add streams (a `session.proposal` event with
+    state "pending"); the streams start at once."""
+    with _errors(id):
+        return await _sessions(ctx).get(id).changes.accept(proposal)
+
+
+@method("sessions.reject_proposal")
+async def reject_proposal(ctx: CallContext, *, id: ID, proposal: PROPOSAL | None = None
+                          ) -> dict:
+    """Refuse the remote party's proposal to add streams (488); the session stays as it was.
+    A proposal not answered within 30 s is refused the same way."""
+    with _errors(id):
+        return _sessions(ctx).get(id).changes.reject(proposal)

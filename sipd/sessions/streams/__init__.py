@@ -3,17 +3,18 @@
 
 from __future__ import annotations
 
-from .answering import AnswerPlan, LinePlan, NothingAccepted, plan_answer
+from .answering import AnswerPlan, LinePlan, NothingAccepted, offered_kinds, plan_answer
 from .audio import AudioKind
 from .base import (MediaAllocator, Stream, StreamContext, StreamKind, StreamRefused,
                    StreamState)
+from .chat import ChatKind
 from .registry import StreamRegistry, UnknownStreamKind
 
-__all__ = ["AnswerPlan", "AudioKind", "LinePlan", "MediaAllocator", "NothingAccepted",
-           "Stream", "StreamContext", "StreamKind", "StreamRefused", "StreamRegistry",
+__all__ = ["AnswerPlan", "AudioKind", "ChatKind", "LinePlan", "MediaAllocator",
+           "NothingAccepted", "offered_kinds", "Stream", "StreamContext", "StreamKind", "StreamRefused", "StreamRegistry",
            "StreamState", "UnknownStreamKind", "default_registry", "plan_answer"]
 
 
 def default_registry() -> StreamRegistry:
     """The kinds sessions carry, in the order they are tried on a remote m-line."""
-    return StreamRegistry([AudioKind()])
+    return StreamRegistry([AudioKind(), ChatKind()])

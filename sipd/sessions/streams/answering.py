@@ -81,6 +81,17 @@ def plan_answer(offer: SessionDescription, registry: StreamRegistry,
     return plan
 
 
+def offered_kinds(offer: SessionDescription, registry: StreamRegistry) -> list[str]:
+    """The kinds of the lines an offer carries (not rejected, recognised), each once, in
+    m-line order: what an incoming session is announced with, before it is checked."""
+    names: dict[str, None] = {}
+    for offered in offer.media:
+        kind = None if offered.is_rejected else registry.kind_for(offered)
+        if kind is not None:
+            names.setdefault(kind.name)
+    return list(names)
+
+
 def _why_not(plan: AnswerPlan) -> str:
     if not plan.lines:
         return "the offer has no m-line"

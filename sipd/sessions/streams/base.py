@@ -67,9 +67,19 @@ class StreamContext:
     publish: Publish
     media: MediaAllocator | None = None
     audio_codecs: tuple[str, ...] = ()
-    # What kinds need of the daemon beyond that, by name ("msrp": the MSRP endpoint whose
-    # `reserve()` gives a stream its path and whose reservation connects after the answer).
+    # What kinds need of the daemon beyond that, by name ("msrp": the MSRP service, whose
+    # endpoint gives a stream its path and whose reservation connects after the answer).
     resources: dict[str, Any] = field(default_factory=dict)
+    account: Any = None  # the session's account (sipd.accounts.model.AccountConfig)
+    local: str = ""   # our URI in the session (the account's address of record)
+    remote: str = ""  # the remote party's URI
+    # A stream that broke for good (its connection lost, a fingerprint that does not match)
+    # says so here: the session ends with that reason.
+    fail: Callable[[str], None] = field(default=lambda reason: None)
+    # A stream whose own line changed (its relay gave it a new a=path) hands the new line
+    # here: the session offers it to the remote party (re-INVITE).
+    line_changed: Callable[[int, MediaDescription], None] = field(
+        default=lambda index, line: None)
 
 
 class Stream(ABC):
@@ -85,6 +95,10 @@ class Stream(ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.kind.name} #{self.index} {self.state.value}>"
 
+    def view(self) -> dict[str, Any]:
+        """What sessions.get shows of the stream."""
+        return {"index": self.index, "kind": self.kind.name, "state": self.state.value}
+
     @abstractmethod
     async def offer(self) -> MediaDescription:
         """Our m-line for an offer of ours (the first one or a re-offer)."""
@@ -99,6 +113,11 @@ class Stream(ABC):
         task of the session: an MSRP stream connects here (or waits for the peer to) and may
         stay to read its connection until the session ends (its task is then cancelled)."""
         self.state = StreamState.ACTIVE
+
+    def takes_update(self, remote: MediaDescription) -> bool:
+        """Whether the stream can follow the remote's re-offer of its line (`remote`) while
+        keeping its own line as it is (then `update` is called once it is answered)."""
+        return False
 
     async def update(  # noqa: B027 (an optional hook: most kinds need nothing here)
             self, local: MediaDescription, remote: MediaDescription) -> None:
@@ -127,6 +146,11 @@ class StreamKind(ABC):
                 context: StreamContext) -> str | None:
         """Why this kind cannot take the offered line (None: it can), known before anything
         is allocated, so that an offer nothing can take is refused at once (488)."""
+        return None
+
+    def unavailable(self, resources: dict[str, Any]) -> str | None:
+        """Why no stream of this kind can be made now (None: it can), for a clear refusal of
+        sessions.start instead of a session that fails."""
         return None
 
     @abstractmethod

@@ -306,3 +306,17 @@ async def test_a_worker_hold_keeps_the_other_streams_line(nursery, autojump_cloc
     again = parse_sdp(call.session.remote_sdp or b"")
     assert [(m.type, m.port) for m in again.media] == [("audio", 40000), ("application", 9999)]
     assert again.media[0].direction == "sendonly"
+
+
+async def test_a_session_whose_only_stream_the_remote_refuses_ends(nursery, autojump_clock):
+    kind, registry = with_dummy()
+    h = Harness(nursery, streams=registry)
+    session = h.open("outgoing", ["dummy"])
+    session.start_soon(session.place, BOB)
+    await h.remote.wait(lambda: bool(h.remote.parties))
+    call = h.remote.call
+    refused = audio_sdp("remote").split(b"m=audio")[0] + DUMMY.replace("7000", "0").encode()
+    call.feed(call.session.accept(refused, call.leg.now()))
+    await h.wait_state("ended")
+    assert session.reason == "the remote party took none of the streams"
+    assert kind.streams[0].ended == "rejected by the remote party"

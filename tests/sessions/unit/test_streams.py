@@ -6,6 +6,7 @@ import pytest
 
 from sipd.sessions.sdp import MediaDescription, SessionDescription, parse_sdp
 from sipd.sessions.streams import (
+    AudioKind,
     NothingAccepted,
     Stream,
     StreamContext,
@@ -37,10 +38,10 @@ class DummyStream(Stream):
         raise NotImplementedError
 
 
-class ChatKind(StreamKind):
+class FakeMsrpKind(StreamKind):
     """What an MSRP kind declares: m=message lines over MSRP."""
 
-    name = "chat"
+    name = "fake-msrp"
 
     def recognises(self, media: MediaDescription) -> bool:
         return media.type == "message" and media.is_msrp
@@ -72,9 +73,9 @@ def test_a_line_the_offer_rejected_stays_rejected():
 
 
 def test_a_session_of_a_kind_without_worker_needs_none():
-    registry = StreamRegistry([*default_registry(), ChatKind()])
+    registry = StreamRegistry([AudioKind(), FakeMsrpKind()])
     plan = plan_answer(offer(CHAT, VIDEO), registry, CONTEXT)
-    assert [kind.name for kind in plan.kinds()] == ["chat"]
+    assert [kind.name for kind in plan.kinds()] == ["fake-msrp"]
     assert not plan.uses_media_worker and not plan.takes("audio")
     stream = plan.kinds()[0].new_stream(CONTEXT, 0)
     assert stream.index == 0 and stream.state.value == "new"
@@ -82,8 +83,8 @@ def test_a_session_of_a_kind_without_worker_needs_none():
 
 def test_the_registry_names_its_kinds():
     registry = default_registry()
-    assert registry.names() == ["audio"] and "audio" in registry
-    with pytest.raises(UnknownStreamKind, match="known: audio"):
-        registry.get("chat")
+    assert registry.names() == ["audio", "chat"] and "chat" in registry
+    with pytest.raises(UnknownStreamKind, match="known: audio, chat"):
+        registry.get("video")
     with pytest.raises(ValueError):
         registry.register(registry.get("audio"))
