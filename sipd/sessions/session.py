@@ -194,8 +194,15 @@ class Session:
                     recording=self.recording, started=self.created,
                     transfer=self.transfers.last,
                     lines=[stream.view() for stream in self.lines.values()],
-                    proposal=self.changes.view())
+                    proposal=self.changes.view(), session_timer=self._timer_view())
         return view
+
+    def _timer_view(self) -> dict[str, Any] | None:
+        """The RFC 4028 session timer agreed with the remote party (None: no timer)."""
+        timer = self.outside.session.session_timer if self.outside is not None else None
+        if timer is None or timer.interval is None:
+            return None
+        return {"interval": timer.interval, "refresher": "us" if timer.we_refresh else "them"}
 
     async def rtp_counters(self) -> dict[str, Any] | None:
         return await self.worker.rtp_counters()

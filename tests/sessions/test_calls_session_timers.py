@@ -58,6 +58,8 @@ async def test_a_callee_demanding_a_longer_interval_gets_it_and_is_refreshed(pee
     to = f"sip:service@{HOST}:{uas.local_port}"
     session = (await peer.call("sessions.start", account="local", to=to))["id"]
     await peer.state(session, "established")
+    view = await peer.call("sessions.get", id=session)
+    assert view["session_timer"] == {"interval": 8, "refresher": "us"}, view
 
     # The 422 did not end the call; two refreshes (every 4 s) kept it past its 8 s interval,
     # then the callee hung up.
@@ -92,6 +94,8 @@ async def test_a_caller_that_refreshes_keeps_the_call(peer, sipp):
     uac = sipp.start("call_uac_timer_refresh.xml", (HOST, peer.ports["udp"]),
                      rows=[[str(free_port()), str(INTERVAL)]], timeout=30)
     session = await answer_sipp(peer, uac.local_port)
+    view = await peer.call("sessions.get", id=session)
+    assert view["session_timer"] == {"interval": INTERVAL, "refresher": "them"}, view
 
     over = await peer.wait("session.state", lambda e: e["state"] in ("failed", "ended"),
                            id=session, timeout=WAIT)

@@ -67,7 +67,8 @@ async def get(ctx: CallContext, *, id: ID) -> dict:
     "stale": true when they are the last a media worker that stopped answering gave).
     `lines`: its streams other than audio, each {index (its m-line), kind, state, and for
     MSRP local_path, remote_path, connected, failure?}; `proposal`: the remote party's
-    proposal waiting for an answer ({id, streams}) or null."""
+    proposal waiting for an answer ({id, streams}) or null; `session_timer`: the RFC 4028
+    timer agreed with the remote party ({interval, refresher: us|them}) or null."""
     with _errors(id):
         call = _sessions(ctx).get(id)
         return {**call.view(), "rtp": await call.rtp_counters()}
