@@ -4,12 +4,14 @@ over RPC. A chat-only session starts no media worker."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from sipctl.client import RpcCallError
 from tests.harness.chat import CHAT_TOPICS, converse, hang_up, start_chat
 from tests.harness.peer import daemon_settings, open_peer
-from tests.harness.process import running
+from tests.harness.process import SipdProcess, running
 from tests.harness.waits import eventually
 
 PEER_TOPICS = CHAT_TOPICS
@@ -82,3 +84,30 @@ async def test_chat_errors_name_what_is_wrong(a, b):
     assert no_chat.value.code == -32003 and "no chat" in no_chat.value.data["reason"]
     await a.call("sessions.end", id=a_id)
     await b.state(b_id, "ended")
+
+
+async def test_a_daemon_without_msrp_refuses_chat_clearly(tmp_path):
+    with socket.socket() as squatter:  # its msrp.local_port is taken: MSRP does not start
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        one = SipdProcess(tmp_path, {**daemon_settings(), "msrp.local_port": taken},
+                          name="without").start()
+        two = SipdProcess(tmp_path, daemon_settings(), name="with").start()
+        try:
+            async with open_peer(one, PEER_TOPICS) as a, open_peer(two, PEER_TOPICS) as b:
+                with pytest.raises(RpcCallError) as unavailable:
+                    await a.call("sessions.start", account="local", to=b.uri(),
+                                 streams=["chat"])
+                assert unavailable.value.code == -32005
+                assert "MSRP is not available" in unavailable.value.data["reason"]
+
+                started = await b.call("sessions.start", account="local", to=a.uri(),
+                                       streams=["chat"])
+                failed = await b.state(started["id"], "failed")
+                assert failed["code"] == 488, failed
+                new = await a.events.wait("session.new", direction="incoming")
+                assert new["streams"] == ["chat"]
+        finally:
+            one.stop()
+            two.stop()

@@ -1,7 +1,8 @@
 """sipp offers sipd m=message lines it cannot use: each INVITE is refused 488 with a Warning
 naming the line and what is wrong with it, and the daemon serves on. And a sipp callee whose
-answer names an MSRP listener with another certificate than its a=fingerprint, and a sipp
-caller whose re-INVITE adds chat to its call."""
+answer names an MSRP listener with another certificate than its a=fingerprint (or one taking
+text/plain only, where the test reads what sipd sends), and a sipp caller whose re-INVITE
+adds chat to its call."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ import re
 import pytest
 import trio
 
+from sipctl.client import RpcCallError
+from sipd.msrp.events import MessageReceived
+from sipd.msrp.sdp import MsrpMedia
 from sipd.msrp.trio.endpoint import EndpointSettings, MsrpEndpoint
+from sipd.msrp.uri import parse_path
 from tests.harness.sipp import finish, messages
 from tests.peers.ports import free_port
 
@@ -73,7 +78,7 @@ async def test_a_certificate_that_does_not_match_the_fingerprint_ends_the_chat(p
         reservation = await listener.reserve()
         uas = sipp.start("call_uas_msrp.xml", keys={
             "msrp_port": str(listener.port), "msrp_path": str(reservation.local_uri),
-            "fingerprint": str(other.fingerprint)})
+            "fingerprint": str(other.fingerprint), "accept_types": "message/cpim text/plain"})
         to = f"sip:service@{HOST}:{uas.local_port}"
         session = (await peer.call("sessions.start", account="local", to=to,
                                    streams=["chat"]))["id"]
@@ -107,3 +112,41 @@ async def test_a_reinvite_adding_chat_to_a_call_is_a_proposal(peer, sipp):
     await peer.call("sessions.end", id=new["id"])
     await peer.state(new["id"], "ended")
     await finish(uac)  # its re-INVITE got the 200 with our m=message line
+
+
+async def test_a_peer_without_cpim_gets_plain_messages_of_the_types_it_takes(peer, sipp,
+                                                                            tmp_path):
+    """The answer takes text/plain only: sipd sends it plain (no CPIM envelope), and refuses
+    a type the peer does not take with what it does take."""
+    listener = MsrpEndpoint(EndpointSettings(transport="tls", state_dir=tmp_path / "peer"))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(listener.serve)
+        reservation = await listener.reserve()
+        uas = sipp.start("call_uas_msrp.xml", keys={
+            "msrp_port": str(listener.port), "msrp_path": str(reservation.local_uri),
+            "fingerprint": str(listener.fingerprint), "accept_types": "text/plain"})
+        to = f"sip:service@{HOST}:{uas.local_port}"
+        session = (await peer.call("sessions.start", account="local", to=to,
+                                   streams=["chat"]))["id"]
+        await peer.state(session, "established")
+        ours = (await peer.call("sessions.get", id=session))["lines"][0]["local_path"]
+        theirs = await reservation.connect(MsrpMedia(parse_path(" ".join(ours)), ["*"]),
+                                           active=False)
+        await nursery.start(theirs.run)
+
+        sent = await peer.call("chat.send", session=session, content="plain and simple")
+        with trio.fail_after(10):
+            async for event in theirs.events:
+                if isinstance(event, MessageReceived):
+                    break
+        assert event.content_type == "text/plain" and event.body == b"plain and simple"
+        assert event.message_id == sent["message_id"]
+        with pytest.raises(RpcCallError) as refused:
+            await peer.call("chat.send", session=session, content="<b>x</b>",
+                            content_type="text/html")
+        assert refused.value.code == -32602 and "text/plain" in str(refused.value.data)
+
+        await peer.call("sessions.end", id=session)
+        await peer.state(session, "ended")
+        await finish(uas)
+        nursery.cancel_scope.cancel()
