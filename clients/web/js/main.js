@@ -1,0 +1,165 @@
+// The page: login, then the views, fed by one RPC connection and its event subscription.
+
+import { AccountsView } from "./accounts.js";
+import { ActivityView } from "./activity.js";
+import { CallsView } from "./calls.js";
+import { ContactsView } from "./contacts.js";
+import { $ } from "./dom.js";
+import { HistoryView } from "./history.js";
+import { exchangeCode, forgetToken, keepToken, storedToken, takeLoginCode } from "./login.js";
+import { RpcClient, rpcUrl } from "./rpc.js";
+
+const connection = $("#connection");
+const notice = $("#notice");
+let rpc = null;
+let views = null;
+let missedLeft = 0;
+
+function announce(text) {
+  notice.textContent = text;
+  notice.hidden = !text;
+}
+
+function showLogin(error = "") {
+  $("#app-view").hidden = true;
+  $("#login-view").hidden = false;
+  $("#logout").hidden = true;
+  $("#login-error").textContent = error;
+  connection.textContent = "Not connected";
+  $("#token").focus();
+}
+
+function showApp() {
+  $("#login-view").hidden = true;
+  $("#app-view").hidden = false;
+  $("#logout").hidden = false;
+}
+
+function setupTabs() {
+  const tabs = [...document.querySelectorAll("[role=tab]")];
+  function select(tab, focus = true) {
+    for (const other of tabs) {
+      const selected = other === tab;
+      other.setAttribute("aria-selected", String(selected));
+      other.tabIndex = selected ? 0 : -1;
+      $(`#${other.getAttribute("aria-controls")}`).hidden = !selected;
+    }
+    if (focus) tab.focus();
+    if (tab.id === "tab-history" && views) views.history.load();
+    if (tab.id === "tab-contacts" && views) views.contacts.load();
+  }
+  tabs.forEach((tab, index) => {
+    tab.addEventListener("click", () => select(tab));
+    tab.addEventListener("keydown", (event) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+      if (step) select(tabs[(index + step + tabs.length) % tabs.length]);
+      else if (event.key === "Home") select(tabs[0]);
+      else if (event.key === "End") select(tabs[tabs.length - 1]);
+      else return;
+      event.preventDefault();
+    });
+  });
+}
+
+async function refresh() {
+  await views.accounts.load();
+  views.calls.load((await rpc.call("sessions.list")).sessions);
+  if (!$("#view-history").hidden) await views.history.load();
+  if (!$("#view-contacts").hidden) await views.contacts.load();
+}
+
+function connect(token) {
+  rpc = new RpcClient(rpcUrl(window.location), token);
+  views = {
+    activity: new ActivityView(),
+    history: new HistoryView(rpc),
+  };
+  views.calls = new CallsView(rpc, announce);
+  views.accounts = new AccountsView(rpc, announce, (accounts) => {
+    views.calls.accountsById = new Map(accounts.map((a) => [a.id, a]));
+    views.calls.setAccounts(accounts);
+  });
+  views.contacts = new ContactsView(rpc, (account, uri) => {
+    $("#dial-account").value = account;
+    $("#dial-to").value = uri;
+    $("#dial-to").focus();
+  });
+
+  rpc.addEventListener("auth-failed", (event) => {
+    forgetToken();
+    showLogin(`The daemon refused the token: ${event.detail.reason}`);
+  });
+  rpc.addEventListener("open", async (event) => {
+    const { resumed, replayed, gap, restarted } = event.detail;
+    keepToken(token);
+    showApp();
+    connection.textContent = "Connected";
+    missedLeft = replayed;
+    if (resumed && (gap || restarted)) {
+      announce("Reconnected. Some events were lost while the page was away"
+        + (restarted ? " (sipd restarted)" : "") + "; everything was loaded again.");
+      views.activity.note("Reconnected: events were lost, state reloaded");
+    } else if (resumed) {
+      announce(replayed ? `Reconnected: ${replayed} event${replayed === 1 ? "" : "s"} happened `
+        + "while the page was away (marked “missed” in Activity)." : "Reconnected: nothing was missed.");
+    }
+    try {
+      await refresh();
+    } catch (error) {
+      announce(`Could not load the daemon's state: ${error.message}`);
+    }
+  });
+  rpc.addEventListener("event", (event) => {
+    const missed = missedLeft > 0;
+    if (missed) missedLeft -= 1;
+    views.activity.add(event.detail, missed);
+    views.accounts.onEvent(event.detail);
+    views.calls.onEvent(event.detail);
+    views.contacts.onEvent(event.detail);
+  });
+  rpc.addEventListener("gap", (event) => {
+    views.activity.note(`Events ${event.detail.first}–${event.detail.last} were lost`);
+    refresh().catch(() => {});
+  });
+  rpc.addEventListener("close", (event) => {
+    if (event.detail.wasConnected) {
+      connection.textContent = "Connection lost; reconnecting…";
+      views.activity.note("Connection lost");
+    }
+  });
+  rpc.addEventListener("retry", (event) => {
+    connection.textContent = `Not connected; trying again in ${event.detail.delay / 1000} s`;
+  });
+  rpc.start();
+}
+
+async function main() {
+  setupTabs();
+  $("#login-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const token = $("#token").value.trim();
+    $("#token").value = "";
+    if (token) connect(token);
+  });
+  $("#logout").addEventListener("click", () => {
+    forgetToken();
+    if (rpc) rpc.stop();
+    rpc = null;
+    showLogin();
+  });
+  const code = takeLoginCode(window.location, window.history);
+  if (code !== null) {
+    try {
+      connect(await exchangeCode(code));
+      return;
+    } catch (error) {
+      showLogin(error.message);
+      return;
+    }
+  }
+  const token = storedToken();
+  if (token) connect(token);
+  else showLogin();
+}
+
+main();
