@@ -12,10 +12,12 @@
 #   sqlite3                                         Kamailio's subscriber table (debugging)
 #   sox                                             audio files for tone tests
 #   coreutils                                       timeout and stdbuf bound and unbuffer peers
+#   chromium                                        the web page's tests (tests/web, headless,
+#                                                   driven by Playwright: never a downloaded browser)
 set -eu
 PACKAGES="kamailio kamailio-presence-modules kamailio-xml-modules kamailio-tls-modules
 kamailio-sqlite-modules baresip linphone-cli sip-tester coturn dnsmasq-base iproute2
-sqlite3 sox coreutils util-linux systemd"
+sqlite3 sox coreutils util-linux systemd chromium"
 
 missing=""
 for p in $PACKAGES; do

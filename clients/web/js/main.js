@@ -15,9 +15,14 @@ let rpc = null;
 let views = null;
 let missedLeft = 0;
 
-function announce(text) {
+let noticeTimer = null;
+
+// A line in the notice area: an action's outcome goes after a while, a reconnect's stays.
+function announce(text, { sticky = false } = {}) {
+  clearTimeout(noticeTimer);
   notice.textContent = text;
   notice.hidden = !text;
+  if (text && !sticky) noticeTimer = setTimeout(() => announce(""), 8000);
 }
 
 function showLogin(error = "") {
@@ -97,11 +102,12 @@ function connect(token) {
     missedLeft = replayed;
     if (resumed && (gap || restarted)) {
       announce("Reconnected. Some events were lost while the page was away"
-        + (restarted ? " (sipd restarted)" : "") + "; everything was loaded again.");
+        + (restarted ? " (sipd restarted)" : "") + "; everything was loaded again.", { sticky: true });
       views.activity.note("Reconnected: events were lost, state reloaded");
     } else if (resumed) {
       announce(replayed ? `Reconnected: ${replayed} event${replayed === 1 ? "" : "s"} happened `
-        + "while the page was away (marked “missed” in Activity)." : "Reconnected: nothing was missed.");
+        + "while the page was away (marked “missed” in Activity)." : "Reconnected: nothing was missed.",
+      { sticky: true });
     }
     try {
       await refresh();
