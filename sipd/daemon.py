@@ -185,8 +185,8 @@ async def run(service: Service) -> int:
                                                  "sip": agent.stack.ports, "web": page})
             _settle_heap()
             notifier.ready(f"RPC on {url}")
-            log.info("sipd %s ready (config %s, RPC %s)", __version__,
-                     service.paths.config_file, url)
+            log.info("sipd %s ready (config %s, RPC %s, web page %s)", __version__,
+                     service.paths.config_file, url, page or "off")
 
             await service.stop_requested.wait()
             reason = service.stop_reason or "stopping"

@@ -70,13 +70,19 @@ class Page:
         self.page.set_viewport_size({"width": width, "height": height})
 
     def serious_violations(self) -> list[dict[str, Any]]:
-        """axe-core's serious and critical findings on the page as it is shown now."""
+        """axe-core's serious and critical findings on the page as it is shown now, at each
+        size (a layout can hide or squeeze things at one size only)."""
         if not self.page.evaluate("typeof window.axe !== 'undefined'"):
             self.page.evaluate(AXE.read_text())
-        result = self.page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-        return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
-                 "nodes": [n["target"] for n in v["nodes"]][:5]}
-                for v in result["violations"] if v["impact"] in ("serious", "critical")]
+        found = []
+        for size in SIZES:
+            self.resize(size)
+            result = self.page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+            found += [{"size": size, "id": v["id"], "impact": v["impact"], "help": v["help"],
+                       "nodes": [n["target"] for n in v["nodes"]][:5]}
+                      for v in result["violations"] if v["impact"] in ("serious", "critical")]
+        self.resize("wide")
+        return found
 
 
 class Shots:

@@ -70,6 +70,11 @@ def test_login_with_a_pasted_token_or_a_one_time_link(browser: Any, sipd: SipdPr
     login.wait_for()
     shots.take(page, "login")
     assert page.serious_violations() == []
+    # the check is live: an image without a text alternative is a critical finding
+    page.page.evaluate("document.body.append(Object.assign(document.createElement('img'),"
+                       " {src: 'icon.svg'}))")
+    assert [v["id"] for v in page.serious_violations()] == ["image-alt", "image-alt"]
+    page.page.evaluate("document.querySelector('body > img').remove()")
     login.fill("not-the-token")
     page.page.get_by_role("button", name="Log in").click()
     page.page.wait_for_selector("#login-error:has-text('refused the token')")
