@@ -169,7 +169,7 @@ async def run(service: Service) -> int:
             service.add_state("sip", agent.state)
             service.add_state("accounts", agent.accounts.list)
             url = await nursery.start(server.run)
-            web = WebServer(service.settings, token, server)
+            web = WebServer(service.settings, token, server, agent.sessions.get)
             service.web = web
             service.add_state("web", web.state)
             page = await _start_web(nursery, web)

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import trio
 
+from .audio import AudioChannels
 from .files import PageFiles
 from .login import LoginCodes
 from .websocket import AsgiWebSocket, Receive, Send
@@ -82,11 +83,12 @@ def same_origin(scope: dict[str, Any], origin: str) -> bool:
 
 class WebApp:
     def __init__(self, files: PageFiles, codes: LoginCodes, token: str,
-                 rpc: RpcEndpoint | None) -> None:
+                 rpc: RpcEndpoint | None, audio: AudioChannels | None = None) -> None:
         self.files = files
         self.codes = codes
         self._token = token
         self.rpc = rpc
+        self.audio = audio
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -151,7 +153,9 @@ class WebApp:
         connect = await receive()
         if connect["type"] != "websocket.connect":
             return
-        if scope["path"] != "/rpc" or self.rpc is None:
+        path = scope["path"]
+        audio_session = path.removeprefix("/audio/") if path.startswith("/audio/") else None
+        if self.rpc is None or (path != "/rpc" and not (audio_session and self.audio)):
             await _reject(send, 404, "no WebSocket here; the RPC is at /rpc")
             return
         origin = _header(scope, b"origin")
@@ -173,7 +177,10 @@ class WebApp:
         await send({"type": "websocket.accept"})
         client = scope.get("client") or ("a client", 0)
         ws = AsgiWebSocket(receive, send, f"{client[0]}:{client[1]}")
-        await self.rpc.serve(ws, authenticated)
+        if audio_session and self.audio is not None:
+            await self.audio.serve(ws, audio_session, authenticated)
+        else:
+            await self.rpc.serve(ws, authenticated)
 
 async def _lifespan(receive: Receive, send: Send) -> None:
     while True:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -19,6 +20,7 @@ from hypercorn.trio.run import worker_serve
 from hypercorn.utils import wrap_app
 
 from .app import RpcEndpoint, WebApp
+from .audio import AudioChannels
 from .files import PageFiles, default_root
 from .login import LoginCodes
 
@@ -58,10 +60,13 @@ def _bind(listen: str) -> socket.socket:
 
 class WebServer:
     def __init__(self, settings: Any, token: str, rpc: RpcEndpoint | None,
+                 find_session: Callable[[str], Any] | None = None,
                  root: Path | None = None) -> None:
         self._settings = settings
         self.codes = LoginCodes()
-        self.app = WebApp(PageFiles(root or default_root()), self.codes, token, rpc)
+        audio = (AudioChannels(find_session, rpc.token_matches)
+                 if find_session is not None and rpc is not None else None)
+        self.app = WebApp(PageFiles(root or default_root()), self.codes, token, rpc, audio)
         self.url: str | None = None
         self.error: str | None = None  # why the page is not served
 

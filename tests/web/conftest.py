@@ -1,4 +1,5 @@
-"""Fixtures of the web page tests: one headless chromium per module, screenshots per test."""
+"""Fixtures of the web page tests: one headless chromium per module, screenshots per test,
+and the harness's two daemons (`a`, `b`) for the audio channel."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.harness.fixtures import a, b, daemons  # noqa: F401  (fixtures)
 from tests.web.browser import Shots, open_browser
 
 

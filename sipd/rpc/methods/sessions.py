@@ -61,12 +61,20 @@ async def get(ctx: CallContext, *, id: ID) -> dict:
         return {**call.view(), "rtp": await call.rtp_counters()}
 
 
+AUDIO_DEVICE = Annotated[
+    Literal["null", "web"],
+    'where the call\'s audio comes from and goes: "null" (nothing; sessions.play and '
+    'sessions.record still work) or "web" (a web page\'s microphone and speaker, over the '
+    "page server's audio channel /audio/ID)"]
+
+
 @method("sessions.start")
 async def start(
     ctx: CallContext, *,
     account: Annotated[str, "the calling account's id (\"local\": the daemon's own address)"],
     to: Annotated[str, "whom to call, e.g. sip:bob@example.com or sip:local@192.0.2.1:5060"],
     streams: Annotated[list[Literal["audio"]], "the streams to offer"] = ["audio"],  # noqa: B006
+    audio_device: AUDIO_DEVICE = "null",
 ) -> dict:
     """Call someone; returns the new session (its `id` names it in every later call).
 
@@ -74,14 +82,17 @@ async def start(
     in state `failed` with a code and reason."""
     with _errors():
         sender = ctx.service.useragent.accounts.get(account)
-        return await _sessions(ctx).start(sender, to, list(streams))
+        view = await _sessions(ctx).start(sender, to, list(streams))
+        _sessions(ctx).get(view["id"]).audio_device = audio_device
+        return {**view, "audio_device": audio_device}
 
 
 @method("sessions.answer")
-async def answer(ctx: CallContext, *, id: ID) -> dict:
+async def answer(ctx: CallContext, *, id: ID, audio_device: AUDIO_DEVICE = "null") -> dict:
     """Answer an incoming call; `established` follows as a session.state event."""
     with _errors(id):
         call = _sessions(ctx).get(id)
+        call.audio_device = audio_device
         await call.answer()
         return call.view()
 
