@@ -34,14 +34,17 @@ def _playwright() -> Any:
 
 
 @contextmanager
-def open_browser() -> Iterator[Any]:
+def open_browser(microphone: Path | None = None) -> Iterator[Any]:
+    """Chromium with a fake microphone (a beep, or the WAV file `microphone`), no prompt for
+    it, and audio allowed to start without a gesture."""
     chromium = require_binary("chromium")
     sync_playwright = _playwright()
+    args = ["--no-sandbox", "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required"]
+    if microphone is not None:
+        args.append(f"--use-file-for-fake-audio-capture={microphone}")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium, headless=True,
-            args=["--no-sandbox", "--use-fake-ui-for-media-stream",
-                  "--use-fake-device-for-media-stream"])
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=args)
         try:
             yield browser
         finally:

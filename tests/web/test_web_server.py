@@ -195,6 +195,6 @@ async def test_empty_listen_turns_the_page_off(tmp_path: Path) -> None:
     daemon.start()
     try:
         assert (await system_state(daemon))["web"] == {"url": None, "error": None}
-        assert "web page" not in daemon.log()
+        assert "web page at" not in daemon.log() and "web page off" in daemon.log()
     finally:
         daemon.stop()

@@ -2,15 +2,18 @@
 // notice. Sessions come from sessions.list and then from session.* events.
 
 import { $, clear, h, party } from "./dom.js";
+import { softphonePossible } from "./softphone.js";
 
 const ENDED = new Set(["ended", "failed"]);
 const KEEP_ENDED_MS = 4000;
 const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
 
 export class CallsView {
-  constructor(rpc, announce) {
+  constructor(rpc, announce, softphone) {
     this.rpc = rpc;
     this.announce = announce;
+    this.softphone = softphone;
+    this.webSessions = new Set(); // placed or answered with this browser's audio
     this.sessions = new Map();
     this.list = $("#calls");
     this.form = $("#dial-form");
@@ -34,7 +37,14 @@ export class CallsView {
       event.preventDefault();
       this.dial();
     });
-    $("#incoming-answer").addEventListener("click", () => this.act(this.ringingId, "answer"));
+    this.browserAudio = $("#browser-audio");
+    if (!softphonePossible()) {
+      this.browserAudio.checked = false;
+      this.browserAudio.disabled = true;
+      $("#browser-audio-note").textContent = "This page has no microphone access: open it "
+        + "on this machine (localhost) or over HTTPS to talk through the browser.";
+    }
+    $("#incoming-answer").addEventListener("click", () => this.answer(this.ringingId));
     $("#incoming-reject").addEventListener("click", () => this.act(this.ringingId, "reject"));
   }
 
@@ -72,13 +82,27 @@ export class CallsView {
       const domain = chosen && /@([^;>]+)/.exec(chosen.aor);
       to = `sip:${to}${to.includes("@") || !domain ? "" : `@${domain[1]}`}`;
     }
+    const web = await this.useBrowserAudio();
     try {
-      const session = await this.rpc.call("sessions.start", { account, to });
+      const session = await this.rpc.call("sessions.start",
+        { account, to, audio_device: web ? "web" : "null" });
+      if (web) this.webSessions.add(session.id);
       this.upsert({ ...session, account, remote: session.remote || to, direction: "outgoing" });
       this.to.value = "";
     } catch (error) {
       this.error.textContent = `Could not call ${to}: ${error.message}`;
     }
+  }
+
+  async useBrowserAudio() {
+    return this.browserAudio.checked && await this.softphone.prepare();
+  }
+
+  async answer(id) {
+    if (!id) return;
+    const web = await this.useBrowserAudio();
+    if (web) this.webSessions.add(id);
+    await this.act(id, "answer", { audio_device: web ? "web" : "null" });
   }
 
   async act(id, verb, params = {}) {
@@ -106,7 +130,12 @@ export class CallsView {
         break;
       case "session.state":
         this.upsert({ id: data.id, state: data.state, code: data.code, reason: data.reason });
+        if (data.state === "established" && this.webSessions.has(data.id)) {
+          this.softphone.attach(data.id);
+        }
         if (ENDED.has(data.state)) {
+          this.webSessions.delete(data.id);
+          if (this.softphone.session === data.id) this.softphone.detach();
           setTimeout(() => {
             const session = this.sessions.get(data.id);
             if (session && ENDED.has(session.state)) {
@@ -180,12 +209,20 @@ export class CallsView {
     const unanswered = ["calling", "ringing", "early"].includes(session.state);
     if (session.direction === "incoming" && unanswered) {
       actions.append(
-        h("button", { type: "button", class: "good", onclick: () => this.act(session.id, "answer") }, "Answer"),
+        h("button", { type: "button", class: "good", onclick: () => this.answer(session.id) }, "Answer"),
         h("button", { type: "button", class: "bad", onclick: () => this.act(session.id, "reject") }, "Reject"));
     } else if (session.state === "established") {
       actions.append(session.on_hold
         ? h("button", { type: "button", onclick: () => this.act(session.id, "unhold") }, "Resume")
         : h("button", { type: "button", onclick: () => this.act(session.id, "hold") }, "Hold"));
+      if (this.webSessions.has(session.id)) {
+        const muted = this.softphone.muted;
+        actions.append(h("button", { type: "button", "aria-pressed": String(muted), onclick: () => {
+          this.softphone.setMuted(!this.softphone.muted);
+          this.render();
+        } }, "Mute"));
+        item.append(h("p", { class: "audio-mark" }, muted ? "Browser audio, muted" : "Browser audio"));
+      }
       actions.append(h("button", { type: "button", class: "bad", onclick: () => this.act(session.id, "end") }, "Hang up"));
       item.append(actions, this.extra(session, "tones", "Send tones", "Send", (value) =>
         this.act(session.id, "send_dtmf", { digits: value })),

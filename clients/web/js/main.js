@@ -8,6 +8,7 @@ import { $ } from "./dom.js";
 import { HistoryView } from "./history.js";
 import { exchangeCode, forgetToken, keepToken, storedToken, takeLoginCode } from "./login.js";
 import { RpcClient, rpcUrl } from "./rpc.js";
+import { Softphone } from "./softphone.js";
 
 const connection = $("#connection");
 const notice = $("#notice");
@@ -79,7 +80,8 @@ function connect(token) {
     activity: new ActivityView(),
     history: new HistoryView(rpc),
   };
-  views.calls = new CallsView(rpc, announce);
+  views.softphone = new Softphone(token, announce);
+  views.calls = new CallsView(rpc, announce, views.softphone);
   views.accounts = new AccountsView(rpc, announce, (accounts) => {
     views.calls.accountsById = new Map(accounts.map((a) => [a.id, a]));
     views.calls.setAccounts(accounts);
@@ -149,6 +151,7 @@ async function main() {
   });
   $("#logout").addEventListener("click", () => {
     forgetToken();
+    if (views) views.softphone.release();
     if (rpc) rpc.stop();
     rpc = null;
     showLogin();
