@@ -34,17 +34,29 @@ def _playwright() -> Any:
 
 
 @contextmanager
-def open_browser(microphone: Path | None = None) -> Iterator[Any]:
-    """Chromium with a fake microphone (a beep, or the WAV file `microphone`), no prompt for
-    it, and audio allowed to start without a gesture."""
-    chromium = require_binary("chromium")
+def open_playwright() -> Iterator[Any]:
+    """Playwright, for `launch`; chromium and Playwright checked first."""
+    require_binary("chromium")
     sync_playwright = _playwright()
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+def launch(playwright: Any, microphone: Path | None = None) -> Any:
+    """Debian's chromium with a fake microphone (a beep, or the WAV file `microphone`), no
+    prompt for it, and audio allowed to start without a gesture."""
     args = ["--no-sandbox", "--use-fake-ui-for-media-stream",
             "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required"]
     if microphone is not None:
         args.append(f"--use-file-for-fake-audio-capture={microphone}")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=args)
+    return playwright.chromium.launch(executable_path=require_binary("chromium"),
+                                      headless=True, args=args)
+
+
+@contextmanager
+def open_browser(microphone: Path | None = None) -> Iterator[Any]:
+    with open_playwright() as playwright:
+        browser = launch(playwright, microphone)
         try:
             yield browser
         finally:

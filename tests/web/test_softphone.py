@@ -1,7 +1,8 @@
 """The browser softphone in a real chromium: the page calls baresip with "Talk through this
 browser", its (fake) microphone plays 440 Hz and baresip plays 880 Hz. baresip's recording of
 the call must hold the page's 440 Hz, and the audio the page received over its audio channel
-baresip's 880 Hz."""
+baresip's 880 Hz. And two pages on two daemons call each other, each hearing the other's
+tone (the callee answers through its browser)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ import trio
 
 from tests.harness.audio import finished_wav
 from tests.harness.peer import daemon_settings
-from tests.harness.process import SipdProcess
+from tests.harness.process import SipdProcess, running
 from tests.media.audio import goertzel_power, read_wav
 from tests.media.conftest import db
 from tests.peers.baresip import write_tone_wav
-from tests.web.browser import Page, Shots, open_browser
+from tests.web.browser import Page, Shots, launch, open_browser, open_playwright
 from tests.web.test_page import connected, rpc
 
 pytestmark = [pytest.mark.peer, pytest.mark.daemon]
@@ -40,6 +41,67 @@ def sipd(tmp_path: Path) -> Iterator[SipdProcess]:
         print(daemon.log())
 
 
+def audio_frames(page: Page) -> list[bytes]:
+    """The binary messages the page receives on its audio channels, as they come."""
+    frames: list[bytes] = []
+
+    def watch(ws: Any) -> None:
+        if "/audio/" in ws.url:
+            ws.on("framereceived",
+                  lambda payload: frames.append(payload) if isinstance(payload, bytes) else None)
+
+    page.page.on("websocket", watch)
+    return frames
+
+
+def talk(page: Page, *frame_lists: list[bytes]) -> None:
+    """Until each list holds 2 s of audio (Playwright delivers frames while a page waits)."""
+    deadline = time.monotonic() + 20
+    while any(len(frames) < TALK_FRAMES for frames in frame_lists):
+        got = [len(frames) for frames in frame_lists]
+        assert time.monotonic() < deadline, f"only {got} frames in 20 s"
+        page.page.wait_for_timeout(100)
+
+
+def assert_tone(frames: list[bytes], expected: float, other: float) -> None:
+    samples = [s for frame in frames[10:] for s in struct.unpack(f"<{len(frame) // 2}h", frame)]
+    assert db(goertzel_power(samples, 16000, expected)) > \
+        db(goertzel_power(samples, 16000, other)) + 20
+
+
+def test_two_pages_on_two_daemons_talk(tmp_path: Path) -> None:
+    """Page A calls daemon B's local account; page B answers through its browser."""
+    tones = {"a": 440, "b": 1000}
+    with running(tmp_path, daemon_settings()) as (a, b), open_playwright() as playwright:
+        pages: dict[str, Page] = {}
+        heard: dict[str, list[bytes]] = {}
+        for name, daemon in (("a", a), ("b", b)):
+            browser = launch(playwright, write_tone_wav(tmp_path / f"{name}.wav",
+                                                        frequency=tones[name], rate=16000))
+            pages[name] = Page(browser)
+            heard[name] = audio_frames(pages[name])
+            pages[name].page.goto(rpc(daemon, "web.link")["url"])
+            connected(pages[name])
+        b_port = rpc(b, "system.state")["sip"]["ports"]["udp"]
+        caller, callee = pages["a"].page, pages["b"].page
+        caller.get_by_label("Call", exact=True).fill(f"sip:local@127.0.0.1:{b_port}")
+        caller.get_by_role("button", name="Call", exact=True).click()
+        incoming = callee.get_by_role("alertdialog", name="Incoming call")
+        incoming.wait_for()
+        incoming.get_by_role("button", name="Answer").click()
+        for page in (caller, callee):
+            page.locator("#calls li[data-state=established] .audio-mark").wait_for()
+        talk(pages["a"], heard["a"], heard["b"])
+        caller.locator("#calls li[data-state=established]").get_by_role(
+            "button", name="Hang up").click()
+        callee.locator("#calls li[data-state=ended]").wait_for()
+        for page in pages.values():
+            assert page.errors == []
+            page.context.browser.close()
+    assert_tone(heard["a"], tones["b"], tones["a"])
+    assert_tone(heard["b"], tones["a"], tones["b"])
+
+
 def test_page_talks_with_baresip(sipd: SipdProcess, baresip_factory: Any, tmp_path: Path,
                                  shots: Shots) -> None:
     bob = baresip_factory(account="sip:bob@127.0.0.1", register=False, answermode="auto",
@@ -49,14 +111,7 @@ def test_page_talks_with_baresip(sipd: SipdProcess, baresip_factory: Any, tmp_pa
     with open_browser(microphone) as browser:
         page = Page(browser)
         p = page.page
-        heard: list[bytes] = []
-
-        def watch(ws: Any) -> None:
-            if "/audio/" in ws.url:
-                ws.on("framereceived",
-                      lambda payload: heard.append(payload) if isinstance(payload, bytes) else None)
-
-        p.on("websocket", watch)
+        heard = audio_frames(page)
         p.goto(rpc(sipd, "web.link")["url"])
         connected(page)
         assert p.get_by_label("Talk through this browser").is_checked()
@@ -67,12 +122,7 @@ def test_page_talks_with_baresip(sipd: SipdProcess, baresip_factory: Any, tmp_pa
         card.locator(".audio-mark").wait_for()
         session = card.get_attribute("data-id")
         assert rpc(sipd, "sessions.get", id=session)["audio_device"] == "web"
-        # talk until the page has had 2 s of bob's audio (Playwright delivers the frames
-        # while the page is waited on)
-        deadline = time.monotonic() + 20
-        while len(heard) < TALK_FRAMES:
-            assert time.monotonic() < deadline, f"the page got {len(heard)} frames in 20 s"
-            p.wait_for_timeout(100)
+        talk(page, heard)
         shots.take(page, "softphone")
         assert page.serious_violations() == []
         card.get_by_role("button", name="Hang up").click()
@@ -81,9 +131,7 @@ def test_page_talks_with_baresip(sipd: SipdProcess, baresip_factory: Any, tmp_pa
         assert page.errors == []
         page.close()
 
-    samples = [s for frame in heard[10:] for s in struct.unpack(f"<{len(frame) // 2}h", frame)]
-    assert db(goertzel_power(samples, 16000, PEER_TONE)) > \
-        db(goertzel_power(samples, 16000, PAGE_TONE)) + 20
+    assert_tone(heard, PEER_TONE, PAGE_TONE)
     recording = trio.run(finished_wav, lambda: bob.recordings()["received"], "bob's recording")
     bob_heard, rate = read_wav(recording)
     assert db(goertzel_power(bob_heard, rate, PAGE_TONE)) > \
