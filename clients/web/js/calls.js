@@ -9,8 +9,9 @@ const KEEP_ENDED_MS = 4000;
 const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
 
 export class CallsView {
-  constructor(rpc, announce, softphone) {
+  constructor(rpc, announce, softphone, showPhone) {
     this.rpc = rpc;
+    this.showPhone = showPhone;
     this.announce = announce;
     this.softphone = softphone;
     this.webSessions = new Set(); // placed or answered with this browser's audio
@@ -87,6 +88,7 @@ export class CallsView {
       const session = await this.rpc.call("sessions.start",
         { account, to, audio_device: web ? "web" : "null" });
       if (web) this.webSessions.add(session.id);
+      this.showPhone();
       this.upsert({ ...session, account, remote: session.remote || to, direction: "outgoing" });
       this.to.value = "";
     } catch (error) {
@@ -102,6 +104,7 @@ export class CallsView {
     if (!id) return;
     const web = await this.useBrowserAudio();
     if (web) this.webSessions.add(id);
+    this.showPhone();
     await this.act(id, "answer", { audio_device: web ? "web" : "null" });
   }
 

@@ -41,30 +41,49 @@ function showApp() {
   $("#logout").hidden = false;
 }
 
+const narrow = window.matchMedia("(max-width: 899px)");
+let selectTab = null;
+
+// The views bar: on a narrow screen Phone is one of the views; on a wide one the phone is
+// always shown and the bar switches the panel beside it.
 function setupTabs() {
   const tabs = [...document.querySelectorAll("[role=tab]")];
+  const phoneTab = $("#tab-phone");
   function select(tab, focus = true) {
+    if (tab === phoneTab && !narrow.matches) tab = $("#tab-accounts");
     for (const other of tabs) {
       const selected = other === tab;
       other.setAttribute("aria-selected", String(selected));
       other.tabIndex = selected ? 0 : -1;
-      $(`#${other.getAttribute("aria-controls")}`).hidden = !selected;
+      if (other !== phoneTab) $(`#${other.getAttribute("aria-controls")}`).hidden = !selected;
     }
+    $("#phone").classList.toggle("narrow-hidden", tab !== phoneTab);
+    $("#side").classList.toggle("narrow-hidden", tab === phoneTab);
     if (focus) tab.focus();
     if (tab.id === "tab-history" && views) views.history.load();
     if (tab.id === "tab-contacts" && views) views.contacts.load();
   }
-  tabs.forEach((tab, index) => {
+  const visible = () => tabs.filter((tab) => tab !== phoneTab || narrow.matches);
+  tabs.forEach((tab) => {
     tab.addEventListener("click", () => select(tab));
     tab.addEventListener("keydown", (event) => {
+      const shown = visible();
+      const index = shown.indexOf(tab);
       const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
-      if (step) select(tabs[(index + step + tabs.length) % tabs.length]);
-      else if (event.key === "Home") select(tabs[0]);
-      else if (event.key === "End") select(tabs[tabs.length - 1]);
+      if (step) select(shown[(index + step + shown.length) % shown.length]);
+      else if (event.key === "Home") select(shown[0]);
+      else if (event.key === "End") select(shown[shown.length - 1]);
       else return;
       event.preventDefault();
     });
   });
+  narrow.addEventListener("change", () => {
+    const current = tabs.find((tab) => tab.getAttribute("aria-selected") === "true");
+    select(narrow.matches && current.id === "tab-accounts" ? phoneTab : current, false);
+  });
+  select(narrow.matches ? phoneTab : $("#tab-accounts"), false);
+  // A call placed or ringing brings the phone into view on a narrow screen.
+  selectTab = (id) => { if (narrow.matches) select($(`#${id}`), false); };
 }
 
 async function refresh() {
@@ -81,7 +100,8 @@ function connect(token) {
     history: new HistoryView(rpc),
   };
   views.softphone = new Softphone(token, announce);
-  views.calls = new CallsView(rpc, announce, views.softphone);
+  views.calls = new CallsView(rpc, announce, views.softphone,
+    () => selectTab && selectTab("tab-phone"));
   views.accounts = new AccountsView(rpc, announce, (accounts) => {
     views.calls.accountsById = new Map(accounts.map((a) => [a.id, a]));
     views.calls.setAccounts(accounts);
