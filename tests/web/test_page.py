@@ -14,7 +14,7 @@ import trio
 
 from sipctl.client import connect
 from tests.harness.peer import daemon_settings
-from tests.harness.process import SipdProcess
+from tests.harness.process import SipdProcess, running
 from tests.peers.fixtures import PEER_USERS
 from tests.web.browser import Page, Shots
 
@@ -241,3 +241,26 @@ def test_history_search_and_missed_events_after_a_reconnect(browser: Any, sipd: 
     assert page.serious_violations() == []
     assert page.errors == []
     page.close()
+
+
+def test_contacts_show_presence(browser: Any, tmp_path: Any, shots: Shots) -> None:
+    """A contact on another daemon (which lets everyone watch it): open, then closed with a
+    note when it publishes so."""
+    settings = {**daemon_settings(), "presence.allow_everyone": True}
+    with running(tmp_path, settings) as (a, b):
+        bob = f"sip:local@127.0.0.1:{rpc(b, 'system.state')['sip']['ports']['udp']}"
+        rpc(a, "contacts.add", account="local", uri=bob, name="Bob", presence=True)
+        page = logged_in(browser, a)
+        p = page.page
+        tab(page, "Contacts")
+        row = p.locator("#contacts li", has_text="Bob")
+        row.locator(".badge:text-is('open')").wait_for()
+        rpc(b, "presence.publish", account="local", status="closed", note="in a meeting")
+        row.locator(".badge:text-is('closed')").wait_for()
+        row.filter(has_text="in a meeting").wait_for()
+        shots.take(page, "contacts")
+        assert page.serious_violations() == []
+        row.get_by_role("button", name="Call Bob").click()
+        assert p.get_by_label("Call", exact=True).input_value() == bob
+        assert page.errors == []
+        page.close()

@@ -22,6 +22,12 @@ export class ContactsView {
       this.contacts = [];
     }
     this.render();
+    // Presence is watched by subscribing (once per contact; a subscription that exists is
+    // returned as it is): contacts.list only says which contacts want it.
+    for (const contact of this.contacts.filter((c) => c.presence)) {
+      this.rpc.call("presence.subscribe", { account: contact.account, to: contact.uri })
+        .catch((error) => { this.error.textContent = `Presence of ${contact.uri}: ${error.message}`; });
+    }
   }
 
   onEvent(event) {
