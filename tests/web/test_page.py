@@ -152,10 +152,12 @@ def test_register_call_baresip_answer_its_call_and_search_history(
     shots.take(page, "incoming")
     assert page.serious_violations() == []
     incoming.get_by_role("button", name="Answer").click()
-    p.locator("#calls li[data-state=established]").wait_for()
-    assert incoming.is_hidden()
+    answered = p.locator("#calls li[data-state=established]")
+    answered.wait_for()
+    answered_id = answered.get_attribute("data-id")
+    incoming.wait_for(state="hidden")
     bob.hangup()
-    p.locator("#calls li[data-state=ended]").first.wait_for()
+    p.locator(f"#calls li[data-id='{answered_id}'][data-state=ended]").wait_for()
 
     # and again: alice rejects it
     bob.wait_event("CALL_CLOSED")
