@@ -24,7 +24,7 @@ import trio
 from . import __version__, logsetup
 from .contacts.service import open_contacts
 from .history.trio import open_history
-from .limits import raise_descriptor_limit
+from .limits import RPC, raise_descriptor_limit
 from .rpc.methods import registry
 from .rpc.server import RpcServer
 from .service import Service
@@ -169,7 +169,8 @@ async def run(service: Service) -> int:
             service.add_state("sip", agent.state)
             service.add_state("accounts", agent.accounts.list)
             url = await nursery.start(server.run)
-            web = WebServer(service.settings, token, server, agent.sessions.get)
+            web = WebServer(service.settings, token, server, agent.sessions.get,
+                            may_accept=lambda: service.descriptors.may_accept(RPC))
             service.web = web
             service.add_state("web", web.state)
             page = await _start_web(nursery, web)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import trio
@@ -42,6 +43,7 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"cache-control", b"no-cache"),
 ]
 
+
 class RpcEndpoint(Protocol):
     """What the front door offers the page's WebSocket (sipd.rpc.server.RpcServer)."""
 
@@ -51,16 +53,19 @@ class RpcEndpoint(Protocol):
 
     async def serve(self, ws: Any, authenticated: bool) -> None: ...
 
+
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == name:
             return bytes(value).decode("latin-1")
     return None
 
+
 def _host_of(authority: str) -> str:
     if authority.startswith("["):
         return authority[1:].partition("]")[0]
     return authority.rpartition(":")[0] if authority.count(":") == 1 else authority
+
 
 def same_origin(scope: dict[str, Any], origin: str) -> bool:
     """Is `origin` this server as the browser reached it (scheme and Host header)?"""
@@ -81,17 +86,29 @@ def same_origin(scope: dict[str, Any], origin: str) -> bool:
         return False
     return True
 
+
 class WebApp:
     def __init__(self, files: PageFiles, codes: LoginCodes, token: str,
-                 rpc: RpcEndpoint | None, audio: AudioChannels | None = None) -> None:
+                 rpc: RpcEndpoint | None, audio: AudioChannels | None = None,
+                 may_accept: Callable[[], bool] = lambda: True) -> None:
         self.files = files
         self.codes = codes
         self._token = token
         self.rpc = rpc
         self.audio = audio
+        # The daemon's file descriptor budget (sipd/limits.py): a flood of connections to
+        # the page must not take the descriptors SIP, RPC and the workers need.
+        self.may_accept = may_accept
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if kind in ("http", "websocket") and not self.may_accept():
+            if kind == "http":
+                await _answer(send, 503, b"sipd has too many open files; try again later\n")
+            else:
+                await receive()  # websocket.connect
+                await _reject(send, 503, "sipd has too many open files; try again later")
+            return
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "websocket":
@@ -182,6 +199,7 @@ class WebApp:
         else:
             await self.rpc.serve(ws, authenticated)
 
+
 async def _lifespan(receive: Receive, send: Send) -> None:
     while True:
         message = await receive()
@@ -191,6 +209,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             await send({"type": "lifespan.shutdown.complete"})
             return
 
+
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
     """The request body, or None when it is longer than `limit`."""
     body = b""
@@ -198,11 +217,12 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         message = await receive()
         if message["type"] != "http.request":
             return None
-        body += message.get("body", b"")
+        body += bytes(message.get("body", b""))
         if len(body) > limit:
             return None
         if not message.get("more_body"):
             return body
+
 
 async def _answer(send: Send, status: int, body: bytes,
                   media_type: str = "text/plain; charset=utf-8", *, length: int | None = None,
@@ -213,6 +233,7 @@ async def _answer(send: Send, status: int, body: bytes,
     headers += [h for h in SECURITY_HEADERS if h[0] not in given] + list(extra or ())
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
 
 async def _reject(send: Send, status: int, reason: str) -> None:
     body = f"{reason}\n".encode()

@@ -61,12 +61,14 @@ def _bind(listen: str) -> socket.socket:
 class WebServer:
     def __init__(self, settings: Any, token: str, rpc: RpcEndpoint | None,
                  find_session: Callable[[str], Any] | None = None,
-                 root: Path | None = None) -> None:
+                 root: Path | None = None,
+                 may_accept: Callable[[], bool] = lambda: True) -> None:
         self._settings = settings
         self.codes = LoginCodes()
         audio = (AudioChannels(find_session, rpc.token_matches)
                  if find_session is not None and rpc is not None else None)
-        self.app = WebApp(PageFiles(root or default_root()), self.codes, token, rpc, audio)
+        self.app = WebApp(PageFiles(root or default_root()), self.codes, token, rpc, audio,
+                          may_accept)
         self.url: str | None = None
         self.error: str | None = None  # why the page is not served
 
