@@ -237,6 +237,9 @@ def test_history_search_and_missed_events_after_a_reconnect(browser: Any, sipd: 
     p.get_by_label("Search").fill("away")
     p.get_by_role("button", name="Search").click()
     p.locator("#history-messages li", has_text="while away 2").first.wait_for()
+    # the history shown follows what happens: a new message appears without a click
+    rpc(sipd, "messages.send", account="local", to=me, content="away once more")
+    p.locator("#history-messages li", has_text="away once more").first.wait_for()
     shots.take(page, "messages")
     tab(page, "Contacts")
     p.locator("#contacts li").first.wait_for()

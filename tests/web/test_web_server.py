@@ -24,6 +24,7 @@ from trio_websocket import ConnectionRejected, open_websocket_url
 
 from sipctl.client import RpcCallError, connect
 from tests.harness.process import SipdProcess
+from tests.harness.sipctl import run_sipctl, sipctl
 
 
 async def system_state(daemon: SipdProcess) -> dict[str, Any]:
@@ -103,6 +104,15 @@ async def test_login_link_works_once(sipd: SipdProcess, page: str) -> None:
                                 headers={"Origin": "http://evil.example"})
         assert other.status_code == 403
     assert code not in sipd.log() and sipd.endpoint.token not in sipd.log()
+
+
+async def test_sipctl_web_prints_a_one_time_link(sipd: SipdProcess, page: str) -> None:
+    result = await trio.to_thread.run_sync(sipctl, sipd, "web")
+    link = result.stdout.strip()
+    assert link.startswith(page + "#login=") and "\n" not in link
+    async with httpx.AsyncClient() as http:
+        code = link.split("#login=")[1]
+        assert (await http.post(page + "login", json={"code": code})).status_code == 200
 
 
 async def test_page_origin_may_use_rpc(sipd: SipdProcess, page: str) -> None:
@@ -186,6 +196,8 @@ async def test_daemon_goes_on_without_its_page(tmp_path: Path) -> None:
                     await rpc.call("web.link")
                 assert refused.value.code == -32005
                 assert "127.0.0.1" in refused.value.data["reason"]
+            result = await trio.to_thread.run_sync(run_sipctl, daemon, "web")
+            assert result.returncode == 1 and f"127.0.0.1:{port}" in result.stderr
         finally:
             daemon.stop()
 

@@ -86,6 +86,20 @@ function setupTabs() {
   selectTab = (id) => { if (narrow.matches) select($(`#${id}`), false); };
 }
 
+// What the history shows changed: a call ended, a message came or went.
+function historyChanged(event) {
+  const data = event.data || {};
+  return (event.name === "session.state" && ["ended", "failed"].includes(data.state))
+    || ["message.received", "message.delivery"].includes(event.name);
+}
+
+let historyTimer = null;
+
+function scheduleHistory() {  // one reload for a burst of events
+  clearTimeout(historyTimer);
+  historyTimer = setTimeout(() => views && views.history.load(), 500);
+}
+
 async function refresh() {
   await views.accounts.load();
   views.calls.load((await rpc.call("sessions.list")).sessions);
@@ -144,6 +158,7 @@ function connect(token) {
     views.accounts.onEvent(event.detail);
     views.calls.onEvent(event.detail);
     views.contacts.onEvent(event.detail);
+    if (!$("#view-history").hidden && historyChanged(event.detail)) scheduleHistory();
   });
   rpc.addEventListener("gap", (event) => {
     views.activity.note(`Events ${event.detail.first}–${event.detail.last} were lost`);
