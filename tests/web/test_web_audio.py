@@ -104,3 +104,19 @@ async def test_channel_needs_the_token_and_a_web_session(a: DaemonPeer, b: Daemo
             await ws.get_message()
         assert ws.closed.code == 4409 and "audio_device" in ws.closed.reason
     await a.call("sessions.end", id=plain["id"])
+
+
+async def test_channel_closes_when_the_call_ends(a: DaemonPeer, b: DaemonPeer) -> None:
+    a_id, b_id = await web_call(a, b)
+    url = (await page_url(a)).replace("http://", "ws://") + f"audio/{a_id}"
+    async with open_websocket_url(url) as ws:
+        await ws.send_message(json.dumps({"token": a.daemon.endpoint.token}))
+        assert json.loads(await ws.get_message())["ready"] is True
+        with pytest.raises(ConnectionClosed):
+            await ws.send_message(b"\x00" * 5000)  # not a frame: dropped, the channel stays
+            await ws.send_message(b"\x00" * 640)
+            await b.call("sessions.end", id=b_id)  # the other side hangs up
+            while True:
+                await ws.get_message()
+        assert (ws.closed.code, ws.closed.reason) == (1000, "the call ended")
+    await a.state(a_id, "ended")
