@@ -45,6 +45,12 @@ export class CallsView {
       $("#browser-audio-note").textContent = "This page has no microphone access: open it "
         + "on this machine (localhost) or over HTTPS to talk through the browser.";
     }
+    const notify = $("#notify");
+    notify.hidden = !("Notification" in window) || Notification.permission !== "default";
+    notify.addEventListener("click", async () => {
+      await Notification.requestPermission();
+      notify.hidden = Notification.permission !== "default";
+    });
     $("#incoming-answer").addEventListener("click", () => this.answer(this.ringingId));
     $("#incoming-reject").addEventListener("click", () => this.act(this.ringingId, "reject"));
   }
