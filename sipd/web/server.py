@@ -1,7 +1,10 @@
 """The web page's server: hypercorn (trio worker) on `web.listen`, plain or with TLS.
 
 We bind the socket ourselves, so a port of 0 (tests) gives a URL with the real port and a taken
-port fails the start with the address in the error, like the RPC's.
+port fails the start with the address in the error, like the RPC's. Connections are served by
+hypercorn's trio connection handler (TCPServer) under our own listener loop rather than its
+worker_serve, so that one connection's failure stays that connection's (see `run`); that
+handler is hypercorn's internal API, hence the version range in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -10,13 +13,14 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
 import trio
-from hypercorn.config import Config, Sockets
-from hypercorn.trio.run import worker_serve
+from hypercorn.config import Config
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
 
 from .app import RpcEndpoint, WebApp
@@ -122,9 +126,11 @@ class WebServer:
             sock = _bind(listen)
         except OSError as exc:
             raise WebSettingError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
-        secure = config.ssl_enabled
-        sockets = Sockets(secure_sockets=[sock] if secure else [],
-                          insecure_sockets=[] if secure else [sock], quic_sockets=[])
+        ssl_context = config.create_ssl_context()
+        secure = ssl_context is not None
+        listener: trio.abc.Listener[Any] = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+        if ssl_context is not None:
+            listener = trio.SSLListener(listener, ssl_context, https_compatible=True)
         host, _ = _split_listen(listen)
         self.url = self._shown_url(sock, secure, host)
         if host not in LOOPBACK_HOSTS:
@@ -132,10 +138,23 @@ class WebServer:
                         "can load the page (driving the daemon still needs the token)", host)
         log.info("web page at %s", self.url)
         app = wrap_app(cast(Any, self.app), config.wsgi_max_body_size, "asgi")
+        context = WorkerContext(None)
+
+        async def connection(stream: Any) -> None:
+            # hypercorn's own connection task, with its failures kept to that connection:
+            # its worker_serve lets one connection's error (e.g. trio's BusyResourceError
+            # when a close and a pong race on a WebSocket) end the whole server, and here
+            # the daemon with it.
+            try:
+                await TCPServer(app, config, context, ConnectionState({}), stream)
+            except Exception as exc:  # noqa: BLE001 - one connection lost, the rest go on
+                log.debug("a web page connection failed: %r", exc)
+                await trio.aclose_forcefully(stream)
+
         try:
             async with trio.open_nursery() as nursery:
-                await nursery.start(partial(worker_serve, app, config, sockets=sockets))
                 task_status.started(self.url)
+                await trio.serve_listeners(connection, [listener], handler_nursery=nursery)
         finally:
             self.url = None
             sock.close()
