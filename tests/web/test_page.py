@@ -167,7 +167,13 @@ def test_register_call_baresip_answer_its_call_and_search_history(
     bob.wait_event("CALL_CLOSED")
     incoming.wait_for(state="hidden")
 
-    # history: bob's calls, found by his address
+    # history: bob's calls, found by his address; the views go by keyboard too
+    p.get_by_role("tab", name="Accounts").focus()
+    p.keyboard.press("ArrowRight")
+    assert p.get_by_role("tab", name="History").get_attribute("aria-selected") == "true"
+    assert p.get_by_role("tabpanel", name="History").is_visible()
+    p.keyboard.press("End")
+    assert p.get_by_role("tab", name="Activity").get_attribute("aria-selected") == "true"
     tab(page, "History")
     p.get_by_label("Search").fill(kamailio.aor("bob").removeprefix("sip:"))
     p.get_by_role("button", name="Search").click()

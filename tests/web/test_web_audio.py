@@ -112,6 +112,11 @@ async def test_channel_closes_when_the_call_ends(a: DaemonPeer, b: DaemonPeer) -
     async with open_websocket_url(url) as ws:
         await ws.send_message(json.dumps({"token": a.daemon.endpoint.token}))
         assert json.loads(await ws.get_message())["ready"] is True
+        async with open_websocket_url(url) as second:  # one channel per session
+            await second.send_message(json.dumps({"token": a.daemon.endpoint.token}))
+            with pytest.raises(ConnectionClosed):
+                await second.get_message()
+            assert second.closed.code == 4409 and "already" in second.closed.reason
         with pytest.raises(ConnectionClosed):
             await ws.send_message(b"\x00" * 5000)  # not a frame: dropped, the channel stays
             await ws.send_message(b"\x00" * 640)
