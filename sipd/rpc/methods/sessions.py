@@ -83,8 +83,11 @@ async def start(
     with _errors():
         sender = ctx.service.useragent.accounts.get(account)
         view = await _sessions(ctx).start(sender, to, list(streams))
+    try:
         _sessions(ctx).get(view["id"]).audio_device = audio_device
-        return {**view, "audio_device": audio_device}
+    except SessionNotFound:
+        pass  # over and forgotten already: its audio went nowhere
+    return {**view, "audio_device": audio_device}
 
 
 @method("sessions.answer")
