@@ -24,7 +24,7 @@ import trio
 from . import __version__, logsetup
 from .contacts.service import open_contacts
 from .history.trio import open_history
-from .limits import raise_descriptor_limit
+from .limits import RPC, raise_descriptor_limit
 from .rpc.methods import registry
 from .rpc.server import RpcServer
 from .service import Service
@@ -33,6 +33,7 @@ from .settings.paths import Paths, check_writable, default_paths, ensure_dir
 from .settings.store import SettingsStore
 from .systemd_notify import Notifier
 from .useragent import open_user_agent
+from .web.server import WebServer, WebSettingError
 
 log = logging.getLogger("sipd")
 
@@ -168,6 +169,13 @@ async def run(service: Service) -> int:
             service.add_state("sip", agent.state)
             service.add_state("accounts", agent.accounts.list)
             url = await nursery.start(server.run)
+            web = WebServer(service.settings, token, server, agent.sessions.get,
+                            may_accept=lambda: service.descriptors.may_accept(RPC))
+            service.web = web
+            service.add_state("web", web.state)
+            page = await _start_web(nursery, web)
+            if page:
+                server.page_origins = {page.rstrip("/")}
             boot = service.bus.boot
             write_rpc_file(rpc_file, url, token, boot)
             server.on_url_change = lambda new_url: write_rpc_file(rpc_file, new_url, token, boot)
@@ -175,11 +183,11 @@ async def run(service: Service) -> int:
             nursery.start_soon(_handle_signals, signals, service, notifier)
             nursery.start_soon(notifier.watchdog_loop)
             service.bus.publish("system.ready", {"version": __version__, "rpc": url,
-                                                 "sip": agent.stack.ports})
+                                                 "sip": agent.stack.ports, "web": page})
             _settle_heap()
             notifier.ready(f"RPC on {url}")
-            log.info("sipd %s ready (config %s, RPC %s)", __version__,
-                     service.paths.config_file, url)
+            log.info("sipd %s ready (config %s, RPC %s, web page %s)", __version__,
+                     service.paths.config_file, url, page or "off")
 
             await service.stop_requested.wait()
             reason = service.stop_reason or "stopping"
@@ -191,6 +199,17 @@ async def run(service: Service) -> int:
             nursery.cancel_scope.cancel()
     log.info("stopped")
     return 0
+
+
+async def _start_web(nursery: trio.Nursery, web: WebServer) -> str | None:
+    """The web page's URL, or None: a page that cannot be served (its port taken, a bad
+    certificate) is logged and left off; SIP and RPC go on without it."""
+    try:
+        return await nursery.start(web.run)
+    except WebSettingError as exc:
+        log.error("the web page is off: %s", exc)
+        web.error = str(exc)
+        return None
 
 
 def _settle_heap() -> None:

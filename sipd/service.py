@@ -43,6 +43,7 @@ class Service:
         self.useragent: Any = None  # the SIP side (sipd.useragent.UserAgent), once started
         self.history: Any = None  # sipd.history.trio.History, once started
         self.contacts: Any = None  # sipd.contacts.service.ContactsService, once started
+        self.web: Any = None  # sipd.web.server.WebServer (the web page), once started
         self._appliers: list[tuple[str, Applier]] = []
         self._live_keys: set[str] = set()
         self._state: dict[str, Callable[[], Any]] = {}

@@ -14,10 +14,12 @@
 #   coreutils                                       timeout and stdbuf bound and unbuffer peers
 #   xvfb, x11vnc, x11-xserver-utils                 a VNC server on a virtual display (xsetroot
 #                                                   paints it) for screen sharing
+#   chromium                                        the web page's tests (tests/web, headless,
+#                                                   driven by Playwright: never a downloaded browser)
 set -eu
 PACKAGES="kamailio kamailio-presence-modules kamailio-xml-modules kamailio-tls-modules
 kamailio-sqlite-modules baresip linphone-cli sip-tester coturn dnsmasq-base iproute2
-sqlite3 sox coreutils util-linux systemd xvfb x11vnc x11-xserver-utils"
+sqlite3 sox coreutils util-linux systemd xvfb x11vnc x11-xserver-utils chromium"
 
 missing=""
 for p in $PACKAGES; do

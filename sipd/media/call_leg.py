@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pjsua2 as pj
 
+from sipd.media.web_audio import WebAudioLink
+
 if TYPE_CHECKING:
     from sipd.media.engine import MediaEngine
 
@@ -99,6 +101,7 @@ class CallLeg:
         self.player: FilePlayer | None = None
         self.recorder: pj.AudioMediaRecorder | None = None
         self.record_file: str | None = None
+        self.web_audio: WebAudioLink | None = None  # the page's audio (web_audio command)
         # None once pjsua is done with the call (see the module's docstring).
         self.call: PjsuaCall | None = PjsuaCall(self, account, pj_call_id)
 
@@ -166,6 +169,8 @@ class CallLeg:
             self.player.startTransmit(port)
         if self.recorder is not None:
             port.startTransmit(self.recorder)
+        if self.web_audio is not None:
+            self.web_audio.connect(port)
 
     def play(self, path: str, loop: bool) -> None:
         self.stop_play()
@@ -217,8 +222,27 @@ class CallLeg:
         path, self.recorder, self.record_file = self.record_file, None, None
         return path
 
+    def start_web_audio(self, peer: tuple[str, int]) -> int:
+        """The call's audio both ways over UDP with `peer` (the daemon's relay to a web
+        page), instead of nothing; returns our UDP port. A link already there is replaced."""
+        self.stop_web_audio()
+        self.web_audio = WebAudioLink(f"web{self.handle}", peer)
+        self.connect_media()
+        return self.web_audio.local_port
+
+    def stop_web_audio(self) -> dict[str, int] | None:
+        """Disconnect and close the page's audio; its port is destroyed a little later, once
+        the bridge's clock thread can no longer be in it (retired_players.py). Its counters."""
+        link, self.web_audio = self.web_audio, None
+        if link is None:
+            return None
+        link.close()
+        self.engine.retired_players.add(link.port)
+        return link.stats()
+
     def release_media(self) -> str | None:
         self.stop_play()
+        self.stop_web_audio()
         return self.stop_record()
 
 

@@ -467,6 +467,16 @@ class MediaEngine:
         self._watch_recording(leg, path)
         return {"file": path}
 
+    def cmd_web_audio(self, message: dict[str, Any]) -> dict[str, Any]:
+        leg = self._leg(message)
+        host, _, port = text(message, "peer").rpartition(":")
+        if host != "127.0.0.1" or not port.isdigit():
+            raise CommandError(f"web_audio needs peer 127.0.0.1:PORT, not {message['peer']!r}")
+        return {"port": leg.start_web_audio((host, int(port)))}
+
+    def cmd_stop_web_audio(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {"stats": self._leg(message).stop_web_audio()}
+
     # -- helpers ----------------------------------------------------------------------------
 
     def free_slots(self) -> int:

@@ -31,6 +31,11 @@ Commands (fields besides "id"/"cmd"; "call" is the worker's call handle, an int)
     stop_play   call
     record      call, file                     (what the remote party sends, to WAV)
     stop_record call                           -> {file}; read it after its record.done
+    web_audio   call, peer ("127.0.0.1:PORT")  -> {port}: the call's audio both ways as UDP
+                datagrams with peer (16-bit mono PCM, 16 kHz, 20 ms: 640 bytes each; what the
+                call hears goes to peer, what peer sends is played into the call through a
+                small jitter buffer); the daemon relays them to a web page (sipd/web/audio.py)
+    stop_web_audio call                        -> {stats {received, sent, dropped, missing}}
     status      (also the supervisor's heartbeat) -> {pid, sip, uri, configured, max_calls,
                                                    free_slots, calls [call summaries]}
                 (a call summary: call, session, role, state, remote_uri, media, playing,
@@ -70,7 +75,7 @@ SESSION_HEADER = "X-Sipd-Session"
 
 COMMANDS = frozenset({
     "configure", "call", "answer", "hangup", "hold", "unhold", "dtmf", "play", "stop_play",
-    "record", "stop_record", "status", "shutdown",
+    "record", "stop_record", "web_audio", "stop_web_audio", "status", "shutdown",
 })
 EVENTS = frozenset({
     "ready", "call.incoming", "call.state", "call.media", "call.dtmf", "play.done",

@@ -66,6 +66,7 @@ class RpcServer:
         self.connections: dict[int, Connection] = {}
         self.url: str | None = None
         self._self_origins: set[str] = set()
+        self.page_origins: set[str] = set()  # the web page's (sipd/web), set by the daemon
         self.on_url_change: Callable[[str], None] | None = None
         service.reads_live("rpc.allowed_origins", "rpc.max_message_bytes", "rpc.client_queue",
                            "rpc.client_queue_bytes", "rpc.max_batch")
@@ -132,10 +133,11 @@ class RpcServer:
                         "rest are kept for files and workers (%d refused so far)",
                         budget.open_now(), budget.limit, budget.refused)
 
-    def _origin_allowed(self, origin: str | None) -> bool:
+    def origin_allowed(self, origin: str | None) -> bool:
         if origin is None:  # not a browser: programs are stopped by the token instead
             return True
-        allowed = set(self._setting("rpc.allowed_origins")) | self._self_origins
+        allowed = set(self._setting("rpc.allowed_origins")) | self._self_origins | \
+            self.page_origins
         return origin.rstrip("/") in {o.rstrip("/") for o in allowed}
 
     def token_matches(self, offered: str) -> bool:
@@ -167,7 +169,7 @@ class RpcServer:
 
     async def _handle(self, request: WebSocketRequest) -> None:
         origin = _header(request, b"origin")
-        if not self._origin_allowed(origin):
+        if not self.origin_allowed(origin):
             log.warning("refused a WebSocket handshake from origin %s (not in "
                         "rpc.allowed_origins)", origin)
             await request.reject(403, body=f"origin {origin} is not allowed; add it to "
@@ -181,7 +183,11 @@ class RpcServer:
                 await request.reject(401, body=b"wrong token; it is in rpc.json\n")
                 return
             authenticated = True
-        ws = await request.accept()
+        await self.serve(await request.accept(), authenticated)
+
+    async def serve(self, ws: Any, authenticated: bool) -> None:
+        """One accepted WebSocket, here or on the web page's server (sipd/web), until it
+        closes."""
         connection = Connection(ws, self.service.bus, self._setting("rpc.client_queue"),
                                 authenticated, self._setting("rpc.client_queue_bytes"))
         self.connections[connection.id] = connection

@@ -120,6 +120,9 @@ class Session:
         # the session ends `failed`, even if it was established.
         self.end_failed = False
         self.extra_headers: list[tuple[str, str]] = []  # in our INVITE (Referred-By...)
+        # Where the call's audio comes from and goes: "null" (nothing, or a WAV `play`), or
+        # "web" (a web page's microphone and speaker, over its audio channel: sipd/web).
+        self.audio_device = "null"
         self.outside: LegDriver | None = None
         self.worker = WorkerLeg(session_id, context, on_event=self._media_event,
                                 spawn=self.start_soon, on_fed=self._legs_moved, allow=ALLOW)
@@ -192,6 +195,7 @@ class Session:
                     media={k: v for k, v in self.worker.info.items()
                            if k not in ("event", "call", "session")},
                     recording=self.recording, started=self.created,
+                    audio_device=self.audio_device,
                     transfer=self.transfers.last,
                     lines=[stream.view() for stream in self.lines.values()],
                     proposal=self.changes.view(), session_timer=self._timer_view())
@@ -629,6 +633,19 @@ class Session:
         file = _absolute(path)
         _checked(check_playable, file)
         await self._command("play", file=file, loop=loop)
+
+    async def web_audio(self, peer: str) -> int:
+        """Carry the call's audio as UDP datagrams with `peer` (127.0.0.1:PORT, the web
+        page's relay): returns the worker's UDP port (protocol.py, web_audio)."""
+        if self.audio_device != "web":
+            raise SessionStateError('the call was not started or answered with audio_device '
+                                    '"web"')
+        reply = await self._command("web_audio", peer=peer)
+        return int(reply["port"])
+
+    async def stop_web_audio(self) -> None:
+        if not self.terminated and self.worker.usable:
+            await self._command("stop_web_audio")
 
     async def record(self, path: str) -> None:
         file = _absolute(path)

@@ -351,12 +351,17 @@ class PortRangeSetting(Setting):
 
 @dataclass(frozen=True)
 class ListenAddressSetting(Setting):
+    # "" turns off what listens there (web.listen); rpc.listen must always listen.
+    allow_empty: bool = field(default=False, kw_only=True)
+
     type_name: ClassVar[str] = "listen_address"
 
     def validate(self, value: Any) -> str:
         if not isinstance(value, str):
             raise self._refuse(value)
         self._check_text(value, TEXT_MAX)
+        if value == "" and self.allow_empty:
+            return value
         try:
             addresses.parse_listen_address(value)
         except ValueError as error:
@@ -364,6 +369,8 @@ class ListenAddressSetting(Setting):
         return value
 
     def allowed(self) -> str:
+        if self.allow_empty:
+            return '"HOST:PORT", "[IPv6]:PORT" (port 0 = any free port) or "" (off)'
         return ('an address to listen on, "HOST:PORT" or "[IPv6]:PORT" '
                 "(port 0 = any free port)")
 

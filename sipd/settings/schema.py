@@ -269,6 +269,20 @@ SETTINGS: tuple[Setting, ...] = (
                "Most incoming calls (ringing or established) one account has at once; more "
                "are refused with 486 Busy Here.",
                minimum=1, maximum=100000),
+    # [web]
+    ListenAddressSetting("web.listen", "127.0.0.1:8089",
+                         "Where the web page (clients/web) and its RPC WebSocket (/rpc) are "
+                         "served. \"\" turns the web page off. Another machine can reach it "
+                         "only over HTTPS (set web.certificate): a browser gives no microphone "
+                         "to a page that is neither loopback nor HTTPS.",
+                         allow_empty=True),
+    PathSetting("web.certificate", "",
+                "PEM file with the web page's certificate (chain), and its private key unless "
+                "web.private_key names another file. Set: the page is served over HTTPS and "
+                "its RPC over WSS. Empty: plain HTTP."),
+    PathSetting("web.private_key", "",
+                "PEM file with the private key of web.certificate. Empty: the key is in "
+                "web.certificate's file."),
     # [media]
     IntSetting("media.max_workers", 4,
                "Most media worker processes started on demand (each carries up to 4 calls).",

@@ -51,7 +51,8 @@ class SipdProcess:
         self.state_dir = self.base / "state"
         self.runtime_dir = self.base / "run"
         self.log_path = self.base / "sipd.log"
-        self.settings = {"rpc.listen": "127.0.0.1:0", "sip.listen_address": "127.0.0.1",
+        self.settings = {"rpc.listen": "127.0.0.1:0", "web.listen": "127.0.0.1:0",
+                         "sip.listen_address": "127.0.0.1",
                          "log.level": "debug", **(settings or {})}
         self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None

@@ -286,6 +286,7 @@ COMMANDS: list[Command] = [
     Command("state", "system.state", "a snapshot of everything live"),
     Command("shutdown", "system.shutdown", "stop the daemon"),
     Command("discover", "rpc.discover", "the OpenRPC description of the API"),
+    Command("web", "web.link", "a one-time link that opens the web page logged in", text="url"),
     Command("settings get", "settings.get", "show one setting or all",
             (arg("key", nargs="?"),), show="settings", columns=("key", "value", "is_default")),
     Command("settings set", "settings.set", "change a setting (VALUE is JSON or text)",

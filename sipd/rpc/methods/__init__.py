@@ -2,7 +2,7 @@
 
 from . import (  # noqa: F401  (importing registers them)
     accounts, auth, chat, contacts, events, history, messages, presence, presence_policy, sessions,
-    settings, system, xcap,
+    settings, system, web, xcap,
 )
 from ..api import registry
 

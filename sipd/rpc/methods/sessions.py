@@ -12,7 +12,7 @@ local|remote, code?, reason?}`.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Annotated, Iterator
+from typing import Annotated, Iterator, Literal
 
 from ...accounts.model import AccountNotFound
 from ...media.process import MediaWorkerError, MediaWorkerGone
@@ -74,6 +74,13 @@ async def get(ctx: CallContext, *, id: ID) -> dict:
         return {**call.view(), "rtp": await call.rtp_counters()}
 
 
+AUDIO_DEVICE = Annotated[
+    Literal["null", "web"],
+    'where the call\'s audio comes from and goes: "null" (nothing; sessions.play and '
+    'sessions.record still work) or "web" (a web page\'s microphone and speaker, over the '
+    "page server's audio channel /audio/ID)"]
+
+
 @method("sessions.start")
 async def start(
     ctx: CallContext, *,
@@ -83,6 +90,7 @@ async def start(
                        Constraint(minItems=1),
                        "the streams to offer, in m-line order: \"audio\", \"chat\" "
                        "(a chat-only session starts no media engine)"] = ["audio"],  # noqa: B006
+    audio_device: AUDIO_DEVICE = "null",
 ) -> dict:
     """Call someone; returns the new session (its `id` names it in every later call).
 
@@ -90,14 +98,20 @@ async def start(
     in state `failed` with a code and reason."""
     with _errors():
         sender = ctx.service.useragent.accounts.get(account)
-        return await _sessions(ctx).start(sender, to, list(streams))
+        view = await _sessions(ctx).start(sender, to, list(streams))
+    try:
+        _sessions(ctx).get(view["id"]).audio_device = audio_device
+    except SessionNotFound:
+        pass  # over and forgotten already: its audio went nowhere
+    return {**view, "audio_device": audio_device}
 
 
 @method("sessions.answer")
-async def answer(ctx: CallContext, *, id: ID) -> dict:
+async def answer(ctx: CallContext, *, id: ID, audio_device: AUDIO_DEVICE = "null") -> dict:
     """Answer an incoming call; `established` follows as a session.state event."""
     with _errors(id):
         call = _sessions(ctx).get(id)
+        call.audio_device = audio_device
         await call.answer()
         return call.view()
 
