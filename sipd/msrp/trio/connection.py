@@ -19,6 +19,7 @@ connection, not the daemon.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -72,6 +73,10 @@ class MsrpConnection:
         self._cancel: trio.CancelScope | None = None
         self._write_failure: str | None = None
         self._drained: trio.Event | None = None  # set after a write, for wait_sendable
+        # The timers task sleeps until `_timer_at`; `_timer_wake` brings it back sooner when a
+        # write or a read gave the session an earlier deadline (a transaction's timeout...).
+        self._timer_at = math.inf
+        self._timer_wake = trio.Event()
 
     # -- the owner's side --------------------------------------------------------------------
 
@@ -175,6 +180,7 @@ class MsrpConnection:
             if not data:
                 return "connection closed by the peer", True
             self.session.receive_data(data, trio.current_time())
+            self._deadline_moved()
             failed = await self._publish_pending()
             if failed is not None:
                 return failed, False
@@ -236,6 +242,7 @@ class MsrpConnection:
                 if self._drained is not None:
                     self._drained.set()
                     self._drained = None
+                self._deadline_moved()
                 await self._publish_pending()
                 continue
             if self._closing is not None:
@@ -250,12 +257,13 @@ class MsrpConnection:
 
     async def _timers(self) -> None:
         while True:
-            deadlines = [d for d in (self.session.next_deadline(),
-                                     self._relay_deadline()) if d is not None]
-            if deadlines:
-                await trio.sleep_until(min(deadlines))
-            else:
-                await trio.sleep(3600)
+            deadline = self._next_deadline()
+            self._timer_at = math.inf if deadline is None else deadline
+            with trio.move_on_at(self._timer_at):
+                await self._timer_wake.wait()
+            if self._timer_wake.is_set():  # an earlier deadline came: sleep again until it
+                self._timer_wake = trio.Event()
+                continue
             now = trio.current_time()
             self.session.handle_timers(now)
             if self.relay_client is not None:
@@ -271,6 +279,19 @@ class MsrpConnection:
                 self._cancel_reader()
                 return
             self._wake_writer.set()
+
+    def _next_deadline(self) -> float | None:
+        deadlines = [d for d in (self.session.next_deadline(), self._relay_deadline())
+                     if d is not None]
+        return min(deadlines) if deadlines else None
+
+    def _deadline_moved(self) -> None:
+        """After a write or a read: wake the timers task if the session (or the relay link)
+        now has a deadline before the one it sleeps until. Only then: most messages add a
+        timeout later than one already waited for, and a wake-up costs a task switch."""
+        deadline = self._next_deadline()
+        if deadline is not None and deadline < self._timer_at:
+            self._timer_wake.set()
 
     def _relay_deadline(self) -> float | None:
         if self.relay_client is None:
