@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -77,6 +78,10 @@ class MsrpConnection:
         # write or a read gave the session an earlier deadline (a transaction's timeout...).
         self._timer_at = math.inf
         self._timer_wake = trio.Event()
+        # A plain TCP connection's socket, which the task that made the bytes writes to
+        # itself when nothing else is on its way (`_write_now`); None over TLS.
+        self._fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else None
+        self._writing = False  # the writer task is inside send_all
 
     # -- the owner's side --------------------------------------------------------------------
 
@@ -87,7 +92,8 @@ class MsrpConnection:
         message_id = self.session.send_message(
             body, content_type, message_id=message_id, success_report=success_report,
             failure_report=failure_report, headers=headers)
-        self._wake_writer.set()
+        if not self._write_now():
+            self._wake_writer.set()
         return message_id
 
     def abort_message(self, message_id: str) -> bool:
@@ -184,8 +190,12 @@ class MsrpConnection:
             failed = await self._publish_pending()
             if failed is not None:
                 return failed, False
-            if self._extra or self.session.has_data_to_send:
+            if (self._extra or self.session.has_data_to_send) and not self._write_now():
                 self._wake_writer.set()  # not otherwise: a writer woken for nothing costs a switch
+            elif self.session.has_events:  # what the bytes written now told (MessageSent...)
+                failed = await self._publish_pending()
+                if failed is not None:
+                    return failed, False
 
     async def _publish_pending(self) -> str | None:
         """Hands the session's events to the owner; the reason when the connection failed."""
@@ -226,6 +236,31 @@ class MsrpConnection:
             self.session.local_path = path
             await self._send_events.send(RelayPathChanged(path))
 
+    def _write_now(self) -> bool:
+        """Writes what the session has to send straight to a plain TCP socket, from the task
+        that produced it (the owner sending a message, the reader answering a request), when
+        the writer task has nothing on its way: a chat message and its 200 then take no trip
+        through the writer task at each end (docs/decisions.md, MSRP). Non-blocking: what the
+        socket does not take now, and any error, is left to the writer task (True: nothing
+        is left for it)."""
+        if self._fd is None or self._writing or self._extra or self._closing is not None:
+            return False
+        data = self.session.data_to_send(trio.current_time())
+        sent = 0
+        if data:
+            try:
+                sent = os.write(self._fd, data)
+            except OSError:  # full (BlockingIOError) or broken: the writer waits or says so
+                sent = 0
+            if sent < len(data):
+                self._extra += data[sent:]  # before anything the session makes later
+                return False
+            self._deadline_moved()
+            if self._drained is not None:
+                self._drained.set()
+                self._drained = None
+        return not self.session.has_events  # events to hand over: the writer task does it
+
     async def _writer(self) -> None:
         while True:
             data = self.session.data_to_send(trio.current_time())
@@ -233,18 +268,23 @@ class MsrpConnection:
                 data = bytes(self._extra) + data
                 self._extra.clear()
             if data:
+                self._writing = True
                 try:
                     await self.stream.send_all(data)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                     self._write_failure = f"connection failed: {_describe(exc)}"
                     self._cancel_reader()
                     return
+                finally:
+                    self._writing = False
                 if self._drained is not None:
                     self._drained.set()
                     self._drained = None
                 self._deadline_moved()
                 await self._publish_pending()
                 continue
+            if self.session.has_events:  # told by a write made elsewhere (`_write_now`)
+                await self._publish_pending()
             if self._closing is not None:
                 self._cancel_reader()
                 return
