@@ -51,8 +51,15 @@ class DocumentSync:
         self._scope = trio.CancelScope()
 
     def cancel(self) -> None:
-        """Stops at once (the account changed: a new subscription replaces this one)."""
+        """Stops at once."""
         self._scope.cancel()
+
+    async def replace(self, timeout: float = 5.0) -> None:
+        """Unsubscribes (for at most `timeout` seconds), then stops: the account changed and
+        a new subscription replaces this one, so the server need not keep notifying it."""
+        with trio.move_on_after(timeout):
+            await self.unsubscribe()
+        self.cancel()
 
     @property
     def state(self) -> SubscriptionState | None:
@@ -117,7 +124,7 @@ class DocumentSync:
     def _on_event(self, event: Any) -> None:
         if isinstance(event, SubscriptionChanged):
             if event.state is SubscriptionState.TERMINATED and event.reason == "unsubscribed":
-                log.debug("%s: xcap-diff subscription ended", self.account.id)
+                log.info("%s: xcap-diff subscription ended (unsubscribed)", self.account.id)
             elif event.state is SubscriptionState.TERMINATED:
                 log.info("%s: no xcap-diff subscription (%s%s); other devices' changes show "
                          "up at the next start or SIGHUP", self.account.id,

@@ -241,7 +241,7 @@ class ContactsService:
         if old is not None and old.account == account:
             return
         if old is not None:
-            old.cancel()
+            running.nursery.start_soon(old.replace)
             del self._syncs[account_id]
         self._follow_changes(account_id, running.manager, running.nursery)
 

@@ -179,6 +179,15 @@ async def test_an_account_that_gains_a_sip_server_starts_following(kam, tmp_path
             assert changed["data"]["etag"] == etag
             listing = await rpc.call("contacts.list", {"account": "alice"})
             assert {c["uri"] for c in listing["contacts"]} == {bob, carol}
+
+            # Another change of the account: the subscription is replaced, the old one ended
+            # at the server (unsubscribed), not left to expire.
+            await rpc.call("accounts.update", {"id": "alice", "changes": {
+                "display_name": "Alice"}})
+            with trio.fail_after(30):
+                while daemon.log().count("xcap-diff subscription active") < 2 \
+                        or "xcap-diff subscription ended (unsubscribed)" not in daemon.log():
+                    await trio.sleep(0.2)
     finally:
         hook.close()
         daemon.stop()
