@@ -250,13 +250,9 @@ def section(results: Results, options: Options) -> str:
 
 
 def run(options: Options, write: bool) -> str:
+    from .report import publish
     results = measure(options)
-    print(summary(results, options))
-    text = section(results, options)
-    if write:
-        from .report import write_section
-        print(f"\nwrote the {SECTION} section of {write_section(SECTION, text)}")
-    return text
+    return publish(SECTION, summary(results, options), section(results, options), write)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,3 +74,12 @@ def write_section(name: str, body: str, doc: Path = DOC) -> Path:
     tmp.write_text(text)
     tmp.replace(doc)
     return doc
+
+
+def publish(name: str, summary: str, text: str, write: bool) -> str:
+    """Prints a benchmark's summary and, with `write`, puts its section `text` into
+    docs/performance.md; returns the section."""
+    print(summary)
+    if write:
+        print(f"\nwrote the {name} section of {write_section(name, text)}")
+    return text
