@@ -98,8 +98,9 @@ async def test_the_address_the_registrar_saw_is_registered_instead(sipp, tmp_pat
         account = await client.call("accounts.add", {
             "aor": "sip:alice@example.test", "registrar": f"sip:{HOST}:{uas.local_port}"})
         first = await regs.wait(account["id"], "registered")
-        learned = await regs.wait(account["id"], "registered",
-                                  after=regs.mark(account["id"]))
+        # from the event after the first registered one (the second may be there already)
+        after = regs.states(account["id"]).index("registered") + 1
+        learned = await regs.wait(account["id"], "registered", after=after)
         assert first["contact"] != learned["contact"]
         assert learned["contact"] == f"sip:{account['id']}@127.0.0.1:40000"
         await client.call("accounts.remove", {"id": account["id"]})
