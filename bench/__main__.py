@@ -2,7 +2,8 @@
 docs/performance.md.
 
     python -m bench                  # every measurement, about two minutes; writes the doc
-    python -m bench --only sip       # one benchmark: rpc (RPC and events), sip, call or msrp
+    python -m bench --only sip       # one benchmark: rpc (RPC and events), sip, call, msrp
+                                     # or accounts
     python -m bench --quick          # shorter runs, to try the benchmark itself; no doc
     python -m bench --profile        # sipd under cProfile through the RPC loads: hot spots
     python -m bench --profile sip-parse      # the SIP parser under cProfile
@@ -17,7 +18,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from . import call_bench, msrp_bench, profile, rpc_bench, sip_bench
+from . import accounts_bench, call_bench, msrp_bench, profile, rpc_bench, sip_bench
 from .wsclient import CLIENTS
 
 
@@ -44,10 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", type=int, default=sip_defaults.burst,
                         help="SIP: accounts added at once to a fresh daemon "
                              "(default %(default)s)")
-    parser.add_argument("--only", choices=("rpc", "sip", "call", "msrp"),
+    parser.add_argument("--only", choices=("rpc", "sip", "call", "msrp", "accounts"),
                         help="run one benchmark: rpc (RPC and events), sip (parsing, "
                              "registration with Kamailio), call (call setup, CPU and memory "
-                             "per call) or msrp (chat rate, bulk transfer over TCP and TLS); "
+                             "per call), msrp (chat rate, bulk transfer over TCP and TLS) or "
+                             "accounts (accounts.add at 10 to 10,000 accounts); "
                              "default all")
     parser.add_argument("--quick", action="store_true",
                         help="1 round, 1 s runs, 50 events, 50/20 SIP accounts; does not "
@@ -99,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "msrp"):
         msrp_options = dataclasses.replace(msrp_bench.Options(), rounds=args.rounds)
         msrp_bench.run(msrp_bench.QUICK if args.quick else msrp_options, write=write)
+    if args.only in (None, "accounts"):
+        accounts_bench.run(accounts_bench.QUICK if args.quick else accounts_bench.Options(),
+                           write=write)
     return 0
 
 
