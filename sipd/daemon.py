@@ -163,7 +163,7 @@ async def run(service: Service) -> int:
                                lambda _key, days: history.set_keep_days(days))
             service.useragent = agent
             service.contacts = contacts
-            agent.accounts.on_change(lambda _id, _account: contacts.sync())
+            agent.accounts.on_change(contacts.account_changed)
             service.on_setting("xcap", lambda _key, _value: contacts.sync())
             service.add_state("sip", agent.state)
             service.add_state("accounts", agent.accounts.list)

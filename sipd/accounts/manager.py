@@ -18,9 +18,10 @@ from sipd.sip.auth import DigestAuthenticator
 from sipd.sip.trio.locator import Locator
 from sipd.sip.uri import SipUri, Uri
 
-from .model import LOCAL_ID, AccountConfig, AccountStore
+from .model import LOCAL_ID, AccountConfig
 from .outbound import credentials_of
 from .registrar_client import RegistrarClient
+from .store import AccountStore
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +61,10 @@ class AccountManager:
         user = uri.user if isinstance(uri, SipUri) else None
         if not user:
             return self.store.get(LOCAL_ID)
-        accounts = self.store.list()
-        for account in accounts:
-            if user == account.id:
-                return account
-        for account in accounts:
-            if user == account.aor_uri.user:
-                return account
-        return None
+        if user in self.store:
+            return self.store.get(user)
+        same_user = self.store.with_user(user)
+        return same_user[0] if same_user else None
 
     def authenticator(self, account: AccountConfig) -> DigestAuthenticator:
         """The account's digest state for its out-of-dialog requests, kept across requests
