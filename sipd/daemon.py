@@ -166,7 +166,7 @@ async def run(service: Service) -> int:
             agent.accounts.on_change(contacts.account_changed)
             service.on_setting("xcap", lambda _key, _value: contacts.sync())
             service.add_state("sip", agent.state)
-            service.add_state("accounts", agent.accounts.list)
+            service.add_state("accounts", agent.accounts.summary)
             url = await nursery.start(server.run)
             boot = service.bus.boot
             write_rpc_file(rpc_file, url, token, boot)

@@ -52,6 +52,24 @@ class AccountManager:
     def list(self) -> list[dict[str, Any]]:
         return [self.public(account) for account in self.store.list()]
 
+    def page(self, limit: int | None = None, after: str | None = None,
+             ) -> tuple[builtins.list[dict[str, Any]], str | None]:
+        """Up to `limit` accounts after the id `after` (see AccountStore.page), and the
+        `after` of the next page (None: no more)."""
+        accounts, next_after = self.store.page(limit, after)
+        return [self.public(account) for account in accounts], next_after
+
+    def summary(self) -> dict[str, Any]:
+        """For system.state: how many accounts there are, by registration state (a client
+        that joins late pages through accounts.list for the accounts themselves)."""
+        states: dict[str, int] = {"registered": 0, "registering": 0, "failed": 0,
+                                  "unregistered": 0}
+        for client in self._clients.values():
+            state = client.last_data.get("state", "unregistered")
+            states[state] = states.get(state, 0) + 1
+        states["unregistered"] += len(self.store) - len(self._clients)
+        return {"count": len(self.store), "registration": states}
+
     def get(self, account_id: str) -> AccountConfig:
         return self.store.get(account_id)
 
