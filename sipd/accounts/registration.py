@@ -20,7 +20,9 @@ unless the granted expiry or the contact changed.
 
 Timing (sipd.accounts.timing), measured from the moment the input arrives:
 - refresh: `refresh_delay(granted)` after a 2xx: when 80 % of the granted time has passed, or
-  30 s before expiry if that comes first, but never before half of it (nor before 5 s);
+  30 s before expiry if that comes first, but never before half of it (nor before 5 s); then
+  brought forward by a random 0..25 % of that (policy.refresh_spread), so that accounts
+  registered together refresh apart (no thundering herd at the registrar);
 - 423 Interval Too Brief: at once with the registrar's Min-Expires (kept for the refreshes);
 - transient failure (408, 5xx, timeout, transport error): at once to the next located server
   (in order, wrapping from the one that failed); when every server failed, `failed` and a retry
@@ -49,7 +51,13 @@ from sipd.sip.header_values import Address, parse_address
 from sipd.sip.message import Request, Response
 from sipd.sip.uri import SipUri, parse_uri
 
-from .timing import Backoff, RandomSource, RegistrationPolicy, refresh_delay
+from .timing import (
+    Backoff,
+    RandomSource,
+    RegistrationPolicy,
+    refresh_delay,
+    spread_refresh_delay,
+)
 
 __all__ = ["Registration", "RegistrationState", "SendRegister", "StateChanged", "Action",
            "Backoff", "RegistrationPolicy", "refresh_delay", "ContactSource"]
@@ -522,7 +530,8 @@ class Registration:
         self._bound_contact = contact
         self._bound_until = now + granted
         self._granted = granted
-        self._refresh_at = now + refresh_delay(granted)
+        self._refresh_at = now + spread_refresh_delay(granted, self._rng,
+                                                      self.policy.refresh_spread)
         self._transient_failures = self._permanent_failures = 0
         self._last_failure_permanent = False
         return self._report(StateChanged(RegistrationState.REGISTERED, expires=granted,
