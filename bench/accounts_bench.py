@@ -26,6 +26,7 @@ import trio
 from sipctl.client import connect
 from tests.harness.process import SipdProcess, write_config
 
+from . import accounts_register
 from .report import machine, markdown_table
 from .stats import Latency
 
@@ -38,9 +39,11 @@ START_TIMEOUT = 600.0
 class Options:
     sizes: tuple[int, ...] = (10, 200, 1000, 10000)
     adds: int = 50  # timed accounts.add calls at each size
+    register: int = 10000  # accounts registered at Kamailio by one daemon (0: not measured)
+    register_limit: float = 300.0  # seconds the daemon (and sipp) may take to register them
 
 
-QUICK = Options(sizes=(10, 1000), adds=10)
+QUICK = Options(sizes=(10, 1000), adds=10, register=1000, register_limit=120.0)
 
 
 @dataclass
@@ -98,7 +101,7 @@ def preload(sipd: SipdProcess, count: int) -> str:
 
 def _accounts_directory(config: Path) -> Path | None:
     try:
-        from sipd.settings.paths import accounts_dir_for  # type: ignore[attr-defined]
+        from sipd.settings.paths import accounts_dir_for
     except ImportError:
         return None
     return Path(accounts_dir_for(config))
@@ -193,13 +196,19 @@ def run(options: Options, write: bool) -> str:
     began = time.monotonic()
     runs: list[SizeRun] = []
     where = "?"
+    registered: accounts_register.Results | None = None
     with tempfile.TemporaryDirectory(prefix="sipd-accounts-bench-") as tmp:
         for count in options.sizes:
             _say(f"accounts: a daemon holding {count:,} accounts, {options.adds} adds ...")
             size_run, where = measure(Path(tmp), count, options.adds)
             runs.append(size_run)
             _say("  " + describe(size_run))
+        if options.register:
+            registered = accounts_register.measure(Path(tmp) / "register", options.register,
+                                                   options.register_limit)
     text = section(runs, where, options, time.monotonic() - began)
+    if registered is not None:
+        text += "\n\n" + accounts_register.section(registered, runs[0].rss_kib)
     print()
     print(text)
     if write:

@@ -20,7 +20,7 @@ from sipd.sip.uri import SipUri, Uri
 
 from .model import LOCAL_ID, AccountConfig
 from .outbound import credentials_of
-from .registrar_client import RegistrarClient
+from .registrar_client import IN_FLIGHT, RegistrarClient
 from .store import AccountStore
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class AccountManager:
         self._clients: dict[str, RegistrarClient] = {}
         self._authenticators: dict[str, tuple[tuple[str, str], DigestAuthenticator]] = {}
         self._listeners: list[Callable[[str, AccountConfig | None], None]] = []
+        self._in_flight = trio.CapacityLimiter(IN_FLIGHT)  # REGISTERs out, all accounts
 
     # -- views ----------------------------------------------------------------------------
 
@@ -179,15 +180,31 @@ class AccountManager:
             client.network_changed()
 
     async def stop_all(self, wait: float = UNREGISTER_WAIT) -> None:
-        async with trio.open_nursery() as nursery:
-            for account_id in list(self._clients):
-                nursery.start_soon(self._stop, account_id, wait)
+        """Unregister every account at once, within `wait` seconds (and one for the tasks to
+        end) in all: what has not finished then is cancelled, its binding expires on its own.
+        One deadline for all, not one per account: with 10,000 accounts the stop must still
+        fit the service manager's stop timeout."""
+        clients = list(self._clients.values())
+        for client in clients:
+            client.stop(wait)
+        with trio.move_on_after(wait + 1):
+            for client in clients:
+                await client.wait_stopped()
+        late = [client for client in clients if not client.stopped]
+        for client in late:
+            client.cancel()
+        if late:
+            log.warning("%d of %d registrations did not stop within %g s; cancelled (their "
+                        "bindings expire on their own)", len(late), len(clients), wait + 1)
+        for client in clients:
+            if self._clients.get(client.account.id) is client:
+                del self._clients[client.account.id]
 
     # -- inside ---------------------------------------------------------------------------
 
     def _start(self, account: AccountConfig) -> None:
         client = RegistrarClient(account, self.stack, self.locator, self._publish,
-                                 contact_user=account.id)
+                                 contact_user=account.id, in_flight=self._in_flight)
         self._clients[account.id] = client
         self._nursery.start_soon(self._run, client)
 

@@ -47,6 +47,15 @@ LOCATE_TIME_LIMIT = 30.0  # seconds a new lookup before a retry may take (3 DNS 
 # transient failure (30 s doubling, 10 min cap, +0..25 % jitter so accounts spread out).
 LOCATE_BACKOFF = Backoff(30.0, 600.0)
 
+# New REGISTER attempts out at once, over all accounts. A daemon starting with 10,000 accounts
+# sent 10,000 REGISTERs in one go: the answers came faster than they were read, and most
+# REGISTERs were sent again by their retransmission timers (5.3 per registration instead of
+# 2). A few hundred in flight keep the registrar and our UDP socket busy and nothing waits in
+# a queue long enough to be retransmitted. The REGISTER that answers a challenge does not
+# queue again (SendRegister.continues): behind 10,000 new attempts, no registration (and at
+# shutdown no unregistration) would finish before all of them had started.
+IN_FLIGHT = 200
+
 Publish = Callable[[dict[str, Any]], None]
 Step = Callable[[float], list]
 
@@ -55,8 +64,11 @@ class RegistrarClient:
     """Keeps one account registered until stopped."""
 
     def __init__(self, account: AccountConfig, stack: Any, locator: Locator,
-                 publish: Publish, contact_user: str) -> None:
+                 publish: Publish, contact_user: str,
+                 in_flight: trio.CapacityLimiter | None = None) -> None:
         self.account = account
+        # Shared by every account: REGISTER transactions at once (see IN_FLIGHT).
+        self.in_flight = in_flight or trio.CapacityLimiter(IN_FLIGHT)
         self.stack = stack
         self.locator = locator
         self.publish = publish
@@ -260,7 +272,11 @@ class RegistrarClient:
             self._feed(lambda now: self.registration.transport_failed(now, request, failure[1]))
             return
         try:
-            response = await self.stack.send_request(request, target)
+            if action.continues:  # its attempt already had its turn: no queueing again
+                response = await self.stack.send_request(request, target)
+            else:
+                async with self.in_flight:
+                    response = await self.stack.send_request(request, target)
         except TransactionTimeout:
             self.locator.mark_failed(target)
             self._feed(lambda now: self.registration.timed_out(now, request))

@@ -85,10 +85,13 @@ class _Phase(enum.Enum):
 class SendRegister:
     """Send `request` in a new client transaction to target `target_index` of the servers
     located for it. The request has no Via: the transport layer adds its own top Via.
-    `expires` is what it asks for (0: an unregister)."""
+    `expires` is what it asks for (0: an unregister). `continues` is true for a REGISTER that
+    carries on an attempt already answered (credentials after a challenge, a 423 retry, the
+    next server): it should not queue behind new attempts (see registrar_client.IN_FLIGHT)."""
     request: Request
     target_index: int
     expires: int
+    continues: bool = False
 
 
 @dataclass(frozen=True)
@@ -422,7 +425,8 @@ class Registration:
                                   expires=self._requested_expires))
         return actions
 
-    def _send(self, now: float, target: int, *, expires: int) -> SendRegister:
+    def _send(self, now: float, target: int, *, expires: int,
+              continues: bool = False) -> SendRegister:
         unregister = expires == 0
         contact = self._bound_contact if unregister and self._bound_contact is not None \
             else self._current_contact()
@@ -430,7 +434,7 @@ class Registration:
         self._auth.authorize_preemptively(request)
         self._target = target
         self._pending = _Attempt(request, self._cseq, target, expires, now, unregister)
-        return SendRegister(request.copy(), target, expires)
+        return SendRegister(request.copy(), target, expires, continues)
 
     def _build(self, contact: Address, expires: int, unregister: bool) -> Request:
         self._cseq += 1
@@ -505,7 +509,7 @@ class Registration:
         request.headers.set("CSeq", f"{self._cseq} {cseq.method}")
         self._pending = _Attempt(request, self._cseq, attempt.target, attempt.expires, now,
                                  attempt.unregister, attempt.challenges + 1, attempt.too_brief)
-        return [SendRegister(request.copy(), attempt.target, attempt.expires)]
+        return [SendRegister(request.copy(), attempt.target, attempt.expires, continues=True)]
 
     def _auth_failed(self, attempt: _Attempt, now: float, code: int,
                      reason: str) -> list[Action]:
@@ -549,7 +553,7 @@ class Registration:
         if attempt.too_brief + 1 > self.policy.max_interval_too_brief:
             return self._permanent_failure(now, 423, "the registrar keeps raising Min-Expires")
         self._requested_expires = minimum
-        sent = self._send(now, attempt.target, expires=minimum)
+        sent = self._send(now, attempt.target, expires=minimum, continues=True)
         assert self._pending is not None
         self._pending.too_brief = attempt.too_brief + 1
         return [sent]
@@ -559,7 +563,7 @@ class Registration:
         self._round_tried += 1
         if self._round_tried < self._targets:
             next_target = (attempt.target + 1) % self._targets
-            return [self._send(now, next_target, expires=attempt.expires)]
+            return [self._send(now, next_target, expires=attempt.expires, continues=True)]
         self._transient_failures += 1
         delay = self.policy.transient.delay(self._transient_failures, self._rng)
         if retry_after is not None:
