@@ -769,3 +769,22 @@ def test_accounts_registered_together_refresh_spread_over_the_interval():
     refresh = as_sent(only_send(reg.timer(first)).request)
     reg.response_received(ok(refresh, expires=600), first)
     assert reg.next_deadline() - first != pytest.approx(first)
+
+
+def test_a_register_that_carries_on_an_attempt_says_so():
+    """The I/O side queues new attempts behind a bound (registrar_client.IN_FLIGHT) but not
+    the REGISTERs that carry on one already answered: credentials after a challenge, the
+    next server after a failure, the Min-Expires after a 423."""
+    reg = registration(targets=2)
+    first = only_send(reg.start(0))
+    assert first.continues is False
+    answer = only_send(reg.response_received(challenge(as_sent(first.request)), 0))
+    assert answer.continues is True
+    failover = only_send(reg.response_received(reply(as_sent(answer.request), 503,
+                                                     "Service Unavailable"), 0))
+    assert failover.continues is True and failover.target_index == 1
+    too_brief = only_send(reg.response_received(
+        reply(as_sent(failover.request), 423, "Interval Too Brief", "Min-Expires: 1200"), 0))
+    assert too_brief.continues is True and too_brief.expires == 1200
+    unregister = only_send(reg.stop(1, wait=5))
+    assert unregister.continues is False
