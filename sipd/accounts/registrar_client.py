@@ -23,7 +23,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
@@ -56,8 +56,44 @@ LOCATE_BACKOFF = Backoff(30.0, 600.0)
 # shutdown no unregistration) would finish before all of them had started.
 IN_FLIGHT = 200
 
+# A new attempt gives its place back after this long even when unanswered: a registrar that
+# is down (Timer F: 32 s) must not hold the places every other account waits for.
+SLOT_HOLD = 2.0
+
+_RNG = random.Random()  # shared: one generator's state is 2.5 KB, and accounts are many
+
 Publish = Callable[[dict[str, Any]], None]
+T = TypeVar("T")
 Step = Callable[[float], list]
+
+
+async def paced(limiter: trio.CapacityLimiter, hold: float,
+                work: Callable[[], Awaitable[T]]) -> T:
+    """`await work()` once `limiter` has a place for it, holding the place until it returns
+    or for `hold` seconds, whichever comes first."""
+    token = object()
+    await limiter.acquire_on_behalf_of(token)
+    held = True
+
+    def give_back() -> None:
+        nonlocal held
+        if held:
+            held = False
+            limiter.release_on_behalf_of(token)
+
+    async def give_back_later() -> None:
+        await trio.sleep(hold)
+        give_back()
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(give_back_later)
+            try:
+                return await work()
+            finally:
+                nursery.cancel_scope.cancel()
+    finally:
+        give_back()
 
 
 class RegistrarClient:
@@ -88,7 +124,6 @@ class RegistrarClient:
         self._connect_failure: tuple[tuple[str, str, int], str] | None = None
         self._healing = False
         self._locate_failures = 0
-        self._rng = random.Random()
         self._nursery: trio.Nursery | None = None
 
     # -- what the manager calls -----------------------------------------------------------
@@ -176,7 +211,7 @@ class RegistrarClient:
                 await self._prepare(self._locate)
             except LocationError as exc:
                 self._locate_failures += 1
-                delay = LOCATE_BACKOFF.delay(self._locate_failures, self._rng)
+                delay = LOCATE_BACKOFF.delay(self._locate_failures, _RNG)
                 self._publish({"account": self.account.id, "state": "failed",
                                "reason": f"cannot locate the registrar: {exc}",
                                "retry_in": round(delay, 1),
@@ -275,8 +310,8 @@ class RegistrarClient:
             if action.continues:  # its attempt already had its turn: no queueing again
                 response = await self.stack.send_request(request, target)
             else:
-                async with self.in_flight:
-                    response = await self.stack.send_request(request, target)
+                response = await paced(self.in_flight, SLOT_HOLD,
+                                       lambda: self.stack.send_request(request, target))
         except TransactionTimeout:
             self.locator.mark_failed(target)
             self._feed(lambda now: self.registration.timed_out(now, request))

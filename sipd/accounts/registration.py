@@ -163,6 +163,10 @@ class _Attempt:
 
 _RETRY_AFTER = re.compile(r"\s*(\d+)")
 
+# One generator for every registration's jitter: a random.Random holds 2.5 KB of state, and
+# the jitter needs no stream of its own (10,000 accounts: 25 MB less).
+_SHARED_RNG = random.Random()
+
 
 class Registration:
     """Registers one account and keeps it registered. One instance per account; the Call-ID
@@ -175,7 +179,7 @@ class Registration:
                  cnonce_factory: Callable[[], str] | None = None) -> None:
         self.account = account
         self.policy = policy
-        self._rng: RandomSource = rng if rng is not None else random.Random()
+        self._rng: RandomSource = rng if rng is not None else _SHARED_RNG
         self._contact_source = contact
         self.user_agent = user_agent
         self._aor = parse_uri(account.aor, "aor")
