@@ -92,6 +92,12 @@ async def paced(limiter: trio.CapacityLimiter, hold: float,
                 return await work()
             finally:
                 nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # give_back_later raises nothing: the group holds what work() raised, which the
+        # caller expects as it is (TransactionTimeout, TransportError, Cancelled)
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
     finally:
         give_back()
 

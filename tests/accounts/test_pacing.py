@@ -48,3 +48,21 @@ def test_places_come_back_when_answered_or_cancelled():
         assert limiter.borrowed_tokens == 0
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def test_what_the_work_raises_comes_out_as_it_is():
+    async def main() -> None:
+        limiter = trio.CapacityLimiter(1)
+
+        async def refused() -> None:
+            raise ConnectionRefusedError("refused")
+
+        try:
+            await paced(limiter, 2.0, refused)
+        except ConnectionRefusedError as error:
+            assert str(error) == "refused"
+        else:
+            raise AssertionError("nothing raised")
+        assert limiter.borrowed_tokens == 0
+
+    trio.run(main)
