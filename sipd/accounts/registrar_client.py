@@ -52,9 +52,9 @@ LOCATE_BACKOFF = Backoff(30.0, 600.0)
 # REGISTERs were sent again by their retransmission timers (5.3 per registration instead of
 # 2). 50 in flight keep the registrar busy while every answer is read before its REGISTER is
 # retransmitted (with 10,000 accounts: 200 in flight, 2.5 REGISTERs per registration and
-# 698 transactions/s; 50, 2.0 and 1,250/s; 20, 2.0 and 1,032/s). The REGISTER that answers a challenge does not
-# queue again (SendRegister.continues): behind 10,000 new attempts, no registration (and at
-# shutdown no unregistration) would finish before all of them had started.
+# 698 transactions/s; 50, 2.0 and 1,250/s; 20, 2.0 and 1,032/s). The REGISTER that answers
+# a challenge does not queue again (SendRegister.continues): behind 10,000 new attempts, no
+# registration (and at shutdown no unregistration) would finish before all had started.
 IN_FLIGHT = 50
 
 # A new attempt gives its place back after this long even when unanswered: a registrar that
