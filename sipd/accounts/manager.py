@@ -41,6 +41,7 @@ class AccountManager:
         self._authenticators: dict[str, tuple[tuple[str, str], DigestAuthenticator]] = {}
         self._listeners: list[Callable[[str, AccountConfig | None], None]] = []
         self._in_flight = trio.CapacityLimiter(IN_FLIGHT)  # REGISTERs out, all accounts
+        self._closing = False  # stop_all began: only unregistrations go out
 
     # -- views ----------------------------------------------------------------------------
 
@@ -187,6 +188,7 @@ class AccountManager:
         manager's stop timeout; and a few hundred at a time, so that the time goes into
         finishing unregistrations rather than into starting all of them (building 10,000
         REGISTERs first took the whole budget, and none finished)."""
+        self._closing = True  # refreshes still waiting for their turn are not sent
         clients = list(self._clients.values())
         deadline = trio.current_time() + wait
         at_once = trio.CapacityLimiter(STOPPING_AT_ONCE)
@@ -217,7 +219,8 @@ class AccountManager:
 
     def _start(self, account: AccountConfig) -> None:
         client = RegistrarClient(account, self.stack, self.locator, self._publish,
-                                 contact_user=account.id, in_flight=self._in_flight)
+                                 contact_user=account.id, in_flight=self._in_flight,
+                                 closing=lambda: self._closing)
         self._clients[account.id] = client
         self._nursery.start_soon(self._run, client)
 

@@ -68,12 +68,16 @@ T = TypeVar("T")
 Step = Callable[[float], list]
 
 
-async def paced(limiter: trio.CapacityLimiter, hold: float,
-                work: Callable[[], Awaitable[T]]) -> T:
+async def paced(limiter: trio.CapacityLimiter, hold: float, work: Callable[[], Awaitable[T]],
+                still_wanted: Callable[[], bool] = lambda: True) -> T | None:
     """`await work()` once `limiter` has a place for it, holding the place until it returns
-    or for `hold` seconds, whichever comes first."""
+    or for `hold` seconds, whichever comes first. None, without calling `work`, when it is
+    no longer wanted once its turn comes."""
     token = object()
     await limiter.acquire_on_behalf_of(token)
+    if not still_wanted():
+        limiter.release_on_behalf_of(token)
+        return None
     held = True
 
     def give_back() -> None:
@@ -108,8 +112,12 @@ class RegistrarClient:
 
     def __init__(self, account: AccountConfig, stack: Any, locator: Locator,
                  publish: Publish, contact_user: str,
-                 in_flight: trio.CapacityLimiter | None = None) -> None:
+                 in_flight: trio.CapacityLimiter | None = None,
+                 closing: Callable[[], bool] = lambda: False) -> None:
         self.account = account
+        # True once the daemon stops: a REGISTER that binds (a refresh) waiting for its turn
+        # is then not sent; the places go to the unregistrations.
+        self.closing = closing
         # Shared by every account: REGISTER transactions at once (see IN_FLIGHT).
         self.in_flight = in_flight or trio.CapacityLimiter(IN_FLIGHT)
         self.stack = stack
@@ -317,8 +325,13 @@ class RegistrarClient:
             if action.continues:  # its attempt already had its turn: no queueing again
                 response = await self.stack.send_request(request, target)
             else:
-                response = await paced(self.in_flight, SLOT_HOLD,
-                                       lambda: self.stack.send_request(request, target))
+                paced_response = await paced(
+                    self.in_flight, SLOT_HOLD, lambda: self.stack.send_request(request, target),
+                    still_wanted=lambda: self.registration.awaits(request) and not (
+                        action.expires > 0 and self.closing()))
+                if paced_response is None:
+                    return  # replaced while it waited (a stop, a new round): never sent
+                response = paced_response
         except TransactionTimeout:
             self.locator.mark_failed(target)
             self._feed(lambda now: self.registration.timed_out(now, request))

@@ -227,6 +227,12 @@ class Registration:
         waiting, unregistering."""
         return self._phase.value
 
+    def awaits(self, request: Request) -> bool:
+        """Whether `request` (of a SendRegister) is still the REGISTER this registration
+        waits on: one that waited to be sent while a stop or a new round replaced it is
+        better not sent at all (a refresh sent after the unregister would bind again)."""
+        return self._current(request) is not None
+
     @property
     def is_stopped(self) -> bool:
         """True when nothing is in flight and nothing will happen without start()."""

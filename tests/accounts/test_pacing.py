@@ -66,3 +66,27 @@ def test_what_the_work_raises_comes_out_as_it_is():
         assert limiter.borrowed_tokens == 0
 
     trio.run(main)
+
+
+def test_work_no_longer_wanted_when_its_turn_comes_is_not_done():
+    async def main() -> list[str]:
+        limiter = trio.CapacityLimiter(1)
+        done: list[str] = []
+        wanted = {"refresh": True}
+
+        async def work(name: str) -> str:
+            await trio.sleep(1)
+            done.append(name)
+            return name
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(paced, limiter, 2.0, lambda: work("first"))
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(lambda: paced(limiter, 2.0, lambda: work("refresh"),
+                                             still_wanted=lambda: wanted["refresh"]))
+            await trio.testing.wait_all_tasks_blocked()
+            wanted["refresh"] = False  # e.g. the account was stopped meanwhile
+        assert limiter.borrowed_tokens == 0
+        return done
+
+    assert trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)) == ["first"]

@@ -788,3 +788,11 @@ def test_a_register_that_carries_on_an_attempt_says_so():
     assert too_brief.continues is True and too_brief.expires == 1200
     unregister = only_send(reg.stop(1, wait=5))
     assert unregister.continues is False
+
+
+def test_a_register_replaced_before_it_was_sent_is_no_longer_awaited():
+    reg = registration()
+    first = only_send(reg.start(0))
+    assert reg.awaits(first.request)
+    unregister = only_send(reg.stop(1, wait=5))
+    assert not reg.awaits(first.request) and reg.awaits(unregister.request)
