@@ -164,10 +164,10 @@ async def run(service: Service) -> int:
                                lambda _key, days: history.set_keep_days(days))
             service.useragent = agent
             service.contacts = contacts
-            agent.accounts.on_change(lambda _id, _account: contacts.sync())
+            agent.accounts.on_change(contacts.account_changed)
             service.on_setting("xcap", lambda _key, _value: contacts.sync())
             service.add_state("sip", agent.state)
-            service.add_state("accounts", agent.accounts.list)
+            service.add_state("accounts", agent.accounts.summary)
             url = await nursery.start(server.run)
             web = WebServer(service.settings, token, server, agent.sessions.get,
                             may_accept=lambda: service.descriptors.may_accept(RPC))

@@ -18,7 +18,7 @@ from typing import Any
 import trio
 
 from .accounts.manager import AccountManager
-from .accounts.model import AccountStore
+from .accounts.store import AccountStore
 from .dialogs import DialogTable
 from .limits import PEER
 from .media.supervisor import open_media_supervisor

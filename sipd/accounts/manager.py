@@ -18,13 +18,15 @@ from sipd.sip.auth import DigestAuthenticator
 from sipd.sip.trio.locator import Locator
 from sipd.sip.uri import SipUri, Uri
 
-from .model import LOCAL_ID, AccountConfig, AccountStore
+from .model import LOCAL_ID, AccountConfig
 from .outbound import credentials_of
-from .registrar_client import RegistrarClient
+from .registrar_client import IN_FLIGHT, RegistrarClient
+from .store import AccountStore
 
 log = logging.getLogger(__name__)
 
 UNREGISTER_WAIT = 5.0  # seconds an unregistration may take on remove and shutdown
+STOPPING_AT_ONCE = 2 * IN_FLIGHT  # accounts unregistering at once at shutdown
 
 
 class AccountManager:
@@ -38,6 +40,8 @@ class AccountManager:
         self._clients: dict[str, RegistrarClient] = {}
         self._authenticators: dict[str, tuple[tuple[str, str], DigestAuthenticator]] = {}
         self._listeners: list[Callable[[str, AccountConfig | None], None]] = []
+        self._in_flight = trio.CapacityLimiter(IN_FLIGHT)  # REGISTERs out, all accounts
+        self._closing = False  # stop_all began: only unregistrations go out
 
     # -- views ----------------------------------------------------------------------------
 
@@ -51,6 +55,24 @@ class AccountManager:
     def list(self) -> list[dict[str, Any]]:
         return [self.public(account) for account in self.store.list()]
 
+    def page(self, limit: int | None = None, after: str | None = None,
+             ) -> tuple[builtins.list[dict[str, Any]], str | None]:
+        """Up to `limit` accounts after the id `after` (see AccountStore.page), and the
+        `after` of the next page (None: no more)."""
+        accounts, next_after = self.store.page(limit, after)
+        return [self.public(account) for account in accounts], next_after
+
+    def summary(self) -> dict[str, Any]:
+        """For system.state: how many accounts there are, by registration state (a client
+        that joins late pages through accounts.list for the accounts themselves)."""
+        states: dict[str, int] = {"registered": 0, "registering": 0, "failed": 0,
+                                  "unregistered": 0}
+        for client in self._clients.values():
+            state = client.last_data.get("state", "unregistered")
+            states[state] = states.get(state, 0) + 1
+        states["unregistered"] += len(self.store) - len(self._clients)
+        return {"count": len(self.store), "registration": states}
+
     def get(self, account_id: str) -> AccountConfig:
         return self.store.get(account_id)
 
@@ -60,14 +82,10 @@ class AccountManager:
         user = uri.user if isinstance(uri, SipUri) else None
         if not user:
             return self.store.get(LOCAL_ID)
-        accounts = self.store.list()
-        for account in accounts:
-            if user == account.id:
-                return account
-        for account in accounts:
-            if user == account.aor_uri.user:
-                return account
-        return None
+        if user in self.store:
+            return self.store.get(user)
+        same_user = self.store.with_user(user)
+        return same_user[0] if same_user else None
 
     def authenticator(self, account: AccountConfig) -> DigestAuthenticator:
         """The account's digest state for its out-of-dialog requests, kept across requests
@@ -164,15 +182,45 @@ class AccountManager:
             client.network_changed()
 
     async def stop_all(self, wait: float = UNREGISTER_WAIT) -> None:
-        async with trio.open_nursery() as nursery:
-            for account_id in list(self._clients):
-                nursery.start_soon(self._stop, account_id, wait)
+        """Unregister every account within `wait` seconds (and one for the tasks to end) in
+        all: what has not finished then is cancelled, its binding expires on its own. One
+        deadline for all, not one per account, so that 10,000 accounts still fit the service
+        manager's stop timeout; and a few hundred at a time, so that the time goes into
+        finishing unregistrations rather than into starting all of them (building 10,000
+        REGISTERs first took the whole budget, and none finished)."""
+        self._closing = True  # refreshes still waiting for their turn are not sent
+        clients = list(self._clients.values())
+        deadline = trio.current_time() + wait
+        at_once = trio.CapacityLimiter(STOPPING_AT_ONCE)
+
+        async def stop(client: RegistrarClient) -> None:
+            try:
+                await client.wait_stopped()
+            finally:
+                at_once.release_on_behalf_of(client)
+
+        with trio.move_on_at(deadline + 1):
+            async with trio.open_nursery() as nursery:
+                for client in clients:
+                    await at_once.acquire_on_behalf_of(client)
+                    client.stop(max(0.0, deadline - trio.current_time()))
+                    nursery.start_soon(stop, client)
+        late = [client for client in clients if not client.stopped]
+        for client in late:
+            client.cancel()
+        if late:
+            log.warning("%d of %d registrations did not stop within %g s; cancelled (their "
+                        "bindings expire on their own)", len(late), len(clients), wait + 1)
+        for client in clients:
+            if self._clients.get(client.account.id) is client:
+                del self._clients[client.account.id]
 
     # -- inside ---------------------------------------------------------------------------
 
     def _start(self, account: AccountConfig) -> None:
         client = RegistrarClient(account, self.stack, self.locator, self._publish,
-                                 contact_user=account.id)
+                                 contact_user=account.id, in_flight=self._in_flight,
+                                 closing=lambda: self._closing)
         self._clients[account.id] = client
         self._nursery.start_soon(self._run, client)
 

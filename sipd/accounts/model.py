@@ -1,6 +1,7 @@
-"""SIP accounts: what one account is configured with, how it is validated, shown and stored.
+"""SIP accounts: what one account is configured with, how it is validated and shown.
 
-An account lives in the settings file as an `[accounts.<id>]` table (docs/design.md §3). Its fields
+An account is stored as a table (sipd.accounts.store: a file of its own in the accounts
+directory, or an `[accounts.<id>]` table of the settings file; docs/design.md §3). Its fields
 are typed like global settings (the kinds of sipd.settings.kinds, keyed by the field name),
 so a refusal reads "expires must be an integer 60..86400; got 5: out of range" whether it comes
 from an RPC client or from the file (where it is prefixed with the table's name).
@@ -8,29 +9,25 @@ from an RPC client or from the file (where it is prefixed with the table's name)
 The password is write-only from the outside: `to_public()` never contains it, only whether one
 is set. The account "local" always exists, is never stored and registers nowhere.
 
-    store = AccountStore(settings)                 # SettingsStore.open(...) beforehand
-    alice = store.add({"aor": "sip:alice@example.test", "password": "secret"})
-    alice.id                                       # "alice-example-test"
-    store.update(alice.id, {"expires": 300})       # partial, validated, persisted atomically
-    store.remove(alice.id)
+    alice = AccountConfig.create("alice", {"aor": "sip:alice@example.test"})
+    alice.updated({"expires": 300}).to_storage()   # partial, validated; the stored table
 """
 
 from __future__ import annotations
 
-import builtins
 import dataclasses
 import difflib
+import functools
 import json
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from sipd.settings.errors import ConfigError, SettingError
+from sipd.settings.errors import SettingError
 from sipd.settings.kinds import TEXT_MAX, BoolSetting, EnumSetting, IntSetting, Setting, StrSetting
-from sipd.settings.store import SettingsStore
 from sipd.sip.errors import SipParseError
 from sipd.sip.uri import SipUri, parse_uri
 
@@ -38,9 +35,9 @@ from .xcap import SECTION as XCAP_SECTION
 from .xcap import public_xcap, validate_xcap
 
 __all__ = [
-    "AccountConfig", "AccountStore", "AccountChanges", "AccountError", "AccountNotFound",
-    "ReadOnlyAccount", "DuplicateAccount", "FIELDS", "LOCAL_ID", "REGISTRATION_FIELDS",
-    "account_id_for", "describe",
+    "AccountConfig", "AccountError", "AccountNotFound", "ReadOnlyAccount", "DuplicateAccount",
+    "FIELDS", "LOCAL_ID", "REGISTRATION_FIELDS", "SECTION", "account_id_for", "aor_key",
+    "describe", "local_account",
 ]
 
 log = logging.getLogger(__name__)
@@ -411,7 +408,8 @@ def local_account(aor: str = DEFAULT_LOCAL_AOR) -> AccountConfig:
                                register=False)
 
 
-def _aor_key(aor: str) -> tuple[str | None, str, int | None]:
+@functools.lru_cache(maxsize=65536)  # indexes of many accounts are rebuilt on each SIGHUP
+def aor_key(aor: str) -> tuple[str | None, str, int | None]:
     """Two AORs name the same account when user, host and port match (sip: and sips: too)."""
     uri = parse_uri(aor, "aor")
     assert isinstance(uri, SipUri)
@@ -421,9 +419,10 @@ def _aor_key(aor: str) -> tuple[str | None, str, int | None]:
 _SLUG_RUN = re.compile(r"[^a-z0-9]+")
 
 
-def account_id_for(aor: str, taken: Iterable[str]) -> str:
+def account_id_for(aor: str, taken: Container[str]) -> str:
     """An id from the AOR: `sip:alice@example.test` -> `alice-example-test`, with `-2`, `-3`
-    ... when taken; never "local". Ids are bare TOML keys (a-z, 0-9, -)."""
+    ... when taken; never "local". Ids are bare TOML keys (a-z, 0-9, -), so also file names.
+    `taken` is asked about candidates only (a dict of 10,000 accounts is not copied)."""
     try:
         uri = parse_uri(aor, "aor")
     except SipParseError:
@@ -434,151 +433,8 @@ def account_id_for(aor: str, taken: Iterable[str]) -> str:
         text = aor.split(":", 1)[-1]
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()  # é -> e
     base = _SLUG_RUN.sub("-", text.lower()).strip("-")[:60].strip("-") or "account"
-    used = set(taken) | {LOCAL_ID}
     candidate, n = base, 1
-    while candidate in used:
+    while candidate == LOCAL_ID or candidate in taken:
         n += 1
         candidate = f"{base}-{n}"
     return candidate
-
-
-# --- the store ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class AccountChanges:
-    """What a reload found: ids added, removed, and changed (with the fields that changed)."""
-    added: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-    changed: Mapping[str, frozenset[str]] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.changed)
-
-
-class AccountStore:
-    """The accounts: the [accounts.<id>] tables of the settings file, validated, plus the
-    built-in local account. Every change is validated, then written atomically through the
-    SettingsStore (SettingError / PersistError: nothing changed), then applied in memory."""
-
-    def __init__(self, settings: SettingsStore, *, local_aor: str = DEFAULT_LOCAL_AOR) -> None:
-        """Loads the accounts; ConfigError names the file and the account's bad field."""
-        self.settings = settings
-        self.local = local_account(local_aor)
-        self._accounts: dict[str, AccountConfig] = self._load()
-
-    # Reading.
-
-    def list(self) -> list[AccountConfig]:
-        """The local account first, then the stored ones in file order."""
-        return [self.local, *self._accounts.values()]
-
-    def ids(self) -> builtins.list[str]:  # `list` is a method here
-        return [account.id for account in self.list()]
-
-    def get(self, account_id: str) -> AccountConfig:
-        if account_id == LOCAL_ID:
-            return self.local
-        try:
-            return self._accounts[account_id]
-        except (KeyError, TypeError):
-            raise AccountNotFound(account_id, self.ids()) from None
-
-    def __contains__(self, account_id: object) -> bool:
-        return account_id == LOCAL_ID or account_id in self._accounts
-
-    def __len__(self) -> int:
-        return len(self._accounts) + 1
-
-    def find_by_aor(self, aor: str) -> AccountConfig | None:
-        try:
-            key = _aor_key(aor)
-        except SipParseError:
-            return None
-        for account in self.list():
-            if _aor_key(account.aor) == key:
-                return account
-        return None
-
-    # Changing.
-
-    def add(self, values: Mapping[str, Any]) -> AccountConfig:
-        """Validate, persist and return a new account with an id derived from its AOR."""
-        account = AccountConfig.create("pending", values)
-        self._check_unique(account)
-        account = dataclasses.replace(account, id=account_id_for(account.aor, self._taken()))
-        self.settings.set_section(SECTION, account.id, account.to_storage())
-        self._accounts[account.id] = account
-        return account
-
-    def update(self, account_id: str, changes: Mapping[str, Any]) -> tuple[AccountConfig,
-                                                                           AccountConfig]:
-        """Apply a partial change; returns (old, new). Fields not given keep their values
-        (the password included)."""
-        old = self._mutable(account_id)
-        new = old.updated(changes)
-        if new == old:
-            return old, new
-        self._check_unique(new)
-        self.settings.set_section(SECTION, account_id, new.to_storage())
-        self._accounts[account_id] = new
-        return old, new
-
-    def remove(self, account_id: str) -> AccountConfig:
-        """Remove the account from the file; returns what it was."""
-        account = self._mutable(account_id)
-        self.settings.remove_section(SECTION, account_id)
-        del self._accounts[account_id]
-        return account
-
-    def reload(self) -> AccountChanges:
-        """Re-read the accounts after the settings file was reloaded (SIGHUP). ConfigError
-        leaves the accounts in memory as they were."""
-        fresh = self._load()
-        old = self._accounts
-        changes = AccountChanges(
-            added=tuple(i for i in fresh if i not in old),
-            removed=tuple(i for i in old if i not in fresh),
-            changed={i: frozenset(old[i].changed_fields(fresh[i]) or {"extra"})
-                     for i in fresh if i in old and old[i] != fresh[i]})
-        self._accounts = fresh
-        return changes
-
-    # Internals.
-
-    def _taken(self) -> set[str]:
-        # Ids of tables in the file too, even ones this store skipped.
-        return set(self._accounts) | self.settings.section_names(SECTION)
-
-    def _mutable(self, account_id: str) -> AccountConfig:
-        if account_id == LOCAL_ID:
-            raise ReadOnlyAccount(LOCAL_ID, "the local account is built in: it cannot be "
-                                            "changed or removed")
-        return self.get(account_id)
-
-    def _check_unique(self, account: AccountConfig) -> None:
-        key = _aor_key(account.aor)
-        for other in self.list():
-            if other.id != account.id and _aor_key(other.aor) == key:
-                raise DuplicateAccount(account.aor, other.id)
-
-    def _load(self) -> dict[str, AccountConfig]:
-        path = self.settings.path
-        accounts: dict[str, AccountConfig] = {}
-        by_aor: dict[tuple[Any, ...], str] = {_aor_key(self.local.aor): LOCAL_ID}
-        for account_id, table in self.settings.section(SECTION).items():
-            if account_id == LOCAL_ID:
-                log.warning("%s: [accounts.local] is ignored: the local account is built in "
-                            "and has no settings", path)
-                continue
-            try:
-                account = AccountConfig.from_storage(account_id, table)
-            except SettingError as error:
-                raise ConfigError(f"{path}: {error}", path=path, key=error.key) from None
-            key = _aor_key(account.aor)
-            if key in by_aor:
-                raise ConfigError(f"{path}: accounts {by_aor[key]!r} and {account_id!r} have "
-                                  f"the same AOR {account.aor}; remove one of them",
-                                  path=path, key=f"{SECTION}.{account_id}.aor")
-            by_aor[key] = account_id
-            accounts[account_id] = account
-        return accounts

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Backoff", "RegistrationPolicy", "RandomSource", "refresh_delay"]
+__all__ = ["Backoff", "RegistrationPolicy", "RandomSource", "refresh_delay",
+           "spread_refresh_delay"]
 
 
 class RandomSource(Protocol):
@@ -45,6 +46,9 @@ class RegistrationPolicy:
     max_interval_too_brief: int = 3      # 423 answers in a row before giving up
     response_timeout: float = 40.0       # guard, should the transaction layer never report
     unregister_wait: float = 5.0         # default bound of stop()
+    # A refresh comes up to this share of refresh_delay() early, at random: accounts
+    # registered together (a daemon starting with 10,000) do not all refresh together.
+    refresh_spread: float = 0.25
 
 
 def refresh_delay(granted: int) -> float:
@@ -52,3 +56,11 @@ def refresh_delay(granted: int) -> float:
     or 30 s before expiry, whichever is earlier, but not before half of it, nor before 5 s
     (or the expiry itself, if the registrar grants less than that)."""
     return max(granted / 2.0, min(granted * 0.8, granted - 30.0), min(5.0, float(granted)))
+
+
+def spread_refresh_delay(granted: int, rng: RandomSource, spread: float) -> float:
+    """refresh_delay(granted), brought forward by a random 0..`spread` of itself: the
+    refreshes of accounts registered in one burst spread over a quarter of the refresh
+    interval (by default) and drift further apart with every refresh, as each draws anew."""
+    latest = refresh_delay(granted)
+    return latest * (1.0 - spread * rng.random())

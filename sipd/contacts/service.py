@@ -141,30 +141,34 @@ class ContactsService:
 
     def sync(self) -> None:
         """Start, restart or stop managers so that they match the accounts and settings."""
-        wanted: dict[str, XcapAccountSettings] = {}
+        known = set()
         for account in self.accounts.store.list():
-            config = XcapAccountSettings.of(account, self.settings.get("xcap.root"))
-            if config is not None:
-                wanted[account.id] = config
+            known.add(account.id)
+            self.account_changed(account.id, account)
+        for account_id in [i for i in {*self._running, *self._local, *self._seen}
+                           if i not in known]:
+            self.account_changed(account_id, None)
+
+    def account_changed(self, account_id: str, account: Any) -> None:
+        """What sync() does for one account (added or changed; None: removed), at a cost that
+        does not grow with the number of accounts."""
+        config = (XcapAccountSettings.of(account, self.settings.get("xcap.root"))
+                  if account is not None else None)
         options = self._options()
-        for account_id, running in list(self._running.items()):
-            config = wanted.get(account_id)
-            if (config != running.config or options != running.options
-                    or running.failure is not None):  # a failed one starts again
-                log.info("%s: stopping its XCAP document manager (%s)", account_id,
-                         "settings changed" if config else "no XCAP any more")
-                running.scope.cancel()
-                del self._running[account_id]
-                self._syncs.pop(account_id, None)
-                self._seen.pop(account_id, None)  # another store: no contact.* for the switch
-        known = {account.id for account in self.accounts.store.list()}
-        for account_id in list(self._local):
-            if account_id not in known or account_id in wanted:
-                del self._local[account_id]
-        for account_id in list(self._seen):
-            if account_id not in known:
-                del self._seen[account_id]
-        for account_id, config in wanted.items():
+        running = self._running.get(account_id)
+        if running is not None and (config != running.config or options != running.options
+                                    or running.failure is not None):  # a failed one restarts
+            log.info("%s: stopping its XCAP document manager (%s)", account_id,
+                     "settings changed" if config else "no XCAP any more")
+            running.scope.cancel()
+            del self._running[account_id]
+            self._syncs.pop(account_id, None)
+            self._seen.pop(account_id, None)  # another store: no contact.* for the switch
+        if account is None or config is not None:
+            self._local.pop(account_id, None)
+        if account is None:
+            self._seen.pop(account_id, None)
+        if config is not None:
             if account_id not in self._running:
                 self._start(account_id, config, options)
             else:

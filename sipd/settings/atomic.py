@@ -3,7 +3,9 @@ never half of either.
 
 Write a temp file next to the target (same file system, so the rename is atomic), created
 0600 from the start because the settings hold passwords, fsync it, rename it over the target,
-then fsync the directory so the rename itself survives a power cut.
+then fsync the directory so the rename itself survives a power cut (`sync_directory=False`
+skips that last step for files written often, such as one account's file: a power cut may then
+undo the latest renames, but never leaves a torn or empty file; a killed process loses nothing).
 
 A target without its owner's write bit (an admin's `chmod 0400`) is not replaced: renaming over
 it would succeed (the directory is writable; root ignores modes anyway) and silently turn the
@@ -35,12 +37,12 @@ def _temp_pattern(target: Path) -> re.Pattern[str]:
     return re.compile(rf"^\.{re.escape(target.name)}\.[0-9a-f]{{8}}\.tmp$")
 
 
-def write_private_file(target: Path, text: str) -> None:
+def write_private_file(target: Path, text: str, *, sync_directory: bool = True) -> None:
     """Atomically replace `target` with `text` (mode 0600). PersistError if it cannot; then the
     old file is intact and no temp file is left behind."""
     # Follow a symlinked config (dotfile managers do that) instead of replacing the link.
     target = Path(os.path.realpath(target))
-    _refuse_read_only(target)
+    refuse_read_only(target)
     directory = target.parent
     temp = directory / _temp_name(target)
     data = text.encode("utf-8")
@@ -63,6 +65,8 @@ def write_private_file(target: Path, text: str) -> None:
         if isinstance(error, OSError):
             raise PersistError.from_os_error(f"save {target}", target, error) from error
         raise
+    if not sync_directory:
+        return
     try:
         fsync_directory(directory)
     except OSError as error:
@@ -71,19 +75,24 @@ def write_private_file(target: Path, text: str) -> None:
         log.warning("saved %s but could not fsync its directory: %s", target, error.strerror)
 
 
-def _refuse_read_only(target: Path) -> None:
+def refuse_read_only(target: Path, saving: Path | None = None) -> None:
+    """PersistError when `target` exists without its owner's write bit (an admin's freeze).
+    `saving` names the file about to be written when it is another one that the freeze of
+    `target` covers (an account's file: the settings file is read-only)."""
     try:
         mode = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
         return
     except OSError as error:
-        raise PersistError.from_os_error(f"save {target}", target, error) from error
+        raise PersistError.from_os_error(f"save {saving or target}", target, error) from error
     if not mode & stat.S_IWUSR:
-        log.warning("not saving %s: it is read-only (mode %04o); chmod u+w it to allow "
-                    "changes over RPC", target, mode)
-        raise PersistError(f"cannot save {target}: the file is read-only (mode {mode:04o}), "
-                           "so it is left as it is; make it writable (chmod u+w) to change it "
-                           "over RPC, or edit it and send SIGHUP", path=target,
+        what = "it is" if saving is None else f"{target} is"
+        log.warning("not saving %s: %s read-only (mode %04o); chmod u+w it to allow "
+                    "changes over RPC", saving or target, what, mode)
+        subject = "the file" if saving is None else str(target)
+        raise PersistError(f"cannot save {saving or target}: {subject} is read-only (mode "
+                           f"{mode:04o}), so it is left as it is; make it writable (chmod u+w) "
+                           "to change it over RPC, or edit it and send SIGHUP", path=target,
                            errno_=errno.EACCES)
 
 

@@ -69,6 +69,15 @@ def _systemd_dir(environ: Mapping[str, str], name: str) -> Path | None:
     return Path(first) if first else None
 
 
+ACCOUNTS_DIR_NAME = "accounts"
+
+
+def accounts_dir_for(config_file: Path) -> Path:
+    """The accounts directory beside a settings file: one `<id>.toml` per account
+    (/etc/sipd/sipd.toml -> /etc/sipd/accounts/)."""
+    return Path(config_file).parent / ACCOUNTS_DIR_NAME
+
+
 def ensure_dir(path: Path, mode: int = 0o700) -> Path:
     """Create `path` and any missing parents with `mode` (existing ones are left as they are).
     PersistError with the path and the reason when that is not possible."""

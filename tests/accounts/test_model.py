@@ -15,12 +15,12 @@ from sipd.accounts.model import (
     LOCAL_ID,
     AccountConfig,
     AccountNotFound,
-    AccountStore,
     DuplicateAccount,
     ReadOnlyAccount,
     account_id_for,
     describe,
 )
+from sipd.accounts.store import AccountStore
 from sipd.settings.errors import ConfigError, PersistError, SettingError
 from sipd.settings.store import SettingsStore
 
@@ -124,7 +124,7 @@ def test_auto_answer_is_a_bool_off_by_default_and_stored(store, path):
     assert refused(ALICE | {"auto_answer": 1}).key == "auto_answer"
     alice = store.add(ALICE | {"auto_answer": True, "register": False})
     assert alice.auto_answer is True and alice.to_public()["auto_answer"] is True
-    assert tomllib.loads(path.read_text())["accounts"][alice.id]["auto_answer"] is True
+    assert on_disk(path, alice.id)["auto_answer"] is True
     assert reopen(path).get(alice.id).auto_answer is True
     old, new = store.update(alice.id, {"auto_answer": False})
     assert old.changed_fields(new) == {"auto_answer"} and not new.auto_answer
@@ -183,6 +183,15 @@ def mode_of(path: Path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
+def account_file(path: Path, account_id: str) -> Path:
+    """Where an account added over RPC lives: its own file beside the settings file."""
+    return path.parent / "accounts" / f"{account_id}.toml"
+
+
+def on_disk(path: Path, account_id: str) -> dict:
+    return tomllib.loads(account_file(path, account_id).read_text())
+
+
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     return tmp_path / "sipd.toml"
@@ -212,17 +221,20 @@ def test_local_account_always_exists_and_is_not_stored(store, path):
     with pytest.raises(ReadOnlyAccount):
         store.remove(LOCAL_ID)
     store.add(ALICE)
-    assert "local" not in tomllib.loads(path.read_text()).get("accounts", {})
+    assert not account_file(path, "local").exists()
+    assert "accounts" not in tomllib.loads(path.read_text())
 
 
 def test_add_persists_privately_and_survives_a_reload(store, path):
     alice = store.add(ALICE | {"display_name": "Alice", "registrar": "sip:127.0.0.1:5060"})
     assert alice.id == "alice-example-test"
     assert store.get(alice.id) == alice and [a.id for a in store.list()] == ["local", alice.id]
-    assert mode_of(path) == 0o600
-    on_disk = tomllib.loads(path.read_text())["accounts"][alice.id]
-    assert on_disk["aor"] == "sip:alice@example.test"
-    assert on_disk["password"] == ALICE["password"]  # the file holds it: that is why 0600
+    assert mode_of(account_file(path, alice.id)) == 0o600
+    assert mode_of(account_file(path, alice.id).parent) == 0o700
+    stored = on_disk(path, alice.id)
+    assert stored["aor"] == "sip:alice@example.test"
+    assert stored["password"] == ALICE["password"]  # the file holds it: that is why 0600
+    assert "accounts" not in tomllib.loads(path.read_text())  # the settings file stays short
     again = reopen(path)
     assert again.get(alice.id) == alice
     assert again.get(alice.id).password == ALICE["password"]
@@ -236,16 +248,16 @@ def test_update_is_partial_keeps_the_secret_and_persists(store, path):
     assert reopen(path).get(alice.id) == new
     _, newer = store.update(alice.id, {"password": "changed"})
     assert reopen(path).get(alice.id).password == "changed" and newer.expires == 1200
-    assert mode_of(path) == 0o600
+    assert mode_of(account_file(path, alice.id)) == 0o600
 
 
 def test_a_refused_update_changes_nothing(store, path):
     alice = store.add(ALICE)
-    before = path.read_bytes()
+    before = account_file(path, alice.id).read_bytes()
     with pytest.raises(SettingError) as info:
         store.update(alice.id, {"expires": 1200, "transport": "sctp"})
     assert info.value.key == "transport"
-    assert path.read_bytes() == before and store.get(alice.id) == alice
+    assert account_file(path, alice.id).read_bytes() == before and store.get(alice.id) == alice
 
 
 def test_a_failed_write_changes_nothing_in_memory(store, monkeypatch):
@@ -254,8 +266,8 @@ def test_a_failed_write_changes_nothing_in_memory(store, monkeypatch):
     def fail(*args, **kwargs):
         raise PersistError("cannot save: the disk is full", path=Path("/x"))
 
-    monkeypatch.setattr(store.settings, "set_section", fail)
-    monkeypatch.setattr(store.settings, "remove_section", fail)
+    monkeypatch.setattr(store.directory, "write", fail)
+    monkeypatch.setattr(store.directory, "remove", fail)
     with pytest.raises(PersistError):
         store.update(alice.id, {"expires": 1200})
     with pytest.raises(PersistError):
@@ -286,7 +298,7 @@ def test_ids_stay_unique_and_remove_deletes_the_table(store, path):
     assert (first.id, other.id) == ("alice-example-test", "alice-example-test-2")
     removed = store.remove(first.id)
     assert removed == first
-    assert first.id not in tomllib.loads(path.read_text())["accounts"]
+    assert not account_file(path, first.id).exists()
     with pytest.raises(AccountNotFound) as info:
         store.get(first.id)
     assert "did you mean 'alice-example-test-2'" in str(info.value)
@@ -298,14 +310,11 @@ def test_ids_stay_unique_and_remove_deletes_the_table(store, path):
 
 def test_an_admins_comments_and_unknown_keys_survive_an_update(store, path):
     alice = store.add(ALICE)
-    text = path.read_text().replace(
-        f"[accounts.{alice.id}]\n",
-        f"[accounts.{alice.id}]\n# Alice's desk phone\nnickname = \"al\"\n")
-    path.write_text(text)
-    store.settings.reload()
+    file = account_file(path, alice.id)
+    file.write_text("# Alice's desk phone\nnickname = \"al\"\n" + file.read_text())
     store.reload()
     store.update(alice.id, {"expires": 900})
-    text = path.read_text()
+    text = file.read_text()
     assert "# Alice's desk phone" in text and 'nickname = "al"' in text
     assert "expires = 900" in text
 
@@ -313,9 +322,9 @@ def test_an_admins_comments_and_unknown_keys_survive_an_update(store, path):
 def test_reload_reports_what_changed(store, path):
     alice = store.add(ALICE)
     bob = store.add({"aor": "sip:bob@example.test"})
-    text = path.read_text().replace("expires = 600", "expires = 700", 1)
-    text += '\n[accounts.carol]\naor = "sip:carol@example.test"\n'
-    path.write_text(text)
+    file = account_file(path, alice.id)
+    file.write_text(file.read_text().replace("expires = 600", "expires = 700"))
+    path.write_text(path.read_text() + '\n[accounts.carol]\naor = "sip:carol@example.test"\n')
     store.settings.reload()
     changes = store.reload()
     assert changes.added == ("carol",) and changes.removed == ()
@@ -334,7 +343,8 @@ def test_a_bad_account_in_the_file_names_file_account_and_field(path):
 
 def test_a_bad_reload_keeps_the_accounts(store, path):
     alice = store.add(ALICE)
-    path.write_text(path.read_text().replace("expires = 600", "expires = 1", 1))
+    file = account_file(path, alice.id)
+    file.write_text(file.read_text().replace("expires = 600", "expires = 1"))
     store.settings.reload()
     with pytest.raises(ConfigError):
         store.reload()

@@ -743,3 +743,56 @@ def test_set_targets_validates_and_resets_a_stale_index():
     reg.response_received(ok(as_sent(third.request)), 0)  # registered with server 2
     reg.set_targets(1)  # a new lookup found one server
     assert only_send(reg.timer(480)).target_index == 0
+
+
+def test_accounts_registered_together_refresh_spread_over_the_interval():
+    """1,000 accounts registered in the same second (a daemon starting) must not come back
+    in the same second: their refreshes spread over a quarter of the interval, evenly."""
+    rng = random.Random(3)
+    refresh_times = []
+    for n in range(1000):
+        reg = Registration(account(aor=f"sip:user{n}@example.test"), contact=CONTACT, rng=rng)
+        request = as_sent(only_send(reg.start(0)).request)
+        reg.response_received(ok(request, expires=600), 0)
+        refresh_times.append(reg.next_deadline())
+    latest = refresh_delay(600)  # 480 s: what every one of them used to wait
+    assert all(0.75 * latest <= t <= latest for t in refresh_times)
+    per_ten_seconds = [0] * 12  # 360..480 s in 10 s slices
+    for t in refresh_times:
+        per_ten_seconds[min(11, int((t - 360) // 10))] += 1
+    assert max(per_ten_seconds) < 1000 / 12 * 1.5 and min(per_ten_seconds) > 1000 / 12 * 0.5
+    # and each refresh draws again: the next round drifts further apart
+    reg = Registration(account(), contact=CONTACT, rng=random.Random(5))
+    request = as_sent(only_send(reg.start(0)).request)
+    reg.response_received(ok(request, expires=600), 0)
+    first = reg.next_deadline()
+    refresh = as_sent(only_send(reg.timer(first)).request)
+    reg.response_received(ok(refresh, expires=600), first)
+    assert reg.next_deadline() - first != pytest.approx(first)
+
+
+def test_a_register_that_carries_on_an_attempt_says_so():
+    """The I/O side queues new attempts behind a bound (registrar_client.IN_FLIGHT) but not
+    the REGISTERs that carry on one already answered: credentials after a challenge, the
+    next server after a failure, the Min-Expires after a 423."""
+    reg = registration(targets=2)
+    first = only_send(reg.start(0))
+    assert first.continues is False
+    answer = only_send(reg.response_received(challenge(as_sent(first.request)), 0))
+    assert answer.continues is True
+    failover = only_send(reg.response_received(reply(as_sent(answer.request), 503,
+                                                     "Service Unavailable"), 0))
+    assert failover.continues is True and failover.target_index == 1
+    too_brief = only_send(reg.response_received(
+        reply(as_sent(failover.request), 423, "Interval Too Brief", "Min-Expires: 1200"), 0))
+    assert too_brief.continues is True and too_brief.expires == 1200
+    unregister = only_send(reg.stop(1, wait=5))
+    assert unregister.continues is False
+
+
+def test_a_register_replaced_before_it_was_sent_is_no_longer_awaited():
+    reg = registration()
+    first = only_send(reg.start(0))
+    assert reg.awaits(first.request)
+    unregister = only_send(reg.stop(1, wait=5))
+    assert not reg.awaits(first.request) and reg.awaits(unregister.request)

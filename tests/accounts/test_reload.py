@@ -1,4 +1,5 @@
-"""Accounts written into the settings file by hand are picked up on SIGHUP."""
+"""Accounts written by hand, in the settings file or as files of the accounts directory, are
+picked up on SIGHUP."""
 
 from __future__ import annotations
 
@@ -35,3 +36,22 @@ async def test_sighup_with_a_broken_account_keeps_the_old_ones(sipd, client):
                      what="'configuration not reloaded' in sipd.log()")
     ids = [a["id"] for a in (await client.call("accounts.list"))["accounts"]]
     assert "carol-example-test" in ids and "dave" not in ids
+
+
+async def test_sighup_reads_the_account_files_an_admin_edited(sipd, client):
+    carol = await client.call("accounts.add", {"aor": "sip:carol@example.test",
+                                               "register": False})
+    directory = sipd.config.parent / "accounts"
+    file = directory / f"{carol['id']}.toml"
+    file.write_text(file.read_text().replace('display_name = ""', 'display_name = "Carol"'))
+    (directory / "dan.toml").write_text('aor = "sip:dan@example.test"\nregister = false\n')
+    settings_before = sipd.config.read_bytes()
+    sipd.signal(signal.SIGHUP)
+    await eventually(lambda: listed(client, "dan"), timeout=10, what="dan listed")
+    assert (await client.call("accounts.get", {"id": carol["id"]}))["display_name"] == "Carol"
+    assert sipd.config.read_bytes() == settings_before  # the admin's file stays as it was
+
+    file.unlink()
+    sipd.signal(signal.SIGHUP)
+    await eventually(lambda: listed(client, carol["id"], False), timeout=10,
+                     what="carol gone")

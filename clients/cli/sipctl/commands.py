@@ -53,6 +53,9 @@ class Command:
     failure: Callable[[Any], str | None] | None = None
     # The key of a text in the result to print as it is (a document), unless --json.
     text: str | None = None
+    # The method pages (`limit`, `after`, the result's `next`): sipctl asks for every page and
+    # joins the lists under `show`.
+    paged: bool = False
 
     def params(self, ns: argparse.Namespace) -> dict[str, Any]:
         if self.build:
@@ -296,7 +299,7 @@ COMMANDS: list[Command] = [
     Command("settings schema", "settings.schema", "every setting with its type and help",
             show="settings", columns=("key", "type", "default", "help")),
     Command("accounts list", "accounts.list", "every account with its registration state",
-            show="accounts", columns=("id", "aor", "registration.state")),
+            show="accounts", columns=("id", "aor", "registration.state"), paged=True),
     Command("accounts get", "accounts.get", "one account (the password is never shown)",
             (ACCOUNT_ID,)),
     Command("accounts add", "accounts.add", "add an account; it registers unless --no-register",

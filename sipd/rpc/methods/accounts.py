@@ -39,9 +39,18 @@ def _given(**fields: Any) -> dict[str, Any]:
 
 
 @method("accounts.list")
-async def list_(ctx: CallContext) -> dict:
-    """Every account (the built-in `local` one first) with its registration state."""
-    return {"accounts": ctx.service.useragent.accounts.list()}
+async def list_(
+    ctx: CallContext, *,
+    limit: Annotated[int, Constraint(minimum=1, maximum=1000),
+                     "at most this many accounts (default: every one)"] | None = None,
+    after: Annotated[str, "the `next` of the previous page: the accounts after this "
+                     "id"] | None = None,
+) -> dict:
+    """Accounts with their registration state: the built-in `local` one first, then the others
+    by id. With `limit`, a page: `next` is the `after` of the following page (null after the
+    last). Paging goes on where it was when accounts are added or removed meanwhile."""
+    accounts, next_after = ctx.service.useragent.accounts.page(limit, after)
+    return {"accounts": accounts, "next": next_after}
 
 
 @method("accounts.get")

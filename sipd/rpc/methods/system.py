@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from ..api import method
 from ..dispatch import CallContext
 from ..openrpc import openrpc_document
@@ -14,7 +16,11 @@ async def version(ctx: CallContext) -> dict:
 
 
 @method("system.state")
-async def state(ctx: CallContext) -> dict:
+async def state(
+    ctx: CallContext, *,
+    accounts: Annotated[bool, "also list every account (as accounts.list does); with many "
+                        "accounts, page through accounts.list instead"] = False,
+) -> dict:
     """A snapshot of everything live (for clients that join late), with the current event seq.
 
     Subscribe with `since` set to the returned `seq` (and `boot` to the returned `boot`, which
@@ -23,8 +29,12 @@ async def state(ctx: CallContext) -> dict:
     `rpc` the clients and their requests in flight, `history` whether the history is on
     (`enabled`, `path`, `keep_days`; `reason` when it is off), `sip` the ports, the SIP TCP/TLS
     connections (open, inbound, caps, refused, replaced) and the UDP socket (receive_buffer
-    granted, datagrams the kernel dropped)."""
-    return ctx.service.state()
+    granted, datagrams the kernel dropped). `accounts` counts the accounts (`count`) and their
+    registrations by state (`registration`); `accounts.list` pages through them."""
+    snapshot = ctx.service.state()
+    if accounts and ctx.service.useragent is not None:
+        snapshot["accounts"]["list"] = ctx.service.useragent.accounts.list()
+    return snapshot
 
 
 @method("system.shutdown")
