@@ -11,6 +11,7 @@ local|remote, code?, reason?}`.
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from typing import Annotated, Iterator
 
@@ -93,10 +94,19 @@ async def start(
 
 
 @method("sessions.answer")
-async def answer(ctx: CallContext, *, id: ID) -> dict:
+async def answer(
+    ctx: CallContext, *, id: ID,
+    path: Annotated[str | None, Constraint(minLength=1),
+                    "an incoming file transfer: where to save the file, a folder or a file "
+                    "path (default files.download_dir)"] = None,
+) -> dict:
     """Answer an incoming call; `established` follows as a session.state event."""
     with _errors(id):
         call = _sessions(ctx).get(id)
+        if path is not None:
+            if not os.path.isabs(path):
+                raise invalid_params("path must be absolute", field="path")
+            call.stream_options.setdefault("file-transfer", {})["path"] = path
         await call.answer()
         return call.view()
 
