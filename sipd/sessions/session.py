@@ -235,10 +235,11 @@ class Session:
                              options=self.stream_options, end=self.end,
                              outcome=self._stream_outcome)
 
-    def _stream_outcome(self, reason: str) -> None:
-        """A stream knows how the session ends (a file delivered): the end says so."""
-        if self.end_reason is None:
-            self.end_reason = reason
+    def _stream_outcome(self, reason: str, failed: bool = False) -> None:
+        """A stream knows how the session ends (a file delivered, or refused for its hash)
+        before the remote party hangs up: the end says so."""
+        if self.end_reason is None and not self.terminated:
+            self.end_reason, self.end_failed = reason, failed
 
     def _stream_failed(self, reason: str) -> None:
         """A stream broke for good (its MSRP connection lost...): the session ends with it."""

@@ -1,7 +1,8 @@
 """One file over a running MSRP connection, either way: the sending loop (a range of a local
 file as one message, asking for a success report) and the receiving loop (chunks into a
 FileReceiver, refused with a failure report on a full disk, confirmed once verified). Both
-report progress at a bounded rate (sipd.files.progress) and return how the transfer went.
+report progress at a bounded rate (sipd.files.progress) and return how the transfer went; a
+receiver saves its part's record with each report (a resume after a crash starts there).
 
     outcome = await send_file(connection, source, content_type, on_progress)
     outcome = await receive_file(connection, receiver, on_progress, on_kept=store.put)
@@ -30,7 +31,6 @@ from .sender import FileRangeSource
 log = logging.getLogger(__name__)
 
 TICK = 0.25  # seconds between looks at a sender's progress (4 reports a second at most)
-KEEP_EVERY = 1.0  # seconds between saves of a growing part's record
 
 OnProgress = Callable[[Progress], None]
 
@@ -89,7 +89,6 @@ async def receive_file(connection: MsrpConnection, receiver: FileReceiver,
     success report goes then), refused, or the connection ends."""
     held = receiver.transferred
     meter = ProgressMeter(receiver.incoming.size, trio.current_time(), start=held)
-    last_kept = trio.current_time()
     outcome: Outcome | None = None
     async for event in connection.events:
         if isinstance(event, ChunkReceived):
@@ -113,9 +112,8 @@ async def receive_file(connection: MsrpConnection, receiver: FileReceiver,
             report = meter.update(receiver.transferred, now)
             if report is not None:
                 on_progress(report)
-            if on_kept is not None and now - last_kept >= KEEP_EVERY:
-                last_kept = now
-                await on_kept(receiver.record())
+                if on_kept is not None:  # what a resume after a crash starts from
+                    await on_kept(receiver.record())
         elif isinstance(event, MessageAborted):
             outcome = Outcome("cut", f"cancelled by the sender ({event.reason})",
                               receiver.transferred)

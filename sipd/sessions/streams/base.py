@@ -86,7 +86,7 @@ class StreamContext:
     # A stream whose work is done (a file delivered) ends the session with a reason; one that
     # knows how the session should be remembered says so before the peer hangs up.
     end: Callable[[str], None] = field(default=lambda reason: None)
-    outcome: Callable[[str], None] = field(default=lambda reason: None)
+    outcome: Callable[[str, bool], None] = field(default=lambda reason, failed: None)
 
 
 class Stream(ABC):

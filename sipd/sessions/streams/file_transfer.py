@@ -275,7 +275,7 @@ class FileTransferStream(MsrpStream):
             source = FileRangeSource.open(self.path, wanted)
         except (OSError, FileAttributeError) as exc:
             return Outcome("failed", f"cannot read {self.path}: {exc}", 0)
-        self._announce("started")
+        self._announce("started", offset=size - source.size)
         try:
             return await send_file(connection, source, selector.type or DEFAULT_TYPE,
                                    self._progress, size=size)
@@ -295,7 +295,7 @@ class FileTransferStream(MsrpStream):
                 self.receiver = await self._open_receiver(got, self.options.get("path"))
             except StreamRefused as exc:
                 return Outcome("failed", str(exc), 0)
-        self._announce("started")
+        self._announce("started", offset=self.receiver.transferred)
         files = self._files()
         return await receive_file(connection, self.receiver, self._progress,
                                   on_kept=files.parts.put)
@@ -309,7 +309,10 @@ class FileTransferStream(MsrpStream):
             "name": self.file.selector.name, "transferred": report.transferred,
             "size": report.size, "rate": round(report.rate, 1), "final": report.final})
 
-    def _announce(self, state: str, reason: str | None = None) -> None:
+    def _announce(self, state: str, reason: str | None = None, *,
+                  offset: int | None = None) -> None:
+        """file.transfer; `offset`: at the start, the octets the receiver held already (a
+        resumed transfer sends only the rest)."""
         assert self.file is not None
         account = self.context.account
         data: dict[str, Any] = {
@@ -320,6 +323,8 @@ class FileTransferStream(MsrpStream):
             "path": self.path, "state": state}
         if reason is not None:
             data["reason"] = reason
+        if offset is not None:
+            data["offset"] = offset
         self.context.publish("file.transfer", data)
 
     async def _finish(self, outcome: Outcome) -> None:
@@ -334,15 +339,19 @@ class FileTransferStream(MsrpStream):
             state = {"completed": "completed", "failed": "failed"}.get(
                 outcome.result, "cancelled")
             self._announce(state, None if outcome.result == "completed" else outcome.reason)
-        if outcome.result == "completed":
-            self.context.outcome(COMPLETED)
-            if not self.sending:
-                with trio.move_on_after(PEER_BYE_WAIT):
-                    await self._ended.wait()
-            if self.state is not StreamState.ENDED:
-                self.context.end(COMPLETED)
-        elif outcome.result == "failed":
+        if outcome.result == "cut":
+            return  # the connection's end says why
+        failed = outcome.result == "failed"
+        self.context.outcome(outcome.reason, failed)
+        if not self.sending:  # the sender hangs up once our report came
+            with trio.move_on_after(PEER_BYE_WAIT):
+                await self._ended.wait()
+        if self.state is StreamState.ENDED:
+            return
+        if failed:
             self._failed(outcome.reason)
+        else:
+            self.context.end(COMPLETED)
 
     async def end(self, reason: str | None = None) -> None:
         await super().end(reason)
