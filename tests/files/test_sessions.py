@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trio
 
 from tests.harness.files import FILE_TOPICS, make_file, offer_file, push, sha1_of
-from tests.harness.fixtures import a, b  # noqa: F401  (fixtures)
 from tests.harness.peer import daemon_settings
 from tests.harness.process import SipdProcess, running
 
@@ -37,9 +37,9 @@ def daemons(tmp_path_factory, shared) -> Iterator[list[SipdProcess]]:
 async def test_a_file_is_pushed_and_verified_at_both_ends(a, b, tmp_path, size):
     source = make_file(tmp_path / f"file of {size} bytes.bin", size)
     _, b_id, done = await push(a, b, source)
-    assert Path(done["path"]).name == source.name
-    assert Path(done["path"]).stat().st_size == size
-    assert not list(Path(done["path"]).parent.glob("*.part"))
+    saved = trio.Path(done["path"])
+    assert saved.name == source.name and (await saved.stat()).st_size == size
+    assert not [p for p in await saved.parent.iterdir() if p.name.endswith(".part")]
     got = await b.call("sessions.get", id=b_id)
     assert got["lines"][0]["file"]["result"] == "completed"
 

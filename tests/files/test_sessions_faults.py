@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trio
 
 from tests.harness.files import FILE_TOPICS, TRANSFER_TIMEOUT, make_file, offer_file, sha1_of
 from tests.harness.peer import DaemonPeer, daemon_settings, open_peer
@@ -94,7 +95,7 @@ async def resumed(a: DaemonPeer, b: DaemonPeer, source: Path) -> None:
     """The same file offered again arrives whole, sent from the kept part on."""
     a_id, b_id = await answered(a, b, source)
     start = await b.events.wait("file.transfer", session=b_id, state="started")
-    assert 0 < start["offset"] < source.stat().st_size
+    assert 0 < start["offset"] < (await trio.Path(source).stat()).st_size
     sent = await a.events.wait("file.transfer", session=a_id, state="started")
     assert sent["offset"] == start["offset"]
     done = await b.events.wait("file.transfer", session=b_id, state="completed",

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import trio
+
 from tests.harness.peer import DaemonPeer
 
 FILE_TOPICS = ("sessions", "files")
@@ -48,9 +50,10 @@ async def offer_file(a: DaemonPeer, b: DaemonPeer, path: Path, *, to: str | None
 async def push(a: DaemonPeer, b: DaemonPeer, path: Path, *, to: str | None = None,
                save: str | None = None) -> tuple[str, str, dict[str, Any]]:
     """A sends `path`, B takes it: (A's session id, B's, B's completed file.transfer)."""
+    size = (await trio.Path(path).stat()).st_size
     started, new = await offer_file(a, b, path, to=to)
     assert new["streams"] == ["file-transfer"]
-    assert new["file"]["name"] == path.name and new["file"]["size"] == path.stat().st_size
+    assert new["file"]["name"] == path.name and new["file"]["size"] == size
     assert new["file"]["hash"] == sha1_of(path) and new["file"]["pull"] is False
     await b.state(new["id"], "ringing")
     params: dict[str, Any] = {"id": new["id"]}
@@ -67,5 +70,5 @@ async def push(a: DaemonPeer, b: DaemonPeer, path: Path, *, to: str | None = Non
         ended = await peer.state(sid, "ended")
         assert ended["reason"] == "completed", ended
         final = await peer.events.wait("file.progress", session=sid, final=True)
-        assert final["transferred"] == final["size"] == path.stat().st_size
+        assert final["transferred"] == final["size"] == size
     return started["id"], new["id"], done
