@@ -13,6 +13,7 @@ import trio
 from tests.harness.files import FILE_TOPICS, make_file, offer_file, push, sha1_of
 from tests.harness.peer import daemon_settings
 from tests.harness.process import SipdProcess, running
+from tests.harness.sipctl import run_sipctl, sipctl_json
 
 PEER_TOPICS = FILE_TOPICS
 
@@ -90,3 +91,45 @@ async def test_a_pull_of_nothing_shared_is_refused(a, b):
     started = await a.call("files.request", account=a.id, to=b.uri("tcp"), name="absent.txt")
     failed = await a.state(started["id"], "failed")
     assert failed["code"] == 488
+
+
+async def test_sipctl_sends_a_file_and_the_peer_accepts_it_into_a_path(daemons, a, b, tmp_path):
+    source = make_file(tmp_path / "via sipctl.txt", 200_000)
+    target = tmp_path / "accepted"
+    await trio.Path(target).mkdir()
+    mark = b.events.mark()
+    results = []
+
+    async def send() -> None:
+        results.append(await trio.to_thread.run_sync(
+            lambda: run_sipctl(daemons[0], "send-file", "local", b.uri("tcp"), str(source))))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(send)
+        new = await b.events.wait("session.new", direction="incoming", since=mark)
+        await b.state(new["id"], "ringing")
+        accepted = await trio.to_thread.run_sync(
+            lambda: run_sipctl(daemons[1], "accept", new["id"], str(target)))
+        assert accepted.returncode == 0, accepted.stderr
+    (sent,) = results
+    assert sent.returncode == 0, sent.stderr
+    assert "via sipctl.txt: outgoing complete" in sent.stdout
+    assert "of 200000 bytes (100 %)" in sent.stdout  # plain lines: stdout is no terminal
+    assert sha1_of(target / "via sipctl.txt") == sha1_of(source)
+
+
+async def test_sipctl_gets_a_shared_file(daemons, shared, tmp_path):
+    got = await trio.to_thread.run_sync(lambda: run_sipctl(
+        daemons[0], "get-file", "local", f"sip:local@127.0.0.1:{_tcp_port(daemons[1])}"
+        ";transport=tcp", "pulled.bin", "--save", str(tmp_path)))
+    assert got.returncode == 0, got.stderr
+    assert sha1_of(tmp_path / "pulled.bin") == sha1_of(shared / "pulled.bin")
+    missing = await trio.to_thread.run_sync(lambda: run_sipctl(
+        daemons[0], "get-file", "local", f"sip:local@127.0.0.1:{_tcp_port(daemons[1])}"
+        ";transport=tcp", "not there.bin"))
+    assert missing.returncode == 1 and "did not complete" in missing.stderr
+
+
+def _tcp_port(daemon: SipdProcess) -> int:
+    state = sipctl_json(daemon, "call", "system.state")
+    return int(state["sip"]["ports"]["tcp"])
