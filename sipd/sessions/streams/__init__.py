@@ -10,14 +10,15 @@ from .base import (MediaAllocator, Stream, StreamContext, StreamKind, StreamRefu
                    StreamState)
 from .chat import ChatKind
 from .file_transfer import FileTransferKind
+from .screen import ScreenKind
 from .registry import StreamRegistry, UnknownStreamKind
 
 __all__ = ["AnswerPlan", "announced", "answers_itself", "AudioKind", "ChatKind", "FileTransferKind", "LinePlan", "MediaAllocator",
-           "NothingAccepted", "offered_kinds", "Stream", "StreamContext", "StreamKind", "StreamRefused", "StreamRegistry",
+           "NothingAccepted", "ScreenKind", "offered_kinds", "Stream", "StreamContext", "StreamKind", "StreamRefused", "StreamRegistry",
            "StreamState", "UnknownStreamKind", "default_registry", "plan_answer"]
 
 
 def default_registry() -> StreamRegistry:
     """The kinds sessions carry, in the order they are tried on a remote m-line."""
     # A file transfer's m=message line has a=file-selector: it is tried before chat's.
-    return StreamRegistry([AudioKind(), FileTransferKind(), ChatKind()])
+    return StreamRegistry([AudioKind(), FileTransferKind(), ChatKind(), ScreenKind()])
