@@ -8,9 +8,8 @@ from __future__ import annotations
 import pytest
 import trio
 
-from tests.harness.fixtures import a, b, daemons  # noqa: F401  (fixtures)
 from tests.harness.peer import DaemonPeer
-from tests.screen.test_bridge import COLOUR, VNCDO, dominant_colour, vnc_server  # noqa: F401
+from tests.screen.test_bridge import COLOUR, VNCDO, dominant_colour
 
 pytestmark = pytest.mark.peer
 
