@@ -30,6 +30,7 @@ from .sender import FileRangeSource
 
 log = logging.getLogger(__name__)
 
+BIND_WAIT = 10.0  # seconds a sender waits for its session to be bound before it sends anyway
 TICK = 0.25  # seconds between looks at a sender's progress (4 reports a second at most)
 
 OnProgress = Callable[[Progress], None]
@@ -47,6 +48,14 @@ async def send_file(connection: MsrpConnection, source: FileRangeSource, content
                     on_progress: OnProgress, *, size: int) -> Outcome:
     """Sends `source` as one message and waits for its fate (the success report)."""
     start = size - source.size  # octets the receiver holds already (a resume)
+    # The file waits for the session to be bound (the empty SEND answered): a relay that is
+    # still connecting to the peer would otherwise see a burst of chunks it cannot forward
+    # (Kamailio's opens a connection per frame then, and drops them).
+    with trio.move_on_after(BIND_WAIT):
+        while not connection.session.bound:
+            event = await connection.events.receive()
+            if isinstance(event, ConnectionClosed):
+                return Outcome("cut", event.reason, start)
     meter = ProgressMeter(size, trio.current_time(), start=start)
     message_id = connection.send_message(source, content_type, success_report=True)
     async with trio.open_nursery() as nursery:
