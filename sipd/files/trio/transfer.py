@@ -102,8 +102,7 @@ async def receive_file(connection: MsrpConnection, receiver: FileReceiver,
     async for event in connection.events:
         if isinstance(event, ChunkReceived):
             try:
-                if event.data:  # an empty one ends a file of 0 octets
-                    await receiver.write(event.start, event.data, event.total)
+                await receiver.write(event.start, event.data, event.total)
                 if receiver.complete:
                     path = await receiver.finish()
                     connection.confirm_incoming(event.message_id)
