@@ -50,7 +50,11 @@ log = logging.getLogger(__name__)
 
 FILE_TRANSFER = "file-transfer"
 COMPLETED = "completed"
-PEER_BYE_WAIT = 2.0  # seconds a receiver waits for the sender's BYE before sending its own
+PEER_BYE_WAIT = 2.0
+# The largest chunk taken from a peer: without a message size limit the MSRP parser's default
+# is 64 KiB, exactly our own chunks' size, which a frame read together with the next one's
+# start can appear to pass.
+MAX_CHUNK_BYTES = 2 * 1024 * 1024  # seconds a receiver waits for the sender's BYE before sending its own
 
 
 def files_service(resources: dict[str, Any]) -> FilesService | None:
@@ -233,7 +237,8 @@ class FileTransferStream(MsrpStream):
         # chunks straight to the file, no size limit but the selector's, and the success
         # report only once the file is whole and verified
         return {"accept_types": self.kind.accept_types, "max_message_size": None,
-                "deliver_chunks": True, "owner_confirms": True}
+                "deliver_chunks": True, "owner_confirms": True,
+                "max_chunk_bytes": MAX_CHUNK_BYTES}
 
     def extra_attributes(self) -> list[tuple[str, str | None]]:
         assert self.file is not None

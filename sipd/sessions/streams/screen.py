@@ -24,6 +24,7 @@ from ...screen.sdp import (ACCEPT_TYPES, MEDIA, Rfbsetup, ScreenRole, ScreenSetu
 from ...screen.trio.bridge import VncConnectError, ViewerPort, bridge, connect_vnc_server
 from ..sdp import MediaDescription, SessionDescription
 from .base import Stream, StreamContext, StreamRefused
+from .file_transfer import MAX_CHUNK_BYTES
 from .msrp import MsrpKind, MsrpStream
 
 SCREEN = "screen-sharing"
@@ -97,7 +98,7 @@ class ScreenStream(MsrpStream):
     def connect_options(self) -> dict[str, Any]:
         # RFB is one byte stream each way: chunks are handed on as they come
         return {"accept_types": ACCEPT_TYPES, "max_message_size": None,
-                "deliver_chunks": True}
+                "deliver_chunks": True, "max_chunk_bytes": MAX_CHUNK_BYTES}
 
     async def start(self, local: MediaDescription, remote: MediaDescription) -> None:
         self._remote_line = remote
