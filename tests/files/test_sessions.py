@@ -66,11 +66,16 @@ async def test_a_declined_transfer_sends_nothing(a, b, tmp_path):
     assert not b.events.matching("file.transfer", session=new["id"])
 
 
-async def test_a_hostile_name_stays_in_the_download_folder(a, b, tmp_path):
-    source = make_file(tmp_path / "..%2F..%2Fevil.sh", 10)
+@pytest.mark.parametrize(("offered", "saved"), [
+    ("..\x07evil<x>.sh", "evil_x_.sh"),      # leading dots, a control character, <>
+    ("CON.txt", "_CON.txt"),                 # a Windows device name
+    ("..%2F..%2Fescape.sh", "..%2F..%2Fescape.sh"[2:]),  # no decoding into a path
+])
+async def test_a_hostile_name_stays_in_the_download_folder(a, b, tmp_path, offered, saved):
+    source = make_file(tmp_path / offered, 10)
     _, _, done = await push(a, b, source)
     assert Path(done["path"]).parent.name == "downloads"
-    assert "/" not in Path(done["path"]).name
+    assert Path(done["path"]).name == saved
 
 
 async def test_a_pull_is_answered_from_the_share_folder(a, b, shared, tmp_path):

@@ -137,3 +137,18 @@ async def test_a_transfer_resumes_after_the_connection_was_cut(two, tmp_path):
         sender.start()
         async with open_peer(sender, FILE_TOPICS) as a:
             await resumed(a, b, source)
+
+
+async def test_a_transfer_cancelled_by_the_sender_says_so_at_both_ends(two, tmp_path):
+    source = make_file(tmp_path / "stopped.bin", BIG)
+    async with open_peer(two[0], FILE_TOPICS) as a, open_peer(two[1], FILE_TOPICS) as b:
+        a_id, b_id = await answered(a, b, source)
+        await half_way(b, b_id, BIG)
+        await a.call("sessions.end", id=a_id)
+        await a.state(a_id, "ended")
+        await b.state(b_id, "ended")
+        for peer, sid in ((a, a_id), (b, b_id)):
+            stopped = await peer.events.wait("file.transfer", session=sid, state="cancelled")
+            assert stopped["reason"], stopped
+        rows = (await b.call("history.files", session=b_id))["files"]
+        assert [r["result"] for r in rows] == ["cancelled"]
