@@ -92,10 +92,11 @@ async def send_file(connection: MsrpConnection, source: FileRangeSource, content
 
 async def receive_file(connection: MsrpConnection, receiver: FileReceiver,
                        on_progress: OnProgress, *,
-                       on_kept: Callable[[PartRecord], Awaitable[None]] | None = None
-                       ) -> Outcome:
+                       on_kept: Callable[[PartRecord], Awaitable[None]] | None = None,
+                       on_verified: Callable[[], None] | None = None) -> Outcome:
     """Writes the incoming message into `receiver` until the file is whole and verified (its
-    success report goes then), refused, or the connection ends."""
+    success report goes then, just after `on_verified`: the sender may hang up as soon as it
+    has it), refused, or the connection ends."""
     held = receiver.transferred
     meter = ProgressMeter(receiver.incoming.size, trio.current_time(), start=held)
     outcome: Outcome | None = None
@@ -105,6 +106,8 @@ async def receive_file(connection: MsrpConnection, receiver: FileReceiver,
                 await receiver.write(event.start, event.data, event.total)
                 if receiver.complete:
                     path = await receiver.finish()
+                    if on_verified is not None:
+                        on_verified()
                     connection.confirm_incoming(event.message_id)
                     outcome = Outcome("completed", "completed", receiver.transferred, path)
                     break

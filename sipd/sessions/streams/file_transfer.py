@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 FILE_TRANSFER = "file-transfer"
 COMPLETED = "completed"
-PEER_BYE_WAIT = 2.0
+PEER_BYE_WAIT = 10.0  # seconds a receiver waits for the sender's BYE before its own
 # The largest chunk taken from a peer: without a message size limit the MSRP parser's default
 # is 64 KiB, exactly our own chunks' size, which a frame read together with the next one's
 # start can appear to pass.
@@ -303,7 +303,8 @@ class FileTransferStream(MsrpStream):
         self._announce("started", offset=self.receiver.transferred)
         files = self._files()
         return await receive_file(connection, self.receiver, self._progress,
-                                  on_kept=files.parts.put)
+                                  on_kept=files.parts.put,
+                                  on_verified=lambda: self.context.outcome(COMPLETED, False))
 
     def _progress(self, report: Progress) -> None:
         self.transferred = report.transferred
