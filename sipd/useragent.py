@@ -20,6 +20,7 @@ import trio
 from .accounts.manager import AccountManager
 from .accounts.store import AccountStore
 from .dialogs import DialogTable
+from .files.trio.service import FilesService
 from .limits import PEER
 from .media.supervisor import open_media_supervisor
 from .messages.content import ACCEPT as MESSAGE_CONTENT_TYPES
@@ -172,6 +173,10 @@ async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
             service.add_state("msrp", msrp.state)
             agent.msrp = msrp
             sessions.context.resources["msrp"] = msrp  # for the MSRP stream kinds
+            files = FilesService(service.settings.get, service.paths.state_dir,
+                                 contacts=lambda: service.contacts)
+            await files.start()
+            sessions.context.resources["files"] = files  # for file transfer streams
             stack.set_local_uri_check(
                 lambda uri: sessions.is_internal_uri(uri) or accounts.is_local_uri(uri))
             stack.set_request_handler(agent.on_request)

@@ -90,6 +90,28 @@ def messages_page(flt: Filter, limit: int, search: str | None = None) -> Stateme
             "ORDER BY messages.time DESC, messages.id DESC LIMIT ?", (*params, limit + 1))
 
 
+FILE_COLUMNS = ('uid, session, account, direction, remote, name, size, content_type, hash, '
+                'start, "end", result, reason, path')
+
+
+def files_page(flt: Filter, limit: int) -> Statement:
+    conditions, params = _common(flt, "file_transfers", "start")
+    if flt.session is not None:
+        conditions.append("file_transfers.session = ?")
+        params.append(flt.session)
+    return (f"SELECT {FILE_COLUMNS} FROM file_transfers{_where(conditions)} "
+            "ORDER BY start DESC, id DESC LIMIT ?", (*params, limit + 1))
+
+
+def file_row(row: tuple[Any, ...]) -> dict[str, Any]:
+    (uid, session, account, direction, remote, name, size, content_type, file_hash, start,
+     end, result, reason, path) = row
+    return {"id": uid, "session": session, "account": account, "direction": direction,
+            "remote": remote, "name": name, "size": size, "type": content_type,
+            "hash": file_hash, "start": start, "end": end, "result": result,
+            "reason": reason, "path": path}
+
+
 def session_row(row: tuple[Any, ...]) -> dict[str, Any]:
     (uid, account, direction, remote, streams, start, answer, end, duration, result, code,
      reason) = row

@@ -163,6 +163,36 @@ def _chat_delivery(data: dict[str, Any], time: float) -> list[Statement]:
               _text(data, "message_id"), _text(data, "session"), status))]
 
 
+# -- file transfers ----------------------------------------------------------------------------
+
+_FILE_RESULTS = {"completed": "completed", "failed": "failed", "cancelled": "cancelled",
+                 "refused": "refused"}
+
+
+def _file_transfer(data: dict[str, Any], time: float) -> list[Statement]:
+    """file.transfer: a row when it starts, its result when it ends (by transfer id and
+    session, while open)."""
+    state = data.get("state")
+    uid, session = _text(data, "transfer"), _text(data, "session")
+    if state == "started":
+        remote = _text(data, "remote")
+        return [("INSERT INTO file_transfers (uid, session, account, direction, remote, "
+                 "remote_key, name, size, content_type, hash, start, path) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 (uid, session, _text(data, "account"), _text(data, "direction"), remote,
+                  remote_key(remote), _text(data, "name"), _int(data, "size"),
+                  _optional_text(data, "type"), _optional_text(data, "hash"), time,
+                  _optional_text(data, "path")))]
+    result = _FILE_RESULTS.get(state) if isinstance(state, str) else None
+    if result is None:
+        return []
+    return [('UPDATE file_transfers SET "end" = ?, result = ?, reason = ?, '
+             "path = coalesce(?, path) "
+             'WHERE uid = ? AND session = ? AND "end" IS NULL AND result IS NULL',
+             (time, result, _optional_text(data, "reason"), _optional_text(data, "path"),
+              uid, session))]
+
+
 Handler = Callable[[dict[str, Any], float], list[Statement]]
 _HANDLERS: dict[str, Handler] = {
     "session.new": _session_new,
@@ -174,6 +204,7 @@ _HANDLERS: dict[str, Handler] = {
     "chat.sending": _chat_sending,
     "chat.message": _chat_message,
     "chat.delivery": _chat_delivery,
+    "file.transfer": _file_transfer,
 }
 
 

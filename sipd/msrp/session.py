@@ -614,8 +614,10 @@ class MsrpSession:
             return
         incoming = self._incoming.get(message_id)
         if incoming is None:
-            if not body and flag == "$" and byte_range.start == 1:
-                self._answer(request, 200)  # an empty SEND: binding, or a keep-alive
+            if not body and flag == "$" and byte_range.start == 1 and content_type is None:
+                # An empty SEND without a type: binding, or a keep-alive. One with a
+                # Content-Type is a message of zero octets (RFC 4975 allows it: an empty file).
+                self._answer(request, 200)
                 return
             if len(self._incoming) >= MAX_OPEN_INCOMING:
                 self._reject(request, 413, f"more than {MAX_OPEN_INCOMING} unfinished messages")
@@ -643,7 +645,7 @@ class MsrpSession:
             self._abort_incoming(request, exc.detail)
             return
         self._answer(request, 200)
-        if self.deliver_chunks and body:
+        if self.deliver_chunks and (body or incoming.expected_size == 0):
             self._events.append(ChunkReceived(message_id, byte_range.start, body,
                                               incoming.expected_size, incoming.content_type,
                                               request.headers))

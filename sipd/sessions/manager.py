@@ -42,7 +42,7 @@ from .policy import SessionPolicy
 from .refer import ReferError, Replaces, parse_replaces
 from .sdp import SDPError, parse_sdp
 from .session import Session
-from .streams import default_registry, offered_kinds
+from .streams import announced, answers_itself, default_registry, offered_kinds
 from .transfer import find_replaced
 
 log = logging.getLogger(__name__)
@@ -220,10 +220,11 @@ class SessionManager:
     async def start(self, account: AccountConfig, to: str, streams: builtins.list[str], *,
                     extra_headers: Iterable[tuple[str, str]] = (),
                     extra: dict[str, Any] | None = None,
-                    watch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+                    watch: Callable[[dict[str, Any]], None] | None = None,
+                    options: dict[str, Any] | None = None) -> dict[str, Any]:
         """An outgoing call; its progress comes as session.state events. A transfer adds
         headers to its INVITE (Referred-By, Replaces), fields to its session.new and a
-        watcher of its states."""
+        watcher of its states; `options` (by kind) what the user asked of its streams."""
         wanted: builtins.list[str] = [*dict.fromkeys(streams)]
         unknown = [name for name in wanted if name not in self.context.streams]
         if unknown or not wanted:
@@ -243,6 +244,7 @@ class SessionManager:
         except ValueError as exc:
             raise InvalidSessionParam("to", str(exc)) from None
         call = await self._open(account, "outgoing", str(uri), extra, watch, wanted)
+        call.stream_options.update(options or {})
         call.extra_headers = list(extra_headers)
         call.start_soon(call.place, uri)
         return call.view()
@@ -269,7 +271,10 @@ class SessionManager:
         if refusal is not None:  # past a cap on incoming calls (sipd.sessions.admission)
             await incoming.respond(refusal.status, refusal.reason, headers=refusal.headers)
             return
-        extra = {"replaces": replaced.id} if replaced is not None else None
+        offer = self._offer(incoming)
+        extra = announced(offer, self.context.streams) if offer is not None else {}
+        if replaced is not None:
+            extra["replaces"] = replaced.id
         call = await self._open(account, "incoming", remote, extra,
                                 streams=self._offered(incoming))
         if replaced is not None:
@@ -283,6 +288,17 @@ class SessionManager:
             await self._auto_answer(call)
         elif replaced is not None:
             call.start_soon(self._auto_answer, call)
+        elif offer is not None and not call.terminated and await answers_itself(
+                offer, self.context.streams, call.stream_context()):
+            call.start_soon(self._auto_answer, call)  # a pull of a shared file...
+
+    def _offer(self, incoming: IncomingRequest) -> Any:
+        """The INVITE's offer, parsed (None: none, or unreadable: refused when received)."""
+        try:
+            body = sdp_of(incoming.request)
+            return parse_sdp(body) if body else None
+        except (BodyError, SDPError):
+            return None
 
     def _offered(self, incoming: IncomingRequest) -> builtins.list[str]:
         """The kinds of the streams an INVITE offers (an offerless one gets audio)."""

@@ -111,6 +111,7 @@ class Session:
         self.direction = direction
         self.remote = remote
         self.streams = list(streams)  # the kinds, in m-line order
+        self.stream_options: dict[str, Any] = {}  # by kind: what the user asked of them
         self.state = SessionState.CALLING
         self.code: int | None = None
         self.reason: str | None = None
@@ -241,7 +242,15 @@ class Session:
                              self.context.media.audio_codecs(), self.context.resources,
                              account=self.account, local=str(self.account.aor_uri),
                              remote=self.remote, fail=self._stream_failed,
-                             line_changed=self.changes.line_changed)
+                             line_changed=self.changes.line_changed,
+                             options=self.stream_options, end=self.end,
+                             outcome=self._stream_outcome)
+
+    def _stream_outcome(self, reason: str, failed: bool = False) -> None:
+        """A stream knows how the session ends (a file delivered, or refused for its hash)
+        before the remote party hangs up: the end says so."""
+        if self.end_reason is None and not self.terminated:
+            self.end_reason, self.end_failed = reason, failed
 
     def _stream_failed(self, reason: str) -> None:
         """A stream broke for good (its MSRP connection lost...): the session ends with it."""

@@ -59,8 +59,8 @@ async def receive(connection: MsrpConnection, receiver: FileReceiver, *,
                   stop_after: int | None = None) -> str | None:
     """Writes incoming chunks until the file is whole and verified (its final path; the
     sender gets its success REPORT then) or `stop_after` octets arrived (None)."""
-    if receiver.complete:
-        return await receiver.finish()
+    if receiver.complete and receiver.incoming.size:  # resumed whole; an empty file waits
+        return await receiver.finish()           # for its one chunk, to confirm it
     async for event in connection.events:
         if isinstance(event, ChunkReceived):
             await receiver.write(event.start, event.data, event.total)
@@ -106,8 +106,8 @@ async def test_a_file_arrives_whole_and_verified(tmp_path, transport, size):
         assert sorted(os.listdir(downloads)) == ["the file.bin.part"]
         CountingSource.largest = 0
         source = CountingSource.open(source_path)
-        # an empty SEND is a keep-alive to the MSRP core: a 0 B file gets its 200, no REPORT
-        message_id = sender.send_message(source, selector.type, success_report=size > 0)
+        # an empty file is an empty SEND with a Content-Type: a message, with its REPORT
+        message_id = sender.send_message(source, selector.type, success_report=True)
         with trio.fail_after(60):
             path = await receive(connection, receiver)
             delivered = await outcome(sender, message_id)

@@ -255,6 +255,28 @@ def test_deliver_chunks_for_files():
     assert [(c.start, c.data, c.total) for c in chunks] == [(1, b"ab", 4), (3, b"cd", 4)]
 
 
+def test_an_empty_message_with_a_type_is_a_message():
+    """RFC 4975 allows a zero-length body: an empty SEND with a Content-Type is a message (an
+    empty file), delivered, reported; one without is a keep-alive."""
+    pair = Pair()
+    wanted = pair.alice.send_message(b"", "application/octet-stream", success_report=True)
+    pair.pump()
+    (received,) = pair.of(pair.bob_events, MessageReceived)
+    assert received.message_id == wanted and received.body == b""
+    assert received.content_type == "application/octet-stream"
+    (delivered,) = pair.of(pair.alice_events, MessageDelivered)
+    assert delivered.message_id == wanted and delivered.by_report
+    bob = bob_session(deliver_chunks=True, owner_confirms=True)
+    bob.receive_data(send_line("tf003", message_id="e1", body=b"", byte_range="1-0/0",
+                               content_type="application/octet-stream",
+                               extra="Success-Report: yes\r\n"), 0)
+    chunks = [e for e in bob.events() if isinstance(e, ChunkReceived)]
+    assert [(c.message_id, c.data, c.total) for c in chunks] == [("e1", b"", 0)]
+    bob.receive_data(send_line("tf004", message_id="k1", body=b"", byte_range="1-0/0",
+                               content_type=None), 0)
+    assert not [e for e in bob.events() if isinstance(e, ChunkReceived)]  # a keep-alive
+
+
 def test_burst_of_small_sends():
     bob = bob_session()
     data = b"".join(send_line(f"burst{i:05d}", message_id=f"msg{i:05d}", body=b"hi")

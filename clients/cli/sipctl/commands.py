@@ -410,6 +410,11 @@ COMMANDS: list[Command] = [
             columns=("id", "account", "direction", "remote", "state")),
     Command("sessions get", "sessions.get", "one session", (SESSION_ID,)),
     Command("answer", "sessions.answer", "answer an incoming session", (SESSION_ID,)),
+    Command("accept", "sessions.answer",
+            "accept an incoming session; a file transfer is saved in PATH (a folder or a file "
+            "name; default the daemon's download folder)",
+            (SESSION_ID, arg("path", metavar="PATH", nargs="?", type=_absolute,
+                             help="where to save an incoming file"))),
     Command("reject", "sessions.reject", "refuse an incoming session",
             (SESSION_ID, arg("--code", type=int, help="the SIP status (default 603)"))),
     Command("hangup", "sessions.end", "end a session (or cancel a call not yet answered)",

@@ -17,7 +17,7 @@ from typing import Any
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError
 
-from . import chat
+from . import chat, files
 from .client import DaemonNotFound, RpcCallError, connect, find_endpoint
 from .commands import COMMANDS, Command
 from .output import print_event, print_result
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch.set_defaults(run=_run_watch)
 
     chat.add_parser(sub, chat.run_chat)
+    files.add_parsers(sub)
 
     groups: dict[str, argparse._SubParsersAction] = {}
     for command in COMMANDS:

@@ -137,6 +137,8 @@ class FileReceiver:
         except TransferRefused:
             await self._discard()
             raise
+        if not data:
+            return  # the one chunk of an empty file: nothing to write
         if self._pending and offset != self._pending_offset + self._pending_size:
             await self._flush()
         if not self._pending:

@@ -196,6 +196,11 @@ class History:
         page, next_before = queries.page(rows, limit, "time")
         return {"messages": page, "next": next_before}
 
+    async def files(self, flt: queries.Filter, limit: int) -> dict[str, Any]:
+        rows = [queries.file_row(r) for r in await self._select(queries.files_page(flt, limit))]
+        page, next_before = queries.page(rows, limit, "start")
+        return {"files": page, "next": next_before}
+
     async def _delete(self, statements: list[tuple[str, Statement]]) -> dict[str, int]:
         self._ready()
         await self.caught_up()

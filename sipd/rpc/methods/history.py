@@ -90,6 +90,25 @@ async def messages(
             _filter(before, account=account, remote=remote, session=session), limit, query)
 
 
+@method("history.files")
+async def files(
+    ctx: CallContext, *, account: ACCOUNT = None, remote: REMOTE = None,
+    session: Annotated[str, Constraint(minLength=1, maxLength=256),
+                       "only the transfers of this session"] | None = None,
+    before: BEFORE = None, limit: LIMIT = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    """File transfers sent and received, newest first: {files: [...], next}.
+
+    Each: {id (the a=file-transfer-id), session, account, direction, remote, name (as
+    offered), size, type, hash, start, end, result, reason, path}. `result`: completed,
+    failed (hash mismatch, disk full...), cancelled (cut or hung up before the end),
+    interrupted (sipd stopped first), null while it lasts; `path` where it was saved or read
+    from."""
+    with _errors():
+        return await _history(ctx).files(
+            _filter(before, account=account, remote=remote, session=session), limit)
+
+
 @method("history.delete")
 async def delete(
     ctx: CallContext, *, account: ACCOUNT = None, remote: REMOTE = None,

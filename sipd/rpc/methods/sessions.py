@@ -11,8 +11,9 @@ local|remote, code?, reason?}`.
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
-from typing import Annotated, Iterator, Literal
+from typing import Annotated, Any, Iterator, Literal
 
 from ...accounts.model import AccountNotFound
 from ...media.process import MediaWorkerError, MediaWorkerGone
@@ -23,12 +24,37 @@ from ...sessions.errors import (
     SessionStateError,
     StreamUnavailable,
 )
+from ...sessions.streams.screen import SCREEN as SCREEN_KIND
+from ...sessions.streams.screen import parse_address
 from ..api import method
 from ..dispatch import CallContext
 from ..errors import CONFLICT, REMOTE_ERROR, UNAVAILABLE, RpcError, invalid_params, not_found
 from ..registry import Constraint
 
 ID = Annotated[str, Constraint(minLength=1), "a session id (sessions.list shows them)"]
+SCREEN = Annotated[dict[str, Any] | None,
+                   "a screen-sharing stream: {\"role\": \"share\" (our screen, from a VNC "
+                   "server) or \"view\" (theirs, on a loopback port for a VNC viewer), "
+                   "\"vnc\": \"HOST:PORT\" (the VNC server shared, default 127.0.0.1:5900; "
+                   "for view, a listening viewer to bridge to)}"]
+
+
+def _screen_options(screen: dict[str, Any] | None) -> dict[str, Any]:
+    if screen is None:
+        return {}
+    role, vnc = screen.get("role", "view"), screen.get("vnc")
+    unknown = sorted(set(screen) - {"role", "vnc"})
+    if unknown:
+        raise invalid_params(f"screen takes role and vnc, not {', '.join(unknown)}",
+                             field="screen")
+    if role not in ("share", "view"):
+        raise invalid_params("screen.role is share or view", field="screen")
+    if vnc is not None:
+        try:
+            parse_address(vnc if isinstance(vnc, str) else "")
+        except ValueError as exc:
+            raise invalid_params(f"screen.vnc: {exc}", field="screen") from None
+    return {SCREEN_KIND: {"role": role, "vnc": vnc}}
 PATH = Annotated[str, Constraint(minLength=1), "an absolute path on the daemon's host"]
 
 
@@ -88,17 +114,22 @@ async def start(
     to: Annotated[str, "whom to call, e.g. sip:bob@example.com or sip:local@192.0.2.1:5060"],
     streams: Annotated[list[Annotated[str, Constraint(minLength=1)]],
                        Constraint(minItems=1),
-                       "the streams to offer, in m-line order: \"audio\", \"chat\" "
-                       "(a chat-only session starts no media engine)"] = ["audio"],  # noqa: B006
+                       "the streams to offer, in m-line order: \"audio\", \"chat\", "
+                       "\"screen-sharing\" (a session without audio starts no media "
+                       "engine)"] = ["audio"],  # noqa: B006
     audio_device: AUDIO_DEVICE = "null",
+    screen: SCREEN = None,
 ) -> dict:
     """Call someone; returns the new session (its `id` names it in every later call).
 
     The call's progress comes as `session.state` events; a call that cannot be placed ends
-    in state `failed` with a code and reason."""
+    in state `failed` with a code and reason. A screen-sharing stream that views reports the
+    loopback port a VNC viewer connects to in a `session.screen` event {id, role, viewer}
+    and in sessions.get's line `screen`."""
     with _errors():
         sender = ctx.service.useragent.accounts.get(account)
-        view = await _sessions(ctx).start(sender, to, list(streams))
+        view = await _sessions(ctx).start(sender, to, list(streams),
+                                          options=_screen_options(screen))
     try:
         _sessions(ctx).get(view["id"]).audio_device = audio_device
     except SessionNotFound:
@@ -107,11 +138,26 @@ async def start(
 
 
 @method("sessions.answer")
-async def answer(ctx: CallContext, *, id: ID, audio_device: AUDIO_DEVICE = "null") -> dict:
-    """Answer an incoming call; `established` follows as a session.state event."""
+async def answer(
+    ctx: CallContext, *, id: ID,
+    path: Annotated[str | None, Constraint(minLength=1),
+                    "an incoming file transfer: where to save the file, a folder or a file "
+                    "path (default files.download_dir)"] = None,
+    screen: SCREEN = None,
+    audio_device: AUDIO_DEVICE = "null",
+) -> dict:
+    """Answer an incoming call; `established` follows as a session.state event. A
+    screen-sharing stream takes the other half of the offer (its role is set); `screen`
+    gives its vnc address."""
+    options = _screen_options(screen)
     with _errors(id):
         call = _sessions(ctx).get(id)
         call.audio_device = audio_device
+        call.stream_options.update(options)
+        if path is not None:
+            if not os.path.isabs(path):
+                raise invalid_params("path must be absolute", field="path")
+            call.stream_options.setdefault("file-transfer", {})["path"] = path
         await call.answer()
         return call.view()
 
@@ -212,19 +258,24 @@ async def transfer(
         return await _sessions(ctx).transfer(id, to=to, replaces=replaces)
 
 
-STREAM = Annotated[str, Constraint(minLength=1), "a stream kind: \"chat\""]
+STREAM = Annotated[str, Constraint(minLength=1),
+                   "a stream kind: \"chat\", \"screen-sharing\""]
 PROPOSAL = Annotated[str, Constraint(minLength=1),
                      "the proposal's id (session.proposal's `proposal`); default: the pending "
                      "one"]
 
 
 @method("sessions.add_stream")
-async def add_stream(ctx: CallContext, *, id: ID, stream: STREAM) -> dict:
+async def add_stream(ctx: CallContext, *, id: ID, stream: STREAM,
+                     screen: SCREEN = None) -> dict:
     """Add a stream to an established session (a re-INVITE offering it beside the others):
     {id, stream, index}. `session.streams` says how it went: change "added" (it connects
     next), or "refused" with the reason."""
+    options = _screen_options(screen)
     with _errors(id):
-        return await _sessions(ctx).get(id).changes.add(stream)
+        call = _sessions(ctx).get(id)
+        call.stream_options.update(options)
+        return await call.changes.add(stream)
 
 
 @method("sessions.remove_stream")
@@ -237,12 +288,16 @@ async def remove_stream(ctx: CallContext, *, id: ID, stream: STREAM) -> dict:
 
 
 @method("sessions.accept_proposal")
-async def accept_proposal(ctx: CallContext, *, id: ID, proposal: PROPOSAL | None = None
-                          ) -> dict:
+async def accept_proposal(ctx: CallContext, *, id: ID, proposal: PROPOSAL | None = None,
+                          screen: SCREEN = None) -> dict:
     """Accept the remote party's proposal to add streams (a `session.proposal` event with
-    state "pending"); the streams start at once."""
+    state "pending"); the streams start at once. `screen`: the vnc address of a
+    screen-sharing stream added (its role is the other half of the proposal's)."""
+    options = _screen_options(screen)
     with _errors(id):
-        return await _sessions(ctx).get(id).changes.accept(proposal)
+        call = _sessions(ctx).get(id)
+        call.stream_options.update(options)
+        return await call.changes.accept(proposal)
 
 
 @method("sessions.reject_proposal")

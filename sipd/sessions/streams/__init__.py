@@ -3,18 +3,22 @@
 
 from __future__ import annotations
 
-from .answering import AnswerPlan, LinePlan, NothingAccepted, offered_kinds, plan_answer
+from .answering import (AnswerPlan, LinePlan, NothingAccepted, announced, answers_itself,
+                        offered_kinds, plan_answer)
 from .audio import AudioKind
 from .base import (MediaAllocator, Stream, StreamContext, StreamKind, StreamRefused,
                    StreamState)
 from .chat import ChatKind
+from .file_transfer import FileTransferKind
+from .screen import ScreenKind
 from .registry import StreamRegistry, UnknownStreamKind
 
-__all__ = ["AnswerPlan", "AudioKind", "ChatKind", "LinePlan", "MediaAllocator",
-           "NothingAccepted", "offered_kinds", "Stream", "StreamContext", "StreamKind", "StreamRefused", "StreamRegistry",
+__all__ = ["AnswerPlan", "announced", "answers_itself", "AudioKind", "ChatKind", "FileTransferKind", "LinePlan", "MediaAllocator",
+           "NothingAccepted", "ScreenKind", "offered_kinds", "Stream", "StreamContext", "StreamKind", "StreamRefused", "StreamRegistry",
            "StreamState", "UnknownStreamKind", "default_registry", "plan_answer"]
 
 
 def default_registry() -> StreamRegistry:
     """The kinds sessions carry, in the order they are tried on a remote m-line."""
-    return StreamRegistry([AudioKind(), ChatKind()])
+    # A file transfer's m=message line has a=file-selector: it is tried before chat's.
+    return StreamRegistry([AudioKind(), FileTransferKind(), ChatKind(), ScreenKind()])

@@ -14,6 +14,7 @@ no line at all is taken.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..sdp import MediaDescription, SessionDescription
 from .base import StreamContext, StreamKind
@@ -90,6 +91,30 @@ def offered_kinds(offer: SessionDescription, registry: StreamRegistry) -> list[s
         if kind is not None:
             names.setdefault(kind.name)
     return list(names)
+
+
+def announced(offer: SessionDescription, registry: StreamRegistry) -> dict[str, Any]:
+    """What the kinds of an offer's lines add to its session.new (a file's description)."""
+    fields: dict[str, Any] = {}
+    for offered in offer.media:
+        kind = None if offered.is_rejected else registry.kind_for(offered)
+        if kind is not None:
+            for name, value in kind.announce(offered).items():
+                fields.setdefault(name, value)
+    return fields
+
+
+async def answers_itself(offer: SessionDescription, registry: StreamRegistry,
+                         context: StreamContext) -> bool:
+    """Whether every line of the offer is of a kind that answers it without the user."""
+    lines = [line for line in offer.media if not line.is_rejected]
+    if not lines:
+        return False
+    for offered in lines:
+        kind = registry.kind_for(offered)
+        if kind is None or not await kind.answers_itself(offer, offered, context):
+            return False
+    return True
 
 
 def _why_not(plan: AnswerPlan) -> str:

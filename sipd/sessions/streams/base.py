@@ -80,6 +80,13 @@ class StreamContext:
     # here: the session offers it to the remote party (re-INVITE).
     line_changed: Callable[[int, MediaDescription], None] = field(
         default=lambda index, line: None)
+    # What the user asked of the session's streams, by kind name (sessions.start's "screen",
+    # files.send's file, sessions.answer's path): each kind reads its own entry.
+    options: dict[str, Any] = field(default_factory=dict)
+    # A stream whose work is done (a file delivered) ends the session with a reason; one that
+    # knows how the session should be remembered says so before the peer hangs up.
+    end: Callable[[str], None] = field(default=lambda reason: None)
+    outcome: Callable[[str, bool], None] = field(default=lambda reason, failed: None)
 
 
 class Stream(ABC):
@@ -152,6 +159,17 @@ class StreamKind(ABC):
         """Why no stream of this kind can be made now (None: it can), for a clear refusal of
         sessions.start instead of a session that fails."""
         return None
+
+    def announce(self, media: MediaDescription) -> dict[str, Any]:
+        """Fields an incoming session offering this line is announced with in session.new
+        (a file transfer's "file")."""
+        return {}
+
+    async def answers_itself(self, offer: SessionDescription, media: MediaDescription,
+                             context: StreamContext) -> bool:
+        """Whether an incoming session offering only lines of this kind is answered without
+        the user (a pull of a shared file, a file from a contact when the account says so)."""
+        return False
 
     @abstractmethod
     def new_stream(self, context: StreamContext, index: int) -> Stream:

@@ -103,7 +103,8 @@ class MsrpKind(StreamKind):
         for uri in theirs.path:
             if uri.transport.lower() != "tcp":
                 return f"{where}: a=path URI {uri} has transport {uri.transport}, not tcp"
-        if not any(media_type_matches(sent, theirs.accept_types) for sent in self.sends):
+        if self.sends and not any(media_type_matches(sent, theirs.accept_types)
+                                  for sent in self.sends):
             return (f"{where}: a=accept-types {' '.join(theirs.accept_types)} takes none of "
                     f"the types we send ({' '.join(self.sends)})")
         try:
@@ -214,6 +215,12 @@ class MsrpStream(Stream):
         self.local_media, self._line = ours, line
         return line.copy()
 
+    def connect_options(self) -> dict[str, Any]:
+        """How the kind's MSRP session is made (MsrpSession's options): a file receiver
+        takes chunks as they come, confirms a message once stored, and has no size limit."""
+        return {"accept_types": self.kind.accept_types,
+                "max_message_size": self._service().max_message_size}
+
     def extra_attributes(self) -> list[tuple[str, str | None]]:
         """The kind's own a= lines (a=file-selector...)."""
         return []
@@ -248,8 +255,7 @@ class MsrpStream(Stream):
         with trio.CancelScope() as self._connecting:
             try:
                 connection = await reservation.connect(
-                    theirs, active=active, accept_types=self.kind.accept_types,
-                    max_message_size=self._service().max_message_size)
+                    theirs, active=active, **self.connect_options())
             except MsrpConnectError as exc:
                 return f"MSRP: {exc}"
         self._connecting = None

@@ -83,8 +83,10 @@ def test_a_session_of_a_kind_without_worker_needs_none():
 
 def test_the_registry_names_its_kinds():
     registry = default_registry()
-    assert registry.names() == ["audio", "chat"] and "chat" in registry
-    with pytest.raises(UnknownStreamKind, match="known: audio, chat"):
+    assert registry.names() == ["audio", "file-transfer", "chat", "screen-sharing"]
+    assert "chat" in registry
+    with pytest.raises(UnknownStreamKind,
+                       match="known: audio, file-transfer, chat, screen-sharing"):
         registry.get("video")
     with pytest.raises(ValueError):
         registry.register(registry.get("audio"))

@@ -1,0 +1,154 @@
+"""File transfers between two real sipd daemons that go wrong: a file that changed after it
+was offered (hash mismatch), a full disk (a real 1 MiB tmpfs as the folder), the receiving
+daemon killed (kill -9) half way and the sending one killed half way (the connection cut):
+the same file offered again resumes from the kept part, and the whole file's hash is checked."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trio
+
+from tests.harness.files import FILE_TOPICS, TRANSFER_TIMEOUT, make_file, offer_file, sha1_of
+from tests.harness.peer import DaemonPeer, daemon_settings, open_peer
+from tests.harness.process import SipdProcess, running
+
+BIG = 200 * 1024 * 1024
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MiB tmpfs (root may mount one; skipped, saying why, when it cannot)."""
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
+                             str(mount_point)], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs for the full-disk test: {result.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+@pytest.fixture
+def two(tmp_path: Path) -> Iterator[list[SipdProcess]]:
+    with running(tmp_path / "daemons", daemon_settings()) as started:
+        yield started
+
+
+async def answered(a: DaemonPeer, b: DaemonPeer, source: Path, save: str | None = None
+                   ) -> tuple[str, str]:
+    started, new = await offer_file(a, b, source)
+    await b.state(new["id"], "ringing")
+    answer = {"path": save} if save is not None else {}
+    await b.call("sessions.answer", id=new["id"], **answer)
+    return started["id"], new["id"]
+
+
+async def test_a_file_changed_after_its_offer_fails_on_its_hash(two, tmp_path):
+    source = make_file(tmp_path / "changing.bin", 100_000)
+    async with open_peer(two[0], FILE_TOPICS) as a, open_peer(two[1], FILE_TOPICS) as b:
+        started, new = await offer_file(a, b, source)
+        make_file(source, 100_000, seed=b"other")  # same size, other bytes
+        await b.state(new["id"], "ringing")
+        await b.call("sessions.answer", id=new["id"])
+        failed = await b.state(new["id"], "failed")
+        assert failed["reason"].startswith("hash mismatch")
+        assert (await a.state(started["id"], "failed"))["reason"].startswith(
+            "the receiver refused the file: 400 hash mismatch")
+        downloads = two[1].state_dir / "downloads"
+        assert list(downloads.iterdir()) == []  # the part is gone, nothing was kept
+        row = (await b.call("history.files", session=new["id"]))["files"]
+        assert [r["result"] for r in row] == ["failed"]
+
+
+async def test_a_full_disk_fails_the_transfer_and_removes_the_part(two, tmp_path, small_disk):
+    source = make_file(tmp_path / "too big.bin", 3 * 1024 * 1024)
+    async with open_peer(two[0], FILE_TOPICS) as a, open_peer(two[1], FILE_TOPICS) as b:
+        a_id, b_id = await answered(a, b, source, save=str(small_disk))
+        failed = await b.state(b_id, "failed")
+        assert failed["reason"].startswith("disk full"), failed
+        assert "disk full" in (await a.state(a_id, "failed"))["reason"]
+        assert list(small_disk.iterdir()) == []
+        # the daemon goes on: a small file fits
+        little = make_file(tmp_path / "little.txt", 1000)
+        a2, b2 = await answered(a, b, little, save=str(small_disk))
+        done = await b.events.wait("file.transfer", session=b2, state="completed")
+        assert sha1_of(done["path"]) == sha1_of(little)
+
+
+async def half_way(peer: DaemonPeer, session: str, size: int) -> None:
+    """Once a quarter arrived, and the report after it (the part's record, saved with each
+    report, is on disk then)."""
+    first = await peer.wait("file.progress", lambda e: e["transferred"] >= size // 4,
+                            session=session, timeout=TRANSFER_TIMEOUT)
+    await peer.wait("file.progress", lambda e: e["transferred"] > first["transferred"],
+                    session=session, timeout=TRANSFER_TIMEOUT)
+
+
+async def resumed(a: DaemonPeer, b: DaemonPeer, source: Path) -> None:
+    """The same file offered again arrives whole, sent from the kept part on."""
+    a_id, b_id = await answered(a, b, source)
+    start = await b.events.wait("file.transfer", session=b_id, state="started")
+    assert 0 < start["offset"] < (await trio.Path(source).stat()).st_size
+    sent = await a.events.wait("file.transfer", session=a_id, state="started")
+    assert sent["offset"] == start["offset"]
+    done = await b.events.wait("file.transfer", session=b_id, state="completed",
+                               timeout=TRANSFER_TIMEOUT)
+    assert done["hash"] == sha1_of(source) == sha1_of(done["path"])
+    assert Path(done["path"]).name == source.name
+    assert not list(Path(done["path"]).parent.glob("*.part"))
+
+
+async def test_a_transfer_resumes_after_the_receiver_was_killed(two, tmp_path):
+    source = make_file(tmp_path / "big.bin", BIG)
+    receiver = two[1]
+    async with open_peer(two[0], FILE_TOPICS) as a:
+        async with open_peer(receiver, FILE_TOPICS) as b:
+            a_id, b_id = await answered(a, b, source)
+            await half_way(b, b_id, BIG)
+            receiver.signal(signal.SIGKILL)
+            receiver.wait()
+        failed = await a.state(a_id, "failed")
+        assert "peer gone" in failed["reason"] or "refused" not in failed["reason"]
+        receiver.start()
+        async with open_peer(receiver, FILE_TOPICS) as b:
+            await resumed(a, b, source)
+
+
+async def test_a_transfer_resumes_after_the_connection_was_cut(two, tmp_path):
+    source = make_file(tmp_path / "cut.bin", BIG)
+    sender = two[0]
+    async with open_peer(two[1], FILE_TOPICS) as b:
+        async with open_peer(sender, FILE_TOPICS) as a:
+            a_id, b_id = await answered(a, b, source)
+            await half_way(b, b_id, BIG)
+            sender.signal(signal.SIGKILL)  # its MSRP connection drops without a BYE
+            sender.wait()
+        failed = await b.state(b_id, "failed")
+        assert failed["reason"].startswith("peer gone"), failed
+        cut = await b.events.wait("file.transfer", session=b_id, state="cancelled")
+        assert cut["reason"]
+        sender.start()
+        async with open_peer(sender, FILE_TOPICS) as a:
+            await resumed(a, b, source)
+
+
+async def test_a_transfer_cancelled_by_the_sender_says_so_at_both_ends(two, tmp_path):
+    source = make_file(tmp_path / "stopped.bin", BIG)
+    async with open_peer(two[0], FILE_TOPICS) as a, open_peer(two[1], FILE_TOPICS) as b:
+        a_id, b_id = await answered(a, b, source)
+        await half_way(b, b_id, BIG)
+        await a.call("sessions.end", id=a_id)
+        await a.state(a_id, "ended")
+        await b.state(b_id, "ended")
+        for peer, sid in ((a, a_id), (b, b_id)):
+            stopped = await peer.events.wait("file.transfer", session=sid, state="cancelled")
+            assert stopped["reason"], stopped
+        rows = (await b.call("history.files", session=b_id))["files"]
+        assert [r["result"] for r in rows] == ["cancelled"]
