@@ -8,6 +8,7 @@ check of the chat view."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 import pytest
 import trio
 
+from sipctl.client import RpcCallError
 from tests.harness.chat import CHAT_TOPICS
 from tests.harness.peer import DaemonPeer, daemon_settings, open_peer
 from tests.harness.process import SipdProcess, running
@@ -66,6 +68,10 @@ class Remote:
 
     def wait(self, name: str, **match: Any) -> Any:
         return self.run(lambda peer: peer.events.wait(name, **match))
+
+
+async def trio_now(value: T) -> T:
+    return value
 
 
 @contextmanager
@@ -158,10 +164,80 @@ def test_page_chats_with_another_daemon(tmp_path: Path, browser: Any, shots: Sho
         earlier.filter(has_text="Hi page").wait_for()
         earlier.filter(has_text="Hello B, with ünïcode ✓").wait_for()
         assert earlier.filter(has_text="Hello B").get_attribute("data-status") == "displayed"
+        # a message that comes while the chat is out of sight waits, counted, for its
+        # display notification until the user looks
+        tab(page, "History")
         again = bob.call("chat.send", session=started["id"], content="back again")
+        p.locator("#chat-unread:text-is('1')").wait_for()
+        bob.wait("chat.delivery", session=started["id"], message_id=again["message_id"],
+                 status="delivered")
+        assert not bob.run(lambda peer: trio_now(peer.events.matching(
+            "chat.delivery", message_id=again["message_id"], status="displayed")))
+        tab(page, "Chat")
         p.locator(f"#chat-log li.msg.in:not(.old)[data-id='{again['message_id']}']").wait_for()
+        bob.wait("chat.delivery", session=started["id"], message_id=again["message_id"],
+                 status="displayed")
+        assert p.locator("#chat-unread").is_hidden()
         bob.call("sessions.end", id=started["id"])
         p.locator("#conversation[data-state=ended]").wait_for()
         assert p.get_by_label("Message", exact=True).is_disabled()
         assert page.errors == []
         page.close()
+
+
+def test_chat_beside_a_call_added_by_either_side(tmp_path: Path, browser: Any) -> None:
+    """The page adds a chat to a call and B accepts; the page ends it and the call goes on;
+    then B proposes one and the page accepts it."""
+    with running(tmp_path, daemon_settings()) as (a, b), remote(b) as bob:
+        assert bob.peer is not None
+        page = Page(browser)
+        p = page.page
+        p.goto(rpc(a, "web.link")["url"])
+        connected(page)
+        p.get_by_label("Talk through this browser").uncheck()
+        p.get_by_label("Call", exact=True).fill(bob.peer.uri())
+        p.get_by_role("button", name="Call", exact=True).click()
+        new = bob.wait("session.new", direction="incoming")
+        bob.wait("session.state", id=new["id"], state="ringing")
+        bob.call("sessions.answer", id=new["id"])
+        card = p.locator("#calls li[data-state=established]")
+        card.get_by_role("button", name="Add chat").click()
+        proposal = bob.wait("session.proposal", id=new["id"], state="pending")
+        bob.call("sessions.accept_proposal", id=new["id"], proposal=proposal["proposal"])
+        card.get_by_role("button", name="Chat", exact=True).click()
+        window = p.locator(f"#conversation[data-state=established]"
+                           f"[data-session='{card.get_attribute('data-id')}']")
+        window.wait_for()
+        p.get_by_label("Message", exact=True).fill("beside the call")
+        window.get_by_role("button", name="Send", exact=True).click()
+        bob.wait("chat.message", session=new["id"], content="beside the call")
+        window.locator(".tick.delivered").wait_for()
+
+        p.get_by_role("button", name="End chat").click()  # the chat goes, the call stays
+        bob.wait("session.streams", id=new["id"], change="removed")
+        p.locator("#conversation[data-state=ended]").wait_for()
+        card.get_by_role("button", name="Add chat").wait_for()
+
+        bob.call("sessions.add_stream", id=new["id"], stream="chat")
+        proposed = p.get_by_role("alertdialog", name="Chat proposed")
+        proposed.get_by_role("button", name="Accept").click()
+        bob.wait("session.streams", id=new["id"], change="added")
+        p.locator("#conversation[data-state=established]").wait_for()
+        reply = retry_send(bob, new["id"], "and again")
+        p.locator(f"#chat-log li.msg.in[data-id='{reply}']").wait_for()
+        card.get_by_role("button", name="Hang up").click()
+        bob.wait("session.state", id=new["id"], state="ended")
+        assert page.errors == []
+        page.close()
+
+
+def retry_send(bob: Remote, session: str, content: str) -> str:
+    """chat.send once B's side of a chat just accepted is connected (it refuses before)."""
+    for _ in range(50):
+        try:
+            return str(bob.call("chat.send", session=session, content=content)["message_id"])
+        except RpcCallError as error:
+            if "not connected" not in str(error.data):
+                raise
+        time.sleep(0.1)
+    raise AssertionError("B's chat never connected")
