@@ -141,6 +141,16 @@ def test_page_chats_with_another_daemon(tmp_path: Path, browser: Any, shots: Sho
         shots.take(page, "chat")
         assert page.serious_violations() == []
 
+        # a reload finds the chat going on, its messages and ticks from the history
+        p.reload()
+        connected(page)
+        tab(page, "Chat")
+        p.locator(f"#chats li[data-session='{page_session}'] button").click()
+        window.wait_for()
+        p.locator(f"#chat-log li.msg.out[data-id='{got['message_id']}'] .tick.displayed") \
+            .wait_for()
+        p.locator(f"#chat-log li.msg.in[data-id='{reply['message_id']}']").wait_for()
+
         # the page ends the chat; B sees the hangup
         p.get_by_role("button", name="End chat").click()
         bob.wait("session.state", id=b_id, state="ended")

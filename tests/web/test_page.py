@@ -275,5 +275,14 @@ def test_contacts_show_presence(browser: Any, tmp_path: Any, shots: Shots) -> No
         assert page.serious_violations() == []
         row.get_by_role("button", name="Call Bob").click()
         assert p.get_by_label("Call", exact=True).input_value() == bob
+        tab(page, "Contacts")
+        row.get_by_role("button", name="Chat with Bob").click()  # a chat session to Bob
+        chat = p.locator("#conversation:not([hidden])")
+        chat.filter(has_text="Chat with local@127.0.0.1").wait_for()
+        assert p.get_by_role("tab", name="Chat").get_attribute("aria-selected") == "true"
+        session = chat.get_attribute("data-session")
+        assert rpc(a, "sessions.get", id=session)["streams"] == ["chat"]
+        p.get_by_role("button", name="End chat").click()  # cancelled before B answers
+        p.locator("#conversation-state").filter(has_text="ended").wait_for()
         assert page.errors == []
         page.close()
