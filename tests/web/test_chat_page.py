@@ -251,3 +251,39 @@ def retry_send(bob: Remote, session: str, content: str) -> str:
                 raise
         time.sleep(0.1)
     raise AssertionError("B's chat never connected")
+
+
+def test_a_message_the_peer_refuses_shows_why(tmp_path: Path, browser: Any) -> None:
+    """B takes chat messages of at most 1 KiB: the page's longer one is ticked failed, with
+    B's answer (413)."""
+    a = SipdProcess(tmp_path, daemon_settings(), name="a").start()
+    b = SipdProcess(tmp_path, {**daemon_settings(), "msrp.max_message_size": 1024},
+                    name="b").start()
+    try:
+        with remote(b) as bob:
+            assert bob.peer is not None
+            page = Page(browser)
+            p = page.page
+            p.goto(rpc(a, "web.link")["url"])
+            connected(page)
+            tab(page, "Chat")
+            p.get_by_label("Chat with").fill(bob.peer.uri())
+            p.get_by_role("button", name="Start chat").click()
+            new = bob.wait("session.new", direction="incoming")
+            bob.wait("session.state", id=new["id"], state="ringing")
+            bob.call("sessions.answer", id=new["id"])
+            p.locator("#conversation[data-state=established]").wait_for()
+            p.get_by_label("Message", exact=True).fill("long " * 400)
+            p.get_by_label("Message", exact=True).press("Enter")
+            failed = p.locator("#chat-log li.msg.out .tick.failed")
+            failed.wait_for()
+            assert "413" in failed.inner_text(), failed.inner_text()
+            p.get_by_role("status").filter(has_text="was not delivered").wait_for()
+            p.get_by_label("Message", exact=True).fill("short")
+            p.get_by_label("Message", exact=True).press("Enter")
+            bob.wait("chat.message", session=new["id"], content="short")
+            assert page.errors == []
+            page.close()
+    finally:
+        a.stop()
+        b.stop()
