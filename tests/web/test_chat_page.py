@@ -237,6 +237,23 @@ def test_chat_beside_a_call_added_by_either_side(tmp_path: Path, browser: Any) -
         p.locator(f"#chat-log li.msg.in[data-id='{reply}']").wait_for()
         card.get_by_role("button", name="Hang up").click()
         bob.wait("session.state", id=new["id"], state="ended")
+
+        # B calls with audio and chat: it rings as a call, and its chat opens once answered
+        a_uri = f"sip:local@127.0.0.1:{rpc(a, 'system.state')['sip']['ports']['udp']}"
+        both = bob.call("sessions.start", account="local", to=a_uri, streams=["audio", "chat"])
+        ringing = p.get_by_role("alertdialog", name="Incoming call")
+        ringing.wait_for()
+        assert p.locator("#chat-incoming").is_hidden()
+        ringing.get_by_role("button", name="Answer").click()
+        bob.wait("session.state", id=both["id"], state="established")
+        answered = p.locator("#calls li[data-state=established]")
+        answered.get_by_role("button", name="Chat", exact=True).click()
+        p.locator(f"#conversation[data-state=established]"
+                  f"[data-session='{answered.get_attribute('data-id')}']").wait_for()
+        hello = retry_send(bob, both["id"], "talking and typing")
+        p.locator(f"#chat-log li.msg.in[data-id='{hello}']").wait_for()
+        bob.call("sessions.end", id=both["id"])
+        p.locator("#conversation[data-state=ended]").wait_for()
         assert page.errors == []
         page.close()
 
