@@ -230,6 +230,8 @@ def test_chat_beside_a_call_added_by_either_side(tmp_path: Path, browser: Any) -
 
         bob.call("sessions.add_stream", id=new["id"], stream="chat")
         proposed = p.get_by_role("alertdialog", name="Chat proposed")
+        proposed.wait_for()
+        assert page.serious_violations() == []
         proposed.get_by_role("button", name="Accept").click()
         bob.wait("session.streams", id=new["id"], change="added")
         p.locator("#conversation[data-state=established]").wait_for()
