@@ -237,6 +237,14 @@ def test_chat_beside_a_call_added_by_either_side(tmp_path: Path, browser: Any) -
         p.locator("#conversation[data-state=established]").wait_for()
         reply = retry_send(bob, new["id"], "and again")
         p.locator(f"#chat-log li.msg.in[data-id='{reply}']").wait_for()
+        p.get_by_role("button", name="End chat").click()  # and once more from the page
+        p.locator("#conversation[data-state=ended]").wait_for()
+        mark = bob.run(lambda peer: trio_now(peer.events.mark()))
+        card.get_by_role("button", name="Add chat").click()
+        again = bob.wait("session.proposal", id=new["id"], state="pending", since=mark)
+        bob.call("sessions.accept_proposal", id=new["id"], proposal=again["proposal"])
+        card.get_by_role("button", name="Chat", exact=True).click()
+        window.wait_for()
         card.get_by_role("button", name="Hang up").click()
         bob.wait("session.state", id=new["id"], state="ended")
 
