@@ -231,8 +231,10 @@ export class ChatView {
         }
         break;
       case "session.streams":
-        if (hasChat(data) && !this.conversations.has(data.id)) this.adopt(data.id);
-        else if (!hasChat(data) && this.conversations.has(data.id)) {
+        if (hasChat(data)) {
+          const known = this.conversations.get(data.id);
+          if (!known || known.ended) this.adopt(data.id);  // new, or added again to the call
+        } else if (this.conversations.has(data.id)) {
           this.update(data.id, { state: "ended", reason: "chat removed" });
         }
         break;
@@ -280,6 +282,7 @@ export class ChatView {
       time: data.time || time, status: "received" });
     conversation.unseen.add(data.message_id);
     if (!this.visible(conversation)) conversation.unread += 1;
+    if (data.encoding !== "base64") this.notify(`Message from ${party(conversation.remote)}`, data.content);
     this.render();
     this.markSeen();
   }
@@ -443,7 +446,8 @@ export class ChatView {
   // -- an incoming chat, or chat proposed in a call ------------------------------------------
 
   ringing() {
-    return [...this.conversations.values()].find((c) => c.direction === "incoming"
+    // a call that also offers chat rings as a call (calls.js); its chat opens when answered
+    return [...this.conversations.values()].find((c) => c.chatOnly && c.direction === "incoming"
       && ["calling", "ringing", "early"].includes(c.state));
   }
 
@@ -456,6 +460,7 @@ export class ChatView {
     dialog.hidden = !this.incomingId;
     if (!this.incomingId || was === this.incomingId) return;
     if (ringing) {
+      this.notify("Incoming chat", party(ringing.remote));
       $("#chat-incoming-title").textContent = "Incoming chat";
       $("#chat-incoming-from").textContent = `From ${party(ringing.remote)} to ${ringing.account}`;
     } else {
@@ -498,6 +503,14 @@ export class ChatView {
       this.announce(`Could not decline the chat: ${error.message}`);
     }
     this.showIncoming();
+  }
+
+  // A system notification while the tab is in the background (the user allowed them with
+  // the phone's "Tell me about incoming calls" button).
+  notify(title, body) {
+    if (document.hidden && "Notification" in window && Notification.permission === "granted") {
+      new Notification(title, { body: String(body || "").slice(0, 200) });
+    }
   }
 
   // -- drawing -------------------------------------------------------------------------------
