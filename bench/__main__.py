@@ -3,7 +3,7 @@ docs/performance.md.
 
     python -m bench                  # every measurement, about two minutes; writes the doc
     python -m bench --only sip       # one benchmark: rpc (RPC and events), sip, call, msrp
-                                     # files, xcap, presence or accounts
+                                     # files, xcap, presence, accounts or web-audio
     python -m bench --quick          # shorter runs, to try the benchmark itself; no doc
     python -m bench --profile        # sipd under cProfile through the RPC loads: hot spots
     python -m bench --profile sip-parse      # the SIP parser under cProfile
@@ -28,6 +28,7 @@ from . import (
     profile,
     rpc_bench,
     sip_bench,
+    web_audio_bench,
     xcap_bench,
 )
 from .wsclient import CLIENTS
@@ -62,14 +63,16 @@ def main(argv: list[str] | None = None) -> int:
                              "(default %(default)s)")
     parser.add_argument("--only",
                         choices=("rpc", "sip", "call", "msrp", "files", "xcap", "presence",
-                                 "accounts"),
+                                 "accounts", "web-audio"),
                         help="run one benchmark: rpc (RPC and events), sip (parsing, "
                              "registration with Kamailio), call (call setup, CPU and memory "
                              "per call), msrp (chat rate, bulk transfer over TCP and TLS), "
                              "files (a 200 MB file over MSRP TCP and TLS), xcap "
                              "(contacts.add against bare PUTs, warm and cold start-up), "
-                             "presence (NOTIFYs with PIDF, subscriptions held at Kamailio) or "
-                             "accounts (accounts.add at 10 to 10,000 accounts); "
+                             "presence (NOTIFYs with PIDF, subscriptions held at Kamailio), "
+                             "accounts (accounts.add at 10 to 10,000 accounts) or "
+                             "web-audio (a web page's call: mouth-to-ear and CPU against "
+                             "baresip); "
                              "default all")
     parser.add_argument("--quick", action="store_true",
                         help="1 round, 1 s runs, 50 events, 50/20 SIP accounts; does not "
@@ -141,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "accounts"):
         accounts_bench.run(accounts_bench.QUICK if args.quick else accounts_bench.Options(),
                            write=write)
+    if args.only in (None, "web-audio"):
+        web_audio_bench.run(web_audio_bench.QUICK if args.quick else web_audio_bench.Options(),
+                            write=write)
     return 0
 
 

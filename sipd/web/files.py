@@ -23,8 +23,9 @@ MEDIA_TYPES: dict[str, str] = {
 
 
 def default_root() -> Path:
-    """clients/web in the source tree sipd runs from (`make install` installs it editable)."""
-    return Path(__file__).resolve().parents[2] / "clients" / "web"
+    """The page's files: package data of sipd.web (sipd/web/page, which the source tree also
+    shows as clients/web), there in an editable install and in an installed wheel alike."""
+    return Path(__file__).resolve().parent / "page"
 
 
 class PageFiles:

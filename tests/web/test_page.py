@@ -170,6 +170,8 @@ def test_register_call_baresip_answer_its_call_and_search_history(
     # history: bob's calls, found by his address; the views go by keyboard too
     p.get_by_role("tab", name="Accounts").focus()
     p.keyboard.press("ArrowRight")
+    assert p.get_by_role("tab", name="Chat").get_attribute("aria-selected") == "true"
+    p.keyboard.press("ArrowRight")
     assert p.get_by_role("tab", name="History").get_attribute("aria-selected") == "true"
     assert p.get_by_role("tabpanel", name="History").is_visible()
     p.keyboard.press("End")
@@ -273,5 +275,14 @@ def test_contacts_show_presence(browser: Any, tmp_path: Any, shots: Shots) -> No
         assert page.serious_violations() == []
         row.get_by_role("button", name="Call Bob").click()
         assert p.get_by_label("Call", exact=True).input_value() == bob
+        tab(page, "Contacts")
+        row.get_by_role("button", name="Chat with Bob").click()  # a chat session to Bob
+        chat = p.locator("#conversation:not([hidden])")
+        chat.filter(has_text="Chat with local@127.0.0.1").wait_for()
+        assert p.get_by_role("tab", name="Chat").get_attribute("aria-selected") == "true"
+        session = chat.get_attribute("data-session")
+        assert rpc(a, "sessions.get", id=session)["streams"] == ["chat"]
+        p.get_by_role("button", name="End chat").click()  # cancelled before B answers
+        p.locator("#conversation-state").filter(has_text="ended").wait_for()
         assert page.errors == []
         page.close()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from sipd.web.files import PageFiles, default_root
+from sipd.web.files import MEDIA_TYPES, PageFiles, default_root
 from sipd.web.login import LoginCodes
 
 
@@ -38,8 +39,19 @@ def test_nothing_else(root: Path, path: str) -> None:
     assert PageFiles(root).find(path) is None
 
 
-def test_the_page_is_in_the_source_tree() -> None:
-    assert PageFiles(default_root()).find("/") is not None
+def test_the_page_is_package_data_and_ships_in_full() -> None:
+    """Every file the server may serve is in the package data an installed sipd carries
+    (pyproject.toml), and the source tree's clients/web is the same folder."""
+    root = default_root()
+    assert PageFiles(root).find("/") is not None
+    assert (Path(__file__).resolve().parents[2] / "clients" / "web").resolve() == root
+    with open(Path(__file__).resolve().parents[2] / "pyproject.toml", "rb") as file:
+        shipped = tomllib.load(file)["tool"]["setuptools"]["package-data"]["sipd.web"]
+    suffixes = {pattern.removeprefix("page/**/*") for pattern in shipped}
+    assert all(pattern.startswith("page/**/*.") for pattern in shipped)
+    assert suffixes == set(MEDIA_TYPES)
+    files = [path for path in root.rglob("*") if path.is_file()]
+    assert files and all(path.suffix in suffixes for path in files)
 
 
 def test_a_code_works_once_and_not_after_it_expires() -> None:

@@ -1,11 +1,13 @@
-// Contacts (contacts.list) with their presence (presence.state events), and a call button.
+// Contacts (contacts.list) with their presence (presence.state events), and buttons to call
+// or chat.
 
 import { $, clear, h, party } from "./dom.js";
 
 export class ContactsView {
-  constructor(rpc, callTo) {
+  constructor(rpc, callTo, chatWith) {
     this.rpc = rpc;
     this.callTo = callTo;
+    this.chatWith = chatWith;
     this.contacts = [];
     this.presence = new Map();  // "account uri" -> presence.state data
     this.list = $("#contacts");
@@ -55,7 +57,9 @@ export class ContactsView {
         h("span", { class: "what" }, name, h("span", { class: "sub" }, party(contact.uri), note)),
         status ? h("span", { class: `badge ${status}` }, status) : null,
         h("button", { type: "button", "aria-label": `Call ${name}`,
-          onclick: () => this.callTo(contact.account, contact.uri) }, "Call")));
+          onclick: () => this.callTo(contact.account, contact.uri) }, "Call"),
+        h("button", { type: "button", "aria-label": `Chat with ${name}`,
+          onclick: () => this.chatWith(contact.account, contact.uri) }, "Chat")));
     }
   }
 }

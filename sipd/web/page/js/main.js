@@ -3,6 +3,7 @@
 import { AccountsView } from "./accounts.js";
 import { ActivityView } from "./activity.js";
 import { CallsView } from "./calls.js";
+import { ChatView } from "./chat.js";
 import { ContactsView } from "./contacts.js";
 import { $ } from "./dom.js";
 import { HistoryView } from "./history.js";
@@ -43,6 +44,7 @@ function showApp() {
 
 const narrow = window.matchMedia("(max-width: 899px)");
 let selectTab = null;
+let openTab = null;
 
 // The views bar: on a narrow screen Phone is one of the views; on a wide one the phone is
 // always shown and the bar switches the panel beside it.
@@ -62,6 +64,7 @@ function setupTabs() {
     if (focus) tab.focus();
     if (tab.id === "tab-history" && views) views.history.load();
     if (tab.id === "tab-contacts" && views) views.contacts.load();
+    if (tab.id === "tab-chat" && views) views.chat.shown();
   }
   const visible = () => tabs.filter((tab) => tab !== phoneTab || narrow.matches);
   tabs.forEach((tab) => {
@@ -84,13 +87,19 @@ function setupTabs() {
   select(narrow.matches ? phoneTab : $("#tab-accounts"), false);
   // A call placed or ringing brings the phone into view on a narrow screen.
   selectTab = (id) => { if (narrow.matches) select($(`#${id}`), false); };
+  // A chat opened or answered brings the chat view forward at any size.
+  openTab = (id) => {
+    const tab = $(`#${id}`);
+    if (tab.getAttribute("aria-selected") !== "true") select(tab, false);
+  };
 }
 
 // What the history shows changed: a call ended, a message came or went.
 function historyChanged(event) {
   const data = event.data || {};
   return (event.name === "session.state" && ["ended", "failed"].includes(data.state))
-    || ["message.received", "message.delivery"].includes(event.name);
+    || ["message.received", "message.delivery", "chat.message", "chat.delivery"]
+      .includes(event.name);
 }
 
 let historyTimer = null;
@@ -102,7 +111,9 @@ function scheduleHistory() {  // one reload for a burst of events
 
 async function refresh() {
   await views.accounts.load();
-  views.calls.load((await rpc.call("sessions.list")).sessions);
+  const { sessions } = await rpc.call("sessions.list");
+  views.calls.load(sessions);
+  views.chat.load(sessions);
   if (!$("#view-history").hidden) await views.history.load();
   if (!$("#view-contacts").hidden) await views.contacts.load();
 }
@@ -114,17 +125,20 @@ function connect(token) {
     history: new HistoryView(rpc),
   };
   views.softphone = new Softphone(token, announce);
+  views.chat = new ChatView(rpc, announce, () => openTab && openTab("tab-chat"));
   views.calls = new CallsView(rpc, announce, views.softphone,
-    () => selectTab && selectTab("tab-phone"));
+    () => selectTab && selectTab("tab-phone"),
+    (session, chatting) => views.chat.openCall(session, chatting));
   views.accounts = new AccountsView(rpc, announce, (accounts) => {
     views.calls.accountsById = new Map(accounts.map((a) => [a.id, a]));
     views.calls.setAccounts(accounts);
+    views.chat.setAccounts(accounts);
   });
   views.contacts = new ContactsView(rpc, (account, uri) => {
     $("#dial-account").value = account;
     $("#dial-to").value = uri;
     $("#dial-to").focus();
-  });
+  }, (account, uri) => views.chat.chatWith(account, uri));
 
   rpc.addEventListener("auth-failed", (event) => {
     forgetToken();
@@ -157,6 +171,7 @@ function connect(token) {
     views.activity.add(event.detail, missed);
     views.accounts.onEvent(event.detail);
     views.calls.onEvent(event.detail);
+    views.chat.onEvent(event.detail);
     views.contacts.onEvent(event.detail);
     if (!$("#view-history").hidden && historyChanged(event.detail)) scheduleHistory();
   });

@@ -1,5 +1,6 @@
 // The phone: the dial form and pad, the calls with their actions, and the incoming-call
-// notice. Sessions come from sessions.list and then from session.* events.
+// notice. Sessions come from sessions.list and then from session.* events; chat-only sessions
+// are the chat view's (chat.js).
 
 import { $, clear, h, party } from "./dom.js";
 import { softphonePossible } from "./softphone.js";
@@ -8,9 +9,15 @@ const ENDED = new Set(["ended", "failed"]);
 const KEEP_ENDED_MS = 4000;
 const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
 
+function chatOnly(session) {
+  return Array.isArray(session.streams) && !session.streams.includes("audio");
+}
+
 export class CallsView {
-  constructor(rpc, announce, softphone, showPhone) {
+  constructor(rpc, announce, softphone, showPhone, openChat) {
     this.rpc = rpc;
+    this.openChat = openChat;  // a call's chat: opened, or added to the call
+    this.chats = new Set();    // chat-only sessions: not calls
     this.showPhone = showPhone;
     this.announce = announce;
     this.softphone = softphone;
@@ -126,14 +133,20 @@ export class CallsView {
   load(sessions) {
     this.sessions.clear();
     for (const session of sessions) {
-      if (!ENDED.has(session.state)) this.sessions.set(session.id, session);
+      if (chatOnly(session)) this.chats.add(session.id);
+      else if (!ENDED.has(session.state)) this.sessions.set(session.id, session);
     }
     this.render();
   }
 
   onEvent(event) {
     const data = event.data || {};
+    if (event.name === "session.new" && chatOnly(data)) this.chats.add(data.id);
+    if (this.chats.has(data.id)) return;
     switch (event.name) {
+      case "session.streams":
+        if (this.sessions.has(data.id)) this.upsert({ id: data.id, streams: data.streams });
+        break;
       case "session.new":
         this.upsert({ ...data, state: data.state || "calling" });
         break;
@@ -232,6 +245,9 @@ export class CallsView {
         } }, "Mute"));
         item.append(h("p", { class: "audio-mark" }, muted ? "Browser audio, muted" : "Browser audio"));
       }
+      const chatting = Array.isArray(session.streams) && session.streams.includes("chat");
+      actions.append(h("button", { type: "button", onclick: () => this.openChat(session, chatting) },
+        chatting ? "Chat" : "Add chat"));
       actions.append(h("button", { type: "button", class: "bad", onclick: () => this.act(session.id, "end") }, "Hang up"));
       item.append(actions, this.extra(session, "tones", "Send tones", "Send", (value) =>
         this.act(session.id, "send_dtmf", { digits: value })),
