@@ -13,7 +13,13 @@ from sipd.sip.message import Request
 from sipd.sip.uri import SipUri
 
 from .actions import DialogKey
-from .timing import refresh_delay
+from .timing import (
+    REFRESH_SPREAD,
+    SHARED_RNG,
+    RandomSource,
+    refresh_delay,
+    spread_refresh_delay,
+)
 
 __all__ = ["Attempt", "Fork"]
 
@@ -31,11 +37,13 @@ class Fork:
     unsubscribing: bool = False
     active_since: float | None = None
 
-    def grant(self, seconds: int, now: float) -> None:
-        """A 2xx granted `seconds`: the subscription runs from now."""
+    def grant(self, seconds: int, now: float, rng: RandomSource = SHARED_RNG) -> None:
+        """A 2xx granted `seconds`: the subscription runs from now (its refresh spread by
+        `rng`)."""
         self.granted = seconds
         self.expires_at = now + seconds
-        self.refresh_at = now + refresh_delay(seconds) if seconds > 0 else None
+        self.refresh_at = (now + spread_refresh_delay(seconds, rng, REFRESH_SPREAD)
+                           if seconds > 0 else None)
 
     def remaining(self, seconds: int, now: float) -> None:
         """A NOTIFY says `seconds` are left (authoritative, RFC 6665 §4.1.2.4). Servers count

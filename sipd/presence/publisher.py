@@ -38,7 +38,14 @@ from .actions import SendRequest
 from .events import PublicationChanged, PublicationState
 from .headers import expires_of, min_expires_of, retry_after_of
 from .payload import PIDF_TYPE
-from .timing import SHARED_RNG, PublicationPolicy, RandomSource, refresh_delay, retry_after
+from .timing import (
+    REFRESH_SPREAD,
+    SHARED_RNG,
+    PublicationPolicy,
+    RandomSource,
+    retry_after,
+    spread_refresh_delay,
+)
 
 __all__ = ["Publisher", "PublishTarget", "PublisherError", "Action"]
 
@@ -271,7 +278,7 @@ class Publisher:
         # A 2xx without a tag cannot be refreshed conditionally: the refresh publishes anew.
         self.etag = etag.strip() if etag and etag.strip() else None
         self._etag_until = now + granted if self.etag is not None else None
-        self._refresh_at = now + refresh_delay(granted)
+        self._refresh_at = now + spread_refresh_delay(granted, self.rng, REFRESH_SPREAD)
         if self.body is None:  # unpublished while this was out: the remove comes next
             return []
         return self._set_state(PublicationState.PUBLISHED, response.status, expires=granted,

@@ -415,7 +415,7 @@ class Subscriber:
             if self._unsubscribing:
                 return self._send_unsubscribe(fork)
             granted = expires_of(response)
-            fork.grant(self.expires if granted is None else granted, now)
+            fork.grant(self.expires if granted is None else granted, now, self.rng)
             return []
         if status == 423:
             minimum = min_expires_of(response)
@@ -472,7 +472,7 @@ class Subscriber:
         if response.is_success:
             fork.dialog.receive_response(out.request, response)
             granted = expires_of(response)
-            fork.grant(self.expires if granted is None else granted, now)
+            fork.grant(self.expires if granted is None else granted, now, self.rng)
             return []
         if status == 423:
             minimum = min_expires_of(response)

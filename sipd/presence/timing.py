@@ -5,7 +5,10 @@ Refreshes follow the registration's rule (sipd.accounts.timing.refresh_delay): a
 granted time, or 30 s before it runs out if that comes first, never before half of it. With
 the usual hour that is 48 minutes in, 12 minutes to spare, enough for a refresh that times
 out (32 s) and a challenge round trip; with a short grant the halfway point keeps half of it
-in reserve. The same rule for every refreshed soft state keeps one explanation true.
+in reserve. The same rule for every refreshed soft state keeps one explanation true, the
+spread included: each refresh is brought forward by a random 0..25 % (REFRESH_SPREAD), so that
+subscriptions and publications made together (at start, a list of contacts) do not all
+refresh in the same second.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from sipd.accounts.timing import Backoff, RandomSource, refresh_delay
+from sipd.accounts.timing import Backoff, RandomSource, refresh_delay, spread_refresh_delay
 
 __all__ = ["Backoff", "RandomSource", "SubscriptionPolicy", "PublicationPolicy",
-           "refresh_delay", "retry_after", "SHARED_RNG"]
+           "refresh_delay", "spread_refresh_delay", "retry_after", "SHARED_RNG",
+           "REFRESH_SPREAD"]
+
+REFRESH_SPREAD = 0.25
 
 #: The jitter of refreshes and backoffs for machines given no source of their own: one
 #: generator for all (each random.Random holds 2.5 KB of state; a daemon holds thousands of

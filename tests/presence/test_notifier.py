@@ -316,7 +316,8 @@ def test_subscriber_and_notifier_talk():
     assert [e.body for e in events if isinstance(e, Notified)] == [DOC2]
     events.clear()
     now = sub.next_deadline()
-    assert now == pytest.approx(480.0)  # 80 % of the 600 s the 2xx granted
+    # 80 % of the 600 s the 2xx granted, brought forward by up to a quarter (the spread)
+    assert 360.0 <= now <= 480.0, now
     deliver(sub.timer(now))
     assert [e.body for e in events if isinstance(e, Notified)] == [DOC2]
     assert notifier.next_deadline() == pytest.approx(now + 600)
