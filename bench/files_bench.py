@@ -32,33 +32,12 @@ import trio
 from sipd.files.trio.receiver import FileReceiver
 from sipd.files.trio.sender import FileRangeSource, describe_file
 from sipd.msrp.events import ChunkReceived, MessageDelivered, MessageFailed
-from sipd.msrp.sdp import MsrpMedia, Setup
-from sipd.msrp.trio.connection import MsrpConnection
-from sipd.msrp.trio.endpoint import EndpointSettings, MsrpEndpoint
 from sipd.msrp.trio.tls import ensure_identity, peer_context, server_context
+from tests.msrp.pairs import connection_pair
 
 BLOCK = 64 * 1024
 
 
-async def msrp_pair(nursery: trio.Nursery, state: Path, transport: str
-                    ) -> tuple[MsrpConnection, MsrpConnection]:
-    """(sender, receiver): the sender offered actpass and connects."""
-    reservations = []
-    for name in ("s", "r"):
-        endpoint = MsrpEndpoint(EndpointSettings(transport=transport, state_dir=state / name))
-        await nursery.start(endpoint.serve)
-        reservations.append(await endpoint.reserve())
-    ours, theirs = reservations
-    offer = MsrpMedia(ours.local_path, ["*"], setup=Setup.ACTPASS,
-                      fingerprints=ours.fingerprints)
-    answer = MsrpMedia(theirs.local_path, ["*"], setup=Setup.PASSIVE,
-                       fingerprints=theirs.fingerprints)
-    sender = await ours.connect(answer, active=True, max_message_size=None)
-    nursery.start_soon(sender.run)
-    receiver = await theirs.connect(offer, active=False, deliver_chunks=True,
-                                    owner_confirms=True, max_message_size=None)
-    nursery.start_soon(receiver.run)
-    return sender, receiver
 
 
 @dataclass
@@ -73,7 +52,7 @@ async def msrp_file(path: Path, work: Path, transport: str) -> Run:
     selector = await describe_file(path)
     hash_seconds = time.perf_counter() - hash_started
     async with trio.open_nursery() as nursery:
-        sender, connection = await msrp_pair(nursery, work / "state", transport)
+        sender, connection = await connection_pair(nursery, work / "state", transport)
         receiver = await FileReceiver.create(work / "downloads", selector)
         started, cpu = time.perf_counter(), time.process_time()
         source = FileRangeSource.open(path)

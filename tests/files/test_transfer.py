@@ -18,9 +18,8 @@ from sipd.files.trio.hashing import hash_file
 from sipd.files.trio.receiver import FileReceiver, TransferFailed
 from sipd.files.trio.sender import FileRangeSource, describe_file, guess_type
 from sipd.msrp.events import ChunkReceived, MessageDelivered, MessageFailed
-from sipd.msrp.sdp import MsrpMedia, Setup
 from sipd.msrp.trio.connection import MsrpConnection
-from sipd.msrp.trio.endpoint import EndpointSettings, MsrpEndpoint
+from tests.msrp.pairs import connection_pair
 
 
 class CountingSource(FileRangeSource):
@@ -34,25 +33,6 @@ class CountingSource(FileRangeSource):
         return data
 
 
-async def connection_pair(nursery: trio.Nursery, state: Path, transport: str
-                          ) -> tuple[MsrpConnection, MsrpConnection]:
-    """(sender, receiver) between two endpoints: the sender offered actpass and connects."""
-    ends = []
-    for name in ("s", "r"):
-        endpoint = MsrpEndpoint(EndpointSettings(transport=transport, state_dir=state / name))
-        await nursery.start(endpoint.serve)
-        ends.append(await endpoint.reserve())
-    ours, theirs = ends
-    offer = MsrpMedia(ours.local_path, ["*"], setup=Setup.ACTPASS,
-                      fingerprints=ours.fingerprints)
-    answer = MsrpMedia(theirs.local_path, ["*"], setup=Setup.PASSIVE,
-                       fingerprints=theirs.fingerprints)
-    sender = await ours.connect(answer, active=True, max_message_size=None)
-    nursery.start_soon(sender.run)
-    receiver = await theirs.connect(offer, active=False, deliver_chunks=True,
-                                    owner_confirms=True, max_message_size=None)
-    nursery.start_soon(receiver.run)
-    return sender, receiver
 
 
 async def receive(connection: MsrpConnection, receiver: FileReceiver, *,
