@@ -45,7 +45,9 @@ def _where(conditions: list[str]) -> str:
     return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
-def _common(flt: Filter, table: str, time_column: str) -> tuple[list[str], list[Any]]:
+def _common(flt: Filter, table: str, time_column: str, session_column: str | None = None
+            ) -> tuple[list[str], list[Any]]:
+    """The conditions every filter shares; with `session_column`, the session's too."""
     conditions: list[str] = []
     params: list[Any] = []
     if flt.account is not None:
@@ -57,6 +59,9 @@ def _common(flt: Filter, table: str, time_column: str) -> tuple[list[str], list[
     if flt.before is not None:
         conditions.append(f"{table}.{time_column} < ?")
         params.append(flt.before)
+    if session_column is not None and flt.session is not None:
+        conditions.append(f"{table}.{session_column} = ?")
+        params.append(flt.session)
     return conditions, params
 
 
@@ -67,19 +72,13 @@ MESSAGE_COLUMNS = ("uid, kind, session, account, direction, remote, time, conten
 
 
 def sessions_page(flt: Filter, limit: int) -> Statement:
-    conditions, params = _common(flt, "sessions", "start")
-    if flt.session is not None:
-        conditions.append("sessions.uid = ?")
-        params.append(flt.session)
+    conditions, params = _common(flt, "sessions", "start", "uid")
     return (f"SELECT {SESSION_COLUMNS} FROM sessions{_where(conditions)} "
             "ORDER BY start DESC, id DESC LIMIT ?", (*params, limit + 1))
 
 
 def messages_page(flt: Filter, limit: int, search: str | None = None) -> Statement:
-    conditions, params = _common(flt, "messages", "time")
-    if flt.session is not None:
-        conditions.append("messages.session = ?")
-        params.append(flt.session)
+    conditions, params = _common(flt, "messages", "time", "session")
     source = "messages"
     if search is not None:
         source = "messages JOIN messages_text ON messages_text.rowid = messages.id"
@@ -95,10 +94,7 @@ FILE_COLUMNS = ('uid, session, account, direction, remote, name, size, content_t
 
 
 def files_page(flt: Filter, limit: int) -> Statement:
-    conditions, params = _common(flt, "file_transfers", "start")
-    if flt.session is not None:
-        conditions.append("file_transfers.session = ?")
-        params.append(flt.session)
+    conditions, params = _common(flt, "file_transfers", "start", "session")
     return (f"SELECT {FILE_COLUMNS} FROM file_transfers{_where(conditions)} "
             "ORDER BY start DESC, id DESC LIMIT ?", (*params, limit + 1))
 
