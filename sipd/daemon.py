@@ -23,6 +23,7 @@ import trio
 
 from . import __version__, logsetup
 from .contacts.service import open_contacts
+from .files.trio.uploads import UploadStore
 from .history.trio import open_history
 from .limits import RPC, raise_descriptor_limit
 from .rpc.methods import registry
@@ -169,8 +170,10 @@ async def run(service: Service) -> int:
             service.add_state("sip", agent.state)
             service.add_state("accounts", agent.accounts.summary)
             url = await nursery.start(server.run)
+            uploads = await _start_uploads(nursery, service, agent)
             web = WebServer(service.settings, token, server, agent.sessions.get,
-                            may_accept=lambda: service.descriptors.may_accept(RPC))
+                            may_accept=lambda: service.descriptors.may_accept(RPC),
+                            uploads=uploads, history=lambda: service.history)
             service.web = web
             service.add_state("web", web.state)
             page = await _start_web(nursery, web)
@@ -199,6 +202,22 @@ async def run(service: Service) -> int:
             nursery.cancel_scope.cancel()
     log.info("stopped")
     return 0
+
+
+async def _start_uploads(nursery: trio.Nursery, service: Service, agent: Any) -> UploadStore:
+    """The files the web page uploads for files.send, in <state-dir>/uploads: deleted when
+    the session that sends one ends, or web.upload_keep seconds after an upload nobody sent."""
+    def live(session_id: str) -> bool:
+        return any(call.id == session_id for call in agent.sessions.calls())
+
+    uploads = UploadStore(service.paths.state_dir / "uploads",
+                          keep=lambda: service.settings.get("web.upload_keep"), live=live)
+    await uploads.start()
+    service.uploads = uploads
+    service.reads_live("web.max_upload_bytes", "web.upload_keep")
+    service.bus.subscribe(["sessions"], uploads.session_state)
+    nursery.start_soon(uploads.sweep_loop)
+    return uploads
 
 
 async def _start_web(nursery: trio.Nursery, web: WebServer) -> str | None:

@@ -44,6 +44,7 @@ class Service:
         self.history: Any = None  # sipd.history.trio.History, once started
         self.contacts: Any = None  # sipd.contacts.service.ContactsService, once started
         self.web: Any = None  # sipd.web.server.WebServer (the web page), once started
+        self.uploads: Any = None  # sipd.files.trio.uploads.UploadStore, once started
         self._appliers: list[tuple[str, Applier]] = []
         self._live_keys: set[str] = set()
         self._state: dict[str, Callable[[], Any]] = {}

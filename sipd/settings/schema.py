@@ -283,6 +283,14 @@ SETTINGS: tuple[Setting, ...] = (
     PathSetting("web.private_key", "",
                 "PEM file with the private key of web.certificate. Empty: the key is in "
                 "web.certificate's file."),
+    IntSetting("web.max_upload_bytes", 512 * 1024 * 1024,
+               "Largest file the web page may upload to send (POST /uploads), in bytes; a "
+               "larger one is refused with 413 and nothing of it is kept.",
+               minimum=1, maximum=1024 ** 4),
+    IntSetting("web.upload_keep", 3600,
+               "Seconds an uploaded file nobody sent is kept (in <state-dir>/uploads); one "
+               "that is sent goes when its session ends.",
+               minimum=60, maximum=7 * 86400),
     # [media]
     IntSetting("media.max_workers", 4,
                "Most media worker processes started on demand (each carries up to 4 calls).",

@@ -1,11 +1,12 @@
-"""The ASGI application hypercorn runs: the page's files, the login-code exchange and the RPC
-WebSocket at /rpc.
+"""The ASGI application hypercorn runs: the page's files, the login-code exchange, the RPC
+WebSocket at /rpc, and files to send and received (`POST /uploads`, `GET /received/<id>`,
+transfers.py).
 
-Every HTTP answer carries the security headers: a Content-Security-Policy that allows only
-this origin's scripts, styles and connections (no inline script, no framing), nosniff, and no
-referrer. The /rpc WebSocket takes the same browsers the front door does, plus the page's own
-origin: a page from this server on a loopback or IP-literal host, or any host over HTTPS (a
-host name over plain HTTP could be a DNS-rebinding page that merely resolves to us).
+Every HTTP answer carries the security headers (http.py). The /rpc WebSocket takes the same
+browsers the front door does, plus the page's own origin: a page from this server on a
+loopback or IP-literal host, or any host over HTTPS (a host name over plain HTTP could be a
+DNS-rebinding page that merely resolves to us). The file endpoints take the same origins and
+the same token, as `Authorization: Bearer`.
 """
 
 from __future__ import annotations
@@ -20,29 +21,14 @@ import trio
 
 from .audio import AudioChannels
 from .files import PageFiles
+from .http import answer, header, read_body, reject
 from .login import LoginCodes
+from .transfers import FileEndpoints
 from .websocket import AsgiWebSocket, Receive, Send
 
 log = logging.getLogger(__name__)
 
 MAX_LOGIN_BODY = 1024
-
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; media-src 'self' blob:; worker-src 'self'; manifest-src 'self'; "
-    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-    (b"cross-origin-resource-policy", b"same-origin"),
-    (b"permissions-policy", b"microphone=(self), camera=(), geolocation=()"),
-    (b"cache-control", b"no-cache"),
-]
-
 
 class RpcEndpoint(Protocol):
     """What the front door offers the page's WebSocket (sipd.rpc.server.RpcServer)."""
@@ -54,13 +40,6 @@ class RpcEndpoint(Protocol):
     async def serve(self, ws: Any, authenticated: bool) -> None: ...
 
 
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
-
-
 def _host_of(authority: str) -> str:
     if authority.startswith("["):
         return authority[1:].partition("]")[0]
@@ -69,7 +48,7 @@ def _host_of(authority: str) -> str:
 
 def same_origin(scope: dict[str, Any], origin: str) -> bool:
     """Is `origin` this server as the browser reached it (scheme and Host header)?"""
-    host_header = _header(scope, b"host")
+    host_header = header(scope, b"host")
     if not host_header:
         return False
     secure = scope.get("scheme") in ("https", "wss")
@@ -90,8 +69,10 @@ def same_origin(scope: dict[str, Any], origin: str) -> bool:
 class WebApp:
     def __init__(self, files: PageFiles, codes: LoginCodes, token: str,
                  rpc: RpcEndpoint | None, audio: AudioChannels | None = None,
-                 may_accept: Callable[[], bool] = lambda: True) -> None:
+                 may_accept: Callable[[], bool] = lambda: True,
+                 transfers: FileEndpoints | None = None) -> None:
         self.files = files
+        self.transfers = transfers
         self.codes = codes
         self._token = token
         self.rpc = rpc
@@ -104,10 +85,10 @@ class WebApp:
         kind = scope["type"]
         if kind in ("http", "websocket") and not self.may_accept():
             if kind == "http":
-                await _answer(send, 503, b"sipd has too many open files; try again later\n")
+                await answer(send, 503, b"sipd has too many open files; try again later\n")
             else:
                 await receive()  # websocket.connect
-                await _reject(send, 503, "sipd has too many open files; try again later")
+                await reject(send, 503, "sipd has too many open files; try again later")
             return
         if kind == "http":
             await self._http(scope, receive, send)
@@ -122,34 +103,37 @@ class WebApp:
         method, path = scope["method"], scope["path"]
         if path == "/login":
             if method != "POST":
-                await _answer(send, 405, b"use POST\n", extra=[(b"allow", b"POST")])
+                await answer(send, 405, b"use POST\n", extra=[(b"allow", b"POST")])
                 return
             await self._login(scope, receive, send)
             return
+        if path == "/uploads" or path.startswith("/received/"):
+            await self._transfer(scope, receive, send)
+            return
         if method not in ("GET", "HEAD"):
-            await _answer(send, 405, b"the page's files are read with GET\n",
+            await answer(send, 405, b"the page's files are read with GET\n",
                           extra=[(b"allow", b"GET, HEAD")])
             return
         found = self.files.find(path)
         if found is None:
-            await _answer(send, 404, b"not found\n")
+            await answer(send, 404, b"not found\n")
             return
         file, media_type = found
         try:
             body = await trio.Path(file).read_bytes()
         except OSError:
-            await _answer(send, 404, b"not found\n")
+            await answer(send, 404, b"not found\n")
             return
-        await _answer(send, 200, b"" if method == "HEAD" else body, media_type,
+        await answer(send, 200, b"" if method == "HEAD" else body, media_type,
                       length=len(body))
 
     async def _login(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         """A one-time code (from `sipctl web`'s link) for the token the page logs in with."""
-        origin = _header(scope, b"origin")
+        origin = header(scope, b"origin")
         if origin is not None and not same_origin(scope, origin):
-            await _answer(send, 403, b"not from this page\n")
+            await answer(send, 403, b"not from this page\n")
             return
-        body = await _read_body(receive, MAX_LOGIN_BODY)
+        body = await read_body(receive, MAX_LOGIN_BODY)
         code = None
         if body is not None:
             try:
@@ -157,12 +141,37 @@ class WebApp:
             except (ValueError, AttributeError):
                 code = None
         if not isinstance(code, str) or not self.codes.redeem(code, trio.current_time()):
-            await _answer(send, 403, json.dumps({
+            await answer(send, 403, json.dumps({
                 "error": "this login link is used up or expired: run `sipctl web` for a new "
                          "one, or paste the token from rpc.json"}).encode(), "application/json")
             return
-        await _answer(send, 200, json.dumps({"token": self._token}).encode(),
+        await answer(send, 200, json.dumps({"token": self._token}).encode(),
                       "application/json", extra=[(b"cache-control", b"no-store")])
+
+    async def _transfer(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        method, path = scope["method"], scope["path"]
+        uploading = path == "/uploads"
+        wanted = "POST" if uploading else "GET"
+        if method != wanted:
+            await answer(send, 405, f"use {wanted}\n".encode(), extra=[(b"allow", wanted.encode())])
+            return
+        if self.rpc is None or self.transfers is None:
+            await answer(send, 404, b"not found\n")
+            return
+        origin = header(scope, b"origin")
+        if origin is not None and not (same_origin(scope, origin)
+                                       or self.rpc.origin_allowed(origin)):
+            await answer(send, 403, f"origin {origin} is not allowed\n".encode())
+            return
+        scheme, _, offered = (header(scope, b"authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not self.rpc.token_matches(offered.strip()):
+            await answer(send, 401, b"the token is needed (Authorization: Bearer); it is in "
+                                    b"rpc.json\n", extra=[(b"www-authenticate", b"Bearer")])
+            return
+        if uploading:
+            await self.transfers.upload(scope, receive, send)
+        else:
+            await self.transfers.download(send, path.removeprefix("/received/"))
 
     # -- the RPC WebSocket ----------------------------------------------------------------
 
@@ -173,22 +182,22 @@ class WebApp:
         path = scope["path"]
         audio_session = path.removeprefix("/audio/") if path.startswith("/audio/") else None
         if self.rpc is None or (path != "/rpc" and not (audio_session and self.audio)):
-            await _reject(send, 404, "no WebSocket here; the RPC is at /rpc")
+            await reject(send, 404, "no WebSocket here; the RPC is at /rpc")
             return
-        origin = _header(scope, b"origin")
+        origin = header(scope, b"origin")
         if origin is not None and not (same_origin(scope, origin)
                                        or self.rpc.origin_allowed(origin)):
             log.warning("refused a WebSocket handshake on the web page's server from origin "
                         "%s (not this page, not in rpc.allowed_origins)", origin)
-            await _reject(send, 403, f"origin {origin} is not allowed; add it to "
+            await reject(send, 403, f"origin {origin} is not allowed; add it to "
                                      "rpc.allowed_origins")
             return
         authenticated = False
-        authorization = _header(scope, b"authorization")
+        authorization = header(scope, b"authorization")
         if authorization is not None:
             scheme, _, offered = authorization.partition(" ")
             if scheme.lower() != "bearer" or not self.rpc.token_matches(offered.strip()):
-                await _reject(send, 401, "wrong token; it is in rpc.json")
+                await reject(send, 401, "wrong token; it is in rpc.json")
                 return
             authenticated = True
         await send({"type": "websocket.accept"})
@@ -208,36 +217,3 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The request body, or None when it is longer than `limit`."""
-    body = b""
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        body += bytes(message.get("body", b""))
-        if len(body) > limit:
-            return None
-        if not message.get("more_body"):
-            return body
-
-
-async def _answer(send: Send, status: int, body: bytes,
-                  media_type: str = "text/plain; charset=utf-8", *, length: int | None = None,
-                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    headers = [(b"content-type", media_type.encode()),
-               (b"content-length", str(len(body) if length is None else length).encode())]
-    given = {name for name, _ in extra or ()}
-    headers += [h for h in SECURITY_HEADERS if h[0] not in given] + list(extra or ())
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _reject(send: Send, status: int, reason: str) -> None:
-    body = f"{reason}\n".encode()
-    await send({"type": "websocket.http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode())]})
-    await send({"type": "websocket.http.response.body", "body": body})

@@ -23,10 +23,13 @@ from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
 
+from ..files.trio.uploads import UploadStore
 from .app import RpcEndpoint, WebApp
 from .audio import AudioChannels
 from .files import PageFiles, default_root
 from .login import LoginCodes
+from .received import ReceivedFiles
+from .transfers import FileEndpoints
 
 log = logging.getLogger(__name__)
 # hypercorn's own info lines repeat "Running on ..."; we say where the page is ourselves.
@@ -66,13 +69,17 @@ class WebServer:
     def __init__(self, settings: Any, token: str, rpc: RpcEndpoint | None,
                  find_session: Callable[[str], Any] | None = None,
                  root: Path | None = None,
-                 may_accept: Callable[[], bool] = lambda: True) -> None:
+                 may_accept: Callable[[], bool] = lambda: True,
+                 uploads: UploadStore | None = None,
+                 history: Callable[[], Any] = lambda: None) -> None:
         self._settings = settings
         self.codes = LoginCodes()
         audio = (AudioChannels(find_session, rpc.token_matches)
                  if find_session is not None and rpc is not None else None)
+        transfers = FileEndpoints(uploads, ReceivedFiles(history),
+                                  lambda: settings.get("web.max_upload_bytes"))
         self.app = WebApp(PageFiles(root or default_root()), self.codes, token, rpc, audio,
-                          may_accept)
+                          may_accept, transfers)
         self.url: str | None = None
         self.error: str | None = None  # why the page is not served
 

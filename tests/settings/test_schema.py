@@ -35,7 +35,7 @@ EXPECTED_KEYS = {
     "presence.allow_everyone", "presence.subscribe_expires", "presence.publish_expires",
     "presence.publish_dialogs", "presence.max_watchers",
     "xcap.timeout", "xcap.retries",
-    "web.listen", "web.certificate", "web.private_key",
+    "web.listen", "web.certificate", "web.private_key", "web.max_upload_bytes", "web.upload_keep",
     "rpc.listen", "rpc.allowed_origins", "rpc.max_message_bytes", "rpc.event_replay",
     "rpc.client_queue", "media.max_workers", "log.level",
     "rpc.max_batch", "rpc.event_replay_bytes", "rpc.client_queue_bytes", "history.keep_days",
