@@ -33,8 +33,9 @@ class Remote:
     """Daemon B over RPC from a thread of its own (the page's test is synchronous): its event
     log fills while the page works; `run` runs one step of B's in B's trio loop."""
 
-    def __init__(self, daemon: SipdProcess) -> None:
+    def __init__(self, daemon: SipdProcess, topics: tuple[str, ...] = CHAT_TOPICS) -> None:
         self.daemon = daemon
+        self.topics = topics
         self.peer: DaemonPeer | None = None
         self.token: trio.lowlevel.TrioToken | None = None
         self.ready = threading.Event()
@@ -43,7 +44,7 @@ class Remote:
 
     def _main(self) -> None:
         async def serve() -> None:
-            async with open_peer(self.daemon, CHAT_TOPICS) as peer:
+            async with open_peer(self.daemon, self.topics) as peer:
                 self.peer = peer
                 self.stop = trio.Event()
                 self.token = trio.lowlevel.current_trio_token()
@@ -75,8 +76,8 @@ async def trio_now(value: T) -> T:
 
 
 @contextmanager
-def remote(daemon: SipdProcess) -> Iterator[Remote]:
-    side = Remote(daemon)
+def remote(daemon: SipdProcess, topics: tuple[str, ...] = CHAT_TOPICS) -> Iterator[Remote]:
+    side = Remote(daemon, topics)
     side.thread.start()
     side.ready.wait(30)
     if side.failure is not None or side.token is None:

@@ -172,6 +172,8 @@ def test_register_call_baresip_answer_its_call_and_search_history(
     p.keyboard.press("ArrowRight")
     assert p.get_by_role("tab", name="Chat").get_attribute("aria-selected") == "true"
     p.keyboard.press("ArrowRight")
+    assert p.get_by_role("tab", name="Files").get_attribute("aria-selected") == "true"
+    p.keyboard.press("ArrowRight")
     assert p.get_by_role("tab", name="History").get_attribute("aria-selected") == "true"
     assert p.get_by_role("tabpanel", name="History").is_visible()
     p.keyboard.press("End")

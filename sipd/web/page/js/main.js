@@ -6,6 +6,7 @@ import { CallsView } from "./calls.js";
 import { ChatView } from "./chat.js";
 import { ContactsView } from "./contacts.js";
 import { $ } from "./dom.js";
+import { FilesView } from "./files.js";
 import { HistoryView } from "./history.js";
 import { exchangeCode, forgetToken, keepToken, storedToken, takeLoginCode } from "./login.js";
 import { RpcClient, rpcUrl } from "./rpc.js";
@@ -98,7 +99,7 @@ function setupTabs() {
 function historyChanged(event) {
   const data = event.data || {};
   return (event.name === "session.state" && ["ended", "failed"].includes(data.state))
-    || ["message.received", "message.delivery", "chat.message", "chat.delivery"]
+    || ["message.received", "message.delivery", "chat.message", "chat.delivery", "file.transfer"]
       .includes(event.name);
 }
 
@@ -114,6 +115,7 @@ async function refresh() {
   const { sessions } = await rpc.call("sessions.list");
   views.calls.load(sessions);
   views.chat.load(sessions);
+  await views.files.load(sessions);
   if (!$("#view-history").hidden) await views.history.load();
   if (!$("#view-contacts").hidden) await views.contacts.load();
 }
@@ -126,6 +128,7 @@ function connect(token) {
   };
   views.softphone = new Softphone(token, announce);
   views.chat = new ChatView(rpc, announce, () => openTab && openTab("tab-chat"));
+  views.files = new FilesView(rpc, token, announce, () => openTab && openTab("tab-files"));
   views.calls = new CallsView(rpc, announce, views.softphone,
     () => selectTab && selectTab("tab-phone"),
     (session, chatting) => views.chat.openCall(session, chatting));
@@ -133,6 +136,7 @@ function connect(token) {
     views.calls.accountsById = new Map(accounts.map((a) => [a.id, a]));
     views.calls.setAccounts(accounts);
     views.chat.setAccounts(accounts);
+    views.files.setAccounts(accounts);
   });
   views.contacts = new ContactsView(rpc, (account, uri) => {
     $("#dial-account").value = account;
@@ -172,6 +176,7 @@ function connect(token) {
     views.accounts.onEvent(event.detail);
     views.calls.onEvent(event.detail);
     views.chat.onEvent(event.detail);
+    views.files.onEvent(event.detail);
     views.contacts.onEvent(event.detail);
     if (!$("#view-history").hidden && historyChanged(event.detail)) scheduleHistory();
   });
@@ -193,6 +198,10 @@ function connect(token) {
 
 async function main() {
   setupTabs();
+  $("#chat-file").addEventListener("click", () => {
+    const chat = views && views.chat.conversations.get(views.chat.current);
+    if (chat) views.files.prepare(chat.account, chat.remote);
+  });
   $("#login-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const token = $("#token").value.trim();
