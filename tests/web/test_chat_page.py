@@ -112,6 +112,12 @@ def test_page_chats_with_another_daemon(tmp_path: Path, browser: Any, shots: Sho
         b_id = new["id"]
         assert rpc(a, "sessions.get", id=page_session)["streams"] == ["chat"]
 
+        # "Send a file" from the chat: the files view, addressed to the same party
+        p.get_by_role("button", name="Send a file").click()
+        assert p.get_by_role("tab", name="Files").get_attribute("aria-selected") == "true"
+        assert p.get_by_label("Send to").input_value() == bob_uri
+        tab(page, "Chat")
+
         # the page types: B is told "active", then "idle" after a pause
         text = p.get_by_label("Message", exact=True)
         text.press_sequentially("Hello B")

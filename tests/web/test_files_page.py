@@ -86,5 +86,55 @@ def test_page_sends_and_receives_files(tmp_path: Path, browser: Any, shots: Shot
         p.get_by_role("tab", name="Files").focus()
         shots.take(page, "files")
         assert page.serious_violations() == []
+
+        # after a reload the transfers come back from the history, the link with them
+        p.reload()
+        connected(page)
+        tab(page, "Files")
+        again = p.get_by_role("link", name=f"Download {pushed.name}")
+        again.wait_for()
+        assert p.locator(f"#transfers li[data-state=completed]:has-text('{sent.name}')"
+                         ).count() == 1
+        with p.expect_download() as download:
+            again.click()
+        assert Path(download.value.path()).read_bytes() == pushed.read_bytes()
+        assert page.errors == []
+        page.close()
+
+
+def test_declined_files_both_ways(tmp_path: Path, browser: Any) -> None:
+    picked = make_file(tmp_path / "unwanted.txt", 1000)
+    with running(tmp_path, daemon_settings()) as (a, b), remote(b, TOPICS) as bob, \
+            remote(a, TOPICS) as alice:
+        assert bob.peer is not None and alice.peer is not None
+        page = Page(browser)
+        p = page.page
+        p.goto(rpc(a, "web.link")["url"])
+        connected(page)
+        page.resize("phone")  # the narrow layout works the same
+
+        # B declines what the page sends: the row says so, with the code
+        tab(page, "Files")
+        p.get_by_label("Send to").fill(bob.peer.uri("tcp"))
+        p.get_by_label("File", exact=True).set_input_files(str(picked))
+        p.get_by_role("button", name="Send file").click()
+        new = bob.wait("session.new", direction="incoming")
+        bob.wait("session.state", id=new["id"], state="ringing")
+        bob.call("sessions.reject", id=new["id"])
+        declined = p.locator("#transfers li[data-state=declined]:has-text('unwanted.txt')")
+        declined.wait_for()
+        assert "Declined: 603" in declined.inner_text()
+        assert not list((a.state_dir / "uploads").iterdir())  # its upload went with it
+
+        # the page declines what B offers
+        offer = bob.call("files.send", account="local", to=alice.peer.uri("tcp"),
+                         path=str(picked))
+        dialog = p.get_by_role("alertdialog", name="Incoming file")
+        dialog.get_by_role("button", name="Decline").click()
+        ended = bob.wait("session.state", id=offer["id"], state="failed")
+        assert ended["code"] == 603
+        dialog.wait_for(state="hidden")
+        assert p.locator("#transfers li[data-state=declined]").count() == 2
+        assert alice.call("history.files")["files"] == []  # nothing was received
         assert page.errors == []
         page.close()

@@ -16,6 +16,7 @@ const STATE_TEXT = {
   uploading: "Uploading to sipd…",
   waiting: "Waiting for the other side to accept",
   offered: "Offered to you",
+  requested: "Asked for by the other side",
   accepting: "Accepting…",
   transferring: "Transferring",
   completed: "Completed",
@@ -210,14 +211,22 @@ export class FilesView {
     this.render();
   }
 
+  // A session from sessions.list (after a reload): its file-transfer line says which file,
+  // which way, how far and, once over, how it ended.
   fromSession(session) {
-    const file = session.file || {};
-    const offered = session.direction === "incoming" && OFFERED.has(session.state);
+    const line = (session.lines || []).map((l) => l && l.file).find(Boolean) || {};
+    const file = { ...line, ...(session.file || {}) };
+    const incoming = session.direction === "incoming";
+    const pull = Boolean(file.pull);
     const known = this.transfers.get(session.id);
-    this.upsert({ session: session.id, direction: session.direction, account: session.account,
-      remote: session.remote, name: file.name, size: file.size,
-      state: offered ? "offered" : (known && known.state)
-        || (session.direction === "incoming" ? "transferring" : "waiting") });
+    let state = line.result || (known && known.state)
+      || (session.state === "established" ? "transferring"
+        : incoming ? (pull ? "requested" : "offered") : "waiting");
+    if (incoming && !pull && OFFERED.has(session.state)) state = "offered";
+    this.upsert({ session: session.id,
+      direction: line.direction || (incoming === pull ? "outgoing" : "incoming"),
+      account: session.account, remote: session.remote, name: file.name, size: file.size,
+      transferred: line.transferred, state, reason: line.reason });
   }
 
   onEvent(event) {
@@ -225,11 +234,13 @@ export class FilesView {
     switch (event.name) {
       case "session.new":
         if (isFileTransfer(data)) {
-          const offered = data.direction === "incoming" && !(data.file && data.file.pull);
-          this.upsert({ session: data.id, direction: data.direction, account: data.account,
-            remote: data.remote, name: data.file && data.file.name,
+          const pull = Boolean(data.file && data.file.pull);
+          const incoming = data.direction === "incoming";
+          // an incoming pull asks for a file of ours: we send it (from files.share_dir)
+          this.upsert({ session: data.id, direction: incoming === pull ? "outgoing" : "incoming",
+            account: data.account, remote: data.remote, name: data.file && data.file.name,
             size: data.file && data.file.size, transferred: 0,
-            state: offered ? "offered" : "waiting" });
+            state: incoming ? (pull ? "requested" : "offered") : "waiting" });
         }
         break;
       case "session.state": {
@@ -237,7 +248,7 @@ export class FilesView {
         if (!transfer) break;
         if (ENDED.has(data.state) && !DONE.has(transfer.state)) {
           const completed = data.reason === "completed";
-          const declined = transfer.state === "waiting" && data.state === "failed";
+          const declined = transfer.state === "waiting" && [486, 600, 603].includes(data.code);
           this.upsert({ session: data.id,
             state: completed ? "completed" : declined ? "declined" : data.state === "failed" ? "failed" : "cancelled",
             reason: completed ? null : [data.code, data.reason].filter((x) => x).join(" ") });
@@ -351,7 +362,7 @@ export class FilesView {
         row.actions.append(
           h("button", { type: "button", class: "good", onclick: () => this.accept(transfer.session) }, "Accept"),
           h("button", { type: "button", class: "bad", onclick: () => this.decline(transfer.session) }, "Decline"));
-      } else if (["waiting", "transferring", "accepting"].includes(transfer.state)) {
+      } else if (["waiting", "requested", "transferring", "accepting"].includes(transfer.state)) {
         row.actions.append(h("button", { type: "button", onclick: () => this.cancel(transfer.session) }, "Cancel"));
       } else if (transfer.state === "completed" && transfer.direction === "incoming") {
         row.actions.append(h("a", { href: `/received/${encodeURIComponent(transfer.session)}`,
