@@ -4,6 +4,7 @@ docs/performance.md.
     python -m bench                  # every measurement, about two minutes; writes the doc
     python -m bench --only sip       # one benchmark: rpc (RPC and events), sip, call, msrp
                                      # files, xcap, presence, accounts or web-audio
+    python -m bench --only soak --minutes 60  # the soak (never part of a full run)
     python -m bench --quick          # shorter runs, to try the benchmark itself; no doc
     python -m bench --profile        # sipd under cProfile through the RPC loads: hot spots
     python -m bench --profile sip-parse      # the SIP parser under cProfile
@@ -28,6 +29,7 @@ from . import (
     profile,
     rpc_bench,
     sip_bench,
+    soak_bench,
     web_audio_bench,
     xcap_bench,
 )
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                              "(default %(default)s)")
     parser.add_argument("--only",
                         choices=("rpc", "sip", "call", "msrp", "files", "xcap", "presence",
-                                 "accounts", "web-audio"),
+                                 "accounts", "web-audio", "soak"),
                         help="run one benchmark: rpc (RPC and events), sip (parsing, "
                              "registration with Kamailio), call (call setup, CPU and memory "
                              "per call), msrp (chat rate, bulk transfer over TCP and TLS), "
@@ -72,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
                              "presence (NOTIFYs with PIDF, subscriptions held at Kamailio), "
                              "accounts (accounts.add at 10 to 10,000 accounts) or "
                              "web-audio (a web page's call: mouth-to-ear and CPU against "
-                             "baresip); "
-                             "default all")
+                             "baresip), soak (--minutes of mixed load: memory and "
+                             "descriptors each minute; only when named); "
+                             "default all but soak")
+    parser.add_argument("--minutes", type=float, default=soak_bench.Options().minutes,
+                        help="soak: minutes of load (default %(default)s)")
     parser.add_argument("--quick", action="store_true",
                         help="1 round, 1 s runs, 50 events, 50/20 SIP accounts; does not "
                              "write the doc")
@@ -147,6 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "web-audio"):
         web_audio_bench.run(web_audio_bench.QUICK if args.quick else web_audio_bench.Options(),
                             write=write)
+    if args.only == "soak":
+        if not 0.5 <= args.minutes <= 24 * 60:
+            parser.error("minutes 0.5-1440")
+        soak_options = (soak_bench.QUICK if args.quick
+                        else dataclasses.replace(soak_bench.Options(), minutes=args.minutes))
+        soak_bench.run(soak_options, write=write)
     return 0
 
 

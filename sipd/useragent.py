@@ -17,7 +17,7 @@ from typing import Any
 
 import trio
 
-from .accounts.manager import AccountManager
+from .accounts.manager import UNREGISTER_WAIT, AccountManager
 from .accounts.store import AccountStore
 from .dialogs import DialogTable
 from .files.trio.service import FilesService
@@ -143,6 +143,19 @@ class UserAgent:
             await incoming.respond(501)
 
 
+# Seconds the SIP side of a stop may take in all: the calls hang up, presence ends, then the
+# unregistrations get what is left, at least UNREGISTER_WAIT. Below the service manager's stop
+# timeout (TimeoutStopSec=15 in systemd/sipd.service) with room for the rest of the exit.
+STOP_BUDGET = 11.0
+
+
+def unregister_budget(stopping_since: float | None) -> float:
+    """Seconds left for the unregistrations of a stop that began at `stopping_since`."""
+    if stopping_since is None:  # the stack failed before the user agent was up
+        return UNREGISTER_WAIT
+    return max(UNREGISTER_WAIT, STOP_BUDGET - (trio.current_time() - stopping_since))
+
+
 @asynccontextmanager
 async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
     budget = service.descriptors
@@ -153,6 +166,7 @@ async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
                           supported=tuple(t for t in ("tls", "tcp", "udp")
                                           if t in stack.config.transports))
         media_address = service.settings.get("rtp.media_address") or stack.local_address()
+        stopping_since: float | None = None
         async with trio.open_nursery() as nursery:
             accounts = AccountManager(service.bus, AccountStore(service.settings), stack,
                                       locator, nursery)
@@ -210,10 +224,11 @@ async def open_user_agent(service: Any) -> AsyncIterator[UserAgent]:
                     try:
                         yield agent
                     finally:
+                        stopping_since = trio.current_time()
                         with trio.CancelScope(shield=True):
                             await sessions.stop_all()
                             await presence.stop_all()
             finally:
                 with trio.CancelScope(shield=True):
-                    await accounts.stop_all()
+                    await accounts.stop_all(unregister_budget(stopping_since))
                 nursery.cancel_scope.cancel()

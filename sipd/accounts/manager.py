@@ -26,7 +26,10 @@ from .store import AccountStore
 log = logging.getLogger(__name__)
 
 UNREGISTER_WAIT = 5.0  # seconds an unregistration may take on remove and shutdown
-STOPPING_AT_ONCE = 2 * IN_FLIGHT  # accounts unregistering at once at shutdown
+# Accounts unregistering at once at shutdown: their de-REGISTERs go out without waiting for a
+# place among the IN_FLIGHT new attempts (the stop is what bounds them), a few hundred keep the
+# registrar busy while every answer is read well inside Timer A.
+STOPPING_AT_ONCE = 300
 
 
 class AccountManager:

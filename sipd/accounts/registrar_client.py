@@ -322,7 +322,9 @@ class RegistrarClient:
             self._feed(lambda now: self.registration.transport_failed(now, request, failure[1]))
             return
         try:
-            if action.continues:  # its attempt already had its turn: no queueing again
+            if action.continues or (action.expires == 0 and self.closing()):
+                # its attempt already had its turn, or the daemon stops (the manager bounds
+                # the unregistrations at once): no queueing
                 response = await self.stack.send_request(request, target)
             else:
                 paced_response = await paced(

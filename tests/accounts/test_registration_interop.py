@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import re
 import signal
+import sqlite3
 from typing import Any
 
 import pytest
 import trio
 
 from sipctl.client import connect
+from tests.harness.process import SipdProcess, write_config
 from tests.harness.registration import EVENT_WAIT, add_account, kamailio_registers, running_sipd
 from tests.harness.sipctl import run_sipctl
 from tests.harness.waits import off_loop, wait_until
@@ -93,6 +95,61 @@ async def test_sigterm_unregisters_within_the_bounded_wait(kamailio, tmp_path, t
     assert kamailio.contacts("bob") == []
     log = daemon.log()
     assert "Traceback" not in log, log[-5000:]
+
+
+def contacts_held(kamailio: Kamailio) -> int:
+    """The contacts Kamailio's location table holds, all users together (its usrloc
+    counter: ul.dump of hundreds is more than kamcmd takes)."""
+    out = kamailio.rpc("stats.get_statistics", "usrloc:")
+    found = re.search(r"location_contacts = (\d+)", out)
+    assert found, out
+    return int(found.group(1))
+
+
+async def test_sigterm_unregisters_hundreds_of_accounts(kamailio_factory, tmp_path):
+    """A daemon with hundreds of accounts registered at a Kamailio of its own (UDP): SIGTERM
+    leaves none of them registered there, and the daemon exits 0 (within its bounded stop)."""
+    count = 400
+    kamailio = kamailio_factory(tls=False, debug=1)
+    users = {f"many{n:03d}": f"secret-many-{n:03d}" for n in range(count)}
+    with sqlite3.connect(kamailio.db_path, timeout=30) as db:
+        db.executemany("INSERT OR REPLACE INTO subscriber (username, domain, password) "
+                       "VALUES (?, ?, ?)",
+                       [(user, kamailio.domain, password) for user, password in users.items()])
+    db.close()
+    daemon = SipdProcess(tmp_path, {"sip.listen_address": "127.0.0.1", "log.level": "info"},
+                         name="many")
+    write_config(daemon.config, daemon.settings)
+    accounts = daemon.config.parent / "accounts"  # stored as the daemon stores them
+    accounts.mkdir(mode=0o700, parents=True)
+    for user, password in users.items():
+        path = accounts / f"{user}.toml"
+        path.write_text(f"aor = {json.dumps(kamailio.aor(user))}\n"
+                        f"password = {json.dumps(password)}\n"
+                        f"registrar = {json.dumps(kamailio.proxy_uri('udp'))}\n"
+                        "expires = 600\n")
+        path.chmod(0o600)
+    daemon.start(write_settings=False)
+    try:
+        async with connect(daemon.endpoint) as client:
+            async def all_registered() -> bool:
+                state = await client.call("system.state")
+                return state["accounts"]["registration"]["registered"] == count
+
+            with trio.fail_after(120):
+                while not await all_registered():
+                    await trio.sleep(0.2)
+        assert await off_loop(contacts_held, kamailio) == count
+        daemon.signal(signal.SIGTERM)
+        assert await off_loop(daemon.wait, 30) == 0
+    except BaseException:
+        print(daemon.log()[-20000:])
+        raise
+    finally:
+        daemon.stop()
+    assert await off_loop(contacts_held, kamailio) == 0
+    log = daemon.log()
+    assert "Traceback" not in log and "did not stop" not in log, log[-5000:]
 
 
 async def test_accounts_in_the_config_register_at_start_and_unregister_on_shutdown(
