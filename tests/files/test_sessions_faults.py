@@ -139,16 +139,22 @@ async def test_a_transfer_resumes_after_the_connection_was_cut(two, tmp_path):
             await resumed(a, b, source)
 
 
-async def test_a_transfer_cancelled_by_the_sender_says_so_at_both_ends(two, tmp_path):
+@pytest.mark.parametrize("who", ["sender", "receiver"])
+async def test_a_cancelled_transfer_says_so_at_both_ends(two, tmp_path, who):
     source = make_file(tmp_path / "stopped.bin", BIG)
     async with open_peer(two[0], FILE_TOPICS) as a, open_peer(two[1], FILE_TOPICS) as b:
         a_id, b_id = await answered(a, b, source)
         await half_way(b, b_id, BIG)
-        await a.call("sessions.end", id=a_id)
-        await a.state(a_id, "ended")
-        await b.state(b_id, "ended")
+        if who == "sender":
+            await a.call("sessions.end", id=a_id)
+        else:
+            await b.call("sessions.end", id=b_id)
+        # the session's end, not only the transfer's, says "cancelled" (not the hangup's
+        # own reason), at the end that hung up and at the other
+        assert (await a.state(a_id, "ended"))["reason"] == "cancelled"
+        assert (await b.state(b_id, "ended"))["reason"] == "cancelled"
         for peer, sid in ((a, a_id), (b, b_id)):
             stopped = await peer.events.wait("file.transfer", session=sid, state="cancelled")
             assert stopped["reason"], stopped
-        rows = (await b.call("history.files", session=b_id))["files"]
-        assert [r["result"] for r in rows] == ["cancelled"]
+            rows = (await peer.call("history.files", session=sid))["files"]
+            assert [r["result"] for r in rows] == ["cancelled"]

@@ -134,6 +134,12 @@ class Stream(ABC):
         """Our side puts the stream on hold (or takes it off); the session re-offers."""
         self.held = held
 
+    def cut_short(self) -> str | None:
+        """What the session's end interrupts in this stream (a file transfer under way:
+        "cancelled"), said as the session's end reason instead of the hangup's own; None
+        when nothing is."""
+        return None
+
     async def end(self, reason: str | None = None) -> None:
         """The session ends, or the stream's line was removed: free what it holds."""
         self.state = StreamState.ENDED

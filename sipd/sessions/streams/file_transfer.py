@@ -359,6 +359,13 @@ class FileTransferStream(MsrpStream):
         else:
             self.context.end(COMPLETED)
 
+    def cut_short(self) -> str | None:
+        """A hangup, ours or the peer's, while the file is on its way cancels it: the session
+        ends "cancelled" at both ends (not with the hangup's own reason)."""
+        if self.state is StreamState.ACTIVE and self.outcome is None and self.failure is None:
+            return "cancelled"
+        return None
+
     async def end(self, reason: str | None = None) -> None:
         await super().end(reason)
         if self.receiver is not None and not self._conversing:
