@@ -217,9 +217,9 @@ class Session:
         if self.terminated or (state is self.state and code == self.code):
             return
         if self.end_reason is None and state in _LEAVING:
-            # a hangup (ours or the remote's) while a stream's work is under way says that
-            self.end_reason = next((cut for stream in self.lines.values()
-                                    if (cut := stream.cut_short()) is not None), None)
+            # a hangup (ours or the remote's) says what it means for a stream's work
+            self.end_reason = next((meaning for stream in self.lines.values()
+                                    if (meaning := stream.end_meaning()) is not None), None)
         if self.end_reason is not None and state in _LEAVING:
             reason = self.end_reason
             if state is SessionState.ENDED and self.end_failed:

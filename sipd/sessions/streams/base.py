@@ -134,10 +134,10 @@ class Stream(ABC):
         """Our side puts the stream on hold (or takes it off); the session re-offers."""
         self.held = held
 
-    def cut_short(self) -> str | None:
-        """What the session's end interrupts in this stream (a file transfer under way:
-        "cancelled"), said as the session's end reason instead of the hangup's own; None
-        when nothing is."""
+    def end_meaning(self) -> str | None:
+        """What a hangup (ours or the remote's) means for this stream's work, said as the
+        session's end reason instead of the hangup's own: a file transfer under way
+        "cancelled", one whose file the peer took whole "completed"; None: nothing."""
         return None
 
     async def end(self, reason: str | None = None) -> None:

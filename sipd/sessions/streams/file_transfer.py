@@ -156,6 +156,7 @@ class FileTransferStream(MsrpStream):
         self._remote_line: MediaDescription | None = None
         self._conversing = False  # the transfer runs: it keeps its own part when cut
         self._resuming_pull = False  # our pull offered a kept part's missing range
+        self._answered = False  # we sent the file and the peer answered every chunk 200
 
     def view(self) -> dict[str, Any]:
         view = super().view()
@@ -323,7 +324,7 @@ class FileTransferStream(MsrpStream):
         self._announce("started", offset=size - source.size)
         try:
             return await send_file(connection, source, selector.type or DEFAULT_TYPE,
-                                   self._progress, size=size)
+                                   self._progress, size=size, on_answered=self._taken)
         finally:
             source.close()
 
@@ -350,6 +351,9 @@ class FileTransferStream(MsrpStream):
         return await receive_file(connection, self.receiver, self._progress,
                                   on_kept=files.parts.put,
                                   on_verified=lambda: self.context.outcome(COMPLETED, False))
+
+    def _taken(self) -> None:
+        self._answered = True
 
     def _progress(self, report: Progress) -> None:
         self.transferred = report.transferred
@@ -404,12 +408,15 @@ class FileTransferStream(MsrpStream):
         else:
             self.context.end(COMPLETED)
 
-    def cut_short(self) -> str | None:
+    def end_meaning(self) -> str | None:
         """A hangup, ours or the peer's, while the file is on its way cancels it: the session
-        ends "cancelled" at both ends (not with the hangup's own reason)."""
-        if self.state is StreamState.ACTIVE and self.outcome is None and self.failure is None:
-            return "cancelled"
-        return None
+        ends "cancelled" at both ends (not with the hangup's own reason). Once the peer took
+        every chunk (200s) a hangup before its success report (one that sends none) ends a
+        transfer that is "completed"."""
+        if self.state is not StreamState.ACTIVE or self.outcome is not None \
+                or self.failure is not None:
+            return None
+        return COMPLETED if self._answered else "cancelled"
 
     async def end(self, reason: str | None = None) -> None:
         await super().end(reason)
