@@ -248,7 +248,19 @@ class Session:
                              remote=self.remote, fail=self._stream_failed,
                              line_changed=self.changes.line_changed,
                              options=self.stream_options, end=self.end,
-                             outcome=self._stream_outcome)
+                             outcome=self._stream_outcome, leave=self._stream_leaves)
+
+    def _stream_leaves(self, index: int, reason: str) -> None:
+        """A stream's work is over: its line goes, or the session when nothing else is in it."""
+        if self.terminated:
+            return
+        others = [s for i, s in self.lines.items()
+                  if i != index and s.state is not StreamState.ENDED]
+        if others or self._uses_worker:
+            self.changes.leave(index, reason)
+        else:
+            self._stream_outcome(reason, False)
+            self.end(reason)
 
     def _stream_outcome(self, reason: str, failed: bool = False) -> None:
         """A stream knows how the session ends (a file delivered, or refused for its hash)

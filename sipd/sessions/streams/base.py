@@ -87,6 +87,10 @@ class StreamContext:
     # knows how the session should be remembered says so before the peer hangs up.
     end: Callable[[str], None] = field(default=lambda reason: None)
     outcome: Callable[[str, bool], None] = field(default=lambda reason, failed: None)
+    # A stream whose own work is over (a screen whose VNC side left) leaves its session
+    # (its index, why): its line is removed by a re-INVITE (port 0) when the session has
+    # other streams, which live on; the session ends with the reason when it was the last.
+    leave: Callable[[int, str], None] = field(default=lambda index, reason: None)
 
 
 class Stream(ABC):
