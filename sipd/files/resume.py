@@ -2,6 +2,7 @@
 
     index = ResumeIndex.from_json(text)               # the daemon keeps it in its state dir
     record = index.find(offered_selector)             # same hash, size and name
+    record = index.find_wanted(asked, remote)         # a pull asked again of the same party
     held = record.usable(actual_part_size)            # what the part is worth now
     answer_range = needed_range(held, size)           # a=file-range of the answer
 
@@ -47,14 +48,19 @@ class PartRecord:
     selector: FileSelector
     held: int
     updated: float  # time.time() of the last flush
+    remote: str = ""  # the party a pull asked it of ("" for a file pushed to us)
 
     def usable(self, part_size: int) -> int:
         """Octets of the part to keep, given its size on disk now."""
         return max(0, min(self.held, part_size))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"folder": self.folder, "part": self.part, "name": self.name,
-                "selector": self.selector.value(), "held": self.held, "updated": self.updated}
+        data: dict[str, Any] = {
+            "folder": self.folder, "part": self.part, "name": self.name,
+            "selector": self.selector.value(), "held": self.held, "updated": self.updated}
+        if self.remote:
+            data["remote"] = self.remote
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PartRecord:
@@ -68,8 +74,11 @@ class PartRecord:
         selector = parse_file_selector(data["selector"])
         if selector.hash is None or selector.size is None or selector.name is None:
             raise ValueError("resume entry without hash, size and name")
+        remote = data.get("remote", "")
+        if not isinstance(remote, str):
+            raise ValueError("resume entry without a valid remote")
         return cls(data["folder"], data["part"], data["name"], selector,
-                   max(0, data["held"]), float(data["updated"]))
+                   max(0, data["held"]), float(data["updated"]), remote)
 
 
 class ResumeIndex:
@@ -81,6 +90,17 @@ class ResumeIndex:
     def find(self, selector: FileSelector) -> PartRecord | None:
         for record in reversed(self.records):  # the newest first
             if record.selector.same_file(selector):
+                return record
+        return None
+
+    def find_wanted(self, wanted: FileSelector, remote: str) -> PartRecord | None:
+        """The kept part of a pull from `remote` that `wanted` (a pull's selector, often only
+        a name) asks for again: its full selector (with the hash) is then offered, with the
+        missing range (RFC 5547 §8, the file receiver offers a=file-range)."""
+        if wanted.empty or not remote:
+            return None
+        for record in reversed(self.records):
+            if record.remote == remote and wanted.matches(record.selector):
                 return record
         return None
 

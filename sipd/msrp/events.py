@@ -58,6 +58,14 @@ class MessageSent(Event):
 
 
 @dataclass
+class MessageAnswered(Event):
+    """Every chunk of one of our messages that asked for a success report is answered 200:
+    the report is awaited now (a peer that never sends one still took every chunk)."""
+
+    message_id: str
+
+
+@dataclass
 class MessageDelivered(Event):
     """The next hop took every chunk (200 responses, Success-Report not asked for), or the
     recipient's success REPORTs cover the whole message (`by_report`)."""

@@ -40,6 +40,7 @@ from .events import (
     ConnectionFailed,
     Event,
     MessageAborted,
+    MessageAnswered,
     MessageDelivered,
     MessageFailed,
     MessageReceived,
@@ -442,6 +443,7 @@ class MsrpSession:
         if message.success_report:
             message.report_deadline = now + self.report_timeout
             self._reports_due.append(message)
+            self._tell(message, MessageAnswered(message.message_id))
         elif message.failure_report == "yes":
             message.delivered = True
             self._tell(message, MessageDelivered(message.message_id))

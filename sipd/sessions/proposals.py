@@ -306,13 +306,41 @@ class StreamChanges:
         if len(session.streams) == 1:
             raise SessionStateError(f"{name} is the only stream of session {session.id}; end "
                                     f"the session instead")
-        leg = self._ready_leg()
+        self._remove_line(self._ready_leg(), index, stream)
+        return {"id": session.id, "stream": name, "index": index}
+
+    def _remove_line(self, leg: LegDriver, index: int, stream: Stream) -> None:
         local = self._local(leg)
         line = local.media[index].rejected()
         local.media = [line if i == index else m for i, m in enumerate(local.media)]
         self._own = _OwnChange(index, stream, line, "remove")
         leg.feed(leg.session.reinvite(self._send(local), leg.now()))
-        return {"id": session.id, "stream": name, "index": index}
+
+    def leave(self, index: int, reason: str) -> None:
+        """A stream whose work is over leaves the session (sipd.sessions.streams.base,
+        StreamContext.leave): its line is removed as soon as a re-INVITE may go."""
+        if index in self.session.lines:
+            self.session.start_soon(self._remove_when_ready, index, reason)
+
+    async def _remove_when_ready(self, index: int, reason: str) -> None:
+        session = self.session
+        with trio.move_on_after(REOFFER_WAIT):
+            while True:
+                leg, stream = session.outside, session.lines.get(index)
+                if leg is None or leg.session.terminated or stream is None \
+                        or stream.state is StreamState.ENDED:
+                    return
+                if self._own is None and self.pending is None and leg.session.can_reinvite:
+                    break
+                await session.settled(limit=1.0)
+                await trio.sleep(0.1)
+            log.info("session %s: the %s stream leaves it: %s", session.id, stream.kind.name,
+                     reason)
+            self._remove_line(leg, index, stream)
+            return
+        log.warning("session %s: the stream at line %d could not be removed within %g s; "
+                    "the session ends", session.id, index, REOFFER_WAIT)
+        session.end(reason)
 
     def completed(self, leg: LegDriver, action: ReinviteCompleted) -> bool:
         """The outcome of a re-INVITE on the outside leg: True when it was ours (here)."""

@@ -216,6 +216,10 @@ class Session:
                        reason: str | None = None) -> None:
         if self.terminated or (state is self.state and code == self.code):
             return
+        if self.end_reason is None and state in _LEAVING:
+            # a hangup (ours or the remote's) says what it means for a stream's work
+            self.end_reason = next((meaning for stream in self.lines.values()
+                                    if (meaning := stream.end_meaning()) is not None), None)
         if self.end_reason is not None and state in _LEAVING:
             reason = self.end_reason
             if state is SessionState.ENDED and self.end_failed:
@@ -244,7 +248,19 @@ class Session:
                              remote=self.remote, fail=self._stream_failed,
                              line_changed=self.changes.line_changed,
                              options=self.stream_options, end=self.end,
-                             outcome=self._stream_outcome)
+                             outcome=self._stream_outcome, leave=self._stream_leaves)
+
+    def _stream_leaves(self, index: int, reason: str) -> None:
+        """A stream's work is over: its line goes, or the session when nothing else is in it."""
+        if self.terminated:
+            return
+        others = [s for i, s in self.lines.items()
+                  if i != index and s.state is not StreamState.ENDED]
+        if others or self._uses_worker:
+            self.changes.leave(index, reason)
+        else:
+            self._stream_outcome(reason, False)
+            self.end(reason)
 
     def _stream_outcome(self, reason: str, failed: bool = False) -> None:
         """A stream knows how the session ends (a file delivered, or refused for its hash)

@@ -99,6 +99,26 @@ def test_resume_index_finds_only_the_same_file_and_survives_damage():
     assert index.remove("/d", "b.bin.part") is not None and index.records == []
 
 
+def test_a_pull_asked_again_of_the_same_party_finds_its_kept_part():
+    index = ResumeIndex()
+    pushed = PartRecord("/d", "a.bin.part", "a.bin", selector(), 400, 100.0)
+    pulled = PartRecord("/d", "a (1).bin.part", "a (1).bin", selector(), 500, 200.0,
+                        remote="bob@example.com")
+    index.put(pushed)
+    index.put(pulled)
+    assert index.find_wanted(FileSelector(name="a.bin"), "bob@example.com") is pulled
+    assert index.find_wanted(FileSelector(size=1000), "bob@example.com") is pulled
+    assert index.find_wanted(FileSelector(name="a.bin"), "eve@example.com") is None
+    assert index.find_wanted(FileSelector(name="b.bin"), "bob@example.com") is None
+    assert index.find_wanted(FileSelector(), "bob@example.com") is None  # asks for nothing
+    assert index.find_wanted(FileSelector(name="a.bin"), "") is None  # a push's part
+    again, problems = ResumeIndex.from_json(index.to_json())
+    assert problems == [] and [r.remote for r in again.records] == ["", "bob@example.com"]
+    assert "remote" not in pushed.to_dict()  # an index of before reads the same
+    bad = {**pulled.to_dict(), "remote": 5}
+    assert ResumeIndex.from_json(json.dumps({"parts": [bad]}))[1]
+
+
 def test_progress_at_most_four_a_second_and_one_at_the_end():
     meter = ProgressMeter(size=1000, now=0.0)
     reports = []

@@ -139,16 +139,85 @@ async def test_a_transfer_resumes_after_the_connection_was_cut(two, tmp_path):
             await resumed(a, b, source)
 
 
-async def test_a_transfer_cancelled_by_the_sender_says_so_at_both_ends(two, tmp_path):
+@pytest.mark.parametrize("who", ["sender", "receiver"])
+async def test_a_cancelled_transfer_says_so_at_both_ends(two, tmp_path, who):
     source = make_file(tmp_path / "stopped.bin", BIG)
     async with open_peer(two[0], FILE_TOPICS) as a, open_peer(two[1], FILE_TOPICS) as b:
         a_id, b_id = await answered(a, b, source)
         await half_way(b, b_id, BIG)
-        await a.call("sessions.end", id=a_id)
-        await a.state(a_id, "ended")
-        await b.state(b_id, "ended")
+        if who == "sender":
+            await a.call("sessions.end", id=a_id)
+        else:
+            await b.call("sessions.end", id=b_id)
+        # the session's end, not only the transfer's, says "cancelled" (not the hangup's
+        # own reason), at the end that hung up and at the other
+        assert (await a.state(a_id, "ended"))["reason"] == "cancelled"
+        assert (await b.state(b_id, "ended"))["reason"] == "cancelled"
         for peer, sid in ((a, a_id), (b, b_id)):
             stopped = await peer.events.wait("file.transfer", session=sid, state="cancelled")
             assert stopped["reason"], stopped
-        rows = (await b.call("history.files", session=b_id))["files"]
-        assert [r["result"] for r in rows] == ["cancelled"]
+            rows = (await peer.call("history.files", session=sid))["files"]
+            assert [r["result"] for r in rows] == ["cancelled"]
+
+
+@pytest.fixture
+def sharing(tmp_path: Path) -> Iterator[tuple[list[SipdProcess], Path]]:
+    """Two daemons sharing a folder holding a big file (files.share_dir)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    make_file(shared / "pulled big.bin", BIG)
+    settings = {**daemon_settings(), "files.share_dir": str(shared)}
+    with running(tmp_path / "daemons", settings) as started:
+        yield started, shared / "pulled big.bin"
+
+
+async def pull(a: DaemonPeer, b: DaemonPeer, name: str) -> str:
+    started = await a.call("files.request", account=a.id, to=b.uri("tcp"), name=name)
+    return started["id"]
+
+
+async def pull_resumed(a: DaemonPeer, b: DaemonPeer, source: Path) -> None:
+    """The same file asked for again arrives whole, only the missing range sent: the offer
+    carries the kept part's hash and a=file-range, the sharer sends from there."""
+    mark = b.events.mark()
+    a_id = await pull(a, b, source.name)
+    start = await a.events.wait("file.transfer", session=a_id, state="started")
+    size = (await trio.Path(source).stat()).st_size
+    assert 0 < start["offset"] < size
+    sent = await b.events.wait("file.transfer", direction="outgoing", state="started",
+                               since=mark)
+    assert sent["offset"] == start["offset"]
+    done = await a.events.wait("file.transfer", session=a_id, state="completed",
+                               timeout=TRANSFER_TIMEOUT)
+    assert done["hash"] == sha1_of(source) == sha1_of(done["path"])
+    assert Path(done["path"]).name == source.name
+    assert not list(Path(done["path"]).parent.glob("*.part"))
+    assert (await a.state(a_id, "ended"))["reason"] == "completed"
+
+
+async def test_a_pull_resumes_after_the_receiver_was_killed(sharing):
+    (puller, sharer), source = sharing
+    async with open_peer(sharer, FILE_TOPICS) as b:
+        async with open_peer(puller, FILE_TOPICS) as a:
+            a_id = await pull(a, b, source.name)
+            await half_way(a, a_id, BIG)
+            puller.signal(signal.SIGKILL)
+            puller.wait()
+        puller.start()
+        async with open_peer(puller, FILE_TOPICS) as a:
+            await pull_resumed(a, b, source)
+
+
+async def test_a_pull_resumes_after_the_connection_was_cut(sharing):
+    (puller, sharer), source = sharing
+    async with open_peer(puller, FILE_TOPICS) as a:
+        async with open_peer(sharer, FILE_TOPICS) as b:
+            a_id = await pull(a, b, source.name)
+            await half_way(a, a_id, BIG)
+            sharer.signal(signal.SIGKILL)  # the MSRP connection drops without a BYE
+            sharer.wait()
+        failed = await a.state(a_id, "failed")
+        assert failed["reason"].startswith("peer gone"), failed
+        sharer.start()
+        async with open_peer(sharer, FILE_TOPICS) as b:
+            await pull_resumed(a, b, source)

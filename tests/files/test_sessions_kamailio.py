@@ -30,14 +30,16 @@ async def test_a_file_between_accounts_registered_at_kamailio(kamailio_factory, 
 
 async def test_a_file_through_the_kamailio_msrp_relay(kamailio_factory, tmp_path):
     kamailio = kamailio_factory(tls=True, features={"msrp"})
-    # 300 KB: Kamailio's relay drops a frame when its TLS write queue toward the peer is full
-    # (tls ct_wq_max, 64 KB here), which a loaded machine reaches with a bigger file
-    source = make_file(tmp_path / "relayed.bin", 300_000)
+    # 10 MB in 2 KB frames: the test Kamailio queues up to 32 MB a connection (tcp and tls
+    # write queues), more than a burst the next hop is slow to read (tests/peers/kamailio.cfg.in)
+    source = make_file(tmp_path / "relayed.bin", 10 * 1024 * 1024)
     async with registered_user(tmp_path, kamailio, "alice", topics=TOPICS,
                                settings=msrp_settings(kamailio, "tls", True)) as alice, \
             registered_user(tmp_path, kamailio, "bob", topics=TOPICS,
                             settings=msrp_settings(kamailio, "tls", False)) as bob:
-        a_id, _, _ = await push(alice, bob, source, to=kamailio.aor("bob"))
+        a_id, _, done = await push(alice, bob, source, to=kamailio.aor("bob"))
+        assert done["hash"] == sha1_of(source) == sha1_of(done["path"])
+        assert (await alice.state(a_id, "ended"))["reason"] == "completed"
         line = (await alice.call("sessions.get", id=a_id))["lines"][0]
         assert line["local_path"][0].startswith(f"msrps://127.0.0.1:{kamailio.tls_port}/")
 

@@ -5,6 +5,7 @@ that port and captures the screen; the test checks the picture."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -21,6 +22,7 @@ from sipd.msrp.sdp import MsrpMedia, Setup
 from sipd.msrp.trio.endpoint import EndpointSettings, MsrpEndpoint
 from sipd.screen.sdp import ACCEPT_TYPES
 from sipd.screen.trio.bridge import (
+    BridgeEnd,
     ViewerPort,
     VncConnectError,
     bridge,
@@ -56,6 +58,14 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 @pytest.fixture
 def vnc_server(tmp_path):
     """Xvfb on a free display painted COLOUR, served by x11vnc on 127.0.0.1: its port."""
+    with start_vnc_server(tmp_path) as (port, _):
+        yield port
+
+
+@contextlib.contextmanager
+def start_vnc_server(tmp_path):
+    """(x11vnc's port, a function that stops x11vnc) for Xvfb painted COLOUR (skipped,
+    saying why, when a program is missing)."""
     missing = [p for p in PROGRAMS if shutil.which(p) is None]
     if missing or not VNCDO.exists():
         pytest.skip(f"missing {', '.join(missing) or 'vncdotool'} (tests/install-deps.sh, "
@@ -83,7 +93,11 @@ def vnc_server(tmp_path):
         colour = "#{:02x}{:02x}{:02x}".format(*COLOUR)
         subprocess.run(["xsetroot", "-display", f":{display}", "-solid", colour],
                        check=True, timeout=10)
-        yield port
+        def stop() -> None:
+            x11vnc.terminate()
+            x11vnc.wait(timeout=10)
+
+        yield port, stop
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -126,19 +140,19 @@ def dominant_colour(path: Path) -> tuple[int, int, int]:
 @pytest.mark.parametrize("transport", ["tcp", "tls"])
 async def test_a_viewer_sees_the_shared_screen(tmp_path, vnc_server, transport):
     capture = tmp_path / "capture.png"
-    reasons: dict[str, str] = {}
+    ends: dict[str, BridgeEnd] = {}
     async with trio.open_nursery() as nursery:
         sharer, viewer = await msrp_pair(nursery, tmp_path, transport)
 
         async def share() -> None:
             vnc = await connect_vnc_server("127.0.0.1", vnc_server)
-            reasons["share"] = await bridge(sharer, vnc)
+            ends["share"] = await bridge(sharer, vnc)
 
         async with ViewerPort() as port:
             nursery.start_soon(share)
 
             async def view() -> None:
-                reasons["view"] = await bridge(viewer, await port.accept())
+                ends["view"] = await bridge(viewer, await port.accept())
 
             nursery.start_soon(view)
             with trio.fail_after(60):
@@ -147,15 +161,15 @@ async def test_a_viewer_sees_the_shared_screen(tmp_path, vnc_server, transport):
                     capture_stdout=True, capture_stderr=True, check=False)
         assert result.returncode == 0, result.stderr.decode(errors="replace")
         with trio.fail_after(10):  # the viewer left: the viewing bridge ends, then the MSRP
-            while "view" not in reasons:
+            while "view" not in ends:
                 await trio.sleep(0.05)
-        await viewer.close(reasons["view"])
+        await viewer.close(ends["view"].reason)
         with trio.fail_after(10):
-            while "share" not in reasons:
+            while "share" not in ends:
                 await trio.sleep(0.05)
         nursery.cancel_scope.cancel()
-    assert "VNC side closed" in reasons["view"]
-    assert reasons["share"] == "connection closed by the peer"
+    assert "VNC side closed" in ends["view"].reason and ends["view"].vnc_side
+    assert ends["share"] == BridgeEnd("connection closed by the peer", vnc_side=False)
     assert dominant_colour(capture) == COLOUR
 
 

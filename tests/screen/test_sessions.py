@@ -82,6 +82,58 @@ async def test_screen_sharing_is_added_to_a_chat(a, b, vnc_server, tmp_path):
     viewer = await viewer_of(b, new["id"])
     sent = (await a.call("chat.send", session=started["id"], content="still here"))
     await b.wait("chat.message", session=new["id"], message_id=sent["message_id"])
+    mark_a, mark_b = a.events.mark(), b.events.mark()
     await capture(viewer, tmp_path / "added.png")
     assert dominant_colour(tmp_path / "added.png") == COLOUR
-    await a.state(started["id"], "ended")  # the viewer left: the session ends with it
+    # the viewer left: only the screen stream goes (B's re-INVITE, its line at port 0)
+    for peer, sid, by in ((b, new["id"], "local"), (a, started["id"], "remote")):
+        removed = await peer.wait("session.streams", id=sid, change="removed",
+                                  stream="screen-sharing")
+        assert removed["streams"] == ["chat"] and removed["by"] == by, removed
+    # the session and its chat live on
+    for peer, sid in ((a, started["id"]), (b, new["id"])):
+        got = await peer.call("sessions.get", id=sid)
+        assert got["state"] == "established" and got["streams"] == ["chat"], got
+    again = await b.call("chat.send", session=new["id"], content="and after")
+    await a.wait("chat.message", session=started["id"], message_id=again["message_id"])
+    assert not a.events.matching("session.state", since=mark_a, id=started["id"],
+                                 state="ended")
+    assert not b.events.matching("session.state", since=mark_b, id=new["id"], state="ended")
+    await a.call("sessions.end", id=started["id"])
+    await b.state(new["id"], "ended")
+
+
+async def test_the_shared_vnc_server_leaving_removes_only_the_screen(a, b, tmp_path):
+    """The sharing side's VNC server goes away (x11vnc stopped) in a chat + screen session:
+    A removes its screen line, the chat goes on."""
+    from tests.screen.test_bridge import start_vnc_server
+
+    with start_vnc_server(tmp_path) as (vnc_port, stop):
+        mark = b.events.mark()
+        started = await a.call("sessions.start", account=a.id, to=b.uri("tcp"),
+                               streams=["chat", "screen-sharing"],
+                               screen={"role": "share", "vnc": f"127.0.0.1:{vnc_port}"})
+        new = await b.events.wait("session.new", direction="incoming", since=mark)
+        await b.state(new["id"], "ringing")
+        await b.call("sessions.answer", id=new["id"])
+        await a.state(started["id"], "established")
+        host, port = (await viewer_of(b, new["id"])).rsplit(":", 1)
+        # a viewer that stays: it reads x11vnc's RFB greeting through both daemons
+        viewer = await trio.open_tcp_stream(host, int(port))
+        greeting = b""
+        with trio.fail_after(30):
+            while not greeting.endswith(b"\n"):
+                greeting += await viewer.receive_some(12)
+        assert greeting.startswith(b"RFB 003.")
+        await trio.to_thread.run_sync(stop)  # the VNC server A bridges to leaves
+        for peer, sid, by in ((a, started["id"], "local"), (b, new["id"], "remote")):
+            removed = await peer.wait("session.streams", id=sid, change="removed",
+                                      stream="screen-sharing")
+            assert removed["streams"] == ["chat"] and removed["by"] == by, removed
+        sent = await a.call("chat.send", session=started["id"], content="screen gone")
+        await b.wait("chat.message", session=new["id"], message_id=sent["message_id"])
+        got = await b.call("sessions.get", id=new["id"])
+        assert got["state"] == "established" and got["streams"] == ["chat"], got
+        await b.call("sessions.end", id=new["id"])
+        await a.state(started["id"], "ended")
+        await viewer.aclose()

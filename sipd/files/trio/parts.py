@@ -53,6 +53,9 @@ class PartStore:
     def find(self, selector: FileSelector) -> PartRecord | None:
         return self.index.find(selector)
 
+    def find_wanted(self, wanted: FileSelector, remote: str) -> PartRecord | None:
+        return self.index.find_wanted(wanted, remote)
+
     async def put(self, record: PartRecord) -> None:
         self.index.put(record)
         await self._save()

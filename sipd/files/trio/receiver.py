@@ -69,6 +69,7 @@ class FileReceiver:
         self.range = range  # what we ask the sender for (a=file-range)
         self.flush_bytes = FLUSH_BYTES
         self.path: str | None = None  # the final path, once finished
+        self.remote = ""  # the party a pull asked the file of (kept in its part's record)
         self._pending: list[bytes] = []
         self._pending_offset = 0
         self._pending_size = 0
@@ -95,6 +96,7 @@ class FileReceiver:
                 incoming = IncomingFile(size, needed_range(held, size), held=held)
                 receiver = cls(folder, resume.name, fd, selector, incoming, incoming.range)
                 receiver.part = resume.part
+                receiver.remote = resume.remote
                 if held:
                     await receiver._hash_kept(held)
                 return receiver
@@ -227,7 +229,7 @@ class FileReceiver:
     def record(self) -> PartRecord:
         """What a resume needs to know about this part."""
         return PartRecord(self.folder, self.part, self.name, self.selector, self.written,
-                          time.time())
+                          time.time(), self.remote)
 
     async def _discard(self) -> None:
         if self._closed:

@@ -7,6 +7,10 @@ receiver saves its part's record with each report (a resume after a crash starts
     outcome = await send_file(connection, source, content_type, on_progress)
     outcome = await receive_file(connection, receiver, on_progress, on_kept=store.put)
 
+A peer that answers every chunk 200 but never sends the success report asked for (it ignores
+Success-Report) has the file: the transfer is "completed" once it hangs up or the report's
+wait (MsrpSession.report_timeout) is over, rather than failed for want of the report.
+
 `Outcome.result` is "completed", "failed" (reason: the peer's failure report, a hash
 mismatch, a full disk) or "cut" (the connection ended first: `reason` says why). A cut
 receiver keeps its part for a resume (its record goes to `on_kept`).
@@ -20,7 +24,13 @@ from dataclasses import dataclass
 
 import trio
 
-from ...msrp.events import ChunkReceived, MessageAborted, MessageDelivered, MessageFailed
+from ...msrp.events import (
+    ChunkReceived,
+    MessageAborted,
+    MessageAnswered,
+    MessageDelivered,
+    MessageFailed,
+)
 from ...msrp.trio.connection import ConnectionClosed, MsrpConnection
 from ..progress import Progress, ProgressMeter
 from ..receiving import TransferRefused
@@ -31,6 +41,7 @@ from .sender import FileRangeSource
 log = logging.getLogger(__name__)
 
 BIND_WAIT = 10.0  # seconds a sender waits for its session to be bound before it sends anyway
+UNCONFIRMED = "completed"  # the reason of a file taken whole by a peer that sent no report
 TICK = 0.25  # seconds between looks at a sender's progress (4 reports a second at most)
 
 OnProgress = Callable[[Progress], None]
@@ -45,8 +56,10 @@ class Outcome:
 
 
 async def send_file(connection: MsrpConnection, source: FileRangeSource, content_type: str,
-                    on_progress: OnProgress, *, size: int) -> Outcome:
-    """Sends `source` as one message and waits for its fate (the success report)."""
+                    on_progress: OnProgress, *, size: int,
+                    on_answered: Callable[[], None] | None = None) -> Outcome:
+    """Sends `source` as one message and waits for its fate (the success report);
+    `on_answered` is called once every chunk was answered 200 (the peer has the file)."""
     start = size - source.size  # octets the receiver holds already (a resume)
     # The file waits for the session to be bound (the empty SEND answered): a relay that is
     # still connecting to the peer would otherwise see a burst of chunks it cannot forward
@@ -68,7 +81,16 @@ async def send_file(connection: MsrpConnection, source: FileRangeSource, content
 
         nursery.start_soon(tick)
         outcome = Outcome("cut", "the MSRP connection ended", start + source.sent)
+        answered = False  # every chunk answered 200: the peer took the whole file
         async for event in connection.events:
+            if isinstance(event, MessageAnswered) and event.message_id == message_id:
+                answered = source.changed is None
+                if answered and on_answered is not None:
+                    on_answered()
+                continue
+            if answered and isinstance(event, MessageFailed) \
+                    and event.message_id == message_id and event.code == 408:
+                break  # silent past the report's wait (below)
             if isinstance(event, MessageDelivered) and event.message_id == message_id:
                 if source.changed is not None:
                     outcome = Outcome("failed", source.changed, start + source.sent)
@@ -86,6 +108,12 @@ async def send_file(connection: MsrpConnection, source: FileRangeSource, content
                 outcome = Outcome("cut", event.reason, start + source.sent)
                 break
         nursery.cancel_scope.cancel()
+    if answered and outcome.result == "cut":
+        # A peer that sends no success report (RFC 4975 §7.1.2 says it must; some do not):
+        # every chunk was taken, and it hung up or stayed silent past the report's wait.
+        # The file is its; only its own check of it is unknown.
+        log.info("the file was taken whole but no success report came (%s)", outcome.reason)
+        outcome = Outcome("completed", UNCONFIRMED, size)
     on_progress(meter.finish(outcome.transferred, trio.current_time()))
     return outcome
 

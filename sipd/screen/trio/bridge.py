@@ -2,12 +2,12 @@
 
     # sharing: our screen's VNC server is the TCP side
     vnc = await connect_vnc_server("127.0.0.1", 5900)
-    reason = await bridge(connection, vnc)
+    end = await bridge(connection, vnc)       # end.reason; end.vnc_side: the VNC side left
 
     # viewing: a local VNC viewer connects to a loopback port we report
     async with ViewerPort() as port:          # port.port: tell the user (sessions.get)
         viewer = await port.accept()          # the first viewer; the port closes then
-        reason = await bridge(connection, viewer)
+        end = await bridge(connection, viewer)
 
 What the TCP side writes goes out as MSRP messages of application/x-rfb (one per read, at most
 `read_size` bytes, cut into the connection's chunks), Success-Report no and Failure-Report
@@ -15,11 +15,14 @@ partial, as python-sipsimple sends them; what arrives (chunks, or whole messages
 connection does not deliver chunks) is written to the TCP side in the order it came. Both
 ways are bounded: at most `max_unsent` messages wait in the MSRP session before the TCP side
 is read again, and the MSRP connection is not read while the TCP side does not take what came.
-`bridge` closes the TCP stream and returns why it ended; the MSRP connection stays its owner's
+`bridge` closes the TCP stream and returns why it ended, and whether the VNC (TCP) side
+ended it rather than the MSRP one; the MSRP connection stays its owner's
 (the stream kind closes it with that reason).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import trio
 
@@ -83,23 +86,33 @@ class ViewerPort:
         await self.aclose()
 
 
+@dataclass(frozen=True)
+class BridgeEnd:
+    reason: str
+    vnc_side: bool  # the VNC server or viewer left (or failed), not the MSRP connection
+
+    def __str__(self) -> str:
+        return self.reason
+
+
 async def bridge(connection: MsrpConnection, stream: trio.abc.Stream, *,
-                 read_size: int = READ_SIZE, max_unsent: int = MAX_UNSENT) -> str:
-    """Carries RFB both ways until either side ends; closes `stream`; returns the reason."""
+                 read_size: int = READ_SIZE, max_unsent: int = MAX_UNSENT) -> BridgeEnd:
+    """Carries RFB both ways until either side ends; closes `stream`; says why it ended."""
     reason = "closed"
+    vnc_side = False
 
     async def tcp_to_msrp(cancel: trio.CancelScope) -> None:
-        nonlocal reason
+        nonlocal reason, vnc_side
         session = connection.session
         while True:
             await connection.wait_sendable(max_unsent)
             try:
                 data = await stream.receive_some(read_size)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                reason = f"the VNC connection failed: {exc}"
+                reason, vnc_side = f"the VNC connection failed: {exc}", True
                 break
             if not data:
-                reason = "the VNC side closed its connection"
+                reason, vnc_side = "the VNC side closed its connection", True
                 break
             if connection.closed or session.closed_reason is not None:
                 reason = session.closed_reason or "the MSRP connection closed"
@@ -108,7 +121,7 @@ async def bridge(connection: MsrpConnection, stream: trio.abc.Stream, *,
         cancel.cancel()
 
     async def msrp_to_tcp(cancel: trio.CancelScope) -> None:
-        nonlocal reason
+        nonlocal reason, vnc_side
         async for event in connection.events:
             data = b""
             if isinstance(event, ChunkReceived):
@@ -125,7 +138,7 @@ async def bridge(connection: MsrpConnection, stream: trio.abc.Stream, *,
                 try:
                     await stream.send_all(data)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                    reason = f"the VNC connection failed: {exc}"
+                    reason, vnc_side = f"the VNC connection failed: {exc}", True
                     break
         else:
             reason = "the MSRP connection closed"
@@ -138,4 +151,4 @@ async def bridge(connection: MsrpConnection, stream: trio.abc.Stream, *,
     finally:
         with trio.CancelScope(shield=True):
             await stream.aclose()
-    return reason
+    return BridgeEnd(reason, vnc_side)

@@ -87,6 +87,10 @@ class StreamContext:
     # knows how the session should be remembered says so before the peer hangs up.
     end: Callable[[str], None] = field(default=lambda reason: None)
     outcome: Callable[[str, bool], None] = field(default=lambda reason, failed: None)
+    # A stream whose own work is over (a screen whose VNC side left) leaves its session
+    # (its index, why): its line is removed by a re-INVITE (port 0) when the session has
+    # other streams, which live on; the session ends with the reason when it was the last.
+    leave: Callable[[int, str], None] = field(default=lambda index, reason: None)
 
 
 class Stream(ABC):
@@ -133,6 +137,12 @@ class Stream(ABC):
     async def hold(self, held: bool) -> None:
         """Our side puts the stream on hold (or takes it off); the session re-offers."""
         self.held = held
+
+    def end_meaning(self) -> str | None:
+        """What a hangup (ours or the remote's) means for this stream's work, said as the
+        session's end reason instead of the hangup's own: a file transfer under way
+        "cancelled", one whose file the peer took whole "completed"; None: nothing."""
+        return None
 
     async def end(self, reason: str | None = None) -> None:
         """The session ends, or the stream's line was removed: free what it holds."""

@@ -19,7 +19,10 @@ size, type, hash, path?, state: started|completed|failed|cancelled, reason?} at 
 end of the transfer, and `file.progress` {session, direction, name, transferred, size, rate}
 at most 4 a second and once at the end. The session ends "completed", or fails with the
 reason (a hash mismatch, a full disk, the peer gone...); a cut transfer keeps its part, and
-the same file offered again resumes where it stopped.
+the same file offered again resumes where it stopped. A cut pull resumes the same way when
+the same file is asked again of the same party: our offer names the kept part's whole file
+(its hash too) and asks only for the missing octets with a=file-range (RFC 5547 §8). A
+hangup while the file is on its way ends the session "cancelled" at both ends.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ from ...files.trio.service import FilesService
 from ...files.trio.sharing import SharingRefused, find_shared
 from ...files.trio.transfer import Outcome, receive_file, send_file
 from ...msrp.sdp import MsrpMedia
+from ...sip.errors import SipParseError
+from ...sip.uri import parse_sip_uri
 from ...msrp.trio.connection import ConnectionClosed, MsrpConnection
 from ..sdp import MediaDescription, SessionDescription
 from .base import Stream, StreamContext, StreamRefused, StreamState
@@ -71,6 +76,16 @@ def is_pull(media: MediaDescription) -> bool:
     """A remote offer that asks for a file of ours (the offerer receives)."""
     direction = media.direction
     return direction is not None and str(direction) == "recvonly"
+
+
+def party(uri: str) -> str:
+    """Who a remote URI names, for finding a pull's kept part again: user and host (the port
+    and parameters of a contact address may change between two tries)."""
+    try:
+        parsed = parse_sip_uri(uri)
+    except SipParseError:
+        return uri
+    return f"{parsed.user or ''}@{parsed.host.lower()}"
 
 
 def describe(selector: FileSelector) -> dict[str, Any]:
@@ -140,6 +155,8 @@ class FileTransferStream(MsrpStream):
         self._direction_line = "sendonly"
         self._remote_line: MediaDescription | None = None
         self._conversing = False  # the transfer runs: it keeps its own part when cut
+        self._resuming_pull = False  # our pull offered a kept part's missing range
+        self._answered = False  # we sent the file and the peer answered every chunk 200
 
     def view(self) -> dict[str, Any]:
         view = super().view()
@@ -167,13 +184,37 @@ class FileTransferStream(MsrpStream):
                                     "files.request")
             if self.options.get("mode") == "pull":
                 self._direction_line = "recvonly"
-                self.file = FileTransferMedia(selector, transfer_id=new_transfer_id())
+                self.file = await self._resumed_pull(selector) or FileTransferMedia(
+                    selector, transfer_id=new_transfer_id())
             else:
                 self.sending = True
                 self.path = str(self.options["path"])
                 self.file = FileTransferMedia(selector, transfer_id=new_transfer_id(),
                                               disposition="attachment")
         return await super().offer()
+
+    async def _resumed_pull(self, wanted: FileSelector) -> FileTransferMedia | None:
+        """A pull of a file whose part we kept from the same party (a transfer cut, or this
+        daemon stopped): the offer names the whole file (with its hash, so only that file
+        answers) and asks only for the missing octets with a=file-range (RFC 5547 §8)."""
+        files = self._files()
+        record = files.parts.find_wanted(wanted, party(self.context.remote))
+        where = self.options.get("path")
+        if record is None or (where and str(where) != record.folder
+                              and os.path.dirname(str(where)) != record.folder):
+            return None
+        try:
+            receiver = await FileReceiver.create(record.folder, record.selector,
+                                                 resume=record)
+        except (OSError, ValueError):
+            return None
+        if receiver.transferred == 0:  # the part is gone: a fresh pull
+            await receiver.abort()
+            return None
+        receiver.remote = record.remote
+        self.receiver, self._resuming_pull = receiver, True
+        return FileTransferMedia(record.selector, transfer_id=new_transfer_id(),
+                                 range=receiver.range)
 
     async def answer(self, offer: SessionDescription,
                      offered: MediaDescription) -> MediaDescription:
@@ -283,12 +324,16 @@ class FileTransferStream(MsrpStream):
         self._announce("started", offset=size - source.size)
         try:
             return await send_file(connection, source, selector.type or DEFAULT_TYPE,
-                                   self._progress, size=size)
+                                   self._progress, size=size, on_answered=self._taken)
         finally:
             source.close()
 
     async def _receive(self, connection: MsrpConnection, remote: FileTransferMedia) -> Outcome:
         assert self.file is not None
+        if self._resuming_pull and self.receiver is not None \
+                and not self.receiver.selector.same_file(remote.selector):
+            return Outcome("failed", f"the peer offers {remote.selector.value()}, not the "
+                                     f"file whose part we resume", 0)
         if self.receiver is None:  # a pull of ours: the answer says which file comes
             wanted = self.file.selector
             got = remote.selector
@@ -300,11 +345,15 @@ class FileTransferStream(MsrpStream):
                 self.receiver = await self._open_receiver(got, self.options.get("path"))
             except StreamRefused as exc:
                 return Outcome("failed", str(exc), 0)
+            self.receiver.remote = party(self.context.remote)  # a cut pull resumes from this party
         self._announce("started", offset=self.receiver.transferred)
         files = self._files()
         return await receive_file(connection, self.receiver, self._progress,
                                   on_kept=files.parts.put,
                                   on_verified=lambda: self.context.outcome(COMPLETED, False))
+
+    def _taken(self) -> None:
+        self._answered = True
 
     def _progress(self, report: Progress) -> None:
         self.transferred = report.transferred
@@ -358,6 +407,16 @@ class FileTransferStream(MsrpStream):
             self._failed(outcome.reason)
         else:
             self.context.end(COMPLETED)
+
+    def end_meaning(self) -> str | None:
+        """A hangup, ours or the peer's, while the file is on its way cancels it: the session
+        ends "cancelled" at both ends (not with the hangup's own reason). Once the peer took
+        every chunk (200s) a hangup before its success report (one that sends none) ends a
+        transfer that is "completed"."""
+        if self.state is not StreamState.ACTIVE or self.outcome is not None \
+                or self.failure is not None:
+            return None
+        return COMPLETED if self._answered else "cancelled"
 
     async def end(self, reason: str | None = None) -> None:
         await super().end(reason)

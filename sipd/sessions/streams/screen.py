@@ -9,7 +9,9 @@ event {id, role, viewer}), or bridges to the "vnc" address given (a listening vi
 What the user asked goes in the session's stream options under "screen-sharing":
     {"role": "share" | "view", "vnc": "HOST:PORT"}
 An offer of ours without a role asks to view; an answer takes the other half of the offer.
-When the VNC side or the viewer leaves, the session ends with that reason.
+When the local VNC side (server or viewer) leaves, the screen stream leaves the session: its
+line is removed by a re-INVITE (port 0) and the other streams (a chat, audio) live on; a
+session with nothing else ends with that reason.
 """
 
 from __future__ import annotations
@@ -137,8 +139,11 @@ class ScreenStream(MsrpStream):
             self.connected.set()
             return str(exc)
         self.connected.set()
-        reason = await bridge(connection, vnc)
-        self.context.outcome(reason, False)
-        self.context.end(reason)
-        return reason
+        end = await bridge(connection, vnc)
+        if end.vnc_side:
+            # our VNC server or viewer left: the screen stream goes (the session's other
+            # streams live on), or the session when it had nothing else
+            self.context.leave(self.index, end.reason)
+            await self._ended.wait()
+        return end.reason  # else the peer closed: its BYE or re-INVITE follows (MsrpStream)
 
