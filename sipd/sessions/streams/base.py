@@ -87,6 +87,10 @@ class StreamContext:
     # knows how the session should be remembered says so before the peer hangs up.
     end: Callable[[str], None] = field(default=lambda reason: None)
     outcome: Callable[[str, bool], None] = field(default=lambda reason, failed: None)
+    # What a kind carried back to back over an internal SIP leg needs of its session's SIP
+    # side (the audio kind: sipd.sessions.streams.audio.stream.AudioSignalling); None for
+    # the others.
+    signalling: Any = None
 
 
 class Stream(ABC):

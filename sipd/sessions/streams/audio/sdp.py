@@ -16,7 +16,7 @@ from ...sdp import (WORKER_MEDIA_TYPES, MediaDescription, SDPError, SessionDescr
                   split_media)
 
 __all__ = ["SdpMismatch", "for_worker", "outside_offer", "outside_answer", "has_audio",
-           "holds", "parse", "layout_of"]
+           "holds", "parse", "layout_of", "outgoing_lines"]
 
 
 class SdpMismatch(ValueError):
@@ -90,6 +90,13 @@ def outside_answer(offer: SessionDescription, worker_answer: SessionDescription 
         raise SdpMismatch(f"cannot answer with the media engine's description: {exc}") \
             from None
     return bytes(versions.stamp(answer, only_if_changed=True))
+
+
+def outgoing_lines(worker: SessionDescription) -> list[MediaDescription]:
+    """The worker's m-lines as they go out: sanitised, each with its own c= and direction."""
+    merged = merge_offer(worker, [None] * len(worker.media),
+                         origin=SessionVersion("127.0.0.1").current())
+    return merged.media
 
 
 def holds(sdp: SessionDescription) -> bool:
