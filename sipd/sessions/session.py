@@ -136,10 +136,14 @@ class Session:
         self._done = trio.Event()
         self._moved = trio.Event()  # set (and replaced) each time a leg takes an input
         self._terminated = trio.Event()  # the state is ended or failed
-        # The audio lines, carried by a media worker (used when the session has audio).
-        self.audio = self._audio_stream()
+        # The audio lines, carried by a media worker: made when the session sets its audio
+        # up (none in a session without audio).
+        self.audio: AudioStream | None = None
 
-    def _audio_stream(self) -> AudioStream:
+    def _audio_stream(self, index: int) -> AudioStream:
+        """The session's audio stream, made once."""
+        if self.audio is not None:
+            return self.audio
         kind = self.context.streams.get(AUDIO) if AUDIO in self.context.streams \
             else AudioKind()
         context = self.stream_context()
@@ -148,8 +152,9 @@ class Session:
             spawn=self.start_soon, on_fed=self._legs_moved, allow=ALLOW,
             media_ended=self._media_over, answered=self._worker_answered,
             changed=self._check_done)
-        stream = kind.new_stream(context, 0)
+        stream = kind.new_stream(context, index)
         assert isinstance(stream, AudioStream)
+        self.audio = stream
         return stream
 
     def __repr__(self) -> str:
@@ -163,7 +168,7 @@ class Session:
     @property
     def media(self) -> LegDriver | None:
         """The internal leg to the media worker (None before it is set up)."""
-        return self.audio.leg
+        return self.audio.leg if self.audio is not None else None
 
     @property
     def local_lines(self) -> dict[int, MediaDescription]:
@@ -172,19 +177,20 @@ class Session:
 
     @property
     def on_hold(self) -> bool:
-        return self.audio.on_hold
+        return self.audio is not None and self.audio.on_hold
 
     @property
     def remote_hold(self) -> bool:
-        return self.audio.remote_hold
+        return self.audio is not None and self.audio.remote_hold
 
     @property
     def recording(self) -> str | None:
-        return self.audio.recording
+        return self.audio.recording if self.audio is not None else None
 
     @recording.setter
     def recording(self, path: str | None) -> None:
-        self.audio.recording = path
+        if self.audio is not None:
+            self.audio.recording = path
 
     def view(self) -> dict[str, Any]:
         view: dict[str, Any] = {"id": self.id, "account": self.account.id,
@@ -195,7 +201,7 @@ class Session:
         if self.reason is not None:
             view["reason"] = self.reason
         view.update(on_hold=self.on_hold, remote_hold=self.remote_hold,
-                    media={k: v for k, v in self.audio.info.items()
+                    media={k: v for k, v in (self.audio.info if self.audio else {}).items()
                            if k not in ("event", "call", "session")},
                     recording=self.recording, started=self.created,
                     audio_device=self.audio_device,
@@ -212,7 +218,7 @@ class Session:
         return {"interval": timer.interval, "refresher": "us" if timer.we_refresh else "them"}
 
     async def rtp_counters(self) -> dict[str, Any] | None:
-        return await self.audio.rtp_counters()
+        return await self.audio.rtp_counters() if self.audio is not None else None
 
     def _publish_state(self, state: SessionState, code: int | None = None,
                        reason: str | None = None) -> None:
@@ -265,7 +271,7 @@ class Session:
     @property
     def exchanging(self) -> bool:
         """Whether an offer exchange is under way on either leg (or between them)."""
-        return self.audio.forwarding or any(
+        return (self.audio is not None and self.audio.forwarding) or any(
             not leg.closed and not leg.session.terminated and not leg.session.can_reinvite
             for leg in (self.outside, self.media) if leg is not None)
 
@@ -315,15 +321,17 @@ class Session:
         if self._done.is_set():
             return
         outside_over = self.outside is None or self.outside.session.terminated
-        if self.terminated and outside_over and self.audio.over:
-            self.audio.close()
+        if self.terminated and outside_over and (self.audio is None or self.audio.over):
+            if self.audio is not None:
+                self.audio.close()
             self._done.set()
 
     def _fail(self, code: int, reason: str) -> None:
         """The session failed before the outside leg could decide it."""
         self._publish_state(SessionState.FAILED, code, reason)
         self._lines_follow(SessionState.FAILED)
-        self.audio.end_media(code)
+        if self.audio is not None:
+            self.audio.end_media(code)
         self._check_done()
 
     # -- outgoing ------------------------------------------------------------------------------
@@ -341,14 +349,16 @@ class Session:
             if not self._uses_worker:
                 self._invite_remote(to, targets)
                 return None
-            await self.audio.allocate()
+            audio = self._audio_stream(self.streams.index(AUDIO) if AUDIO in self.streams
+                                       else 0)
+            await audio.allocate()
             if self.terminated:
-                self.audio.release()
+                audio.release()
                 return self._fail(487, "cancelled")
             # The worker's INVITE sends ours from its own task (`on_worker_invite` calls
             # `_placing`): waking this task first would cost a trip through the scheduler.
             self._placing = lambda: self._invite_remote(to, targets)
-            await self.audio.worker_calls_us()
+            await audio.worker_calls_us()
             self._invite_remote(to, targets)  # unless done: a failure, the timeout
         except LocationError as exc:
             self._fail(404 if exc.reason == LocationError.NXDOMAIN else 503, str(exc))
@@ -382,8 +392,8 @@ class Session:
         if self.terminated or self.outside is not None:
             return None
         try:
-            if self._uses_worker and self.audio.worker_offer is None:
-                return self._fail(500, self.audio.failure
+            if self._uses_worker and (self.audio is None or self.audio.worker_offer is None):
+                return self._fail(500, (self.audio and self.audio.failure)
                                   or "the media engine did not place its call")
             self._send_invite(to, self.failover.first_target(to, targets))
         except Exception as exc:  # noqa: BLE001 - a bug fails this session, not the daemon
@@ -399,6 +409,14 @@ class Session:
             self.outside = previous
             raise
 
+    def _first_offer(self) -> bytes:
+        """Our INVITE's offer: the worker's audio (when the session has audio) and the other
+        streams' lines, in the order of `streams`."""
+        if self.audio is not None:
+            return self.audio.outside_offer(self._local_lines, len(self.streams))
+        return sdp.outside_offer(None, self.versions, lines=self._local_lines,
+                                 count=len(self.streams))
+
     def _send_invite(self, to: SipUri, target: Target) -> None:
         self._transport = target.transport
         addresses = self.context.addresses
@@ -408,7 +426,7 @@ class Session:
             routes=[r for r in (proxy_route(self.account),) if r is not None],
             headers=[("Allow", ALLOW), SUPPORTED, *self.extra_headers,
                      *expires_header(outgoing_limit(self.context.policy.no_answer_timeout))],
-            body=self.audio.outside_offer(self._local_lines, len(self.streams)),
+            body=self._first_offer(),
             content_type=SDP_TYPE)
         session = InviteSession(timers=self.context.timers,
                                 session_timer=self.context.policy.session_timer())
@@ -474,23 +492,27 @@ class Session:
         if self._plan is not None and not await self._answer_lines(leg, self._plan):
             return
         if self._plan is not None and not self._plan.uses_media_worker:
-            self._accept(leg, self.audio.outside_answer(self._remote_offer, None,
-                                                        self._local_lines))
+            self._accept(leg, sdp.outside_answer(self._remote_offer, None, self.versions,
+                                                 self._local_lines))
             return
+        audio = self._audio_stream(next(
+            (line.index for line in self._plan.accepted
+             if line.kind is not None and line.kind.uses_media_worker), 0)
+            if self._plan is not None else 0)
         try:
-            await self.audio.allocate()
+            await audio.allocate()
         except Exception as exc:
             if not leg.session.terminated:
                 self.end_reason = f"media unavailable: {exc}"
                 leg.feed(leg.session.reject(503, leg.now(), reason="Media Unavailable"))
             raise
         if leg.session.terminated:  # cancelled meanwhile
-            self.audio.release()
+            audio.release()
             return
         if self._remote_offer is None:
-            await self._answer_with_offer(leg)
+            await self._answer_with_offer(leg, audio)
             return
-        self.audio.invite_worker(self._remote_offer)
+        audio.invite_worker(self._remote_offer)
 
     async def _answer_lines(self, leg: LegDriver, plan: AnswerPlan) -> bool:
         """The lines of the offer that streams of other kinds than the worker's audio take:
@@ -526,9 +548,9 @@ class Session:
     def _lines_follow(self, state: SessionState) -> None:
         """The streams of other kinds start once the call is up, and end with it."""
         outside = self.outside
-        if state is SessionState.ESTABLISHED and self._uses_worker:
+        if self.audio is not None and state is SessionState.ESTABLISHED:
             self.audio.state = StreamState.ACTIVE
-        elif state in _LEAVING:
+        elif self.audio is not None and state in _LEAVING:
             self.audio.state = StreamState.ENDED
         if state is SessionState.ESTABLISHED and self.lines and outside is not None:
             try:
@@ -555,20 +577,20 @@ class Session:
                     stream.state = StreamState.ENDED
                     self.start_soon(stream.end, self.end_reason or self.reason)
 
-    async def _answer_with_offer(self, leg: LegDriver) -> None:
+    async def _answer_with_offer(self, leg: LegDriver, audio: AudioStream) -> None:
         """An INVITE without offer: the worker's offer goes out in our 200, the remote's
         answer comes in its ACK and goes back to the worker in our 200 to it."""
         try:
-            await self.audio.worker_calls_us()
+            await audio.worker_calls_us()
         except MediaWorkerError as exc:
             self.end(f"media unavailable: {exc}")
             raise
         if leg.session.terminated:
             return
         try:
-            if self.audio.worker_offer is None:
+            if audio.worker_offer is None:
                 raise sdp.SdpMismatch("no SDP")
-            offer = self.audio.outside_offer({}, 1)
+            offer = audio.outside_offer({}, 1)
         except sdp.SdpMismatch as exc:
             self.end(f"the media engine made no offer: {exc}")
             return
@@ -634,7 +656,7 @@ class Session:
     # -- commands ------------------------------------------------------------------------------
     def _audio_up(self, cmd: str) -> AudioStream:
         """The audio stream, for a command to its worker (SessionStateError: not now)."""
-        if self.terminated or not self.audio.usable:
+        if self.terminated or self.audio is None or not self.audio.usable:
             raise SessionStateError(f"the call is {self.state.value} and has no media to "
                                     f"{cmd.replace('_', ' ')}")
         return self.audio
@@ -652,7 +674,7 @@ class Session:
         return int(reply["port"])
 
     async def stop_web_audio(self) -> None:
-        if not self.terminated and self.audio.usable:
+        if not self.terminated and self.audio is not None and self.audio.usable:
             await self.audio.command("stop_web_audio")
 
     async def record(self, path: str) -> None:
@@ -701,6 +723,9 @@ class Session:
     # -- the media worker ----------------------------------------------------------------------
     def on_worker_invite(self, incoming: IncomingRequest) -> None:
         """The worker's INVITE that `place` (or an offerless answer) asked for."""
+        if self.audio is None:
+            incoming.respond_nowait(482, "Loop Detected")  # we asked for none
+            return
         if not self.audio.on_worker_invite(incoming):
             return
         if self.terminated:
@@ -709,12 +734,14 @@ class Session:
             self._placing()  # our INVITE to the remote party, from this task (`place`)
 
     def on_worker_event(self, event: dict[str, Any]) -> None:
-        self.audio.on_worker_event(event)
+        if self.audio is not None:
+            self.audio.on_worker_event(event)
 
     def media_lost(self, reason: str) -> None:
         """The worker carrying this session is gone: end the outside call with its reason."""
         log.warning("session %s: %s", self.id, reason)
-        self.audio.lost()
+        if self.audio is not None:
+            self.audio.lost()
         if not self.terminated:
             self.end_failed = True
             self.end(reason)
@@ -728,23 +755,32 @@ class Session:
                 return  # an earlier attempt's, or the INVITE goes to the next target
             self._publish_state(action.state, action.code, action.reason)
             self._lines_follow(action.state)
-            if action.state is SessionState.RINGING and session.role is Role.UAC:
+            if self.audio is None:
+                pass
+            elif action.state is SessionState.RINGING and session.role is Role.UAC:
                 self.audio.ringing()
             elif action.state in TERMINAL_STATES:
                 self.audio.end_media(action.code)
             self._check_done()
         elif isinstance(action, RemoteSdp):
-            if action.kind in ("early", "answer") and self.audio.awaits_remote_answer:
+            audio = self.audio
+            if audio is None:
+                pass
+            elif action.kind in ("early", "answer") and audio.awaits_remote_answer:
                 # Our INVITE's answer (outgoing), or the answer to our offer in the ACK of
                 # our 200 (an offerless incoming INVITE): the worker's INVITE waits for it.
-                self._pass_remote_answer(action.sdp, early=action.kind == "early")
+                self._pass_remote_answer(audio, action.sdp, early=action.kind == "early")
             elif action.kind == "answer":
-                self.audio.answer_in_ack(leg, action.sdp)  # of an offerless re-INVITE
+                audio.answer_in_ack(leg, action.sdp)  # of an offerless re-INVITE
         elif isinstance(action, OfferReceived):
-            if not self.changes.offer_from(leg, action.sdp):
+            if self.changes.offer_from(leg, action.sdp):
+                pass
+            elif self.audio is not None:
                 self.audio.offer_from(leg, action.sdp)
+            else:
+                self._offer_nobody_takes(leg, action.sdp)
         elif isinstance(action, ReinviteCompleted):
-            if not self.changes.completed(leg, action):
+            if not self.changes.completed(leg, action) and self.audio is not None:
                 self.audio.forwarded(leg, action)
         elif isinstance(action, DtmfReceived):
             self.context.publish("session.dtmf", {"id": self.id, "digit": action.digit,
@@ -756,10 +792,26 @@ class Session:
         elif isinstance(action, InDialogResponse):
             self.transfers.on_response(action)
 
-    def _pass_remote_answer(self, body: bytes, *, early: bool) -> None:
+    def _offer_nobody_takes(self, leg: LegDriver, body: bytes | None) -> None:
+        """A re-INVITE of a session without audio that no stream took (StreamChanges took
+        those that add, remove or update streams): a refresh, or one without offer, is
+        answered with what we have; another while a proposal waits gets 491."""
+        session, now = leg.session, leg.now()
+        if body is None or (session.remote_sdp and not sdp.changes(session.remote_sdp, body)):
+            leg.feed(session.answer_reinvite(session.local_sdp or b"", now))
+            return
+        try:
+            sdp.parse(body)
+        except sdp.SdpMismatch as exc:
+            leg.feed(session.reject_reinvite(
+                488, now, headers=[("Warning", warning_value(str(exc)))]))
+            return
+        leg.feed(session.reject_reinvite(491, now))
+
+    def _pass_remote_answer(self, audio: AudioStream, body: bytes, *, early: bool) -> None:
         """The remote's answer (in a 183 or the 2xx) to our INVITE: to the worker."""
         try:
-            self.audio.remote_answer(body, early=early)
+            audio.remote_answer(body, early=early)
         except sdp.SdpMismatch as exc:
             if not early:
                 self.end_reason = f"unusable answer: {exc}"
@@ -767,13 +819,13 @@ class Session:
 
     def _worker_answered(self, worker_answer: bytes) -> None:
         """The worker answered the remote's offer (incoming call): our 200 to the remote."""
-        outside = self.outside
+        outside, audio = self.outside, self.audio
+        assert audio is not None
         if outside is None or outside.session.terminated:
-            self.audio.end_media(None)
+            audio.end_media(None)
             return
         try:
-            answer = self.audio.outside_answer(self._remote_offer, worker_answer,
-                                               self._local_lines)
+            answer = audio.outside_answer(self._remote_offer, worker_answer, self._local_lines)
         except sdp.SdpMismatch as exc:
             self.end_reason = str(exc)
             outside.feed(outside.session.reject(488, outside.now()))

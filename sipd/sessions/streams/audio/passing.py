@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable
 from sipd.sip.builder import warning_value
 
 from ...invite.events import ReinviteCompleted
-from ...sdp import MediaDescription, SessionDescription, SessionVersion, media_changed
+from ...sdp import MediaDescription, SessionDescription, SessionVersion
 from . import sdp
 from .codecs import missing_codecs
 
@@ -70,7 +70,7 @@ class OfferPassing:
         """A re-INVITE on `leg`: answered on its own when it changes nothing, else passed as
         a re-INVITE on the other leg."""
         session, now = leg.session, leg.now()
-        if body is None or (session.remote_sdp and not _changes(session.remote_sdp, body)):
+        if body is None or (session.remote_sdp and not sdp.changes(session.remote_sdp, body)):
             # An offerless re-INVITE, or a refresh: what we have is still our answer/offer.
             self._answer_due = (leg, session.remote_sdp) if body is None else None
             leg.feed(session.answer_reinvite(session.local_sdp or b"", now))
@@ -109,7 +109,7 @@ class OfferPassing:
             self._answer_due = due  # not the answer that one waits for
             return
         previous = due[1]
-        if previous and not _changes(previous, body):
+        if previous and not sdp.changes(previous, body):
             return
         other = self._other(leg)
         if other is None or other.closed or not other.session.can_reinvite:
@@ -166,9 +166,3 @@ class OfferPassing:
             self.remote_hold = held
             self._on_hold("remote", held)
 
-
-def _changes(previous: bytes, body: bytes) -> bool:
-    try:
-        return media_changed(sdp.parse(previous), sdp.parse(body))
-    except sdp.SdpMismatch:
-        return True

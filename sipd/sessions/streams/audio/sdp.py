@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Mapping
 
 from ...sdp import (WORKER_MEDIA_TYPES, MediaDescription, SDPError, SessionDescription,
-                  SessionVersion, held_by_remote, merge_answer, merge_offer, parse_sdp,
-                  split_media)
+                  SessionVersion, held_by_remote, media_changed, merge_answer, merge_offer,
+                  parse_sdp, split_media)
 
 __all__ = ["SdpMismatch", "for_worker", "outside_offer", "outside_answer", "has_audio",
-           "holds", "parse", "layout_of", "outgoing_lines"]
+           "holds", "parse", "layout_of", "outgoing_lines", "changes"]
 
 
 class SdpMismatch(ValueError):
@@ -102,3 +102,11 @@ def outgoing_lines(worker: SessionDescription) -> list[MediaDescription]:
 def holds(sdp: SessionDescription) -> bool:
     """Whether the writer of this offer puts the audio on hold."""
     return held_by_remote(sdp)
+
+
+def changes(previous: bytes, body: bytes) -> bool:
+    """Whether `body` changes the media `previous` described (unreadable: it does)."""
+    try:
+        return media_changed(parse(previous), parse(body))
+    except SdpMismatch:
+        return True

@@ -97,6 +97,11 @@ class AudioStream(Stream):
         return self.worker.leg
 
     @property
+    def worker_id(self) -> str | None:
+        """Which media worker carries the call (None: none yet)."""
+        return getattr(self.worker.worker, "id", None)
+
+    @property
     def on_hold(self) -> bool:
         return self.offers.on_hold
 
