@@ -3,17 +3,33 @@ in-memory SIP pair with the scripted media worker (no daemon, no pjsua2, virtual
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import trio
 
+from sipd.media.supervisor import MediaUnavailable
 from sipd.sessions.errors import InvalidSessionParam, SessionStateError
 from sipd.sessions.invite.events import SessionState
 from sipd.sessions.sdp import parse_sdp
 from sipd.sessions.streams import StreamState
 from sipd.sessions.streams.audio.stream import AudioStream
+from sipd.sip.builder import build_request
+from sipd.sip.dialog import Dialog
+from sipd.sip.header_values import Address
+from sipd.sip.uri import SipUri
 
-from .memory import REMOTE_PORT, WORKER_PORT, Harness, audio_sdp
-from .test_session import DUMMY, established, idle, incoming_call, outgoing_call, with_dummy
+from .memory import REMOTE_PORT, SESSION_PORT, WORKER_PORT, ClientHandle, Harness, audio_sdp, target
+from .test_session import (
+    ALICE,
+    BOB,
+    DUMMY,
+    established,
+    idle,
+    incoming_call,
+    outgoing_call,
+    with_dummy,
+)
 
 
 async def test_an_answered_call_carries_its_audio_as_one_stream(nursery, autojump_clock):
@@ -142,3 +158,64 @@ async def test_a_worker_invite_nobody_asked_for_is_refused(nursery, autojump_clo
     await h.worker.wait(lambda: h.worker.parties[-1].session.terminated)
     assert f"482 INVITE {WORKER_PORT}" in h.net.log
     assert h.worker.parties[-1].session.code == 482 and session.audio is None
+
+
+async def test_a_worker_refusing_to_call_fails_the_call_503(nursery, autojump_clock):
+    h = Harness(nursery)
+    h.worker.refuse_call = "no free call slot"
+    session = h.open("outgoing")
+    session.start_soon(session.place, BOB)
+    await h.wait(lambda: session.terminated)
+    assert (session.state, session.code) == (SessionState.FAILED, 503)
+    assert session.reason == "media unavailable: no free call slot"
+    assert not h.remote.parties  # nothing went out
+    await h.forgotten.wait()
+
+
+async def test_an_answer_without_a_worker_refuses_the_caller_503(nursery, autojump_clock):
+    h = Harness(nursery)
+    session = await incoming_call(h)
+
+    async def no_worker(session_id: str) -> None:
+        raise MediaUnavailable("the media engine is not running: test")
+
+    h.worker.allocate = no_worker  # type: ignore[method-assign]
+    with pytest.raises(MediaUnavailable):
+        await session.answer()
+    call = h.remote.call
+    await h.remote.wait(lambda: call.session.terminated)
+    assert call.session.code == 503 and session.terminated
+    assert session.reason == "media unavailable: the media engine is not running: test"
+
+
+async def test_an_offerless_invite_gets_the_workers_offer_and_its_answer_goes_back(
+        nursery, autojump_clock):
+    h = Harness(nursery)
+    session = h.open("incoming")
+    contact = Address(SipUri("127.0.0.1", user="remote", port=REMOTE_PORT))
+    invite = build_request("INVITE", ALICE, from_=contact, to=Address(ALICE),
+                           contact=contact)  # no offer: ours comes in the 200
+    handle: ClientHandle = await h.remote.stack.start_client_transaction(
+        invite, target(SESSION_PORT))
+    responses: list[Any] = []
+    handle.listen(lambda response: (responses.append(response),
+                                    h.publish("test.response", {})))
+    await h.wait(lambda: "ringing" in h.states())
+    assert session.streams == ["audio"]
+    await session.answer()
+    await h.wait(lambda: any(r.status == 200 for r in responses))
+    ok = next(r for r in responses if r.status == 200)
+    offer = parse_sdp(ok.body)
+    assert [(m.type, m.port) for m in offer.media] == [("audio", 40000)]  # the worker's
+    assert [cmd for cmd, _ in h.worker.commands] == ["call"]  # it called us with it
+    worker = h.worker.parties[-1]
+    assert "established" not in worker.states()  # its INVITE waits for the remote's answer
+    dialog = Dialog.create_as_uac(invite, ok)
+    assert invite.cseq is not None
+    ack = dialog.create_ack(invite.cseq.number, body=audio_sdp("remote"),
+                            content_type="application/sdp")
+    await h.remote.stack.send_stateless(ack, target(SESSION_PORT))
+    await h.wait_state("established")
+    await h.worker.wait(lambda: "established" in worker.states())
+    assert session.audio is not None and session.audio.answered
+    assert b"m=audio 4000 " in (worker.session.remote_sdp or b"")  # the answer in the ACK
