@@ -2,11 +2,17 @@
 (the outside leg) and the streams it carries, one per m-line, with an explicit state
 (`SessionState`: calling, ringing, early, established, ending, ended, failed).
 
-The pieces are objects the session holds: its streams (`AudioStream`, the audio carried by a
-media worker on an internal leg, sipd.sessions.streams.audio.stream, and one stream per
-other m-line), `InviteFailover` (the next located target,
-sipd.sessions.failover) and `Transfers` (REFER, sipd.sessions.transfer). What it may use of
-the daemon is a `SessionContext` (sipd.sessions.context). Audio is carried back to back:
+The pieces are objects the session holds: its streams, made by their kinds
+(sipd.sessions.streams): `lines`, one stream per m-line of the kinds that answer for their own
+line (chat, file transfer, screen sharing...), and `audio`, the `AudioStream` that carries
+all the audio lines through one media worker call on an internal leg
+(sipd.sessions.streams.audio.stream; None in a session without audio); `StreamChanges`
+(streams added and removed once it is up, sipd.sessions.proposals), `InviteFailover` (the
+next located target, sipd.sessions.failover) and `Transfers` (REFER,
+sipd.sessions.transfer). What it may use of the daemon is a `SessionContext`
+(sipd.sessions.context); what the audio stream may use of the session, an
+`AudioSignalling`. The session drives the outside leg and tells the audio stream what it
+brings; audio is carried back to back:
 
 Outgoing (`place`): a worker slot is allocated and the worker is told to `call` our internal
 URI; its INVITE (tagged with X-Sipd-Session) brings its audio offer. That offer, sanitised,
