@@ -78,7 +78,8 @@ from .sdp import MediaDescription, SessionVersion
 from .streams import (AnswerPlan, AudioKind, NothingAccepted, Stream, StreamContext,
                       StreamRefused, StreamState, plan_answer)
 from .streams.audio import AUDIO, sdp
-from .streams.audio.stream import AudioSignalling, AudioStream, answer_other
+from .streams.audio.stream import (AudioSignalling, AudioStream, answer_other, dtmf_digits,
+                                   playable_file, recordable_file)
 from .transfer import Transfers, attended_target
 
 log = logging.getLogger(__name__)
@@ -668,7 +669,8 @@ class Session:
         return self.audio
 
     async def play(self, path: str, loop: bool = False) -> None:
-        await self._audio_up("play").play(path, loop)
+        file = playable_file(path)  # a bad path says so before a call that is not up
+        await self._audio_up("play").play(file, loop)
 
     async def web_audio(self, peer: str) -> int:
         """Carry the call's audio as UDP datagrams with `peer` (127.0.0.1:PORT, the web
@@ -684,10 +686,11 @@ class Session:
             await self.audio.command("stop_web_audio")
 
     async def record(self, path: str) -> None:
-        await self._audio_up("record").record(path)
+        file = recordable_file(path)
+        await self._audio_up("record").record(file)
 
     async def send_dtmf(self, digits: str) -> None:
-        await self._audio_up("dtmf").send_dtmf(digits)
+        await self._audio_up("dtmf").send_dtmf(dtmf_digits(digits))
 
     async def hold(self, held: bool) -> None:
         if self.state is not SessionState.ESTABLISHED:

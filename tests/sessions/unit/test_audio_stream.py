@@ -125,7 +125,8 @@ async def test_the_workers_events_are_published_for_its_session(nursery, autojum
     assert await session.rtp_counters() == {"sent": 1}
 
 
-async def test_a_session_without_audio_has_no_audio_stream(nursery, autojump_clock):
+async def test_a_session_without_audio_has_no_audio_stream(nursery, autojump_clock,
+                                                            tmp_path):
     kind, registry = with_dummy()
     h = Harness(nursery, streams=registry)
     body = audio_sdp("remote").split(b"m=audio")[0] + DUMMY.encode()
@@ -134,8 +135,10 @@ async def test_a_session_without_audio_has_no_audio_stream(nursery, autojump_clo
     await h.wait_state("established")
     assert session.audio is None and session.media is None
     assert not session.on_hold and session.recording is None
-    with pytest.raises(SessionStateError, match="has no media to play"):
-        await session.play("/tmp/x.wav")
+    with pytest.raises(InvalidSessionParam, match="not an absolute path"):
+        await session.play("x.wav")  # a bad path says so first, as on any call
+    with pytest.raises(SessionStateError, match="has no media to record"):
+        await session.record(str(tmp_path / "call.wav"))
     with pytest.raises(SessionStateError, match="no media to hold"):
         await session.hold(True)
     # the remote's session refresh (the same description) is answered with ours

@@ -313,24 +313,17 @@ class AudioStream(Stream):
         """The worker's latest call.media event."""
         return self.worker.info
 
-    async def play(self, path: str, loop: bool = False) -> None:
-        file = _absolute(path)
-        _checked(check_playable, file)
+    async def play(self, file: str, loop: bool = False) -> None:
+        """Plays a WAV file into the call (`file` checked by `playable_file`)."""
         await self.command("play", file=file, loop=loop)
 
-    async def record(self, path: str) -> None:
-        file = _absolute(path)
-        _checked(check_recordable, file)
+    async def record(self, file: str) -> None:
+        """Records the call to a WAV file (`file` checked by `recordable_file`)."""
         await self.command("record", file=file)
         self.recording = file
 
     async def send_dtmf(self, digits: str) -> None:
-        if not digits or not set(digits) <= DTMF_DIGITS:
-            raise InvalidSessionParam("digits", f"DTMF digits are 0-9, *, # and A-D, not "
-                                                f"{digits!r}")
-        if len(digits) > MAX_DTMF_DIGITS:
-            raise InvalidSessionParam("digits", f"at most {MAX_DTMF_DIGITS} DTMF digits at a "
-                                                f"time, not {len(digits)}")
+        """Sends DTMF digits (checked by `dtmf_digits`)."""
         try:
             await self.command("dtmf", digits=digits)
         except MediaWorkerError as exc:
@@ -355,6 +348,32 @@ def answer_other(action: InDialogRequest, allow: str) -> None:
         ref.respond_nowait(200, "OK", headers=[("Allow", allow)])
     else:
         ref.respond_nowait(501, "Not Implemented", headers=[("Allow", allow)])
+
+
+def playable_file(path: str) -> str:
+    """The file `play` takes (InvalidSessionParam: why not), checked before the worker sees
+    it."""
+    file = _absolute(path)
+    _checked(check_playable, file)
+    return file
+
+
+def recordable_file(path: str) -> str:
+    """The file `record` writes (InvalidSessionParam: why it cannot)."""
+    file = _absolute(path)
+    _checked(check_recordable, file)
+    return file
+
+
+def dtmf_digits(digits: str) -> str:
+    """Digits `send_dtmf` takes (InvalidSessionParam: why not)."""
+    if not digits or not set(digits) <= DTMF_DIGITS:
+        raise InvalidSessionParam("digits", f"DTMF digits are 0-9, *, # and A-D, not "
+                                            f"{digits!r}")
+    if len(digits) > MAX_DTMF_DIGITS:
+        raise InvalidSessionParam("digits", f"at most {MAX_DTMF_DIGITS} DTMF digits at a "
+                                            f"time, not {len(digits)}")
+    return digits
 
 
 def _checked(check: Callable[[str], None], path: str) -> None:
