@@ -398,7 +398,7 @@ class SessionManager:
                 call.media_lost(reason)
         for call in list(self._calls.values()):
             # A recording the worker was still closing (its call just ended): it never will.
-            worker = getattr(call.worker.worker, "id", None)
+            worker = call.audio.worker_id if call.audio is not None else None
             if call.recording is not None and worker == data.get("worker"):
                 self.publish("session.recording", {"id": call.id, "path": call.recording,
                                                    "complete": False, "reason": reason})

@@ -7,7 +7,7 @@ changes a stream's line in a way the stream can follow (a chat peer's new relay 
 
 Only changes of the streams other than audio are handled here: the audio lines of our
 description stay as they are (the media worker is not asked), so an offer that also changes
-the audio goes the usual way (sipd.sessions.offers), which answers lines it has no stream for
+the audio goes the usual way (the audio stream, sipd.sessions.streams.audio.passing), which answers lines it has no stream for
 with port 0. The session holds one StreamChanges and hands it the outside leg's re-INVITE
 offers and the outcome of its own re-INVITEs first.
 """
@@ -98,7 +98,7 @@ class StreamChanges:
         return sdp.parse(leg.session.local_sdp)
 
     def _send(self, description: SessionDescription) -> bytes:
-        return bytes(self.session.offers.out_versions.stamp(description))
+        return bytes(self.session.versions.stamp(description))
 
     # -- the remote's re-INVITEs ---------------------------------------------------------------
     def offer_from(self, leg: LegDriver, body: bytes | None) -> bool:

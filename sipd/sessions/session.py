@@ -2,11 +2,17 @@
 (the outside leg) and the streams it carries, one per m-line, with an explicit state
 (`SessionState`: calling, ringing, early, established, ending, ended, failed).
 
-The pieces are objects the session holds: `WorkerLeg` (the audio stream's media worker and
-its internal leg, sipd.sessions.streams.audio.worker), `OfferPassing` (later offers between
-the legs, sipd.sessions.offers), `InviteFailover` (the next located target,
-sipd.sessions.failover) and `Transfers` (REFER, sipd.sessions.transfer). What it may use of
-the daemon is a `SessionContext` (sipd.sessions.context). Audio is carried back to back:
+The pieces are objects the session holds: its streams, made by their kinds
+(sipd.sessions.streams): `lines`, one stream per m-line of the kinds that answer for their own
+line (chat, file transfer, screen sharing...), and `audio`, the `AudioStream` that carries
+all the audio lines through one media worker call on an internal leg
+(sipd.sessions.streams.audio.stream; None in a session without audio); `StreamChanges`
+(streams added and removed once it is up, sipd.sessions.proposals), `InviteFailover` (the
+next located target, sipd.sessions.failover) and `Transfers` (REFER,
+sipd.sessions.transfer). What it may use of the daemon is a `SessionContext`
+(sipd.sessions.context); what the audio stream may use of the session, an
+`AudioSignalling`. The session drives the outside leg and tells the audio stream what it
+brings; audio is carried back to back:
 
 Outgoing (`place`): a worker slot is allocated and the worker is told to `call` our internal
 URI; its INVITE (tagged with X-Sipd-Session) brings its audio offer. That offer, sanitised,
@@ -33,7 +39,6 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import trio
@@ -51,7 +56,7 @@ from sipd.sip.uri import SipUri
 
 from .context import SessionContext
 from .driver import Hop, LegDriver
-from .errors import InvalidSessionParam, SessionStateError
+from .errors import SessionStateError
 from .failover import InviteFailover
 from .invite.events import (
     TERMINAL_STATES,
@@ -67,15 +72,14 @@ from .invite.events import (
     StateChanged,
 )
 from .invite.session import InviteSession
-from .offers import OfferPassing
 from .proposals import StreamChanges
 from .ring_limit import RingLimit, expires_header, incoming_limit, outgoing_limit
-from .sdp import MediaDescription
-from .streams import (AnswerPlan, NothingAccepted, Stream, StreamContext, StreamRefused,
-                      StreamState, plan_answer)
+from .sdp import MediaDescription, SessionVersion
+from .streams import (AnswerPlan, AudioKind, NothingAccepted, Stream, StreamContext,
+                      StreamRefused, StreamState, plan_answer)
 from .streams.audio import AUDIO, sdp
-from .streams.audio.files import MediaFileError, check_playable, check_recordable
-from .streams.audio.worker import WorkerLeg
+from .streams.audio.stream import (AudioSignalling, AudioStream, answer_other, dtmf_digits,
+                                   playable_file, recordable_file)
 from .transfer import Transfers, attended_target
 
 log = logging.getLogger(__name__)
@@ -86,10 +90,6 @@ SDP_TYPE = "application/sdp"
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, MESSAGE, REFER, NOTIFY"
 SUPPORTED = ("Supported", "replaces")  # RFC 3891, in our INVITEs and 2xx (sessions.transfer)
 SETTLE_WAIT = 5.0  # seconds a hold waits for an offer exchange in progress
-DTMF_DIGITS = frozenset("0123456789*#ABCD")
-# pjmedia queues at most 32 digits per call (its tx_dtmf_buf) and refuses a request that
-# would fill it with PJ_ETOOMANY.
-MAX_DTMF_DIGITS = 31
 _EARLY = (SessionState.CALLING, SessionState.RINGING, SessionState.EARLY)
 _LEAVING = (SessionState.ENDING, SessionState.ENDED, SessionState.FAILED)
 
@@ -125,17 +125,11 @@ class Session:
         # "web" (a web page's microphone and speaker, over its audio channel: sipd/web).
         self.audio_device = "null"
         self.outside: LegDriver | None = None
-        self.worker = WorkerLeg(session_id, context, on_event=self._media_event,
-                                spawn=self.start_soon, on_fed=self._legs_moved, allow=ALLOW)
-        self.offers = OfferPassing(session_id, lambda: (self.outside, self.worker.leg),
-                                   context.media.audio_codecs, self._hold_changed,
-                                   outside_address=context.addresses.media_address,
-                                   other_lines=lambda: dict(self._local_lines))
+        self.versions = SessionVersion(context.addresses.media_address)  # our o= outside
         self.failover = InviteFailover(session_id, context.locator, self._invite_elsewhere)
         self.transfers = Transfers(self)  # REFER out and in (sessions.transfer)
         self.changes = StreamChanges(self)  # streams added and removed once it is up
         self._answer = Answer.WAITING
-        self._media_answered = False  # the internal INVITE has its 2xx (ours or the worker's)
         self._remote_offer: Any = None  # parsed offer of an incoming call
         self._plan: AnswerPlan | None = None  # which kind answers which line of it
         # The streams of kinds other than the worker's audio, by m-line, and our lines.
@@ -149,6 +143,26 @@ class Session:
         self._done = trio.Event()
         self._moved = trio.Event()  # set (and replaced) each time a leg takes an input
         self._terminated = trio.Event()  # the state is ended or failed
+        # The audio lines, carried by a media worker: made when the session sets its audio
+        # up (none in a session without audio).
+        self.audio: AudioStream | None = None
+
+    def _audio_stream(self, index: int) -> AudioStream:
+        """The session's audio stream, made once."""
+        if self.audio is not None:
+            return self.audio
+        kind = self.context.streams.get(AUDIO) if AUDIO in self.context.streams \
+            else AudioKind()
+        context = self.stream_context()
+        context.signalling = AudioSignalling(
+            self.context, lambda: self.outside, self.versions, lambda: dict(self._local_lines),
+            spawn=self.start_soon, on_fed=self._legs_moved, allow=ALLOW,
+            media_ended=self._media_over, answered=self._worker_answered,
+            changed=self._check_done)
+        stream = kind.new_stream(context, index)
+        assert isinstance(stream, AudioStream)
+        self.audio = stream
+        return stream
 
     def __repr__(self) -> str:
         return f"<Session {self.id} {self.direction} {self.state.value}>"
@@ -161,7 +175,7 @@ class Session:
     @property
     def media(self) -> LegDriver | None:
         """The internal leg to the media worker (None before it is set up)."""
-        return self.worker.leg
+        return self.audio.leg if self.audio is not None else None
 
     @property
     def local_lines(self) -> dict[int, MediaDescription]:
@@ -170,19 +184,20 @@ class Session:
 
     @property
     def on_hold(self) -> bool:
-        return self.offers.on_hold
+        return self.audio is not None and self.audio.on_hold
 
     @property
     def remote_hold(self) -> bool:
-        return self.offers.remote_hold
+        return self.audio is not None and self.audio.remote_hold
 
     @property
     def recording(self) -> str | None:
-        return self.worker.recording
+        return self.audio.recording if self.audio is not None else None
 
     @recording.setter
     def recording(self, path: str | None) -> None:
-        self.worker.recording = path
+        if self.audio is not None:
+            self.audio.recording = path
 
     def view(self) -> dict[str, Any]:
         view: dict[str, Any] = {"id": self.id, "account": self.account.id,
@@ -193,7 +208,7 @@ class Session:
         if self.reason is not None:
             view["reason"] = self.reason
         view.update(on_hold=self.on_hold, remote_hold=self.remote_hold,
-                    media={k: v for k, v in self.worker.info.items()
+                    media={k: v for k, v in (self.audio.info if self.audio else {}).items()
                            if k not in ("event", "call", "session")},
                     recording=self.recording, started=self.created,
                     audio_device=self.audio_device,
@@ -210,7 +225,7 @@ class Session:
         return {"interval": timer.interval, "refresher": "us" if timer.we_refresh else "them"}
 
     async def rtp_counters(self) -> dict[str, Any] | None:
-        return await self.worker.rtp_counters()
+        return await self.audio.rtp_counters() if self.audio is not None else None
 
     def _publish_state(self, state: SessionState, code: int | None = None,
                        reason: str | None = None) -> None:
@@ -235,10 +250,6 @@ class Session:
         detail = " ".join(str(part) for part in (code, reason) if part is not None)
         log.info("session %s: %s%s", self.id, state.value, f" ({detail})" if detail else "")
         self.context.publish("session.state", data)
-
-    def _hold_changed(self, originator: str, held: bool) -> None:
-        self.context.publish("session.hold", {"id": self.id, "originator": originator,
-                                              "on_hold": held})
 
     def stream_context(self) -> StreamContext:
         """What this session's streams see of it."""
@@ -283,7 +294,7 @@ class Session:
     @property
     def exchanging(self) -> bool:
         """Whether an offer exchange is under way on either leg (or between them)."""
-        return self.offers.forwarding or any(
+        return (self.audio is not None and self.audio.forwarding) or any(
             not leg.closed and not leg.session.terminated and not leg.session.can_reinvite
             for leg in (self.outside, self.media) if leg is not None)
 
@@ -333,16 +344,17 @@ class Session:
         if self._done.is_set():
             return
         outside_over = self.outside is None or self.outside.session.terminated
-        if self.terminated and outside_over and self.worker.over:
-            self.worker.close()
-            self.worker.release()
+        if self.terminated and outside_over and (self.audio is None or self.audio.over):
+            if self.audio is not None:
+                self.audio.close()
             self._done.set()
 
     def _fail(self, code: int, reason: str) -> None:
         """The session failed before the outside leg could decide it."""
         self._publish_state(SessionState.FAILED, code, reason)
         self._lines_follow(SessionState.FAILED)
-        self._end_media(code)
+        if self.audio is not None:
+            self.audio.end_media(code)
         self._check_done()
 
     # -- outgoing ------------------------------------------------------------------------------
@@ -360,14 +372,16 @@ class Session:
             if not self._uses_worker:
                 self._invite_remote(to, targets)
                 return None
-            await self.worker.allocate()
+            audio = self._audio_stream(self.streams.index(AUDIO) if AUDIO in self.streams
+                                       else 0)
+            await audio.allocate()
             if self.terminated:
-                self.worker.release()
+                audio.release()
                 return self._fail(487, "cancelled")
             # The worker's INVITE sends ours from its own task (`on_worker_invite` calls
             # `_placing`): waking this task first would cost a trip through the scheduler.
             self._placing = lambda: self._invite_remote(to, targets)
-            await self.worker.calls_us()
+            await audio.worker_calls_us()
             self._invite_remote(to, targets)  # unless done: a failure, the timeout
         except LocationError as exc:
             self._fail(404 if exc.reason == LocationError.NXDOMAIN else 503, str(exc))
@@ -401,8 +415,8 @@ class Session:
         if self.terminated or self.outside is not None:
             return None
         try:
-            if self._uses_worker and self.worker.offer is None:
-                return self._fail(500, self.worker.failure
+            if self._uses_worker and (self.audio is None or self.audio.worker_offer is None):
+                return self._fail(500, (self.audio and self.audio.failure)
                                   or "the media engine did not place its call")
             self._send_invite(to, self.failover.first_target(to, targets))
         except Exception as exc:  # noqa: BLE001 - a bug fails this session, not the daemon
@@ -418,8 +432,15 @@ class Session:
             self.outside = previous
             raise
 
+    def _first_offer(self) -> bytes:
+        """Our INVITE's offer: the worker's audio (when the session has audio) and the other
+        streams' lines, in the order of `streams`."""
+        if self.audio is not None:
+            return self.audio.outside_offer(self._local_lines, len(self.streams))
+        return sdp.outside_offer(None, self.versions, lines=self._local_lines,
+                                 count=len(self.streams))
+
     def _send_invite(self, to: SipUri, target: Target) -> None:
-        worker_offer = sdp.parse(self.worker.offer) if self._uses_worker else None
         self._transport = target.transport
         addresses = self.context.addresses
         invite = build_request(
@@ -428,8 +449,7 @@ class Session:
             routes=[r for r in (proxy_route(self.account),) if r is not None],
             headers=[("Allow", ALLOW), SUPPORTED, *self.extra_headers,
                      *expires_header(outgoing_limit(self.context.policy.no_answer_timeout))],
-            body=sdp.outside_offer(worker_offer, self.offers.out_versions,
-                                   lines=self._local_lines, count=len(self.streams)),
+            body=self._first_offer(),
             content_type=SDP_TYPE)
         session = InviteSession(timers=self.context.timers,
                                 session_timer=self.context.policy.session_timer())
@@ -495,23 +515,27 @@ class Session:
         if self._plan is not None and not await self._answer_lines(leg, self._plan):
             return
         if self._plan is not None and not self._plan.uses_media_worker:
-            self._accept(leg, sdp.outside_answer(self._remote_offer, None,
-                                                 self.offers.out_versions, self._local_lines))
+            self._accept(leg, sdp.outside_answer(self._remote_offer, None, self.versions,
+                                                 self._local_lines))
             return
+        audio = self._audio_stream(next(
+            (line.index for line in self._plan.accepted
+             if line.kind is not None and line.kind.uses_media_worker), 0)
+            if self._plan is not None else 0)
         try:
-            await self.worker.allocate()
+            await audio.allocate()
         except Exception as exc:
             if not leg.session.terminated:
                 self.end_reason = f"media unavailable: {exc}"
                 leg.feed(leg.session.reject(503, leg.now(), reason="Media Unavailable"))
             raise
         if leg.session.terminated:  # cancelled meanwhile
-            self.worker.release()
+            audio.release()
             return
         if self._remote_offer is None:
-            await self._answer_with_offer(leg)
+            await self._answer_with_offer(leg, audio)
             return
-        self.worker.invite(sdp.for_worker(self._remote_offer, self.offers.in_versions))
+        audio.invite_worker(self._remote_offer)
 
     async def _answer_lines(self, leg: LegDriver, plan: AnswerPlan) -> bool:
         """The lines of the offer that streams of other kinds than the worker's audio take:
@@ -547,6 +571,10 @@ class Session:
     def _lines_follow(self, state: SessionState) -> None:
         """The streams of other kinds start once the call is up, and end with it."""
         outside = self.outside
+        if self.audio is not None and state is SessionState.ESTABLISHED:
+            self.audio.state = StreamState.ACTIVE
+        elif self.audio is not None and state in _LEAVING:
+            self.audio.state = StreamState.ENDED
         if state is SessionState.ESTABLISHED and self.lines and outside is not None:
             try:
                 remote = sdp.parse(outside.session.remote_sdp).media
@@ -572,18 +600,20 @@ class Session:
                     stream.state = StreamState.ENDED
                     self.start_soon(stream.end, self.end_reason or self.reason)
 
-    async def _answer_with_offer(self, leg: LegDriver) -> None:
+    async def _answer_with_offer(self, leg: LegDriver, audio: AudioStream) -> None:
         """An INVITE without offer: the worker's offer goes out in our 200, the remote's
         answer comes in its ACK and goes back to the worker in our 200 to it."""
         try:
-            await self.worker.calls_us()
+            await audio.worker_calls_us()
         except MediaWorkerError as exc:
             self.end(f"media unavailable: {exc}")
             raise
         if leg.session.terminated:
             return
         try:
-            offer = sdp.outside_offer(sdp.parse(self.worker.offer), self.offers.out_versions)
+            if audio.worker_offer is None:
+                raise sdp.SdpMismatch("no SDP")
+            offer = audio.outside_offer({}, 1)
         except sdp.SdpMismatch as exc:
             self.end(f"the media engine made no offer: {exc}")
             return
@@ -647,17 +677,16 @@ class Session:
         leg.feed(leg.session.end(leg.now()))
 
     # -- commands ------------------------------------------------------------------------------
-    async def _command(self, cmd: str, **fields: Any) -> dict[str, Any]:
-        """A control command about this session's audio to its worker."""
-        if self.terminated or not self.worker.usable:
+    def _audio_up(self, cmd: str) -> AudioStream:
+        """The audio stream, for a command to its worker (SessionStateError: not now)."""
+        if self.terminated or self.audio is None or not self.audio.usable:
             raise SessionStateError(f"the call is {self.state.value} and has no media to "
                                     f"{cmd.replace('_', ' ')}")
-        return await self.worker.command(cmd, **fields)
+        return self.audio
 
     async def play(self, path: str, loop: bool = False) -> None:
-        file = _absolute(path)
-        _checked(check_playable, file)
-        await self._command("play", file=file, loop=loop)
+        file = playable_file(path)  # a bad path says so before a call that is not up
+        await self._audio_up("play").play(file, loop)
 
     async def web_audio(self, peer: str) -> int:
         """Carry the call's audio as UDP datagrams with `peer` (127.0.0.1:PORT, the web
@@ -665,41 +694,26 @@ class Session:
         if self.audio_device != "web":
             raise SessionStateError('the call was not started or answered with audio_device '
                                     '"web"')
-        reply = await self._command("web_audio", peer=peer)
+        reply = await self._audio_up("web_audio").command("web_audio", peer=peer)
         return int(reply["port"])
 
     async def stop_web_audio(self) -> None:
-        if not self.terminated and self.worker.usable:
-            await self._command("stop_web_audio")
+        if not self.terminated and self.audio is not None and self.audio.usable:
+            await self.audio.command("stop_web_audio")
 
     async def record(self, path: str) -> None:
-        file = _absolute(path)
-        _checked(check_recordable, file)
-        await self._command("record", file=file)
-        self.recording = file
+        file = recordable_file(path)
+        await self._audio_up("record").record(file)
 
     async def send_dtmf(self, digits: str) -> None:
-        if not digits or not set(digits) <= DTMF_DIGITS:
-            raise InvalidSessionParam("digits", f"DTMF digits are 0-9, *, # and A-D, not "
-                                                f"{digits!r}")
-        if len(digits) > MAX_DTMF_DIGITS:
-            raise InvalidSessionParam("digits", f"at most {MAX_DTMF_DIGITS} DTMF digits at a "
-                                                f"time, not {len(digits)}")
-        try:
-            await self._command("dtmf", digits=digits)
-        except MediaWorkerError as exc:
-            if "ETOOMANY" not in str(exc):
-                raise
-            raise SessionStateError(f"the digits sent before are still going out (at most "
-                                    f"{MAX_DTMF_DIGITS} wait at a time); send these once they "
-                                    f"have gone") from None
+        await self._audio_up("dtmf").send_dtmf(dtmf_digits(digits))
 
     async def hold(self, held: bool) -> None:
         if self.state is not SessionState.ESTABLISHED:
             raise SessionStateError(f"the call is {self.state.value}; only an established "
                                     f"call can be put on hold or taken off it")
         await self.settled()
-        await self._command("hold" if held else "unhold")
+        await self._audio_up("hold" if held else "unhold").hold(held)
 
     def check_established(self, what: str) -> None:
         leg = self.outside
@@ -734,25 +748,25 @@ class Session:
     # -- the media worker ----------------------------------------------------------------------
     def on_worker_invite(self, incoming: IncomingRequest) -> None:
         """The worker's INVITE that `place` (or an offerless answer) asked for."""
-        if not self.worker.on_invite(incoming):
+        if self.audio is None:
+            incoming.respond_nowait(482, "Loop Detected")  # we asked for none
+            return
+        if not self.audio.on_worker_invite(incoming):
             return
         if self.terminated:
-            self._end_media(487)
+            self.audio.end_media(487)
         if self._placing is not None:
             self._placing()  # our INVITE to the remote party, from this task (`place`)
 
     def on_worker_event(self, event: dict[str, Any]) -> None:
-        if event.get("event") == "call.rtp_timeout":  # the remote's media stopped: it is gone
-            if self.state is SessionState.ESTABLISHED:
-                self.end_failed = True
-                self.end("no media from the remote party")
-            return
-        self.worker.on_worker_event(event)
+        if self.audio is not None:
+            self.audio.on_worker_event(event)
 
     def media_lost(self, reason: str) -> None:
         """The worker carrying this session is gone: end the outside call with its reason."""
         log.warning("session %s: %s", self.id, reason)
-        self.worker.lost()
+        if self.audio is not None:
+            self.audio.lost()
         if not self.terminated:
             self.end_failed = True
             self.end(reason)
@@ -766,130 +780,101 @@ class Session:
                 return  # an earlier attempt's, or the INVITE goes to the next target
             self._publish_state(action.state, action.code, action.reason)
             self._lines_follow(action.state)
-            if action.state is SessionState.RINGING and session.role is Role.UAC:
-                self._media_feed(lambda m, now: m.ring(now))
+            if self.audio is None:
+                pass
+            elif action.state is SessionState.RINGING and session.role is Role.UAC:
+                self.audio.ringing()
             elif action.state in TERMINAL_STATES:
-                self._end_media(action.code)
+                self.audio.end_media(action.code)
             self._check_done()
         elif isinstance(action, RemoteSdp):
-            media = self.media
-            if action.kind in ("early", "answer") and media is not None \
-                    and media.session.role is Role.UAS and not self._media_answered:
+            audio = self.audio
+            if audio is None:
+                pass
+            elif action.kind in ("early", "answer") and audio.awaits_remote_answer:
                 # Our INVITE's answer (outgoing), or the answer to our offer in the ACK of
                 # our 200 (an offerless incoming INVITE): the worker's INVITE waits for it.
-                self._pass_remote_answer(action.sdp, early=action.kind == "early")
+                self._pass_remote_answer(audio, action.sdp, early=action.kind == "early")
             elif action.kind == "answer":
-                self.offers.answer_in_ack(leg, action.sdp)  # of an offerless re-INVITE
+                audio.answer_in_ack(leg, action.sdp)  # of an offerless re-INVITE
         elif isinstance(action, OfferReceived):
-            if not self.changes.offer_from(leg, action.sdp):
-                self.offers.offer_from(leg, action.sdp)
+            if self.changes.offer_from(leg, action.sdp):
+                pass
+            elif self.audio is not None:
+                self.audio.offer_from(leg, action.sdp)
+            else:
+                self._offer_nobody_takes(leg, action.sdp)
         elif isinstance(action, ReinviteCompleted):
-            if not self.changes.completed(leg, action):
-                self.offers.forwarded(leg, action)
+            if not self.changes.completed(leg, action) and self.audio is not None:
+                self.audio.forwarded(leg, action)
         elif isinstance(action, DtmfReceived):
             self.context.publish("session.dtmf", {"id": self.id, "digit": action.digit,
                                                   "method": "sip_info",
                                                   "duration": action.duration})
         elif isinstance(action, InDialogRequest):
             if not self.transfers.on_request(action):
-                _answer_other(action)
+                answer_other(action, ALLOW)
         elif isinstance(action, InDialogResponse):
             self.transfers.on_response(action)
 
-    def _pass_remote_answer(self, body: bytes, *, early: bool) -> None:
+    def _offer_nobody_takes(self, leg: LegDriver, body: bytes | None) -> None:
+        """A re-INVITE of a session without audio that no stream took (StreamChanges took
+        those that add, remove or update streams): a refresh, or one without offer, is
+        answered with what we have; another while a proposal waits gets 491."""
+        session, now = leg.session, leg.now()
+        if body is None or (session.remote_sdp and not sdp.changes(session.remote_sdp, body)):
+            leg.feed(session.answer_reinvite(session.local_sdp or b"", now))
+            return
+        try:
+            sdp.parse(body)
+        except sdp.SdpMismatch as exc:
+            leg.feed(session.reject_reinvite(
+                488, now, headers=[("Warning", warning_value(str(exc)))]))
+            return
+        leg.feed(session.reject_reinvite(491, now))
+
+    def _pass_remote_answer(self, audio: AudioStream, body: bytes, *, early: bool) -> None:
         """The remote's answer (in a 183 or the 2xx) to our INVITE: to the worker."""
         try:
-            worker_sdp = sdp.for_worker(sdp.parse(body), self.offers.in_versions)
+            audio.remote_answer(body, early=early)
         except sdp.SdpMismatch as exc:
             if not early:
                 self.end_reason = f"unusable answer: {exc}"
                 self.end()
-            return
-        if early:
-            self._media_feed(lambda m, now: m.progress(worker_sdp, now))
-        else:
-            self._media_answered = True
-            self._media_feed(lambda m, now: m.accept(worker_sdp, now))
 
-    # -- media leg events ----------------------------------------------------------------------
-    def _media_event(self, leg: LegDriver, action: Any) -> None:
-        session = leg.session
-        if isinstance(action, StateChanged):
-            if action.state in TERMINAL_STATES:
-                self._media_over(action)
-            self._check_done()
-        elif isinstance(action, RemoteSdp):
-            if action.kind == "offer":  # the worker's INVITE (outgoing call)
-                self.worker.offer = action.sdp
-            elif action.kind == "answer" and session.role is Role.UAC \
-                    and not self._media_answered:
-                self._media_answered = True
-                self._answer_outside(action.sdp)
-            elif action.kind == "answer":
-                self.offers.answer_in_ack(leg, action.sdp)  # of an offerless re-INVITE
-        elif isinstance(action, OfferReceived):
-            self.offers.offer_from(leg, action.sdp)
-        elif isinstance(action, ReinviteCompleted):
-            self.offers.forwarded(leg, action)
-        elif isinstance(action, InDialogRequest):
-            _answer_other(action)
-
-    def _answer_outside(self, worker_answer: bytes) -> None:
+    def _worker_answered(self, worker_answer: bytes) -> None:
         """The worker answered the remote's offer (incoming call): our 200 to the remote."""
-        outside = self.outside
+        outside, audio = self.outside, self.audio
+        assert audio is not None
         if outside is None or outside.session.terminated:
-            self._end_media(None)
+            audio.end_media(None)
             return
         try:
-            answer = sdp.outside_answer(self._remote_offer, sdp.parse(worker_answer),
-                                        self.offers.out_versions, self._local_lines)
+            answer = audio.outside_answer(self._remote_offer, worker_answer, self._local_lines)
         except sdp.SdpMismatch as exc:
             self.end_reason = str(exc)
             outside.feed(outside.session.reject(488, outside.now()))
             return
         self._accept(outside, answer)
 
-    def _media_over(self, action: StateChanged) -> None:
+    def _media_over(self, code: int | None, reason: str | None) -> None:
+        """The worker's call ended: so does the outside call."""
         outside = self.outside
         if outside is None:
             if not self.terminated and self.direction == "outgoing":
-                detail = " ".join(str(p) for p in (action.code, action.reason) if p is not None)
-                self._fail(action.code or 500, f"the media engine ended the call "
-                                               f"({detail or 'no reason'})")
+                detail = " ".join(str(p) for p in (code, reason) if p is not None)
+                self._fail(code or 500, f"the media engine ended the call "
+                                        f"({detail or 'no reason'})")
             return
         if outside.session.terminated:
             return
         if self.end_reason is None:
-            detail = " ".join(str(p) for p in (action.code, action.reason) if p is not None)
+            detail = " ".join(str(p) for p in (code, reason) if p is not None)
             self.end_reason = f"the media engine ended the call ({detail or 'no reason'})"
         if outside.session.role is Role.UAS and self._answer is not Answer.SENT:
-            code = 488 if action.code == 488 else 500
-            outside.feed(outside.session.reject(code, outside.now()))
+            outside.feed(outside.session.reject(488 if code == 488 else 500, outside.now()))
         else:
             outside.feed(outside.session.end(outside.now()))
-
-    def _media_feed(self, step: Any) -> None:
-        media = self.media
-        if media is None or media.closed or media.session.terminated:
-            return
-        try:
-            media.feed(step(media.session, media.now()))
-        except InviteSessionError as exc:
-            log.warning("session %s: internal leg: %s", self.id, exc)
-
-    def _end_media(self, code: int | None) -> None:
-        media = self.media
-        if media is None or media.closed or media.session.terminated:
-            return
-        session = media.session
-        if session.role is Role.UAS and not self._media_answered:
-            final = code if code is not None and 300 <= code <= 699 else 487
-            try:
-                media.feed(session.reject(final, media.now()))
-                return
-            except InviteSessionError:
-                pass
-        media.feed(session.end(media.now()))
 
     # -- routing toward the remote party -------------------------------------------------------
     async def _outside_route(self, request: Request) -> Hop:
@@ -920,27 +905,3 @@ class Session:
         if not leg.closed:
             leg.feed(leg.session.cancelled(leg.now(), already_answered=True))
 
-
-def _answer_other(action: InDialogRequest) -> None:
-    """Requests in a dialog that no part of sipd handles yet."""
-    ref = action.ref
-    if not isinstance(ref, IncomingRequest) or ref.transaction is None or ref.answered:
-        return
-    if action.request.method == "OPTIONS":
-        ref.respond_nowait(200, "OK", headers=[("Allow", ALLOW)])
-    else:
-        ref.respond_nowait(501, "Not Implemented", headers=[("Allow", ALLOW)])
-
-
-def _checked(check: Callable[[str], None], path: str) -> None:
-    try:
-        check(path)
-    except MediaFileError as exc:
-        raise InvalidSessionParam("path", str(exc)) from None
-
-
-def _absolute(path: str) -> str:
-    if not path or not Path(path).is_absolute():
-        raise InvalidSessionParam("path", f"{path!r} is not an absolute path (the daemon's "
-                                          f"working directory means nothing to a client)")
-    return path

@@ -91,6 +91,10 @@ class StreamContext:
     # (its index, why): its line is removed by a re-INVITE (port 0) when the session has
     # other streams, which live on; the session ends with the reason when it was the last.
     leave: Callable[[int, str], None] = field(default=lambda index, reason: None)
+    # What a kind carried back to back over an internal SIP leg needs of its session's SIP
+    # side (the audio kind: sipd.sessions.streams.audio.stream.AudioSignalling); None for
+    # the others.
+    signalling: Any = None
 
 
 class Stream(ABC):

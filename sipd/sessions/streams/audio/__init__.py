@@ -1,13 +1,12 @@
 """The audio kind: RTP audio carried by a media worker (pjsua2) on an internal SIP leg.
 
-The session's audio m-lines go, with the session-level lines, to the worker in an internal
-INVITE dialog (`sdp.for_worker`); the worker's description comes back sanitised and merged
-into the session's in m-line order (`sdp.outside_offer`, `sdp.outside_answer`). An offered
-audio line whose codecs the workers lack is refused before anything rings (`codecs`); the
-files of play and record are checked before a worker sees them (`files`). The worker leg
-itself, its internal dialog and control commands, is `worker.WorkerLeg`, which the session
-holds and drives back to back with its outside dialog (the audio m-lines all go to the one
-worker call, so the session passes them as a group rather than through `new_stream`).
+A session's audio lines are one `AudioStream` (`stream`): the worker leg (`worker.WorkerLeg`,
+its internal INVITE dialog and control commands), the later offers passed between it and the
+outside leg (`passing.OfferPassing`), and the split and merge of the descriptions (`sdp`:
+the audio m-lines go, with the session-level lines, to the worker; its description comes
+back sanitised and merged into the session's in m-line order). An offered audio line whose
+codecs the workers lack is refused before anything rings (`codecs`); the files of play and
+record are checked before a worker sees them (`files`).
 """
 
 from __future__ import annotations
@@ -31,6 +30,5 @@ class AudioKind(StreamKind):
         return line_missing_codecs(media, context.audio_codecs)
 
     def new_stream(self, context: StreamContext, index: int) -> Stream:
-        raise NotImplementedError(
-            "audio lines are carried by the session's WorkerLeg "
-            "(sipd.sessions.streams.audio.worker), not by a stream per line")
+        from .stream import AudioStream  # its trio side, imported when a session needs it
+        return AudioStream(self, context, index)

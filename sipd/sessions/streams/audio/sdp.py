@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Mapping
 
 from ...sdp import (WORKER_MEDIA_TYPES, MediaDescription, SDPError, SessionDescription,
-                  SessionVersion, held_by_remote, merge_answer, merge_offer, parse_sdp,
-                  split_media)
+                  SessionVersion, held_by_remote, media_changed, merge_answer, merge_offer,
+                  parse_sdp, split_media)
 
 __all__ = ["SdpMismatch", "for_worker", "outside_offer", "outside_answer", "has_audio",
-           "holds", "parse", "layout_of"]
+           "holds", "parse", "layout_of", "outgoing_lines", "changes"]
 
 
 class SdpMismatch(ValueError):
@@ -92,6 +92,21 @@ def outside_answer(offer: SessionDescription, worker_answer: SessionDescription 
     return bytes(versions.stamp(answer, only_if_changed=True))
 
 
+def outgoing_lines(worker: SessionDescription) -> list[MediaDescription]:
+    """The worker's m-lines as they go out: sanitised, each with its own c= and direction."""
+    merged = merge_offer(worker, [None] * len(worker.media),
+                         origin=SessionVersion("127.0.0.1").current())
+    return merged.media
+
+
 def holds(sdp: SessionDescription) -> bool:
     """Whether the writer of this offer puts the audio on hold."""
     return held_by_remote(sdp)
+
+
+def changes(previous: bytes, body: bytes) -> bool:
+    """Whether `body` changes the media `previous` described (unreadable: it does)."""
+    try:
+        return media_changed(parse(previous), parse(body))
+    except SdpMismatch:
+        return True

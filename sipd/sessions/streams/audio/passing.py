@@ -1,6 +1,6 @@
 """Offers after a back-to-back call is set up (hold, unhold, the remote's re-INVITEs, the
 worker's session refreshes): an offer on one leg becomes a re-INVITE on the other, whose
-answer becomes the answer on the first (sipd.sessions.session). A re-INVITE without offer is
+answer becomes the answer on the first (the audio stream, sipd.sessions.streams.audio.stream). A re-INVITE without offer is
 answered on its own leg with the description we have as our offer; the answer in its ACK,
 when it changes the media, goes to the other leg as the offer of a re-INVITE there. Sans-I/O
 apart from the legs.
@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Callable
 
 from sipd.sip.builder import warning_value
 
-from .streams.audio import sdp
-from .streams.audio.codecs import missing_codecs
-from .invite.events import ReinviteCompleted
-from .sdp import MediaDescription, SessionDescription, SessionVersion, media_changed
+from ...invite.events import ReinviteCompleted
+from ...sdp import MediaDescription, SessionDescription, SessionVersion
+from . import sdp
+from .codecs import missing_codecs
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .driver import LegDriver
+    from ...driver import LegDriver
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +33,14 @@ class OfferPassing:
     def __init__(self, session_id: str, legs: Callable[[], tuple[LegDriver | None,
                                                                   LegDriver | None]],
                  audio_codecs: Callable[[], tuple[str, ...]],
-                 on_hold: Callable[[str, bool], None], *, outside_address: str,
+                 on_hold: Callable[[str, bool], None], *, out_versions: SessionVersion,
                  other_lines: Callable[[], dict[int, MediaDescription]] = dict) -> None:
         self.id = session_id
         self._other_lines = other_lines  # what the session's other streams answer
         self._legs = legs
         self._audio_codecs = audio_codecs
         self._on_hold = on_hold
-        self.out_versions = SessionVersion(outside_address)  # our o= toward the remote
+        self.out_versions = out_versions  # our o= toward the remote (the session's)
         self.in_versions = SessionVersion("127.0.0.1")  # our o= toward the worker
         self.on_hold = self.remote_hold = False
         # A re-INVITE passed on: (the leg it came on, its offer) until the other answers.
@@ -70,7 +70,7 @@ class OfferPassing:
         """A re-INVITE on `leg`: answered on its own when it changes nothing, else passed as
         a re-INVITE on the other leg."""
         session, now = leg.session, leg.now()
-        if body is None or (session.remote_sdp and not _changes(session.remote_sdp, body)):
+        if body is None or (session.remote_sdp and not sdp.changes(session.remote_sdp, body)):
             # An offerless re-INVITE, or a refresh: what we have is still our answer/offer.
             self._answer_due = (leg, session.remote_sdp) if body is None else None
             leg.feed(session.answer_reinvite(session.local_sdp or b"", now))
@@ -109,7 +109,7 @@ class OfferPassing:
             self._answer_due = due  # not the answer that one waits for
             return
         previous = due[1]
-        if previous and not _changes(previous, body):
+        if previous and not sdp.changes(previous, body):
             return
         other = self._other(leg)
         if other is None or other.closed or not other.session.can_reinvite:
@@ -166,9 +166,3 @@ class OfferPassing:
             self.remote_hold = held
             self._on_hold("remote", held)
 
-
-def _changes(previous: bytes, body: bytes) -> bool:
-    try:
-        return media_changed(sdp.parse(previous), sdp.parse(body))
-    except sdp.SdpMismatch:
-        return True
