@@ -113,9 +113,19 @@ def test_declined_files_both_ways(tmp_path: Path, browser: Any) -> None:
         connected(page)
         page.resize("phone")  # the narrow layout works the same
 
-        # B declines what the page sends: the row says so, with the code
+        # a file past web.max_upload_bytes: refused, and the page says why
         tab(page, "Files")
         p.get_by_label("Send to").fill(bob.peer.uri("tcp"))
+        rpc(a, "settings.set", key="web.max_upload_bytes", value=999)
+        p.get_by_label("File", exact=True).set_input_files(str(picked))
+        p.get_by_role("button", name="Send file").click()
+        refused = p.get_by_role("alert").filter(has_text="Could not send unwanted.txt")
+        refused.wait_for()
+        assert "larger than web.max_upload_bytes (999 bytes)" in refused.inner_text()
+        assert not list((a.state_dir / "uploads").iterdir())
+
+        # B declines what the page sends: the row says so, with the code
+        rpc(a, "settings.reset", key="web.max_upload_bytes")
         p.get_by_label("File", exact=True).set_input_files(str(picked))
         p.get_by_role("button", name="Send file").click()
         new = bob.wait("session.new", direction="incoming")
@@ -136,5 +146,5 @@ def test_declined_files_both_ways(tmp_path: Path, browser: Any) -> None:
         dialog.wait_for(state="hidden")
         assert p.locator("#transfers li[data-state=declined]").count() == 2
         assert alice.call("history.files")["files"] == []  # nothing was received
-        assert page.errors == []
+        assert len(page.errors) == 1 and "status of 413" in page.errors[0]  # the refusal
         page.close()

@@ -118,13 +118,7 @@ export class FilesView {
     this.status.textContent = `Uploading ${file.name} to sipd…`;
     this.statusFor = null;
     try {
-      const response = await fetch(`/uploads?name=${encodeURIComponent(file.name)}`, {
-        method: "POST",
-        headers: { Authorization: `Bearer ${this.token}`, "Content-Type": "application/octet-stream" },
-        body: file,
-      });
-      if (!response.ok) throw new Error(await problem(response));
-      const upload = await response.json();
+      const upload = await this.upload(file);
       this.status.textContent = `Offering ${upload.name} to ${party(to)}…`;
       const session = await this.rpc.call("files.send", { account, to, upload: upload.upload });
       this.upsert({ session: session.id, direction: "outgoing", account, remote: to,
@@ -138,6 +132,36 @@ export class FilesView {
     } finally {
       button.disabled = false;
     }
+  }
+
+  // POST /uploads with XMLHttpRequest, whose upload progress fetch does not report: a bar
+  // while a large file goes to the daemon.
+  upload(file) {
+    const bar = $("#file-upload");
+    bar.max = file.size || 1;
+    bar.value = 0;
+    bar.hidden = false;
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", `/uploads?name=${encodeURIComponent(file.name)}`);
+      xhr.setRequestHeader("Authorization", `Bearer ${this.token}`);
+      xhr.setRequestHeader("Content-Type", "application/octet-stream");
+      xhr.responseType = "json";
+      xhr.upload.addEventListener("progress", (event) => {
+        if (event.lengthComputable) {
+          bar.max = event.total || 1;
+          bar.value = event.loaded;
+        }
+      });
+      xhr.addEventListener("loadend", () => {
+        bar.hidden = true;
+        const body = xhr.response || {};
+        if (xhr.status === 201 && body.upload) resolve(body);
+        else if (xhr.status) reject(new Error(body.error || `HTTP ${xhr.status}`));
+        else reject(new Error("the upload to sipd was cut off"));
+      });
+      xhr.send(file);
+    });
   }
 
   async accept(id) {
