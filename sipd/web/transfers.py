@@ -4,7 +4,8 @@ transfer saved). The app has checked the Origin and the token (`Authorization: B
 
     POST /uploads?name=report.pdf      body: the file's bytes
     201 {"upload": "<id>", "name": "report.pdf", "size": 1234}
-    413 past web.max_upload_bytes (nothing kept), 507 when the disk refuses
+    413 past web.max_upload_bytes (nothing kept), 507 when the disk refuses, 503 when the
+    uploads folder could not be set up
 
     GET /received/<session-id>
     200 the bytes, application/octet-stream, Content-Disposition: attachment with the offered
@@ -59,7 +60,8 @@ class FileEndpoints:
 
     async def upload(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if self.uploads is None:
-            await answer(send, 404, _error("uploads are off"), JSON)
+            await answer(send, 503, _error("uploads are off: their folder in the state "
+                                           "directory cannot be used (see sipd's log)"), JSON)
             return
         limit = self.max_upload()
         too_large = _error(f"the file is larger than web.max_upload_bytes ({limit} bytes)")

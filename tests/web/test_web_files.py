@@ -13,9 +13,10 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from sipctl.client import RpcCallError
+from sipctl.client import RpcCallError, connect
 from tests.harness.files import FILE_TOPICS, TRANSFER_TIMEOUT, make_file, push, sha1_of
 from tests.harness.peer import DaemonPeer, daemon_settings
+from tests.harness.process import SipdProcess
 
 pytestmark = [pytest.mark.daemon, pytest.mark.peer]
 
@@ -146,3 +147,24 @@ async def test_received_file_downloads_with_a_safe_name(a: DaemonPeer, b: Daemon
         os.unlink(done["path"])
         gone = await http.get(page + f"received/{received_id}", headers=bearer(a))
         assert gone.status_code == 404 and "gone" in gone.json()["error"]
+
+
+async def test_daemon_goes_on_when_uploads_cannot_be_kept(tmp_path: Path) -> None:
+    daemon = SipdProcess(tmp_path, name="blocked")
+    daemon.state_dir.mkdir(parents=True)
+    (daemon.state_dir / "uploads").write_text("a file where the uploads folder would be")
+    daemon.start()
+    try:
+        async with connect(daemon.endpoint) as rpc:
+            page = (await rpc.call("system.state"))["web"]["url"]
+            with pytest.raises(RpcCallError) as off:
+                await rpc.call("files.send", {"account": "local", "to": "sip:x@127.0.0.1",
+                                              "upload": "any"})
+            assert off.value.code == -32005 and "uploads are off" in off.value.data["reason"]
+        async with httpx.AsyncClient() as http:
+            refused = await http.post(page + "uploads", content=b"x", headers={
+                "Authorization": f"Bearer {daemon.endpoint.token}"})
+        assert refused.status_code == 503 and "uploads are off" in refused.json()["error"]
+        assert "uploads from the web page are off" in daemon.log()
+    finally:
+        daemon.stop()
