@@ -187,6 +187,7 @@ export class FilesView {
   }
 
   async cancel(id) {
+    this.upsert({ session: id, cancelling: true });
     try {
       await this.rpc.call("sessions.end", { id });
     } catch (error) {
@@ -273,8 +274,9 @@ export class FilesView {
         if (ENDED.has(data.state) && !DONE.has(transfer.state)) {
           const completed = data.reason === "completed";
           const declined = transfer.state === "waiting" && [486, 600, 603].includes(data.code);
+          const cancelled = transfer.cancelling || data.code === 487 || data.state === "ended";
           this.upsert({ session: data.id,
-            state: completed ? "completed" : declined ? "declined" : data.state === "failed" ? "failed" : "cancelled",
+            state: completed ? "completed" : declined ? "declined" : cancelled ? "cancelled" : "failed",
             reason: completed ? null : [data.code, data.reason].filter((x) => x).join(" ") });
         } else if (data.state === "established" && !DONE.has(transfer.state)) {
           this.upsert({ session: data.id, state: "transferring" });
