@@ -121,8 +121,11 @@ export class FilesView {
       const upload = await this.upload(file);
       this.status.textContent = `Offering ${upload.name} to ${party(to)}…`;
       const session = await this.rpc.call("files.send", { account, to, upload: upload.upload });
+      // its session.new (and more) may have come before this answer: keep what they said
+      const seen = this.transfers.has(session.id);
       this.upsert({ session: session.id, direction: "outgoing", account, remote: to,
-        name: upload.name, size: upload.size, transferred: 0, state: "waiting" });
+        name: upload.name, size: upload.size, transferred: seen ? undefined : 0,
+        state: seen ? undefined : "waiting" });
       this.pick.value = "";
       this.status.textContent = `${upload.name} offered to ${party(to)}`;
       this.statusFor = session.id;
