@@ -143,6 +143,27 @@ async def test_received_file_downloads_with_a_safe_name(a: DaemonPeer, b: Daemon
         for path in ("received/..%2f..%2fetc%2fpasswd", "received/../../etc/passwd",
                      "received/"):
             assert (await http.get(page + path, headers=bearer(a))).status_code in (400, 404)
+        # a one-time link (asked for with the token) works once, without the token, for
+        # that file only
+        assert (await http.post(page + f"received/{received_id}")).status_code == 401
+        made = await http.post(page + f"received/{received_id}", headers=bearer(a))
+        assert made.status_code == 200 and made.json()["expires_in"] == 60
+        link = made.json()["url"]
+        assert link.startswith(f"/received/{received_id}?code=")
+        code = link.split("?code=")[1]
+        by_link = await http.get(page + link.lstrip("/"))
+        assert by_link.status_code == 200 and by_link.content == source.read_bytes()
+        assert "content-disposition" in by_link.headers
+        assert (await http.get(page + link.lstrip("/"))).status_code == 401  # spent
+        other = (await http.post(page + f"received/{received_id}", headers=bearer(a))
+                 ).json()["url"].split("?code=")[1]
+        assert (await http.get(page + f"received/{sent_id}?code={other}")).status_code == 401
+        assert (await http.get(page + f"received/{received_id}?code={other}")
+                ).status_code == 401  # spent by the wrong try
+        assert (await http.get(page + f"received/{received_id}?code={code}x")
+                ).status_code == 401
+        assert (await http.post(page + "received/no-such-session", headers=bearer(a))
+                ).status_code == 404
         # the file gone from the disk: a 404 that says so
         os.unlink(done["path"])
         gone = await http.get(page + f"received/{received_id}", headers=bearer(a))

@@ -1,9 +1,9 @@
 // File transfer: a file picked in the page is uploaded to the daemon (POST /uploads, with the
 // token) and sent with files.send {upload}; incoming offers are accepted (sessions.answer) or
 // declined (sessions.reject); a bar per transfer follows file.progress, and the outcome comes
-// from file.transfer and the session's end. A received file is downloaded through
-// GET /received/<session> (with the token, so by fetch; then saved from a blob). Past
-// transfers come from history.files.
+// from file.transfer and the session's end. A received file is downloaded through a one-time
+// link to GET /received/<session> (asked for with the token). Past transfers come from
+// history.files.
 
 import { $, clear, h, party } from "./dom.js";
 
@@ -198,18 +198,20 @@ export class FilesView {
     }
   }
 
+  // The token cannot ride on a plain link, and a fetch with it would hold the whole file in
+  // memory: ask (with the token) for a one-time link to this file, and follow that as a
+  // download, which the browser streams to disk.
   async download(transfer) {
     try {
       const response = await fetch(`/received/${encodeURIComponent(transfer.session)}`, {
-        headers: { Authorization: `Bearer ${this.token}` },
+        method: "POST", headers: { Authorization: `Bearer ${this.token}` },
       });
       if (!response.ok) throw new Error(await problem(response));
-      const url = URL.createObjectURL(await response.blob());
+      const { url } = await response.json();
       const save = h("a", { href: url, download: transfer.name || "file", hidden: true });
       document.body.append(save);
       save.click();
       save.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 60000);
     } catch (error) {
       this.announce(`Could not download ${transfer.name}: ${error.message}`);
     }
