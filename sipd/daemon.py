@@ -204,15 +204,21 @@ async def run(service: Service) -> int:
     return 0
 
 
-async def _start_uploads(nursery: trio.Nursery, service: Service, agent: Any) -> UploadStore:
+async def _start_uploads(nursery: trio.Nursery, service: Service,
+                         agent: Any) -> UploadStore | None:
     """The files the web page uploads for files.send, in <state-dir>/uploads: deleted when
-    the session that sends one ends, or web.upload_keep seconds after an upload nobody sent."""
+    the session that sends one ends, or web.upload_keep seconds after an upload nobody sent.
+    None (logged) when that folder cannot be used: the rest of the daemon goes on."""
     def live(session_id: str) -> bool:
         return any(call.id == session_id for call in agent.sessions.calls())
 
     uploads = UploadStore(service.paths.state_dir / "uploads",
                           keep=lambda: service.settings.get("web.upload_keep"), live=live)
-    await uploads.start()
+    try:
+        await uploads.start()
+    except OSError as exc:
+        log.error("uploads from the web page are off: %s", exc)
+        return None
     service.uploads = uploads
     service.reads_live("web.max_upload_bytes", "web.upload_keep")
     service.bus.subscribe(["sessions"], uploads.session_state)

@@ -1,6 +1,6 @@
 """The ASGI application hypercorn runs: the page's files, the login-code exchange, the RPC
-WebSocket at /rpc, and files to send and received (`POST /uploads`, `GET /received/<id>`,
-transfers.py).
+WebSocket at /rpc, and files to send and received (`POST /uploads`, `GET /received/<id>` and
+its one-time links, transfers.py).
 
 Every HTTP answer carries the security headers (http.py). The /rpc WebSocket takes the same
 browsers the front door does, plus the page's own origin: a page from this server on a
@@ -151,9 +151,10 @@ class WebApp:
     async def _transfer(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         method, path = scope["method"], scope["path"]
         uploading = path == "/uploads"
-        wanted = "POST" if uploading else "GET"
-        if method != wanted:
-            await answer(send, 405, f"use {wanted}\n".encode(), extra=[(b"allow", wanted.encode())])
+        allowed = ("POST",) if uploading else ("GET", "POST")
+        if method not in allowed:
+            await answer(send, 405, f"use {' or '.join(allowed)}\n".encode(),
+                         extra=[(b"allow", ", ".join(allowed).encode())])
             return
         if self.rpc is None or self.transfers is None:
             await answer(send, 404, b"not found\n")
@@ -163,6 +164,10 @@ class WebApp:
                                        or self.rpc.origin_allowed(origin)):
             await answer(send, 403, f"origin {origin} is not allowed\n".encode())
             return
+        session = path.removeprefix("/received/")
+        if not uploading and method == "GET" and self.transfers.redeem(scope, session):
+            await self.transfers.download(send, session)  # a one-time download link
+            return
         scheme, _, offered = (header(scope, b"authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not self.rpc.token_matches(offered.strip()):
             await answer(send, 401, b"the token is needed (Authorization: Bearer); it is in "
@@ -170,8 +175,10 @@ class WebApp:
             return
         if uploading:
             await self.transfers.upload(scope, receive, send)
+        elif method == "POST":
+            await self.transfers.link(send, session)
         else:
-            await self.transfers.download(send, path.removeprefix("/received/"))
+            await self.transfers.download(send, session)
 
     # -- the RPC WebSocket ----------------------------------------------------------------
 

@@ -4,11 +4,17 @@ transfer saved). The app has checked the Origin and the token (`Authorization: B
 
     POST /uploads?name=report.pdf      body: the file's bytes
     201 {"upload": "<id>", "name": "report.pdf", "size": 1234}
-    413 past web.max_upload_bytes (nothing kept), 507 when the disk refuses
+    413 past web.max_upload_bytes (nothing kept), 507 when the disk refuses, 503 when the
+    uploads folder could not be set up
 
     GET /received/<session-id>
     200 the bytes, application/octet-stream, Content-Disposition: attachment with the offered
     name made safe; 404 when that session received no file (or it is gone from the disk)
+
+    POST /received/<session-id>
+    200 {"url": "/received/<session-id>?code=...", "expires_in": 60}: a link good once, for a
+    minute, for that file only, that needs no token: a browser follows it as a plain download
+    and streams the file to disk (a fetch with the token would hold it all in memory first)
 """
 
 from __future__ import annotations
@@ -26,13 +32,16 @@ import trio
 from ..files.trio.uploads import UploadStore, UploadTooLarge
 from ..history.database import HistoryUnavailable
 from .http import SECURITY_HEADERS, answer, header
-from .received import ReceivedFiles
+from .login import LoginCodes
+from .received import ReceivedFile, ReceivedFiles
 from .websocket import Receive, Send
 
 log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
 JSON = "application/json"
+LINK_LIFETIME = 60.0
+MAX_LINKS = 32
 
 
 class ClientGone(Exception):
@@ -56,10 +65,12 @@ class FileEndpoints:
         self.uploads = uploads
         self.received = received
         self.max_upload = max_upload
+        self.links = LoginCodes(LINK_LIFETIME, MAX_LINKS)
 
     async def upload(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if self.uploads is None:
-            await answer(send, 404, _error("uploads are off"), JSON)
+            await answer(send, 503, _error("uploads are off: their folder in the state "
+                                           "directory cannot be used (see sipd's log)"), JSON)
             return
         limit = self.max_upload()
         too_large = _error(f"the file is larger than web.max_upload_bytes ({limit} bytes)")
@@ -85,15 +96,35 @@ class FileEndpoints:
                                             "size": upload.size}).encode(), JSON,
                      extra=[(b"cache-control", b"no-store")])
 
-    async def download(self, send: Send, session_id: str) -> None:
+    def redeem(self, scope: dict[str, Any], session_id: str) -> bool:
+        """Does the request carry a download link's code for this session (spent now)?"""
+        query = parse_qs(bytes(scope.get("query_string", b"")).decode("latin-1"))
+        code = query.get("code", [""])[0]
+        return bool(code) and self.links.redeem(code, trio.current_time(), session_id)
+
+    async def _find(self, send: Send, session_id: str) -> ReceivedFile | None:
+        """The file received in the session, or None once the error is answered."""
         try:
             found = await self.received.find(session_id) if self.received else None
         except HistoryUnavailable as exc:
             await answer(send, 503, _error(f"the history is unavailable: {exc}"), JSON)
-            return
+            return None
         if found is None:
             await answer(send, 404, _error(f"no file was received in session {session_id}"),
                          JSON)
+        return found
+
+    async def link(self, send: Send, session_id: str) -> None:
+        if await self._find(send, session_id) is None:
+            return
+        code = self.links.issue(trio.current_time(), session_id)
+        url = f"/received/{quote(session_id, safe='')}?code={code}"
+        await answer(send, 200, json.dumps({"url": url, "expires_in": LINK_LIFETIME}).encode(),
+                     JSON, extra=[(b"cache-control", b"no-store")])
+
+    async def download(self, send: Send, session_id: str) -> None:
+        found = await self._find(send, session_id)
+        if found is None:
             return
         try:
             fd = await trio.to_thread.run_sync(os.open, found.path,

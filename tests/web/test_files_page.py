@@ -113,9 +113,19 @@ def test_declined_files_both_ways(tmp_path: Path, browser: Any) -> None:
         connected(page)
         page.resize("phone")  # the narrow layout works the same
 
-        # B declines what the page sends: the row says so, with the code
+        # a file past web.max_upload_bytes: refused, and the page says why
         tab(page, "Files")
         p.get_by_label("Send to").fill(bob.peer.uri("tcp"))
+        rpc(a, "settings.set", key="web.max_upload_bytes", value=999)
+        p.get_by_label("File", exact=True).set_input_files(str(picked))
+        p.get_by_role("button", name="Send file").click()
+        refused = p.get_by_role("alert").filter(has_text="Could not send unwanted.txt")
+        refused.wait_for()
+        assert "larger than web.max_upload_bytes (999 bytes)" in refused.inner_text()
+        assert not list((a.state_dir / "uploads").iterdir())
+
+        # B declines what the page sends: the row says so, with the code
+        rpc(a, "settings.reset", key="web.max_upload_bytes")
         p.get_by_label("File", exact=True).set_input_files(str(picked))
         p.get_by_role("button", name="Send file").click()
         new = bob.wait("session.new", direction="incoming")
@@ -126,6 +136,17 @@ def test_declined_files_both_ways(tmp_path: Path, browser: Any) -> None:
         assert "Declined: 603" in declined.inner_text()
         assert not list((a.state_dir / "uploads").iterdir())  # its upload went with it
 
+        # the page takes back an offer B has not answered yet
+        p.get_by_label("File", exact=True).set_input_files(str(picked))
+        p.get_by_role("button", name="Send file").click()
+        second = bob.wait("session.new", direction="incoming",
+                          predicate=lambda data: data["id"] != new["id"])
+        waiting = p.locator("#transfers li[data-state=waiting]")
+        waiting.get_by_role("button", name="Cancel").click()
+        bob.wait("session.state", id=second["id"], state="failed")
+        p.locator("#transfers li[data-state=cancelled]").wait_for()
+        assert not list((a.state_dir / "uploads").iterdir())
+
         # the page declines what B offers
         offer = bob.call("files.send", account="local", to=alice.peer.uri("tcp"),
                          path=str(picked))
@@ -135,6 +156,7 @@ def test_declined_files_both_ways(tmp_path: Path, browser: Any) -> None:
         assert ended["code"] == 603
         dialog.wait_for(state="hidden")
         assert p.locator("#transfers li[data-state=declined]").count() == 2
+        assert p.locator("#transfers li[data-state=cancelled]").count() == 1
         assert alice.call("history.files")["files"] == []  # nothing was received
-        assert page.errors == []
+        assert len(page.errors) == 1 and "status of 413" in page.errors[0]  # the refusal
         page.close()

@@ -70,3 +70,14 @@ def test_pending_codes_are_bounded() -> None:
     kept = [codes.issue(now=1), codes.issue(now=2)]
     assert not codes.redeem(oldest, now=3)
     assert all(codes.redeem(code, now=3) for code in kept)
+
+
+def test_a_code_for_one_subject_opens_nothing_else() -> None:
+    codes = LoginCodes(lifetime=60)
+    code = codes.issue(now=0, subject="session-1")
+    assert not codes.redeem(code, now=1)                       # a login code it is not
+    other = codes.issue(now=0, subject="session-1")
+    assert not codes.redeem(other, now=1, subject="session-2")  # nor another file's
+    assert not codes.redeem(other, now=1, subject="session-1")  # spent by the wrong try
+    third = codes.issue(now=0, subject="session-1")
+    assert codes.redeem(third, now=1, subject="session-1")

@@ -13,9 +13,10 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from sipctl.client import RpcCallError
+from sipctl.client import RpcCallError, connect
 from tests.harness.files import FILE_TOPICS, TRANSFER_TIMEOUT, make_file, push, sha1_of
 from tests.harness.peer import DaemonPeer, daemon_settings
+from tests.harness.process import SipdProcess
 
 pytestmark = [pytest.mark.daemon, pytest.mark.peer]
 
@@ -142,7 +143,49 @@ async def test_received_file_downloads_with_a_safe_name(a: DaemonPeer, b: Daemon
         for path in ("received/..%2f..%2fetc%2fpasswd", "received/../../etc/passwd",
                      "received/"):
             assert (await http.get(page + path, headers=bearer(a))).status_code in (400, 404)
+        # a one-time link (asked for with the token) works once, without the token, for
+        # that file only
+        assert (await http.post(page + f"received/{received_id}")).status_code == 401
+        made = await http.post(page + f"received/{received_id}", headers=bearer(a))
+        assert made.status_code == 200 and made.json()["expires_in"] == 60
+        link = made.json()["url"]
+        assert link.startswith(f"/received/{received_id}?code=")
+        code = link.split("?code=")[1]
+        by_link = await http.get(page + link.lstrip("/"))
+        assert by_link.status_code == 200 and by_link.content == source.read_bytes()
+        assert "content-disposition" in by_link.headers
+        assert (await http.get(page + link.lstrip("/"))).status_code == 401  # spent
+        other = (await http.post(page + f"received/{received_id}", headers=bearer(a))
+                 ).json()["url"].split("?code=")[1]
+        assert (await http.get(page + f"received/{sent_id}?code={other}")).status_code == 401
+        assert (await http.get(page + f"received/{received_id}?code={other}")
+                ).status_code == 401  # spent by the wrong try
+        assert (await http.get(page + f"received/{received_id}?code={code}x")
+                ).status_code == 401
+        assert (await http.post(page + "received/no-such-session", headers=bearer(a))
+                ).status_code == 404
         # the file gone from the disk: a 404 that says so
         os.unlink(done["path"])
         gone = await http.get(page + f"received/{received_id}", headers=bearer(a))
         assert gone.status_code == 404 and "gone" in gone.json()["error"]
+
+
+async def test_daemon_goes_on_when_uploads_cannot_be_kept(tmp_path: Path) -> None:
+    daemon = SipdProcess(tmp_path, name="blocked")
+    daemon.state_dir.mkdir(parents=True)
+    (daemon.state_dir / "uploads").write_text("a file where the uploads folder would be")
+    daemon.start()
+    try:
+        async with connect(daemon.endpoint) as rpc:
+            page = (await rpc.call("system.state"))["web"]["url"]
+            with pytest.raises(RpcCallError) as off:
+                await rpc.call("files.send", {"account": "local", "to": "sip:x@127.0.0.1",
+                                              "upload": "any"})
+            assert off.value.code == -32005 and "uploads are off" in off.value.data["reason"]
+        async with httpx.AsyncClient() as http:
+            refused = await http.post(page + "uploads", content=b"x", headers={
+                "Authorization": f"Bearer {daemon.endpoint.token}"})
+        assert refused.status_code == 503 and "uploads are off" in refused.json()["error"]
+        assert "uploads from the web page are off" in daemon.log()
+    finally:
+        daemon.stop()

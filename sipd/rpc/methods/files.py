@@ -69,7 +69,9 @@ async def send(
 async def _send_upload(ctx: CallContext, account: str, to: str, upload_id: str) -> dict:
     uploads = ctx.service.uploads
     if uploads is None:
-        raise RpcError(UNAVAILABLE, "Unavailable", {"reason": "uploads are off (no web page)"})
+        raise RpcError(UNAVAILABLE, "Unavailable", {
+            "reason": "uploads are off: their folder in the state directory cannot be used "
+                      "(see the daemon's log)"})
     try:
         upload = uploads.take(upload_id)
     except UnknownUpload as exc:

@@ -1,9 +1,9 @@
 // File transfer: a file picked in the page is uploaded to the daemon (POST /uploads, with the
 // token) and sent with files.send {upload}; incoming offers are accepted (sessions.answer) or
 // declined (sessions.reject); a bar per transfer follows file.progress, and the outcome comes
-// from file.transfer and the session's end. A received file is downloaded through
-// GET /received/<session> (with the token, so by fetch; then saved from a blob). Past
-// transfers come from history.files.
+// from file.transfer and the session's end. A received file is downloaded through a one-time
+// link to GET /received/<session> (asked for with the token). Past transfers come from
+// history.files.
 
 import { $, clear, h, party } from "./dom.js";
 
@@ -118,17 +118,14 @@ export class FilesView {
     this.status.textContent = `Uploading ${file.name} to sipd…`;
     this.statusFor = null;
     try {
-      const response = await fetch(`/uploads?name=${encodeURIComponent(file.name)}`, {
-        method: "POST",
-        headers: { Authorization: `Bearer ${this.token}`, "Content-Type": "application/octet-stream" },
-        body: file,
-      });
-      if (!response.ok) throw new Error(await problem(response));
-      const upload = await response.json();
+      const upload = await this.upload(file);
       this.status.textContent = `Offering ${upload.name} to ${party(to)}…`;
       const session = await this.rpc.call("files.send", { account, to, upload: upload.upload });
+      // its session.new (and more) may have come before this answer: keep what they said
+      const seen = this.transfers.has(session.id);
       this.upsert({ session: session.id, direction: "outgoing", account, remote: to,
-        name: upload.name, size: upload.size, transferred: 0, state: "waiting" });
+        name: upload.name, size: upload.size, transferred: seen ? undefined : 0,
+        state: seen ? undefined : "waiting" });
       this.pick.value = "";
       this.status.textContent = `${upload.name} offered to ${party(to)}`;
       this.statusFor = session.id;
@@ -138,6 +135,36 @@ export class FilesView {
     } finally {
       button.disabled = false;
     }
+  }
+
+  // POST /uploads with XMLHttpRequest, whose upload progress fetch does not report: a bar
+  // while a large file goes to the daemon.
+  upload(file) {
+    const bar = $("#file-upload");
+    bar.max = file.size || 1;
+    bar.value = 0;
+    bar.hidden = false;
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", `/uploads?name=${encodeURIComponent(file.name)}`);
+      xhr.setRequestHeader("Authorization", `Bearer ${this.token}`);
+      xhr.setRequestHeader("Content-Type", "application/octet-stream");
+      xhr.responseType = "json";
+      xhr.upload.addEventListener("progress", (event) => {
+        if (event.lengthComputable) {
+          bar.max = event.total || 1;
+          bar.value = event.loaded;
+        }
+      });
+      xhr.addEventListener("loadend", () => {
+        bar.hidden = true;
+        const body = xhr.response || {};
+        if (xhr.status === 201 && body.upload) resolve(body);
+        else if (xhr.status) reject(new Error(body.error || `HTTP ${xhr.status}`));
+        else reject(new Error("the upload to sipd was cut off"));
+      });
+      xhr.send(file);
+    });
   }
 
   async accept(id) {
@@ -163,6 +190,7 @@ export class FilesView {
   }
 
   async cancel(id) {
+    this.upsert({ session: id, cancelling: true });
     try {
       await this.rpc.call("sessions.end", { id });
     } catch (error) {
@@ -170,18 +198,20 @@ export class FilesView {
     }
   }
 
+  // The token cannot ride on a plain link, and a fetch with it would hold the whole file in
+  // memory: ask (with the token) for a one-time link to this file, and follow that as a
+  // download, which the browser streams to disk.
   async download(transfer) {
     try {
       const response = await fetch(`/received/${encodeURIComponent(transfer.session)}`, {
-        headers: { Authorization: `Bearer ${this.token}` },
+        method: "POST", headers: { Authorization: `Bearer ${this.token}` },
       });
       if (!response.ok) throw new Error(await problem(response));
-      const url = URL.createObjectURL(await response.blob());
+      const { url } = await response.json();
       const save = h("a", { href: url, download: transfer.name || "file", hidden: true });
       document.body.append(save);
       save.click();
       save.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 60000);
     } catch (error) {
       this.announce(`Could not download ${transfer.name}: ${error.message}`);
     }
@@ -249,8 +279,9 @@ export class FilesView {
         if (ENDED.has(data.state) && !DONE.has(transfer.state)) {
           const completed = data.reason === "completed";
           const declined = transfer.state === "waiting" && [486, 600, 603].includes(data.code);
+          const cancelled = transfer.cancelling || data.code === 487 || data.state === "ended";
           this.upsert({ session: data.id,
-            state: completed ? "completed" : declined ? "declined" : data.state === "failed" ? "failed" : "cancelled",
+            state: completed ? "completed" : declined ? "declined" : cancelled ? "cancelled" : "failed",
             reason: completed ? null : [data.code, data.reason].filter((x) => x).join(" ") });
         } else if (data.state === "established" && !DONE.has(transfer.state)) {
           this.upsert({ session: data.id, state: "transferring" });
