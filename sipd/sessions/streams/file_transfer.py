@@ -323,8 +323,11 @@ class FileTransferStream(MsrpStream):
             return Outcome("failed", f"cannot read {self.path}: {exc}", 0)
         self._announce("started", offset=size - source.size)
         try:
+            direct = all(media is not None and len(media.path) == 1
+                         for media in (self.local_media, self.remote_media))
             return await send_file(connection, source, selector.type or DEFAULT_TYPE,
-                                   self._progress, size=size, on_answered=self._taken)
+                                   self._progress, size=size, direct=direct,
+                                   on_answered=self._taken)
         finally:
             source.close()
 
