@@ -46,7 +46,8 @@ def offer(name_field: str, msrp_path: str, port: int) -> str:
     ("evil%00.sh", "evil.sh"),                   # a NUL, percent-encoded as RFC 5547 says
     (quote_name("bell\x07\x1b[31m.txt")[1:-1], "bell[31m.txt"),  # BEL, ESC
     ("%2E%2E%2Fup.txt", "up.txt"),               # ../ percent-encoded
-], ids=["dotdot", "absolute", "backslashes", "nul", "control", "encoded-dotdot"])
+    ("tab\there\x1b.txt", "tabhere.txt"),        # raw control characters, not encoded
+], ids=["dotdot", "absolute", "backslashes", "nul", "control", "encoded-dotdot", "raw-control"])
 async def test_a_hostile_file_name_lands_safely_in_the_download_folder(b, daemons, tmp_path,
                                                                        name_field, saved):
     downloads = daemons[1].state_dir / "downloads"

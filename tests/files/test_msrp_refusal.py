@@ -4,7 +4,13 @@ and later chunks are answered 413."""
 
 from __future__ import annotations
 
-from sipd.msrp.events import ChunkReceived, MessageDelivered, MessageFailed, ReportReceived
+from sipd.msrp.events import (
+    ChunkReceived,
+    MessageAnswered,
+    MessageDelivered,
+    MessageFailed,
+    ReportReceived,
+)
 from tests.msrp.helpers import Pair
 
 
@@ -59,3 +65,23 @@ def test_refusing_a_complete_unconfirmed_message_reports_its_size():
     failed = pair.of(pair.alice_events, MessageFailed)
     assert failed[0].reason == "hash mismatch" and not pair.of(pair.alice_events,
                                                                 MessageDelivered)
+
+
+def test_a_message_whose_chunks_are_all_answered_says_so_before_its_report():
+    pair = Pair(deliver_chunks=True, owner_confirms=True, chunk_size=300)
+    message_id = pair.alice.send_message(b"w" * 1000, "application/octet-stream",
+                                         success_report=True)
+    pair.pump()
+    answered = pair.of(pair.alice_events, MessageAnswered)
+    assert [a.message_id for a in answered] == [message_id]
+    assert not pair.of(pair.alice_events, MessageDelivered)  # the report is still awaited
+    pair.bob.confirm_incoming(message_id)
+    pair.pump()
+    assert pair.of(pair.alice_events, MessageDelivered)
+
+
+def test_a_message_without_a_success_report_asked_is_not_said_answered():
+    pair = Pair(deliver_chunks=True, chunk_size=300)
+    pair.alice.send_message(b"v" * 1000, "application/octet-stream")
+    pair.pump()
+    assert not pair.of(pair.alice_events, MessageAnswered)

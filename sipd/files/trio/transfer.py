@@ -7,9 +7,10 @@ receiver saves its part's record with each report (a resume after a crash starts
     outcome = await send_file(connection, source, content_type, on_progress)
     outcome = await receive_file(connection, receiver, on_progress, on_kept=store.put)
 
-A peer that answers every chunk 200 but never sends the success report asked for (it ignores
-Success-Report) has the file: the transfer is "completed" once it hangs up or the report's
-wait (MsrpSession.report_timeout) is over, rather than failed for want of the report.
+A peer that answers every chunk 200 itself (no relay between) but never sends the success
+report asked for (it ignores Success-Report) has the file: the transfer is "completed" once
+it hangs up or the report's wait (MsrpSession.report_timeout) is over, rather than failed
+for want of the report.
 
 `Outcome.result` is "completed", "failed" (reason: the peer's failure report, a hash
 mismatch, a full disk) or "cut" (the connection ended first: `reason` says why). A cut
@@ -56,9 +57,11 @@ class Outcome:
 
 
 async def send_file(connection: MsrpConnection, source: FileRangeSource, content_type: str,
-                    on_progress: OnProgress, *, size: int,
+                    on_progress: OnProgress, *, size: int, direct: bool = True,
                     on_answered: Callable[[], None] | None = None) -> Outcome:
-    """Sends `source` as one message and waits for its fate (the success report);
+    """Sends `source` as one message and waits for its fate (the success report).
+    `direct`: no relay on the path, so the 200 responses are the peer's own (a relay's are
+    hop by hop, RFC 4976: there only a report says the peer has the file); then
     `on_answered` is called once every chunk was answered 200 (the peer has the file)."""
     start = size - source.size  # octets the receiver holds already (a resume)
     # The file waits for the session to be bound (the empty SEND answered): a relay that is
@@ -84,7 +87,7 @@ async def send_file(connection: MsrpConnection, source: FileRangeSource, content
         answered = False  # every chunk answered 200: the peer took the whole file
         async for event in connection.events:
             if isinstance(event, MessageAnswered) and event.message_id == message_id:
-                answered = source.changed is None
+                answered = direct and source.changed is None
                 if answered and on_answered is not None:
                     on_answered()
                 continue

@@ -323,8 +323,11 @@ class FileTransferStream(MsrpStream):
             return Outcome("failed", f"cannot read {self.path}: {exc}", 0)
         self._announce("started", offset=size - source.size)
         try:
+            direct = all(media is not None and len(media.path) == 1
+                         for media in (self.local_media, self.remote_media))
             return await send_file(connection, source, selector.type or DEFAULT_TYPE,
-                                   self._progress, size=size, on_answered=self._taken)
+                                   self._progress, size=size, direct=direct,
+                                   on_answered=self._taken)
         finally:
             source.close()
 
@@ -413,9 +416,10 @@ class FileTransferStream(MsrpStream):
         ends "cancelled" at both ends (not with the hangup's own reason). Once the peer took
         every chunk (200s) a hangup before its success report (one that sends none) ends a
         transfer that is "completed"."""
-        if self.state is not StreamState.ACTIVE or self.outcome is not None \
-                or self.failure is not None:
-            return None
+        if self.state is not StreamState.ACTIVE or self.failure is not None or (
+                self.outcome is not None and self.outcome.result != "cut"):
+            return None  # not started, broken, or its own end said already
+        # cut: the connection closed just before the hangup that closed it came
         return COMPLETED if self._answered else "cancelled"
 
     async def end(self, reason: str | None = None) -> None:
