@@ -42,6 +42,13 @@ CHUNK = 64 * 1024
 JSON = "application/json"
 LINK_LIFETIME = 60.0
 MAX_LINKS = 32
+# Before a 413 found while the body streams, the rest of the body is read and dropped, at most
+# this much and this long: the server closes the connection after that answer, and a close
+# while the client still sends makes the kernel reset the connection, so the client would
+# lose the 413 (it sees "server disconnected").
+DRAIN_BYTES = 16 * 1024 * 1024
+DRAIN_SECONDS = 5.0
+CLOSE = (b"connection", b"close")
 
 
 class ClientGone(Exception):
@@ -76,14 +83,18 @@ class FileEndpoints:
         too_large = _error(f"the file is larger than web.max_upload_bytes ({limit} bytes)")
         length = header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            await answer(send, 413, too_large, JSON)
+            # The body is left unread, so the server closes the connection after the answer:
+            # say so, or a client would send its next request on a closing connection.
+            await answer(send, 413, too_large, JSON, extra=[CLOSE])
             return
         query = parse_qs(bytes(scope.get("query_string", b"")).decode("latin-1"))
         name = query.get("name", [None])[0]
+        body = Body(receive)
         try:
-            upload = await self.uploads.receive(_body(receive), name, limit)
+            upload = await self.uploads.receive(body.chunks(), name, limit)
         except UploadTooLarge:
-            await answer(send, 413, too_large, JSON)
+            await body.drain(DRAIN_BYTES, DRAIN_SECONDS)
+            await answer(send, 413, too_large, JSON, extra=[] if body.ended else [CLOSE])
             return
         except ClientGone:
             return
@@ -156,11 +167,27 @@ class FileEndpoints:
                 await send({"type": "http.response.body", "body": b""})
 
 
-async def _body(receive: Receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise ClientGone("the client went away during the upload")
-        yield bytes(message.get("body", b""))
-        if not message.get("more_body"):
-            return
+class Body:
+    """A request's body as it comes, and whether all of it came."""
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.ended = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while not self.ended:
+            message = await self.receive()
+            if message["type"] != "http.request":
+                self.ended = True
+                raise ClientGone("the client went away during the upload")
+            self.ended = not message.get("more_body")
+            yield bytes(message.get("body", b""))
+
+    async def drain(self, max_bytes: int, max_seconds: float) -> None:
+        """Read and drop what is left of the body, within the bounds."""
+        dropped = 0
+        with trio.move_on_after(max_seconds):
+            while not self.ended and dropped <= max_bytes:
+                message = await self.receive()
+                self.ended = message["type"] != "http.request" or not message.get("more_body")
+                dropped += len(message.get("body", b""))
