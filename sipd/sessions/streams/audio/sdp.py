@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from ...sdp import (WORKER_MEDIA_TYPES, MediaDescription, SDPError, SessionDescription,
+from ...sdp import (WORKER_MEDIA_TYPES, MediaDescription, Origin, SDPError, SessionDescription,
                   SessionVersion, held_by_remote, media_changed, merge_answer, merge_offer,
                   parse_sdp, split_media)
 
@@ -95,7 +95,7 @@ def outside_answer(offer: SessionDescription, worker_answer: SessionDescription 
 def outgoing_lines(worker: SessionDescription) -> list[MediaDescription]:
     """The worker's m-lines as they go out: sanitised, each with its own c= and direction."""
     merged = merge_offer(worker, [None] * len(worker.media),
-                         origin=SessionVersion("127.0.0.1").current())
+                         origin=Origin("-", "0", 0, "IN", "IP4", "127.0.0.1"))
     return merged.media
 
 
