@@ -264,6 +264,10 @@ class RegistrarClient:
     async def _loop(self) -> None:
         while not (self.registration.is_stopped and self._stop_reported):
             deadline = self.registration.next_deadline()
+            if self.registration.phase == "registered" and self.closing():
+                # The daemon stops: no refresh (it would be built, then never sent); the
+                # stop comes as an input.
+                deadline = None
             received: tuple[Step, bool] | None = None
             with trio.move_on_at(math.inf if deadline is None else deadline):
                 received = await self._input_queue.receive()
