@@ -303,8 +303,9 @@ def section(results: Results, small_rss_kib: int) -> str:
         "(polled every 0.1 s); its transactions/s are 2 × accounts over the time from "
         "Kamailio's first REGISTER (its counter, polled) to then. The refresh round is "
         f"Kamailio's REGISTER counter each second for {REFRESH_WATCH:g} s after all were "
-        "registered. Then SIGTERM: the stop waits at most 6 s for the unregistrations "
-        "(`sipd/accounts/manager.py`), what is left then expires at the registrar on its own. "
+        "registered. Then SIGTERM: the unregistrations get what is left of an 11 s stop budget "
+        "(at least 5 s; `sipd/useragent.py`), 300 de-REGISTERs at once with the nonce of the "
+        "last challenge; what is left then expires at the registrar on its own. "
         "`bench/accounts_register.py`.",
         "",
         f"What stands in the way: sipd spent {cpu_ms:.1f} ms of CPU per registration "

@@ -101,10 +101,13 @@ def canonical_name(name: str) -> str:
 class Headers:
     """Ordered header fields of one message."""
 
-    __slots__ = ("_fields",)
+    __slots__ = ("_fields", "version")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
         self._fields: list[tuple[str, str]] = [_checked(n, v) for n, v in fields]
+        # Rises with every change: what was parsed of these fields at one version is still
+        # what they say (sipd/sip/parsed_headers.py).
+        self.version = 0
 
     @classmethod
     def read(cls, fields: list[tuple[str, str]]) -> Headers:
@@ -112,6 +115,7 @@ class Headers:
         (`checked_name`), values without line breaks (the lines were split at them)."""
         headers = cls.__new__(cls)
         headers._fields = fields
+        headers.version = 0
         return headers
 
     # -- reading ------------------------------------------------------------------------
@@ -167,11 +171,13 @@ class Headers:
     # -- changing -----------------------------------------------------------------------
     def add(self, name: str, value: str) -> None:
         """Appends a field (after any existing ones)."""
+        self.version += 1
         self._fields.append(_checked(name, value))
 
     def add_first(self, name: str, value: str) -> None:
         """Inserts a field before the first one of the same name (or at the top): where a new
         Via or Record-Route goes."""
+        self.version += 1
         name, value = _checked(name, value)
         key = name.lower()
         for i, (field_name, _) in enumerate(self._fields):
@@ -182,6 +188,7 @@ class Headers:
 
     def set(self, name: str, value: str) -> None:
         """Replaces every field called `name` with one (where the first one was)."""
+        self.version += 1
         name, value = _checked(name, value)
         key = name.lower()
         for i, (field_name, _) in enumerate(self._fields):
@@ -192,12 +199,14 @@ class Headers:
         self._fields.append((name, value))
 
     def remove(self, name: str) -> None:
+        self.version += 1
         key = canonical_name(name).lower()
         self._fields = [f for f in self._fields if f[0].lower() != key]
 
     def replace_first_value(self, name: str, value: str) -> None:
         """Replaces the first value of a list header (the top Via, say); if its line held
         several values the others move to a line of their own just after it."""
+        self.version += 1
         key = _checked(name, value)[0].lower()
         for i, (field_name, line) in enumerate(self._fields):
             if field_name.lower() == key:
@@ -211,6 +220,7 @@ class Headers:
 
     def remove_first_value(self, name: str) -> None:
         """Removes the first value of a list header (the topmost Route, say)."""
+        self.version += 1
         key = canonical_name(name).lower()
         for i, (field_name, line) in enumerate(self._fields):
             if field_name.lower() == key:

@@ -65,7 +65,7 @@ class Message:
     _parsed: ParsedHeaders
 
     def _core(self, name: str) -> ParsedValues:
-        return self._parsed.of(name, self.headers.get_all(name))
+        return self._parsed.current(name, self.headers)
 
     def _first(self, name: str) -> Any:
         values = self._core(name)

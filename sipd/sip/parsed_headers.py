@@ -132,10 +132,27 @@ class ParsedHeaders:
     name, for the text its lines had then (at most one per name: a header changed many times
     does not make this grow)."""
 
-    __slots__ = ("_by_name",)
+    __slots__ = ("_by_name", "_headers", "_version", "_current")
 
     def __init__(self) -> None:
         self._by_name: dict[str, ParsedValues] = {}
+        # The names whose values were checked against the lines of `_headers` at version
+        # `_version`: while the fields do not change, they need not be looked up again.
+        self._headers: Headers | None = None
+        self._version = -1
+        self._current: set[str] = set()
+
+    def current(self, name: str, headers: Headers) -> ParsedValues:
+        """`of(name, headers.get_all(name))`, without looking at the fields again while
+        `headers` has not changed since the last look."""
+        if headers is not self._headers or headers.version != self._version:
+            self._headers, self._version = headers, headers.version
+            self._current = set()
+        elif name in self._current:
+            return self._by_name[name]
+        found = self.of(name, headers.get_all(name))
+        self._current.add(name)
+        return found
 
     def of(self, name: str, lines: Sequence[str]) -> ParsedValues:
         """The parsed values of header `name` (a key of PARSERS, canonical spelling) whose
