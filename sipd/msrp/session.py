@@ -52,9 +52,9 @@ from .events import (
 from .headers import ByteRange, Headers, Status
 from .incoming import IncomingMessage
 from .message import (
+    REASONS,
     MsrpRequest,
     MsrpResponse,
-    make_response,
     new_message_id,
     new_transaction_id,
 )
@@ -122,6 +122,8 @@ class MsrpSession:
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
         self._paths_text: str | None = None  # To-Path and From-Path of our SENDs
+        # To-Path and From-Path of our responses, by the request's From-Path, To-Path, SEND
+        self._answer_paths: dict[tuple[str | None, str | None, bool], str] = {}
         self._local_path = list(local_path)
         self._remote_path = list(remote_path) if remote_path else None
         self.active = active
@@ -548,21 +550,33 @@ class MsrpSession:
                 failure_report = "yes"
             if failure_report == "no" or (failure_report == "partial" and code == 200):
                 return
-        their_path = self._path_of(request, h.FROM_PATH)
-        our_path = self._path_of(request, h.TO_PATH)
-        if their_path:
-            to_path = their_path[:1] if request.method == "SEND" else their_path
-        elif self.remote_path:
-            to_path = self.remote_path[:1]
-        else:
-            self._events.append(ProtocolError(
-                f"cannot answer {request.method} {request.transaction_id} ({code}): "
-                f"no usable From-Path"))
-            return
-        from_path = our_path[:1] if our_path else [self.local_uri]
-        comment = comment.replace("\r", " ").replace("\n", " ") if comment else None
-        response = make_response(request, code, comment, to_path=to_path, from_path=from_path)
-        self._control += response.serialize()
+        key = (request.headers.get(h.FROM_PATH), request.headers.get(h.TO_PATH),
+               request.method == "SEND")
+        paths = self._answer_paths.get(key)
+        if paths is None:
+            their_path = self._path_of(request, h.FROM_PATH)
+            our_path = self._path_of(request, h.TO_PATH)
+            if their_path:
+                to_path = their_path[:1] if request.method == "SEND" else their_path
+            elif self.remote_path:
+                to_path = self.remote_path[:1]
+            else:
+                self._events.append(ProtocolError(
+                    f"cannot answer {request.method} {request.transaction_id} ({code}): "
+                    f"no usable From-Path"))
+                return
+            from_path = our_path[:1] if our_path else [self.local_uri]
+            paths = (f"{h.TO_PATH}: {format_path(to_path)}\r\n"
+                     f"{h.FROM_PATH}: {format_path(from_path)}\r\n")
+            if their_path:  # the same request paths get the same response paths
+                if len(self._answer_paths) >= 64:
+                    self._answer_paths.clear()
+                self._answer_paths[key] = paths
+        comment = comment.replace("\r", " ").replace("\n", " ") if comment else \
+            REASONS.get(code, "")
+        tid = request.transaction_id
+        line = f"MSRP {tid} {code:03d} {comment}" if comment else f"MSRP {tid} {code:03d}"
+        self._control += f"{line}\r\n{paths}-------{tid}$\r\n".encode()
 
     @staticmethod
     def _path_of(request: MsrpRequest, name: str) -> list[MsrpUri] | None:
@@ -654,6 +668,17 @@ class MsrpSession:
             if byte_range.start == 1 and body and content_type is None:
                 self._reject(request, 400, "SEND with a body needs a Content-Type")
                 return
+            length = len(body)
+            if flag == "$" and byte_range.start == 1 and byte_range.total in (None, length) \
+                    and (self.max_message_size is None or length <= self.max_message_size):
+                # the whole message in one chunk (a chat message): nothing to put together
+                self._answer(request, 200)
+                if self.deliver_chunks:
+                    self._events.append(ChunkReceived(message_id, 1, body, length,
+                                                      content_type, request.headers))
+                self._complete(message_id, length, content_type, body, request.headers,
+                               from_path, success_report)
+                return
             incoming = IncomingMessage(message_id, self.max_message_size,
                                        keep_data=not self.deliver_chunks)
             self._incoming[message_id] = incoming
@@ -675,20 +700,26 @@ class MsrpSession:
                                               request.headers))
         if incoming.complete:
             del self._incoming[message_id]
-            self._finished_incoming[message_id] = None
-            while len(self._finished_incoming) > _RECENT:
-                self._finished_incoming.popitem(last=False)
-            size = incoming.expected_size or 0
-            if not self.deliver_chunks:
-                self._events.append(MessageReceived(message_id, incoming.content_type,
-                                                    incoming.body(), incoming.headers,
-                                                    from_path))
-            if success_report and self.owner_confirms:
-                self._unconfirmed[message_id] = (from_path, size)
-                while len(self._unconfirmed) > _RECENT:
-                    self._unconfirmed.popitem(last=False)
-            elif success_report:
-                self._send_report(from_path, message_id, size, Status(200, "OK"))
+            self._complete(message_id, incoming.expected_size or 0, incoming.content_type,
+                           b"" if self.deliver_chunks else incoming.body(), incoming.headers,
+                           from_path, success_report)
+
+    def _complete(self, message_id: str, size: int, content_type: str | None, body: bytes,
+                  headers: Headers, from_path: list[MsrpUri], success_report: bool) -> None:
+        """An incoming message has all its chunks (`body`: all of it, unless they were
+        handed over one by one)."""
+        self._finished_incoming[message_id] = None
+        while len(self._finished_incoming) > _RECENT:
+            self._finished_incoming.popitem(last=False)
+        if not self.deliver_chunks:
+            self._events.append(MessageReceived(message_id, content_type, body, headers,
+                                                from_path))
+        if success_report and self.owner_confirms:
+            self._unconfirmed[message_id] = (from_path, size)
+            while len(self._unconfirmed) > _RECENT:
+                self._unconfirmed.popitem(last=False)
+        elif success_report:
+            self._send_report(from_path, message_id, size, Status(200, "OK"))
 
     @staticmethod
     def _range_lie(byte_range: ByteRange, length: int, flag: str) -> str | None:
