@@ -210,8 +210,17 @@ class FrameParser:
         buf = self._buf
         limit = min(len(buf), self._frame_start + self.max_header_bytes + 2)
         start = pos - 2  # the CRLF ending the first line: an empty header block counts
-        end_line = buf.find(b"\r\n-------", start, limit)
-        blank = buf.find(b"\r\n\r\n", start, end_line + 4 if end_line >= 0 else limit)
+        # Whichever comes first, the blank line or an end-line; each search stops where the
+        # other was found (a chunk's body is not scanned for an end-line, nor the frames after
+        # a response for a blank line).
+        if isinstance(self._frame, MsrpResponse):
+            end_line = buf.find(b"\r\n-------", start, limit)
+            blank = buf.find(b"\r\n\r\n", start, end_line + 2 if end_line >= 0 else limit)
+        else:
+            blank = buf.find(b"\r\n\r\n", start, limit)
+            end_line = buf.find(b"\r\n-------", start, blank if blank >= 0 else limit)
+            if end_line >= 0:
+                blank = -1
         if blank >= 0:
             stop = blank
         elif end_line >= 0:
