@@ -220,6 +220,13 @@ BEFORE = [
 ]
 
 
+# The same benchmark on main at f396465 (before the event queue and the direct socket
+# calls), run right before this code's run on the same machine and load (2026-12-06 16:04).
+BEFORE_QUEUE = ("chat 2,763 vs 19,014 messages/s (15%), 253 µs CPU per message; TCP 469 vs "
+                "1,812 MB/s (26%), per CPU second 564 vs 3,105 MB (18%); TLS 178 vs 289 MB/s "
+                "(62%), per CPU second 209 vs 423 MB (49%); whole message 118 MB/s (41%)")
+
+
 @dataclass
 class Results:
     chat: list[float] = field(default_factory=list)
@@ -336,6 +343,9 @@ def section(results: Results, options: Options) -> str:
          "TLS 309 vs 486 MB/s (63%), whole message 230 MB/s (47%)):"),
         "",
         markdown_table(["", "before"], [list(row) for row in BEFORE]),
+        "",
+        ("Before the event queue and the direct socket calls (main at f396465, run just "
+         f"before the table above on the same machine and load): {BEFORE_QUEUE}."),
         "",
         ("Where the chat time goes (py-spy over 20,000 messages): parsing and checking the "
          "SEND and its 200 at both ends (sipd/msrp/parser.py, session.py) take about a third "
