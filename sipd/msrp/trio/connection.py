@@ -307,15 +307,21 @@ class MsrpConnection:
         for it)."""
         if self._fd is None or self._closing is not None:
             return False
-        out = self._out
-        if self.session.has_data_to_send:
-            out.extend(self.session.output(trio.current_time()))
-        if out:
-            try:
+        wrote = False
+        try:
+            if self._out:  # what the socket did not take before goes first
                 if not self._write_some():
+                    return False  # still full: the session keeps the rest (back-pressure)
+                wrote = True
+            if self.session.has_data_to_send:
+                self._out.extend(self.session.output(trio.current_time()))
+                wrote = True
+                if not self._write_some():
+                    self._wrote()
                     return False
-            except OSError:  # broken: the writer task tries again and says so
-                return False
+        except OSError:  # broken: the writer task tries again and says so
+            return False
+        if wrote:
             self._wrote()
         if self._take_events() is not None or self._held:
             return False  # the writer task hands them over (or ends the connection)
