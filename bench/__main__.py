@@ -2,8 +2,8 @@
 docs/performance.md.
 
     python -m bench                  # every measurement, about two minutes; writes the doc
-    python -m bench --only sip       # one benchmark: rpc (RPC and events), sip, call, msrp
-                                     # files, xcap, presence, accounts or web-audio
+    python -m bench --only sip       # one benchmark: rpc (RPC and events), sip, call, msrp,
+                                     # chat, files, xcap, presence, accounts or web-audio
     python -m bench --only soak --minutes 60  # the soak (never part of a full run)
     python -m bench --quick          # shorter runs, to try the benchmark itself; no doc
     python -m bench --profile        # sipd under cProfile through the RPC loads: hot spots
@@ -23,6 +23,7 @@ from pathlib import Path
 from . import (
     accounts_bench,
     call_bench,
+    chat_daemons,
     files_bench,
     msrp_bench,
     presence_bench,
@@ -64,11 +65,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="presence: subscriptions held by one daemon at Kamailio "
                              "(default %(default)s)")
     parser.add_argument("--only",
-                        choices=("rpc", "sip", "call", "msrp", "files", "xcap", "presence",
-                                 "accounts", "web-audio", "soak"),
+                        choices=("rpc", "sip", "call", "msrp", "chat", "files", "xcap",
+                                 "presence", "accounts", "web-audio", "soak"),
                         help="run one benchmark: rpc (RPC and events), sip (parsing, "
                              "registration with Kamailio), call (call setup, CPU and memory "
                              "per call), msrp (chat rate, bulk transfer over TCP and TLS), "
+                             "chat (chat.send between two daemons), "
                              "files (a 200 MB file over MSRP TCP and TLS), xcap "
                              "(contacts.add against bare PUTs, warm and cold start-up), "
                              "presence (NOTIFYs with PIDF, subscriptions held at Kamailio), "
@@ -139,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "msrp"):
         msrp_options = dataclasses.replace(msrp_bench.Options(), rounds=args.rounds)
         msrp_bench.run(msrp_bench.QUICK if args.quick else msrp_options, write=write)
+    if args.only in (None, "chat"):
+        chat_options = dataclasses.replace(chat_daemons.Options(), rounds=args.rounds)
+        chat_daemons.run(chat_daemons.QUICK if args.quick else chat_options, write=write)
     if args.only in (None, "files"):
         files_bench.run(files_bench.QUICK if args.quick else files_bench.Options(), write=write)
     if args.only in (None, "xcap"):

@@ -220,6 +220,13 @@ BEFORE = [
 ]
 
 
+# The same benchmark on main at f396465 (before the event queue and the direct socket
+# calls), run right before this code's run on the same machine and load (2026-12-06 16:04).
+BEFORE_QUEUE = ("chat 2,763 vs 19,014 messages/s (15%), 253 µs CPU per message; TCP 469 vs "
+                "1,812 MB/s (26%), per CPU second 564 vs 3,105 MB (18%); TLS 178 vs 289 MB/s "
+                "(62%), per CPU second 209 vs 423 MB (49%); whole message 118 MB/s (41%)")
+
+
 @dataclass
 class Results:
     chat: list[float] = field(default_factory=list)
@@ -337,15 +344,25 @@ def section(results: Results, options: Options) -> str:
         "",
         markdown_table(["", "before"], [list(row) for row in BEFORE]),
         "",
-        ("Where the chat time goes: the MSRP core costs about 50 µs per message for both ends "
-         "(parse, check, answer, serialise) and the CPIM wrapping about 20 µs; the rest is trio "
-         "scheduling and the socket calls. Over plain TCP the sending owner writes its SEND and "
-         "the receiving reader its 200 to the socket themselves when their writer task is "
-         "idle (non-blocking; what the socket does not take goes to the writer task, so no "
-         "reader blocks on a full socket): the writer tasks take no step for a chat message. "
-         "What is left per message is each end's reader, the sending owner (MessageDelivered) "
-         "and the receiving owner, against the bare loop's 2 tasks, each step costing trio's "
-         "scheduling and a checkpoint."),
+        ("Before the event queue and the direct socket calls (main at f396465, run just "
+         f"before the table above on the same machine and load): {BEFORE_QUEUE}."),
+        "",
+        ("Where the chat time goes (py-spy over 20,000 messages): parsing and checking the "
+         "SEND and its 200 at both ends (sipd/msrp/parser.py, session.py) take about a third "
+         "of the process's time, making and writing the frames a sixth, the CPIM wrapping a "
+         "twentieth; the rest is trio and the socket calls. A message takes 4 task steps, as "
+         "many as the bare loop (each end's reader, the sending owner woken by "
+         "MessageDelivered, the receiving owner by MessageReceived), and 3 epoll waits "
+         "against the loop's 2. Over plain TCP the connection reads and writes the socket "
+         "itself (os.read after the socket said it is readable, os.writev of the frames' "
+         "pieces, non-blocking), from the task that made the bytes; the writer task only "
+         "takes what the socket did not. The owner's event queue (sipd/msrp/trio/queue.py) "
+         "hands over an event that is already waiting without a schedule point, and the "
+         "events a write tells (MessageSent) go from the task that wrote. What is left "
+         "between MSRP and the bare loop is MSRP's own per-message work: a transaction with "
+         "its headers at each end, checked strictly (To-Path, From-Path, Byte-Range against "
+         "the body, Message-ID, Content-Type against accept-types), and an answer; at 50 % "
+         "all of it would have to cost what one trio task step costs."),
         "",
         f"Measured {machine()}; the benchmark took {results.seconds:.0f} s.",
     ])

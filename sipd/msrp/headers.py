@@ -7,6 +7,7 @@ digest parser: the syntax is HTTP's in both protocols.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ class ByteRange:
         return f"{self.start}-{end}/{total}"
 
 
+@functools.lru_cache(maxsize=256)  # a chunk's range is read twice; chat messages repeat them
 def parse_byte_range(value: str) -> ByteRange:
     match = _BYTE_RANGE.fullmatch(value.strip())
     if match is None:
@@ -123,6 +125,7 @@ def parse_seconds(value: str, name: str = EXPIRES) -> int:
     return int(text)
 
 
+@functools.lru_cache(maxsize=128)
 def parse_content_type(value: str) -> str:
     """The media type without parameters, lower case (`text/plain`)."""
     text = value.strip()

@@ -61,6 +61,19 @@ class OutgoingMessage:
         self.delivered = False
         self.report_deadline: float | None = None
         self._reported: list[tuple[int, int]] = []
+        # The header lines of its SENDs that do not change from chunk to chunk (after the
+        # paths; Byte-Range follows), the extra ones of its first chunk, its Content-Type.
+        head = f"Message-ID: {message_id}\r\n"
+        if success_report:
+            head += "Success-Report: yes\r\n"
+        if failure_report != "yes":
+            head += f"Failure-Report: {failure_report}\r\n"
+        self.head_text = head
+        self.extra_text = "".join(f"{name}: {value}\r\n" for name, value in headers)
+        self.type_text = f"Content-Type: {content_type}\r\n" if content_type else ""
+        for value in (message_id, content_type or "", *(n + v for n, v in headers)):
+            if "\r" in value or "\n" in value:
+                raise ValueError(f"a header of message {message_id!r} holds a line break")
 
     @property
     def all_sent(self) -> bool:

@@ -39,6 +39,7 @@ _KNOWN_NAMES = {name.encode("ascii"): name for name in (
     h.TO_PATH, h.FROM_PATH, h.MESSAGE_ID, h.BYTE_RANGE, h.SUCCESS_REPORT, h.FAILURE_REPORT,
     h.STATUS, h.CONTENT_TYPE, h.USE_PATH, h.EXPIRES, h.MIN_EXPIRES, h.MAX_EXPIRES,
     h.WWW_AUTHENTICATE, h.AUTHORIZATION, h.AUTHENTICATION_INFO)}
+_KNOWN_TEXT = {name: name for name in _KNOWN_NAMES.values()}
 
 
 @dataclass
@@ -177,6 +178,10 @@ class FrameParser:
         buf = self._buf
         frame = self._frame
         assert frame is not None
+        if self._error is None:
+            done = self._whole_head(pos, out)
+            if done is not None:
+                return done
         while True:
             eol = buf.find(b"\r\n", pos)
             if eol < 0:
@@ -196,6 +201,61 @@ class FrameParser:
                 return self._end_line_in_head(line, eol, out)
             self._header_line(line, frame.headers)
             pos = eol + 2
+
+    def _whole_head(self, pos: int, out: list[Frame | FrameError]) -> tuple[int, bool] | None:
+        """The header lines at once when all of them (and the blank line or end-line after
+        them) have arrived, are UTF-8 and well formed, the usual frame: one decode and split
+        instead of a look per line. None, having changed nothing, leaves the frame to the line
+        by line reading, which waits for more or says what is wrong."""
+        buf = self._buf
+        limit = min(len(buf), self._frame_start + self.max_header_bytes + 2)
+        start = pos - 2  # the CRLF ending the first line: an empty header block counts
+        # Whichever comes first, the blank line or an end-line; each search stops where the
+        # other was found (a chunk's body is not scanned for an end-line, nor the frames after
+        # a response for a blank line).
+        if isinstance(self._frame, MsrpResponse):
+            end_line = buf.find(b"\r\n-------", start, limit)
+            blank = buf.find(b"\r\n\r\n", start, end_line + 2 if end_line >= 0 else limit)
+        else:
+            blank = buf.find(b"\r\n\r\n", start, limit)
+            end_line = buf.find(b"\r\n-------", start, blank if blank >= 0 else limit)
+            if end_line >= 0:
+                blank = -1
+        if blank >= 0:
+            stop = blank
+        elif end_line >= 0:
+            stop = end_line
+            eol = buf.find(b"\r\n", end_line + 2)
+            if eol < 0 or eol - self._frame_start > self.max_header_bytes:
+                return None
+        else:
+            return None
+        try:
+            text = buf[pos:stop].decode("utf-8") if stop > pos else ""
+        except UnicodeDecodeError:
+            return None
+        assert self._frame is not None
+        if text:
+            known_names = _KNOWN_TEXT
+            items = []
+            for line in text.split("\r\n"):
+                name, colon, value = line.partition(":")
+                known = known_names.get(name) if colon else None
+                if known is None:
+                    if not colon or not h.is_header_name(name):
+                        return None
+                    known = name
+                items.append((known, value.strip()))
+            add = self._frame.headers.add
+            for name, value in items:
+                add(name, value)
+        if blank >= 0:
+            self._state = _State.BODY
+            self._body_start = blank + 4
+            self._scan_from = blank + 2  # an empty body may put the end-line right here
+            self._declared_length = self._length_from_range()
+            return blank + 4, False
+        return self._end_line_in_head(bytes(buf[end_line + 2:eol]), eol, out)
 
     def _skip_oversized_head(self, pos: int) -> tuple[int, bool]:
         if self._error is None:

@@ -53,9 +53,9 @@ from .events import (
 from .headers import ByteRange, Headers, Status
 from .incoming import IncomingMessage
 from .message import (
+    REASONS,
     MsrpRequest,
     MsrpResponse,
-    make_response,
     new_message_id,
     new_transaction_id,
 )
@@ -122,8 +122,11 @@ class MsrpSession:
             raise ValueError("local_path needs at least our own URI")
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
-        self.local_path = list(local_path)
-        self.remote_path = list(remote_path) if remote_path else None
+        self._paths_text: str | None = None  # To-Path and From-Path of our SENDs
+        # To-Path and From-Path of our responses, by the request's From-Path, To-Path, SEND
+        self._answer_paths: dict[tuple[str | None, str | None, bool], str] = {}
+        self._local_path = list(local_path)
+        self._remote_path = list(remote_path) if remote_path else None
         self.active = active
         self.chunk_size = chunk_size
         self.max_message_size = max_message_size
@@ -157,8 +160,27 @@ class MsrpSession:
     # -- paths ---------------------------------------------------------------------------
 
     @property
+    def local_path(self) -> list[MsrpUri]:
+        """Our a=path: our relay's Use-Path (if any), then our URI."""
+        return self._local_path
+
+    @local_path.setter
+    def local_path(self, path: list[MsrpUri]) -> None:
+        self._local_path = list(path)
+        self._paths_text = None
+
+    @property
+    def remote_path(self) -> list[MsrpUri] | None:
+        return self._remote_path
+
+    @remote_path.setter
+    def remote_path(self, path: list[MsrpUri] | None) -> None:
+        self._remote_path = list(path) if path else None
+        self._paths_text = None
+
+    @property
     def local_uri(self) -> MsrpUri:
-        return self.local_path[-1]
+        return self._local_path[-1]
 
     def set_remote_path(self, remote_path: list[MsrpUri]) -> None:
         if not remote_path:
@@ -264,9 +286,15 @@ class MsrpSession:
     def data_to_send(self, now: float, limit: int = 256 * 1024) -> bytes:
         """Bytes for the connection: responses and REPORTs first, then chunks of the queued
         messages until about `limit` bytes."""
+        parts = self.output(now, limit)
+        return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
+
+    def output(self, now: float, limit: int = 256 * 1024) -> list[bytes | memoryview]:
+        """What `data_to_send` would return, in pieces to be written in order (a chunk's body
+        is a view of the message: a writer that takes pieces, writev, copies it once)."""
         parts: list[bytes | memoryview] = [bytes(self._control)] if self._control else []
         self._control.clear()
-        size = sum(map(len, parts))
+        size = len(parts[0]) if parts else 0
         queue = self._queue
         while queue and size < limit and self._may_send_requests:
             message = queue.popleft()
@@ -275,60 +303,58 @@ class MsrpSession:
                 size += len(part)
             if not message.all_sent and not message.finished:
                 queue.append(message)  # round-robin: another message's chunk goes next
-        return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
+        return parts
 
     def _next_chunk(self, message: OutgoingMessage, now: float) -> list[bytes | memoryview]:
         if message.aborted:
-            request = self._chunk_request(message, message.next_start, 0, "#")
+            _, parts = self._chunk_frame(message, message.next_start, b"", "#")
             message.next_start = message.size + 1
             self._tell(message, MessageFailed(message.message_id, None, "aborted by us"))
             self._forget(message)
-            return [*request.serialize_parts()]
+            return parts
         chunk = message.next_chunk(self.chunk_size)
-        length = len(chunk.data)
-        request = self._chunk_request(message, chunk.start, length, "$" if chunk.last else "+")
-        end = chunk.start + length - 1
+        start = chunk.start
+        end = start + len(chunk.data) - 1
+        transaction_id, parts = self._chunk_frame(message, start, chunk.data,
+                                                  "$" if chunk.last else "+")
         expects = message.failure_report == "yes"
-        transaction = _Transaction(request.transaction_id, message, chunk.start, end,
+        transaction = _Transaction(transaction_id, message, start, end,
                                    now + self.transaction_timeout, expects)
-        self._transactions[request.transaction_id] = transaction
+        self._transactions[transaction_id] = transaction
         self._timeouts.append(transaction)
         if expects:
             message.outstanding += 1
         if self.active and not self.bound and self._bind_tid is None:
-            self._bind_tid = request.transaction_id
+            self._bind_tid = transaction_id
         if chunk.last:
             self._tell(message, MessageSent(message.message_id))
             if not expects:
                 self._all_answered(message, now)
-        parts: list[bytes | memoryview] = [*request.serialize_parts()]
-        if length:
-            parts[1] = chunk.data  # the body as a view of the message: copied once, by the write
         return parts
 
-    def _chunk_request(self, message: OutgoingMessage, start: int, length: int,
-                       flag: str) -> MsrpRequest:
-        """The SEND of one chunk, with an empty body standing for its `length` bytes."""
-        request = MsrpRequest(new_transaction_id(), "SEND")
-        headers = request.headers
-        headers.add(h.TO_PATH, format_path(self._to_path()))
-        headers.add(h.FROM_PATH, str(self.local_uri))
-        headers.add(h.MESSAGE_ID, message.message_id)
-        if message.success_report:
-            headers.add(h.SUCCESS_REPORT, "yes")
-        if message.failure_report != "yes":
-            headers.add(h.FAILURE_REPORT, message.failure_report)
+    def _chunk_frame(self, message: OutgoingMessage, start: int, data: bytes | memoryview,
+                     flag: str) -> tuple[str, list[bytes | memoryview]]:
+        """The SEND of one chunk on the wire: (transaction-id, [head, body, end-line]), or
+        [head and end-line] for a chunk without a body. Written here rather than through
+        MsrpRequest and Headers: a chat message is one chunk, and this is its cost; the
+        values were checked for line breaks when the message was queued."""
+        transaction_id = new_transaction_id()
+        length = len(data)
         end = str(start + length - 1) if flag != "#" else "*"
-        headers.add(h.BYTE_RANGE, f"{start}-{end}/{message.size}")
+        paths = self._paths_text
+        if paths is None:
+            paths = self._paths_text = (f"{h.TO_PATH}: {format_path(self._to_path())}\r\n"
+                                        f"{h.FROM_PATH}: {self.local_uri}\r\n")
+        head = (f"MSRP {transaction_id} SEND\r\n{paths}{message.head_text}"
+                f"{h.BYTE_RANGE}: {start}-{end}/{message.size}\r\n")
         if start == 1:
-            for name, value in message.headers:
-                headers.add(name, value)
-        if length or (start == 1 and message.content_type):
-            if message.content_type:
-                headers.add(h.CONTENT_TYPE, message.content_type)
-            request.body = b""
-        request.continuation = flag
-        return request
+            head += message.extra_text
+            if not length and not message.content_type:
+                return transaction_id, [f"{head}-------{transaction_id}{flag}\r\n".encode()]
+        elif not length:
+            return transaction_id, [f"{head}-------{transaction_id}{flag}\r\n".encode()]
+        return transaction_id, [f"{head}{message.type_text}\r\n".encode(), data,
+                                f"\r\n-------{transaction_id}{flag}\r\n".encode()]
 
     # -- input -----------------------------------------------------------------------------
 
@@ -526,21 +552,33 @@ class MsrpSession:
                 failure_report = "yes"
             if failure_report == "no" or (failure_report == "partial" and code == 200):
                 return
-        their_path = self._path_of(request, h.FROM_PATH)
-        our_path = self._path_of(request, h.TO_PATH)
-        if their_path:
-            to_path = their_path[:1] if request.method == "SEND" else their_path
-        elif self.remote_path:
-            to_path = self.remote_path[:1]
-        else:
-            self._events.append(ProtocolError(
-                f"cannot answer {request.method} {request.transaction_id} ({code}): "
-                f"no usable From-Path"))
-            return
-        from_path = our_path[:1] if our_path else [self.local_uri]
-        comment = comment.replace("\r", " ").replace("\n", " ") if comment else None
-        response = make_response(request, code, comment, to_path=to_path, from_path=from_path)
-        self._control += response.serialize()
+        key = (request.headers.get(h.FROM_PATH), request.headers.get(h.TO_PATH),
+               request.method == "SEND")
+        paths = self._answer_paths.get(key)
+        if paths is None:
+            their_path = self._path_of(request, h.FROM_PATH)
+            our_path = self._path_of(request, h.TO_PATH)
+            if their_path:
+                to_path = their_path[:1] if request.method == "SEND" else their_path
+            elif self.remote_path:
+                to_path = self.remote_path[:1]
+            else:
+                self._events.append(ProtocolError(
+                    f"cannot answer {request.method} {request.transaction_id} ({code}): "
+                    f"no usable From-Path"))
+                return
+            from_path = our_path[:1] if our_path else [self.local_uri]
+            paths = (f"{h.TO_PATH}: {format_path(to_path)}\r\n"
+                     f"{h.FROM_PATH}: {format_path(from_path)}\r\n")
+            if their_path:  # the same request paths get the same response paths
+                if len(self._answer_paths) >= 64:
+                    self._answer_paths.clear()
+                self._answer_paths[key] = paths
+        comment = comment.replace("\r", " ").replace("\n", " ") if comment else \
+            REASONS.get(code, "")
+        tid = request.transaction_id
+        line = f"MSRP {tid} {code:03d} {comment}" if comment else f"MSRP {tid} {code:03d}"
+        self._control += f"{line}\r\n{paths}-------{tid}$\r\n".encode()
 
     @staticmethod
     def _path_of(request: MsrpRequest, name: str) -> list[MsrpUri] | None:
@@ -632,6 +670,17 @@ class MsrpSession:
             if byte_range.start == 1 and body and content_type is None:
                 self._reject(request, 400, "SEND with a body needs a Content-Type")
                 return
+            length = len(body)
+            if flag == "$" and byte_range.start == 1 and byte_range.total in (None, length) \
+                    and (self.max_message_size is None or length <= self.max_message_size):
+                # the whole message in one chunk (a chat message): nothing to put together
+                self._answer(request, 200)
+                if self.deliver_chunks:
+                    self._events.append(ChunkReceived(message_id, 1, body, length,
+                                                      content_type, request.headers))
+                self._complete(message_id, length, content_type, body, request.headers,
+                               from_path, success_report)
+                return
             incoming = IncomingMessage(message_id, self.max_message_size,
                                        keep_data=not self.deliver_chunks)
             self._incoming[message_id] = incoming
@@ -653,20 +702,26 @@ class MsrpSession:
                                               request.headers))
         if incoming.complete:
             del self._incoming[message_id]
-            self._finished_incoming[message_id] = None
-            while len(self._finished_incoming) > _RECENT:
-                self._finished_incoming.popitem(last=False)
-            size = incoming.expected_size or 0
-            if not self.deliver_chunks:
-                self._events.append(MessageReceived(message_id, incoming.content_type,
-                                                    incoming.body(), incoming.headers,
-                                                    from_path))
-            if success_report and self.owner_confirms:
-                self._unconfirmed[message_id] = (from_path, size)
-                while len(self._unconfirmed) > _RECENT:
-                    self._unconfirmed.popitem(last=False)
-            elif success_report:
-                self._send_report(from_path, message_id, size, Status(200, "OK"))
+            self._complete(message_id, incoming.expected_size or 0, incoming.content_type,
+                           b"" if self.deliver_chunks else incoming.body(), incoming.headers,
+                           from_path, success_report)
+
+    def _complete(self, message_id: str, size: int, content_type: str | None, body: bytes,
+                  headers: Headers, from_path: list[MsrpUri], success_report: bool) -> None:
+        """An incoming message has all its chunks (`body`: all of it, unless they were
+        handed over one by one)."""
+        self._finished_incoming[message_id] = None
+        while len(self._finished_incoming) > _RECENT:
+            self._finished_incoming.popitem(last=False)
+        if not self.deliver_chunks:
+            self._events.append(MessageReceived(message_id, content_type, body, headers,
+                                                from_path))
+        if success_report and self.owner_confirms:
+            self._unconfirmed[message_id] = (from_path, size)
+            while len(self._unconfirmed) > _RECENT:
+                self._unconfirmed.popitem(last=False)
+        elif success_report:
+            self._send_report(from_path, message_id, size, Status(200, "OK"))
 
     @staticmethod
     def _range_lie(byte_range: ByteRange, length: int, flag: str) -> str | None:

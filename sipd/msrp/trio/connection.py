@@ -12,8 +12,8 @@ AUTH refreshes) over a trio stream, TCP or TLS.
 `run` returns when the connection is over: closed by us, by the peer, or failed (unusable
 input, a frame left half-sent for 30 s, a relay that stopped granting our path). Its last event
 is ConnectionClosed with the reason; every message still in flight has failed before it.
-Events wait in a bounded channel: a consumer that stops reading stops the reading of the
-connection, not the daemon.
+Events wait in a bounded queue (EventQueue): a consumer that stops reading stops the reading
+of the connection, not the daemon.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
 
 import trio
 
@@ -31,12 +33,14 @@ from ..outgoing import BodySource
 from ..relay import RelayAuthClient, RelayGranted, RelayRefused
 from ..session import MsrpSession
 from ..uri import MsrpUri
+from .queue import EventQueue
 
 log = logging.getLogger(__name__)
 
 READ_SIZE = 256 * 1024
 EVENT_BUFFER = 256
 CLOSE_GRACE = 5.0  # seconds what is queued may take to leave when we close
+_IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 16
 
 
 @dataclass
@@ -66,9 +70,16 @@ class MsrpConnection:
         self.session = session
         self.relay_client = relay_client
         self.description = description
-        self._send_events, self.events = trio.open_memory_channel[Event](EVENT_BUFFER)
+        self.events: EventQueue[Event] = EventQueue(EVENT_BUFFER)
+        # Events taken from the session that the queue had no room for yet, in order; one
+        # task at a time hands them over (`_publish_pending`).
+        self._held: deque[Event] = deque()
+        self._handing_over = False
+        self._handed_over = trio.Event()
         self._wake_writer = trio.Event()
-        self._extra = bytearray()  # AUTH refreshes, written before anything else
+        # Bytes on their way out, in order: the rest of a frame the socket did not take, AUTH
+        # refreshes; what the session makes goes after them.
+        self._out: deque[bytes | memoryview] = deque()
         self._closing: str | None = None
         self._closed = trio.Event()
         self._cancel: trio.CancelScope | None = None
@@ -78,10 +89,11 @@ class MsrpConnection:
         # write or a read gave the session an earlier deadline (a transaction's timeout...).
         self._timer_at = math.inf
         self._timer_wake = trio.Event()
-        # A plain TCP connection's socket, which the task that made the bytes writes to
-        # itself when nothing else is on its way (`_write_now`); None over TLS.
+        # A plain TCP connection's socket, which the connection reads and writes itself,
+        # non-blocking, from whichever task has something for it (docs/decisions.md, MSRP);
+        # None over TLS, whose stream does both.
         self._fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else None
-        self._writing = False  # the writer task is inside send_all
+        self._socket_empty = False  # the last read took less than asked
 
     # -- the owner's side --------------------------------------------------------------------
 
@@ -162,9 +174,10 @@ class MsrpConnection:
             with trio.CancelScope(shield=True):
                 # the owner gets the last events unless it stopped reading for seconds
                 with trio.move_on_after(5):
+                    self._handing_over = False  # a hand-over cancelled with the reader
                     await self._publish_pending()
-                    await self._send_events.send(ConnectionClosed(reason, by_peer))
-                await self._send_events.aclose()
+                    await self.events.put(ConnectionClosed(reason, by_peer))
+                self.events.close()
                 try:
                     with trio.move_on_after(1):
                         await self.stream.aclose()
@@ -173,14 +186,16 @@ class MsrpConnection:
                 self._closed.set()
                 if self._drained is not None:
                     self._drained.set()
+                self._handed_over.set()
             log.debug("MSRP connection %s closed: %s", self.description, reason)
 
     async def _reader(self) -> tuple[str, bool]:
+        receive = self._receive_tcp if self._fd is not None else self._receive_stream
         while True:
             if self._closing is not None:
                 return self._closing, False
             try:
-                data = await self.stream.receive_some(READ_SIZE)
+                data = await receive()
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 return f"connection failed: {_describe(exc)}", True
             if not data:
@@ -190,101 +205,182 @@ class MsrpConnection:
             failed = await self._publish_pending()
             if failed is not None:
                 return failed, False
-            if (self._extra or self.session.has_data_to_send) and not self._write_now():
+            if (self._out or self.session.has_data_to_send) and not self._write_now():
                 self._wake_writer.set()  # not otherwise: a writer woken for nothing costs a switch
-            elif self.session.has_events:  # what the bytes written now told (MessageSent...)
+            if self._held:  # what the bytes written now told (MessageSent...), no room yet
                 failed = await self._publish_pending()
                 if failed is not None:
                     return failed, False
 
-    async def _publish_pending(self) -> str | None:
-        """Hands the session's events to the owner; the reason when the connection failed."""
-        if not self.session.has_events and self.relay_client is None:
-            return None
+    async def _receive_stream(self) -> bytes | bytearray:
+        return await self.stream.receive_some(READ_SIZE)
+
+    async def _receive_tcp(self) -> bytes | bytearray:
+        """The next bytes from the plain TCP socket (b"" at its end). A read that took less
+        than asked emptied the socket: the next one waits for data first (no read that only
+        says "nothing yet"); after a full read the task lets the others run before the next."""
+        fd = self._fd
+        assert fd is not None
+        if self._socket_empty:
+            await trio.lowlevel.wait_readable(fd)
+        else:
+            await trio.lowlevel.checkpoint()
+        while True:
+            try:
+                data = os.read(fd, READ_SIZE)
+                break
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(fd)
+        self._socket_empty = len(data) < READ_SIZE
+        return data
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _take_events(self) -> str | None:
+        """Moves the session's (and the relay client's) events toward the owner, handing over
+        at once what the queue has room for; the reason when the connection failed."""
         failed = None
-        for event in self.session.events():
-            if isinstance(event, UnmatchedResponse):
-                self._relay_response(event)
-                continue
-            if isinstance(event, ConnectionFailed):
-                failed = event.reason
-            await self._publish(event)
+        held = self._held
+        session = self.session
+        if session.has_events:
+            for event in session.events():
+                if isinstance(event, UnmatchedResponse):
+                    self._relay_response(event)
+                    continue
+                if isinstance(event, ConnectionFailed):
+                    failed = event.reason
+                held.append(event)
         if self.relay_client is not None:
             for relay_event in self.relay_client.events():
                 if isinstance(relay_event, RelayRefused):
                     failed = f"the relay {relay_event.relay} stopped: {relay_event.reason}"
                 elif isinstance(relay_event, RelayGranted):
-                    await self._relay_granted(relay_event)
+                    self._relay_granted(relay_event)
+        if not self._handing_over:
+            put = self.events.put_nowait
+            while held and put(held[0]):
+                held.popleft()
         return failed
 
-    async def _publish(self, event: Event) -> None:
-        try:
-            self._send_events.send_nowait(event)  # no scheduling round while there is room
-        except trio.WouldBlock:
-            await self._send_events.send(event)
+    async def _publish_pending(self) -> str | None:
+        """Hands the session's events to the owner, waiting while its queue is full; the
+        reason when the connection failed."""
+        failed = self._take_events()
+        while self._held:
+            if self._handing_over:  # another task is at it: wait until it is done
+                await self._handed_over.wait()
+                continue
+            self._handing_over = True
+            self._handed_over = trio.Event()
+            try:
+                while self._held:
+                    await self.events.put(self._held[0])
+                    self._held.popleft()
+            finally:
+                self._handing_over = False
+                self._handed_over.set()
+        return failed
 
     def _relay_response(self, event: UnmatchedResponse) -> None:
         if self.relay_client is None or not self.relay_client.owns(event.response.transaction_id):
             log.debug("MSRP %s: response to an unknown transaction %s", self.description,
                       event.response.transaction_id)
             return
-        self._extra += self.relay_client.handle_response(event.response, trio.current_time())
+        refresh = self.relay_client.handle_response(event.response, trio.current_time())
+        if refresh:
+            self._out.append(refresh)
 
-    async def _relay_granted(self, granted: RelayGranted) -> None:
+    def _relay_granted(self, granted: RelayGranted) -> None:
         path = granted.use_path + [self.session.local_uri]
         if [str(u) for u in path] != [str(u) for u in self.session.local_path]:
             self.session.local_path = path
-            await self._send_events.send(RelayPathChanged(path))
+            self._held.append(RelayPathChanged(path))
+
+    # -- writing -----------------------------------------------------------------------------
 
     def _write_now(self) -> bool:
-        """Writes what the session has to send straight to a plain TCP socket, from the task
-        that produced it (the owner sending a message, the reader answering a request), when
-        the writer task has nothing on its way: a chat message and its 200 then take no trip
-        through the writer task at each end (docs/decisions.md, MSRP). Non-blocking: what the
-        socket does not take now, and any error, is left to the writer task (True: nothing
-        is left for it)."""
-        if self._fd is None or self._writing or self._extra or self._closing is not None:
+        """Writes what is waiting to go straight to a plain TCP socket, from the task that
+        made it (the owner sending a message, the reader answering a request), and hands the
+        events that told over: a chat message and its 200 then take no trip through the
+        writer task at either end (docs/decisions.md, MSRP). Non-blocking: what the socket
+        does not take now, and any error, is left to the writer task (True: nothing is left
+        for it)."""
+        if self._fd is None or self._closing is not None:
             return False
-        data = self.session.data_to_send(trio.current_time())
-        sent = 0
-        if data:
+        wrote = False
+        try:
+            if self._out:  # what the socket did not take before goes first
+                if not self._write_some():
+                    return False  # still full: the session keeps the rest (back-pressure)
+                wrote = True
+            if self.session.has_data_to_send:
+                self._out.extend(self.session.output(trio.current_time()))
+                wrote = True
+                if not self._write_some():
+                    self._wrote()
+                    return False
+        except OSError:  # broken: the writer task tries again and says so
+            return False
+        if wrote:
+            self._wrote()
+        if self._take_events() is not None or self._held:
+            return False  # the writer task hands them over (or ends the connection)
+        return True
+
+    def _write_some(self) -> bool:
+        """Writes what `_out` holds to the TCP socket, as much as it takes now; True when all
+        of it went. OSError other than a full socket goes to the caller."""
+        out = self._out
+        fd = self._fd
+        assert fd is not None
+        while out:
             try:
-                sent = os.write(self._fd, data)
-            except OSError:  # full (BlockingIOError) or broken: the writer waits or says so
-                sent = 0
-            if sent < len(data):
-                self._extra += data[sent:]  # before anything the session makes later
+                sent = os.writev(fd, out if len(out) <= _IOV_MAX else list(islice(out, _IOV_MAX)))
+            except BlockingIOError:
                 return False
-            self._deadline_moved()
-            if self._drained is not None:
-                self._drained.set()
-                self._drained = None
-        return not self.session.has_events  # events to hand over: the writer task does it
+            while sent:
+                first = out[0]
+                size = len(first)
+                if sent >= size:
+                    out.popleft()
+                    sent -= size
+                else:
+                    out[0] = memoryview(first)[sent:]
+                    break
+        return True
+
+    def _wrote(self) -> None:
+        if self._drained is not None:
+            self._drained.set()
+            self._drained = None
+        self._deadline_moved()
 
     async def _writer(self) -> None:
+        fd = self._fd
         while True:
-            data = self.session.data_to_send(trio.current_time())
-            if self._extra:
-                data = bytes(self._extra) + data
-                self._extra.clear()
-            if data:
-                self._writing = True
+            if self.session.has_data_to_send:
+                self._out.extend(self.session.output(trio.current_time()))
+            if self._out:
                 try:
-                    await self.stream.send_all(data)
+                    if fd is not None:
+                        while not self._write_some():
+                            await trio.lowlevel.wait_writable(fd)
+                        await trio.lowlevel.checkpoint()  # a peer that takes all: others run
+                    else:
+                        data = b"".join(self._out)
+                        self._out.clear()
+                        await self.stream.send_all(data)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                     self._write_failure = f"connection failed: {_describe(exc)}"
                     self._cancel_reader()
                     return
-                finally:
-                    self._writing = False
-                if self._drained is not None:
-                    self._drained.set()
-                    self._drained = None
-                self._deadline_moved()
+                self._wrote()
                 await self._publish_pending()
                 continue
-            if self.session.has_events:  # told by a write made elsewhere (`_write_now`)
-                await self._publish_pending()
+            if self._held or self.session.has_events:  # told by a write made elsewhere
+                failed = await self._publish_pending()
+                if failed is not None:
+                    self._closing = self._closing or failed
             if self._closing is not None:
                 self._cancel_reader()
                 return
@@ -312,7 +408,7 @@ class MsrpConnection:
                 if granted is not None and now >= granted.refresh_at and \
                         self.relay_client.next_deadline() is None:
                     self.relay_client.granted = None
-                    self._extra += self.relay_client.refresh(now)
+                    self._out.append(self.relay_client.refresh(now))
             failed = await self._publish_pending()
             if failed is not None:
                 self._closing = self._closing or failed
@@ -321,9 +417,13 @@ class MsrpConnection:
             self._wake_writer.set()
 
     def _next_deadline(self) -> float | None:
-        deadlines = [d for d in (self.session.next_deadline(), self._relay_deadline())
-                     if d is not None]
-        return min(deadlines) if deadlines else None
+        deadline = self.session.next_deadline()
+        if self.relay_client is None:
+            return deadline
+        relay = self._relay_deadline()
+        if deadline is None or relay is None:
+            return relay if deadline is None else deadline
+        return min(deadline, relay)
 
     def _deadline_moved(self) -> None:
         """After a write or a read: wake the timers task if the session (or the relay link)

@@ -1,0 +1,112 @@
+"""The events of one MSRP connection on their way to its owner: a bounded first-in first-out
+queue between the connection's tasks (which put) and the owner (which receives).
+
+    queue = EventQueue[Event](256)
+    queue.put_nowait(event)            # False when full: then `await queue.put(event)`
+    event = await queue.receive()      # or: async for event in queue
+    queue.close()                      # the owner gets what is queued, then the end
+
+It stands where a trio memory channel would, for its cost on the chat path: `receive` returns
+an event that is already waiting without a schedule point (a memory channel takes one per
+event, a task switch for each MSRP event: docs/decisions.md, MSRP), and a put that wakes a
+waiting owner reschedules it directly. Receive still is a cancellation point, and it waits
+(a schedule point) whenever the queue is empty, which the owner of a busy connection reaches
+at least once per `capacity` events. After `close`, receive hands out what was queued and then
+raises trio.EndOfChannel (`async for` ends); a put after close is dropped.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Generic, TypeVar
+
+import trio
+
+T = TypeVar("T")
+
+
+class EventQueue(Generic[T]):
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self._items: deque[T] = deque()
+        self._receivers: deque[trio.lowlevel.Task] = deque()  # waiting for an item
+        self._putters: deque[trio.lowlevel.Task] = deque()  # waiting for room
+        self._closed = False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- the producing side ---------------------------------------------------------------------
+
+    def put_nowait(self, item: T) -> bool:
+        """Queues `item` if there is room (True); False when the queue is full. Dropped (True)
+        after close: nobody will read it."""
+        if self._closed:
+            return True
+        if len(self._items) >= self.capacity:
+            return False
+        self._items.append(item)
+        if self._receivers:
+            trio.lowlevel.reschedule(self._receivers.popleft())
+        return True
+
+    async def put(self, item: T) -> None:
+        """Queues `item`, waiting for room while the queue is full."""
+        while not self.put_nowait(item):
+            await self._park(self._putters)
+
+    def close(self) -> None:
+        """No more items: receivers get what is queued, then trio.EndOfChannel."""
+        self._closed = True
+        for waiting in (self._receivers, self._putters):
+            while waiting:
+                trio.lowlevel.reschedule(waiting.popleft())
+
+    # -- the owner's side -----------------------------------------------------------------------
+
+    async def receive(self) -> T:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while not self._items:
+            if self._closed:
+                raise trio.EndOfChannel
+            await self._park(self._receivers)
+        item = self._items.popleft()
+        if self._putters:
+            trio.lowlevel.reschedule(self._putters.popleft())
+        return item
+
+    def receive_nowait(self) -> T:
+        if self._items:
+            item = self._items.popleft()
+            if self._putters:
+                trio.lowlevel.reschedule(self._putters.popleft())
+            return item
+        if self._closed:
+            raise trio.EndOfChannel
+        raise trio.WouldBlock
+
+    def __aiter__(self) -> EventQueue[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            return await self.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
+    @staticmethod
+    async def _park(waiting: deque[trio.lowlevel.Task]) -> None:
+        task = trio.lowlevel.current_task()
+        waiting.append(task)
+
+        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+            waiting.remove(task)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
