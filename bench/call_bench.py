@@ -293,6 +293,7 @@ async def _measure_load(a: Side, b: Side, to: str, calls: int, idle: tuple[int, 
 
 
 FLOW_CHECK = 1.0  # seconds of watching RTP after the CPU window
+TONE_RATE = 8000  # Hz: as baresip's tone (PCMU carries 8 kHz; nothing to resample)
 
 
 async def _audio_flow(ranges: dict[str, range], calls: int
@@ -319,7 +320,7 @@ def run(options: Options, write: bool) -> str:
         base = Path(tmp)
         # The audio every call plays, written once: sipd loops a 2 s tone (pjsua's player
         # takes 16-bit mono PCM); baresip's aufile ends the call at the end of its file.
-        sipd_tone = write_tone(base / "sipd-tone.wav", 440.0, seconds=2.0)
+        sipd_tone = write_tone(base / "sipd-tone.wav", 440.0, seconds=2.0, rate=TONE_RATE)
         baresip_tone = write_tone_wav(base / "baresip-tone.wav", seconds=120.0)
         _say(f"load average {results.loadavg_start[0]:.2f}; call setup: baresip -> baresip ...")
         try:
