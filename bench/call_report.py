@@ -18,7 +18,7 @@ SOUND_PACKETS = 10  # of the 50 a call's port gets in the 1 s flow check: it car
 @dataclass(frozen=True)
 class Options:
     setups: int = 10  # sequential calls timed, per side
-    loads: tuple[int, ...] = (4, 12, 24)  # concurrent calls
+    loads: tuple[int, ...] = (4, 12, 24, 250)  # concurrent calls (250: ~70 s more)
     window: float = 5.0  # seconds of CPU measurement per load
     settle: float = 1.0  # seconds after the last call is playing before measuring
 
