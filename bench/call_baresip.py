@@ -14,7 +14,16 @@ from pathlib import Path
 from tests.peers.baresip import Baresip
 from tests.peers.ports import free_port_block
 
-from .call_report import Load, Options, Results, loadavg, ms, p50, timed_setup
+from .call_report import (
+    SOUND_PACKETS,
+    Load,
+    Options,
+    Results,
+    loadavg,
+    ms,
+    p50,
+    timed_setup,
+)
 from .procs import cpu_seconds, machine_busy_seconds, process_tree, pss_bytes, rss_bytes
 from .rtp_watch import RtpWatch
 
@@ -133,12 +142,15 @@ def _measure(options: Options, base: Path, tone: Path, calls: int) -> Load:
             watched = time.monotonic()
             time.sleep(0 if rtp.error else FLOW_CHECK)
             watched = time.monotonic() - watched
+            drops = rtp.dropped()
         flow = {} if rtp.error else {
             side: (rtp.by_side[side] / watched / max(established, 1), len(rtp.ports[side]))
             for side in rtp.ranges}
+        sounding = {} if rtp.error else {side: rtp.sounding_ports(side, SOUND_PACKETS)
+                                         for side in rtp.ranges}
         closed = sum(1 for e in alice.events() if e.get("type") == "CALL_CLOSED")
         if closed:
             note = (note + "; " if note else "") + f"baresip: {closed} calls closed early"
     return Load(calls, established, 2 * established, cpu, 0.0, wall, rss, idle_rss, len(pids),
                 max(0.0, busy - cpu), loadavg()[0], note, {}, flow, pss_bytes=pss,
-                idle_pss_bytes=idle_pss)
+                idle_pss_bytes=idle_pss, sounding=sounding, rtp_drops=drops)

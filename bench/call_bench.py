@@ -7,6 +7,7 @@ drives sipd; bench/call_baresip.py the baseline; bench/call_report.py writes the
 
     python -m bench --only call            # about two minutes; writes the doc
     python -m bench --only call --quick    # a short try; leaves the doc alone
+    python -m bench.call_bench --calls 4,48 --setups 3   # other numbers of calls; no doc
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from . import call_baresip
 from .call_report import (
     CALLS_PER_WORKER,
     QUICK,
+    SOUND_PACKETS,
     Load,
     Options,
     Results,
@@ -39,7 +41,14 @@ from .call_report import (
     section,
     timed_setup,
 )
-from .procs import cpu_seconds, machine_busy_seconds, pss_bytes, rss_bytes, thread_cpu_seconds
+from .procs import (
+    cpu_seconds,
+    machine_busy_seconds,
+    process_tree,
+    pss_bytes,
+    rss_bytes,
+    thread_cpu_seconds,
+)
 from .rtp_watch import RtpWatch, port_range
 
 SECTION = "call-bench"
@@ -52,12 +61,22 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def daemon_settings(workers: int, srtp: str = "disabled") -> dict[str, Any]:
+def daemon_settings(workers: int, srtp: str = "disabled", calls: int = 0) -> dict[str, Any]:
     """Plain RTP by default, as the baresip baseline sends: two sipd would otherwise agree on
-    SDES-SRTP (`rtp.srtp` is "optional" out of the box) and pay for encryption baresip skips."""
-    return {"log.level": "warning", "rtp.media_address": "127.0.0.1",
-            "rtp.port_range": rtp_port_range(64 * workers), "media.max_workers": workers,
-            "rtp.audio_codecs": ["PCMU", "PCMA"], "rtp.srtp": srtp}
+    SDES-SRTP (`rtp.srtp` is "optional" out of the box) and pay for encryption baresip skips.
+
+    What a user who wants `calls` calls at once sets (docs/performance.md): a media worker per
+    4 calls (`media.max_workers`), 8 RTP ports each at least (`rtp.port_range`: RTP and RTCP
+    per call; 32 here, room for pjsua moving on to the next port), and the caps on incoming
+    calls (`sessions.max_incoming`, `sessions.max_incoming_per_account`) at `calls`."""
+    settings: dict[str, Any] = {
+        "log.level": "warning", "rtp.media_address": "127.0.0.1",
+        "rtp.port_range": rtp_port_range(max(64, 32 * workers)), "media.max_workers": workers,
+        "rtp.audio_codecs": ["PCMU", "PCMA"], "rtp.srtp": srtp}
+    if calls > 30:  # the defaults: 100 in all, 30 per account
+        settings["sessions.max_incoming"] = max(100, calls)
+        settings["sessions.max_incoming_per_account"] = calls
+    return settings
 
 
 # --- sipd: two daemons, driven over RPC ----------------------------------------------------------
@@ -91,9 +110,18 @@ class Side:
         return None
 
     async def pids(self) -> list[int]:
+        """The daemon, then its media workers, then any other process under it (the
+        workers' zygote)."""
         state = await self.rpc.call("system.state", {})
         assert self.daemon.proc is not None
-        return [self.daemon.proc.pid, *(w["pid"] for w in state["media"]["workers"])]
+        workers = [w["pid"] for w in state["media"]["workers"]]
+        others = [pid for pid in process_tree(self.daemon.proc.pid)
+                  if pid != self.daemon.proc.pid and pid not in workers]
+        return [self.daemon.proc.pid, *workers, *others]
+
+    async def worker_pids(self) -> set[int]:
+        state = await self.rpc.call("system.state", {})
+        return {w["pid"] for w in state["media"]["workers"]}
 
 
 async def _start_call(a: Side, to: str) -> tuple[str, float]:
@@ -114,8 +142,9 @@ async def _end_calls(a: Side, ids: list[str]) -> None:
 
 
 async def sipd_runs(options: Options, base: Path, tone: Path, results: Results) -> None:
-    workers = max(1, math.ceil(max(options.loads, default=4) / CALLS_PER_WORKER))
-    settings = [daemon_settings(workers) for _ in ("a", "b")]
+    most = max(options.loads, default=4)
+    workers = max(1, math.ceil(most / CALLS_PER_WORKER))
+    settings = [daemon_settings(workers, calls=most) for _ in ("a", "b")]
     daemons = [SipdProcess(base, s, name=name)
                for s, name in zip(settings, ("a", "b"), strict=True)]
     ranges = {"caller": port_range(settings[0]["rtp.port_range"]),
@@ -234,9 +263,8 @@ async def _measure_load(a: Side, b: Side, to: str, calls: int, idle: tuple[int, 
         if play_error:
             notes.append(play_error)
     await trio.sleep(options.settle)
-    a_pids, b_pids = await a.pids(), await b.pids()
-    pids = [*a_pids, *b_pids]
-    workers = set(a_pids[1:] + b_pids[1:])
+    pids = [*await a.pids(), *await b.pids()]
+    workers = await a.worker_pids() | await b.worker_pids()
     start = {pid: cpu_seconds(pid) for pid in pids}
     thread_start = {pid: thread_cpu_seconds(pid) for pid in workers}
     busy_start = machine_busy_seconds()
@@ -254,30 +282,35 @@ async def _measure_load(a: Side, b: Side, to: str, calls: int, idle: tuple[int, 
                                                                                     0.0)
     rss = sum(rss_bytes(pid) for pid in pids)
     pss = sum(pss_bytes(pid) for pid in pids)
-    flow = await _audio_flow(ranges, established)
+    flow, sounding, drops = await _audio_flow(ranges, established)
     load = Load(calls, established, playing, cpu,
                 sum(v for pid, v in used.items() if pid in workers), wall, rss, idle[0],
                 len(pids), max(0.0, busy - cpu), loadavg()[0], "; ".join(notes), threads, flow,
-                pss_bytes=pss, idle_pss_bytes=idle[1])
+                pss_bytes=pss, idle_pss_bytes=idle[1], sounding=sounding, rtp_drops=drops)
     await _end_calls(a, ids)
     await trio.sleep(0.5)
     return load
 
 
 FLOW_CHECK = 1.0  # seconds of watching RTP after the CPU window
+TONE_RATE = 8000  # Hz: as baresip's tone (PCMU carries 8 kHz; nothing to resample)
 
 
-async def _audio_flow(ranges: dict[str, range], calls: int) -> dict[str, tuple[float, int]]:
-    """Per side, RTP packets per second per call received and at how many ports, watched
-    after the CPU window (20 ms PCMU: 50 a second per call when every leg sends)."""
+async def _audio_flow(ranges: dict[str, range], calls: int
+                      ) -> tuple[dict[str, tuple[float, int]], dict[str, int], int]:
+    """Watched after the CPU window: per side, RTP packets per second per call received and
+    at how many ports (20 ms PCMU: 50 a second per call when every leg sends); per side, how
+    many ports received sound; how many packets the watch missed."""
     with RtpWatch(ranges) as rtp:
         began = time.monotonic()
         await trio.sleep(0 if rtp.error else FLOW_CHECK)
         seconds = time.monotonic() - began
+        drops = rtp.dropped()
     if rtp.error:
-        return {}
-    return {side: (rtp.by_side[side] / seconds / max(calls, 1), len(rtp.ports[side]))
-            for side in ranges}
+        return {}, {}, 0
+    return ({side: (rtp.by_side[side] / seconds / max(calls, 1), len(rtp.ports[side]))
+             for side in ranges},
+            {side: rtp.sounding_ports(side, SOUND_PACKETS) for side in ranges}, drops)
 
 
 def run(options: Options, write: bool) -> str:
@@ -287,7 +320,7 @@ def run(options: Options, write: bool) -> str:
         base = Path(tmp)
         # The audio every call plays, written once: sipd loops a 2 s tone (pjsua's player
         # takes 16-bit mono PCM); baresip's aufile ends the call at the end of its file.
-        sipd_tone = write_tone(base / "sipd-tone.wav", 440.0, seconds=2.0)
+        sipd_tone = write_tone(base / "sipd-tone.wav", 440.0, seconds=2.0, rate=TONE_RATE)
         baresip_tone = write_tone_wav(base / "baresip-tone.wav", seconds=120.0)
         _say(f"load average {results.loadavg_start[0]:.2f}; call setup: baresip -> baresip ...")
         try:
@@ -314,5 +347,24 @@ def run(options: Options, write: bool) -> str:
     return text
 
 
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import dataclasses
+    parser = argparse.ArgumentParser(prog="python -m bench.call_bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", default=",".join(map(str, Options().loads)),
+                        help="numbers of concurrent calls measured, comma-separated "
+                             "(default %(default)s)")
+    parser.add_argument("--setups", type=int, default=Options().setups,
+                        help="sequential calls timed per side (default %(default)s)")
+    parser.add_argument("--write", action="store_true",
+                        help="write the call-bench section of docs/performance.md")
+    args = parser.parse_args(argv)
+    loads = tuple(int(n) for n in args.calls.split(",") if n.strip())
+    if not loads or min(loads) < 1:
+        parser.error("--calls: positive numbers, e.g. 4,12,24,250")
+    run(dataclasses.replace(Options(), loads=loads, setups=args.setups), write=args.write)
+
+
 if __name__ == "__main__":
-    run(QUICK, write=False)
+    main()

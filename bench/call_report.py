@@ -12,12 +12,13 @@ from .report import machine, markdown_table, usable_cores
 CALLS_PER_WORKER = 4
 TARGET_SETUP_RATIO = 1.5
 TARGET_CALL_SHARE = 0.01  # of one core, per call
+SOUND_PACKETS = 10  # of the 50 a call's port gets in the 1 s flow check: it carries sound
 
 
 @dataclass(frozen=True)
 class Options:
     setups: int = 10  # sequential calls timed, per side
-    loads: tuple[int, ...] = (4, 12, 24)  # concurrent calls
+    loads: tuple[int, ...] = (4, 12, 24, 250)  # concurrent calls (250: ~70 s more)
     window: float = 5.0  # seconds of CPU measurement per load
     settle: float = 1.0  # seconds after the last call is playing before measuring
 
@@ -62,6 +63,9 @@ class Load:
     rtp_flow: dict[str, tuple[float, int]] = field(default_factory=dict)
     pss_bytes: int = 0  # as rss_bytes, proportional set size (shared pages counted once)
     idle_pss_bytes: int = 0
+    # per side: how many ports received RTP carrying sound (not silence) in the flow check
+    sounding: dict[str, int] = field(default_factory=dict)
+    rtp_drops: int = 0  # packets the watching socket missed in the flow check (it read slowly)
 
     @property
     def core_share(self) -> float:
@@ -151,7 +155,13 @@ def flow_text(load: Load) -> str:
     if "caller" not in flow or "callee" not in flow:
         return "n/a"
     (caller, caller_ports), (callee, callee_ports) = flow["caller"], flow["callee"]
-    return f"{caller:.0f} / {callee:.0f} ({caller_ports} / {callee_ports})"
+    text = f"{caller:.0f} / {callee:.0f} ({caller_ports} / {callee_ports})"
+    if load.sounding:
+        text += (f", with sound {load.sounding.get('caller', 0)} / "
+                 f"{load.sounding.get('callee', 0)}")
+    if load.rtp_drops:
+        text += f", {load.rtp_drops} packets not seen"
+    return text
 
 
 def load_table(results: Results) -> str:

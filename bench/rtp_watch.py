@@ -31,6 +31,8 @@ ETH_P_IP = 0x0800
 PACKET_HOST = 0  # the copy delivered to the receiving socket (lo also shows the outgoing one)
 SO_TIMESTAMPNS = 35
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
+SOL_PACKET = 263
+PACKET_STATISTICS = 6
 GAP = 0.1  # seconds without packets after which a stream's next packet is a new start
 
 
@@ -52,10 +54,14 @@ class RtpWatch:
         self.packets = 0
         self.by_side: dict[str, int] = {side: 0 for side in ranges}  # RTP packets received
         self.ports: dict[str, set[int]] = {side: set() for side in ranges}  # ... at these ports
+        # (side, port) -> [RTP packets, of them carrying sound]: a packet whose payload is one
+        # byte repeated (PCMU/PCMA silence, or pjsua's zero frames) is not sound
+        self.per_port: dict[tuple[str, int], list[int]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
+        self._drops = 0
         self.error = ""  # why nothing can be seen (no permission), else empty
 
     def __enter__(self) -> RtpWatch:
@@ -68,6 +74,8 @@ class RtpWatch:
             return self
         try:
             sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            # hundreds of calls send tens of thousands of packets a second: room for bursts
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
             sock.bind(("lo", ETH_P_IP))
             sock.settimeout(0.2)  # to notice the stop flag
         except OSError:
@@ -112,14 +120,38 @@ class RtpWatch:
                 continue
             ssrc = int.from_bytes(payload[8:12], "big")
             stamp = _stamp(ancillary)
+            media = payload[12:]  # no CSRC or extension from pjsua or baresip
+            sound = len(media) > 1 and media.count(media[:1]) != len(media)
             with self._lock:
                 self.packets += 1
                 self.by_side[side] += 1
                 self.ports[side].add(port)
+                counts = self.per_port.setdefault((side, port), [0, 0])
+                counts[0] += 1
+                counts[1] += sound
                 last = self._last.get((port, ssrc))
                 self._last[(port, ssrc)] = stamp
                 if last is None or stamp - last > GAP:
                     self.starts.append(Start(side, port, ssrc, stamp))
+
+    def sounding_ports(self, side: str, least: int) -> int:
+        """How many ports of `side` received at least `least` RTP packets carrying sound."""
+        with self._lock:
+            return sum(1 for (where, _), (_, sound) in self.per_port.items()
+                       if where == side and sound >= least)
+
+    def dropped(self) -> int:
+        """Packets the kernel dropped for this socket because it read too slowly (so far;
+        PACKET_STATISTICS resets on each read)."""
+        if self._sock is None:
+            return 0
+        try:
+            raw = self._sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8)
+        except OSError:
+            return 0
+        _packets, drops = struct.unpack("II", raw)
+        self._drops += drops
+        return self._drops
 
     def first_since(self, side: str, since: float) -> float | None:
         """Receive time of the earliest stream start at `side` since `since`."""

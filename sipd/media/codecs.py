@@ -11,6 +11,11 @@ from typing import Iterable, Sequence
 
 # When the configuration names no codec at all.
 DEFAULT_CODECS = ("G722", "PCMU", "PCMA")
+# pjsua's conference bridge clock by default (pjsua2's medConfig.clockRate).
+WIDEBAND_CLOCK_RATE = 16000
+NARROWBAND_CLOCK_RATE = 8000
+# Codecs whose audio is 8 kHz whatever the rate written after their name.
+NARROWBAND_CODECS = frozenset({"pcmu", "pcma", "gsm", "ilbc", "g729", "amr"})
 
 
 def codec_matches(name: str, codec_id: str) -> bool:
@@ -30,3 +35,19 @@ def select_codecs(requested: Iterable[str],
             unknown.append(name)
         order.extend(matches)
     return order, unknown
+
+
+def bridge_clock_rate(codecs: Iterable[str]) -> int:
+    """The clock rate a media worker's conference bridge runs at for these configured codecs:
+    8 kHz when every one of them is narrowband (PCMU, PCMA, GSM, iLBC, G729, AMR, or a name
+    with /8000), so that nothing is resampled between the bridge and the calls (resampling
+    both ways was most of a call's CPU: docs/decisions.md); else pjsua's 16 kHz."""
+    names = [name.strip().lower() for name in codecs if name.strip()]
+    if not names:
+        return WIDEBAND_CLOCK_RATE
+    for name in names:
+        base, _, rest = name.partition("/")
+        rate = rest.partition("/")[0]
+        if not (base in NARROWBAND_CODECS or rate == str(NARROWBAND_CLOCK_RATE)):
+            return WIDEBAND_CLOCK_RATE
+    return NARROWBAND_CLOCK_RATE

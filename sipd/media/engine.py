@@ -83,9 +83,11 @@ class LocalAccount(pj.Account):
 
 
 class MediaEngine:
-    def __init__(self, emit: Callable[[dict[str, Any]], None], log_level: int = 3) -> None:
+    def __init__(self, emit: Callable[[dict[str, Any]], None], log_level: int = 3,
+                 clock_rate: int | None = None) -> None:
         self._emit = emit
         self._log_level = log_level
+        self._clock_rate = clock_rate  # the conference bridge's; None: pjsua's default
         self._deferred: collections.deque[Callable[[], None]] = collections.deque()
         self._log_writer = StderrLogWriter()  # referenced for the Endpoint's whole life
         self._next_handle = 1
@@ -123,6 +125,10 @@ class MediaEngine:
         config.medConfig.noVad = True  # silence suppression would cut tones and recordings
         config.medConfig.ecTailLen = 0  # null device: no acoustic echo to cancel
         config.medConfig.quality = MEDIA_QUALITY
+        if self._clock_rate is not None:
+            # 8 kHz when only narrowband codecs are configured (codecs.bridge_clock_rate):
+            # no resampling between the bridge and its PCMU/PCMA calls.
+            config.medConfig.clockRate = self._clock_rate
         # The (null) sound device is the conference bridge's clock: without it no stream is
         # given a frame, so none sends RTP, silence included. pjsua closes it after a second
         # with no call and no connection, and only an outgoing call or a new connection

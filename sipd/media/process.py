@@ -105,11 +105,14 @@ class WorkerProcess:
     async def start(cls, nursery: trio.Nursery, worker_id: str, *,
                     on_event: OnEvent | None = None, on_exit: OnExit | None = None,
                     log_level: int = 3, poll_ms: int = 50, start_timeout: float = 20.0,
-                    python: str = sys.executable, zygote: Zygote | None = None
-                    ) -> WorkerProcess:
+                    python: str = sys.executable, zygote: Zygote | None = None,
+                    clock_rate: int | None = None) -> WorkerProcess:
         """Start a worker (forked by `zygote` when there is one that works, else a fresh
-        interpreter) and wait for its `ready` event (MediaWorkerGone if it never comes)."""
+        interpreter) and wait for its `ready` event (MediaWorkerGone if it never comes).
+        `clock_rate`: its conference bridge's (None: pjsua's default)."""
         args = ["--log-level", str(log_level), "--poll-ms", str(poll_ms)]
+        if clock_rate is not None:
+            args += ["--clock-rate", str(clock_rate)]
         process: ChildProcess | None = None
         if zygote is not None and zygote.alive:
             parent_end, child_end = socket.socketpair()

@@ -45,7 +45,7 @@ from typing import Any, AsyncIterator, Callable
 import trio
 
 from sipd.media import protocol
-from sipd.media.codecs import DEFAULT_CODECS
+from sipd.media.codecs import DEFAULT_CODECS, bridge_clock_rate
 from sipd.media.forked import Zygote, ZygoteUnavailable
 from sipd.media.process import (
     MediaWorkerError,
@@ -282,7 +282,8 @@ class MediaSupervisor:
                 self._nursery, worker_id, on_event=self._worker_event,
                 on_exit=self._worker_exit, log_level=config.log_level, poll_ms=config.poll_ms,
                 start_timeout=config.start_timeout, python=config.python,
-                zygote=await self._running_zygote())
+                zygote=await self._running_zygote(),
+                clock_rate=bridge_clock_rate(config.media.audio_codecs))
         except MediaWorkerGone as exc:
             raise MediaUnavailable(str(exc)) from None
         worker = self._workers[worker_id] = _Worker(process, free[0])

@@ -87,6 +87,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--log-level", type=int, default=3, help="pjsua log level 0-6")
     parser.add_argument("--poll-ms", type=int, default=DEFAULT_POLL_MS,
                         help="longest wait in libHandleEvents; bounds command latency")
+    parser.add_argument("--clock-rate", type=int, choices=(8000, 16000, 32000, 48000),
+                        help="the conference bridge's clock rate (default: pjsua's, 16000)")
     return parser.parse_args(argv)
 
 
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     from sipd.media.engine import CommandError, MediaEngine  # imports pjsua2
 
     control = ControlChannel(args.control_fd)
-    engine = MediaEngine(control.send, log_level=args.log_level)
+    engine = MediaEngine(control.send, log_level=args.log_level, clock_rate=args.clock_rate)
     try:
         try:
             ready = engine.start()
