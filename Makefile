@@ -27,9 +27,10 @@ check: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-# Every test that needs no daemon, no peer process and no pjsua2 (markers set in tests/conftest.py).
+# Every test that needs no daemon, no peer process and no pjsua2 (markers set in tests/conftest.py),
+# spread over the machine's cores.
 unit: install
-	$(VENV)/bin/python -m pytest -q -m "not daemon and not peer and not pjsua2" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -q -n auto -m "not daemon and not peer and not pjsua2" $(PYTEST_ARGS)
 
 bench: install
 	$(VENV)/bin/python -m bench
