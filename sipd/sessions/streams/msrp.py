@@ -12,6 +12,10 @@ and the end of it (docs/design.md, "Sessions and streams").
 
 The connection role follows a=setup (RFC 6135): we offer actpass, except behind a relay where
 we offer active (an endpoint behind a relay binds the session itself, docs/decisions.md, MSRP).
+An actpass offer over TLS that gives no a=fingerprint for a peer reached directly (Blink and
+python-sipsimple never send one) is answered passive: as the active side we could not check
+the peer's certificate and would refuse it, as the passive side the peer connects to us and is
+known by the session-id, as every passive side knows its peer.
 A connection that ends while the session is up (the peer vanished, its certificate does not
 match its a=fingerprint, a relay stopped) fails the stream, and the session ends with that
 reason; messages not delivered were told so before.
@@ -55,6 +59,12 @@ def describe(media: MediaDescription) -> str:
 def read_line(media: MediaDescription) -> MsrpMedia:
     """The MSRP attributes of a remote line (MsrpParseError: what is missing or wrong)."""
     return MsrpMedia.from_attributes((a.name, a.value) for a in media.attributes)
+
+
+def unverifiable(theirs: MsrpMedia, *, secure: bool) -> bool:
+    """True when connecting to the peer over TLS would fail for want of its certificate's
+    fingerprint: its a=path is the peer itself (no relay of its) and it gives no a=fingerprint."""
+    return secure and len(theirs.path) == 1 and not theirs.fingerprints
 
 
 def msrp_service(resources: dict[str, Any]) -> MsrpService | None:
@@ -167,7 +177,11 @@ class MsrpStream(Stream):
         except MsrpParseError as exc:
             raise StreamRefused(f"{where}: {exc.detail}") from None
         self.remote_media = theirs
-        await self._reserve(self._relay())
+        relay = self._relay()
+        if relay is None and setup is Setup.ACTIVE and theirs.setup is Setup.ACTPASS \
+                and unverifiable(theirs, secure=self._endpoint().secure):
+            setup = Setup.PASSIVE
+        await self._reserve(relay)
         return self._make_line(setup)
 
     def _service(self) -> MsrpService:
