@@ -58,6 +58,40 @@ def chat_offer(path: str, port: int, *, tls: bool = True) -> str:
             "a=setup:actpass\r\n")
 
 
+def file_offer(path: str, port: int, selector: str, transfer_id: str) -> str:
+    """Blink's SDP pushing a file (python-sipsimple's file transfer stream): sendonly,
+    accept-types `*`, its own a=x-file-offset, a uuid4 a=file-transfer-id, the name as it is
+    (not percent-encoded)."""
+    return ("v=0\r\no=- 3912345679 3912345679 IN IP4 127.0.0.1\r\ns=Blink 6.0.0 (Linux)\r\n"
+            "c=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            f"m=message {port} TCP/TLS/MSRP *\r\n"
+            f"a=path:{path}\r\na=sendonly\r\na=accept-types:*\r\na=setup:actpass\r\n"
+            f"a=file-selector:{selector}\r\na=x-file-offset\r\n"
+            f"a=file-transfer-id:{transfer_id}\r\n")
+
+
+def file_chunks(to_path: str, from_path: str, data: bytes, content_type: str
+                ) -> list[tuple[str, bytes]]:
+    """(transaction-id, bytes) of each SEND of a file as python-sipsimple sends it: 64 KiB
+    chunks of one message, `Byte-Range: start-*/size` (the end left out past 2048 bytes),
+    `+` but for the last, both reports asked on each, Content-Type on each."""
+    message_id = hex_id()
+    size = len(data)
+    chunks = []
+    for offset in range(0, size, 65536):
+        part = data[offset:offset + 65536]
+        end = offset + len(part)
+        tid = hex_id()
+        head = "\r\n".join([
+            f"MSRP {tid} SEND", f"To-Path: {to_path}", f"From-Path: {from_path}",
+            f"Byte-Range: {offset + 1}-{end if size <= 2048 else '*'}/{size}",
+            f"Message-ID: {message_id}", "Success-Report: yes", "Failure-Report: yes",
+            f"Content-Type: {content_type}", "\r\n"])
+        flag = "$" if end == size else "+"
+        chunks.append((tid, head.encode() + part + f"\r\n-------{tid}{flag}\r\n".encode()))
+    return chunks
+
+
 def send_frame(to_path: str, from_path: str, *, data: bytes = b"",
                content_type: str | None = None, message_id: str | None = None,
                reports: str | None = None, extra: tuple[tuple[str, str], ...] = (),
@@ -175,6 +209,8 @@ class BlinkUac:
         self.tag = uuid.uuid4().hex[:8]
         self.call_id = uuid.uuid4().hex
         self.uri = f"sip:blink@127.0.0.1:{port}"
+        self.remote_to = ""  # sipd's To (with its tag) and Contact, from its 200
+        self.remote_target = ""
 
     @classmethod
     @asynccontextmanager
@@ -231,6 +267,15 @@ class BlinkUac:
                f"To: {self.remote_to}\r\nCall-ID: {self.call_id}\r\nCSeq: 1 ACK\r\n"
                "Content-Length: 0\r\n\r\n")
         await self._send(ack, where)
+
+    async def bye(self, where: tuple[str, int], timeout: float = EVENT_TIMEOUT) -> None:
+        """Ends the call (Blink hangs up once its file is reported received)."""
+        bye = (f"BYE {self.remote_target} SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};rport;branch=z9hG4bK{uuid.uuid4().hex}"
+               f"\r\nMax-Forwards: 70\r\nFrom: \"Blink\" <{self.uri}>;tag={self.tag}\r\n"
+               f"To: {self.remote_to}\r\nCall-ID: {self.call_id}\r\nCSeq: 2 BYE\r\n"
+               "Content-Length: 0\r\n\r\n")
+        await self._send(bye, where)
 
     async def _answer_request(self, text: str, where: tuple[str, int]) -> None:
         """200 to what sipd asks in the dialog (its BYE)."""
