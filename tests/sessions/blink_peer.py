@@ -92,6 +92,18 @@ def file_chunks(to_path: str, from_path: str, data: bytes, content_type: str
     return chunks
 
 
+def file_answer(offer: str, path: str, port: int) -> str:
+    """Blink's answer taking a pushed file: recvonly, active (it connects), the offer's
+    selector and transfer id back, its own a=x-file-offset."""
+    proto = "TCP/TLS/MSRP" if "TCP/TLS/MSRP" in offer else "TCP/MSRP"
+    return ("v=0\r\no=- 3912345680 3912345680 IN IP4 127.0.0.1\r\ns=Blink 6.0.0 (Linux)\r\n"
+            "c=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            f"m=message {port} {proto} *\r\n"
+            f"a=path:{path}\r\na=recvonly\r\na=accept-types:*\r\na=setup:active\r\n"
+            f"a=file-selector:{sdp_attribute(offer, 'file-selector')}\r\na=x-file-offset\r\n"
+            f"a=file-transfer-id:{sdp_attribute(offer, 'file-transfer-id')}\r\n")
+
+
 def send_frame(to_path: str, from_path: str, *, data: bytes = b"",
                content_type: str | None = None, message_id: str | None = None,
                reports: str | None = None, extra: tuple[tuple[str, str], ...] = (),
@@ -189,15 +201,19 @@ class MsrpWire:
                          f"From-Path: {from_path.split()[0]}\r\n-------{tid}$\r\n".encode())
 
     async def report(self, request: MsrpRequest) -> None:
-        """msrplib's success REPORT for a one-chunk message."""
+        """msrplib's success REPORT for one chunk: its own bytes, of the chunk's total."""
         size = len(request.body or b"")
+        byte_range = request.headers.get("Byte-Range") or f"1-{size}/{size}"
+        match = re.fullmatch(r"(\d+)-([\d*]+)/([\d*]+)", byte_range)
+        assert match is not None, byte_range
+        first, total = int(match.group(1)), match.group(3)
         tid = hex_id()
         to_path = request.headers.get("From-Path") or ""
         from_path = (request.headers.get("To-Path") or "").split()[0]
         await self.write(
             f"MSRP {tid} REPORT\r\nTo-Path: {to_path}\r\nFrom-Path: {from_path}\r\n"
             f"Status: 000 200 OK\r\nMessage-ID: {request.headers.get('Message-ID')}\r\n"
-            f"Byte-Range: 1-{size}/{size}\r\n-------{tid}$\r\n".encode())
+            f"Byte-Range: {first}-{first + size - 1}/{total}\r\n-------{tid}$\r\n".encode())
 
 
 class BlinkUac:

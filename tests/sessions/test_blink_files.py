@@ -14,11 +14,13 @@ import trio
 
 from sipd.msrp.message import MsrpResponse
 from sipd.msrp.uri import parse_path
+from tests.files.raw_peer import RawUas
 from tests.harness.files import FILE_TOPICS
 from tests.harness.peer import open_peer
 from tests.sessions.blink_peer import (
     BlinkUac,
     MsrpWire,
+    file_answer,
     file_chunks,
     file_offer,
     hex_id,
@@ -78,4 +80,47 @@ async def test_blink_pushes_a_file_over_tls(daemon, tmp_path):
             ended = await peer.state(session, "ended")
             assert ended["reason"] == "completed", ended
             assert not [f for f in wire.frames if isinstance(f, MsrpResponse) and f.code != 200]
+        nursery.cancel_scope.cancel()
+
+
+async def test_sipd_pushes_a_file_to_blink_over_tls(daemon, tmp_path):
+    """The other way: Blink answers active (no a=fingerprint: it connects, sipd checks
+    nothing), binds, and takes the chunks as python-sipsimple does: each must carry the
+    Content-Type (it reads each chunk's) and a Byte-Range with the total (it takes the file's
+    size from it); it answers each 200 and REPORTs each chunk's bytes. sipd hangs up once
+    the REPORTs cover the file."""
+    data = os.urandom(200_000)
+    source = tmp_path / "to blink.pdf"
+    source.write_bytes(data)
+    async with open_peer(daemon, FILE_TOPICS) as peer, RawUas.bound() as uas, \
+            trio.open_nursery() as nursery:
+        started = await peer.call("files.send", account="local", to=uas.uri, path=str(source))
+        invite = await uas.invite()
+        assert sdp_attribute(invite.body, "setup") == "actpass"
+        (ours,) = parse_path(invite.attributes["path"])
+        await uas.answer(invite, file_answer(invite.body, BLINK_PATH, 40125))
+        nursery.start_soon(uas.serve_byes)
+        received = bytearray(len(data))
+        got = 0
+        async with MsrpWire.open(ours.host, ours.effective_port, tls=True) as wire:
+            bind = hex_id()
+            await wire.write(send_frame(str(ours), BLINK_PATH, tid=bind))
+            assert (await wire.response(bind)).code == 200
+            while got < len(data):
+                chunk = await wire.request("SEND")
+                assert chunk.headers.get("Content-Type") == "application/pdf", chunk.headers
+                start, _, total = (chunk.headers.get("Byte-Range") or "").partition("-")
+                assert total.endswith(f"/{len(data)}"), chunk.headers
+                body = chunk.body or b""
+                received[int(start) - 1:int(start) - 1 + len(body)] = body
+                got += len(body)
+                await wire.answer(chunk)
+                if chunk.headers.get("Success-Report") == "yes":
+                    await wire.report(chunk)
+            assert bytes(received) == data
+            ended = await peer.state(started["id"], "ended")
+            assert ended["reason"] == "completed", ended
+            done = await peer.events.wait("file.transfer", session=started["id"],
+                                          predicate=lambda e: e["state"] != "started")
+            assert done["state"] == "completed", done
         nursery.cancel_scope.cancel()
