@@ -67,6 +67,14 @@ def unverifiable(theirs: MsrpMedia, *, secure: bool) -> bool:
     return secure and len(theirs.path) == 1 and not theirs.fingerprints
 
 
+def answered_setup(theirs: Setup | None, *, we_offered: bool) -> Setup | None:
+    """The peer's a=setup as we take it: an answer saying actpass (RFC 4145 forbids it; some
+    answerers echo the offer) counts as saying nothing, and RFC 4975 has the offerer connect."""
+    if we_offered and theirs is Setup.ACTPASS:
+        return None
+    return theirs
+
+
 def msrp_service(resources: dict[str, Any]) -> MsrpService | None:
     service = resources.get("msrp")
     return service if isinstance(service, MsrpService) else None
@@ -261,7 +269,8 @@ class MsrpStream(Stream):
         assert reservation is not None and ours is not None
         try:
             theirs = read_line(remote)
-            active = connection_role(ours.setup or Setup.ACTPASS, theirs.setup,
+            active = connection_role(ours.setup or Setup.ACTPASS,
+                                     answered_setup(theirs.setup, we_offered=self._we_offered),
                                      we_offered=self._we_offered)
         except MsrpParseError as exc:
             return f"{describe(remote)}: {exc.detail}"
