@@ -5,7 +5,8 @@ Outgoing: a message is wrapped in CPIM (From, To, DateTime, imdn.Message-ID and 
 asked for) when the peer's `accept-types` lists message/cpim and either lists nothing else of use
 or lists our type only among its `accept-wrapped-types`; otherwise it goes plain, if the peer
 takes its type at all. Incoming: a plain or CPIM-wrapped body is one of a text (any media type),
-an is-composing indication, or a disposition notification. Nothing here does I/O.
+an is-composing indication, a disposition notification, or a heartbeat (msrp-node-lib's
+keep-alive message, text/x-msrp-heartbeat). Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from ..msrp.session import media_type_matches
 from .imdn import IMDN_CONTENT_TYPE, REQUESTS, Disposition, ImdnError, parse_disposition, requested
 
 ISCOMPOSING_CONTENT_TYPE = "application/im-iscomposing+xml"
+# msrp-node-lib sends `HEARTBEAT` in this type every few seconds to a peer whose accept-types
+# take text/* or *, and gives the session up when no 200 comes: answered, never shown.
+HEARTBEAT_CONTENT_TYPE = "text/x-msrp-heartbeat"
 _PLAIN_ID = re.compile(r"[!-~]{1,128}")  # an imdn.Message-ID written as it is
 # What our m-line says we take: anything in CPIM, and the plain types chat clients send.
 LOCAL_ACCEPT_TYPES = (CPIM_CONTENT_TYPE, "text/*", ISCOMPOSING_CONTENT_TYPE, IMDN_CONTENT_TYPE)
@@ -72,7 +76,12 @@ class Notice:
     disposition: Disposition
 
 
-Incoming = ChatText | Composing | Notice
+@dataclass(frozen=True)
+class Heartbeat:
+    """A keep-alive sent as a message (text/x-msrp-heartbeat): nothing for the user."""
+
+
+Incoming = ChatText | Composing | Notice | Heartbeat
 
 
 def _media(content_type: str) -> str:
@@ -189,6 +198,8 @@ class ChatPayloads:
                                                      IMDN_NAMESPACE))
             content_type, body = envelope.content_type, envelope.content
             media = envelope.media_type
+        if media == HEARTBEAT_CONTENT_TYPE:
+            return Heartbeat()
         if media == ISCOMPOSING_CONTENT_TYPE:
             try:
                 return Composing(sender, parse_iscomposing(body))
