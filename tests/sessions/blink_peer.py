@@ -58,6 +58,28 @@ def chat_offer(path: str, port: int, *, tls: bool = True) -> str:
             "a=setup:actpass\r\n")
 
 
+def screen_offer(path: str, port: int, rfbsetup: str) -> str:
+    """Blink's SDP for screen sharing: m=application, accept-types application/x-rfb only,
+    a=rfbsetup active (it wants to view) or passive (it shares)."""
+    return ("v=0\r\no=- 3912345681 3912345681 IN IP4 127.0.0.1\r\ns=Blink 6.0.0 (Linux)\r\n"
+            "c=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            f"m=application {port} TCP/TLS/MSRP *\r\n"
+            f"a=path:{path}\r\na=accept-types:application/x-rfb\r\na=setup:actpass\r\n"
+            f"a=rfbsetup:{rfbsetup}\r\n")
+
+
+def rfb_frame(to_path: str, from_path: str, data: bytes) -> bytes:
+    """One write of Blink's RFB side: a message of its own, no success report, failures only."""
+    tid = hex_id()
+    size = len(data)
+    head = "\r\n".join([
+        f"MSRP {tid} SEND", f"To-Path: {to_path}", f"From-Path: {from_path}",
+        f"Byte-Range: 1-{size if size <= 2048 else '*'}/{size}", f"Message-ID: {hex_id()}",
+        "Success-Report: no", "Failure-Report: partial", "Content-Type: application/x-rfb",
+        "\r\n"])
+    return head.encode() + data + f"\r\n-------{tid}$\r\n".encode()
+
+
 def file_offer(path: str, port: int, selector: str, transfer_id: str) -> str:
     """Blink's SDP pushing a file (python-sipsimple's file transfer stream): sendonly,
     accept-types `*`, its own a=x-file-offset, a uuid4 a=file-transfer-id, the name as it is
