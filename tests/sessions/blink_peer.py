@@ -46,16 +46,17 @@ def hex_id() -> str:
     return f"{random.getrandbits(64):x}"
 
 
-def chat_offer(path: str, port: int, *, tls: bool = True) -> str:
-    """Blink's SDP offering a chat, as python-sipsimple builds it."""
+def chat_offer(path: str, port: int, *, tls: bool = True, setup: str = "actpass") -> str:
+    """Blink's SDP offering a chat, as python-sipsimple builds it (`setup` active: its
+    answer, where it connects; its c= is the media line's own)."""
     proto = "TCP/TLS/MSRP" if tls else "TCP/MSRP"
     return ("v=0\r\no=- 3912345678 3912345678 IN IP4 127.0.0.1\r\ns=Blink 6.0.0 (Linux)\r\n"
-            "c=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            f"m=message {port} {proto} *\r\n"
+            "t=0 0\r\n"
+            f"m=message {port} {proto} *\r\nc=IN IP4 127.0.0.1\r\n"
             f"a=path:{path}\r\n"
             f"a=accept-types:{CHAT_ACCEPT_TYPES}\r\n"
             f"a=accept-wrapped-types:{CHAT_WRAPPED_TYPES}\r\n"
-            "a=setup:actpass\r\n")
+            f"a=setup:{setup}\r\n")
 
 
 def screen_offer(path: str, port: int, rfbsetup: str) -> str:

@@ -12,6 +12,7 @@ import trio
 
 from sipd.msrp.message import MsrpResponse
 from sipd.msrp.uri import parse_path
+from tests.files.raw_peer import RawUas
 from tests.harness.peer import open_peer
 from tests.sessions.blink_peer import (
     COMPOSING,
@@ -109,6 +110,50 @@ async def blink_chats_with(peer):
             assert not [f for f in wire.frames if isinstance(f, MsrpResponse) and f.code != 200]
             assert len(peer.events.matching("chat.message", session=session)) == 1
 
+            await peer.call("sessions.end", id=session)
+            await peer.state(session, "ended")
+        nursery.cancel_scope.cancel()
+
+
+async def test_sipd_calls_blink_with_a_chat_over_tls(daemon):
+    """sipd offers (actpass, its a=fingerprint); Blink answers active with no a=fingerprint
+    and connects, as python-sipsimple does when called; the chat works both ways."""
+    async with open_peer(daemon, TOPICS) as peer, RawUas.bound() as uas, \
+            trio.open_nursery() as nursery:
+        mark = peer.events.mark()
+        started = await peer.call("sessions.start", account="local", to=uas.uri,
+                                  streams=["chat"])
+        session = started["id"]
+        invite = await uas.invite()
+        assert sdp_attribute(invite.body, "setup") == "actpass"
+        assert sdp_attribute(invite.body, "fingerprint")
+        (ours,) = parse_path(invite.attributes["path"])
+        await uas.answer(invite, chat_offer(BLINK_PATH, 2855, setup="active"))
+        nursery.start_soon(uas.serve_byes)
+        await peer.state(session, "established")
+
+        async with MsrpWire.open(ours.host, ours.effective_port, tls=True) as wire:
+            bind = hex_id()
+            await wire.write(send_frame(str(ours), BLINK_PATH, tid=bind))
+            assert (await wire.response(bind)).code == 200
+            body = cpim("Alice <sip:alice@127.0.0.1>", "<sip:local@127.0.0.1>", "text/html",
+                        b"<p>hi <b>sipd</b></p>", charset="utf8")
+            tid = hex_id()
+            await wire.write(send_frame(str(ours), BLINK_PATH, data=body,
+                                        content_type="message/cpim", reports="yes", tid=tid))
+            assert (await wire.response(tid)).code == 200
+            assert (await wire.request("REPORT")).headers.get("Status") == "000 200 OK"
+            got = await peer.events.wait("chat.message", session=session, since=mark)
+            assert got["content"] == "<p>hi <b>sipd</b></p>"  # Blink writes text/html
+            assert got["content_type"].startswith("text/html")
+
+            sent = await peer.call("chat.send", session=session, content="hello Blink")
+            request = await wire.request("SEND")
+            assert request.headers.get("Content-Type") == "message/cpim"
+            assert (request.body or b"").endswith(b"hello Blink")
+            await wire.answer(request)
+            await peer.events.wait("chat.delivery", session=session,
+                                   message_id=sent["message_id"], status="delivered")
             await peer.call("sessions.end", id=session)
             await peer.state(session, "ended")
         nursery.cancel_scope.cancel()
