@@ -61,6 +61,16 @@ def read_line(media: MediaDescription) -> MsrpMedia:
     return MsrpMedia.from_attributes((a.name, a.value) for a in media.attributes)
 
 
+def path_refusal(path: list[MsrpUri]) -> str | None:
+    """Why we cannot reach the peer along its a=path (None: we can). Only the first hop is ours
+    to reach, over TCP; the hops after it are its relays' business: a WebSocket client (RFC
+    7977) behind a relay ends its path with a `;ws` URI of its own."""
+    first = path[0]
+    if first.transport.lower() != "tcp":
+        return f"a=path URI {first} has transport {first.transport}, not tcp"
+    return None
+
+
 def unverifiable(theirs: MsrpMedia, *, secure: bool) -> bool:
     """True when connecting to the peer over TLS would fail for want of its certificate's
     fingerprint: its a=path is the peer itself (no relay of its) and it gives no a=fingerprint."""
@@ -118,9 +128,9 @@ class MsrpKind(StreamKind):
         if (proto == "TCP/TLS/MSRP") != secure:
             return (f"{where}: MSRP here is over {'TLS' if secure else 'TCP'} "
                     f"(msrp.transport), not {'TLS' if not secure else 'plain TCP'}")
-        for uri in theirs.path:
-            if uri.transport.lower() != "tcp":
-                return f"{where}: a=path URI {uri} has transport {uri.transport}, not tcp"
+        problem = path_refusal(theirs.path)
+        if problem is not None:
+            return f"{where}: {problem}"
         if self.sends and not any(media_type_matches(sent, theirs.accept_types)
                                   for sent in self.sends):
             return (f"{where}: a=accept-types {' '.join(theirs.accept_types)} takes none of "
