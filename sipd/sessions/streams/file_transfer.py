@@ -294,7 +294,7 @@ class FileTransferStream(MsrpStream):
         self.connected.set()
         self._conversing = True
         try:
-            remote = read_file_line(self._remote_line) if self._remote_line else None
+            remote = self._remote_file()
         except FileAttributeError as exc:
             remote = None
             await self._finish(Outcome("failed", f"the peer's answer: {exc}", 0))
@@ -311,6 +311,18 @@ class FileTransferStream(MsrpStream):
         if self.outcome is not None and self.outcome.result == "cut":
             return f"peer gone: {self.outcome.reason}"
         return reason
+
+    def _remote_file(self) -> FileTransferMedia | None:
+        """The peer's RFC 5547 attributes. An answer taking our pushed file without echoing
+        a=file-selector (RFC 5547 asks for it; some answerers leave it out) takes the file we
+        offered: nothing in it is needed to send."""
+        line = self._remote_line
+        if line is None:
+            return None
+        if self.sending and self._we_offered and self.file is not None \
+                and not line.has_attribute("file-selector"):
+            return FileTransferMedia(self.file.selector, transfer_id=self.file.transfer_id)
+        return read_file_line(line)
 
     async def _send(self, connection: MsrpConnection, remote: FileTransferMedia) -> Outcome:
         assert self.file is not None and self.path is not None
