@@ -1,11 +1,14 @@
-"""A peer takes a file sipd pushes with an answer that does not echo a=file-selector (RFC
-5547 asks the answerer to; some leave it out, as msrp-node-lib's SDP has no RFC 5547 at all):
-sipd sends the file it offered instead of failing the transfer for "the peer's answer"."""
+"""Answers to a file sipd pushes that bend RFC 5547 or 4975: one that does not echo
+a=file-selector (RFC 5547 asks the answerer to; some leave it out) gets the file offered
+instead of a transfer failed for "the peer's answer"; one whose a=accept-types takes only
+`message/CPIM application/octet-stream` (doubango's) gets chunks of application/octet-stream,
+not of the file's own type it would refuse."""
 
 from __future__ import annotations
 
 import hashlib
 
+import pytest
 import trio
 
 from sipd.msrp.events import MessageReceived
@@ -20,8 +23,13 @@ from tests.harness.process import running
 SIZE = 200_000
 
 
-async def test_an_answer_without_file_selector_still_gets_the_file(tmp_path):
-    source = make_file(tmp_path / "pushed.bin", SIZE)
+@pytest.mark.parametrize("accept_types,echo_selector,chunk_type", [
+    ("*", False, "image/png"),
+    ("message/CPIM application/octet-stream", True, "application/octet-stream"),
+], ids=["no-selector", "octet-stream-only"])
+async def test_an_odd_answer_still_gets_the_file(tmp_path, accept_types, echo_selector,
+                                                 chunk_type):
+    source = make_file(tmp_path / "photo.png", SIZE)
     settings = {**daemon_settings(), "msrp.transport": "tcp"}
     endpoint = MsrpEndpoint(EndpointSettings(transport="tcp", state_dir=tmp_path / "raw"))
     with running(tmp_path, settings, names=("sipd",)) as (daemon,):
@@ -33,11 +41,14 @@ async def test_an_answer_without_file_selector_still_gets_the_file(tmp_path):
                                       path=str(source))
             invite = await uas.invite()
             uri = reservation.local_uri
+            selector = (f"a=file-selector:{invite.attributes['file-selector']}\r\n"
+                        if echo_selector else "")
             await uas.answer(invite, (
                 "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-                f"m=message {uri.effective_port} TCP/MSRP *\r\na=accept-types:*\r\n"
+                f"m=message {uri.effective_port} TCP/MSRP *\r\n"
+                f"a=accept-types:{accept_types}\r\n"
                 f"a=path:{format_path(reservation.local_path)}\r\n"
-                "a=setup:passive\r\na=recvonly\r\n"))
+                f"a=setup:passive\r\na=recvonly\r\n{selector}"))
             nursery.start_soon(uas.serve_byes)
             theirs = MsrpMedia(parse_path(invite.attributes["path"]), ["*"], setup=Setup.ACTIVE)
             connection = await reservation.connect(theirs, active=False,
@@ -47,6 +58,7 @@ async def test_an_answer_without_file_selector_still_gets_the_file(tmp_path):
                 async for event in connection.events:
                     if isinstance(event, MessageReceived):
                         break
+            assert event.content_type == chunk_type
             assert hashlib.sha1(event.body).digest() == hashlib.sha1(
                 source.read_bytes()).digest()
             ended = await peer.state(started["id"], "ended")
