@@ -20,7 +20,7 @@ from .payload import (
     ChatPayloads,
     ChatText,
     Composing,
-    Heartbeat,
+    Ignored,
     Notice,
     Outgoing,
 )
@@ -149,8 +149,8 @@ class ChatConversation:
             return [] if change is None else [ComposingChanged(item.sender, change.state)]
         if isinstance(item, Notice):
             return self._notice(item.disposition)
-        if isinstance(item, Heartbeat):
-            return []  # answered 200 by the MSRP session already; nothing to show
+        if isinstance(item, Ignored):
+            return []  # answered by the MSRP session already; nothing to show
         out: list[Output] = []
         change = self.receiver.message_received(now)
         if change is not None:

@@ -92,3 +92,24 @@ def test_blinks_cpim_and_composing_are_read():
     assert arrived.text.sender == "sip:alice@example.com"
     assert b"MSRP 3f2a9b1c0d4e5f60" not in answer  # Failure-Report no: no response
     assert b"MSRP 3f2a9b1c0d4e5f61 200 OK" in answer
+
+
+def test_blinks_otr_query_is_not_shown():
+    """python-sipsimple opens every chat with an OTR query (text/plain in CPIM, no reports
+    asked); sipd does not do OTR: nothing for the user, and Blink goes on in clear."""
+    query = (b"?OTRv3?  I would like to start an Off-the-Record private conversation, but "
+             b"you do not seem to support that.")
+    body = (b"From: Alice <sip:alice@example.com>\r\nTo: <sip:us@example.com>\r\n"
+            b"DateTime: 2026-07-10T09:47:31.123456+00:00\r\n\r\n"
+            b'MIME-Version: 1.0\nContent-Type: text/plain; charset="utf8"\n\n' + query)
+    frame = (f"MSRP 5a4b3c2d1e0f SEND\r\nTo-Path: {US}\r\nFrom-Path: {THEM}\r\n"
+             f"Byte-Range: 1-{len(body)}/{len(body)}\r\nMessage-ID: 77aa88bb99cc\r\n"
+             "Failure-Report: no\r\nSuccess-Report: no\r\n"
+             "Content-Type: message/cpim\r\n\r\n").encode() + body + \
+        b"\r\n-------5a4b3c2d1e0f$\r\n"
+    chat = conversation(["message/cpim", "text/*"], ["text/*"])
+    out, answer = feed([frame], chat)
+    assert out == [] and answer == b""
+    # the same words from a person are a message
+    out, _ = feed([frame.replace(b"?OTRv3?  I", b"So, then I")], chat)
+    assert [type(item) for item in out] == [Arrived]

@@ -13,7 +13,8 @@ theirs here):
   60 s it sends the same with a `Keep-Alive: yes` header;
 - its CPIM body: headers joined by CRLF, then CRLF CRLF, then a MIME part written by Python's
   email package with bare LF line ends, MIME-Version first and `charset="utf8"`;
-- its is-composing document names the content type `text` (not a media type).
+- its is-composing document names the content type `text` (not a media type);
+- its chat opens with an OTR query message (OTR_QUERY) before anything the user writes.
 
     async with BlinkUac.bound() as blink:
         answer = await blink.invite(target, offer_sdp)      # 200 (ACKed), once sipd answered
@@ -156,6 +157,10 @@ def cpim(sender: str, recipient: str, content_type: str, content: bytes, *,
         mime += f'; charset="{charset}"'
     return (headers + "\r\n\r\n" + mime + "\n\n").encode() + content
 
+
+# python-sipsimple's chat stream starts OTR on every chat: this query, text/plain, no reports
+OTR_QUERY = (b"?OTRv3?  I would like to start an Off-the-Record private conversation, but "
+             b"you do not seem to support that.")
 
 COMPOSING = (b"<?xml version='1.0' encoding='UTF-8'?>\n<isComposing "
              b'xmlns="urn:ietf:params:xml:ns:im-iscomposing"><state>active</state>'

@@ -1,10 +1,11 @@
 """Blink (python-sipsimple, msrplib) calls sipd with a chat, over TLS as it does by default:
 its offer says a=setup:actpass and gives no a=fingerprint, so sipd answers passive (it could
 not check Blink's certificate as the side that connects) and Blink connects. Then Blink's own
-bytes: the binding empty SEND, a CPIM message written by Python's email package (bare LFs,
-`charset="utf8"`), a keep-alive with `Keep-Alive: yes`, an is-composing naming the content
-type `text`; and what sipd sends must be what msrplib reads (Status `000 200 OK`, a REPORT
-whose Byte-Range ends at the total, CPIM with CRLF CRLF before its MIME part)."""
+bytes: the binding empty SEND, its OTR query (not shown to the user), a CPIM message written
+by Python's email package (bare LFs, `charset="utf8"`), a keep-alive with `Keep-Alive: yes`,
+an is-composing naming the content type `text`; and what sipd sends must be what msrplib
+reads (Status `000 200 OK`, a REPORT whose Byte-Range ends at the total, CPIM with CRLF CRLF
+before its MIME part)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.files.raw_peer import RawUas
 from tests.harness.peer import open_peer
 from tests.sessions.blink_peer import (
     COMPOSING,
+    OTR_QUERY,
     BlinkUac,
     MsrpWire,
     chat_offer,
@@ -61,6 +63,11 @@ async def blink_chats_with(peer):
             await wire.write(send_frame(str(ours), BLINK_PATH, tid=bind))
             assert (await wire.response(bind)).code == 200
 
+            # the OTR query python-sipsimple sends first: not a message for the user
+            await wire.write(send_frame(
+                str(ours), BLINK_PATH, content_type="message/cpim", reports="no",
+                data=cpim("Alice <sip:alice@127.0.0.1>", f"<{target}>", "text/plain",
+                          OTR_QUERY, charset="utf8")))
             # a message, as Blink's chat stream writes it
             body = cpim("Alice <sip:alice@127.0.0.1>", f"<{target}>", "text/plain",
                         "hello from Blink é".encode(), charset="utf8")
