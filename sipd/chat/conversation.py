@@ -15,7 +15,15 @@ from ..messages.iscomposing import ComposingIndicator, ComposingReceiver, IsComp
 from ..msrp import events as msrp
 from ..msrp.message import new_message_id
 from .imdn import Disposition
-from .payload import ChatPayloadError, ChatPayloads, ChatText, Composing, Notice, Outgoing
+from .payload import (
+    ChatPayloadError,
+    ChatPayloads,
+    ChatText,
+    Composing,
+    Ignored,
+    Notice,
+    Outgoing,
+)
 
 MAX_AWAITING_DISPLAY = 1000  # incoming messages remembered for a later chat.displayed
 MAX_TRACKED = 5000  # our messages whose delivery we still follow
@@ -141,6 +149,8 @@ class ChatConversation:
             return [] if change is None else [ComposingChanged(item.sender, change.state)]
         if isinstance(item, Notice):
             return self._notice(item.disposition)
+        if isinstance(item, Ignored):
+            return []  # answered by the MSRP session already; nothing to show
         out: list[Output] = []
         change = self.receiver.message_received(now)
         if change is not None:

@@ -5,7 +5,8 @@ Outgoing: a message is wrapped in CPIM (From, To, DateTime, imdn.Message-ID and 
 asked for) when the peer's `accept-types` lists message/cpim and either lists nothing else of use
 or lists our type only among its `accept-wrapped-types`; otherwise it goes plain, if the peer
 takes its type at all. Incoming: a plain or CPIM-wrapped body is one of a text (any media type),
-an is-composing indication, or a disposition notification. Nothing here does I/O.
+an is-composing indication, a disposition notification, or protocol to ignore (msrp-node-lib's
+heartbeat message, an OTR query). Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from ..msrp.session import media_type_matches
 from .imdn import IMDN_CONTENT_TYPE, REQUESTS, Disposition, ImdnError, parse_disposition, requested
 
 ISCOMPOSING_CONTENT_TYPE = "application/im-iscomposing+xml"
+# msrp-node-lib sends `HEARTBEAT` in this type every few seconds to a peer whose accept-types
+# take text/* or *, and gives the session up when no 200 comes: answered, never shown.
+HEARTBEAT_CONTENT_TYPE = "text/x-msrp-heartbeat"
+_OTR_QUERY = re.compile(rb"\?OTR(\?|v[0-9]*\?|\?v[0-9]*\?)")  # ?OTR? ?OTRv3? ?OTR?v2?
 _PLAIN_ID = re.compile(r"[!-~]{1,128}")  # an imdn.Message-ID written as it is
 # What our m-line says we take: anything in CPIM, and the plain types chat clients send.
 LOCAL_ACCEPT_TYPES = (CPIM_CONTENT_TYPE, "text/*", ISCOMPOSING_CONTENT_TYPE, IMDN_CONTENT_TYPE)
@@ -72,7 +77,17 @@ class Notice:
     disposition: Disposition
 
 
-Incoming = ChatText | Composing | Notice
+@dataclass(frozen=True)
+class Ignored:
+    """A message that is protocol, not content, answered and never shown: a keep-alive sent
+    as a message (`heartbeat`, text/x-msrp-heartbeat), or an OTR query (`otr-query`: Blink
+    opens every chat with `?OTRv3?  I would like to start an Off-the-Record private
+    conversation...`; we do not do OTR, and a peer that gets no answer goes on in clear)."""
+
+    what: str
+
+
+Incoming = ChatText | Composing | Notice | Ignored
 
 
 def _media(content_type: str) -> str:
@@ -189,6 +204,10 @@ class ChatPayloads:
                                                      IMDN_NAMESPACE))
             content_type, body = envelope.content_type, envelope.content
             media = envelope.media_type
+        if media == HEARTBEAT_CONTENT_TYPE:
+            return Ignored("heartbeat")
+        if media == "text/plain" and _OTR_QUERY.match(body):
+            return Ignored("otr-query")
         if media == ISCOMPOSING_CONTENT_TYPE:
             try:
                 return Composing(sender, parse_iscomposing(body))

@@ -44,6 +44,7 @@ from ...files.trio.service import FilesService
 from ...files.trio.sharing import SharingRefused, find_shared
 from ...files.trio.transfer import Outcome, receive_file, send_file
 from ...msrp.sdp import MsrpMedia
+from ...msrp.session import media_type_matches
 from ...sip.errors import SipParseError
 from ...sip.uri import parse_sip_uri
 from ...msrp.trio.connection import ConnectionClosed, MsrpConnection
@@ -70,6 +71,17 @@ def files_service(resources: dict[str, Any]) -> FilesService | None:
 def read_file_line(media: MediaDescription) -> FileTransferMedia:
     """The RFC 5547 attributes of a line (FileAttributeError: what is wrong)."""
     return FileTransferMedia.from_attributes((a.name, a.value) for a in media.attributes)
+
+
+def chunk_type(file_type: str | None, accepted: list[str]) -> str:
+    """The Content-Type of our file's chunks: the file's own when the peer's a=accept-types
+    takes it, else application/octet-stream when that is taken (a peer listing only
+    `message/CPIM application/octet-stream`, as doubango's does, would refuse image/png)."""
+    own = file_type or DEFAULT_TYPE
+    if media_type_matches(own.split(";", 1)[0].strip(), accepted) or \
+            not media_type_matches(DEFAULT_TYPE, accepted):
+        return own
+    return DEFAULT_TYPE
 
 
 def is_pull(media: MediaDescription) -> bool:
@@ -294,7 +306,7 @@ class FileTransferStream(MsrpStream):
         self.connected.set()
         self._conversing = True
         try:
-            remote = read_file_line(self._remote_line) if self._remote_line else None
+            remote = self._remote_file()
         except FileAttributeError as exc:
             remote = None
             await self._finish(Outcome("failed", f"the peer's answer: {exc}", 0))
@@ -312,6 +324,18 @@ class FileTransferStream(MsrpStream):
             return f"peer gone: {self.outcome.reason}"
         return reason
 
+    def _remote_file(self) -> FileTransferMedia | None:
+        """The peer's RFC 5547 attributes. An answer taking our pushed file without echoing
+        a=file-selector (RFC 5547 asks for it; some answerers leave it out) takes the file we
+        offered: nothing in it is needed to send."""
+        line = self._remote_line
+        if line is None:
+            return None
+        if self.sending and self._we_offered and self.file is not None \
+                and not line.has_attribute("file-selector"):
+            return FileTransferMedia(self.file.selector, transfer_id=self.file.transfer_id)
+        return read_file_line(line)
+
     async def _send(self, connection: MsrpConnection, remote: FileTransferMedia) -> Outcome:
         assert self.file is not None and self.path is not None
         selector = self.file.selector
@@ -325,7 +349,8 @@ class FileTransferStream(MsrpStream):
         try:
             direct = all(media is not None and len(media.path) == 1
                          for media in (self.local_media, self.remote_media))
-            return await send_file(connection, source, selector.type or DEFAULT_TYPE,
+            accepted = self.remote_media.accept_types if self.remote_media else ["*"]
+            return await send_file(connection, source, chunk_type(selector.type, accepted),
                                    self._progress, size=size, direct=direct,
                                    on_answered=self._taken)
         finally:

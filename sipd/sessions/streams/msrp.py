@@ -12,6 +12,10 @@ and the end of it (docs/design.md, "Sessions and streams").
 
 The connection role follows a=setup (RFC 6135): we offer actpass, except behind a relay where
 we offer active (an endpoint behind a relay binds the session itself, docs/decisions.md, MSRP).
+An actpass offer over TLS that gives no a=fingerprint for a peer reached directly (Blink and
+python-sipsimple never send one) is answered passive: as the active side we could not check
+the peer's certificate and would refuse it, as the passive side the peer connects to us and is
+known by the session-id, as every passive side knows its peer.
 A connection that ends while the session is up (the peer vanished, its certificate does not
 match its a=fingerprint, a relay stopped) fails the stream, and the session ends with that
 reason; messages not delivered were told so before.
@@ -57,6 +61,30 @@ def read_line(media: MediaDescription) -> MsrpMedia:
     return MsrpMedia.from_attributes((a.name, a.value) for a in media.attributes)
 
 
+def path_refusal(path: list[MsrpUri]) -> str | None:
+    """Why we cannot reach the peer along its a=path (None: we can). Only the first hop is ours
+    to reach, over TCP; the hops after it are its relays' business: a WebSocket client (RFC
+    7977) behind a relay ends its path with a `;ws` URI of its own."""
+    first = path[0]
+    if first.transport.lower() != "tcp":
+        return f"a=path URI {first} has transport {first.transport}, not tcp"
+    return None
+
+
+def unverifiable(theirs: MsrpMedia, *, secure: bool) -> bool:
+    """True when connecting to the peer over TLS would fail for want of its certificate's
+    fingerprint: its a=path is the peer itself (no relay of its) and it gives no a=fingerprint."""
+    return secure and len(theirs.path) == 1 and not theirs.fingerprints
+
+
+def answered_setup(theirs: Setup | None, *, we_offered: bool) -> Setup | None:
+    """The peer's a=setup as we take it: an answer saying actpass (RFC 4145 forbids it; some
+    answerers echo the offer) counts as saying nothing, and RFC 4975 has the offerer connect."""
+    if we_offered and theirs is Setup.ACTPASS:
+        return None
+    return theirs
+
+
 def msrp_service(resources: dict[str, Any]) -> MsrpService | None:
     service = resources.get("msrp")
     return service if isinstance(service, MsrpService) else None
@@ -100,9 +128,9 @@ class MsrpKind(StreamKind):
         if (proto == "TCP/TLS/MSRP") != secure:
             return (f"{where}: MSRP here is over {'TLS' if secure else 'TCP'} "
                     f"(msrp.transport), not {'TLS' if not secure else 'plain TCP'}")
-        for uri in theirs.path:
-            if uri.transport.lower() != "tcp":
-                return f"{where}: a=path URI {uri} has transport {uri.transport}, not tcp"
+        problem = path_refusal(theirs.path)
+        if problem is not None:
+            return f"{where}: {problem}"
         if self.sends and not any(media_type_matches(sent, theirs.accept_types)
                                   for sent in self.sends):
             return (f"{where}: a=accept-types {' '.join(theirs.accept_types)} takes none of "
@@ -167,7 +195,11 @@ class MsrpStream(Stream):
         except MsrpParseError as exc:
             raise StreamRefused(f"{where}: {exc.detail}") from None
         self.remote_media = theirs
-        await self._reserve(self._relay())
+        relay = self._relay()
+        if relay is None and setup is Setup.ACTIVE and theirs.setup is Setup.ACTPASS \
+                and unverifiable(theirs, secure=self._endpoint().secure):
+            setup = Setup.PASSIVE
+        await self._reserve(relay)
         return self._make_line(setup)
 
     def _service(self) -> MsrpService:
@@ -247,7 +279,8 @@ class MsrpStream(Stream):
         assert reservation is not None and ours is not None
         try:
             theirs = read_line(remote)
-            active = connection_role(ours.setup or Setup.ACTPASS, theirs.setup,
+            active = connection_role(ours.setup or Setup.ACTPASS,
+                                     answered_setup(theirs.setup, we_offered=self._we_offered),
                                      we_offered=self._we_offered)
         except MsrpParseError as exc:
             return f"{describe(remote)}: {exc.detail}"
