@@ -212,6 +212,7 @@ class Results:
         default_factory=lambda: {t: [] for t in TRANSPORTS})
     inprocess: dict[str, list[Run]] = field(default_factory=lambda: {k: [] for k in INPROCESS})
     seconds: float = 0.0
+    load: tuple[float, float] = (0.0, 0.0)  # the 1-minute load average at the start, the end
 
 
 def make_file(path: Path, size: int) -> None:
@@ -225,6 +226,7 @@ def make_file(path: Path, size: int) -> None:
 def measure(options: Options) -> Results:
     results = Results()
     started = time.monotonic()
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="sipd-files-bench-") as temp:
         work = Path(temp)
         path = work / "payload.bin"
@@ -253,6 +255,7 @@ def measure(options: Options) -> Results:
                 results.inprocess[f"bare-{transport}"].append(
                     trio.run(bare_file, path, work, transport == "tls"))
     results.seconds = time.monotonic() - started
+    results.load = (load, os.getloadavg()[0])
     return results
 
 
@@ -339,7 +342,9 @@ def section(results: Results, options: Options) -> str:
          "ended (B's success REPORT). Against it, in the same run, alternating: a bare trio TCP "
          "(TLS) copy of the same file from one process to another (bench/files_copy.py: 64 KiB "
          "reads and send_all, the other end writing what it receives to a file, no hash). "
-         f"Medians of {options.rounds} round(s), each daemon pair warmed up with a 1 MB file. "
+         f"Medians of {options.rounds} round(s), each daemon pair warmed up with a 1 MB file; "
+         "in each round also a second pair of daemons per transport whose "
+         "msrp.direct_chunk_size is bigger (the rows \"with ... KiB chunks\"). "
          "The transfer's time runs from the answer (the MSRP connection's set-up included, as "
          "the bare copy's connect and handshake are); \"with the sender's hash\" from "
          "`files.send`, which returns once A has hashed the file (sha-1, a worker thread) and "
@@ -362,7 +367,8 @@ def section(results: Results, options: Options) -> str:
             markdown_table(["", "median"], secondary),
         ]
     parts += ["", *ANALYSIS, "", f"Measured {machine()}; the benchmark took "
-              f"{results.seconds:.0f} s."]
+              f"{results.seconds:.0f} s; the machine's 1-minute load average was "
+              f"{results.load[0]:.1f} at its start and {results.load[1]:.1f} at its end."]
     return "\n".join(parts)
 
 
