@@ -10,7 +10,7 @@ docs/performance.md).
   written into a .part, its sha-1 kept as it arrives and checked, renamed) and A's session
   ended (B's success REPORT). The transfer's time runs from the answer; "with hash" from
   `files.send`. CPU per MB is each daemon's process time, worker threads included.
-- Bare (bench/files_copy.py): the same file read in 64 KiB blocks and written with send_all
+- Bare (bench/files_copy.py): the same file read in chunk-sized blocks, written with send_all
   over a trio TCP (TLS) stream by one process; another writes what it reads to a file and
   answers one byte at the end. CPU per MB is each process's time over the copy.
 - In-process (secondary): the file over one MSRP session between two MsrpConnections in this
@@ -38,6 +38,7 @@ import trio
 from sipd.files.trio.receiver import FileReceiver
 from sipd.files.trio.sender import FileRangeSource, describe_file
 from sipd.msrp.events import ChunkReceived, MessageDelivered, MessageFailed
+from sipd.msrp.trio.endpoint import DIRECT_CHUNK_SIZE
 from sipd.msrp.trio.tls import ensure_identity, peer_context, server_context
 from tests.harness.process import running
 from tests.msrp.pairs import connection_pair
@@ -143,7 +144,7 @@ class Options:
     inprocess_rounds: int = 1  # of the secondary in-process figures (0: none)
     # A second pair of daemons per transport with this msrp.direct_chunk_size, in the same
     # alternation (0: none): what bigger chunks would give.
-    other_chunk: int = 256 * 1024
+    other_chunk: int = 64 * 1024
 
 
 QUICK = Options(mb=16, rounds=1, inprocess_rounds=1, other_chunk=0)
@@ -160,49 +161,53 @@ BEFORE = ""
 # 3 transfers of 200 MB over TCP and 2 over TLS; each thread's CPU from /proc/PID/task; A/B
 # runs with two pairs of daemons alternating), 2026-12-06 on the machine of the results.
 ANALYSIS = [
-    ("Wall times on this machine swing by a factor of two to four from one run to the next "
-     "(2 cores shared with other work: the bare TCP copy alone measured from 350 to 1,900 "
-     "MB/s within minutes), so the ratio does too, from about 25 % to 65 % over TCP; the CPU "
-     "per MB is the steadier figure. Neither daemon's event loop is saturated: over TCP the "
-     "receiver's loop thread used 0.33 s and its worker threads (the writes and the sha-1) "
-     "0.2 to 0.7 s in a transfer of 0.9 s, the sender's loop 0.27 s; together about 0.85 CPU "
-     "seconds per 200 MB against 0.3 for the bare copy, so on two shared cores the transfer "
-     "goes at the speed the CPU it needs is given. What the daemons do that the copy does "
-     "not, per MB: the receiver's sha-1 (1.1 ms: hashlib does 900 MB/s on this CPU; a "
-     "safety property, it stays) and MSRP's work on each byte and each chunk."),
+    ("Wall times on this machine swing by a factor of two to four from one run to the next"
+     " (2 cores shared with other work: the bare TCP copy alone measured from 350 to 1,900"
+     " MB/s within minutes), so the ratio does too; the CPU per MB is the steadier figure."
+     " Neither daemon's event loop is saturated: over TCP with 64 KiB chunks the "
+     "receiver's loop thread used 0.33 s and its worker threads (the writes and the sha-1)"
+     " 0.2 to 0.7 s in a transfer of 0.9 s, the sender's loop 0.27 s; together about 0.85 "
+     "CPU seconds per 200 MB against 0.3 for the bare copy, so on two shared cores the "
+     "transfer goes at the speed the CPU it needs is given. What the daemons do that the "
+     "copy does not, per MB: the receiver's sha-1 (1.1 ms: hashlib does 900 MB/s on this "
+     "CPU; a safety property, it stays) and MSRP's work on each byte and each chunk."),
     "",
-    ("The receiver's loop thread over TCP (py-spy, its waits in epoll left out): socket calls "
-     "40 % (reading the chunks, one writev of the 200 responses per read), MSRP parsing 34 % "
-     "(sipd/msrp/parser.py: the search for each chunk's end-line over its whole body, 8 % of "
-     "the thread even though Byte-Range gives the body's length; the body's copy out of the "
-     "read buffer and the append to that buffer, 9 %; heads), the file layer 8 % (most of "
-     "it handing each 1 MiB to its worker thread), the session 6 %, the rest trio and the "
-     "daemon. Over TLS the receiver's loop does three times the work per MB: TLS and trio's "
-     "SSLStream take half of it, and since SSLStream hands over one 16 KiB TLS record per "
-     "receive_some, the reader loop (parser, session, event hand-over) runs four times per "
-     "64 KiB chunk instead of once per up to four chunks, and each chunk's 200 leaves through the "
-     "writer task as a TLS record of its own: about 110 µs per chunk at the receiver and "
-     "60 µs at the sender, against about 23 µs over TCP."),
+    ("With 64 KiB chunks (the default before this work), the receiver's loop thread over "
+     "TCP (py-spy, its waits in epoll left out): socket calls 40 % (reading the chunks, "
+     "one writev of the 200 responses per read), MSRP parsing 34 % (sipd/msrp/parser.py: "
+     "the search for each chunk's end-line over its whole body, 8 % of the thread even "
+     "though Byte-Range gives the body's length; the body's copy out of the read buffer "
+     "and the append to that buffer, 9 %; heads), the file layer 8 % (most of it handing "
+     "each 1 MiB to its worker thread), the session 6 %, the rest trio and the daemon. "
+     "Over TLS the receiver's loop does three times the work per MB: the socket calls, TLS"
+     " and trio's SSLStream take half of it, and since SSLStream hands over one 16 KiB TLS"
+     " record per receive_some, the reader loop (parser, session, event hand-over) runs "
+     "four times per 64 KiB chunk instead of once per up to four chunks, and each chunk's "
+     "200 leaves through the writer task as a TLS record of its own: about 110 µs per "
+     "chunk at the receiver and 60 µs at the sender, against about 23 µs over TCP."),
     "",
-    ("Chunk size (`msrp.direct_chunk_size`, the rows \"with 256 KiB chunks\" above): in A/B "
-     "runs 256 KiB chunks cut the loop threads' CPU by about 30 % at both ends over TLS "
-     "(sender 0.56 to 0.41 s, receiver 0.91 to 0.65 s per 200 MB, three rounds each) and by "
-     "10 to 15 % over TCP; 128 KiB gave no measurable gain over TLS. The default stays 64 KiB "
-     "(docs/decisions.md, MSRP: a chat line waits behind at most one chunk, and peers' limits "
-     "on chunk sizes are unknown): raising it is the MSRP owner's call. Measured and not "
-     "kept, for want of a gain beyond the noise: the receiver writing one MiB in its worker "
-     "thread while the next gathers (a 1 MiB write and sha-1 takes about 1 ms in its thread "
-     "whether or not the loop thread is busy, and the loop does not wait for it while its "
-     "event queue has room); one pwrite and one hash call per MiB instead of per 64 KiB "
-     "piece; 1 MiB socket reads instead of 256 KiB (about 10 % less loop CPU at both ends "
-     "over TCP, within the noise of the wall time); over TLS, taking in one pass of the "
-     "reader loop the records SSLStream already holds (a receive_some in a cancelled scope "
-     "after the first): the loop threads used 50 to 80 % more CPU, worse. The resume index "
-     "the receiver saves four times a second (fsync, in a worker thread) takes 2 to 12 ms "
-     "a save and is not in the way. What would close the gap lies in sipd/msrp/parser.py "
-     "(no end-line search when Byte-Range gives the length, no copy of the body) and in the "
-     "TLS read path (more than one record per pass of the reader loop, done without a "
-     "cancelled receive), besides bigger chunks."),
+    ("Chunk size (`msrp.direct_chunk_size`): 256 KiB since this work, 64 KiB before (the "
+     "rows \"with 64 KiB chunks\": a second pair of daemons per transport with the old size,"
+     " in the same alternation). In A/B runs of the loop threads' CPU, 256 KiB chunks cut "
+     "it by about 30 % at both ends over TLS (sender 0.56 to 0.41 s, receiver 0.91 to 0.65"
+     " s per 200 MB, three rounds each) and by 10 to 15 % over TCP; 128 KiB gave no "
+     "measurable gain over TLS, 1 MiB a little more than 256 KiB. A chat line waits behind"
+     " at most one chunk of its own session (a file has a session of its own); a peer that"
+     " takes smaller chunks only needs the setting lowered (docs/decisions.md, MSRP)."),
+    "",
+    ("Measured and not kept, for want of a gain beyond the noise: the receiver writing one"
+     " MiB in its worker thread while the next gathers (a 1 MiB write and sha-1 takes "
+     "about 1 ms in its thread whether or not the loop thread is busy, and the loop does "
+     "not wait for it while its event queue has room); one pwrite and one hash call per "
+     "MiB instead of one per chunk; 1 MiB socket reads instead of 256 KiB (about 10 % less"
+     " loop CPU at both ends over TCP, within the noise of the wall time). Over TLS, "
+     "taking in one pass of the reader loop the records SSLStream already holds (a "
+     "receive_some in a cancelled scope after the first) made the loop threads use 50 to "
+     "80 % more CPU. The resume index the receiver saves four times a second (fsync, in a "
+     "worker thread) takes 2 to 12 ms a save and is not in the way. What would close the "
+     "rest of the gap lies in sipd/msrp/parser.py (no end-line search when Byte-Range "
+     "gives the length, no copy of the body) and in the TLS read path (more than one "
+     "record per pass of the reader loop, without a cancelled receive)."),
 ]
 
 
@@ -340,19 +345,20 @@ def section(results: Results, options: Options) -> str:
         ("`python -m bench --only files` (bench/files_bench.py): one file of "
          f"{options.mb} MB (random bytes, on the temporary directory's disk) from one sipd "
          "daemon to another on 127.0.0.1 (log.level warning, msrp.transport tcp or tls, a "
-         "direct connection: 64 KiB chunks), driven over RPC as a user would: `files.send` on "
-         "A, `sessions.answer` on B when it rings, until B's file is verified and A's session "
-         "ended (B's success REPORT). Against it, in the same run, alternating: a bare trio TCP "
-         "(TLS) copy of the same file from one process to another (bench/files_copy.py: 64 KiB "
-         "reads and send_all, the other end writing what it receives to a file, no hash). "
-         f"Medians of {options.rounds} round(s), each daemon pair warmed up with a 1 MB file; "
-         "in each round also a second pair of daemons per transport whose "
-         "msrp.direct_chunk_size is bigger (the rows \"with ... KiB chunks\"). "
-         "The transfer's time runs from the answer (the MSRP connection's set-up included, as "
-         "the bare copy's connect and handshake are); \"with the sender's hash\" from "
-         "`files.send`, which returns once A has hashed the file (sha-1, a worker thread) and "
-         "sent its offer. CPU per MB is each end's process time (daemons: /proc, worker threads "
-         "included; the receiver keeps the sha-1 as the file arrives and checks it)."),
+         f"direct connection: {DIRECT_CHUNK_SIZE // 1024} KiB chunks), driven over RPC as a "
+         "user would: `files.send` on A, `sessions.answer` on B when it rings, until B's "
+         "file is verified and A's session ended (B's success REPORT). Against it, in the "
+         "same run, alternating: a bare trio TCP (TLS) copy of the same file from one "
+         "process to another (bench/files_copy.py: reads of the same size and send_all, "
+         "the other end writing what it receives to a file, no hash). Medians of "
+         f"{options.rounds} round(s), each daemon pair warmed up with a 1 MB file; in each "
+         "round also a second pair of daemons per transport with another "
+         f"msrp.direct_chunk_size ({options.other_chunk // 1024} KiB). The transfer's time "
+         "runs from the answer (the MSRP connection's set-up included, as the bare copy's "
+         "connect and handshake are); \"with the sender's hash\" from `files.send`, which "
+         "returns once A has hashed the file (sha-1, a worker thread) and sent its offer. "
+         "CPU per MB is each end's process time (daemons: /proc, worker threads included; "
+         "the receiver keeps the sha-1 as the file arrives and checks it)."),
         "",
         markdown_table(["", "median"], rows(results, options)),
     ]

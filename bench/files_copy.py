@@ -5,7 +5,7 @@ to another on 127.0.0.1, file to file, no hash, no framing.
                                                                          # its JSON when done
     python -m bench.files_copy send --port N --path PATH [--tls DIR]     # prints its JSON
 
-The sender reads the file in 64 KiB blocks (os.read, the size of a direct MSRP chunk) and
+The sender reads the file in blocks of a direct MSRP chunk's size (os.read, 256 KiB) and
 writes each with send_all; the receiver writes what each receive_some (256 KiB at most) gives
 to its file and answers one byte once it has the whole size, which is where the sender's time
 stops. Each end prints {"seconds": wall, "cpu": its process CPU} over the copy (from the
@@ -26,10 +26,11 @@ from pathlib import Path
 
 import trio
 
+from sipd.msrp.trio.endpoint import DIRECT_CHUNK_SIZE
 from sipd.msrp.trio.tls import ensure_identity, peer_context, server_context
 
 ROOT = Path(__file__).resolve().parent.parent
-BLOCK = 64 * 1024
+BLOCK = DIRECT_CHUNK_SIZE
 RECEIVE = 256 * 1024
 
 
