@@ -173,9 +173,10 @@ SETTINGS: tuple[Setting, ...] = (
                "Size in bytes of the chunks our MSRP messages are cut into when a relay is on "
                "the path (Kamailio's relay takes frames under 10 KB only).",
                minimum=256, maximum=1024 * 1024),
-    IntSetting("msrp.direct_chunk_size", 64 * 1024,
+    IntSetting("msrp.direct_chunk_size", 256 * 1024,
                "Size in bytes of the chunks our MSRP messages are cut into on a direct "
-               "connection to the peer (bigger chunks: less work per byte).",
+               "connection to the peer (bigger chunks: less work per byte; lower it for a "
+               "peer that takes smaller chunks only).",
                minimum=256, maximum=1024 * 1024),
     # [files]
     PathSetting("files.download_dir", "",

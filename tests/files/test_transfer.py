@@ -19,6 +19,7 @@ from sipd.files.trio.receiver import FileReceiver, TransferFailed
 from sipd.files.trio.sender import FileRangeSource, describe_file, guess_type
 from sipd.msrp.events import ChunkReceived, MessageDelivered, MessageFailed
 from sipd.msrp.trio.connection import MsrpConnection
+from sipd.msrp.trio.endpoint import DIRECT_CHUNK_SIZE
 from tests.msrp.pairs import connection_pair
 
 
@@ -98,7 +99,7 @@ async def test_a_file_arrives_whole_and_verified(tmp_path, transport, size):
     assert sorted(os.listdir(downloads)) == ["the file.bin"]
     got = await hash_file(path)
     assert got == selector.hash and (await trio.Path(path).stat()).st_size == size
-    assert CountingSource.largest <= 64 * 1024  # the file went piece by piece
+    assert CountingSource.largest <= DIRECT_CHUNK_SIZE  # the file went piece by piece
 
 
 async def test_a_taken_name_is_not_overwritten(tmp_path):

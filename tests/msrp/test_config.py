@@ -22,7 +22,7 @@ def test_no_relay_by_default_and_the_state_dir_holds_the_identity():
     assert relay_settings(get, username="u", password="p", domain="d", nameservers=None) is None
     settings = endpoint_settings(get, host="127.0.0.1", state_dir=Path("/var/lib/sipd"))
     assert settings.transport == "tls" and settings.state_dir == Path("/var/lib/sipd/msrp")
-    assert (settings.chunk_size, settings.direct_chunk_size) == (2048, 65536)
+    assert (settings.chunk_size, settings.direct_chunk_size) == (2048, 256 * 1024)
     small = endpoint_settings(getter(msrp__direct_chunk_size=4096), host="127.0.0.1",
                               state_dir=Path("/tmp"))
     assert small.direct_chunk_size == 4096

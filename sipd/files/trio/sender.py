@@ -8,7 +8,7 @@ in memory.
     ... source.sent    # octets handed to the connection so far
     source.close()     # after the message's outcome
 
-Reads are os.pread of one chunk (64 KiB direct, 2 KiB through a relay) in the event loop's
+Reads are os.pread of one chunk (256 KiB direct, 2 KiB through a relay) in the event loop's
 thread: from the page cache that is microseconds, and the hash computed before the offer has
 just read the file. A file that shrinks while it is sent is padded with zeros to the size the
 offer promised (the session cannot be told mid-message) and `changed` says why: the receiver's
