@@ -57,10 +57,9 @@ log = logging.getLogger(__name__)
 FILE_TRANSFER = "file-transfer"
 COMPLETED = "completed"
 PEER_BYE_WAIT = 10.0  # seconds a receiver waits for the sender's BYE before its own
-# The largest chunk taken from a peer: without a message size limit the MSRP parser's default
-# is 64 KiB, exactly our own chunks' size, which a frame read together with the next one's
-# start can appear to pass.
-MAX_CHUNK_BYTES = 2 * 1024 * 1024  # seconds a receiver waits for the sender's BYE before sending its own
+# The largest chunk taken from a peer (a bigger one is answered 413). Without it the MSRP
+# session's limit would be our own chunk size, too tight for a peer that chunks bigger.
+MAX_CHUNK_BYTES = 2 * 1024 * 1024
 
 
 def files_service(resources: dict[str, Any]) -> FilesService | None:
