@@ -96,6 +96,11 @@ class FrameParser:
             return True
         return self._state == _State.START and bool(self._buf.strip(b"\r\n"))
 
+    @property
+    def idle(self) -> bool:
+        """True between frames with nothing held: the next bytes start a frame."""
+        return self._state == _State.START and not self._buf
+
     def eof(self) -> FrameError | None:
         """The connection closed: an error describing the unfinished frame, if there is one."""
         if not self.in_frame:

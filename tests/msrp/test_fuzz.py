@@ -112,3 +112,30 @@ def test_fast_path_reads_as_the_line_by_line_path(data, cuts):
         assert fast.in_frame == slow.in_frame
         last = cut
     assert _seen([e for e in [fast.eof()] if e]) == _seen([e for e in [slow.eof()] if e])
+
+
+class _GeneralWay(MsrpSession):
+    """The session without its chat fast path: every frame through the parser and checks."""
+
+    def _fast_frames(self, data, now):  # type: ignore[no-untyped-def]
+        return 0
+
+
+@FUZZ
+@given(mutated(), st.lists(st.integers(0, 2000), max_size=3), st.booleans())
+def test_chat_fast_path_answers_as_the_general_way(data, cuts, deliver_chunks):
+    first = send_line("fz0000", message_id="first")  # passes every check: paths learnt
+    sessions = [cls([BOB], [ALICE], active=False, max_message_size=4096, max_header_bytes=2048,
+                    accept_types=["text/*"], deliver_chunks=deliver_chunks)
+                for cls in (MsrpSession, _GeneralWay)]
+    seen: list[list[str]] = [[], []]
+    for session, log in zip(sessions, seen, strict=True):
+        last = 0
+        session.receive_data(first, 0.0)
+        for cut in sorted(c % (len(data) + 1) for c in cuts) + [len(data)]:
+            session.receive_data(data[last:cut], 0.0)
+            last = cut
+            log.extend(repr(event) for event in session.events())
+            log.append(repr(session.data_to_send(0.0)))
+    assert sessions[0]._fast_paths is not None
+    assert seen[0] == seen[1]
