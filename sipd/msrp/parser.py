@@ -92,9 +92,11 @@ class FrameParser:
     @property
     def in_frame(self) -> bool:
         """True while part of a frame has arrived and its end has not."""
-        if self._state in (_State.HEADERS, _State.BODY):
+        state = self._state
+        if state == _State.HEADERS or state == _State.BODY:
             return True
-        return self._state == _State.START and bool(self._buf.strip(b"\r\n"))
+        buf = self._buf
+        return state == _State.START and bool(buf) and bool(buf.strip(b"\r\n"))
 
     @property
     def idle(self) -> bool:

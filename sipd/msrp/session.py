@@ -500,23 +500,30 @@ class MsrpSession:
         while self._events:
             yield self._events.popleft()
 
+    def take_events(self) -> deque[Event]:
+        """All the events so far at once (what `events` would give), in order."""
+        events = self._events
+        self._events = deque()
+        return events
+
     # -- time ------------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
-        deadlines = []
-        while self._timeouts and self._timeouts[0].done:
-            self._timeouts.popleft()
-        if self._timeouts:
-            deadlines.append(self._timeouts[0].deadline)
-        while self._reports_due and self._reports_due[0].finished:
-            self._reports_due.popleft()
-        if self._reports_due:
-            deadline = self._reports_due[0].report_deadline
-            assert deadline is not None
-            deadlines.append(deadline)
+        timeouts = self._timeouts
+        while timeouts and timeouts[0].done:
+            timeouts.popleft()
+        deadline = timeouts[0].deadline if timeouts else None
+        reports = self._reports_due
+        while reports and reports[0].finished:
+            reports.popleft()
+        if reports:
+            report = reports[0].report_deadline
+            assert report is not None
+            deadline = report if deadline is None else min(deadline, report)
         if self.parser.in_frame and self.closed_reason is None:
-            deadlines.append(self._last_data + self.frame_timeout)
-        return min(deadlines) if deadlines else None
+            frame = self._last_data + self.frame_timeout
+            deadline = frame if deadline is None else min(deadline, frame)
+        return deadline
 
     def handle_timers(self, now: float) -> None:
         while self._timeouts and (self._timeouts[0].done or self._timeouts[0].deadline <= now):

@@ -202,7 +202,9 @@ class MsrpConnection:
                 return "connection closed by the peer", True
             self.session.receive_data(data, trio.current_time())
             self._deadline_moved()
-            failed = await self._publish_pending()
+            failed = self._take_events()  # what the owner's queue has room for, at once
+            if self._held:
+                failed = await self._publish_pending() or failed
             if failed is not None:
                 return failed, False
             if (self._out or self.session.has_data_to_send) and not self._write_now():
@@ -243,12 +245,13 @@ class MsrpConnection:
         held = self._held
         session = self.session
         if session.has_events:
-            for event in session.events():
-                if isinstance(event, UnmatchedResponse):
-                    self._relay_response(event)
+            for event in session.take_events():
+                kind = type(event)
+                if kind is UnmatchedResponse:
+                    self._relay_response(event)  # type: ignore[arg-type]
                     continue
-                if isinstance(event, ConnectionFailed):
-                    failed = event.reason
+                if kind is ConnectionFailed:
+                    failed = event.reason  # type: ignore[attr-defined]
                 held.append(event)
         if self.relay_client is not None:
             for relay_event in self.relay_client.events():
