@@ -431,7 +431,14 @@ class MsrpConnection:
     def _deadline_moved(self) -> None:
         """After a write or a read: wake the timers task if the session (or the relay link)
         now has a deadline before the one it sleeps until. Only then: most messages add a
-        timeout later than one already waited for, and a wake-up costs a task switch."""
+        timeout later than one already waited for, and a wake-up costs a task switch. Without
+        a relay link, a deadline made since is at least the shortest of the session's timeouts
+        away: when the timers task wakes before that, nothing needs computing."""
+        if self.relay_client is None:
+            session = self.session
+            if self._timer_at <= trio.current_time() + min(
+                    session.transaction_timeout, session.report_timeout, session.frame_timeout):
+                return
         deadline = self._next_deadline()
         if deadline is not None and deadline < self._timer_at:
             self._timer_wake.set()
