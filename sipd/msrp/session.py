@@ -73,13 +73,12 @@ _RECENT = 1024  # finished messages remembered (late REPORTs, duplicate chunks)
 # general way is made on them (docs/decisions.md, MSRP). Values are printable ASCII here;
 # anything else, another order of the headers or more of them, goes the general way.
 _IDENT = rb"[A-Za-z0-9][A-Za-z0-9.\-+%=]{0,63}"
-_CHAT_SEND = re.compile(
-    rb"MSRP (" + _IDENT + rb") SEND\r\nTo-Path: ([\t -~]+)\r\nFrom-Path: ([\t -~]+)\r\n"
+_CHAT_FRAME = re.compile(
+    rb"MSRP (" + _IDENT + rb") (?:"
+    rb"200 OK\r\nTo-Path: [\t -~]*\r\nFrom-Path: [\t -~]*\r\n-------\1\$\r\n|"
+    rb"SEND\r\nTo-Path: ([\t -~]+)\r\nFrom-Path: ([\t -~]+)\r\n"
     rb"Message-ID: (" + _IDENT + rb")\r\nByte-Range: 1-([1-9][0-9]{0,18})/([1-9][0-9]{0,18})\r\n"
-    rb"Content-Type: ([\t -~]+)\r\n\r\n")
-_CHAT_OK = re.compile(
-    rb"MSRP (" + _IDENT + rb") 200 OK\r\nTo-Path: [\t -~]*\r\nFrom-Path: [\t -~]*\r\n"
-    rb"-------\1\$\r\n")
+    rb"Content-Type: ([\t -~]+)\r\n\r\n)")
 
 
 @dataclass(slots=True)
@@ -396,17 +395,16 @@ class MsrpSession:
         size = len(data)
         transactions = self._transactions
         while pos < size:
-            match = _CHAT_OK.match(data, pos)
-            if match is not None:
+            match = _CHAT_FRAME.match(data, pos)
+            if match is None:
+                break
+            if match.group(2) is None:  # a 200
                 transaction = transactions.pop(match.group(1).decode("ascii"), None)
                 if transaction is None:
                     break  # not ours: the relay client's, or unmatched
                 self._answered(transaction, 200, "OK", now)
                 pos = match.end()
                 continue
-            match = _CHAT_SEND.match(data, pos)
-            if match is None:
-                break
             end = self._fast_send(match, data)
             if end < 0:
                 break
@@ -414,7 +412,7 @@ class MsrpSession:
         return pos
 
     def _fast_send(self, match: re.Match[bytes], data: bytes) -> int:
-        """A chat message in one chunk, read by `_CHAT_SEND`: answered 200 and handed over when
+        """A chat message in one chunk, read by `_CHAT_FRAME`: answered 200 and handed over when
         it passes the checks of `_request` and `_send` (the paths as the last SEND that passed
         them, the Byte-Range against the body, the end-line, the type, no earlier chunk of its
         Message-ID); the offset after it, or -1 (nothing done) for the general way."""

@@ -207,3 +207,19 @@ def test_a_200_for_no_transaction_of_ours_is_unmatched():
              b"From-Path: msrp://127.0.0.1:7002/bob00002;tcp\r\n-------zz99$\r\n")
     pair.alice.receive_data(stray, 0.0)
     assert [type(e) for e in pair.alice.events()] == [UnmatchedResponse]
+
+
+@pytest.mark.parametrize("field", ["message_id", "content_type", "name", "value"])
+@pytest.mark.parametrize("breaker", ["\r", "\n"])
+def test_line_breaks_in_headers_of_our_messages_are_refused(field, breaker):
+    from sipd.msrp.session import MsrpSession
+
+    from .helpers import ALICE, BOB
+    session = MsrpSession([ALICE], [BOB])
+    values = {"message_id": "m1", "content_type": "text/plain", "name": "X-Name",
+              "value": "v"}
+    values[field] += breaker + "Evil: yes"
+    with pytest.raises(ValueError, match="line break"):
+        session.send_message(b"hi", values["content_type"], message_id=values["message_id"],
+                             headers=[(values["name"], values["value"])])
+    assert session.data_to_send(0.0) == b""
