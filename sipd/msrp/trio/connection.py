@@ -190,12 +190,22 @@ class MsrpConnection:
             log.debug("MSRP connection %s closed: %s", self.description, reason)
 
     async def _reader(self) -> tuple[str, bool]:
-        receive = self._receive_tcp if self._fd is not None else self._receive_stream
+        fd = self._fd
+        data: bytes | bytearray
         while True:
             if self._closing is not None:
                 return self._closing, False
             try:
-                data = await receive()
+                if fd is not None and self._socket_empty:  # the usual wait, written out
+                    await trio.lowlevel.wait_readable(fd)
+                    try:
+                        data = os.read(fd, READ_SIZE)
+                        self._socket_empty = len(data) < READ_SIZE
+                    except BlockingIOError:
+                        continue
+                else:
+                    data = await (self._receive_tcp() if fd is not None
+                                  else self._receive_stream())
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 return f"connection failed: {_describe(exc)}", True
             if not data:
