@@ -210,14 +210,15 @@ class MsrpConnection:
                 return f"connection failed: {_describe(exc)}", True
             if not data:
                 return "connection closed by the peer", True
-            self.session.receive_data(data, trio.current_time())
-            self._deadline_moved()
+            now = trio.current_time()
+            self.session.receive_data(data, now)
+            self._deadline_moved(now)
             failed = self._take_events()  # what the owner's queue has room for, at once
             if self._held:
                 failed = await self._publish_pending() or failed
             if failed is not None:
                 return failed, False
-            if (self._out or self.session.has_data_to_send) and not self._write_now():
+            if (self._out or self.session.has_data_to_send) and not self._write_now(now):
                 self._wake_writer.set()  # not otherwise: a writer woken for nothing costs a switch
             if self._held:  # what the bytes written now told (MessageSent...), no room yet
                 failed = await self._publish_pending()
@@ -311,7 +312,7 @@ class MsrpConnection:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def _write_now(self) -> bool:
+    def _write_now(self, now: float | None = None) -> bool:
         """Writes what is waiting to go straight to a plain TCP socket, from the task that
         made it (the owner sending a message, the reader answering a request), and hands the
         events that told over: a chat message and its 200 then take no trip through the
@@ -327,15 +328,17 @@ class MsrpConnection:
                     return False  # still full: the session keeps the rest (back-pressure)
                 wrote = True
             if self.session.has_data_to_send:
-                self._out.extend(self.session.output(trio.current_time()))
+                if now is None:
+                    now = trio.current_time()
+                self._out.extend(self.session.output(now))
                 wrote = True
                 if not self._write_some():
-                    self._wrote()
+                    self._wrote(now)
                     return False
         except OSError:  # broken: the writer task tries again and says so
             return False
         if wrote:
-            self._wrote()
+            self._wrote(now)
         if self._take_events() is not None or self._held:
             return False  # the writer task hands them over (or ends the connection)
         return True
@@ -362,11 +365,11 @@ class MsrpConnection:
                     break
         return True
 
-    def _wrote(self) -> None:
+    def _wrote(self, now: float | None = None) -> None:
         if self._drained is not None:
             self._drained.set()
             self._drained = None
-        self._deadline_moved()
+        self._deadline_moved(now)
 
     async def _writer(self) -> None:
         fd = self._fd
@@ -438,7 +441,7 @@ class MsrpConnection:
             return relay if deadline is None else deadline
         return min(deadline, relay)
 
-    def _deadline_moved(self) -> None:
+    def _deadline_moved(self, now: float | None = None) -> None:
         """After a write or a read: wake the timers task if the session (or the relay link)
         now has a deadline before the one it sleeps until. Only then: most messages add a
         timeout later than one already waited for, and a wake-up costs a task switch. Without
@@ -446,7 +449,7 @@ class MsrpConnection:
         away: when the timers task wakes before that, nothing needs computing."""
         if self.relay_client is None:
             session = self.session
-            if self._timer_at <= trio.current_time() + min(
+            if self._timer_at <= (trio.current_time() if now is None else now) + min(
                     session.transaction_timeout, session.report_timeout, session.frame_timeout):
                 return
         deadline = self._next_deadline()
