@@ -170,7 +170,7 @@ class MsrpSession:
         self._bind_tid: str | None = None
         # For `_fast_frames`, set once a SEND went through every check the general way: its
         # To-Path and From-Path values, the From-Path, the start of a 200 answering them.
-        self._fast_paths: tuple[bytes, bytes, list[MsrpUri], bytes] | None = None
+        self._fast_paths: tuple[bytes, bytes, list[MsrpUri], bytes, str, str] | None = None
         self._fast_types: dict[bytes, str] = {}  # Content-Type values we accept, parsed
 
     # -- paths ---------------------------------------------------------------------------
@@ -444,11 +444,9 @@ class MsrpSession:
                 or len(self._incoming) >= MAX_OPEN_INCOMING \
                 or (self.max_message_size is not None and length > self.max_message_size):
             return -1
-        self._control += b"MSRP " + tid + known[3] + tid + b"$\r\n"
+        self._control += b"MSRP %s%s%s$\r\n" % (tid, known[3], tid)
         body = data[body_start:stop]
-        headers = Headers(((h.TO_PATH, to_path.decode("ascii")),
-                           (h.FROM_PATH, from_path.decode("ascii")),
-                           (h.MESSAGE_ID, mid),
+        headers = Headers(((h.TO_PATH, known[4]), (h.FROM_PATH, known[5]), (h.MESSAGE_ID, mid),
                            (h.BYTE_RANGE, f"1-{length}/{length}"),
                            (h.CONTENT_TYPE, type_value.decode("ascii").strip())))
         if self.deliver_chunks:
@@ -740,7 +738,8 @@ class MsrpSession:
             return
         try:
             self._fast_paths = (to_text.encode("ascii"), from_text.encode("ascii"),
-                                list(from_path), f" 200 OK\r\n{paths}-------".encode("ascii"))
+                                list(from_path), f" 200 OK\r\n{paths}-------".encode("ascii"),
+                                to_text, from_text)
         except UnicodeEncodeError:
             return
 

@@ -255,7 +255,9 @@ class MsrpConnection:
         failed = None
         held = self._held
         session = self.session
+        put = self.events.put_nowait
         if session.has_events:
+            direct = not held and not self._handing_over  # nothing before them: straight in
             for event in session.take_events():
                 kind = type(event)
                 if kind is UnmatchedResponse:
@@ -263,6 +265,9 @@ class MsrpConnection:
                     continue
                 if kind is ConnectionFailed:
                     failed = event.reason  # type: ignore[attr-defined]
+                if direct and put(event):
+                    continue
+                direct = False
                 held.append(event)
         if self.relay_client is not None:
             for relay_event in self.relay_client.events():
@@ -270,8 +275,7 @@ class MsrpConnection:
                     failed = f"the relay {relay_event.relay} stopped: {relay_event.reason}"
                 elif isinstance(relay_event, RelayGranted):
                     self._relay_granted(relay_event)
-        if not self._handing_over:
-            put = self.events.put_nowait
+        if held and not self._handing_over:
             while held and put(held[0]):
                 held.popleft()
         return failed
