@@ -219,14 +219,18 @@ class MsrpConnection:
                 return "connection closed by the peer", True
             now = trio.current_time()
             self.session.receive_data(data, now)
-            self._deadline_moved(now)
             failed = self._take_events()  # what the owner's queue has room for, at once
             if self._held:
+                self._deadline_moved(now)  # before waiting for room
                 failed = await self._publish_pending() or failed
             if failed is not None:
                 return failed, False
-            if (self._out or self.session.has_data_to_send) and not self._write_now(now):
-                self._wake_writer.set()  # not otherwise: a writer woken for nothing costs a switch
+            if self._out or self.session.has_data_to_send:
+                if not self._write_now(now):  # which saw to the deadlines when it wrote
+                    self._wake_writer.set()  # not otherwise: a writer woken costs a switch
+                    self._deadline_moved(now)
+            else:
+                self._deadline_moved(now)
             if self._held:  # what the bytes written now told (MessageSent...), no room yet
                 failed = await self._publish_pending()
                 if failed is not None:
