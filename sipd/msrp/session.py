@@ -422,6 +422,10 @@ class MsrpSession:
             return -1
         length = int(end)
         body_start = match.end()
+        parser = self.parser
+        if body_start - match.start() > parser.max_header_bytes or \
+                length > parser.max_chunk_bytes:
+            return -1  # the parser's limits: its way says what is wrong
         stop = body_start + length
         end_line = b"\r\n-------" + tid + b"$\r\n"
         # Our end-line where the Byte-Range says, and no end-line of any transaction before

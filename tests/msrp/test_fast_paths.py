@@ -223,3 +223,16 @@ def test_line_breaks_in_headers_of_our_messages_are_refused(field, breaker):
         session.send_message(b"hi", values["content_type"], message_id=values["message_id"],
                              headers=[(values["name"], values["value"])])
     assert session.data_to_send(0.0) == b""
+
+
+def test_chat_fast_path_keeps_the_parser_limits():
+    from sipd.msrp.events import ProtocolError
+    bob = _bound_bob(max_header_bytes=600, max_message_size=None, max_chunk_bytes=1000)
+    long_type = "text/plain;" + ";".join(f"p{i}=v" for i in range(150))
+    bob.receive_data(send_line("t0000020", content_type=long_type), 0.0)
+    events = list(bob.events())
+    assert not [e for e in events if isinstance(e, MessageReceived)]
+    assert [e.status for e in events if isinstance(e, ProtocolError)] == [400]
+    assert _codes(bob.data_to_send(0.0)) == [400]
+    bob.receive_data(send_line("t0000021", body=b"x" * 1001), 0.0)  # one read: as the parser
+    assert [e.body for e in bob.events() if isinstance(e, MessageReceived)] == [b"x" * 1001]
