@@ -49,6 +49,7 @@ _HEAD = re.compile(
     rb"MSRP ([A-Za-z0-9][A-Za-z0-9.\-+%=]{0,63}) (?:([A-Z]+)|(\d{3})(?: ([^\r\n]*))?)\r\n"
     rb"((?:[A-Za-z][A-Za-z0-9!#$%&'*+\-.^_`|~]*:[^\r\n]*\r\n)*)"
     rb"(?:(\r\n)|-------\1([$+#])\r\n)")
+_SHORT_BODY = 4096  # bytes after a head, up to which `_fast_head` looks for any end-line
 _HEADER_LINE = re.compile(r"([^:]+):([^\r]*)\r\n")  # of a head _HEAD took
 
 
@@ -226,10 +227,12 @@ class FrameParser:
         request = MsrpRequest(tid, method.decode("ascii"), headers)
         buf = self._buf
         pattern = b"\r\n-------" + match.group(1)
-        # The first end-line of any transaction (a short needle: found faster than ours), an
-        # empty body putting it at the blank line; it must be ours, else the body scan below.
-        index = buf.find(b"\r\n-------", head_end - 2)
-        if index >= 0 and buf.startswith(pattern, index):
+        # Our end-line, an empty body putting it at the blank line. Over a short rest (a chat
+        # message) the first end-line of any transaction is found faster, a short needle, and
+        # must be ours, else the body scan below; over a long one our whole end-line is.
+        short = len(buf) - head_end <= _SHORT_BODY
+        index = buf.find(b"\r\n-------" if short else pattern, head_end - 2)
+        if index >= 0 and (not short or buf.startswith(pattern, index)):
             after = index + len(pattern)
             if len(buf) >= after + 3 and buf[after] in _FLAGS and \
                     buf[after + 1:after + 3] == b"\r\n":
@@ -245,7 +248,8 @@ class FrameParser:
         self._end_pattern = pattern
         self._frame_start = start
         self._body_start = head_end
-        self._scan_from = index if index >= 0 else max(head_end - 2, len(buf) - 8)
+        self._scan_from = index if index >= 0 else \
+            max(head_end - 2, len(buf) - (8 if short else len(pattern) - 1))
         self._declared_length = self._length_from_range()
         self._state = _State.BODY
         return head_end
