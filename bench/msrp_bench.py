@@ -227,6 +227,22 @@ BEFORE_QUEUE = ("chat 2,763 vs 19,014 messages/s (15%), 253 µs CPU per message;
                 "(62%), per CPU second 209 vs 423 MB (49%); whole message 118 MB/s (41%)")
 
 
+# The chat work of this round (fast paths for chat frames, 64 KiB reads...) against main at
+# db3438e, 8 runs of `--rounds 1` each, alternating, in one window (2026-12-06 20:30 UTC, a
+# machine shared with other work: load 4 on 2 cores); medians.
+BEFORE_ROUND = (
+    "main at db3438e: chat 4,430 vs 15,672 messages/s (28%; median of the runs' own ratios "
+    "29%, range 25-31%), 191 µs CPU per message (range 167-234); TCP 540 vs 1,626 MB/s, "
+    "per CPU second 678 vs 1,900 MB (36%); TLS 153 vs 284 MB/s, per CPU second 189 vs 336 MB "
+    "(56%); whole message 108 MB/s. This code in the same runs: chat 6,036 vs 13,996 "
+    "messages/s (43%; the runs' own ratios: median 45%, range 29-52%), 130 µs CPU per message "
+    "(range 103-151); TCP 508 vs 1,611 MB/s, per CPU second 610 vs 1,964 MB (31%); TLS 134 "
+    "vs 273 MB/s, per CPU second 166 vs 306 MB (55%); whole message 112 MB/s. The bulk "
+    "figures swing as much between runs of the same code (TCP per CPU second 538-786 MB "
+    "before, 583-766 after); 64 MB alone, alternating, 3 runs each, best per CPU second: "
+    "TCP 711 and 820 MB before, 764 and 940 after; TLS 223 and 265 before, 224 and 274 after")
+
+
 @dataclass
 class Results:
     chat: list[float] = field(default_factory=list)
@@ -347,22 +363,35 @@ def section(results: Results, options: Options) -> str:
         ("Before the event queue and the direct socket calls (main at f396465, run just "
          f"before the table above on the same machine and load): {BEFORE_QUEUE}."),
         "",
-        ("Where the chat time goes (py-spy over 20,000 messages): parsing and checking the "
-         "SEND and its 200 at both ends (sipd/msrp/parser.py, session.py) take about a third "
-         "of the process's time, making and writing the frames a sixth, the CPIM wrapping a "
-         "twentieth; the rest is trio and the socket calls. A message takes 4 task steps, as "
-         "many as the bare loop (each end's reader, the sending owner woken by "
-         "MessageDelivered, the receiving owner by MessageReceived), and 3 epoll waits "
-         "against the loop's 2. Over plain TCP the connection reads and writes the socket "
+        f"Before the chat fast paths, alternating with them: {BEFORE_ROUND}.",
+        "",
+        ("What the chat path does now: a SEND as chat senders write it and a 200 to one of our "
+         "transactions are matched whole by one pattern in the session and checked against "
+         "what the last fully checked SEND had (docs/decisions.md, MSRP); any other frame's "
+         "head is one match in the parser, its body found with one search; a wrapped message "
+         "is joined from its kept envelope. Reads take 64 KiB unless the last one came back "
+         "full: a 256 KiB buffer is mapped and unmapped by malloc on every read (12 µs against "
+         "1 µs for a read of a chat message). Alone, the MSRP and CPIM work of a message costs "
+         "about 17 µs (wrapping 3, the SEND made 6, read, checked and answered 4, its 200 "
+         "read 3, the answer out 1); in the running loop, py-spy puts the sans-I/O work at "
+         "about 30 % of the process's time, the connection and event queue at 14 %, the "
+         "socket and epoll calls at 11 %, trio's scheduling at about 30 %. What stands "
+         "between that and 50 %, measured by call counts: the bare loop takes 2 scheduler "
+         "batches and 1 readable-wait (2 epoll_ctl) per message, since its client tries its "
+         "read after the yield that follows its send and mostly finds the answer there; MSRP "
+         "takes 3 batches and 2 waits (4 epoll_ctl), for its owners are tasks of their own: "
+         "the 200 reaches the sending reader, which must wake the owner, a batch later. "
+         "Both take 4 task steps. The bare loop's whole message costs about 35-40 µs of CPU "
+         "(both ends), MSRP's 100-130 µs here: at 50 % MSRP could add no more than the bare "
+         "loop's own cost, and its sans-I/O work alone, about 40 µs in the running loop (twice "
+         "its cost alone: the interleaving with trio's code), takes nearly all of it before "
+         "the extra batch and wait. "
+         "Over plain TCP the connection reads and writes the socket "
          "itself (os.read after the socket said it is readable, os.writev of the frames' "
          "pieces, non-blocking), from the task that made the bytes; the writer task only "
          "takes what the socket did not. The owner's event queue (sipd/msrp/trio/queue.py) "
          "hands over an event that is already waiting without a schedule point, and the "
-         "events a write tells (MessageSent) go from the task that wrote. What is left "
-         "between MSRP and the bare loop is MSRP's own per-message work: a transaction with "
-         "its headers at each end, checked strictly (To-Path, From-Path, Byte-Range against "
-         "the body, Message-ID, Content-Type against accept-types), and an answer; at 50 % "
-         "all of it would have to cost what one trio task step costs."),
+         "events a write tells (MessageSent) go from the task that wrote."),
         "",
         f"Measured {machine()}; the benchmark took {results.seconds:.0f} s.",
     ])

@@ -71,9 +71,10 @@ class OutgoingMessage:
         self.head_text = head
         self.extra_text = "".join(f"{name}: {value}\r\n" for name, value in headers)
         self.type_text = f"Content-Type: {content_type}\r\n" if content_type else ""
-        for value in (message_id, content_type or "", *(n + v for n, v in headers)):
-            if "\r" in value or "\n" in value:
-                raise ValueError(f"a header of message {message_id!r} holds a line break")
+        values = f"{message_id}{content_type}"
+        if "\r" in values or "\n" in values or (headers and any(
+                "\r" in text or "\n" in text for pair in headers for text in pair)):
+            raise ValueError(f"a header of message {message_id!r} holds a line break")
 
     @property
     def all_sent(self) -> bool:

@@ -40,6 +40,17 @@ _KNOWN_NAMES = {name.encode("ascii"): name for name in (
     h.STATUS, h.CONTENT_TYPE, h.USE_PATH, h.EXPIRES, h.MIN_EXPIRES, h.MAX_EXPIRES,
     h.WWW_AUTHENTICATE, h.AUTHORIZATION, h.AUTHENTICATION_INFO)}
 _KNOWN_TEXT = {name: name for name in _KNOWN_NAMES.values()}
+# The usual frame's whole head in one match (the fast path, `_fast_head`): the first line of a
+# request or a response, well-formed header lines, then the blank line before a request's
+# body or the frame's own end-line. Anything else (blank lines before the frame, a header line
+# that is not `name:value`, a bare CR or LF, another transaction's end-line...) does not match
+# and goes the line by line way, which says what is wrong.
+_HEAD = re.compile(
+    rb"MSRP ([A-Za-z0-9][A-Za-z0-9.\-+%=]{0,63}) (?:([A-Z]+)|(\d{3})(?: ([^\r\n]*))?)\r\n"
+    rb"((?:[A-Za-z][A-Za-z0-9!#$%&'*+\-.^_`|~]*:[^\r\n]*\r\n)*)"
+    rb"(?:(\r\n)|-------\1([$+#])\r\n)")
+_SHORT_BODY = 4096  # bytes after a head, up to which `_fast_head` looks for any end-line
+_HEADER_LINE = re.compile(r"([^:]+):([^\r]*)\r\n")  # of a head _HEAD took
 
 
 @dataclass
@@ -82,9 +93,16 @@ class FrameParser:
     @property
     def in_frame(self) -> bool:
         """True while part of a frame has arrived and its end has not."""
-        if self._state in (_State.HEADERS, _State.BODY):
+        state = self._state
+        if state == _State.HEADERS or state == _State.BODY:
             return True
-        return self._state == _State.START and bool(self._buf.strip(b"\r\n"))
+        buf = self._buf
+        return state == _State.START and bool(buf) and bool(buf.strip(b"\r\n"))
+
+    @property
+    def idle(self) -> bool:
+        """True between frames with nothing held: the next bytes start a frame."""
+        return self._state == _State.START and not self._buf
 
     def eof(self) -> FrameError | None:
         """The connection closed: an error describing the unfinished frame, if there is one."""
@@ -109,6 +127,12 @@ class FrameParser:
             if self._state == _State.START:
                 if pos == len(self._buf):
                     break  # everything taken: the usual end of a feed
+                match = _HEAD.match(self._buf, pos)
+                if match is not None:
+                    end = self._fast_head(match, out)
+                    if end >= 0:
+                        pos = end
+                        continue
                 pos, done = self._start(pos, out)
             elif self._state == _State.HEADERS:
                 pos, done = self._headers(pos, out)
@@ -171,6 +195,64 @@ class FrameParser:
             self._error = (f"bad first line {line[:80]!r}", 400)
         self._state = _State.HEADERS
         return eol + 2, False
+
+    def _fast_head(self, match: re.Match[bytes], out: list[Frame | FrameError]) -> int:
+        """A frame whose head `_HEAD` matched: the frame out when its body is there too (the
+        usual chat message or response), else the parser in the state the line by line
+        reading would have left it in, at its body. -1, having changed nothing, for what the
+        line by line reading must look at (not UTF-8, a head near the size limit, a response
+        with a body)."""
+        start, head_end = match.span()
+        if head_end - start > self.max_header_bytes:
+            return -1
+        method, code, blank = match.group(2, 3, 6)
+        if blank is not None and method is None:
+            return -1  # a response with a blank line: the line by line reading
+        raw = match.group(5)
+        try:
+            items = [(name, value.strip()) for name, value in
+                     _HEADER_LINE.findall(raw.decode("utf-8"))] if raw else []
+            comment = match.group(4)
+            comment_text = comment.decode("utf-8") if comment else ""
+        except UnicodeDecodeError:
+            return -1
+        tid = match.group(1).decode("ascii")
+        headers = Headers(items)
+        if blank is None:  # the end-line right after the headers: no body
+            frame: Frame = (MsrpRequest(tid, method.decode("ascii"), headers, None,
+                                        chr(match.group(7)[0])) if method is not None
+                            else MsrpResponse(tid, int(code), comment_text, headers))
+            out.append(frame)
+            return head_end
+        request = MsrpRequest(tid, method.decode("ascii"), headers)
+        buf = self._buf
+        pattern = b"\r\n-------" + match.group(1)
+        # Our end-line, an empty body putting it at the blank line. Over a short rest (a chat
+        # message) the first end-line of any transaction is found faster, a short needle, and
+        # must be ours, else the body scan below; over a long one our whole end-line is.
+        short = len(buf) - head_end <= _SHORT_BODY
+        index = buf.find(b"\r\n-------" if short else pattern, head_end - 2)
+        if index >= 0 and (not short or buf.startswith(pattern, index)):
+            after = index + len(pattern)
+            if len(buf) >= after + 3 and buf[after] in _FLAGS and \
+                    buf[after + 1:after + 3] == b"\r\n":
+                request.body = _copy(buf, head_end, index)
+                request.continuation = chr(buf[after])
+                out.append(request)
+                return after + 3
+        # The body is not all there (or holds look-alikes of the end-line): on as the line by
+        # line reading would have gone, the body scan resuming where this one stopped.
+        self._reset_frame()
+        self._frame = request
+        self._tid = tid
+        self._end_pattern = pattern
+        self._frame_start = start
+        self._body_start = head_end
+        self._scan_from = index if index >= 0 else \
+            max(head_end - 2, len(buf) - (8 if short else len(pattern) - 1))
+        self._declared_length = self._length_from_range()
+        self._state = _State.BODY
+        return head_end
 
     # -- headers ---------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ active side sends its first message, or an empty SEND (`send_empty`), at once.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -67,6 +68,17 @@ TRANSACTION_TIMEOUT = 30.0
 DEFAULT_CHUNK_SIZE = 2048
 MAX_OPEN_INCOMING = 32  # messages with chunks still missing, per session
 _RECENT = 1024  # finished messages remembered (late REPORTs, duplicate chunks)
+# A chat message as MSRP senders usually write it (sipd does), and the 200 answering one:
+# frames read at once by `_fast_frames`, without the general parse; every check of the
+# general way is made on them (docs/decisions.md, MSRP). Values are printable ASCII here;
+# anything else, another order of the headers or more of them, goes the general way.
+_IDENT = rb"[A-Za-z0-9][A-Za-z0-9.\-+%=]{0,63}"
+_CHAT_FRAME = re.compile(
+    rb"MSRP (" + _IDENT + rb") (?:"
+    rb"200 OK\r\nTo-Path: [\t -~]*\r\nFrom-Path: [\t -~]*\r\n-------\1\$\r\n|"
+    rb"SEND\r\nTo-Path: ([\t -~]+)\r\nFrom-Path: ([\t -~]+)\r\n"
+    rb"Message-ID: (" + _IDENT + rb")\r\nByte-Range: 1-([1-9][0-9]{0,18})/([1-9][0-9]{0,18})\r\n"
+    rb"Content-Type: ([\t -~]+)\r\n\r\n)")
 
 
 @dataclass(slots=True)
@@ -156,6 +168,10 @@ class MsrpSession:
         self._unconfirmed: OrderedDict[str, tuple[list[MsrpUri], int]] = OrderedDict()
         self._last_data = 0.0
         self._bind_tid: str | None = None
+        # For `_fast_frames`, set once a SEND went through every check the general way: its
+        # To-Path and From-Path values, the From-Path, the start of a 200 answering them.
+        self._fast_paths: tuple[bytes, bytes, list[MsrpUri], bytes, str, str] | None = None
+        self._fast_types: dict[bytes, str] = {}  # Content-Type values we accept, parsed
 
     # -- paths ---------------------------------------------------------------------------
 
@@ -168,6 +184,7 @@ class MsrpSession:
     def local_path(self, path: list[MsrpUri]) -> None:
         self._local_path = list(path)
         self._paths_text = None
+        self._fast_paths = None
 
     @property
     def remote_path(self) -> list[MsrpUri] | None:
@@ -177,6 +194,7 @@ class MsrpSession:
     def remote_path(self, path: list[MsrpUri] | None) -> None:
         self._remote_path = list(path) if path else None
         self._paths_text = None
+        self._fast_paths = None
 
     @property
     def local_uri(self) -> MsrpUri:
@@ -360,8 +378,85 @@ class MsrpSession:
 
     def receive_data(self, data: bytes | bytearray, now: float) -> None:
         self._last_data = now
+        if type(data) is bytes and self.parser.idle and self.closed_reason is None:
+            taken = self._fast_frames(data, now)
+            if taken:
+                if taken == len(data):
+                    return
+                data = data[taken:]
         for item in self.parser.feed(data):
             self.receive_frame(item, now)
+
+    def _fast_frames(self, data: bytes, now: float) -> int:
+        """Reads the whole chat SENDs and 200s at the start of `data` (the parser holding
+        nothing): how many bytes they took. The first frame of another kind, or that would
+        be answered otherwise than 200 or needs more care, stops it: the parser takes it."""
+        pos = 0
+        size = len(data)
+        transactions = self._transactions
+        while pos < size:
+            match = _CHAT_FRAME.match(data, pos)
+            if match is None:
+                break
+            if match.group(2) is None:  # a 200
+                transaction = transactions.pop(match.group(1).decode("ascii"), None)
+                if transaction is None:
+                    break  # not ours: the relay client's, or unmatched
+                self._answered(transaction, 200, "OK", now)
+                pos = match.end()
+                continue
+            end = self._fast_send(match, data)
+            if end < 0:
+                break
+            pos = end
+        return pos
+
+    def _fast_send(self, match: re.Match[bytes], data: bytes) -> int:
+        """A chat message in one chunk, read by `_CHAT_FRAME`: answered 200 and handed over when
+        it passes the checks of `_request` and `_send` (the paths as the last SEND that passed
+        them, the Byte-Range against the body, the end-line, the type, no earlier chunk of its
+        Message-ID); the offset after it, or -1 (nothing done) for the general way."""
+        known = self._fast_paths
+        tid, to_path, from_path, message_id, end, total, type_value = match.groups()
+        if known is None or to_path != known[0] or from_path != known[1] or end != total:
+            return -1
+        length = int(end)
+        body_start = match.end()
+        parser = self.parser
+        if body_start - match.start() > parser.max_header_bytes or \
+                length > parser.max_chunk_bytes:
+            return -1  # the parser's limits: its way says what is wrong
+        stop = body_start + length
+        end_line = b"\r\n-------" + tid + b"$\r\n"
+        # Our end-line where the Byte-Range says, and no end-line of any transaction before
+        # it (an empty body would put one at the blank line).
+        if not data.startswith(end_line, stop) or data.find(
+                b"\r\n-------" if length <= 4096 else end_line[:-3], body_start - 2, stop) >= 0:
+            return -1  # (a short needle finds any end-line faster, a long one ours)
+        content_type = self._fast_types.get(type_value)
+        if content_type is None:
+            try:
+                content_type = h.parse_content_type(type_value.decode("ascii"))
+            except MsrpParseError:
+                return -1
+            if self.accept_types and not media_type_matches(content_type, self.accept_types):
+                return -1
+            if len(self._fast_types) < 16:
+                self._fast_types[type_value] = content_type
+        mid = message_id.decode("ascii")
+        if mid in self._incoming or mid in self._refused or mid in self._finished_incoming \
+                or len(self._incoming) >= MAX_OPEN_INCOMING \
+                or (self.max_message_size is not None and length > self.max_message_size):
+            return -1
+        self._control += b"MSRP %s%s%s$\r\n" % (tid, known[3], tid)
+        body = data[body_start:stop]
+        headers = Headers(((h.TO_PATH, known[4]), (h.FROM_PATH, known[5]), (h.MESSAGE_ID, mid),
+                           (h.BYTE_RANGE, f"1-{length}/{length}"),
+                           (h.CONTENT_TYPE, type_value.decode("ascii").strip())))
+        if self.deliver_chunks:
+            self._events.append(ChunkReceived(mid, 1, body, length, content_type, headers))
+        self._complete(mid, length, content_type, body, headers, list(known[2]), False)
+        return stop + len(end_line)
 
     def receive_frame(self, item: MsrpRequest | MsrpResponse | FrameError, now: float) -> None:
         """A frame parsed elsewhere (the listener reads the first one to find the session)."""
@@ -405,23 +500,30 @@ class MsrpSession:
         while self._events:
             yield self._events.popleft()
 
+    def take_events(self) -> deque[Event]:
+        """All the events so far at once (what `events` would give), in order."""
+        events = self._events
+        self._events = deque()
+        return events
+
     # -- time ------------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
-        deadlines = []
-        while self._timeouts and self._timeouts[0].done:
-            self._timeouts.popleft()
-        if self._timeouts:
-            deadlines.append(self._timeouts[0].deadline)
-        while self._reports_due and self._reports_due[0].finished:
-            self._reports_due.popleft()
-        if self._reports_due:
-            deadline = self._reports_due[0].report_deadline
-            assert deadline is not None
-            deadlines.append(deadline)
+        timeouts = self._timeouts
+        while timeouts and timeouts[0].done:
+            timeouts.popleft()
+        deadline = timeouts[0].deadline if timeouts else None
+        reports = self._reports_due
+        while reports and reports[0].finished:
+            reports.popleft()
+        if reports:
+            report = reports[0].report_deadline
+            assert report is not None
+            deadline = report if deadline is None else min(deadline, report)
         if self.parser.in_frame and self.closed_reason is None:
-            deadlines.append(self._last_data + self.frame_timeout)
-        return min(deadlines) if deadlines else None
+            frame = self._last_data + self.frame_timeout
+            deadline = frame if deadline is None else min(deadline, frame)
+        return deadline
 
     def handle_timers(self, now: float) -> None:
         while self._timeouts and (self._timeouts[0].done or self._timeouts[0].deadline <= now):
@@ -482,19 +584,21 @@ class MsrpSession:
         if transaction is None:
             self._events.append(UnmatchedResponse(response))
             return
+        self._answered(transaction, response.code, response.comment, now)
+
+    def _answered(self, transaction: _Transaction, code: int, comment: str, now: float) -> None:
         transaction.done = True
         message = transaction.message
-        if response.transaction_id == self._bind_tid and response.code == 200 and not self.bound:
+        if transaction.transaction_id == self._bind_tid and code == 200 and not self.bound:
             self.bound = True
             self._events.append(SessionBound())
         if not transaction.expects_response or message.finished:
-            if response.code != 200 and not message.finished:
-                self._fail(message, response.code, response.comment or f"{response.code}")
+            if code != 200 and not message.finished:
+                self._fail(message, code, comment or f"{code}")
             return
         message.outstanding -= 1
-        if response.code != 200:
-            self._fail(message, response.code,
-                       response.comment or f"{response.code} response")
+        if code != 200:
+            self._fail(message, code, comment or f"{code} response")
             return
         if message.all_sent and message.outstanding == 0:
             self._all_answered(message, now)
@@ -552,6 +656,21 @@ class MsrpSession:
                 failure_report = "yes"
             if failure_report == "no" or (failure_report == "partial" and code == 200):
                 return
+        paths = self._response_paths(request)
+        if paths is None:
+            self._events.append(ProtocolError(
+                f"cannot answer {request.method} {request.transaction_id} ({code}): "
+                f"no usable From-Path"))
+            return
+        comment = comment.replace("\r", " ").replace("\n", " ") if comment else \
+            REASONS.get(code, "")
+        tid = request.transaction_id
+        line = f"MSRP {tid} {code:03d} {comment}" if comment else f"MSRP {tid} {code:03d}"
+        self._control += f"{line}\r\n{paths}-------{tid}$\r\n".encode()
+
+    def _response_paths(self, request: MsrpRequest) -> str | None:
+        """The To-Path and From-Path lines of a response to `request`; None when it has no
+        usable From-Path and we know no peer to answer."""
         key = (request.headers.get(h.FROM_PATH), request.headers.get(h.TO_PATH),
                request.method == "SEND")
         paths = self._answer_paths.get(key)
@@ -563,10 +682,7 @@ class MsrpSession:
             elif self.remote_path:
                 to_path = self.remote_path[:1]
             else:
-                self._events.append(ProtocolError(
-                    f"cannot answer {request.method} {request.transaction_id} ({code}): "
-                    f"no usable From-Path"))
-                return
+                return None
             from_path = our_path[:1] if our_path else [self.local_uri]
             paths = (f"{h.TO_PATH}: {format_path(to_path)}\r\n"
                      f"{h.FROM_PATH}: {format_path(from_path)}\r\n")
@@ -574,11 +690,7 @@ class MsrpSession:
                 if len(self._answer_paths) >= 64:
                     self._answer_paths.clear()
                 self._answer_paths[key] = paths
-        comment = comment.replace("\r", " ").replace("\n", " ") if comment else \
-            REASONS.get(code, "")
-        tid = request.transaction_id
-        line = f"MSRP {tid} {code:03d} {comment}" if comment else f"MSRP {tid} {code:03d}"
-        self._control += f"{line}\r\n{paths}-------{tid}$\r\n".encode()
+        return paths
 
     @staticmethod
     def _path_of(request: MsrpRequest, name: str) -> list[MsrpUri] | None:
@@ -611,6 +723,8 @@ class MsrpSession:
             self.bound = True
             self._events.append(SessionBound(from_path))
         if request.method == "SEND":
+            if self._fast_paths is None:
+                self._learn_paths(request, from_path)
             self._send(request, from_path)
         elif request.method == "REPORT":
             self._report(request)
@@ -618,6 +732,20 @@ class MsrpSession:
             self._reject(request, 403, "this endpoint is not a relay")
         else:
             self._reject(request, 501, f"method {request.method} not understood")
+
+    def _learn_paths(self, request: MsrpRequest, from_path: list[MsrpUri]) -> None:
+        """A SEND passed the path checks: the next ones with the same To-Path and From-Path
+        can be read by `_fast_frames`."""
+        to_text, from_text = request.headers.get(h.TO_PATH), request.headers.get(h.FROM_PATH)
+        paths = self._response_paths(request)
+        if to_text is None or from_text is None or paths is None:
+            return
+        try:
+            self._fast_paths = (to_text.encode("ascii"), from_text.encode("ascii"),
+                                list(from_path), f" 200 OK\r\n{paths}-------".encode("ascii"),
+                                to_text, from_text)
+        except UnicodeEncodeError:
+            return
 
     def _reject(self, request: MsrpRequest, code: int, detail: str) -> None:
         self._events.append(ProtocolError(detail, code))

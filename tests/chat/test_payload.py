@@ -84,3 +84,22 @@ def test_no_notifications_to_a_peer_without_cpim():
     with pytest.raises(ChatPayloadError):
         payloads(["text/plain"]).notification(Disposition("a", "delivery", "delivered"),
                                               message_id="n", now=WHEN)
+
+
+@pytest.mark.parametrize("when", [
+    WHEN, WHEN.replace(microsecond=999_999), WHEN.replace(microsecond=1),
+    WHEN.astimezone(datetime.timezone(datetime.timedelta(hours=-5, minutes=-30)))])
+@pytest.mark.parametrize("dispositions", [("display",), ["positive-delivery", "display"], ()])
+def test_kept_envelope_gives_the_composed_bytes(when, dispositions):
+    """The second message of a type is built from the first one's kept envelope: the same
+    bytes as composing it field by field."""
+    reference = payloads(["message/cpim"], ["*"])
+    reference.message(b"x", "text/plain", message_id="m0", now=when,
+                      dispositions=["negative-delivery"])  # another envelope kept
+    composed = reference.message(b"hello", "text/plain", message_id="m1", now=when,
+                                 dispositions=dispositions)
+    kept = reference.message(b"hello", "text/plain", message_id="m1", now=when,
+                             dispositions=dispositions)
+    assert kept == composed
+    assert parse_cpim(kept.body).timestamp == when.replace(
+        microsecond=when.microsecond // 1000 * 1000)

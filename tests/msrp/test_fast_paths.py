@@ -127,3 +127,112 @@ def test_response_after_big_body_in_one_read():
     out = FrameParser().feed(data)
     assert [type(f) for f in out] == [MsrpRequest, MsrpResponse]
     assert out[0].body == body
+
+
+def _bound_bob(**options):  # type: ignore[no-untyped-def]
+    """Bob's session after one SEND passed every check (the chat fast path knows its paths)."""
+    from sipd.msrp.session import MsrpSession
+
+    from .helpers import ALICE, BOB
+    bob = MsrpSession([BOB], [ALICE], active=False, accept_types=["text/*"], **options)
+    bob.receive_data(send_line("first001", message_id="first"), 0.0)
+    assert b" 200 OK" in bob.data_to_send(0.0)
+    list(bob.events())
+    assert bob._fast_paths is not None
+    return bob
+
+
+def _codes(data: bytes) -> list[int]:
+    return [f.code for f in FrameParser().feed(data) if isinstance(f, MsrpResponse)]
+
+
+def test_chat_fast_path_keeps_every_check():
+    from sipd.msrp.events import ProtocolError
+
+    from .helpers import ALICE, BOB
+    bob = _bound_bob(max_message_size=10)
+    other = parse_uri("msrp://127.0.0.1:7002/someone9;tcp")
+    cases = [
+        (send_line("t0000001", to=other), 481),                     # not this session
+        (send_line("t0000002", frm=other), 481),                    # not the peer
+        (send_line("t0000003", byte_range="1-4/4"), 400),           # 5 bytes said 4
+        (send_line("t0000004", byte_range="1-6/6"), 400),
+        (send_line("t0000005", content_type="image/png"), 415),     # not accepted
+        (send_line("t0000006", body=b"x" * 11), 413),               # past the size limit
+        (send_line("t0000007").replace(b"-------t0000007$", b"-------t0000008$")
+         + send_line("t0000009", message_id="m9"), 400),             # foreign end-line
+    ]
+    for data, code in cases:
+        bob.receive_data(data, 0.0)
+        events = list(bob.events())
+        assert not [e for e in events if isinstance(e, MessageReceived)
+                    and e.message_id == "m1"]
+        assert any(isinstance(e, ProtocolError) and e.status == code for e in events), data
+        assert code in _codes(bob.data_to_send(0.0)), data
+    # a body holding our end-line's look-alikes arrives whole, and its duplicate is only
+    # answered
+    bob = _bound_bob()
+    body = b"a\r\n-------t0000010x$\r\n-------t0000010$x\r\nb"
+    for bodies in ([body], []):
+        bob.receive_data(send_line("t0000010", message_id="look", body=body), 0.0)
+        assert [e.body for e in bob.events() if isinstance(e, MessageReceived)] == bodies
+        assert _codes(bob.data_to_send(0.0)) == [200]
+    assert ALICE and BOB
+
+
+def test_chat_fast_path_hands_over_as_the_general_way():
+    bob = _bound_bob()
+    data = send_line("t0000011", message_id="one", body=b"first") + \
+        send_line("t0000012", message_id="two", body=b"second", extra="X-Other: 1") + \
+        send_line("t0000013", message_id="three", body=b"third")
+    bob.receive_data(data, 0.0)
+    received = [e for e in bob.events() if isinstance(e, MessageReceived)]
+    assert [(e.message_id, e.body, e.content_type) for e in received] == [
+        ("one", b"first", "text/plain"), ("two", b"second", "text/plain"),
+        ("three", b"third", "text/plain")]
+    assert list(received[0].headers) == [
+        ("To-Path", "msrp://127.0.0.1:7002/bob00002;tcp"),
+        ("From-Path", "msrp://127.0.0.1:7001/alice0001;tcp"), ("Message-ID", "one"),
+        ("Byte-Range", "1-5/5"), ("Content-Type", "text/plain")]
+    assert received[1].headers.get("X-Other") == "1"
+    assert _codes(bob.data_to_send(0.0)) == [200, 200, 200]
+
+
+def test_a_200_for_no_transaction_of_ours_is_unmatched():
+    from sipd.msrp.events import UnmatchedResponse
+    pair = Pair()
+    pair.alice.send_message(b"hi", "text/plain")
+    pair.pump()
+    stray = (b"MSRP zz99 200 OK\r\nTo-Path: msrp://127.0.0.1:7001/alice0001;tcp\r\n"
+             b"From-Path: msrp://127.0.0.1:7002/bob00002;tcp\r\n-------zz99$\r\n")
+    pair.alice.receive_data(stray, 0.0)
+    assert [type(e) for e in pair.alice.events()] == [UnmatchedResponse]
+
+
+@pytest.mark.parametrize("field", ["message_id", "content_type", "name", "value"])
+@pytest.mark.parametrize("breaker", ["\r", "\n"])
+def test_line_breaks_in_headers_of_our_messages_are_refused(field, breaker):
+    from sipd.msrp.session import MsrpSession
+
+    from .helpers import ALICE, BOB
+    session = MsrpSession([ALICE], [BOB])
+    values = {"message_id": "m1", "content_type": "text/plain", "name": "X-Name",
+              "value": "v"}
+    values[field] += breaker + "Evil: yes"
+    with pytest.raises(ValueError, match="line break"):
+        session.send_message(b"hi", values["content_type"], message_id=values["message_id"],
+                             headers=[(values["name"], values["value"])])
+    assert session.data_to_send(0.0) == b""
+
+
+def test_chat_fast_path_keeps_the_parser_limits():
+    from sipd.msrp.events import ProtocolError
+    bob = _bound_bob(max_header_bytes=600, max_message_size=None, max_chunk_bytes=1000)
+    long_type = "text/plain;" + ";".join(f"p{i}=v" for i in range(150))
+    bob.receive_data(send_line("t0000020", content_type=long_type), 0.0)
+    events = list(bob.events())
+    assert not [e for e in events if isinstance(e, MessageReceived)]
+    assert [e.status for e in events if isinstance(e, ProtocolError)] == [400]
+    assert _codes(bob.data_to_send(0.0)) == [400]
+    bob.receive_data(send_line("t0000021", body=b"x" * 1001), 0.0)  # one read: as the parser
+    assert [e.body for e in bob.events() if isinstance(e, MessageReceived)] == [b"x" * 1001]

@@ -80,3 +80,62 @@ def test_parser_survives_random_bytes(data):
     parser = FrameParser(max_header_bytes=512, max_chunk_bytes=1024)
     parser.feed(data)
     parser.eof()
+
+
+class _LineByLine(FrameParser):
+    """The parser without its one-match fast path: every frame read line by line."""
+
+    def _fast_head(self, match, out):  # type: ignore[no-untyped-def]
+        return -1
+
+
+def _seen(items):  # type: ignore[no-untyped-def]
+    out = []
+    for item in items:
+        if hasattr(item, "fatal"):
+            out.append(("error", item.detail, item.status, item.transaction_id, item.fatal))
+        else:
+            out.append((type(item).__name__, item.transaction_id, getattr(item, "method", None),
+                        getattr(item, "code", None), getattr(item, "comment", None),
+                        list(item.headers), getattr(item, "body", None),
+                        getattr(item, "continuation", None)))
+    return out
+
+
+@FUZZ
+@given(mutated(), st.lists(st.integers(0, 2000), max_size=3))
+def test_fast_path_reads_as_the_line_by_line_path(data, cuts):
+    fast, slow = FrameParser(max_header_bytes=2048), _LineByLine(max_header_bytes=2048)
+    last = 0
+    for cut in sorted(c % (len(data) + 1) for c in cuts) + [len(data)]:
+        assert _seen(fast.feed(data[last:cut])) == _seen(slow.feed(data[last:cut]))
+        assert fast.in_frame == slow.in_frame
+        last = cut
+    assert _seen([e for e in [fast.eof()] if e]) == _seen([e for e in [slow.eof()] if e])
+
+
+class _GeneralWay(MsrpSession):
+    """The session without its chat fast path: every frame through the parser and checks."""
+
+    def _fast_frames(self, data, now):  # type: ignore[no-untyped-def]
+        return 0
+
+
+@FUZZ
+@given(mutated(), st.lists(st.integers(0, 2000), max_size=3), st.booleans())
+def test_chat_fast_path_answers_as_the_general_way(data, cuts, deliver_chunks):
+    first = send_line("fz0000", message_id="first")  # passes every check: paths learnt
+    sessions = [cls([BOB], [ALICE], active=False, max_message_size=4096, max_header_bytes=2048,
+                    accept_types=["text/*"], deliver_chunks=deliver_chunks)
+                for cls in (MsrpSession, _GeneralWay)]
+    seen: list[list[str]] = [[], []]
+    for session, log in zip(sessions, seen, strict=True):
+        last = 0
+        session.receive_data(first, 0.0)
+        for cut in sorted(c % (len(data) + 1) for c in cuts) + [len(data)]:
+            session.receive_data(data[last:cut], 0.0)
+            last = cut
+            log.extend(repr(event) for event in session.events())
+            log.append(repr(session.data_to_send(0.0)))
+    assert sessions[0]._fast_paths is not None
+    assert seen[0] == seen[1]
