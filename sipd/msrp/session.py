@@ -711,7 +711,7 @@ class MsrpSession:
         if not to_path or not from_path:
             self._reject(request, 400, "To-Path and From-Path are required")
             return
-        if len(to_path) != 1 or not to_path[0].same_as(self.local_uri):
+        if len(to_path) != 1 or not self._names_us(to_path[0]):
             self._reject(request, 481, f"To-Path {' '.join(map(str, to_path))} is not "
                                        f"this session ({self.local_uri})")
             return
@@ -732,6 +732,15 @@ class MsrpSession:
             self._reject(request, 403, "this endpoint is not a relay")
         else:
             self._reject(request, 501, f"method {request.method} not understood")
+
+    def _names_us(self, uri: MsrpUri) -> bool:
+        """Whether a request's To-Path is this session. RFC 4975 §6.1 compares whole URIs; we
+        compare the session-id (our unguessable secret, by which the listener already routed
+        the connection) and the scheme, as RFC 6714's session matching and python-sipsimple
+        do: a middlebox that rewrote our a=path's host or port (a SIP ALG, an SBC) does not
+        cut the session."""
+        local = self.local_uri
+        return uri.session_id == local.session_id and uri.secure == local.secure
 
     def _learn_paths(self, request: MsrpRequest, from_path: list[MsrpUri]) -> None:
         """A SEND passed the path checks: the next ones with the same To-Path and From-Path

@@ -151,6 +151,18 @@ def test_bad_requests_get_clear_answers(data, code, words):
     assert ok.code == 200
 
 
+def test_a_to_path_with_our_session_id_behind_a_rewritten_host_is_ours():
+    # A SIP ALG or SBC rewrote the host and port of our a=path (RFC 6714 session matching).
+    bob = bob_session()
+    rewritten = parse_uri(f"msrp://203.0.113.7:40000/{BOB.session_id};tcp")
+    (ok,) = answer_to(bob, send_line("trw001", to=rewritten))
+    assert ok.code == 200
+    assert [e for e in bob.events() if isinstance(e, MessageReceived)]
+    secure = parse_uri(f"msrps://127.0.0.1:7002/{BOB.session_id};tcp")
+    (refused,) = answer_to(bob, send_line("trw002", to=secure, message_id="m2"))
+    assert refused.code == 481
+
+
 def test_chunks_in_any_order_with_star_totals():
     bob = bob_session()
     parts = [(b"world", "7-11/*", "$"), (b"hello ", "1-6/*", "+")]
