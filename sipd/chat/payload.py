@@ -109,13 +109,13 @@ class ChatPayloads:
         # (content type, dispositions asked, ASCII content) -> the fixed start and end of a
         # wrapped message
         self._message_envelopes: dict[tuple[str, str, bool], tuple[str, str]] = {}
+        self.notifications = self._takes_notifications()  # see there; read per message
 
     @property
     def cpim(self) -> bool:
         return CPIM_CONTENT_TYPE in self.accept_types
 
-    @property
-    def notifications(self) -> bool:
+    def _takes_notifications(self) -> bool:
         """The peer can take disposition notifications: in CPIM (RFC 5438 needs its headers),
         with message/imdn+xml among its accept-wrapped-types or its accept-types (RFC 4975
         §8.6: a wrapped type must be one of those). Only then are they asked for or sent."""
