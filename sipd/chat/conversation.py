@@ -156,9 +156,9 @@ class ChatConversation:
         if change is not None:
             out.append(ComposingChanged(item.sender, change.state))
         out.append(Arrived(item))
-        if "positive-delivery" in item.dispositions and self.payloads.cpim:
+        if "positive-delivery" in item.dispositions and self.payloads.notifications:
             out.append(self._notify(item.message_id, "delivery", "delivered", wall))
-        if "display" in item.dispositions and self.payloads.cpim:
+        if "display" in item.dispositions and self.payloads.notifications:
             if len(self._awaiting_display) >= MAX_AWAITING_DISPLAY:
                 self._awaiting_display.pop(next(iter(self._awaiting_display)))
             self._awaiting_display[item.message_id] = item

@@ -2,11 +2,13 @@
 3994, RFC 5438).
 
 Outgoing: a message is wrapped in CPIM (From, To, DateTime, imdn.Message-ID and the dispositions
-asked for) when the peer's `accept-types` lists message/cpim and either lists nothing else of use
-or lists our type only among its `accept-wrapped-types`; otherwise it goes plain, if the peer
-takes its type at all. Incoming: a plain or CPIM-wrapped body is one of a text (any media type),
-an is-composing indication, a disposition notification, or protocol to ignore (msrp-node-lib's
-heartbeat message, an OTR query). Nothing here does I/O.
+asked for) when the peer's `accept-types` lists message/cpim and either lists nothing else of
+use or lists our type only among its `accept-wrapped-types`; otherwise it goes plain, if the
+peer takes its type at all. Dispositions are asked for, and sent, only to a peer that takes
+message/imdn+xml in CPIM (in its accept-wrapped-types or accept-types). Incoming: a plain
+or CPIM-wrapped body is one of a text (any media type), an is-composing indication, a
+disposition notification, or protocol to ignore (msrp-node-lib's heartbeat message, an OTR
+query). Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -113,12 +115,24 @@ class ChatPayloads:
         self.remote = remote
         self.accept_types = [t.lower() for t in accept_types]
         self.accept_wrapped_types = [t.lower() for t in accept_wrapped_types]
-        # (content type, dispositions asked) -> the fixed start and end of a wrapped message
-        self._message_envelopes: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+        # (content type, dispositions asked, ASCII content) -> the fixed start and end of a
+        # wrapped message
+        self._message_envelopes: dict[tuple[str, str, bool], tuple[bytes, bytes]] = {}
+        self.notifications = self._takes_notifications()  # see there; read per message
 
     @property
     def cpim(self) -> bool:
         return CPIM_CONTENT_TYPE in self.accept_types
+
+    def _takes_notifications(self) -> bool:
+        """The peer can take disposition notifications: in CPIM (RFC 5438 needs its headers),
+        with message/imdn+xml among its accept-wrapped-types or its accept-types (RFC 4975
+        §8.6: a wrapped type must be one of those). Only then are they asked for or sent."""
+        if not self.cpim:
+            return False
+        plain = [t for t in self.accept_types if t != CPIM_CONTENT_TYPE]
+        return media_type_matches(IMDN_CONTENT_TYPE, self.accept_wrapped_types) or \
+            media_type_matches(IMDN_CONTENT_TYPE, plain)
 
     def _wrap(self, content_type: str) -> bool:
         """True: CPIM; False: plain; ChatPayloadError: the peer takes this type in neither way."""
@@ -139,9 +153,10 @@ class ChatPayloads:
     def message(self, content: bytes, content_type: str, *, message_id: str,
                 now: datetime.datetime,
                 dispositions: Iterable[str] = DEFAULT_DISPOSITIONS) -> Outgoing:
-        asked = _asked(dispositions) if type(dispositions) is tuple else \
-            ", ".join(d for d in dispositions if d in REQUESTS)
-        known = self._message_envelopes.get((content_type, asked))
+        asked = (_asked(dispositions) if type(dispositions) is tuple else ", ".join(
+            d for d in dispositions if d in REQUESTS)) if self.notifications else ""
+        key = (content_type, asked, content.isascii())  # ASCII text goes without a charset
+        known = self._message_envelopes.get(key)
         if known is not None and _PLAIN_ID.fullmatch(message_id) and now.tzinfo is not None:
             # A type seen before: its envelope's fixed lines are kept (the same bytes
             # CPIMMessage.compose would give; a wrapped chat message is built for each line
@@ -160,12 +175,12 @@ class ChatPayloads:
             headers["imdn.Disposition-Notification"] = asked
         outgoing = self._envelope(content, content_type, now, headers)
         if len(self._message_envelopes) < 16:
-            envelope = CPIMMessage.compose(b"", content_type, sender=self.local,
+            envelope = CPIMMessage.compose(content, content_type, sender=self.local,
                                            recipients=self.remote, timestamp=None)
             start = f"From: {envelope.sender}\r\nTo: {envelope.recipients[0]}\r\nDateTime: "
             end = "\r\n" + (f"imdn.Disposition-Notification: {asked}\r\n" if asked else "") \
                 + f"\r\nContent-Type: {envelope.content_type}\r\n\r\n"
-            self._message_envelopes[(content_type, asked)] = (start.encode(), end.encode())
+            self._message_envelopes[key] = (start.encode(), end.encode())
         return outgoing
 
     def composing(self, indication: IsComposing, now: datetime.datetime) -> Outgoing:
@@ -176,9 +191,13 @@ class ChatPayloads:
 
     def notification(self, disposition: Disposition, *, message_id: str,
                      now: datetime.datetime) -> Outgoing:
-        """A disposition notification: always in CPIM (RFC 5438 §7.1.1 needs its headers)."""
+        """A disposition notification: always in CPIM (RFC 5438 §7.1.1 needs its headers),
+        to a peer that takes it (`notifications`)."""
         if not self.cpim:
             raise ChatPayloadError("the peer takes no message/cpim, so no notifications")
+        if not self.notifications:
+            raise ChatPayloadError(f"the peer takes no {IMDN_CONTENT_TYPE} in CPIM, so no "
+                                   f"notifications")
         return self._envelope(disposition.encode(), IMDN_CONTENT_TYPE, now,
                               {"imdn.Message-ID": message_id},
                               content_headers={"Content-Disposition": "notification"})

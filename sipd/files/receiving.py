@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 
 from .sdp import FileRange
+from .selector import MAX_SIZE
 
 
 class TransferRefused(Exception):
@@ -32,22 +33,39 @@ class TransferRefused(Exception):
 
 
 class IncomingFile:
-    def __init__(self, size: int, range: FileRange | None = None, held: int = 0) -> None:
-        """`size`: the file's size from its a=file-selector; `range`: the agreed a=file-range
-        (None: the whole file); `held`: octets 1..held already in a kept part."""
+    def __init__(self, size: int | None, range: FileRange | None = None,
+                 held: int = 0) -> None:
+        """`size`: the file's size from its a=file-selector (None: it gave none; the whole
+        file is asked for, and the message's total, once a chunk says it, is the size; a
+        full disk is the bound until then); `range`: the agreed a=file-range (None: the
+        whole file); `held`: octets 1..held already in a kept part."""
+        self._spans: list[list[int]] = []
+        if size is None:
+            if held or (range is not None and not range.whole):
+                raise ValueError("a file of unknown size is received whole")
+            self.size: int | None = None
+            self.range = FileRange()
+            self.message_size: int | None = None
+            return
         if size < 0:
             raise ValueError("a file size is not negative")
         self.size = size
         self.range = (range or FileRange()).resolve(size)
         assert self.range.stop is not None
         self.message_size = self.range.stop - self.range.start + 1
-        self._spans: list[list[int]] = []
         if held:
             self.add(0, min(held, size))
 
     def place(self, start: int, length: int, total: int | None) -> int:
         """The 0-based file offset of a chunk at Byte-Range `start` (from 1) with `length`
         octets and Byte-Range `total` (None for `*`)."""
+        if self.size is None:
+            if total is None:
+                if start - 1 + length > MAX_SIZE:
+                    raise TransferRefused(f"a chunk reaches byte {start - 1 + length}")
+                return start - 1
+            self.size = self.message_size = total  # known now: what passes it is refused
+            self.range = FileRange(1, total)
         if total is not None and total == self.size and total != self.message_size:
             offset = start - 1  # counted within the file
         elif total is None or total == self.message_size:
@@ -98,4 +116,4 @@ class IncomingFile:
 
     @property
     def complete(self) -> bool:
-        return self.contiguous >= self.size
+        return self.size is not None and self.contiguous >= self.size

@@ -7,12 +7,17 @@
     parse_file_selector('name:"My %22notes%22.txt" size:12')   # name 'My "notes".txt'
     wanted.matches(offered)          # a pull: every field `wanted` gives equals `offered`'s
 
-The name travels quoted, with NUL, CR, LF, `"` and `%` percent-encoded (the RFC's
-filename-string); on input a `%` not followed by two hex digits is taken as it is (several
-implementations never escape it). Unknown selector kinds are ignored (later extensions); a
-kind given twice, an empty name, a size that is not a number, a hash whose length does not fit
-its algorithm are errors (FileAttributeError). A name is only what the peer said: making it
-safe for a folder is naming.py's business.
+The name travels quoted, with control characters and `"` percent-encoded (the RFC's
+filename-string). A `%` is sent as %25 only where two hex digits follow it: python-sipsimple
+(Blink) neither encodes nor decodes names, so `100% done.txt` sent as it is reads right there
+and in an RFC reader (which leaves a `%` without hex digits alone), while `%41.txt` needs
+%2541 to survive an RFC reader. On input a `%` not followed by two hex digits is taken as it
+is, and a `"` inside the name is part of it unless blanks and another selector, or the end,
+follow it (python-sipsimple sends `name:"say "hi".txt"` as it is). Every kind is optional
+(doubango offers `name:"x" type:application/octet-stream`, no size). Unknown selector kinds
+are ignored (later extensions); a kind given twice, an empty name, a size that is not a
+number, a hash whose length does not fit its algorithm are errors (FileAttributeError). A
+name is only what the peer said: making it safe for a folder is naming.py's business.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ _ALIASES = {"sha1": "sha-1", "sha224": "sha-224", "sha256": "sha-256", "sha384":
 _HEX = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2})*")
 _TOKEN = re.compile(r"[A-Za-z0-9!#$&\-^_.+]+")
 _PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
+_NAME_END = re.compile(r'"(?=[ \t]*$|[ \t]+(?:name|type|size|hash):)', re.IGNORECASE)
 MAX_SIZE = 2**63 - 1
 
 
@@ -82,14 +88,26 @@ def parse_hash(value: str) -> FileHash:
 
 
 def quote_name(name: str) -> str:
-    """The filename-string of `name`, quotes included."""
+    """The filename-string of `name`, quotes included: control characters and `"` as %XX, a
+    `%` as %25 only where two hex digits follow it (see the module's documentation)."""
+    data = unicodedata.normalize("NFC", name).encode("utf-8")
     out = bytearray()
-    for byte in unicodedata.normalize("NFC", name).encode("utf-8"):
-        if byte < 0x20 or byte in (0x22, 0x25, 0x7F):
+    for index, byte in enumerate(data):
+        if byte < 0x20 or byte in (0x22, 0x7F) or (
+                byte == 0x25 and _PERCENT.match(data, index) is not None):
             out += b"%%%02X" % byte
         else:
             out.append(byte)
     return '"' + out.decode("utf-8") + '"'
+
+
+def name_end(text: str, start: int) -> int | None:
+    """The index of the `"` closing a name that starts at `start` (just past its opening
+    quote), or None. The closing quote is the first one followed by the end of the value or
+    by blanks and another selector (`type:`, `size:`, `hash:`, `name:`): a `"` inside a name
+    that was not percent-encoded (python-sipsimple sends names as they are) is part of it."""
+    match = _NAME_END.search(text, start)
+    return match.start() if match is not None else None
 
 
 def unquote_name(text: str) -> str:
@@ -176,8 +194,8 @@ def parse_file_selector(value: str | None) -> FileSelector:
         if kind == "name":
             if not text.startswith('"', colon + 1):
                 raise FileAttributeError("a=file-selector name must be quoted (name:\"...\")")
-            end = text.find('"', colon + 2)
-            if end < 0:
+            end = name_end(text, colon + 2)
+            if end is None:
                 raise FileAttributeError("a=file-selector name has no closing quote")
             raw = text[colon + 2:end]
             position = end + 1

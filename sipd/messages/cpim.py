@@ -9,7 +9,7 @@ line, its body):
     NS: imdn <urn:ietf:params:imdn>
     imdn.Message-ID: 2d0b0b52a1
 
-    Content-Type: text/plain;charset=utf-8
+    Content-Type: text/plain
 
     Hello
 
@@ -76,7 +76,9 @@ class CPIMIdentity:
 
     @classmethod
     def parse(cls, text: str) -> CPIMIdentity:
-        """`"Name" <uri>`, `Name <uri>`, `<uri>` or (tolerated) a bare `uri`."""
+        """`"Name" <uri>`, `Name <uri>`, `<uri>` or (tolerated) a bare `uri`; parameters after
+        the `>` (`<uri>;tag=x`, as SIP From headers carry and some clients copy) are
+        tolerated and dropped."""
         value = text.strip()
         display: str | None = None
         if value.startswith('"'):
@@ -89,9 +91,13 @@ class CPIMIdentity:
             display = display.strip() or None
             value = "<" + rest
         if value.startswith("<"):
-            if not value.endswith(">"):
+            close = value.find(">")
+            if close < 0:
                 raise CPIMError(f"unterminated <URI> in {text!r}")
-            value = value[1:-1].strip()
+            after = value[close + 1:].strip()
+            if after and not after.startswith(";"):
+                raise CPIMError(f"{after!r} after the <URI> in {text!r}")
+            value = value[1:close].strip()  # header parameters after it (;tag=x) are dropped
         if not _URI.fullmatch(value):
             raise CPIMError(f"not a URI: {value!r} in {text!r}")
         return cls(value, display)
@@ -173,9 +179,12 @@ class CPIMMessage:
         content_headers: Mapping[str, str] | None = None,
     ) -> CPIMMessage:
         """A message for sending. Text (`str`) content is encoded in the charset of
-        `content_type`; a text/* type without one gets `charset=utf-8`."""
+        `content_type`; a text/* type without one gets `charset=utf-8`, unless its content is
+        pure US-ASCII: that is text/*'s default charset (RFC 2046 §4.1.2, RFC 3862 §3.2), and
+        some peers (SipLib) compare the wrapped type with the bare `text/plain`."""
         media = _media_type(content_type)
-        if media.type.lower() == "text" and "charset" not in media.params:
+        if media.type.lower() == "text" and "charset" not in media.params and not (
+                content.isascii()):
             media.params.set("charset", "utf-8")
         if isinstance(content, str):
             try:
@@ -350,9 +359,9 @@ def parse_cpim(data: bytes) -> CPIMMessage:
     if length is not None:
         if not (length.isascii() and length.isdigit()) or len(length) > 15:
             raise CPIMError(f"invalid Content-Length {length!r} in the MIME part")
-        if int(length) > len(body):
-            raise CPIMError(f"MIME part is truncated: Content-Length {length}, "
-                            f"{len(body)} bytes present")
+        # Smaller: what follows is not the content. Larger: senders count what the MSRP or
+        # SIP framing took (a final CRLF) or characters for bytes; the body there is taken,
+        # and nothing past it is ever read.
         body = body[:int(length)]
     message.content = body
     message.text  # noqa: B018 -- decode once so that bad text is reported now

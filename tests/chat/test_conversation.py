@@ -32,13 +32,13 @@ BOB = CPIMIdentity("sip:bob@example.com")
 class Chat:
     """alice and bob, each a conversation over one end of an MSRP pair."""
 
-    def __init__(self, bob_accepts=LOCAL_ACCEPT_TYPES, chunk_size=2048):
+    def __init__(self, bob_accepts=LOCAL_ACCEPT_TYPES, chunk_size=2048, *,
+                 alice_accepts=LOCAL_ACCEPT_TYPES, alice_wraps=LOCAL_ACCEPT_WRAPPED_TYPES):
         self.pair = Pair(chunk_size=chunk_size)
         self.alice = ChatConversation(ChatPayloads(
             ALICE, BOB, accept_types=bob_accepts, accept_wrapped_types=LOCAL_ACCEPT_WRAPPED_TYPES))
         self.bob = ChatConversation(ChatPayloads(
-            BOB, ALICE, accept_types=LOCAL_ACCEPT_TYPES,
-            accept_wrapped_types=LOCAL_ACCEPT_WRAPPED_TYPES))
+            BOB, ALICE, accept_types=alice_accepts, accept_wrapped_types=alice_wraps))
         self.told = {"alice": [], "bob": []}
 
     def queue(self, who, outputs):
@@ -91,6 +91,27 @@ def test_display_notifications_only_for_messages_that_asked():
     chat.run()
     assert chat.of("alice", Delivery)[-1] == Delivery(send.message_id, "displayed")
     with pytest.raises(ChatPayloadError):  # only once
+        chat.bob.displayed([send.message_id], wall=WHEN)
+
+
+def test_no_notification_to_a_peer_that_takes_no_imdn_wrapped():
+    """alice's line is python-sipsimple's (Blink): CPIM, but message/imdn+xml neither in its
+    accept-wrapped-types nor its accept-types; it answers a CPIM message wrapping a type it
+    does not list with 413. bob asked for notifications gets the message, sends none, and
+    alice's message is delivered by MSRP's 200 alone."""
+    chat = Chat(alice_accepts=["message/cpim", "text/*", "image/*",
+                               "application/im-iscomposing+xml"],
+                alice_wraps=["text/*", "image/*", "application/im-iscomposing+xml"])
+    send = chat.alice.send(b"hi", "text/plain", now=0, wall=WHEN)
+    chat.queue("alice", [send])
+    chat.pair.pump()
+    events, chat.pair.bob_events = chat.pair.bob_events, []
+    outputs = [o for e in events for o in chat.bob.on_msrp(e, now=0, wall=WHEN)]
+    assert [o.text.content for o in outputs if isinstance(o, Arrived)] == [b"hi"]
+    assert not [o for o in outputs if isinstance(o, Send)]  # no "delivered" for alice
+    chat.run()
+    assert chat.of("alice", Delivery) == [Delivery(send.message_id, "delivered", 200)]
+    with pytest.raises(ChatPayloadError):
         chat.bob.displayed([send.message_id], wall=WHEN)
 
 

@@ -86,6 +86,46 @@ def test_no_notifications_to_a_peer_without_cpim():
                                               message_id="n", now=WHEN)
 
 
+@pytest.mark.parametrize("accept, wrapped, takes", [
+    (["message/cpim", "text/plain"], ["*"], True),
+    (["message/cpim"], ["text/plain", "message/imdn+xml"], True),
+    (["message/cpim", "message/imdn+xml"], ["text/plain"], True),  # RFC 4975: or accept-types
+    (["message/cpim", "message/*"], ["text/plain"], True),
+    # python-sipsimple (Blink): 413 for a CPIM wrapping a type not in its wrapped types
+    (["message/cpim", "text/*", "image/*", "application/im-iscomposing+xml"],
+     ["text/*", "image/*", "application/im-iscomposing+xml"], False),
+    (["message/cpim", "text/plain"], ["text/plain"], False),
+    (["message/cpim"], [], False),
+])
+def test_notifications_only_asked_of_and_sent_to_a_peer_that_takes_imdn(accept, wrapped, takes):
+    ours = payloads(accept, wrapped)
+    assert ours.notifications is takes
+    envelope = parse_cpim(ours.message(b"hi", "text/plain", message_id="m1", now=WHEN).body)
+    assert envelope.header("Message-ID", "urn:ietf:params:imdn") == "m1"
+    asked = envelope.header("Disposition-Notification", "urn:ietf:params:imdn")
+    assert (asked == "positive-delivery, negative-delivery, display") is takes, asked
+    assert (asked is None) is not takes
+    notice = Disposition("m0", "delivery", "delivered", WHEN)
+    if takes:
+        out = ours.notification(notice, message_id="n", now=WHEN)
+        assert parse_cpim(out.body).media_type == "message/imdn+xml"
+    else:
+        with pytest.raises(ChatPayloadError, match="imdn"):
+            ours.notification(notice, message_id="n", now=WHEN)
+
+
+def test_an_ascii_line_and_an_accented_one_each_say_their_charset_right():
+    """The envelope kept per type (payload.message's cache) is per ASCII-or-not: pure ASCII
+    goes as bare text/plain (SipLib compares it with that), the rest says UTF-8."""
+    ours = payloads(["message/cpim"], ["*"])
+    for _ in range(2):  # the second time from the kept envelope
+        ascii_line = parse_cpim(ours.message(b"hi", "text/plain", message_id="a",
+                                             now=WHEN).body)
+        assert ascii_line.content_type == "text/plain" and ascii_line.text == "hi"
+        accented = parse_cpim(ours.message("h\u00e9".encode(), "text/plain", message_id="b",
+                                           now=WHEN).body)
+        assert accented.content_type == "text/plain;charset=utf-8"
+        assert accented.text == "h\u00e9"
 @pytest.mark.parametrize("when", [
     WHEN, WHEN.replace(microsecond=999_999), WHEN.replace(microsecond=1),
     WHEN.astimezone(datetime.timezone(datetime.timedelta(hours=-5, minutes=-30)))])

@@ -61,6 +61,29 @@ def test_data_past_the_selectors_size_is_refused():
         empty.place(1, 1, None)
 
 
+def test_a_file_offered_without_size_takes_its_size_from_the_message():
+    """doubango offers no size: chunks with a `*` total go where they say until one gives
+    the total; then the file is that long, and more is refused."""
+    incoming = IncomingFile(None)
+    assert incoming.size is None and not incoming.complete
+    incoming.add(incoming.place(1, 4, None), 4)
+    incoming.add(incoming.place(5, 4, None), 4)
+    assert incoming.transferred == 8 and not incoming.complete
+    incoming.add(incoming.place(9, 2, 10), 2)  # the last chunk: 9-10/10
+    assert incoming.size == 10 and incoming.complete
+    with pytest.raises(TransferRefused, match="more than the 10 bytes"):
+        incoming.place(10, 2, 11)
+    known_early = IncomingFile(None)
+    assert known_early.place(1, 4, 6) == 0 and known_early.size == 6
+    with pytest.raises(TransferRefused):
+        known_early.place(5, 4, None)  # past the total the first chunk gave
+    empty = IncomingFile(None)
+    empty.place(1, 0, 0)
+    assert empty.complete
+    with pytest.raises(ValueError, match="whole"):
+        IncomingFile(None, FileRange(5, None))  # no resume without a size
+
+
 def test_needed_range():
     assert needed_range(0, 1000) == FileRange(1, 1000)
     assert needed_range(400, 1000) == FileRange(401, 1000)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import urllib.parse
 
 import pytest
 
 from sipd.files.errors import FileAttributeError
+from sipd.files.naming import safe_name
 from sipd.files.sdp import (
     FileDate,
     FileRange,
@@ -33,9 +35,47 @@ def test_selector_round_trip():
     selector = FileSelector(name="My \"best\" 100% photo\n.jpg", type="image/jpeg", size=5,
                             hash=FileHash.sha1(DIGEST))
     value = selector.value()
-    assert value == ('name:"My %22best%22 100%25 photo%0A.jpg" type:image/jpeg size:5 '
+    assert value == ('name:"My %22best%22 100% photo%0A.jpg" type:image/jpeg size:5 '
                      f"hash:{HASH_TEXT}")
     assert parse_file_selector(value) == selector
+
+
+@pytest.mark.parametrize("name, sent", [
+    ("100% done.txt", '"100% done.txt"'),      # Blink reads it as it is: no %25 then
+    ("50%.pdf", '"50%.pdf"'),
+    ("%41.txt", '"%2541.txt"'),                # an RFC reader would make it A.txt
+    ("odd %zz %4", '"odd %zz %4"'),
+    ('say "hi".txt', '"say %22hi%22.txt"'),
+])
+def test_sent_names_read_right_by_rfc_readers_and_by_blink(name, sent):
+    """What we send is read back to the same name by an RFC 5547 reader (ours), and a name
+    with a `%` that no hex digits follow reaches python-sipsimple (which decodes nothing)
+    unchanged."""
+    assert quote_name(name) == sent
+    assert parse_file_selector(f"name:{sent} size:1").name == name
+    assert urllib.parse.unquote(sent) == f'"{name}"'  # what a %XX-decoding reader gets
+
+
+@pytest.mark.parametrize("value, name", [
+    ('name:"say "hi".txt" type:text/plain size:3', 'say "hi".txt'),
+    ('name:"say "hi".txt"', 'say "hi".txt'),
+    ('name:""quoted"" size:3', '"quoted"'),
+    ('name:"a"b" SIZE:3', 'a"b'),
+    ('name:"x" y" hash:' + HASH_TEXT, 'x" y'),
+])
+def test_a_raw_quote_inside_a_name_is_part_of_it(value, name):
+    """python-sipsimple (Blink) sends names without percent-encoding: the name ends at the
+    quote followed by the end or by another selector."""
+    selector = parse_file_selector(value)
+    assert selector.name == name
+    assert safe_name(selector.name) == name.replace('"', "_")
+
+
+def test_a_selector_without_size_is_read():
+    """doubango's default selector: name and type, no size (RFC 5547: every part optional)."""
+    selector = parse_file_selector('name:"x" type:application/octet-stream')
+    assert selector == FileSelector(name="x", type="application/octet-stream")
+    assert selector.size is None
 
 
 def test_selector_as_rfc_5547_examples_write_it():

@@ -4,7 +4,9 @@ announced with (session.new's "file", "screen"); lines the kinds refuse, and why
 
 from __future__ import annotations
 
-from sipd.sessions.sdp import parse_sdp
+import pytest
+
+from sipd.sessions.sdp import SDPError, parse_sdp
 from sipd.sessions.streams import announced, default_registry
 
 HEAD = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
@@ -46,9 +48,13 @@ def test_lines_a_file_transfer_cannot_take_say_why():
     sendrecv = offer(FILE.replace("a=sendonly\r\n", "")).media[0]
     assert "sendonly" in (kind.line_refusal(None, sendrecv) or "")  # type: ignore[arg-type]
     no_size = offer(FILE.replace(" size:52114", "")).media[0]
-    assert "size" in (kind.line_refusal(None, no_size) or "")  # type: ignore[arg-type]
-    bad_hash = offer(FILE.replace("sha-1:72:24", "sha-1:72")).media[0]
-    assert "hash" in (kind.line_refusal(None, bad_hash) or "")  # type: ignore[arg-type]
+    # doubango's default selector: RFC 5547 makes the size optional, the line is taken
+    assert kind.line_refusal(None, no_size) is None  # type: ignore[arg-type]
+    past_end = offer(FILE + "a=file-range:52000-52115\r\n").media[0]
+    assert "passes the end" in (kind.line_refusal(None, past_end) or "")  # type: ignore[arg-type]
+    # a selector that cannot be read is the description's error (SDP parse: 488, the line)
+    with pytest.raises(SDPError, match="20 bytes"):
+        offer(FILE.replace("sha-1:72:24", "sha-1:72"))
     screen = default_registry().get("screen-sharing")
     odd = offer(SCREEN.replace("passive", "sideways")).media[0]
     assert "rfbsetup" in (screen.line_refusal(None, odd) or "")  # type: ignore[arg-type]

@@ -322,7 +322,7 @@ def test_build_refuses_unknown_charset_and_unencodable_text() -> None:
     (wire(" folded: first\n\nContent-Type: text/plain\n\nx"), "continuation"),
     (wire("From: <sip:a@example.com>\n\nHello there, no MIME headers"), "MIME part has no headers"),
     (wire("\nContent-Type: text plain\n\nx"), "Content-Type"),
-    (wire("\nContent-Type: text/plain\nContent-Length: 99\n\nshort"), "truncated"),
+    (wire("From: <sip:a@example.com> junk\n\nContent-Type: text/plain\n\nx"), "after the"),
     (wire("\nContent-Type: text/plain\nContent-Length: -1\n\nx"), "Content-Length"),
     (wire("\nContent-Type: text/plain\nContent-Length: \u00b2\n\nxx"), "Content-Length"),
     (wire("\nContent-Type: text/plain\nContent-Length: " + "9" * 5000 + "\n\nx"),
@@ -335,6 +335,48 @@ def test_malformed_input_is_a_cpim_error(body: bytes, problem: str) -> None:
     with pytest.raises(CPIMError, match=problem) as info:
         parse_cpim(body)
     assert info.value.reason
+
+
+def test_a_content_length_past_the_body_takes_the_body_and_no_more() -> None:
+    """Senders count the CRLF their framing took, or characters for bytes: the body there is
+    the content (nothing past it exists to read); a smaller length still cuts it."""
+    message = parse_cpim(wire("\nContent-Type: text/plain\nContent-Length: 99\n\nshort"))
+    assert message.content == b"short" and message.text == "short"
+    message = parse_cpim(wire("\nContent-Type: text/plain;charset=utf-8\nContent-Length: 7\n\n")
+                         + "h\u00e9llo".encode())  # 6 bytes; 7 counted with a CRLF cut
+    assert message.text == "h\u00e9llo"
+    message = parse_cpim(wire("\nContent-Type: text/plain\nContent-Length: 3\n\nabc\n"))
+    assert message.content == b"abc"
+
+
+@pytest.mark.parametrize("value, uri, name", [
+    ("<sip:alice@example.com>;tag=a6c85cf", "sip:alice@example.com", None),
+    ('"Alice" <sip:alice@example.com>;tag=1;x="y z"', "sip:alice@example.com", "Alice"),
+    ("Alice <sip:alice@example.com> ;tag=1", "sip:alice@example.com", "Alice"),
+])
+def test_a_from_with_header_parameters_after_the_uri(value: str, uri: str,
+                                                     name: str | None) -> None:
+    """Some clients copy their SIP From, tag included, into CPIM's From."""
+    message = parse_cpim(wire(f"From: {value}\nTo: <sip:bob@example.com>;tag=9\n\n"
+                              "Content-Type: text/plain\n\nhi"))
+    assert message.sender == CPIMIdentity(uri, name)
+    assert message.recipients == [CPIMIdentity("sip:bob@example.com")]
+
+
+def test_ascii_text_is_wrapped_without_a_charset_other_text_with_utf8() -> None:
+    """US-ASCII is text/*'s default charset (RFC 2046 §4.1.2): pure-ASCII text goes as bare
+    `text/plain`, which SipLib compares the wrapped type with; anything else says UTF-8."""
+    common = {"sender": "sip:a@example.com", "recipients": "sip:b@example.com", "timestamp": NOON}
+    plain = build_cpim("hello", "text/plain", **common)
+    assert plain.endswith(b"\r\n\r\nContent-Type: text/plain\r\n\r\nhello")
+    assert parse_cpim(plain).text == "hello"
+    assert build_cpim(b"hello", "text/html", **common).endswith(
+        b"\r\nContent-Type: text/html\r\n\r\nhello")
+    accented = build_cpim("h\u00e9", "text/plain", **common)
+    assert b"\r\nContent-Type: text/plain;charset=utf-8\r\n\r\nh\xc3\xa9" in accented
+    assert parse_cpim(accented).text == "h\u00e9"
+    given_charset = build_cpim("hello", "text/plain;charset=utf-8", **common)
+    assert b"Content-Type: text/plain;charset=utf-8\r\n" in given_charset
 
 
 def test_unknown_inner_charset_is_reported_as_such() -> None:

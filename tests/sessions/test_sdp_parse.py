@@ -94,11 +94,11 @@ def error_of(text: str | bytes) -> SDPError:
     (HEAD + "m=message 2855 TCP/MSRP *\na=max-size:big\n", 7, "max-size"),
     (HEAD + "m=message 2855 TCP/MSRP *\na=setup:sideways\n", 7, "setup role"),
     (HEAD + 'm=message 2855 TCP/MSRP *\na=file-selector:name:"x\n', 7, "closing quote"),
-    (HEAD + "m=message 2855 TCP/MSRP *\na=file-selector:name:x\n", 7, "not quoted"),
+    (HEAD + "m=message 2855 TCP/MSRP *\na=file-selector:name:x\n", 7, "quoted"),
     (HEAD + "m=message 2855 TCP/MSRP *\na=file-selector:size:1 size:2\n", 7, "selector"),
     (HEAD + "m=message 2855 TCP/MSRP *\na=file-selector:hash:sha-1:zz\n", 7, "hash"),
-    (HEAD + "m=message 2855 TCP/MSRP *\na=file-selector:type:text\n", 7, "MIME"),
-    (HEAD + 'm=message 2855 TCP/MSRP *\na=file-selector:name:"a"size:1\n', 7, "no space"),
+    (HEAD + "m=message 2855 TCP/MSRP *\na=file-selector:type:text\n", 7, "type/subtype"),
+    (HEAD + 'm=message 2855 TCP/MSRP *\na=file-selector:name:"a"size:1\n', 7, "closing quote"),
     (HEAD + "m=message 2855 TCP/MSRP *\na=file-transfer-id: \n", 7, "empty"),
 ])
 def test_malformed_descriptions_name_the_line(text, line, words):

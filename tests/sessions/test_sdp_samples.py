@@ -334,9 +334,23 @@ def test_blink_file_transfer_attributes():
 def test_file_selector_round_trip_quotes_and_percent():
     selector = FileSelector('a "quoted" 100% name.txt', "text/plain", 5, None)
     text = str(selector)
-    assert text == 'name:"a %22quoted%22 100%25 name.txt" type:text/plain size:5'
+    assert text == 'name:"a %22quoted%22 100% name.txt" type:text/plain size:5'
     assert FileSelector.parse(text) == selector
     assert FileSelector.parse("size:10") == FileSelector(size=10)
+
+
+def test_file_selectors_real_peers_write_parse():
+    """Blink's raw `"` in a name, doubango's selector without a size, later selector kinds:
+    the description parses (a=file-selector is read as sipd/files/selector.py reads it)."""
+    head = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            "m=message 2855 TCP/MSRP *\r\na=path:msrp://127.0.0.1:2855/x;tcp\r\n"
+            "a=accept-types:*\r\na=sendonly\r\n")
+    blink = parse_sdp(head + 'a=file-selector:name:"say "hi".txt" type:text/plain size:3\r\n')
+    assert blink.media[0].file_selector == FileSelector('say "hi".txt', "text/plain", 3, None)
+    doubango = parse_sdp(head + 'a=file-selector:name:"x" type:application/octet-stream\r\n')
+    assert doubango.media[0].file_selector == FileSelector("x", "application/octet-stream")
+    later = parse_sdp(head + 'a=file-selector:NAME:"x"\tsize:1 x-new:thing\r\n')
+    assert later.media[0].file_selector == FileSelector("x", None, 1, None)
 
 
 def test_screen_sharing_and_session_level_connection():

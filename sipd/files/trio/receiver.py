@@ -82,14 +82,13 @@ class FileReceiver:
     @classmethod
     async def create(cls, folder: str | os.PathLike[str], selector: FileSelector, *,
                      resume: PartRecord | None = None) -> FileReceiver:
-        """A receiver for the file `selector` describes (its size is required), in `folder`
-        (created if missing). With `resume` (a record of the same file), its part is kept and
-        `range` asks only for the rest. OSError when the folder cannot be written."""
-        if selector.size is None:
-            raise ValueError("an incoming file needs its size (a=file-selector size:)")
+        """A receiver for the file `selector` describes (without a size: the whole file, as
+        long as the message is), in `folder` (created if missing). With `resume` (a record of
+        the same file), its part is kept and `range` asks only for the rest. OSError when the
+        folder cannot be written."""
         size = selector.size
         folder = os.fspath(folder)
-        if resume is not None:
+        if resume is not None and size is not None:
             opened = await trio.to_thread.run_sync(_open_part, folder, resume)
             if opened is not None:
                 fd, held = opened
@@ -211,7 +210,8 @@ class FileReceiver:
             except TransferRefused:
                 return None
             held = self.incoming.contiguous
-            if keep and held and self.selector.hash is not None and self.selector.hash.known:
+            if keep and held and self.selector.hash is not None and self.selector.hash.known \
+                    and self.selector.size is not None:  # sizeless: no resume (same_file)
                 await trio.to_thread.run_sync(os.fsync, self.fd)
                 await trio.to_thread.run_sync(os.close, self.fd)
                 self._closed = True

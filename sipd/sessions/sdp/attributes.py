@@ -13,8 +13,9 @@ import enum
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import unquote
 
+from ...files.errors import FileAttributeError
+from ...files.selector import parse_file_selector, quote_name
 from .fields import (
     Connection,
     SDPError,
@@ -295,45 +296,19 @@ class FileSelector:
 
     @classmethod
     def parse(cls, value: str, line: int | None = None) -> FileSelector:
-        found: dict[str, str] = {}
-        position, text = 0, value.strip(" \t")
-        while position < len(text):
-            key, colon, _ = text[position:].partition(":")
-            if not colon or key not in ("name", "type", "size", "hash") or key in found:
-                raise SDPError(f"a=file-selector: unexpected selector at {text[position:]!r}",
-                               line)
-            position += len(key) + 1
-            if key == "name":
-                if not text.startswith('"', position):
-                    raise SDPError("a=file-selector name is not quoted", line)
-                end = text.find('"', position + 1)
-                if end < 0:
-                    raise SDPError("a=file-selector name has no closing quote", line)
-                found[key] = unquote(text[position + 1:end])
-                position = end + 1
-            else:
-                end = text.find(" ", position)
-                end = len(text) if end < 0 else end
-                found[key] = text[position:end]
-                position = end
-            if position < len(text) and text[position] != " ":
-                raise SDPError(f"a=file-selector: no space after the {key} selector", line)
-            while position < len(text) and text[position] == " ":
-                position += 1
-        size = (parse_number(found["size"], "a=file-selector size", line)
-                if "size" in found else None)
-        if "hash" in found and not re.fullmatch(r"[A-Za-z0-9-]+:[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2})*",
-                                                found["hash"]):
-            raise SDPError(f"a=file-selector hash {found['hash']!r} is not <alg>:<hex>:...", line)
-        if "type" in found and "/" not in found["type"]:
-            raise SDPError(f"a=file-selector type {found['type']!r} is no MIME type", line)
-        return cls(found.get("name"), found.get("type"), size, found.get("hash"))
+        """Read as sipd/files/selector.py reads it (the transfer itself is decided there):
+        any kind optional, a raw `"` inside a name kept, later kinds ignored."""
+        try:
+            selector = parse_file_selector(value)
+        except FileAttributeError as exc:
+            raise SDPError(str(exc), line) from None
+        return cls(selector.name, selector.type, selector.size,
+                   str(selector.hash) if selector.hash is not None else None)
 
     def __str__(self) -> str:
         parts = []
         if self.name is not None:
-            quoted = self.name.replace("%", "%25").replace('"', "%22")
-            parts.append(f'name:"{quoted}"')
+            parts.append(f"name:{quote_name(self.name)}")
         if self.type is not None:
             parts.append(f"type:{self.type}")
         if self.size is not None:

@@ -17,7 +17,9 @@ What the user asked goes in the session's stream options under "file-transfer":
 Events (topic files): `file.transfer` {session, transfer, direction, account, remote, name,
 size, type, hash, path?, state: started|completed|failed|cancelled, reason?} at the start and
 end of the transfer, and `file.progress` {session, direction, name, transferred, size, rate}
-at most 4 a second and once at the end. The session ends "completed", or fails with the
+at most 4 a second and once at the end. A file offered without a size (doubango's selector
+gives only name and type) has `size` null until its message's length says it (the
+`completed` event has it); it is taken whole, bounded by the disk, and never resumed. The session ends "completed", or fails with the
 reason (a hash mismatch, a full disk, the peer gone...); a cut transfer keeps its part, and
 the same file offered again resumes where it stopped. A cut pull resumes the same way when
 the same file is asked again of the same party: our offer names the kept part's whole file
@@ -120,15 +122,13 @@ class FileTransferKind(MsrpKind):
 
     def line_refusal(self, theirs: MsrpMedia, media: MediaDescription) -> str | None:
         try:
-            ours = read_file_line(media)
+            read_file_line(media)
         except FileAttributeError as exc:
             return str(exc)
         direction = str(media.direction) if media.direction is not None else "sendrecv"
         if direction not in ("sendonly", "recvonly"):
             return (f"a file transfer line is sendonly (a file offered) or recvonly (a file "
                     f"asked for), not {direction}")
-        if direction == "sendonly" and ours.selector.size is None:
-            return "a file offered without its size (a=file-selector size:)"
         return None
 
     def announce(self, media: MediaDescription) -> dict[str, Any]:
@@ -364,7 +364,7 @@ class FileTransferStream(MsrpStream):
         if self.receiver is None:  # a pull of ours: the answer says which file comes
             wanted = self.file.selector
             got = remote.selector
-            if got.size is None or not wanted.matches(got):
+            if not wanted.matches(got):
                 return Outcome("failed", f"the peer offers {got.value()}, not what was asked "
                                          f"for", 0)
             self.file = FileTransferMedia(got, transfer_id=self.file.transfer_id)
@@ -415,6 +415,11 @@ class FileTransferStream(MsrpStream):
         self.outcome = outcome
         if self.receiver is not None and outcome.path is not None:
             self.path = outcome.path
+            if self.file is not None and self.file.selector.size is None:
+                # offered without a size (doubango): the message's length said it
+                sel = self.file.selector
+                self.file.selector = FileSelector(sel.name, sel.type,
+                                                  self.receiver.incoming.size, sel.hash)
             record = self.receiver.record()
             await self._files().parts.remove(record.folder, record.part)
         if self.file is not None:
