@@ -64,6 +64,10 @@ class IncomingFile:
                 if start - 1 + length > MAX_SIZE:
                     raise TransferRefused(f"a chunk reaches byte {start - 1 + length}")
                 return start - 1
+            held = self._spans[-1][1] if self._spans else 0
+            if held > total:  # chunks with a `*` total already went past it
+                raise TransferRefused(
+                    f"Byte-Range total {total} is less than the {held} bytes already sent")
             self.size = self.message_size = total  # known now: what passes it is refused
             self.range = FileRange(1, total)
         if total is not None and total == self.size and total != self.message_size:

@@ -77,6 +77,11 @@ def test_a_file_offered_without_size_takes_its_size_from_the_message():
     assert known_early.place(1, 4, 6) == 0 and known_early.size == 6
     with pytest.raises(TransferRefused):
         known_early.place(5, 4, None)  # past the total the first chunk gave
+    shrinking = IncomingFile(None)
+    shrinking.add(shrinking.place(1, 8, None), 8)
+    with pytest.raises(TransferRefused, match="less than the 8 bytes"):
+        shrinking.place(1, 4, 4)  # a total below what `*` chunks already wrote
+    assert shrinking.size is None and not shrinking.complete
     empty = IncomingFile(None)
     empty.place(1, 0, 0)
     assert empty.complete
