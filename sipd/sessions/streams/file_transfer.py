@@ -19,8 +19,9 @@ size, type, hash, path?, state: started|completed|failed|cancelled, reason?} at 
 end of the transfer, and `file.progress` {session, direction, name, transferred, size, rate}
 at most 4 a second and once at the end. A file offered without a size (doubango's selector
 gives only name and type) has `size` null until its message's length says it (the
-`completed` event has it); it is taken whole, bounded by the disk, and never resumed. The session ends "completed", or fails with the
-reason (a hash mismatch, a full disk, the peer gone...); a cut transfer keeps its part, and
+`completed` event has it); it is taken whole, bounded by the disk, and never resumed. The
+session ends "completed", or fails with the reason (a hash mismatch, a full disk, the peer
+gone...); a cut transfer keeps its part, and
 the same file offered again resumes where it stopped. A cut pull resumes the same way when
 the same file is asked again of the same party: our offer names the kept part's whole file
 (its hash too) and asks only for the missing octets with a=file-range (RFC 5547 §8). A
