@@ -63,28 +63,35 @@ async def _receive(out_path: Path, size: int, tls: Path | None) -> None:
                        bytes=got)
         done.set()
 
-    async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(trio.serve_tcp, serve, 0)
-        print(f"PORT {listeners[0].socket.getsockname()[1]}", flush=True)
-        await done.wait()
-        nursery.cancel_scope.cancel()
-    os.close(out)
+    try:
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(trio.serve_tcp, serve, 0)
+            print(f"PORT {listeners[0].socket.getsockname()[1]}", flush=True)
+            await done.wait()
+            nursery.cancel_scope.cancel()
+    finally:
+        os.close(out)
     print(json.dumps(figures), flush=True)
 
 
 async def _send(port: int, path: Path, tls: Path | None) -> None:
     source = os.open(path, os.O_RDONLY)
-    started, cpu = time.perf_counter(), time.process_time()
-    stream: trio.abc.Stream = await trio.open_tcp_stream("127.0.0.1", port)
-    if tls is not None:
-        stream = trio.SSLStream(stream, peer_context(ensure_identity(tls)),
-                                server_hostname=None)
-    while block := os.read(source, BLOCK):
-        await stream.send_all(block)
-    answer = await stream.receive_some(1)
-    figures = {"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu}
-    await stream.aclose()
-    os.close(source)
+    try:
+        started, cpu = time.perf_counter(), time.process_time()
+        stream: trio.abc.Stream = await trio.open_tcp_stream("127.0.0.1", port)
+        try:
+            if tls is not None:
+                stream = trio.SSLStream(stream, peer_context(ensure_identity(tls)),
+                                        server_hostname=None)
+            while block := os.read(source, BLOCK):
+                await stream.send_all(block)
+            answer = await stream.receive_some(1)
+            figures = {"seconds": time.perf_counter() - started,
+                       "cpu": time.process_time() - cpu}
+        finally:
+            await stream.aclose()  # the TLS stream's, when there is one: close_notify
+    finally:
+        os.close(source)
     if answer != b"k":
         raise SystemExit("the receiver did not confirm the copy")
     print(json.dumps(figures), flush=True)
