@@ -35,13 +35,6 @@ class EventQueue(Generic[T]):
         self._putters: deque[trio.lowlevel.Task] = deque()  # waiting for room
         self._closed = False
 
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     # -- the producing side ---------------------------------------------------------------------
 
     def put_nowait(self, item: T) -> bool:
@@ -80,16 +73,6 @@ class EventQueue(Generic[T]):
         if self._putters:
             trio.lowlevel.reschedule(self._putters.popleft())
         return item
-
-    def receive_nowait(self) -> T:
-        if self._items:
-            item = self._items.popleft()
-            if self._putters:
-                trio.lowlevel.reschedule(self._putters.popleft())
-            return item
-        if self._closed:
-            raise trio.EndOfChannel
-        raise trio.WouldBlock
 
     def __aiter__(self) -> EventQueue[T]:
         return self
