@@ -152,10 +152,6 @@ SECTION = "files-bench"
 TRANSPORTS = ("tcp", "tls")
 INPROCESS = ("msrp-tcp", "bare-tcp", "msrp-tls", "bare-tls")
 
-# Daemon to daemon with sipd of main at db3438e (before this round of work), the same
-# benchmark right before on the same machine and load.
-BEFORE = ""
-
 
 # Where the time goes: measured apart from the benchmark (py-spy of both daemons at 400 Hz over
 # 3 transfers of 200 MB over TCP and 2 over TLS; each thread's CPU from /proc/PID/task; A/B
@@ -352,9 +348,10 @@ def section(results: Results, options: Options) -> str:
          "same run, alternating: a bare trio TCP (TLS) copy of the same file from one "
          "process to another (bench/files_copy.py: reads of the same size and send_all, "
          "the other end writing what it receives to a file, no hash). Medians of "
-         f"{options.rounds} round(s), each daemon pair warmed up with a 1 MB file; in each "
-         "round also a second pair of daemons per transport with another "
-         f"msrp.direct_chunk_size ({options.other_chunk // 1024} KiB). The transfer's time "
+         f"{options.rounds} round(s), each daemon pair warmed up with a 1 MB file"
+         + ("; in each round also a second pair of daemons per transport with another "
+            f"msrp.direct_chunk_size ({options.other_chunk // 1024} KiB)"
+            if options.other_chunk else "") + ". The transfer's time "
          "runs from the answer (the MSRP connection's set-up included, as the bare copy's "
          "connect and handshake are); \"with the sender's hash\" from `files.send`, which "
          "returns once A has hashed the file (sha-1, a worker thread) and sent its offer. "
@@ -363,8 +360,6 @@ def section(results: Results, options: Options) -> str:
         "",
         markdown_table(["", "median"], rows(results, options)),
     ]
-    if BEFORE:
-        parts += ["", f"Before this round of work (sipd of main at db3438e): {BEFORE}."]
     secondary = inprocess_rows(results, options)
     if secondary:
         parts += [
