@@ -36,6 +36,8 @@ from .procs import cpu_seconds
 
 SECTION = "chat-daemons-bench"
 SETTINGS = {"log.level": "warning", "msrp.transport": "tcp"}
+ROUND_TIMEOUT = 60.0  # seconds a round may take, plus MESSAGE_TIMEOUT per message
+MESSAGE_TIMEOUT = 0.1
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,13 @@ async def _drain(rb: Client) -> None:
 
 
 async def one_round(a: SipdProcess, b: SipdProcess, options: Options) -> Round:
+    # A bound, not a measure: a session that never rings or a message never delivered ends
+    # the round with an error instead of hanging the benchmark.
+    with trio.fail_after(ROUND_TIMEOUT + options.messages * MESSAGE_TIMEOUT):
+        return await _one_round(a, b, options)
+
+
+async def _one_round(a: SipdProcess, b: SipdProcess, options: Options) -> Round:
     async with connect(a.endpoint) as ra, connect(b.endpoint) as rb:
         await ra.call("events.subscribe", {"topics": ["sessions", "chat"]})
         await rb.call("events.subscribe", {"topics": ["sessions", "chat"]})
@@ -215,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true",
                         help="write the chat section of docs/performance.md")
     args = parser.parse_args(argv)
+    if args.messages < 1 or args.size < 1 or args.rounds < 1:
+        parser.error("--messages, --size and --rounds are at least 1")
     run(Options(args.messages, args.size, args.rounds), write=args.write)
     return 0
 
