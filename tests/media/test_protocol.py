@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sipd.media import protocol
-from sipd.media.codecs import select_codecs
+from sipd.media.codecs import bridge_clock_rate, select_codecs
 from sipd.media.process import port_slices
 
 PJSUA_CODECS = ["speex/16000/1", "speex/8000/1", "speex/32000/1", "iLBC/8000/1", "GSM/8000/1",
@@ -60,6 +60,19 @@ def test_session_header_is_found_case_insensitively_in_the_head_only() -> None:
 def test_codec_names_select_pjsua_codec_ids(requested: list[str], order: list[str],
                                             unknown: list[str]) -> None:
     assert select_codecs(requested, PJSUA_CODECS) == (order, unknown)
+
+
+@pytest.mark.parametrize("codecs, rate", [
+    (["PCMU", "PCMA"], 8000),  # narrowband only: the bridge needs no resampling
+    (["pcmu/8000/1", "GSM", "iLBC", "speex/8000"], 8000),
+    (["PCMU", "G722"], 16000),  # one wideband codec: pjsua's default clock
+    (["speex"], 16000),  # every speex rate, the wideband ones too
+    (["PCMU", "AMR-WB"], 16000),
+    ([], 16000), ([" "], 16000),  # no codec named: the defaults, G722 among them
+])
+def test_the_bridge_runs_at_8_khz_only_for_narrowband_codecs(codecs: list[str],
+                                                              rate: int) -> None:
+    assert bridge_clock_rate(codecs) == rate
 
 
 def test_the_rtp_port_range_is_split_evenly_between_workers() -> None:
