@@ -101,6 +101,22 @@ def quote_name(name: str) -> str:
     return '"' + out.decode("utf-8") + '"'
 
 
+def selector_value(name: str | None, file_type: str | None, size: int | None,
+                   file_hash: object | None) -> str:
+    """An a=file-selector value from its parts, those present (`file_hash` as its text
+    gives it: `sha-1:AB:...`)."""
+    items = []
+    if name is not None:
+        items.append(f"name:{quote_name(name)}")
+    if file_type is not None:
+        items.append(f"type:{file_type}")
+    if size is not None:
+        items.append(f"size:{size}")
+    if file_hash is not None:
+        items.append(f"hash:{file_hash}")
+    return " ".join(items)
+
+
 def name_end(text: str, start: int) -> int | None:
     """The index of the `"` closing a name that starts at `start` (just past its opening
     quote), or None. The closing quote is the first one followed by the end of the value or
@@ -137,16 +153,7 @@ class FileSelector:
 
     def value(self) -> str:
         """The attribute's value: name, type, size, hash, those present."""
-        items = []
-        if self.name is not None:
-            items.append(f"name:{quote_name(self.name)}")
-        if self.type is not None:
-            items.append(f"type:{self.type}")
-        if self.size is not None:
-            items.append(f"size:{self.size}")
-        if self.hash is not None:
-            items.append(f"hash:{self.hash}")
-        return " ".join(items)
+        return selector_value(self.name, self.type, self.size, self.hash)
 
     def matches(self, candidate: FileSelector) -> bool:
         """True when `candidate` (a file we have, fully described) is what this selector asks

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ...files.errors import FileAttributeError
-from ...files.selector import parse_file_selector, quote_name
+from ...files.selector import parse_file_selector, selector_value
 from .fields import (
     Connection,
     SDPError,
@@ -306,16 +306,7 @@ class FileSelector:
                    str(selector.hash) if selector.hash is not None else None)
 
     def __str__(self) -> str:
-        parts = []
-        if self.name is not None:
-            parts.append(f"name:{quote_name(self.name)}")
-        if self.type is not None:
-            parts.append(f"type:{self.type}")
-        if self.size is not None:
-            parts.append(f"size:{self.size}")
-        if self.hash is not None:
-            parts.append(f"hash:{self.hash}")
-        return " ".join(parts)
+        return selector_value(self.name, self.type, self.size, self.hash)
 
 
 # --- validation of known attributes at parse time --------------------------------------------
