@@ -90,6 +90,8 @@ async def push(daemon, save, selector: str, data: bytes) -> tuple[dict, dict]:
             report = await wire.request("REPORT")
             assert report.headers.get("Status") == "000 200 OK"
             done = await peer.events.wait("file.transfer", session=session, state="completed")
+            final = await peer.events.wait("file.progress", session=session, final=True)
+            assert final["size"] == len(data), final  # a sizeless offer's too, once known
             assert not [f for f in wire.frames if isinstance(f, MsrpResponse) and f.code != 200]
             await uac.bye(where)
             ended = await peer.state(session, "ended")

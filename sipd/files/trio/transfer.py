@@ -151,6 +151,7 @@ async def receive_file(connection: MsrpConnection, receiver: FileReceiver,
                 outcome = Outcome("failed", failed.reason, receiver.transferred)
                 break
             now = trio.current_time()
+            meter.size = receiver.incoming.size  # a file offered without one: once a chunk says
             report = meter.update(receiver.transferred, now)
             if report is not None:
                 on_progress(report)
@@ -169,5 +170,6 @@ async def receive_file(connection: MsrpConnection, receiver: FileReceiver,
         record = await receiver.abort(keep=True)
         if record is not None and on_kept is not None:
             await on_kept(record)
+    meter.size = receiver.incoming.size
     on_progress(meter.finish(outcome.transferred, trio.current_time()))
     return outcome

@@ -11,8 +11,9 @@ Events on the `files` topic: `file.transfer` {session, transfer, direction, acco
 name, size, type, hash, path, state: started|completed|failed|cancelled, reason?} and
 `file.progress` {session, direction, name, transferred, size, rate (bytes/s), final} at most
 4 a second per transfer and once at the end. `size` is null for a file offered without one
-(doubango does), in `session.new` and progress, until the whole file came. The session ends
-with reason "completed", or fails with the reason (hash mismatch, disk full, peer gone...).
+(doubango does), in `session.new`, and in progress until a chunk's Byte-Range gives the
+message's length. The session ends with reason "completed", or fails with the reason (hash
+mismatch, disk full, peer gone...).
 """
 
 from __future__ import annotations
