@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from .errors import SipParseError
 from .syntax import (
     ALPHANUM,
+    PLAIN_PARAMS,
     TOKEN_CHARS,
     WSP,
     Params,
@@ -22,10 +23,11 @@ from .syntax import (
     is_token,
     parse_error,
     parse_params,
+    plain_params,
     quote,
     unquote,
 )
-from .uri import Uri, format_host, parse_host, parse_port, parse_uri
+from .uri import PLAIN_SIP_URI, Uri, format_host, parse_host, parse_port, parse_uri, plain_sip_uri
 
 MAX_CSEQ = 2**32 - 1  # RFC 3261 §8.1.1.5: a 32-bit unsigned integer
 MAX_DELTA_SECONDS = 2**32 - 1  # larger values are treated as this one (RFC 3261 §25.1)
@@ -97,9 +99,22 @@ _DISPLAY_RUN = re.compile("[" + "".join(re.escape(c) for c in sorted(TOKEN_CHARS
 _SIMPLE_NAME_ADDR = re.compile(r'[ \t]*+(?:("(?:[^"\\\r\n]++|\\[^\r\n])*+")[ \t]*+)?<([^<> \t]++)>')
 
 
+# The usual name-addr with a plain SIP URI and plain parameters, `"Name" <sip:u@h>;tag=x`,
+# read by one regex (parse_address) into exactly what the general reader below makes of it.
+# Groups: the display name's content (no escapes), the URI's (uri.PLAIN_SIP_URI), the
+# header parameters.
+_PLAIN_NAME_ADDR = re.compile(
+    r'(?:"([^"\\\r\n]*+)"[ \t]*+)?+<' + PLAIN_SIP_URI + ">(" + PLAIN_PARAMS + ")")
+
+
 def parse_address(text: str, what: str = "Address") -> Address:
     """Parses a name-addr (`Name <uri>;p`) or an addr-spec (`uri;p`, where every `;` after
     the URI starts a header parameter, and `,` `?` are not allowed)."""
+    plain = _PLAIN_NAME_ADDR.fullmatch(text)
+    if plain is not None:
+        plain_uri = plain_sip_uri(plain, 2)
+        if plain_uri is not None:
+            return Address(plain_uri, plain[1], plain_params(plain[7]))
     scanner = Scanner(text, what)
     simple = _SIMPLE_NAME_ADDR.match(text)
     if simple is not None:
@@ -221,7 +236,19 @@ _SIMPLE_VIA = re.compile(
     r"(?::([0-9]++))?+(?=;|\Z)")
 
 
+# A whole Via value of that usual shape with plain parameters (plain_params): read at once.
+_PLAIN_VIA = re.compile(_SIMPLE_VIA.pattern[:-len("(?=;|\\Z)")] + "(" + PLAIN_PARAMS + ")")
+
+
 def parse_via(text: str) -> Via:
+    plain = _PLAIN_VIA.fullmatch(text)
+    if plain is not None:
+        name, version, transport, host, port_text, param_text = plain.groups()
+        if not host.startswith((".", "-")) and (port_text is None or (
+                len(port_text) <= 5 and int(port_text) <= 65535)):
+            port = None if port_text is None else int(port_text)
+            return Via(transport.upper(), host, port, plain_params(param_text),
+                       f"{name.upper()}/{version}")
     scanner = Scanner(text, "Via")
     simple = _SIMPLE_VIA.match(text)
     if simple is not None:

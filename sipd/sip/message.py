@@ -35,7 +35,7 @@ from .header_values import (
     parse_subscription_state,
     parse_token_list,
 )
-from .headers import Headers, checked_name
+from .headers import CHECKED_NAMES, Headers, checked_name
 from .parsed_headers import ParsedHeaders, ParsedValues, check_core_headers
 from .syntax import WSP, is_token
 from .uri import SipUri, Uri, parse_uri
@@ -282,9 +282,16 @@ def parse_head(head: bytes) -> Head:
     text = head.decode("utf-8", "surrogateescape")
     # Lines end in CRLF; a bare LF is taken too (RFC 3261 §7: be liberal), at the cost of
     # the slower split.
-    lines = text.split("\r\n") if text.count("\n") == text.count("\r\n") \
-        else _LINE_RE.split(text)
+    line_ends = text.count("\r\n")
+    lines = text.split("\r\n") if text.count("\n") == line_ends else _LINE_RE.split(text)
     result = _parse_start_line(lines[0])
+    if text.count("\r") == line_ends and "\n " not in text and "\n\t" not in text:
+        # The usual section: no lone CR, no continuation line. Each line a known name (one
+        # read before, so a token: `checked_name`), a colon and a value.
+        plain = _plain_fields(lines)
+        if plain is not None:
+            result.headers = Headers.read(plain)
+            return result
     fields: list[tuple[str, str]] = []
     for line in lines[1:]:
         if "\r" in line:
@@ -311,10 +318,25 @@ def parse_head(head: bytes) -> Head:
     return result
 
 
+def _plain_fields(lines: list[str]) -> list[tuple[str, str]] | None:
+    """The fields of header lines that are each `name: value` with a name spelled as one
+    already checked; None at the first other line (the general loop of parse_head reads it)."""
+    known = CHECKED_NAMES
+    try:  # a line without a colon does not unpack; a name not in the table is no key
+        return [(known[name], value.strip(WSP))
+                for name, value in [line.split(":", 1) for line in lines[1:]]]
+    except (KeyError, ValueError):
+        return None
+
+
+# What a Head holds until parse_head gives it the fields it read (never changed).
+_NO_HEADERS = Headers()
+
+
 def _parse_start_line(line: str) -> Head:
     if line[:4].upper() == "SIP/":
         return _parse_status_line(line)
-    head = Head(True, None, None, None, "", Headers())
+    head = Head(True, None, None, None, "", _NO_HEADERS)
     parts = line.split(" ")
     if parts and is_token(parts[0]):
         head.method = parts[0]
@@ -344,7 +366,7 @@ def _parse_start_line(line: str) -> Head:
 
 
 def _parse_status_line(line: str) -> Head:
-    head = Head(False, None, None, None, "", Headers())
+    head = Head(False, None, None, None, "", _NO_HEADERS)
     version, _, rest = line.partition(" ")
     code, _, reason = rest.partition(" ")
     head.reason = reason
@@ -396,6 +418,18 @@ def build_message(head: Head, body: bytes) -> AnyMessage:
     return message
 
 
+def find_head_end(data: bytes | bytearray, start: int = 0) -> tuple[int, int] | None:
+    """Where the first empty line (HEAD_END_RE) at or after `start` begins and ends, None
+    without one. The usual CRLFCRLF is found by `find`; the regex is needed only when a bare
+    LF comes before it."""
+    at = data.find(b"\r\n\r\n", start)
+    if at >= 0 and data.find(b"\n\n", start, at + 2) < 0 \
+            and data.find(b"\n\r\n", start, at + 2) < 0:
+        return at, at + 4
+    end = HEAD_END_RE.search(data, start)
+    return None if end is None else end.span()
+
+
 def parse_datagram(data: bytes) -> AnyMessage:
     """Parses the message in one datagram (UDP).
 
@@ -406,13 +440,13 @@ def parse_datagram(data: bytes) -> AnyMessage:
     data = data.lstrip(b"\r\n")  # keep-alives before a message are ignored (RFC 3261 §7.5)
     if not data:
         raise SipParseError("empty datagram", status=None)
-    end = HEAD_END_RE.search(data)
+    end = find_head_end(data)
     if end is None:
         head = parse_head(data.rstrip(b"\r\n"))
         raise head.fail(head.error or SipParseError(
             "header section not ended by an empty line", reason="Missing Empty Line"))
-    head = parse_head(data[:end.start()])
-    rest = data[end.end():]
+    head = parse_head(data[:end[0]])
+    rest = data[end[1]:]
     try:
         length = content_length(head.headers, fatal=False)
     except SipParseError as exc:

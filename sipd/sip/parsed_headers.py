@@ -120,6 +120,19 @@ class ParsedValues:
             self._parsed = [self._parse(v) for v in self.values]
         return self._parsed
 
+    @classmethod
+    def checked(cls, name: str, lines: tuple[str, ...]) -> ParsedValues:
+        """The values of `lines`, every one parsed now (raises at the first malformed one)."""
+        found = cls.__new__(cls)
+        found.lines = lines
+        if name in _LISTS:
+            found.values = [v for line in lines if line.strip() for v in split_list(line)]
+        else:
+            found.values = list(lines)
+        parse = found._parse = PARSERS[name]
+        found._parsed = [parse(value) for value in found.values]
+        return found
+
     def copy(self) -> ParsedValues:
         copy = ParsedValues.__new__(ParsedValues)
         copy.lines, copy.values, copy._parse = self.lines, self.values, self._parse
@@ -176,17 +189,26 @@ def check_core_headers(headers: Headers) -> ParsedHeaders:
     Contact, Route, Record-Route, so a message with several faults always names the same
     one), and returns what it parsed."""
     lines: dict[str, list[str]] = {}
-    for name, value in headers:  # one pass; Headers stores known names canonically
-        if name in PARSERS:
-            lines.setdefault(name, []).append(value)
+    # One pass; Headers stores known names canonically.
+    for name, value in [field for field in headers.fields() if field[0] in PARSERS]:
+        found = lines.get(name)
+        if found is None:
+            lines[name] = [value]
+        else:
+            found.append(value)
     parsed = ParsedHeaders()
-    if "" in lines.get("Via", ()):
+    by_name = parsed._by_name
+    vias = lines.get("Via")
+    if vias is not None and "" in vias:
         raise SipParseError("empty Via header", reason="Malformed Via")
-    for name in ("Via", "From", "To", "Call-ID", "CSeq", "Max-Forwards", "Expires"):
-        if name in lines:
-            parsed.of(name, lines[name]).all()
-    if "Contact" in lines:
-        contacts = parsed.of("Contact", lines["Contact"])
+    for name in _CHECK_ORDER:
+        values = lines.get(name)
+        if values is None:
+            continue
+        if name != "Contact":
+            by_name[name] = ParsedValues.checked(name, tuple(values))
+            continue
+        contacts = by_name[name] = ParsedValues(name, tuple(values))
         if "*" in contacts.values:
             if len(contacts) != 1:
                 raise SipParseError("Contact: '*' must be the only contact",
@@ -194,7 +216,8 @@ def check_core_headers(headers: Headers) -> ParsedHeaders:
         else:
             for i in range(len(contacts)):
                 contacts.get(i).expires  # noqa: B018 - validates the expires parameter
-    for name in ("Route", "Record-Route"):
-        if name in lines:
-            parsed.of(name, lines[name]).all()
     return parsed
+
+
+_CHECK_ORDER = ("Via", "From", "To", "Call-ID", "CSeq", "Max-Forwards", "Expires", "Contact",
+                "Route", "Record-Route")

@@ -55,6 +55,22 @@ _SIMPLE_PARAM = re.compile(
     r"(?![ \t=])")
 
 
+# `*( SEMI generic-param )` without white space: what _SIMPLE_PARAM reads, repeated, for a
+# regex that reads a whole header value (`plain_params` splits it).
+PLAIN_PARAMS = (f"(?:;{_class(TOKEN_CHARS)}++(?:=(?:{_class(PARAM_VALUE_CHARS)}++|"
+                f"{_QUOTED_TEXT}))?+)*+")
+_PLAIN_PARAM = re.compile(
+    f";({_class(TOKEN_CHARS)}++)(?:=({_class(PARAM_VALUE_CHARS)}++|{_QUOTED_TEXT}))?+")
+
+
+def plain_params(text: str) -> Params:
+    """The Params of `text`, a match of PLAIN_PARAMS: what `parse_params` reads from it."""
+    params = Params()
+    if text:
+        params._items = [(name, value or None) for name, value in _PLAIN_PARAM.findall(text)]
+    return params
+
+
 def is_token(text: str) -> bool:
     return _TOKEN_RUN.fullmatch(text) is not None and bool(text)
 
