@@ -27,7 +27,16 @@ from .syntax import (
     quote,
     unquote,
 )
-from .uri import PLAIN_SIP_URI, Uri, format_host, parse_host, parse_port, parse_uri, plain_sip_uri
+from .uri import (
+    PLAIN_SIP_URI,
+    Uri,
+    format_host,
+    is_plain_sip_uri,
+    parse_host,
+    parse_port,
+    parse_uri,
+    plain_sip_uri,
+)
 
 MAX_CSEQ = 2**32 - 1  # RFC 3261 §8.1.1.5: a 32-bit unsigned integer
 MAX_DELTA_SECONDS = 2**32 - 1  # larger values are treated as this one (RFC 3261 §25.1)
@@ -105,6 +114,13 @@ _SIMPLE_NAME_ADDR = re.compile(r'[ \t]*+(?:("(?:[^"\\\r\n]++|\\[^\r\n])*+")[ \t]
 # header parameters.
 _PLAIN_NAME_ADDR = re.compile(
     r'(?:"([^"\\\r\n]*+)"[ \t]*+)?+<' + PLAIN_SIP_URI + ">(" + PLAIN_PARAMS + ")")
+
+
+def is_plain_address(text: str) -> bool:
+    """Whether `parse_address` reads `text` by its fast path: then it is well-formed and
+    reading it later cannot fail (what parsing a message checks before the accessors ask)."""
+    plain = _PLAIN_NAME_ADDR.fullmatch(text)
+    return plain is not None and is_plain_sip_uri(plain, 2)
 
 
 def parse_address(text: str, what: str = "Address") -> Address:
@@ -240,12 +256,22 @@ _SIMPLE_VIA = re.compile(
 _PLAIN_VIA = re.compile(_SIMPLE_VIA.pattern[:-len("(?=;|\\Z)")] + "(" + PLAIN_PARAMS + ")")
 
 
+def _plain_via_fits(host: str, port_text: str | None) -> bool:
+    return not host.startswith((".", "-")) and (
+        port_text is None or (len(port_text) <= 5 and int(port_text) <= 65535))
+
+
+def is_plain_via(text: str) -> bool:
+    """Whether `parse_via` reads `text` by its fast path (see is_plain_address)."""
+    plain = _PLAIN_VIA.fullmatch(text)
+    return plain is not None and _plain_via_fits(plain[4], plain[5])
+
+
 def parse_via(text: str) -> Via:
     plain = _PLAIN_VIA.fullmatch(text)
     if plain is not None:
         name, version, transport, host, port_text, param_text = plain.groups()
-        if not host.startswith((".", "-")) and (port_text is None or (
-                len(port_text) <= 5 and int(port_text) <= 65535)):
+        if _plain_via_fits(host, port_text):
             port = None if port_text is None else int(port_text)
             return Via(transport.upper(), host, port, plain_params(param_text),
                        f"{name.upper()}/{version}")

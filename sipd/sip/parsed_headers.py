@@ -22,7 +22,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import SipParseError
-from .header_values import parse_address, parse_call_id, parse_cseq, parse_delta_seconds, parse_via
+from .header_values import (
+    is_plain_address,
+    is_plain_via,
+    parse_address,
+    parse_call_id,
+    parse_cseq,
+    parse_delta_seconds,
+    parse_via,
+)
 from .headers import LIST_HEADERS, Headers
 from .syntax import split_list
 
@@ -38,14 +46,13 @@ _UNPARSED = object()
 # Only what parsed is kept (a malformed value raises each time, with the name of its
 # header). Bounded: a peer sending ever new values empties the table, it does not grow it.
 MEMO_LIMIT = 512
-_MEMOS: list[dict[str, Any]] = []
+_MEMOS: dict[str, dict[str, Any]] = {}  # by header name
 
 
-def _remembered(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """`parse` (of an Address or Via value), with the values parsed lately kept by text
-    (shared: copy before handing one out, as `ParsedValues.get` says)."""
-    done: dict[str, Any] = {}
-    _MEMOS.append(done)
+def _remembered(name: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`parse` (of an Address or Via value of header `name`), with the values parsed lately
+    kept by text (shared: copy before handing one out, as `ParsedValues.get` says)."""
+    done: dict[str, Any] = _MEMOS.setdefault(name, {})
 
     def parse_once(value: str) -> Any:
         found = done.get(value)
@@ -62,7 +69,7 @@ def _remembered(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
 def forget() -> None:
     """Empties the tables of values parsed lately (for benchmarks of parsing itself)."""
-    for done in _MEMOS:
+    for done in _MEMOS.values():
         done.clear()
 
 
@@ -74,18 +81,41 @@ def _contact(value: str) -> object:
 # The headers kept parsed, each with how one of its values is parsed: the same functions, with
 # the same names in their error messages, as the accessors always used.
 PARSERS: dict[str, Callable[[str], Any]] = {
-    "Via": _remembered(parse_via),
-    "From": _remembered(lambda v: parse_address(v, "From")),
-    "To": _remembered(lambda v: parse_address(v, "To")),
+    "Via": _remembered("Via", parse_via),
+    "From": _remembered("From", lambda v: parse_address(v, "From")),
+    "To": _remembered("To", lambda v: parse_address(v, "To")),
     "Call-ID": parse_call_id,
     "CSeq": parse_cseq,
     "Max-Forwards": lambda v: parse_delta_seconds(v, "Max-Forwards"),
     "Expires": lambda v: parse_delta_seconds(v, "Expires"),
-    "Contact": _remembered(_contact),
-    "Route": _remembered(lambda v: parse_address(v, "Route")),
-    "Record-Route": _remembered(lambda v: parse_address(v, "Record-Route")),
+    "Contact": _remembered("Contact", _contact),
+    "Route": _remembered("Route", lambda v: parse_address(v, "Route")),
+    "Record-Route": _remembered("Record-Route", lambda v: parse_address(v, "Record-Route")),
 }
 _LISTS = frozenset(name for name in PARSERS if name.lower() in LIST_HEADERS)
+
+
+def _known_or(plain: Callable[[str], bool], name: str) -> Callable[[str], bool]:
+    """`plain`, or true at once for a value of header `name` parsed lately."""
+    done = _MEMOS[name]
+
+    def known_or_plain(value: str) -> bool:
+        return value in done or plain(value)
+    return known_or_plain
+
+
+# The headers whose usual values a regex tells well-formed (the fast paths of parse_via and
+# parse_address, which cannot fail on what they take): reading a message checks such a value
+# with it and builds the Via or Address only when an accessor first asks (and once, as any
+# other: ParsedValues.get). Other values, and those of other headers, are parsed at reading.
+# Contact is parsed at once: its expires parameter must be checked too.
+PLAIN: dict[str, Callable[[str], bool]] = {
+    "Via": _known_or(is_plain_via, "Via"),
+    "From": _known_or(is_plain_address, "From"),
+    "To": _known_or(is_plain_address, "To"),
+    "Route": _known_or(is_plain_address, "Route"),
+    "Record-Route": _known_or(is_plain_address, "Record-Route"),
+}
 
 
 class ParsedValues:
@@ -130,7 +160,12 @@ class ParsedValues:
         else:
             found.values = list(lines)
         parse = found._parse = PARSERS[name]
-        found._parsed = [parse(value) for value in found.values]
+        plain = PLAIN.get(name)
+        if plain is None:
+            found._parsed = [parse(value) for value in found.values]
+        else:  # a plain value is well-formed: it is built when first asked for
+            found._parsed = [_UNPARSED if plain(value) else parse(value)
+                             for value in found.values]
         return found
 
     def copy(self) -> ParsedValues:

@@ -320,6 +320,18 @@ def plain_sip_uri(match: re.Match[str], first: int = 1) -> SipUri | None:
     return SipUri(host, user, None, port, params, [], scheme.lower())
 
 
+def is_plain_sip_uri(match: re.Match[str], first: int = 1) -> bool:
+    """Whether `plain_sip_uri(match, first)` makes a SipUri (rather than None), without
+    making it: for a reader that only checks a value now and builds it when asked."""
+    port_text, param_text = match.group(first + 3, first + 4)
+    if port_text is not None and int(port_text) > 65535:
+        return False
+    if param_text.count(";") > 1:
+        names = [part.partition("=")[0].lower() for part in param_text[1:].split(";")]
+        return len(set(names)) == len(names)
+    return True
+
+
 def _check(text: str, run: re.Pattern[str], allowed: frozenset[str], what: str) -> None:
     """check_chars(text, allowed, what) with the regex of `allowed` at hand."""
     if run.fullmatch(text) is None:
