@@ -120,7 +120,13 @@ def is_plain_address(text: str) -> bool:
     """Whether `parse_address` reads `text` by its fast path: then it is well-formed and
     reading it later cannot fail (what parsing a message checks before the accessors ask)."""
     plain = _PLAIN_NAME_ADDR.fullmatch(text)
-    return plain is not None and is_plain_sip_uri(plain, 2)
+    if plain is None:
+        return False
+    # is_plain_sip_uri(plain, 2), inline: reading every message asks it for its From and To
+    port_text, param_text = plain.group(5, 6)
+    if port_text is not None and int(port_text) > 65535:
+        return False
+    return param_text.count(";") < 2 or is_plain_sip_uri(plain, 2)
 
 
 def parse_address(text: str, what: str = "Address") -> Address:

@@ -204,12 +204,13 @@ class Message:
 
 class Request(Message):
     def __init__(self, method: str, uri: Uri, headers: Headers | None = None,
-                 body: bytes = b"") -> None:
+                 body: bytes = b"", parsed: ParsedHeaders | None = None) -> None:
         self.method = method
         self.uri = uri
         self.headers = headers if headers is not None else Headers()
         self.body = body
-        self._parsed = ParsedHeaders()
+        # what reading the message parsed of `headers` (parsed_headers.check_core_headers)
+        self._parsed = parsed if parsed is not None else ParsedHeaders()
 
     @property
     def start_line(self) -> str:
@@ -228,12 +229,12 @@ class Request(Message):
 
 class Response(Message):
     def __init__(self, status: int, reason: str = "", headers: Headers | None = None,
-                 body: bytes = b"") -> None:
+                 body: bytes = b"", parsed: ParsedHeaders | None = None) -> None:
         self.status = status
         self.reason = reason
         self.headers = headers if headers is not None else Headers()
         self.body = body
-        self._parsed = ParsedHeaders()
+        self._parsed = parsed if parsed is not None else ParsedHeaders()
 
     @property
     def start_line(self) -> str:
@@ -351,10 +352,10 @@ def _parse_start_line(line: str) -> Head:
     if head.method is None:
         head.error = SipParseError(f"method is not a token: {method[:40]!r}",
                                    reason="Malformed Request-Line")
-    elif not _VERSION_RE.match(version):
+    elif version != SIP_VERSION and not _VERSION_RE.match(version):
         head.error = SipParseError(f"not a SIP-Version: {version[:20]!r}",
                                    reason="Malformed Request-Line")
-    elif version.upper() != SIP_VERSION:
+    elif version != SIP_VERSION and version.upper() != SIP_VERSION:
         head.error = SipParseError(f"unsupported version {version}", status=505)
     else:
         try:
@@ -409,15 +410,12 @@ def build_message(head: Head, body: bytes) -> AnyMessage:
         parsed = check_core_headers(head.headers)
     except SipParseError as exc:
         raise head.fail(exc) from None
-    message: AnyMessage
+    # What the checks parsed: the accessors need not parse it again.
     if head.is_request:
         assert head.method is not None and head.uri is not None
-        message = Request(head.method, head.uri, head.headers, body)
-    else:
-        assert head.status is not None
-        message = Response(head.status, head.reason, head.headers, body)
-    message._parsed = parsed  # what the checks parsed: the accessors need not parse it again
-    return message
+        return Request(head.method, head.uri, head.headers, body, parsed)
+    assert head.status is not None
+    return Response(head.status, head.reason, head.headers, body, parsed)
 
 
 def find_head_end(data: bytes | bytearray, start: int = 0) -> tuple[int, int] | None:

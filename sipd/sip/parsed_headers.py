@@ -150,24 +150,6 @@ class ParsedValues:
             self._parsed = [self._parse(v) for v in self.values]
         return self._parsed
 
-    @classmethod
-    def checked(cls, name: str, lines: tuple[str, ...]) -> ParsedValues:
-        """The values of `lines`, every one parsed now (raises at the first malformed one)."""
-        found = cls.__new__(cls)
-        found.lines = lines
-        if name in _LISTS:
-            found.values = [v for line in lines if line.strip() for v in split_list(line)]
-        else:
-            found.values = list(lines)
-        parse = found._parse = PARSERS[name]
-        plain = PLAIN.get(name)
-        if plain is None:
-            found._parsed = [parse(value) for value in found.values]
-        else:  # a plain value is well-formed: it is built when first asked for
-            found._parsed = [_UNPARSED if plain(value) else parse(value)
-                             for value in found.values]
-        return found
-
     def copy(self) -> ParsedValues:
         copy = ParsedValues.__new__(ParsedValues)
         copy.lines, copy.values, copy._parse = self.lines, self.values, self._parse
@@ -233,24 +215,35 @@ def check_core_headers(headers: Headers) -> ParsedHeaders:
             found.append(value)
     parsed = ParsedHeaders()
     by_name = parsed._by_name
-    vias = lines.get("Via")
-    if vias is not None and "" in vias:
-        raise SipParseError("empty Via header", reason="Malformed Via")
     for name in _CHECK_ORDER:
-        values = lines.get(name)
-        if values is None:
+        found = lines.get(name)
+        if found is None:
             continue
-        if name != "Contact":
-            by_name[name] = ParsedValues.checked(name, tuple(values))
-            continue
-        contacts = by_name[name] = ParsedValues(name, tuple(values))
-        if "*" in contacts.values:
-            if len(contacts) != 1:
-                raise SipParseError("Contact: '*' must be the only contact",
-                                    reason="Malformed Contact")
+        # ParsedValues.checked, inline: it runs for most headers of every message read
+        values_of = by_name[name] = ParsedValues.__new__(ParsedValues)
+        values_of.lines = tuple(found)
+        if name in _LISTS:
+            if name == "Via" and "" in found:
+                raise SipParseError("empty Via header", reason="Malformed Via")
+            values = [v for line in found if line.strip() for v in split_list(line)]
         else:
-            for i in range(len(contacts)):
-                contacts.get(i).expires  # noqa: B018 - validates the expires parameter
+            values = found
+        values_of.values = values
+        parse = values_of._parse = PARSERS[name]
+        plain = PLAIN.get(name)
+        if plain is not None:  # a plain value is well-formed: built when first asked for
+            values_of._parsed = [_UNPARSED if plain(v) else parse(v) for v in values]
+        elif name != "Contact":
+            values_of._parsed = [parse(v) for v in values]
+        else:
+            values_of._parsed = [_UNPARSED] * len(values)
+            if "*" in values:
+                if len(values) != 1:
+                    raise SipParseError("Contact: '*' must be the only contact",
+                                        reason="Malformed Contact")
+            else:
+                for i in range(len(values)):
+                    values_of.get(i).expires  # noqa: B018 - validates the expires parameter
     return parsed
 
 
