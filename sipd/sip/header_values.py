@@ -85,7 +85,11 @@ class Address:
         return q
 
     def copy(self) -> Address:
-        return Address(self.uri.copy(), self.display_name, self.params.copy())
+        copy = object.__new__(Address)  # as SipUri.copy
+        copy.__dict__.update(self.__dict__)
+        copy.uri = self.uri.copy()
+        copy.params = self.params.copy()
+        return copy
 
     def __str__(self) -> str:
         # Always the name-addr form: it is never ambiguous about which parameters belong to
@@ -239,7 +243,10 @@ class Via:
         return host if self.port is None else f"{host}:{self.port}"
 
     def copy(self) -> Via:
-        return Via(self.transport, self.host, self.port, self.params.copy(), self.protocol)
+        copy = object.__new__(Via)  # as SipUri.copy
+        copy.__dict__.update(self.__dict__)
+        copy.params = self.params.copy()
+        return copy
 
     def __str__(self) -> str:
         return f"{self.protocol}/{self.transport} {self.host_port}{self.params}"

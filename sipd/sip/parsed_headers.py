@@ -244,6 +244,8 @@ def check_core_headers(headers: Headers) -> ParsedHeaders:
             else:
                 for i in range(len(values)):
                     values_of.get(i).expires  # noqa: B018 - validates the expires parameter
+    # Every core header of `headers` is in by_name now, as it reads at this version.
+    parsed._headers, parsed._version, parsed._current = headers, headers.version, set(by_name)
     return parsed
 
 

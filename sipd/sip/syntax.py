@@ -65,9 +65,9 @@ _PLAIN_PARAM = re.compile(
 
 def plain_params(text: str) -> Params:
     """The Params of `text`, a match of PLAIN_PARAMS: what `parse_params` reads from it."""
-    params = Params()
-    if text:
-        params._items = [(name, value or None) for name, value in _PLAIN_PARAM.findall(text)]
+    params = Params.__new__(Params)
+    params._items = [(name, value or None) for name, value in _PLAIN_PARAM.findall(text)] \
+        if text else []
     return params
 
 
@@ -339,7 +339,9 @@ class Params:
         return [key for key, _ in self._items]
 
     def copy(self) -> Params:
-        return Params(self._items)
+        copy = Params.__new__(Params)
+        copy._items = self._items.copy()
+        return copy
 
     def __iter__(self) -> Iterator[tuple[str, str | None]]:
         return iter(list(self._items))

@@ -126,8 +126,13 @@ class SipUri:
         return host if self.port is None else f"{host}:{self.port}"
 
     def copy(self) -> SipUri:
-        return SipUri(self.host, self.user, self.password, self.port, self.params.copy(),
-                      list(self.headers), self.scheme)
+        # the fields as they are (the dataclass __init__ would set them one by one), then
+        # the two mutable ones copied: accessors hand out a copy of every URI they read
+        copy = object.__new__(SipUri)
+        copy.__dict__.update(self.__dict__)
+        copy.params = self.params.copy()
+        copy.headers = list(self.headers)
+        return copy
 
     def without_headers(self) -> SipUri:
         """The URI with its headers and `method` parameter removed: what may be placed in a
