@@ -19,8 +19,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.sip_corpus import CORPUS
-from sipd.sip import header_values, message, uri
+from bench.sip_corpus import AUTHORIZATION, CORPUS, WWW_AUTHENTICATE
+from sipd.sip import auth, header_values, message, uri
 from sipd.sip.errors import SipParseError
 from sipd.sip.header_values import parse_address, parse_via
 from sipd.sip.message import HEAD_END_RE, find_head_end, parse_datagram
@@ -37,8 +37,8 @@ NEVER = re.compile(r"(?!)")
 def general_reader_only() -> Iterator[None]:
     """The fast paths switched off: every input goes to the general reader."""
     saved = (uri._PLAIN_SIP_URI, header_values._PLAIN_NAME_ADDR, header_values._PLAIN_VIA,
-             message._plain_fields)
-    uri._PLAIN_SIP_URI = NEVER
+             message._plain_fields, auth._PLAIN_CHALLENGE)
+    uri._PLAIN_SIP_URI = auth._PLAIN_CHALLENGE = NEVER
     header_values._PLAIN_NAME_ADDR = header_values._PLAIN_VIA = NEVER
     message._plain_fields = lambda lines: None
     forget()
@@ -46,7 +46,7 @@ def general_reader_only() -> Iterator[None]:
         yield
     finally:
         (uri._PLAIN_SIP_URI, header_values._PLAIN_NAME_ADDR, header_values._PLAIN_VIA,
-         message._plain_fields) = saved
+         message._plain_fields, auth._PLAIN_CHALLENGE) = saved
         forget()
 
 
@@ -117,6 +117,12 @@ VIAS = [
     "SIP/2.0/UDP host:123456;branch=1",
     "SIP/2.0/UDP host:99999",
 ]
+CHALLENGES = [
+    WWW_AUTHENTICATE, AUTHORIZATION,
+    'Digest realm="a\\"b", nonce=x, qop="auth,auth-int", algorithm=SHA-256',
+    'Digest  realm="r" ,nonce="n"', "Basic realm=x", "Digest realm=, nonce=n",
+    'Digest realm="r", realm="s", stale=TRUE, opaque="o"',
+]
 CHARS = st.sampled_from(list(' \t"<>;:=@,?%[]\\.-+_0123456789aAzZ\x00\xff'))
 
 
@@ -186,3 +192,16 @@ def test_the_end_of_the_header_section_is_where_the_regex_finds_it(pieces, start
     data = b"".join(pieces)
     end = HEAD_END_RE.search(data, start)
     assert find_head_end(data, start) == (None if end is None else end.span())
+
+
+def test_the_listed_challenges_read_the_same_both_ways():
+    for text in CHALLENGES:
+        fast, general = both_ways(lambda: auth.parse_challenge(text))  # noqa: B023
+        assert fast == general, text
+
+
+@FUZZ
+@given(mutated(CHALLENGES))
+def test_mutated_challenges_read_the_same_both_ways(text):
+    fast, general = both_ways(lambda: auth.parse_challenge(text))
+    assert fast == general
