@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from .errors import SipParseError
 from .syntax import (
     ALPHANUM,
+    PLAIN_PARAM,
     PLAIN_PARAMS,
     TOKEN_CHARS,
     WSP,
@@ -131,6 +132,21 @@ def is_plain_address(text: str) -> bool:
     if port_text is not None and int(port_text) > 65535:
         return False
     return param_text.count(";") < 2 or is_plain_sip_uri(plain, 2)
+
+
+def is_plain_contact(text: str) -> bool:
+    """is_plain_address, and an `expires` parameter (the first, as Address.expires reads it)
+    that is absent, a flag or digits: a Contact reading a message need not parse."""
+    plain = _PLAIN_NAME_ADDR.fullmatch(text)
+    if plain is None or not is_plain_sip_uri(plain, 2):
+        return False
+    params = plain[7]
+    if "expires" not in params.lower():
+        return True
+    for name, value in _PLAIN_PARAM_PAIR.findall(params):
+        if name.lower() == "expires":
+            return not value or (value.isascii() and value.isdigit())
+    return True
 
 
 def parse_address(text: str, what: str = "Address") -> Address:
@@ -264,6 +280,8 @@ _SIMPLE_VIA = re.compile(
     f"({_TOKEN_CLASS}++)/({_TOKEN_CLASS}++)/({_TOKEN_CLASS}++) ([A-Za-z0-9._-]++)"
     r"(?::([0-9]++))?+(?=;|\Z)")
 
+
+_PLAIN_PARAM_PAIR = re.compile(PLAIN_PARAM)  # one `;name=value` of PLAIN_PARAMS
 
 # A whole Via value of that usual shape with plain parameters (plain_params): read at once.
 _PLAIN_VIA = re.compile(_SIMPLE_VIA.pattern[:-len("(?=;|\\Z)")] + "(" + PLAIN_PARAMS + ")")

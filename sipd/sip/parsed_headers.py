@@ -24,6 +24,7 @@ from typing import Any
 from .errors import SipParseError
 from .header_values import (
     is_plain_address,
+    is_plain_contact,
     is_plain_via,
     parse_address,
     parse_call_id,
@@ -32,7 +33,7 @@ from .header_values import (
     parse_via,
 )
 from .headers import LIST_HEADERS, Headers
-from .syntax import split_list
+from .syntax import WSP, split_list
 
 _UNPARSED = object()
 
@@ -104,11 +105,14 @@ def _known_or(plain: Callable[[str], bool], name: str) -> Callable[[str], bool]:
     return known_or_plain
 
 
+# Contact is parsed at once unless a regex tells it well-formed, its expires parameter too.
+# (Not _known_or: a Contact parsed before may have had a malformed expires.)
+_plain_contact = is_plain_contact
+
 # The headers whose usual values a regex tells well-formed (the fast paths of parse_via and
 # parse_address, which cannot fail on what they take): reading a message checks such a value
 # with it and builds the Via or Address only when an accessor first asks (and once, as any
 # other: ParsedValues.get). Other values, and those of other headers, are parsed at reading.
-# Contact is parsed at once: its expires parameter must be checked too.
 PLAIN: dict[str, Callable[[str], bool]] = {
     "Via": _known_or(is_plain_via, "Via"),
     "From": _known_or(is_plain_address, "From"),
@@ -207,12 +211,13 @@ def check_core_headers(headers: Headers) -> ParsedHeaders:
     one), and returns what it parsed."""
     lines: dict[str, list[str]] = {}
     # One pass; Headers stores known names canonically.
-    for name, value in [field for field in headers.fields() if field[0] in PARSERS]:
-        found = lines.get(name)
-        if found is None:
-            lines[name] = [value]
-        else:
-            found.append(value)
+    for name, value in headers.fields():
+        if name in PARSERS:
+            found = lines.get(name)
+            if found is None:
+                lines[name] = [value]
+            else:
+                found.append(value)
     parsed = ParsedHeaders()
     by_name = parsed._by_name
     for name in _CHECK_ORDER:
@@ -222,16 +227,23 @@ def check_core_headers(headers: Headers) -> ParsedHeaders:
         # ParsedValues.checked, inline: it runs for most headers of every message read
         values_of = by_name[name] = ParsedValues.__new__(ParsedValues)
         values_of.lines = tuple(found)
-        if name in _LISTS:
-            if name == "Via" and "" in found:
-                raise SipParseError("empty Via header", reason="Malformed Via")
-            values = [v for line in found if line.strip() for v in split_list(line)]
-        else:
+        if name not in _LISTS:
             values = found
+        elif name == "Via" and "" in found:
+            raise SipParseError("empty Via header", reason="Malformed Via")
+        elif len(found) == 1 and "," not in found[0]:  # split_list's answer, at once
+            values = [found[0].strip(WSP)] if found[0].strip() else []
+        else:
+            values = [v for line in found if line.strip() for v in split_list(line)]
         values_of.values = values
         parse = values_of._parse = PARSERS[name]
         plain = PLAIN.get(name)
-        if plain is not None:  # a plain value is well-formed: built when first asked for
+        if len(values) == 1 and name != "Contact":  # the usual case, without a loop
+            value = values[0]
+            # a plain value is well-formed: it is built when first asked for
+            values_of._parsed = [_UNPARSED if plain is not None and plain(value)
+                                 else parse(value)]
+        elif plain is not None:
             values_of._parsed = [_UNPARSED if plain(v) else parse(v) for v in values]
         elif name != "Contact":
             values_of._parsed = [parse(v) for v in values]
@@ -243,7 +255,8 @@ def check_core_headers(headers: Headers) -> ParsedHeaders:
                                         reason="Malformed Contact")
             else:
                 for i in range(len(values)):
-                    values_of.get(i).expires  # noqa: B018 - validates the expires parameter
+                    if not _plain_contact(values[i]):
+                        values_of.get(i).expires  # noqa: B018 - validates expires too
     # Every core header of `headers` is in by_name now, as it reads at this version.
     parsed._headers, parsed._version, parsed._current = headers, headers.version, set(by_name)
     return parsed

@@ -59,8 +59,8 @@ _SIMPLE_PARAM = re.compile(
 # regex that reads a whole header value (`plain_params` splits it).
 PLAIN_PARAMS = (f"(?:;{_class(TOKEN_CHARS)}++(?:=(?:{_class(PARAM_VALUE_CHARS)}++|"
                 f"{_QUOTED_TEXT}))?+)*+")
-_PLAIN_PARAM = re.compile(
-    f";({_class(TOKEN_CHARS)}++)(?:=({_class(PARAM_VALUE_CHARS)}++|{_QUOTED_TEXT}))?+")
+PLAIN_PARAM = f";({_class(TOKEN_CHARS)}++)(?:=({_class(PARAM_VALUE_CHARS)}++|{_QUOTED_TEXT}))?+"
+_PLAIN_PARAM = re.compile(PLAIN_PARAM)
 
 
 def plain_params(text: str) -> Params:
