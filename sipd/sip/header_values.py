@@ -358,8 +358,12 @@ _SIMPLE_CSEQ = re.compile(f"([0-9]++) ({_TOKEN_CLASS}++)")  # `20 INVITE`, nothi
 
 def parse_cseq(text: str) -> CSeq:
     simple = _SIMPLE_CSEQ.fullmatch(text)
-    if simple is not None and len(simple.group(1)) <= 10 and int(simple.group(1)) <= MAX_CSEQ:
-        return CSeq(int(simple.group(1)), simple.group(2))
+    if simple is not None:
+        digits, method = simple.groups()
+        if len(digits) <= 10:
+            number = int(digits)
+            if number <= MAX_CSEQ:
+                return CSeq(number, method)
     scanner = Scanner(text, "CSeq")
     scanner.skip_ws()
     digits = scanner.take_while(_DIGITS)

@@ -209,19 +209,19 @@ def check_core_headers(headers: Headers) -> ParsedHeaders:
     checks run in a fixed order: Via, From, To, Call-ID, CSeq, Max-Forwards, Expires,
     Contact, Route, Record-Route, so a message with several faults always names the same
     one), and returns what it parsed."""
-    lines: dict[str, list[str]] = {}
-    # One pass; Headers stores known names canonically.
+    # One pass; Headers stores known names canonically. The table's keys are in the order
+    # of the checks, each with the lines of its header (None: absent).
+    lines: dict[str, list[str] | None] = dict.fromkeys(_CHECK_ORDER)
     for name, value in headers.fields():
-        if name in PARSERS:
-            found = lines.get(name)
+        if name in lines:
+            found = lines[name]
             if found is None:
                 lines[name] = [value]
             else:
                 found.append(value)
     parsed = ParsedHeaders()
     by_name = parsed._by_name
-    for name in _CHECK_ORDER:
-        found = lines.get(name)
+    for name, found in lines.items():
         if found is None:
             continue
         # ParsedValues.checked, inline: it runs for most headers of every message read
@@ -264,3 +264,4 @@ def check_core_headers(headers: Headers) -> ParsedHeaders:
 
 _CHECK_ORDER = ("Via", "From", "To", "Call-ID", "CSeq", "Max-Forwards", "Expires", "Contact",
                 "Route", "Record-Route")
+assert set(_CHECK_ORDER) == set(PARSERS), "every header kept parsed is checked, in this order"
