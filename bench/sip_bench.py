@@ -232,9 +232,10 @@ def _round_list(values: list[float], form: str) -> str:
 
 # Issue 15 ("SIP parse ≤ 25 µs per message of the corpus"; "REGISTER transactions/s ≥ 25 % of
 # sipp's"): the branch that sped up the parser against main (db3438e), measured 2026-12-06
-# 20:30 UTC on this machine in the same window, alternating, with 4-5 other processes busy on
-# its 2 cores (load average 4.6). The parser's figures are the corpus row above, each reader's
-# best loop; instructions are counted by valgrind (cachegrind) and do not depend on the load.
+# 20:30-20:36 UTC on this machine in the same window, alternating, with other processes busy
+# on its 2 cores (load average 3.5-4.6). The parser's figures are the corpus row above, each
+# reader's best loop; instructions are counted by valgrind (cachegrind): they do not depend on
+# the load.
 BEFORE_AFTER = [
     "### Before and after (issue 15)",
     "",
@@ -242,14 +243,14 @@ BEFORE_AFTER = [
     "| now              |",
     "|---------------------------------------------------------|------------------"
     "|------------------|",
-    "| parse_datagram, corpus, µs per message (3 runs each)    | 81.2, 79.8, 71.2 "
-    "| 30.9, 33.6, 32.5 |",
-    "| parse vs split lines                                    | 86×, 81×, 81×    "
-    "| 36×, 34×, 35×    |",
-    "| + core accessors, µs per message                        | 89.3, 93.7, 81.1 "
-    "| 54.0, 65.1, 58.5 |",
+    "| parse_datagram, corpus, µs per message (3 runs each)    | 63.7, 67.5, 65.3 "
+    "| 26.7, 27.8, 27.7 |",
+    "| parse vs split lines                                    | 76×, 79×, 78×    "
+    "| 32×, 33×, 33×    |",
+    "| + core accessors, µs per message                        | 79.6, 81.1, 80.0 "
+    "| 51.3, 49.7, 49.4 |",
     "| CPU instructions per message: parse / + core accessors  | 563k / 654k      "
-    "| 238k / 382k      |",
+    "| 236k / 381k      |",
     "| `accounts.register`, 200 accounts: REGISTER tx/s        | 502, 731, 378    "
     "| 626, 635, 348    |",
     "| ... sipp in the same rounds: REGISTER tx/s              | 8,474, 13,384, 6,907 "
@@ -257,8 +258,8 @@ BEFORE_AFTER = [
     "| ... sipd CPU per registration (ms)                      | 2.15, 1.85, 2.35 "
     "| 1.90, 2.05, 2.25 |",
     "",
-    "**Parsing**: 2.4× fewer instructions and 2.3-2.6× less CPU time than main in the same "
-    "window, but on this loaded machine still 31-34 µs per message, over the 25 µs target "
+    "**Parsing**: 2.4× fewer instructions and 2.4× less CPU time than main in the same "
+    "window, but on this loaded machine still 27-28 µs per message, just over the 25 µs target "
     "(earlier runs here measured main at 37-66 µs depending on the load; 2.4× fewer "
     "instructions would make that 16-28 µs, an extrapolation, not a measurement). "
     "What changed: regexes read the usual shape of a SIP URI, a name-addr, a Via, a Digest "

@@ -264,7 +264,7 @@ AnyMessage = Request | Response
 
 # --- parsing -------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class Head:
     """A start line and header section as read, with the first error found (if any)."""
 
