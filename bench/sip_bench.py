@@ -257,6 +257,12 @@ BEFORE_AFTER = [
     "| (same)       |",
     "| ... sipd CPU per registration (ms)                      | 2.15, 1.85, 2.35 "
     "| 1.90, 2.05, 2.25 |",
+    "| 10,000 accounts at start (accounts bench): REGISTER tx/s | 924              "
+    "| 1,160, 1,272     |",
+    "| ... sipp in the same runs: REGISTER tx/s                | 11,200           "
+    "| 19,977, 20,028   |",
+    "| ... sipd CPU per account, start included (ms)           | 2.68             "
+    "| 2.34, 2.29       |",
     "",
     "**Parsing**: 2.4× fewer instructions and 2.4× less CPU time than main in the same "
     "window, but on this loaded machine still 27-28 µs per message, just over the 25 µs target "
@@ -272,11 +278,16 @@ BEFORE_AFTER = [
     "Python's own overhead on ~15 header lines and ~10 checked values (about 1 µs each), "
     "the CSeq, Call-ID, Max-Forwards and Request-URI checks, and the regex engine itself.",
     "",
+    "The 10,000-account rows are bench/accounts_register.py (`--only accounts`) without its "
+    "refresh watch, 20:40-20:43 UTC: sipd 26-38 % faster than main there, but sipp ran faster "
+    "in those rounds.",
+    "",
     "**Registration**: not met; sipd reached 5-9 % of sipp's transaction rate. The parser "
     "is a small share of a registration: sipd spends about 2 ms of CPU per registration (two "
     "REGISTER transactions, three RPC events), sipp 0.06-0.1 ms. Where the registering "
-    "daemon's time went (py-spy, 400 Hz, two runs of 300 accounts registering and "
-    "unregistering at shutdown; shares of samples): socket system calls (UDP sendto to "
+    "daemon's time went (py-spy, 400 Hz, two recordings of two runs of 300 accounts "
+    "registering and unregistering at shutdown; shares of samples): socket system calls "
+    "(UDP sendto to "
     "Kamailio, recvfrom, epoll; the loopback delivery runs in the sender's time) 9-44 %, "
     "trio's scheduler, task spawns and memory channels 14-24 %, SIP parsing with its accessors "
     "11-20 %, events and RPC (JSON, WebSocket frames) 7-10 %, the SIP stack's trio glue "
