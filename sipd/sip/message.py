@@ -387,7 +387,7 @@ def _parse_status_line(line: str) -> Head:
 def content_length(headers: Headers, *, fatal: bool) -> int | None:
     """The Content-Length value, None if absent. Several values, a negative or non-numeric
     one is an error (on a stream, a fatal one: the framing is lost, RFC 4475 §3.1.2.3/§3.3.9)."""
-    values = headers.get_all("Content-Length")
+    values = [value for name, value in headers.fields() if name == "Content-Length"]
     if not values:
         return None
     if len(values) > 1:

@@ -96,29 +96,22 @@ PARSERS: dict[str, Callable[[str], Any]] = {
 _LISTS = frozenset(name for name in PARSERS if name.lower() in LIST_HEADERS)
 
 
-def _known_or(plain: Callable[[str], bool], name: str) -> Callable[[str], bool]:
-    """`plain`, or true at once for a value of header `name` parsed lately."""
-    done = _MEMOS[name]
-
-    def known_or_plain(value: str) -> bool:
-        return value in done or plain(value)
-    return known_or_plain
-
-
 # Contact is parsed at once unless a regex tells it well-formed, its expires parameter too.
-# (Not _known_or: a Contact parsed before may have had a malformed expires.)
+# (Not by the table of values parsed lately: a Contact parsed before may have had a malformed
+# expires.)
 _plain_contact = is_plain_contact
 
 # The headers whose usual values a regex tells well-formed (the fast paths of parse_via and
 # parse_address, which cannot fail on what they take): reading a message checks such a value
 # with it and builds the Via or Address only when an accessor first asks (and once, as any
 # other: ParsedValues.get). Other values, and those of other headers, are parsed at reading.
-PLAIN: dict[str, Callable[[str], bool]] = {
-    "Via": _known_or(is_plain_via, "Via"),
-    "From": _known_or(is_plain_address, "From"),
-    "To": _known_or(is_plain_address, "To"),
-    "Route": _known_or(is_plain_address, "Route"),
-    "Record-Route": _known_or(is_plain_address, "Record-Route"),
+# Each with the table of its values parsed lately: a value in it is well-formed too.
+PLAIN: dict[str, tuple[dict[str, Any], Callable[[str], bool]]] = {
+    "Via": (_MEMOS["Via"], is_plain_via),
+    "From": (_MEMOS["From"], is_plain_address),
+    "To": (_MEMOS["To"], is_plain_address),
+    "Route": (_MEMOS["Route"], is_plain_address),
+    "Record-Route": (_MEMOS["Record-Route"], is_plain_address),
 }
 
 
@@ -241,10 +234,12 @@ def check_core_headers(headers: Headers) -> ParsedHeaders:
         if len(values) == 1 and name != "Contact":  # the usual case, without a loop
             value = values[0]
             # a plain value is well-formed: it is built when first asked for
-            values_of._parsed = [_UNPARSED if plain is not None and plain(value)
-                                 else parse(value)]
+            values_of._parsed = [_UNPARSED if plain is not None and (
+                value in plain[0] or plain[1](value)) else parse(value)]
         elif plain is not None:
-            values_of._parsed = [_UNPARSED if plain(v) else parse(v) for v in values]
+            known, is_plain = plain
+            values_of._parsed = [_UNPARSED if v in known or is_plain(v) else parse(v)
+                                 for v in values]
         elif name != "Contact":
             values_of._parsed = [parse(v) for v in values]
         else:
