@@ -232,8 +232,8 @@ def _round_list(values: list[float], form: str) -> str:
 
 # Issue 15 ("SIP parse ≤ 25 µs per message of the corpus"; "REGISTER transactions/s ≥ 25 % of
 # sipp's"): the branch that sped up the parser against main (db3438e), measured 2026-12-06
-# 20:30-20:36 UTC on this machine in the same window, alternating, with other processes busy
-# on its 2 cores (load average 3.5-4.6). The parser's figures are the corpus row above, each
+# 20:30-20:45 UTC on this machine in the same window, alternating, with other processes busy
+# on its 2 cores (load average 1.2-4.6). The parser's figures are the corpus row above, each
 # reader's best loop; instructions are counted by valgrind (cachegrind): they do not depend on
 # the load.
 BEFORE_AFTER = [
@@ -243,14 +243,14 @@ BEFORE_AFTER = [
     "| now              |",
     "|---------------------------------------------------------|------------------"
     "|------------------|",
-    "| parse_datagram, corpus, µs per message (3 runs each)    | 63.7, 67.5, 65.3 "
-    "| 26.7, 27.8, 27.7 |",
-    "| parse vs split lines                                    | 76×, 79×, 78×    "
-    "| 32×, 33×, 33×    |",
-    "| + core accessors, µs per message                        | 79.6, 81.1, 80.0 "
-    "| 51.3, 49.7, 49.4 |",
+    "| parse_datagram, corpus, µs per message (3 runs each)    | 62.7, 68.5, 60.0 "
+    "| 25.9, 28.3, 27.2 |",
+    "| parse vs split lines                                    | 76×, 79×, 74×    "
+    "| 32×, 33×, 32×    |",
+    "| + core accessors, µs per message                        | 77.0, 84.7, 73.9 "
+    "| 47.7, 52.6, 49.7 |",
     "| CPU instructions per message: parse / + core accessors  | 563k / 654k      "
-    "| 236k / 381k      |",
+    "| 233k / 377k      |",
     "| `accounts.register`, 200 accounts: REGISTER tx/s        | 502, 731, 378    "
     "| 626, 635, 348    |",
     "| ... sipp in the same rounds: REGISTER tx/s              | 8,474, 13,384, 6,907 "
@@ -265,9 +265,9 @@ BEFORE_AFTER = [
     "| 2.34, 2.29       |",
     "",
     "**Parsing**: 2.4× fewer instructions and 2.4× less CPU time than main in the same "
-    "window, but on this loaded machine still 27-28 µs per message, just over the 25 µs target "
-    "(earlier runs here measured main at 37-66 µs depending on the load; 2.4× fewer "
-    "instructions would make that 16-28 µs, an extrapolation, not a measurement). "
+    "window (parse rows: 20:44 UTC, load average 1.2-1.4; the registration rows: 20:30, load "
+    "4.6), but still 26-28 µs per message on this CPU, just over the 25 µs target: main takes "
+    "60-69 µs here. "
     "What changed: regexes read the usual shape of a SIP URI, a name-addr, a Via, a Digest "
     "challenge and a whole header section at once, and `find` the end of the head; anything "
     "else goes to the general reader, which has the last word (tests/sip/test_fast_paths.py "
