@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -44,6 +45,20 @@ ALGORITHM_STRENGTH = {"MD5": 1, "MD5-SESS": 1, "SHA-256": 2, "SHA-256-SESS": 2,
                       "SHA-512-256": 3, "SHA-512-256-SESS": 3}
 # Unquoted auth-param values: tokens, plus what servers put in nonces and opaques.
 _BARE_VALUE_CHARS = TOKEN_CHARS | frozenset("/:=@")
+
+
+def _class(chars: frozenset[str]) -> str:
+    return "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"
+
+
+# The usual challenge or credentials, `Digest a="b", c=d` (one space after the scheme, ", "
+# between parameters, no other white space), read by regexes (parse_challenge); anything else
+# goes to the scanner, which reads this the same way and says what is wrong with the rest.
+_QUOTED_OR_BARE = rf'"(?:[^"\\\r\n]++|\\[^\r\n])*+"|{_class(_BARE_VALUE_CHARS)}++'
+_PLAIN_PARAM_TEXT = f"{_class(TOKEN_CHARS)}++=(?:{_QUOTED_OR_BARE})"
+_PLAIN_CHALLENGE = re.compile(f"({_class(TOKEN_CHARS)}++) "
+                              f"({_PLAIN_PARAM_TEXT}(?:, {_PLAIN_PARAM_TEXT})*+)")
+_PLAIN_AUTH_PARAM = re.compile(f"({_class(TOKEN_CHARS)}++)=({_QUOTED_OR_BARE})")
 SUPPORTED_ALGORITHMS = frozenset(
     alg for alg in ALGORITHM_STRENGTH if alg.removesuffix("-SESS") in _HASHES)
 
@@ -107,6 +122,11 @@ def parse_challenge(value: str, *, proxy: bool = False,
                     what: str = "WWW-Authenticate") -> Challenge:
     """Parses `Digest realm="r", nonce="n", ...`. Other schemes keep their raw text in
     params["raw"] (they are not answered)."""
+    plain = _PLAIN_CHALLENGE.fullmatch(value)
+    if plain is not None and plain[1].lower() == "digest":
+        return Challenge(plain[1], {
+            name.lower(): unquote(raw) if raw[0] == '"' else raw
+            for name, raw in _PLAIN_AUTH_PARAM.findall(plain[2])}, proxy)
     scanner = Scanner(value, what)
     scheme = scanner.token("auth scheme")
     if scheme.lower() != "digest":

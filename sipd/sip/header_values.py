@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from .errors import SipParseError
 from .syntax import (
     ALPHANUM,
+    PLAIN_PARAM,
+    PLAIN_PARAMS,
     TOKEN_CHARS,
     WSP,
     Params,
@@ -22,10 +24,20 @@ from .syntax import (
     is_token,
     parse_error,
     parse_params,
+    plain_params,
     quote,
     unquote,
 )
-from .uri import Uri, format_host, parse_host, parse_port, parse_uri
+from .uri import (
+    PLAIN_SIP_URI,
+    Uri,
+    format_host,
+    is_plain_sip_uri,
+    parse_host,
+    parse_port,
+    parse_uri,
+    plain_sip_uri,
+)
 
 MAX_CSEQ = 2**32 - 1  # RFC 3261 §8.1.1.5: a 32-bit unsigned integer
 MAX_DELTA_SECONDS = 2**32 - 1  # larger values are treated as this one (RFC 3261 §25.1)
@@ -74,7 +86,11 @@ class Address:
         return q
 
     def copy(self) -> Address:
-        return Address(self.uri.copy(), self.display_name, self.params.copy())
+        copy = object.__new__(Address)  # as SipUri.copy
+        copy.__dict__.update(self.__dict__)
+        copy.uri = self.uri.copy()
+        copy.params = self.params.copy()
+        return copy
 
     def __str__(self) -> str:
         # Always the name-addr form: it is never ambiguous about which parameters belong to
@@ -97,9 +113,50 @@ _DISPLAY_RUN = re.compile("[" + "".join(re.escape(c) for c in sorted(TOKEN_CHARS
 _SIMPLE_NAME_ADDR = re.compile(r'[ \t]*+(?:("(?:[^"\\\r\n]++|\\[^\r\n])*+")[ \t]*+)?<([^<> \t]++)>')
 
 
+# The usual name-addr with a plain SIP URI and plain parameters, `"Name" <sip:u@h>;tag=x`,
+# read by one regex (parse_address) into exactly what the general reader below makes of it.
+# Groups: the display name's content (no escapes), the URI's (uri.PLAIN_SIP_URI), the
+# header parameters.
+_PLAIN_NAME_ADDR = re.compile(
+    r'(?:"([^"\\\r\n]*+)"[ \t]*+)?+<' + PLAIN_SIP_URI + ">(" + PLAIN_PARAMS + ")")
+
+
+def is_plain_address(text: str) -> bool:
+    """Whether `parse_address` reads `text` by its fast path: then it is well-formed and
+    reading it later cannot fail (what parsing a message checks before the accessors ask)."""
+    plain = _PLAIN_NAME_ADDR.fullmatch(text)
+    if plain is None:
+        return False
+    # is_plain_sip_uri(plain, 2), inline: reading every message asks it for its From and To
+    port_text, param_text = plain.group(5, 6)
+    if port_text is not None and int(port_text) > 65535:
+        return False
+    return param_text.count(";") < 2 or is_plain_sip_uri(plain, 2)
+
+
+def is_plain_contact(text: str) -> bool:
+    """is_plain_address, and an `expires` parameter (the first, as Address.expires reads it)
+    that is absent, a flag or digits: a Contact reading a message need not parse."""
+    plain = _PLAIN_NAME_ADDR.fullmatch(text)
+    if plain is None or not is_plain_sip_uri(plain, 2):
+        return False
+    params = plain[7]
+    if "expires" not in params.lower():
+        return True
+    for name, value in _PLAIN_PARAM_PAIR.findall(params):
+        if name.lower() == "expires":
+            return not value or (value.isascii() and value.isdigit())
+    return True
+
+
 def parse_address(text: str, what: str = "Address") -> Address:
     """Parses a name-addr (`Name <uri>;p`) or an addr-spec (`uri;p`, where every `;` after
     the URI starts a header parameter, and `,` `?` are not allowed)."""
+    plain = _PLAIN_NAME_ADDR.fullmatch(text)
+    if plain is not None:
+        plain_uri = plain_sip_uri(plain, 2)
+        if plain_uri is not None:
+            return Address(plain_uri, plain[1], plain_params(plain[7]))
     scanner = Scanner(text, what)
     simple = _SIMPLE_NAME_ADDR.match(text)
     if simple is not None:
@@ -202,7 +259,10 @@ class Via:
         return host if self.port is None else f"{host}:{self.port}"
 
     def copy(self) -> Via:
-        return Via(self.transport, self.host, self.port, self.params.copy(), self.protocol)
+        copy = object.__new__(Via)  # as SipUri.copy
+        copy.__dict__.update(self.__dict__)
+        copy.params = self.params.copy()
+        return copy
 
     def __str__(self) -> str:
         return f"{self.protocol}/{self.transport} {self.host_port}{self.params}"
@@ -221,7 +281,31 @@ _SIMPLE_VIA = re.compile(
     r"(?::([0-9]++))?+(?=;|\Z)")
 
 
+_PLAIN_PARAM_PAIR = re.compile(PLAIN_PARAM)  # one `;name=value` of PLAIN_PARAMS
+
+# A whole Via value of that usual shape with plain parameters (plain_params): read at once.
+_PLAIN_VIA = re.compile(_SIMPLE_VIA.pattern[:-len("(?=;|\\Z)")] + "(" + PLAIN_PARAMS + ")")
+
+
+def _plain_via_fits(host: str, port_text: str | None) -> bool:
+    return not host.startswith((".", "-")) and (
+        port_text is None or (len(port_text) <= 5 and int(port_text) <= 65535))
+
+
+def is_plain_via(text: str) -> bool:
+    """Whether `parse_via` reads `text` by its fast path (see is_plain_address)."""
+    plain = _PLAIN_VIA.fullmatch(text)
+    return plain is not None and _plain_via_fits(plain[4], plain[5])
+
+
 def parse_via(text: str) -> Via:
+    plain = _PLAIN_VIA.fullmatch(text)
+    if plain is not None:
+        name, version, transport, host, port_text, param_text = plain.groups()
+        if _plain_via_fits(host, port_text):
+            port = None if port_text is None else int(port_text)
+            return Via(transport.upper(), host, port, plain_params(param_text),
+                       f"{name.upper()}/{version}")
     scanner = Scanner(text, "Via")
     simple = _SIMPLE_VIA.match(text)
     if simple is not None:
@@ -274,8 +358,12 @@ _SIMPLE_CSEQ = re.compile(f"([0-9]++) ({_TOKEN_CLASS}++)")  # `20 INVITE`, nothi
 
 def parse_cseq(text: str) -> CSeq:
     simple = _SIMPLE_CSEQ.fullmatch(text)
-    if simple is not None and len(simple.group(1)) <= 10 and int(simple.group(1)) <= MAX_CSEQ:
-        return CSeq(int(simple.group(1)), simple.group(2))
+    if simple is not None:
+        digits, method = simple.groups()
+        if len(digits) <= 10:
+            number = int(digits)
+            if number <= MAX_CSEQ:
+                return CSeq(number, method)
     scanner = Scanner(text, "CSeq")
     scanner.skip_ws()
     digits = scanner.take_while(_DIGITS)

@@ -84,6 +84,8 @@ def checked_name(name: str) -> str | None:
 # Names found to be tokens, each with its canonical spelling: every message read or built
 # checks the same few dozen names (parse_head has already checked a received one).
 _CHECKED_NAMES: dict[str, str] = {}
+# The same table, for the parser's fast path (sipd/sip/message.py): read it, never write it.
+CHECKED_NAMES = _CHECKED_NAMES
 # The canonical spellings: a field with one of these names is stored with exactly it.
 _KNOWN = frozenset(CANONICAL.values())
 
@@ -161,6 +163,11 @@ class Headers:
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(list(self._fields))
+
+    def fields(self) -> list[tuple[str, str]]:
+        """The (name, value) fields themselves, not a copy: read them, never change them
+        (for readers of every field of a message just parsed, sipd/sip/parsed_headers.py)."""
+        return self._fields
 
     def __len__(self) -> int:
         return len(self._fields)

@@ -7,9 +7,11 @@ cuts messages out of a TCP/TLS byte stream and uses `parse_head` / `build_messag
 What parsing checks eagerly (so every layer above can trust it): the start line; the header
 lines; Content-Length; and the syntax of every Via, From, To, Call-ID, CSeq, Max-Forwards,
 Contact, Route, Record-Route and Expires value (`parsed_headers.check_core_headers`, which
-keeps what it parsed for the accessors). Presence and multiplicity of headers are checked
-later by `validation.validate_request_for_uas` (a request missing a Call-ID is well-formed,
-only unacceptable). Other headers are parsed when their accessor is used.
+keeps what it parsed for the accessors; a Via or address of the usual plain shape is only
+checked by a regex then, and built when an accessor first asks: it cannot fail). Presence
+and multiplicity of headers are checked later by `validation.validate_request_for_uas` (a
+request missing a Call-ID is well-formed, only unacceptable). Other headers are parsed
+when their accessor is used.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from .header_values import (
     parse_subscription_state,
     parse_token_list,
 )
-from .headers import Headers, checked_name
+from .headers import CHECKED_NAMES, Headers, checked_name
 from .parsed_headers import ParsedHeaders, ParsedValues, check_core_headers
 from .syntax import WSP, is_token
 from .uri import SipUri, Uri, parse_uri
@@ -202,12 +204,13 @@ class Message:
 
 class Request(Message):
     def __init__(self, method: str, uri: Uri, headers: Headers | None = None,
-                 body: bytes = b"") -> None:
+                 body: bytes = b"", parsed: ParsedHeaders | None = None) -> None:
         self.method = method
         self.uri = uri
         self.headers = headers if headers is not None else Headers()
         self.body = body
-        self._parsed = ParsedHeaders()
+        # what reading the message parsed of `headers` (parsed_headers.check_core_headers)
+        self._parsed = parsed if parsed is not None else ParsedHeaders()
 
     @property
     def start_line(self) -> str:
@@ -226,12 +229,12 @@ class Request(Message):
 
 class Response(Message):
     def __init__(self, status: int, reason: str = "", headers: Headers | None = None,
-                 body: bytes = b"") -> None:
+                 body: bytes = b"", parsed: ParsedHeaders | None = None) -> None:
         self.status = status
         self.reason = reason
         self.headers = headers if headers is not None else Headers()
         self.body = body
-        self._parsed = ParsedHeaders()
+        self._parsed = parsed if parsed is not None else ParsedHeaders()
 
     @property
     def start_line(self) -> str:
@@ -261,7 +264,7 @@ AnyMessage = Request | Response
 
 # --- parsing -------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class Head:
     """A start line and header section as read, with the first error found (if any)."""
 
@@ -282,9 +285,16 @@ def parse_head(head: bytes) -> Head:
     text = head.decode("utf-8", "surrogateescape")
     # Lines end in CRLF; a bare LF is taken too (RFC 3261 §7: be liberal), at the cost of
     # the slower split.
-    lines = text.split("\r\n") if text.count("\n") == text.count("\r\n") \
-        else _LINE_RE.split(text)
+    line_ends = text.count("\r\n")
+    lines = text.split("\r\n") if text.count("\n") == line_ends else _LINE_RE.split(text)
     result = _parse_start_line(lines[0])
+    if text.count("\r") == line_ends and "\n " not in text and "\n\t" not in text:
+        # The usual section: no lone CR, no continuation line. Each line a known name (one
+        # read before, so a token: `checked_name`), a colon and a value.
+        plain = _plain_fields(lines)
+        if plain is not None:
+            result.headers = Headers.read(plain)
+            return result
     fields: list[tuple[str, str]] = []
     for line in lines[1:]:
         if "\r" in line:
@@ -311,10 +321,25 @@ def parse_head(head: bytes) -> Head:
     return result
 
 
+def _plain_fields(lines: list[str]) -> list[tuple[str, str]] | None:
+    """The fields of header lines that are each `name: value` with a name spelled as one
+    already checked; None at the first other line (the general loop of parse_head reads it)."""
+    known = CHECKED_NAMES
+    try:  # a line without a colon does not unpack; a name not in the table is no key
+        return [(known[name], value.strip(WSP))
+                for name, value in [line.split(":", 1) for line in lines[1:]]]
+    except (KeyError, ValueError):
+        return None
+
+
+# What a Head holds until parse_head gives it the fields it read (never changed).
+_NO_HEADERS = Headers()
+
+
 def _parse_start_line(line: str) -> Head:
     if line[:4].upper() == "SIP/":
         return _parse_status_line(line)
-    head = Head(True, None, None, None, "", Headers())
+    head = Head(True, None, None, None, "", _NO_HEADERS)
     parts = line.split(" ")
     if parts and is_token(parts[0]):
         head.method = parts[0]
@@ -327,10 +352,10 @@ def _parse_start_line(line: str) -> Head:
     if head.method is None:
         head.error = SipParseError(f"method is not a token: {method[:40]!r}",
                                    reason="Malformed Request-Line")
-    elif not _VERSION_RE.match(version):
+    elif version != SIP_VERSION and not _VERSION_RE.match(version):
         head.error = SipParseError(f"not a SIP-Version: {version[:20]!r}",
                                    reason="Malformed Request-Line")
-    elif version.upper() != SIP_VERSION:
+    elif version != SIP_VERSION and version.upper() != SIP_VERSION:
         head.error = SipParseError(f"unsupported version {version}", status=505)
     else:
         try:
@@ -344,7 +369,7 @@ def _parse_start_line(line: str) -> Head:
 
 
 def _parse_status_line(line: str) -> Head:
-    head = Head(False, None, None, None, "", Headers())
+    head = Head(False, None, None, None, "", _NO_HEADERS)
     version, _, rest = line.partition(" ")
     code, _, reason = rest.partition(" ")
     head.reason = reason
@@ -362,7 +387,7 @@ def _parse_status_line(line: str) -> Head:
 def content_length(headers: Headers, *, fatal: bool) -> int | None:
     """The Content-Length value, None if absent. Several values, a negative or non-numeric
     one is an error (on a stream, a fatal one: the framing is lost, RFC 4475 §3.1.2.3/§3.3.9)."""
-    values = headers.get_all("Content-Length")
+    values = [value for name, value in headers.fields() if name == "Content-Length"]
     if not values:
         return None
     if len(values) > 1:
@@ -385,15 +410,24 @@ def build_message(head: Head, body: bytes) -> AnyMessage:
         parsed = check_core_headers(head.headers)
     except SipParseError as exc:
         raise head.fail(exc) from None
-    message: AnyMessage
+    # What the checks parsed: the accessors need not parse it again.
     if head.is_request:
         assert head.method is not None and head.uri is not None
-        message = Request(head.method, head.uri, head.headers, body)
-    else:
-        assert head.status is not None
-        message = Response(head.status, head.reason, head.headers, body)
-    message._parsed = parsed  # what the checks parsed: the accessors need not parse it again
-    return message
+        return Request(head.method, head.uri, head.headers, body, parsed)
+    assert head.status is not None
+    return Response(head.status, head.reason, head.headers, body, parsed)
+
+
+def find_head_end(data: bytes | bytearray, start: int = 0) -> tuple[int, int] | None:
+    """Where the first empty line (HEAD_END_RE) at or after `start` begins and ends, None
+    without one. The usual CRLFCRLF is found by `find`; the regex is needed only when a bare
+    LF comes before it."""
+    at = data.find(b"\r\n\r\n", start)
+    if at >= 0 and data.find(b"\n\n", start, at + 2) < 0 \
+            and data.find(b"\n\r\n", start, at + 2) < 0:
+        return at, at + 4
+    end = HEAD_END_RE.search(data, start)
+    return None if end is None else end.span()
 
 
 def parse_datagram(data: bytes) -> AnyMessage:
@@ -406,13 +440,13 @@ def parse_datagram(data: bytes) -> AnyMessage:
     data = data.lstrip(b"\r\n")  # keep-alives before a message are ignored (RFC 3261 §7.5)
     if not data:
         raise SipParseError("empty datagram", status=None)
-    end = HEAD_END_RE.search(data)
+    end = find_head_end(data)
     if end is None:
         head = parse_head(data.rstrip(b"\r\n"))
         raise head.fail(head.error or SipParseError(
             "header section not ended by an empty line", reason="Missing Empty Line"))
-    head = parse_head(data[:end.start()])
-    rest = data[end.end():]
+    head = parse_head(data[:end[0]])
+    rest = data[end[1]:]
     try:
         length = content_length(head.headers, fatal=False)
     except SipParseError as exc:

@@ -22,9 +22,18 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import SipParseError
-from .header_values import parse_address, parse_call_id, parse_cseq, parse_delta_seconds, parse_via
+from .header_values import (
+    is_plain_address,
+    is_plain_contact,
+    is_plain_via,
+    parse_address,
+    parse_call_id,
+    parse_cseq,
+    parse_delta_seconds,
+    parse_via,
+)
 from .headers import LIST_HEADERS, Headers
-from .syntax import split_list
+from .syntax import WSP, split_list
 
 _UNPARSED = object()
 
@@ -38,14 +47,13 @@ _UNPARSED = object()
 # Only what parsed is kept (a malformed value raises each time, with the name of its
 # header). Bounded: a peer sending ever new values empties the table, it does not grow it.
 MEMO_LIMIT = 512
-_MEMOS: list[dict[str, Any]] = []
+_MEMOS: dict[str, dict[str, Any]] = {}  # by header name
 
 
-def _remembered(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """`parse` (of an Address or Via value), with the values parsed lately kept by text
-    (shared: copy before handing one out, as `ParsedValues.get` says)."""
-    done: dict[str, Any] = {}
-    _MEMOS.append(done)
+def _remembered(name: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`parse` (of an Address or Via value of header `name`), with the values parsed lately
+    kept by text (shared: copy before handing one out, as `ParsedValues.get` says)."""
+    done: dict[str, Any] = _MEMOS.setdefault(name, {})
 
     def parse_once(value: str) -> Any:
         found = done.get(value)
@@ -62,7 +70,7 @@ def _remembered(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
 def forget() -> None:
     """Empties the tables of values parsed lately (for benchmarks of parsing itself)."""
-    for done in _MEMOS:
+    for done in _MEMOS.values():
         done.clear()
 
 
@@ -74,18 +82,37 @@ def _contact(value: str) -> object:
 # The headers kept parsed, each with how one of its values is parsed: the same functions, with
 # the same names in their error messages, as the accessors always used.
 PARSERS: dict[str, Callable[[str], Any]] = {
-    "Via": _remembered(parse_via),
-    "From": _remembered(lambda v: parse_address(v, "From")),
-    "To": _remembered(lambda v: parse_address(v, "To")),
+    "Via": _remembered("Via", parse_via),
+    "From": _remembered("From", lambda v: parse_address(v, "From")),
+    "To": _remembered("To", lambda v: parse_address(v, "To")),
     "Call-ID": parse_call_id,
     "CSeq": parse_cseq,
     "Max-Forwards": lambda v: parse_delta_seconds(v, "Max-Forwards"),
     "Expires": lambda v: parse_delta_seconds(v, "Expires"),
-    "Contact": _remembered(_contact),
-    "Route": _remembered(lambda v: parse_address(v, "Route")),
-    "Record-Route": _remembered(lambda v: parse_address(v, "Record-Route")),
+    "Contact": _remembered("Contact", _contact),
+    "Route": _remembered("Route", lambda v: parse_address(v, "Route")),
+    "Record-Route": _remembered("Record-Route", lambda v: parse_address(v, "Record-Route")),
 }
 _LISTS = frozenset(name for name in PARSERS if name.lower() in LIST_HEADERS)
+
+
+# Contact is parsed at once unless a regex tells it well-formed, its expires parameter too.
+# (Not by the table of values parsed lately: a Contact parsed before may have had a malformed
+# expires.)
+_plain_contact = is_plain_contact
+
+# The headers whose usual values a regex tells well-formed (the fast paths of parse_via and
+# parse_address, which cannot fail on what they take): reading a message checks such a value
+# with it and builds the Via or Address only when an accessor first asks (and once, as any
+# other: ParsedValues.get). Other values, and those of other headers, are parsed at reading.
+# Each with the table of its values parsed lately: a value in it is well-formed too.
+PLAIN: dict[str, tuple[dict[str, Any], Callable[[str], bool]]] = {
+    "Via": (_MEMOS["Via"], is_plain_via),
+    "From": (_MEMOS["From"], is_plain_address),
+    "To": (_MEMOS["To"], is_plain_address),
+    "Route": (_MEMOS["Route"], is_plain_address),
+    "Record-Route": (_MEMOS["Record-Route"], is_plain_address),
+}
 
 
 class ParsedValues:
@@ -175,26 +202,61 @@ def check_core_headers(headers: Headers) -> ParsedHeaders:
     checks run in a fixed order: Via, From, To, Call-ID, CSeq, Max-Forwards, Expires,
     Contact, Route, Record-Route, so a message with several faults always names the same
     one), and returns what it parsed."""
-    lines: dict[str, list[str]] = {}
-    for name, value in headers:  # one pass; Headers stores known names canonically
-        if name in PARSERS:
-            lines.setdefault(name, []).append(value)
+    # One pass; Headers stores known names canonically. The table's keys are in the order
+    # of the checks, each with the lines of its header (None: absent).
+    lines: dict[str, list[str] | None] = dict.fromkeys(_CHECK_ORDER)
+    for name, value in headers.fields():
+        if name in lines:
+            found = lines[name]
+            if found is None:
+                lines[name] = [value]
+            else:
+                found.append(value)
     parsed = ParsedHeaders()
-    if "" in lines.get("Via", ()):
-        raise SipParseError("empty Via header", reason="Malformed Via")
-    for name in ("Via", "From", "To", "Call-ID", "CSeq", "Max-Forwards", "Expires"):
-        if name in lines:
-            parsed.of(name, lines[name]).all()
-    if "Contact" in lines:
-        contacts = parsed.of("Contact", lines["Contact"])
-        if "*" in contacts.values:
-            if len(contacts) != 1:
-                raise SipParseError("Contact: '*' must be the only contact",
-                                    reason="Malformed Contact")
+    by_name = parsed._by_name
+    for name, found in lines.items():
+        if found is None:
+            continue
+        # ParsedValues.checked, inline: it runs for most headers of every message read
+        values_of = by_name[name] = ParsedValues.__new__(ParsedValues)
+        values_of.lines = tuple(found)
+        if name not in _LISTS:
+            values = found
+        elif name == "Via" and "" in found:
+            raise SipParseError("empty Via header", reason="Malformed Via")
+        elif len(found) == 1 and "," not in found[0]:  # split_list's answer, at once
+            values = [found[0].strip(WSP)] if found[0].strip() else []
         else:
-            for i in range(len(contacts)):
-                contacts.get(i).expires  # noqa: B018 - validates the expires parameter
-    for name in ("Route", "Record-Route"):
-        if name in lines:
-            parsed.of(name, lines[name]).all()
+            values = [v for line in found if line.strip() for v in split_list(line)]
+        values_of.values = values
+        parse = values_of._parse = PARSERS[name]
+        plain = PLAIN.get(name)
+        if len(values) == 1 and name != "Contact":  # the usual case, without a loop
+            value = values[0]
+            # a plain value is well-formed: it is built when first asked for
+            values_of._parsed = [_UNPARSED if plain is not None and (
+                value in plain[0] or plain[1](value)) else parse(value)]
+        elif plain is not None:
+            known, is_plain = plain
+            values_of._parsed = [_UNPARSED if v in known or is_plain(v) else parse(v)
+                                 for v in values]
+        elif name != "Contact":
+            values_of._parsed = [parse(v) for v in values]
+        else:
+            values_of._parsed = [_UNPARSED] * len(values)
+            if "*" in values:
+                if len(values) != 1:
+                    raise SipParseError("Contact: '*' must be the only contact",
+                                        reason="Malformed Contact")
+            else:
+                for i in range(len(values)):
+                    if not _plain_contact(values[i]):
+                        values_of.get(i).expires  # noqa: B018 - validates expires too
+    # Every core header of `headers` is in by_name now, as it reads at this version.
+    parsed._headers, parsed._version, parsed._current = headers, headers.version, set(by_name)
     return parsed
+
+
+_CHECK_ORDER = ("Via", "From", "To", "Call-ID", "CSeq", "Max-Forwards", "Expires", "Contact",
+                "Route", "Record-Route")
+assert set(_CHECK_ORDER) == set(PARSERS), "every header kept parsed is checked, in this order"

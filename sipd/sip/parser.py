@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 from .errors import SipParseError
 from .message import (
-    HEAD_END_RE,
     AnyMessage,
     Head,
     build_message,
     content_length,
+    find_head_end,
     parse_head,
 )
 
@@ -98,7 +98,7 @@ class StreamFramer:
             return None  # "\r\n\r": wait to see whether a ping is arriving
         if buffer == b"\r":
             return None
-        end = HEAD_END_RE.search(buffer, max(0, self._search_from - 3))
+        end = find_head_end(buffer, max(0, self._search_from - 3))
         if end is None:
             self._search_from = len(buffer)
             if len(buffer) > self.max_message_size:
@@ -106,7 +106,7 @@ class StreamFramer:
                     f"header section longer than {self.max_message_size} octets",
                     status=513, fatal=True), None)
             return None
-        head = parse_head(bytes(buffer[:end.start()]))
+        head = parse_head(bytes(buffer[:end[0]]))
         try:
             length = content_length(head.headers, fatal=True)
             if length is None:
@@ -114,14 +114,14 @@ class StreamFramer:
                                     reason="Missing Content-Length", fatal=True)
         except SipParseError as exc:
             return self._break(exc, head)
-        total = end.end() + length
+        total = end[1] + length
         if total > self.max_message_size:
             return self._break(SipParseError(
                 f"message of {total} octets exceeds the limit of {self.max_message_size}",
                 status=513, fatal=True), head)
         if len(buffer) < total:
             return None
-        body = bytes(buffer[end.end():total])
+        body = bytes(buffer[end[1]:total])
         del buffer[:total]
         self._search_from = 0
         try:

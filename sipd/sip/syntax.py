@@ -55,6 +55,22 @@ _SIMPLE_PARAM = re.compile(
     r"(?![ \t=])")
 
 
+# `*( SEMI generic-param )` without white space: what _SIMPLE_PARAM reads, repeated, for a
+# regex that reads a whole header value (`plain_params` splits it).
+PLAIN_PARAMS = (f"(?:;{_class(TOKEN_CHARS)}++(?:=(?:{_class(PARAM_VALUE_CHARS)}++|"
+                f"{_QUOTED_TEXT}))?+)*+")
+PLAIN_PARAM = f";({_class(TOKEN_CHARS)}++)(?:=({_class(PARAM_VALUE_CHARS)}++|{_QUOTED_TEXT}))?+"
+_PLAIN_PARAM = re.compile(PLAIN_PARAM)
+
+
+def plain_params(text: str) -> Params:
+    """The Params of `text`, a match of PLAIN_PARAMS: what `parse_params` reads from it."""
+    params = Params.__new__(Params)
+    params._items = [(name, value or None) for name, value in _PLAIN_PARAM.findall(text)] \
+        if text else []
+    return params
+
+
 def is_token(text: str) -> bool:
     return _TOKEN_RUN.fullmatch(text) is not None and bool(text)
 
@@ -323,7 +339,9 @@ class Params:
         return [key for key, _ in self._items]
 
     def copy(self) -> Params:
-        return Params(self._items)
+        copy = Params.__new__(Params)
+        copy._items = self._items.copy()
+        return copy
 
     def __iter__(self) -> Iterator[tuple[str, str | None]]:
         return iter(list(self._items))

@@ -126,8 +126,13 @@ class SipUri:
         return host if self.port is None else f"{host}:{self.port}"
 
     def copy(self) -> SipUri:
-        return SipUri(self.host, self.user, self.password, self.port, self.params.copy(),
-                      list(self.headers), self.scheme)
+        # the fields as they are (the dataclass __init__ would set them one by one), then
+        # the two mutable ones copied: accessors hand out a copy of every URI they read
+        copy = object.__new__(SipUri)
+        copy.__dict__.update(self.__dict__)
+        copy.params = self.params.copy()
+        copy.headers = list(self.headers)
+        return copy
 
     def without_headers(self) -> SipUri:
         """The URI with its headers and `method` parameter removed: what may be placed in a
@@ -254,6 +259,11 @@ def parse_uri(text: str, what: str = "URI") -> Uri:
 
     Raises SipParseError (400) on malformed input; `what` names the element in the message.
     """
+    plain = _PLAIN_SIP_URI.fullmatch(text)
+    if plain is not None:
+        uri = plain_sip_uri(plain)
+        if uri is not None:
+            return uri
     scheme, colon, rest = text.partition(":")
     if not colon or not scheme or not scheme[0].isalpha() or _SCHEME.fullmatch(scheme) is None:
         raise parse_error(what, "missing or invalid URI scheme", text)
@@ -277,6 +287,54 @@ def parse_sip_uri(text: str, what: str = "URI") -> SipUri:
 _USER_RUN, _PASSWORD_RUN, _PARAM_RUN, _HEADER_RUN = (
     re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]*")
     for chars in (_USER_CHARS, _PASSWORD_CHARS, _PARAM_CHARS, _HEADER_CHARS))
+
+
+def _char_class(chars: frozenset[str]) -> str:
+    return "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"
+
+
+# The usual SIP URI, `sip:user@host:port;name=value`, without escapes, password, IPv6
+# reference or headers, read by one regex (`parse_uri`, `plain_sip_uri`): every character of
+# it is one `_parse_sip` allows where it stands, so it reads it the same way; anything else
+# goes to `_parse_sip` and its error messages. Groups: scheme, user, host, port, parameters.
+PLAIN_SIP_URI = (
+    f"(sips?|SIPS?):(?:({_char_class(_USER_SAFE)}++)@)?+"
+    r"((?![.-])[A-Za-z0-9._-]++)(?::([0-9]{1,5}+))?+"
+    f"((?:;{_char_class(_PARAM_SAFE - {'='})}++(?:={_char_class(_PARAM_SAFE)}*+)?+)*+)")
+_PLAIN_SIP_URI = re.compile(PLAIN_SIP_URI)
+
+
+def plain_sip_uri(match: re.Match[str], first: int = 1) -> SipUri | None:
+    """The SipUri of a match of PLAIN_SIP_URI (its groups from `first` on), None when the
+    general reader must decide (a port over 65535, a parameter named twice)."""
+    scheme, user, host, port_text, param_text = match.group(
+        first, first + 1, first + 2, first + 3, first + 4)
+    port = None
+    if port_text is not None:
+        port = int(port_text)
+        if port > 65535:
+            return None
+    params = Params()
+    if param_text:
+        items = params._items
+        for part in param_text[1:].split(";"):
+            name, equals, value = part.partition("=")
+            items.append((name, value if equals else None))
+        if len(items) > 1 and len({name.lower() for name, _ in items}) < len(items):
+            return None
+    return SipUri(host, user, None, port, params, [], scheme.lower())
+
+
+def is_plain_sip_uri(match: re.Match[str], first: int = 1) -> bool:
+    """Whether `plain_sip_uri(match, first)` makes a SipUri (rather than None), without
+    making it: for a reader that only checks a value now and builds it when asked."""
+    port_text, param_text = match.group(first + 3, first + 4)
+    if port_text is not None and int(port_text) > 65535:
+        return False
+    if param_text.count(";") > 1:
+        names = [part.partition("=")[0].lower() for part in param_text[1:].split(";")]
+        return len(set(names)) == len(names)
+    return True
 
 
 def _check(text: str, run: re.Pattern[str], allowed: frozenset[str], what: str) -> None:

@@ -54,7 +54,7 @@ def test_the_tables_stay_bounded():
     parsed_headers.forget()
     for i in range(parsed_headers.MEMO_LIMIT + 50):
         parse_datagram(sip(INVITE.replace("tag=1928301774", f"tag=t{i}")))
-    assert all(len(done) <= parsed_headers.MEMO_LIMIT for done in parsed_headers._MEMOS)
+    assert all(len(done) <= parsed_headers.MEMO_LIMIT for done in parsed_headers._MEMOS.values())
 
 
 OFFER = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"

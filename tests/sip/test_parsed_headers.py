@@ -43,13 +43,17 @@ def counting(monkeypatch, name: str) -> list[str]:
 def test_accessors_reuse_what_reading_the_message_parsed(monkeypatch, name):
     seen = counting(monkeypatch, name)
     message = request(ROUTED)
-    parsed_by_reading = len(seen)
-    assert parsed_by_reading >= 1  # the check at reading parsed every value
+    # Reading checked every value; it parsed those it could not tell well-formed by their
+    # plain shape (parsed_headers.PLAIN), the others are parsed when first asked for.
+    parsed_once = None
     for _ in range(3):
         message.vias, message.top_via, message.from_, message.to, message.call_id  # noqa: B018 - parses
         message.cseq, message.contacts, message.routes, message.record_routes  # noqa: B018 - parses
         message.max_forwards, message.expires  # noqa: B018 - parses
-    assert len(seen) == parsed_by_reading
+        if parsed_once is None:
+            parsed_once = len(seen)
+            assert 1 <= parsed_once <= len(message.headers.values(name))
+    assert len(seen) == parsed_once
 
 
 def test_compact_and_oddly_cased_names_are_kept_too(monkeypatch):
