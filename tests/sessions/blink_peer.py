@@ -192,6 +192,19 @@ class MsrpWire:
     async def write(self, data: bytes) -> None:
         await self.stream.send_all(data)
 
+    async def bind(self, to: str, from_path: str) -> None:
+        """The peer's empty SEND that binds the connection (RFC 4975), answered 200."""
+        tid = hex_id()
+        await self.write(send_frame(to, from_path, tid=tid))
+        assert (await self.response(tid)).code == 200
+
+    async def send_chunks(self, frames: list[tuple[str, bytes]]) -> None:
+        """(transaction-id, frame) pairs written at once, then each answered 200."""
+        for _, frame in frames:
+            await self.write(frame)
+        for tid, _ in frames:
+            assert (await self.response(tid)).code == 200
+
     async def next(self, what: Any = None, timeout: float = EVENT_TIMEOUT
                    ) -> MsrpRequest | MsrpResponse:
         """The next frame `what` accepts (a predicate; None: any), the others kept."""

@@ -23,9 +23,7 @@ from tests.sessions.blink_peer import (
     file_answer,
     file_chunks,
     file_offer,
-    hex_id,
     sdp_attribute,
-    send_frame,
 )
 
 BLINK_PATH = "msrps://127.0.0.1:40125/0a1b2c3d4e5f60718293;tcp"
@@ -62,14 +60,8 @@ async def test_blink_pushes_a_file_over_tls(daemon, tmp_path):
         nursery.start_soon(blink.serve_byes, where)
 
         async with MsrpWire.open(ours.host, ours.effective_port, tls=True) as wire:
-            bind = hex_id()
-            await wire.write(send_frame(str(ours), BLINK_PATH, tid=bind))
-            assert (await wire.response(bind)).code == 200
-            chunks = file_chunks(str(ours), BLINK_PATH, data, "application/pdf")
-            for _, frame in chunks:
-                await wire.write(frame)
-            for tid, _ in chunks:
-                assert (await wire.response(tid)).code == 200
+            await wire.bind(str(ours), BLINK_PATH)
+            await wire.send_chunks(file_chunks(str(ours), BLINK_PATH, data, "application/pdf"))
             report = await wire.request("REPORT")
             assert report.headers.get("Status") == "000 200 OK"
             assert report.headers.get("Byte-Range") == f"1-{len(data)}/{len(data)}"
@@ -103,9 +95,7 @@ async def test_sipd_pushes_a_file_to_blink_over_tls(daemon, tmp_path):
         received = bytearray(len(data))
         got = 0
         async with MsrpWire.open(ours.host, ours.effective_port, tls=True) as wire:
-            bind = hex_id()
-            await wire.write(send_frame(str(ours), BLINK_PATH, tid=bind))
-            assert (await wire.response(bind)).code == 200
+            await wire.bind(str(ours), BLINK_PATH)
             while got < len(data):
                 chunk = await wire.request("SEND")
                 assert chunk.headers.get("Content-Type") == "application/pdf", chunk.headers

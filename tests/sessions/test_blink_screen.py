@@ -17,11 +17,9 @@ from tests.harness.peer import open_peer
 from tests.sessions.blink_peer import (
     BlinkUac,
     MsrpWire,
-    hex_id,
     rfb_frame,
     screen_offer,
     sdp_attribute,
-    send_frame,
 )
 
 BLINK_PATH = "msrps://127.0.0.1:40127/5e6f708192a3b4c5d6e7;tcp"
@@ -71,9 +69,7 @@ async def test_blink_views_sipds_screen_over_tls(daemon):
         nursery.start_soon(blink.serve_byes, where)
 
         async with MsrpWire.open(ours.host, ours.effective_port, tls=True) as wire:
-            bind = hex_id()
-            await wire.write(send_frame(str(ours), BLINK_PATH, tid=bind))
-            assert (await wire.response(bind)).code == 200
+            await wire.bind(str(ours), BLINK_PATH)
             got = b""
             while len(got) < len(GREETING):
                 send = await wire.request("SEND")

@@ -59,9 +59,7 @@ async def blink_chats_with(peer):
 
         async with MsrpWire.open(ours.host, ours.effective_port, tls=True) as wire:
             # msrplib's bind: an empty SEND without a Content-Type, answered 200
-            bind = hex_id()
-            await wire.write(send_frame(str(ours), BLINK_PATH, tid=bind))
-            assert (await wire.response(bind)).code == 200
+            await wire.bind(str(ours), BLINK_PATH)
 
             # the OTR query python-sipsimple sends first: not a message for the user
             await wire.write(send_frame(
@@ -144,9 +142,7 @@ async def test_sipd_calls_blink_with_a_chat_over_tls(daemon):
         await peer.state(session, "established")
 
         async with MsrpWire.open(ours.host, ours.effective_port, tls=True) as wire:
-            bind = hex_id()
-            await wire.write(send_frame(str(ours), BLINK_PATH, tid=bind))
-            assert (await wire.response(bind)).code == 200
+            await wire.bind(str(ours), BLINK_PATH)
             body = cpim("Alice <sip:alice@127.0.0.1>", "<sip:local@127.0.0.1>", "text/html",
                         b"<p>hi <b>sipd</b></p>", charset="utf8")
             tid = hex_id()

@@ -15,7 +15,7 @@ from sipd.msrp.message import MsrpResponse
 from sipd.msrp.uri import parse_path
 from tests.harness.files import FILE_TOPICS
 from tests.harness.peer import open_peer
-from tests.sessions.blink_peer import BlinkUac, MsrpWire, hex_id, sdp_attribute, send_frame
+from tests.sessions.blink_peer import BlinkUac, MsrpWire, hex_id, sdp_attribute
 
 PEER_PATH = "msrps://127.0.0.1:40127/d0b1a2c3;tcp"
 
@@ -79,14 +79,8 @@ async def push(daemon, save, selector: str, data: bytes) -> tuple[dict, dict]:
         session = offered["id"]
         nursery.start_soon(uac.serve_byes, where)
         async with MsrpWire.open(ours.host, ours.effective_port, tls=True) as wire:
-            bind = hex_id()
-            await wire.write(send_frame(str(ours), PEER_PATH, tid=bind))
-            assert (await wire.response(bind)).code == 200
-            frames = chunks(str(ours), data)
-            for _, frame in frames:
-                await wire.write(frame)
-            for tid, _ in frames:
-                assert (await wire.response(tid)).code == 200
+            await wire.bind(str(ours), PEER_PATH)
+            await wire.send_chunks(chunks(str(ours), data))
             report = await wire.request("REPORT")
             assert report.headers.get("Status") == "000 200 OK"
             done = await peer.events.wait("file.transfer", session=session, state="completed")
