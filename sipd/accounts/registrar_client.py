@@ -73,31 +73,33 @@ class _Holds:
     """The places paced() work holds on one limiter, with when each is given back at the
     latest, in the order taken. One keeper task (a system task, started when the first place
     is taken and ending when none is held) gives back the places held too long: no task per
-    REGISTER (a nursery and a task each cost ~9 % of a registration's CPU)."""
+    REGISTER (a nursery and a task each cost ~9 % of a registration's CPU). Every hold is
+    `SLOT_HOLD` long, so the first taken is the first due. The limiter is passed in, not kept:
+    `_HOLDS` is keyed weakly by it."""
 
-    def __init__(self, limiter: trio.CapacityLimiter) -> None:
-        self.limiter = limiter
+    def __init__(self) -> None:
         self.until: dict[object, float] = {}  # token -> give back at; insertion order
         self.keeping = False
 
-    def take(self, token: object, until: float) -> None:
+    def take(self, limiter: trio.CapacityLimiter, token: object, until: float) -> None:
         self.until[token] = until
         if not self.keeping:
             self.keeping = True
-            trio.lowlevel.spawn_system_task(self._keep, name="sipd.accounts.paced-keeper")
+            trio.lowlevel.spawn_system_task(self._keep, limiter,
+                                            name="sipd.accounts.paced-keeper")
 
-    def give_back(self, token: object) -> None:
+    def give_back(self, limiter: trio.CapacityLimiter, token: object) -> None:
         if self.until.pop(token, None) is not None:
-            self.limiter.release_on_behalf_of(token)
+            limiter.release_on_behalf_of(token)
 
-    async def _keep(self) -> None:
+    async def _keep(self, limiter: trio.CapacityLimiter) -> None:
         try:
             while self.until:
                 token, until = next(iter(self.until.items()))
                 if trio.current_time() < until:
                     await trio.sleep_until(until)
                     continue
-                self.give_back(token)
+                self.give_back(limiter, token)
         finally:
             self.keeping = False
 
@@ -117,12 +119,12 @@ async def paced(limiter: trio.CapacityLimiter, hold: float, work: Callable[[], A
         return None
     holds = _HOLDS.get(limiter)
     if holds is None:
-        holds = _HOLDS[limiter] = _Holds(limiter)
-    holds.take(token, trio.current_time() + hold)
+        holds = _HOLDS[limiter] = _Holds()
+    holds.take(limiter, token, trio.current_time() + hold)
     try:
         return await work()
     finally:
-        holds.give_back(token)
+        holds.give_back(limiter, token)
 
 
 class RegistrarClient:

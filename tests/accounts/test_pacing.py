@@ -90,3 +90,22 @@ def test_work_no_longer_wanted_when_its_turn_comes_is_not_done():
         return done
 
     assert trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)) == ["first"]
+
+
+def test_a_limiter_nobody_uses_any_more_is_not_kept_alive_by_the_pacing():
+    import gc
+    import weakref
+
+    async def main() -> weakref.ref[trio.CapacityLimiter]:
+        limiter = trio.CapacityLimiter(1)
+
+        async def answered() -> int:
+            return 1
+
+        assert await paced(limiter, 2.0, answered) == 1
+        await trio.testing.wait_all_tasks_blocked()  # the keeper task has ended
+        return weakref.ref(limiter)
+
+    gone = trio.run(main)
+    gc.collect()
+    assert gone() is None
