@@ -233,6 +233,8 @@ class FrameParser:
         short = len(buf) - head_end <= _SHORT_BODY
         index = buf.find(b"\r\n-------" if short else pattern, head_end - 2)
         if index >= 0 and (not short or buf.startswith(pattern, index)):
+            if index - head_end > self.max_chunk_bytes:
+                return -1  # too big a chunk, whole in one read: the line by line reading's 413
             after = index + len(pattern)
             if len(buf) >= after + 3 and buf[after] in _FLAGS and \
                     buf[after + 1:after + 3] == b"\r\n":
@@ -403,6 +405,9 @@ class FrameParser:
                 self._scan_from = index
                 return self._maybe_drop(pos)
             if buf[after] in _FLAGS and buf[after + 1:after + 3] == b"\r\n":
+                if index - self._body_start > self.max_chunk_bytes:  # it came whole at once
+                    self._error = self._error or (
+                        f"chunk larger than {self.max_chunk_bytes} bytes", 413)
                 body = _copy(buf, self._body_start, index)
                 self._finish(body, chr(buf[after]), out)
                 return after + 3, False

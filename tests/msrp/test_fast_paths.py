@@ -234,5 +234,8 @@ def test_chat_fast_path_keeps_the_parser_limits():
     assert not [e for e in events if isinstance(e, MessageReceived)]
     assert [e.status for e in events if isinstance(e, ProtocolError)] == [400]
     assert _codes(bob.data_to_send(0.0)) == [400]
-    bob.receive_data(send_line("t0000021", body=b"x" * 1001), 0.0)  # one read: as the parser
-    assert [e.body for e in bob.events() if isinstance(e, MessageReceived)] == [b"x" * 1001]
+    bob.receive_data(send_line("t0000021", body=b"x" * 1001), 0.0)  # whole in one read
+    events = list(bob.events())
+    assert not [e for e in events if isinstance(e, MessageReceived)]
+    assert [e.status for e in events if isinstance(e, ProtocolError)] == [413]
+    assert _codes(bob.data_to_send(0.0)) == [413]

@@ -131,6 +131,14 @@ def test_oversized_chunk_is_413_and_its_body_is_dropped():
     assert isinstance(out[1], MsrpResponse)
 
 
+def test_oversized_chunk_read_whole_at_once_is_413_too():
+    out = FrameParser(max_chunk_bytes=1000).feed(send_line("big01", body=b"z" * 1001) + RESPONSE)
+    assert isinstance(out[0], FrameError) and out[0].status == 413
+    assert isinstance(out[1], MsrpResponse)
+    exact = FrameParser(max_chunk_bytes=1000).feed(send_line("fit01", body=b"z" * 1000))
+    assert isinstance(exact[0], MsrpRequest) and exact[0].body == b"z" * 1000
+
+
 def test_end_line_of_another_transaction_in_place_of_ours():
     # headers only: the line after them must be our end-line
     wrong = send_line("good1", body=None, byte_range="1-0/0")
