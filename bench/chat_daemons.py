@@ -178,7 +178,7 @@ def summary(results: Results, options: Options) -> str:
 
 
 def section(results: Results, options: Options) -> str:
-    from .report import machine, markdown_table
+    from .report import markdown_table, measured
 
     return "\n".join([
         "### Chat between two daemons",
@@ -204,14 +204,13 @@ def section(results: Results, options: Options) -> str:
          "and the IMDN notification B sends back for each message (parsed as XML). So the "
          "daemon's chat rate follows its RPC and history costs, not the MSRP session's."),
         "",
-        f"Measured {machine()}; the benchmark took {results.seconds:.0f} s.",
+        measured(results.seconds),
     ])
 
 
 def run(options: Options, write: bool) -> str:
-    from .report import publish
-    results = measure(options)
-    return publish(SECTION, summary(results, options), section(results, options), write)
+    from .report import run_section
+    return run_section(SECTION, measure, summary, section, options, write)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -378,9 +378,8 @@ def section(results: Results, options: Options) -> str:
 
 
 def run(options: Options, write: bool) -> str:
-    from .report import publish
-    results = measure(options)
-    return publish(SECTION, summary(results, options), section(results, options), write)
+    from .report import run_section
+    return run_section(SECTION, measure, summary, section, options, write)
 
 
 def main(argv: list[str] | None = None) -> int:

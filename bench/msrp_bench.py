@@ -39,7 +39,7 @@ from sipd.messages.cpim import CPIMIdentity
 from sipd.msrp.events import ChunkReceived, MessageDelivered, MessageReceived
 from sipd.msrp.sdp import MsrpMedia, Setup
 from sipd.msrp.trio.connection import MsrpConnection
-from sipd.msrp.trio.endpoint import EndpointSettings, MsrpEndpoint
+from sipd.msrp.trio.endpoint import DIRECT_CHUNK_SIZE, EndpointSettings, MsrpEndpoint
 from sipd.msrp.trio.tls import ensure_identity, peer_context, server_context
 
 ALICE = CPIMIdentity("sip:alice@127.0.0.1")
@@ -309,7 +309,7 @@ def summary(results: Results, options: Options) -> str:
 
 
 def section(results: Results, options: Options) -> str:
-    from .report import machine, markdown_table
+    from .report import markdown_table, measured
 
     chat, bare = median(results.chat), median(results.bare)
     verdict = "pass" if chat >= bare / 2 else "FAIL"
@@ -347,7 +347,8 @@ def section(results: Results, options: Options) -> str:
          "receiver holding the whole message in memory (MessageReceived, as chat does): the "
          "join of the message costs page faults the copy does not have. CPU per chat message "
          "and MB per CPU second are the process's CPU time (both ends), steadier than wall "
-         "time when the machine is shared. Direct connections use 64 KB chunks "
+         "time when the machine is shared. Direct connections use "
+         f"{DIRECT_CHUNK_SIZE // 1024} KiB chunks "
          "(`msrp.direct_chunk_size`; `msrp.chunk_size`, 2048 B, through relays; "
          "docs/decisions.md)."),
         "",
@@ -393,14 +394,13 @@ def section(results: Results, options: Options) -> str:
          "hands over an event that is already waiting without a schedule point, and the "
          "events a write tells (MessageSent) go from the task that wrote."),
         "",
-        f"Measured {machine()}; the benchmark took {results.seconds:.0f} s.",
+        measured(results.seconds),
     ])
 
 
 def run(options: Options, write: bool) -> str:
-    from .report import publish
-    results = measure(options)
-    return publish(SECTION, summary(results, options), section(results, options), write)
+    from .report import run_section
+    return run_section(SECTION, measure, summary, section, options, write)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,10 +10,15 @@ import datetime
 import os
 import platform
 import re
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import TypeVar
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
+
+Opts = TypeVar("Opts")
+Res = TypeVar("Res")
 
 
 def cpu_model() -> str:
@@ -83,3 +88,16 @@ def publish(name: str, summary: str, text: str, write: bool) -> str:
     if write:
         print(f"\nwrote the {name} section of {write_section(name, text)}")
     return text
+
+
+def measured(seconds: float) -> str:
+    """The line a section ends with: when and where it was measured, and how long it took."""
+    return f"Measured {machine()}; the benchmark took {seconds:.0f} s."
+
+
+def run_section(name: str, measure: Callable[[Opts], Res], summary: Callable[[Res, Opts], str],
+                section: Callable[[Res, Opts], str], options: Opts, write: bool) -> str:
+    """A benchmark made of `measure` (the runs), `summary` (printed) and `section` (its part
+    of docs/performance.md): measures, then publishes."""
+    results = measure(options)
+    return publish(name, summary(results, options), section(results, options), write)

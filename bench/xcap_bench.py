@@ -208,7 +208,7 @@ def summary(results: Results, options: Options) -> str:
 
 
 def section(results: Results, options: Options) -> str:
-    from .report import machine, markdown_table
+    from .report import markdown_table, measured
 
     return "\n".join([
         "## XCAP",
@@ -246,14 +246,13 @@ def section(results: Results, options: Options) -> str:
          "so it gains little or nothing here. What the 304s save is the documents' bytes "
          "(here 40 KB of resource list), which count on a slow or metered link."),
         "",
-        f"Measured {machine()}; the benchmark took {results.seconds:.0f} s.",
+        measured(results.seconds),
     ])
 
 
 def run(options: Options, write: bool) -> str:
-    from .report import publish
-    results = measure(options)
-    return publish(SECTION, summary(results, options), section(results, options), write)
+    from .report import run_section
+    return run_section(SECTION, measure, summary, section, options, write)
 
 
 def main(argv: list[str] | None = None) -> int:
