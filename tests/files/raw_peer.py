@@ -21,6 +21,7 @@ from typing import Any
 
 import trio
 
+from tests.harness.raw_uac import loopback_udp
 from tests.harness.waits import EVENT_TIMEOUT
 
 
@@ -69,9 +70,8 @@ class RawUas:
     @classmethod
     @asynccontextmanager
     async def bound(cls) -> AsyncIterator[RawUas]:
-        with trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as sock:
-            await sock.bind(("127.0.0.1", 0))
-            yield cls(sock, sock.getsockname()[1])
+        async with loopback_udp() as (sock, port):
+            yield cls(sock, port)
 
     async def _next(self, method: str | None = None, status: int | None = None,
                     timeout: float = EVENT_TIMEOUT) -> tuple[Request | None, str]:

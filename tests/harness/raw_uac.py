@@ -58,8 +58,15 @@ class RawUac:
 
 
 @asynccontextmanager
-async def raw_uac(peer: DaemonPeer) -> AsyncIterator[RawUac]:
+async def loopback_udp() -> AsyncIterator[tuple[Any, int]]:
+    """A trio UDP socket on 127.0.0.1 and the port it got: what a raw SIP peer speaks from."""
     with trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as sock:
         await sock.bind(("127.0.0.1", 0))
-        yield RawUac(sock, sock.getsockname()[1], peer.ports["udp"])
+        yield sock, sock.getsockname()[1]
+
+
+@asynccontextmanager
+async def raw_uac(peer: DaemonPeer) -> AsyncIterator[RawUac]:
+    async with loopback_udp() as (sock, port):
+        yield RawUac(sock, port, peer.ports["udp"])
 

@@ -36,6 +36,7 @@ import trio
 
 from sipd.msrp.message import MsrpRequest, MsrpResponse
 from sipd.msrp.parser import FrameError, FrameParser
+from tests.harness.raw_uac import loopback_udp
 from tests.harness.waits import EVENT_TIMEOUT
 
 CHAT_ACCEPT_TYPES = "message/cpim text/* image/* application/im-iscomposing+xml"
@@ -272,9 +273,8 @@ class BlinkUac:
     @classmethod
     @asynccontextmanager
     async def bound(cls) -> AsyncIterator[BlinkUac]:
-        with trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as sock:
-            await sock.bind(("127.0.0.1", 0))
-            yield cls(sock, sock.getsockname()[1])
+        async with loopback_udp() as (sock, port):
+            yield cls(sock, port)
 
     async def _send(self, text: str, where: tuple[str, int]) -> None:
         await self.sock.sendto(text.encode(), where)
