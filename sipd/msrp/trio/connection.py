@@ -203,13 +203,10 @@ class MsrpConnection:
                 if fd is not None and self._socket_empty:  # the usual wait, written out
                     await trio.lowlevel.wait_readable(fd)
                     try:
-                        size = self._read_size
-                        data = os.read(fd, size)
-                        got = len(data)
-                        self._socket_empty = got < size
-                        self._read_size = READ_SIZE if got >= SMALL_READ else SMALL_READ
+                        data = os.read(fd, self._read_size)
                     except BlockingIOError:
                         continue
+                    self._tcp_read(len(data))
                 else:
                     data = await (self._receive_tcp() if fd is not None
                                   else self._receive_stream())
@@ -241,6 +238,12 @@ class MsrpConnection:
         self._read_size = READ_SIZE if len(data) >= SMALL_READ else SMALL_READ
         return data
 
+    def _tcp_read(self, got: int) -> None:
+        """A read of the TCP socket brought `got` bytes: whether it emptied the socket, and
+        the size of the next read (big while the reads come back full)."""
+        self._socket_empty = got < self._read_size
+        self._read_size = READ_SIZE if got >= SMALL_READ else SMALL_READ
+
     async def _receive_tcp(self) -> bytes | bytearray:
         """The next bytes from the plain TCP socket (b"" at its end). A read that took less
         than asked emptied the socket: the next one waits for data first (no read that only
@@ -257,9 +260,7 @@ class MsrpConnection:
                 break
             except BlockingIOError:
                 await trio.lowlevel.wait_readable(fd)
-        size, got = self._read_size, len(data)
-        self._socket_empty = got < size
-        self._read_size = READ_SIZE if got >= SMALL_READ else SMALL_READ
+        self._tcp_read(len(data))
         return data
 
     # -- events ------------------------------------------------------------------------------
