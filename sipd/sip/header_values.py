@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from .errors import SipParseError
 from .syntax import (
     ALPHANUM,
-    PLAIN_PARAM,
+    PLAIN_PARAM_RE,
     PLAIN_PARAMS,
     TOKEN_CHARS,
     WSP,
@@ -143,7 +143,7 @@ def is_plain_contact(text: str) -> bool:
     params = plain[7]
     if "expires" not in params.lower():
         return True
-    for name, value in _PLAIN_PARAM_PAIR.findall(params):
+    for name, value in PLAIN_PARAM_RE.findall(params):
         if name.lower() == "expires":
             return not value or (value.isascii() and value.isdigit())
     return True
@@ -280,8 +280,6 @@ _SIMPLE_VIA = re.compile(
     f"({_TOKEN_CLASS}++)/({_TOKEN_CLASS}++)/({_TOKEN_CLASS}++) ([A-Za-z0-9._-]++)"
     r"(?::([0-9]++))?+(?=;|\Z)")
 
-
-_PLAIN_PARAM_PAIR = re.compile(PLAIN_PARAM)  # one `;name=value` of PLAIN_PARAMS
 
 # A whole Via value of that usual shape with plain parameters (plain_params): read at once.
 _PLAIN_VIA = re.compile(_SIMPLE_VIA.pattern[:-len("(?=;|\\Z)")] + "(" + PLAIN_PARAMS + ")")

@@ -47,26 +47,26 @@ def _class(chars: frozenset[str]) -> str:
 _QUOTED_TEXT = r'"(?:[^"\\\r\n]++|\\[^\r\n])*+"'
 _QUOTED = re.compile(_QUOTED_TEXT)
 # The common shape of one parameter, `;name` or `;name=value` with no white space and a
-# token, host or quoted-string value, read by one regex (parse_params). Possessive, and
-# refused when white space or '=' follows, so it never reads a prefix of what the general
-# reader would read longer (`;a =b`, `;a= b`, `;a=b=c` go to it).
-_SIMPLE_PARAM = re.compile(
-    f";({_class(TOKEN_CHARS)}++)(?:=({_class(PARAM_VALUE_CHARS)}++|{_QUOTED_TEXT}))?+"
-    r"(?![ \t=])")
+# token, host or quoted-string value (groups: name, value).
+_PLAIN_PARAM_TEXT = (f";({_class(TOKEN_CHARS)}++)"
+                     f"(?:=({_class(PARAM_VALUE_CHARS)}++|{_QUOTED_TEXT}))?+")
+PLAIN_PARAM_RE = re.compile(_PLAIN_PARAM_TEXT)
+# One such parameter read by one regex (parse_params). Possessive, and refused when white
+# space or '=' follows, so it never reads a prefix of what the general reader would read
+# longer (`;a =b`, `;a= b`, `;a=b=c` go to it).
+_SIMPLE_PARAM = re.compile(_PLAIN_PARAM_TEXT + r"(?![ \t=])")
 
 
 # `*( SEMI generic-param )` without white space: what _SIMPLE_PARAM reads, repeated, for a
 # regex that reads a whole header value (`plain_params` splits it).
 PLAIN_PARAMS = (f"(?:;{_class(TOKEN_CHARS)}++(?:=(?:{_class(PARAM_VALUE_CHARS)}++|"
                 f"{_QUOTED_TEXT}))?+)*+")
-PLAIN_PARAM = f";({_class(TOKEN_CHARS)}++)(?:=({_class(PARAM_VALUE_CHARS)}++|{_QUOTED_TEXT}))?+"
-_PLAIN_PARAM = re.compile(PLAIN_PARAM)
 
 
 def plain_params(text: str) -> Params:
     """The Params of `text`, a match of PLAIN_PARAMS: what `parse_params` reads from it."""
     params = Params.__new__(Params)
-    params._items = [(name, value or None) for name, value in _PLAIN_PARAM.findall(text)] \
+    params._items = [(name, value or None) for name, value in PLAIN_PARAM_RE.findall(text)] \
         if text else []
     return params
 
