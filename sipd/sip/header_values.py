@@ -17,10 +17,12 @@ from .syntax import (
     ALPHANUM,
     PLAIN_PARAM_RE,
     PLAIN_PARAMS,
+    QUOTED_TEXT,
     TOKEN_CHARS,
     WSP,
     Params,
     Scanner,
+    char_class,
     is_token,
     parse_error,
     parse_params,
@@ -104,13 +106,13 @@ class Address:
         return f"Address({str(self)!r})"
 
 
-_DISPLAY_RUN = re.compile("[" + "".join(re.escape(c) for c in sorted(TOKEN_CHARS | set(WSP)))
-                          + "]*")  # tokens and spaces: an unquoted display name
+# tokens and spaces: an unquoted display name
+_DISPLAY_RUN = re.compile(char_class(TOKEN_CHARS | set(WSP)) + "*")
 
 
 # The usual name-addr, `<uri>` or `"Name" <uri>` with nothing odd inside the brackets, read at
 # once (parse_address); anything else goes to the general reader and its error messages.
-_SIMPLE_NAME_ADDR = re.compile(r'[ \t]*+(?:("(?:[^"\\\r\n]++|\\[^\r\n])*+")[ \t]*+)?<([^<> \t]++)>')
+_SIMPLE_NAME_ADDR = re.compile(rf"[ \t]*+(?:({QUOTED_TEXT})[ \t]*+)?<([^<> \t]++)>")
 
 
 # The usual name-addr with a plain SIP URI and plain parameters, `"Name" <sip:u@h>;tag=x`,
@@ -275,7 +277,7 @@ class Via:
 # and sent-by, read at once (parse_via). Possessive, so that it only matches what the general
 # reader below reads the same way; anything else (spaces around '/' or ':', an IPv6
 # reference, a malformed value) is left to that reader and its error messages.
-_TOKEN_CLASS = "[" + "".join(re.escape(c) for c in sorted(TOKEN_CHARS)) + "]"
+_TOKEN_CLASS = char_class(TOKEN_CHARS)
 _SIMPLE_VIA = re.compile(
     f"({_TOKEN_CLASS}++)/({_TOKEN_CLASS}++)/({_TOKEN_CLASS}++) ([A-Za-z0-9._-]++)"
     r"(?::([0-9]++))?+(?=;|\Z)")
