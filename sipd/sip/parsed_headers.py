@@ -99,7 +99,7 @@ _LISTS = frozenset(name for name in PARSERS if name.lower() in LIST_HEADERS)
 
 # Contact is parsed at once unless a regex tells it well-formed, its expires parameter too.
 # (Not by the table of values parsed lately: a Contact parsed before may have had a malformed
-# expires.)
+# expires.) A name of its own: tests/sip/test_fast_paths.py switches it off.
 _plain_contact = is_plain_contact
 
 # The headers whose usual values a regex tells well-formed (the fast paths of parse_via and
