@@ -278,13 +278,13 @@ class Via:
 # reader below reads the same way; anything else (spaces around '/' or ':', an IPv6
 # reference, a malformed value) is left to that reader and its error messages.
 _TOKEN_CLASS = char_class(TOKEN_CHARS)
-_SIMPLE_VIA = re.compile(
-    f"({_TOKEN_CLASS}++)/({_TOKEN_CLASS}++)/({_TOKEN_CLASS}++) ([A-Za-z0-9._-]++)"
-    r"(?::([0-9]++))?+(?=;|\Z)")
+_VIA_START = (f"({_TOKEN_CLASS}++)/({_TOKEN_CLASS}++)/({_TOKEN_CLASS}++) ([A-Za-z0-9._-]++)"
+              r"(?::([0-9]++))?+")
+_SIMPLE_VIA = re.compile(_VIA_START + r"(?=;|\Z)")
 
 
 # A whole Via value of that usual shape with plain parameters (plain_params): read at once.
-_PLAIN_VIA = re.compile(_SIMPLE_VIA.pattern[:-len("(?=;|\\Z)")] + "(" + PLAIN_PARAMS + ")")
+_PLAIN_VIA = re.compile(_VIA_START + "(" + PLAIN_PARAMS + ")")
 
 
 def _plain_via_fits(host: str, port_text: str | None) -> bool:
