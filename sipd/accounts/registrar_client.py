@@ -111,7 +111,8 @@ async def paced(limiter: trio.CapacityLimiter, hold: float, work: Callable[[], A
                 still_wanted: Callable[[], bool] = lambda: True) -> T | None:
     """`await work()` once `limiter` has a place for it, holding the place until it returns
     or for `hold` seconds, whichever comes first. None, without calling `work`, when it is
-    no longer wanted once its turn comes."""
+    no longer wanted once its turn comes. Every call on one limiter passes the same `hold`
+    (`_Holds` gives places back in the order taken: a shorter one would wait its elders)."""
     token = object()
     await limiter.acquire_on_behalf_of(token)
     if not still_wanted():

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from .builder import new_branch
 from .errors import SipParseError
 from .message import Request, Response
-from .syntax import TOKEN_CHARS, Scanner, quote, unquote
+from .syntax import QUOTED_TEXT, TOKEN_CHARS, Scanner, char_class, quote, unquote
 
 _HASHES: dict[str, Callable[[bytes], str]] = {
     "MD5": lambda data: hashlib.md5(data).hexdigest(),
@@ -47,18 +47,14 @@ ALGORITHM_STRENGTH = {"MD5": 1, "MD5-SESS": 1, "SHA-256": 2, "SHA-256-SESS": 2,
 _BARE_VALUE_CHARS = TOKEN_CHARS | frozenset("/:=@")
 
 
-def _class(chars: frozenset[str]) -> str:
-    return "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"
-
-
 # The usual challenge or credentials, `Digest a="b", c=d` (one space after the scheme, ", "
 # between parameters, no other white space), read by regexes (parse_challenge); anything else
 # goes to the scanner, which reads this the same way and says what is wrong with the rest.
-_QUOTED_OR_BARE = rf'"(?:[^"\\\r\n]++|\\[^\r\n])*+"|{_class(_BARE_VALUE_CHARS)}++'
-_PLAIN_PARAM_TEXT = f"{_class(TOKEN_CHARS)}++=(?:{_QUOTED_OR_BARE})"
-_PLAIN_CHALLENGE = re.compile(f"({_class(TOKEN_CHARS)}++) "
+_QUOTED_OR_BARE = f"{QUOTED_TEXT}|{char_class(_BARE_VALUE_CHARS)}++"
+_PLAIN_PARAM_TEXT = f"{char_class(TOKEN_CHARS)}++=(?:{_QUOTED_OR_BARE})"
+_PLAIN_CHALLENGE = re.compile(f"({char_class(TOKEN_CHARS)}++) "
                               f"({_PLAIN_PARAM_TEXT}(?:, {_PLAIN_PARAM_TEXT})*+)")
-_PLAIN_AUTH_PARAM = re.compile(f"({_class(TOKEN_CHARS)}++)=({_QUOTED_OR_BARE})")
+_PLAIN_AUTH_PARAM = re.compile(f"({char_class(TOKEN_CHARS)}++)=({_QUOTED_OR_BARE})")
 SUPPORTED_ALGORITHMS = frozenset(
     alg for alg in ALGORITHM_STRENGTH if alg.removesuffix("-SESS") in _HASHES)
 

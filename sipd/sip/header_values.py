@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from .errors import SipParseError
 from .syntax import (
     ALPHANUM,
-    PLAIN_PARAM,
+    PLAIN_PARAM_RE,
     PLAIN_PARAMS,
+    QUOTED_TEXT,
     TOKEN_CHARS,
     WSP,
     Params,
     Scanner,
+    char_class,
     is_token,
     parse_error,
     parse_params,
@@ -104,13 +106,13 @@ class Address:
         return f"Address({str(self)!r})"
 
 
-_DISPLAY_RUN = re.compile("[" + "".join(re.escape(c) for c in sorted(TOKEN_CHARS | set(WSP)))
-                          + "]*")  # tokens and spaces: an unquoted display name
+# tokens and spaces: an unquoted display name
+_DISPLAY_RUN = re.compile(char_class(TOKEN_CHARS | set(WSP)) + "*")
 
 
 # The usual name-addr, `<uri>` or `"Name" <uri>` with nothing odd inside the brackets, read at
 # once (parse_address); anything else goes to the general reader and its error messages.
-_SIMPLE_NAME_ADDR = re.compile(r'[ \t]*+(?:("(?:[^"\\\r\n]++|\\[^\r\n])*+")[ \t]*+)?<([^<> \t]++)>')
+_SIMPLE_NAME_ADDR = re.compile(rf"[ \t]*+(?:({QUOTED_TEXT})[ \t]*+)?<([^<> \t]++)>")
 
 
 # The usual name-addr with a plain SIP URI and plain parameters, `"Name" <sip:u@h>;tag=x`,
@@ -143,7 +145,7 @@ def is_plain_contact(text: str) -> bool:
     params = plain[7]
     if "expires" not in params.lower():
         return True
-    for name, value in _PLAIN_PARAM_PAIR.findall(params):
+    for name, value in PLAIN_PARAM_RE.findall(params):
         if name.lower() == "expires":
             return not value or (value.isascii() and value.isdigit())
     return True
@@ -275,16 +277,14 @@ class Via:
 # and sent-by, read at once (parse_via). Possessive, so that it only matches what the general
 # reader below reads the same way; anything else (spaces around '/' or ':', an IPv6
 # reference, a malformed value) is left to that reader and its error messages.
-_TOKEN_CLASS = "[" + "".join(re.escape(c) for c in sorted(TOKEN_CHARS)) + "]"
-_SIMPLE_VIA = re.compile(
-    f"({_TOKEN_CLASS}++)/({_TOKEN_CLASS}++)/({_TOKEN_CLASS}++) ([A-Za-z0-9._-]++)"
-    r"(?::([0-9]++))?+(?=;|\Z)")
+_TOKEN_CLASS = char_class(TOKEN_CHARS)
+_VIA_START = (f"({_TOKEN_CLASS}++)/({_TOKEN_CLASS}++)/({_TOKEN_CLASS}++) ([A-Za-z0-9._-]++)"
+              r"(?::([0-9]++))?+")
+_SIMPLE_VIA = re.compile(_VIA_START + r"(?=;|\Z)")
 
-
-_PLAIN_PARAM_PAIR = re.compile(PLAIN_PARAM)  # one `;name=value` of PLAIN_PARAMS
 
 # A whole Via value of that usual shape with plain parameters (plain_params): read at once.
-_PLAIN_VIA = re.compile(_SIMPLE_VIA.pattern[:-len("(?=;|\\Z)")] + "(" + PLAIN_PARAMS + ")")
+_PLAIN_VIA = re.compile(_VIA_START + "(" + PLAIN_PARAMS + ")")
 
 
 def _plain_via_fits(host: str, port_text: str | None) -> bool:

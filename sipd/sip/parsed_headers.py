@@ -7,9 +7,10 @@ most of what reading a message costs, so `check_core_headers` keeps what it pars
 accessors (sipd/sip/message.py) reuse it instead of parsing the same text again.
 
 Why this cannot go stale: what is kept for a header is tied to the exact text of its lines
-(`Headers.get_all(name)`). Each accessor reads the lines anew and compares; a header changed
-by any means (`headers.set`, `replace_first_value`, a new `Headers` object...) no longer
-matches, and its new text is parsed when it is first asked for. The parsed objects never
+(`Headers.get_all(name)`). Each accessor reads the lines anew and compares (unless
+`Headers.version` says no field changed since its last look: `ParsedHeaders.current`); a
+header changed by any means (`headers.set`, `replace_first_value`, a new `Headers` object...)
+no longer matches, and its new text is parsed when it is first asked for. The parsed objects never
 leave this module unshared: Address and Via are mutable, so the accessors hand out copies, and
 a caller editing its copy (the tag of a To, the branch of a Via) changes nothing here.
 
@@ -98,7 +99,7 @@ _LISTS = frozenset(name for name in PARSERS if name.lower() in LIST_HEADERS)
 
 # Contact is parsed at once unless a regex tells it well-formed, its expires parameter too.
 # (Not by the table of values parsed lately: a Contact parsed before may have had a malformed
-# expires.)
+# expires.) A name of its own: tests/sip/test_fast_paths.py switches it off.
 _plain_contact = is_plain_contact
 
 # The headers whose usual values a regex tells well-formed (the fast paths of parse_via and
@@ -198,10 +199,11 @@ class ParsedHeaders:
 
 
 def check_core_headers(headers: Headers) -> ParsedHeaders:
-    """Parses every value of the headers in PARSERS, raising the first SipParseError (the
+    """Checks every value of the headers in PARSERS, raising the first SipParseError (the
     checks run in a fixed order: Via, From, To, Call-ID, CSeq, Max-Forwards, Expires,
     Contact, Route, Record-Route, so a message with several faults always names the same
-    one), and returns what it parsed."""
+    one), and returns what it parsed (a value of the plain shape, PLAIN, only matched: it is
+    built when first asked for)."""
     # One pass; Headers stores known names canonically. The table's keys are in the order
     # of the checks, each with the lines of its header (None: absent).
     lines: dict[str, list[str] | None] = dict.fromkeys(_CHECK_ORDER)
@@ -217,7 +219,7 @@ def check_core_headers(headers: Headers) -> ParsedHeaders:
     for name, found in lines.items():
         if found is None:
             continue
-        # ParsedValues.checked, inline: it runs for most headers of every message read
+        # ParsedValues(name, lines), inline: it runs for most headers of every message read
         values_of = by_name[name] = ParsedValues.__new__(ParsedValues)
         values_of.lines = tuple(found)
         if name not in _LISTS:

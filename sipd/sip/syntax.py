@@ -26,11 +26,16 @@ PARAM_VALUE_CHARS = TOKEN_CHARS | frozenset("[]:")
 _RUN_PATTERNS: dict[frozenset[str], re.Pattern[str]] = {}
 
 
+def char_class(chars: frozenset[str]) -> str:
+    """The regex character class `[...]` of exactly `chars`."""
+    return "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"
+
+
 def _run_of(chars: frozenset[str]) -> re.Pattern[str]:
     """A compiled `[chars]*` (the scanner's hot loop, done by the regex engine)."""
     pattern = _RUN_PATTERNS.get(chars)
     if pattern is None:
-        pattern = re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]*")
+        pattern = re.compile(char_class(chars) + "*")
         _RUN_PATTERNS[chars] = pattern
     return pattern
 
@@ -39,34 +44,30 @@ _TOKEN_RUN = _run_of(TOKEN_CHARS)
 _WS_RUN = re.compile("[ \t]*")
 
 
-def _class(chars: frozenset[str]) -> str:
-    return "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"
-
-
 # A quoted string without line breaks, quoted-pairs included (Scanner.quoted_string).
-_QUOTED_TEXT = r'"(?:[^"\\\r\n]++|\\[^\r\n])*+"'
-_QUOTED = re.compile(_QUOTED_TEXT)
+QUOTED_TEXT = r'"(?:[^"\\\r\n]++|\\[^\r\n])*+"'
+_QUOTED = re.compile(QUOTED_TEXT)
 # The common shape of one parameter, `;name` or `;name=value` with no white space and a
-# token, host or quoted-string value, read by one regex (parse_params). Possessive, and
-# refused when white space or '=' follows, so it never reads a prefix of what the general
-# reader would read longer (`;a =b`, `;a= b`, `;a=b=c` go to it).
-_SIMPLE_PARAM = re.compile(
-    f";({_class(TOKEN_CHARS)}++)(?:=({_class(PARAM_VALUE_CHARS)}++|{_QUOTED_TEXT}))?+"
-    r"(?![ \t=])")
+# token, host or quoted-string value (groups: name, value).
+_PLAIN_PARAM_TEXT = (f";({char_class(TOKEN_CHARS)}++)"
+                     f"(?:=({char_class(PARAM_VALUE_CHARS)}++|{QUOTED_TEXT}))?+")
+PLAIN_PARAM_RE = re.compile(_PLAIN_PARAM_TEXT)
+# One such parameter read by one regex (parse_params). Possessive, and refused when white
+# space or '=' follows, so it never reads a prefix of what the general reader would read
+# longer (`;a =b`, `;a= b`, `;a=b=c` go to it).
+_SIMPLE_PARAM = re.compile(_PLAIN_PARAM_TEXT + r"(?![ \t=])")
 
 
 # `*( SEMI generic-param )` without white space: what _SIMPLE_PARAM reads, repeated, for a
 # regex that reads a whole header value (`plain_params` splits it).
-PLAIN_PARAMS = (f"(?:;{_class(TOKEN_CHARS)}++(?:=(?:{_class(PARAM_VALUE_CHARS)}++|"
-                f"{_QUOTED_TEXT}))?+)*+")
-PLAIN_PARAM = f";({_class(TOKEN_CHARS)}++)(?:=({_class(PARAM_VALUE_CHARS)}++|{_QUOTED_TEXT}))?+"
-_PLAIN_PARAM = re.compile(PLAIN_PARAM)
+PLAIN_PARAMS = (f"(?:;{char_class(TOKEN_CHARS)}++(?:=(?:{char_class(PARAM_VALUE_CHARS)}++|"
+                f"{QUOTED_TEXT}))?+)*+")
 
 
 def plain_params(text: str) -> Params:
     """The Params of `text`, a match of PLAIN_PARAMS: what `parse_params` reads from it."""
     params = Params.__new__(Params)
-    params._items = [(name, value or None) for name, value in _PLAIN_PARAM.findall(text)] \
+    params._items = [(name, value or None) for name, value in PLAIN_PARAM_RE.findall(text)] \
         if text else []
     return params
 

@@ -20,6 +20,7 @@ from .syntax import (
     ALPHANUM,
     UNRESERVED,
     Params,
+    char_class,
     check_chars,
     parse_error,
     percent_decode,
@@ -285,12 +286,8 @@ def parse_sip_uri(text: str, what: str = "URI") -> SipUri:
 
 
 _USER_RUN, _PASSWORD_RUN, _PARAM_RUN, _HEADER_RUN = (
-    re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]*")
+    re.compile(char_class(chars) + "*")
     for chars in (_USER_CHARS, _PASSWORD_CHARS, _PARAM_CHARS, _HEADER_CHARS))
-
-
-def _char_class(chars: frozenset[str]) -> str:
-    return "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"
 
 
 # The usual SIP URI, `sip:user@host:port;name=value`, without escapes, password, IPv6
@@ -298,9 +295,9 @@ def _char_class(chars: frozenset[str]) -> str:
 # it is one `_parse_sip` allows where it stands, so it reads it the same way; anything else
 # goes to `_parse_sip` and its error messages. Groups: scheme, user, host, port, parameters.
 PLAIN_SIP_URI = (
-    f"(sips?|SIPS?):(?:({_char_class(_USER_SAFE)}++)@)?+"
+    f"(sips?|SIPS?):(?:({char_class(_USER_SAFE)}++)@)?+"
     r"((?![.-])[A-Za-z0-9._-]++)(?::([0-9]{1,5}+))?+"
-    f"((?:;{_char_class(_PARAM_SAFE - {'='})}++(?:={_char_class(_PARAM_SAFE)}*+)?+)*+)")
+    f"((?:;{char_class(_PARAM_SAFE - {'='})}++(?:={char_class(_PARAM_SAFE)}*+)?+)*+)")
 _PLAIN_SIP_URI = re.compile(PLAIN_SIP_URI)
 
 

@@ -41,7 +41,7 @@ import trio
 
 from ..builder import error_response
 from ..errors import SipParseError
-from ..message import HEAD_END_RE, AnyMessage, parse_datagram, parse_head
+from ..message import AnyMessage, find_head_end, parse_datagram, parse_head
 from .tls import TlsConfig, client_context, describe_tls_failure, server_context
 from .stream import Connection, ConnectionClosed
 
@@ -283,10 +283,10 @@ class Transports:
 
     def _answer_oversized(self, data: bytes, host: str, port: int, limit: int) -> None:
         data = data.lstrip(b"\r\n")
-        end = HEAD_END_RE.search(data)
+        end = find_head_end(data)
         if end is None:
             return
-        head = parse_head(data[:end.start()])
+        head = parse_head(data[:end[0]])
         if head.error is not None:
             return
         error = head.fail(SipParseError(f"message over {limit} octets", status=513))
