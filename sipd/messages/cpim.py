@@ -359,13 +359,30 @@ def parse_cpim(data: bytes) -> CPIMMessage:
     if length is not None:
         if not (length.isascii() and length.isdigit()) or len(length) > 15:
             raise CPIMError(f"invalid Content-Length {length!r} in the MIME part")
-        # Smaller: what follows is not the content. Larger: senders count what the MSRP or
-        # SIP framing took (a final CRLF) or characters for bytes; the body there is taken,
-        # and nothing past it is ever read.
-        body = body[:int(length)]
+        # Larger: senders count what the MSRP or SIP framing took (a final CRLF) or
+        # characters for bytes; the body there is taken, and nothing past it is ever read.
+        # Smaller: what follows is not the content, unless the sender counted characters.
+        body = _declared_content(body, int(length))
     message.content = body
     message.text  # noqa: B018 -- decode once so that bad text is reported now
     return message
+
+
+def _declared_content(body: bytes, length: int) -> bytes:
+    """The content of a MIME part whose Content-Length is `length`: its first `length` bytes,
+    or, when those end inside a text whose first `length` characters are all there is to it
+    (a sender that counted characters, not bytes), those characters."""
+    content = body[:length]
+    rest = body[length:]
+    if not rest.strip() or content.isascii():
+        return content
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return content
+    if text[length:].strip():
+        return content  # something else follows even the characters: not the content
+    return text[:length].encode("utf-8")
 
 
 def _header_block(data: bytes, pos: int, what: str) -> tuple[list[str], int | None]:

@@ -349,6 +349,19 @@ def test_a_content_length_past_the_body_takes_the_body_and_no_more() -> None:
     assert message.content == b"abc"
 
 
+def test_a_content_length_counting_characters_takes_the_characters() -> None:
+    """A sender that counts characters for bytes declares less than the UTF-8 it sends: the
+    text is taken whole, not cut inside its last characters; what still follows is not."""
+    text = "\u00e7a va, \u00e9t\u00e9 \u2603"
+    body = wire("\nContent-Type: text/plain;charset=utf-8\nContent-Length: "
+                f"{len(text)}\n\n") + text.encode()
+    assert parse_cpim(body).text == text
+    assert parse_cpim(body + b"\r\n").text == text
+    shorter = wire("\nContent-Type: text/plain;charset=utf-8\nContent-Length: 4\n\n")
+    assert parse_cpim(shorter + text.encode()).text == "\u00e7a "  # 4 bytes, then not content
+    assert parse_cpim(shorter + "\u00e7a v".encode()).text == "\u00e7a v"
+
+
 @pytest.mark.parametrize("value, uri, name", [
     ("<sip:alice@example.com>;tag=a6c85cf", "sip:alice@example.com", None),
     ('"Alice" <sip:alice@example.com>;tag=1;x="y z"', "sip:alice@example.com", "Alice"),
