@@ -13,10 +13,10 @@ import pytest
 
 from tests.harness.files import FILE_TOPICS, TRANSFER_TIMEOUT, make_file, sha1_of
 from tests.harness.peer import daemon_settings
-from tests.harness.process import running
+from tests.harness.process import SipdProcess, running
 from tests.web.browser import Page, Shots
 from tests.web.test_chat_page import remote
-from tests.web.test_page import connected, rpc, tab
+from tests.web.test_page import connected, logged_in, rpc, tab
 
 pytestmark = [pytest.mark.peer, pytest.mark.daemon]
 
@@ -160,3 +160,41 @@ def test_declined_files_both_ways(tmp_path: Path, browser: Any) -> None:
         assert alice.call("history.files")["files"] == []  # nothing was received
         assert len(page.errors) == 1 and "status of 413" in page.errors[0]  # the refusal
         page.close()
+
+
+def test_a_transfer_of_unknown_size_shows_the_bytes_not_a_share(tmp_path: Path,
+                                                                  browser: Any) -> None:
+    """A file offered without its size (doubango's default selector) arrives with no share to
+    show: its bar is indeterminate and the row says the bytes so far; once complete, 100 %.
+    The page's own FilesView module, driven with the events the daemon sends."""
+    daemon = SipdProcess(tmp_path, daemon_settings())
+    daemon.start()
+    try:
+        page = logged_in(browser, daemon)
+        tab(page, "Files")
+        shown = page.page.evaluate(UNKNOWN_SIZE_SCRIPT)
+    finally:
+        daemon.stop()
+    (busy_valued, busy_text, busy_numbers), (done_valued, done_text, _) = shown
+    assert not busy_valued and "%" not in busy_text and busy_text in busy_numbers
+    assert "3" in busy_text
+    assert done_valued and done_text == "100 %"
+
+
+UNKNOWN_SIZE_SCRIPT = """async () => {
+        const { FilesView } = await import("/js/files.js");
+        const view = new FilesView(null, null, () => {}, () => {});
+        const seen = [];
+        const look = () => {
+            const row = document.querySelector("#transfers li[data-session=nosize]");
+            const bar = row.querySelector("progress");
+            seen.push([bar.hasAttribute("value"), bar.getAttribute("aria-valuetext"),
+                       row.querySelector(".transfer-numbers").textContent]);
+        };
+        view.upsert({ session: "nosize", direction: "incoming", remote: "sip:bob@127.0.0.1",
+                      name: "plan.pdf", state: "transferring", transferred: 3 * 1024 * 1024 });
+        look();
+        view.upsert({ session: "nosize", state: "completed", transferred: 5 * 1024 * 1024 });
+        look();
+        return seen;
+    }"""

@@ -377,13 +377,18 @@ export class FilesView {
     row.name.textContent = name;
     row.sub.textContent = `${transfer.direction === "incoming" ? "From " : "To "}${party(transfer.remote)}`
       + `${size !== null ? ` · ${bytes(size)}` : ""}`;
+    // A file offered without its size (some peers send none) has no share to show while it
+    // arrives: an indeterminate bar and the bytes so far instead of "0 %".
+    const unknown = size === null && transfer.state === "transferring";
+    const amount = unknown ? bytes(done) : `${percent} %`;
     row.bar.max = size || 1;
-    row.bar.value = size ? Math.min(done, size) : (percent ? 1 : 0);
+    if (unknown) row.bar.removeAttribute("value");
+    else row.bar.value = size ? Math.min(done, size) : (percent ? 1 : 0);
     row.bar.setAttribute("aria-label", `${transfer.direction === "incoming" ? "Receiving" : "Sending"} ${name}`);
-    row.bar.setAttribute("aria-valuetext", `${percent} %`);
+    row.bar.setAttribute("aria-valuetext", amount);
     row.state.textContent = state;
     row.state.className = `transfer-state badge ${transfer.state}`;
-    row.numbers.textContent = `${percent} %${transfer.rate && transfer.state === "transferring"
+    row.numbers.textContent = `${amount}${transfer.rate && transfer.state === "transferring"
       ? ` · ${bytes(Math.round(transfer.rate))}/s` : ""}`;
     const actionsFor = `${transfer.state}/${transfer.direction}`;
     if (row.shown !== actionsFor) {  // the buttons change with the state only
