@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import stat
 
 import pytest
@@ -34,7 +35,7 @@ async def next_of(connection: MsrpConnection, kind: type, timeout: float = 10):
     raise AssertionError(f"connection ended without {kind.__name__}")
 
 
-async def start_pair(nursery, tmp_path, transport: str, *, tamper=None):
+async def start_pair(nursery, tmp_path, transport: str, *, tamper=None, tamper_answer=None):
     alice = MsrpEndpoint(EndpointSettings(transport=transport, state_dir=tmp_path / "a"))
     bob = MsrpEndpoint(EndpointSettings(transport=transport, state_dir=tmp_path / "b"))
     await nursery.start(alice.serve)
@@ -46,6 +47,8 @@ async def start_pair(nursery, tmp_path, transport: str, *, tamper=None):
     answer = media(answer_res, Setup.ACTIVE)
     if tamper:
         offer = tamper(offer)
+    if tamper_answer:
+        answer = tamper_answer(answer)
     assert connection_role(Setup.ACTPASS, Setup.ACTIVE, we_offered=True) is False
     bob_connection = await answer_res.connect(offer, active=True)
     await nursery.start(bob_connection.run)  # its first SEND binds alice's side
@@ -96,6 +99,49 @@ async def test_missing_fingerprint_refuses_too(tmp_path):
     async with trio.open_nursery() as nursery:
         with pytest.raises(MsrpConnectError, match="no a=fingerprint"):
             await start_pair(nursery, tmp_path, "tls", tamper=no_fingerprint)
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_passive_side_checks_the_certificate_of_the_side_that_connects(tmp_path):
+    """RFC 8122 binds both ends: alice, whom bob connects to, asked for bob's certificate in
+    the handshake and holds it against the a=fingerprint of bob's answer."""
+    other = ensure_identity(tmp_path / "other").fingerprint
+
+    def wrong_fingerprint(answer: MsrpMedia) -> MsrpMedia:
+        answer.fingerprints = [other]
+        return answer
+
+    async with trio.open_nursery() as nursery:
+        with pytest.raises(MsrpConnectError, match="does not match the a=fingerprint"):
+            await start_pair(nursery, tmp_path, "tls", tamper_answer=wrong_fingerprint)
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_passive_side_refuses_a_peer_that_shows_no_certificate(tmp_path):
+    """A TLS client that names alice's session but shows no certificate, while its SDP gave an
+    a=fingerprint: refused; the listener keeps serving."""
+    alice = MsrpEndpoint(EndpointSettings(transport="tls", state_dir=tmp_path / "a"))
+    claimed = ensure_identity(tmp_path / "claimed").fingerprint
+    async with trio.open_nursery() as nursery:
+        await nursery.start(alice.serve)
+        ours = await alice.reserve()
+        theirs_uri = parse_uri(f"msrps://127.0.0.1:9/nocert{os.getpid()};tcp")
+        theirs = MsrpMedia([theirs_uri], ["text/plain"], setup=Setup.ACTIVE,
+                           fingerprints=[claimed])
+        client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        client.check_hostname, client.verify_mode = False, ssl.CERT_NONE  # and no certificate
+        tcp = await trio.open_tcp_stream("127.0.0.1", alice.port)
+        tls = trio.SSLStream(tcp, client, server_hostname=None)
+        await tls.do_handshake()
+        await tls.send_all(
+            (f"MSRP t1 SEND\r\nTo-Path: {ours.local_path[0]}\r\nFrom-Path: {theirs_uri}\r\n"
+             "Message-ID: m1\r\nByte-Range: 1-0/0\r\n-------t1$\r\n").encode())
+        with trio.fail_after(10), pytest.raises(MsrpConnectError,
+                                                match="presented no TLS certificate"):
+            await ours.connect(theirs, active=False)
+        with trio.fail_after(10):
+            assert await tls.receive_some(100) == b""  # alice closed it (close_notify)
+        await tls.aclose()
         nursery.cancel_scope.cancel()
 
 

@@ -15,7 +15,10 @@
 Direct and active: a TCP or TLS connection to the first URI of their a=path; over TLS, when
 that URI is the peer itself (no relay in its path), its certificate must match its
 a=fingerprint, or the connection is refused with that reason. Direct and passive: the listener
-hands over the connection whose first request names our session. Through a relay (RFC 4976):
+hands over the connection whose first request names our session; over TLS, when the peer's SDP
+gives an a=fingerprint and its a=path is the peer itself, the certificate it showed in the
+handshake must match it (none shown: refused too). A peer that gives no a=fingerprint (Blink)
+is taken as it comes: nothing to check it against. Through a relay (RFC 4976):
 the reservation already holds an authenticated connection to our relay and our a=path starts
 with its Use-Path; the active side sends the first SEND (empty when it has nothing to say).
 """
@@ -41,9 +44,10 @@ from .tls import (
     ensure_identity,
     fingerprint_mismatch,
     load_identity,
+    passive_context,
     peer_context,
-    server_context,
 )
+from .tls_server import ServerTlsStream
 
 CONNECT_TIMEOUT = 30.0
 RELAY_CHUNK_SIZE = 2048
@@ -85,7 +89,7 @@ class MsrpEndpoint:
                 self.identity = ensure_identity(settings.state_dir)
             else:
                 raise ValueError("MSRP over TLS needs a certificate or a state directory")
-        tls = server_context(self.identity) if settings.transport == "tls" and self.identity \
+        tls = passive_context(self.identity) if settings.transport == "tls" and self.identity \
             else None
         self.listener = MsrpListener(settings.host, settings.port, tls=tls,
                                      may_accept=may_accept)
@@ -229,9 +233,22 @@ class MsrpReservation:
         session.send_empty()
         return MsrpConnection(stream, session, description=f"to {where}")
 
+    def _passive_mismatch(self, incoming: IncomingConnection, remote: MsrpMedia) -> str | None:
+        """Why the certificate the connecting peer showed is refused (None: taken)."""
+        stream = incoming.stream
+        if not isinstance(stream, ServerTlsStream) or len(remote.path) != 1 \
+                or not remote.fingerprints:
+            return None
+        return fingerprint_mismatch(stream.getpeercert(binary_form=True), remote.fingerprints)
+
     async def _accept(self, remote: MsrpMedia, options: dict[str, Any]) -> MsrpConnection:
         assert self.incoming is not None
         incoming = await self.incoming.receive()
+        mismatch = self._passive_mismatch(incoming, remote)
+        if mismatch is not None:
+            with trio.CancelScope(shield=True):
+                await incoming.stream.aclose()
+            raise MsrpConnectError(mismatch)
         session = MsrpSession(self.local_path, remote.path, active=False, parser=incoming.parser,
                               **options)
         now = trio.current_time()

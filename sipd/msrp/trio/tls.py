@@ -2,13 +2,13 @@
 contexts of our connections, and the check of a peer's certificate against the fingerprint of
 its SDP (RFC 4975 §14.1, RFC 8122).
 
-Direct connections carry self-signed certificates, so the CA system plays no part: the active
-side (TLS client) compares the passive side's certificate with the a=fingerprint of its SDP and
-drops the connection on a mismatch. Python's ssl has no verification callback, so a server
-cannot take a self-signed client certificate without failing the handshake: the passive side
-does not ask for one (the active side is known by the session-id it must name, which only
-the signalling carried). Relays are TLS servers with ordinary certificates, verified against
-the CA bundle and their name unless verification is turned off.
+Direct connections carry self-signed certificates, so the CA system plays no part: each side
+compares the other's certificate with the a=fingerprint of its SDP and drops the connection on
+a mismatch. The active side (TLS client, Python's ssl) does it after its handshake; the passive
+side asks for the client's certificate in its handshake (tls_server.py: pyOpenSSL, for Python's
+ssl cannot take a self-signed client certificate) and checks it once the first request has
+named the session, and with it the SDP. Relays are TLS servers with ordinary certificates,
+verified against the CA bundle and their name unless verification is turned off.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from OpenSSL import SSL
 
 from ...sip.trio.tls import TlsConfig, client_context
 from ..sdp import Fingerprint
+from . import tls_server
 
 CERT_NAME = "msrp-cert.pem"
 KEY_NAME = "msrp-key.pem"
@@ -98,6 +100,16 @@ def server_context(identity: TlsIdentity) -> ssl.SSLContext:
         raise MsrpTlsError(f"cannot load the MSRP certificate {identity.cert_path} with key "
                            f"{identity.key_path}: {exc}") from exc
     return context
+
+
+def passive_context(identity: TlsIdentity) -> SSL.Context:
+    """The listener's (tls_server.py): asks the active side for its certificate, to be held
+    against the a=fingerprint of its SDP."""
+    try:
+        return tls_server.server_context(str(identity.cert_path), str(identity.key_path))
+    except (OSError, SSL.Error) as exc:
+        raise MsrpTlsError(f"cannot load the MSRP certificate {identity.cert_path} with key "
+                           f"{identity.key_path}: {exc}") from exc
 
 
 def peer_context(identity: TlsIdentity | None) -> ssl.SSLContext:
