@@ -30,6 +30,7 @@ import ssl
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -179,13 +180,17 @@ class MsrpWire:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, host: str, port: int, *, tls: bool) -> AsyncIterator[MsrpWire]:
+    async def open(cls, host: str, port: int, *, tls: bool,
+                   cert: tuple[Path, Path] | None = None) -> AsyncIterator[MsrpWire]:
+        """`cert`: (certificate, key) the peer shows when it is asked (none by default)."""
         tcp = await trio.open_tcp_stream(host, port)
         stream: trio.abc.Stream = tcp
         if tls:
             context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE  # msrplib checks no certificate either
+            if cert is not None:
+                context.load_cert_chain(*map(str, cert))
             stream = trio.SSLStream(tcp, context, server_hostname=None)
         async with stream:
             yield cls(stream)
