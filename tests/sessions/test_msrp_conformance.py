@@ -1,0 +1,517 @@
+"""An acceptance probe of sipd's MSRP chat (RFC 4975, 3862, 5438) against a peer whose bytes
+are written by hand from the RFCs' text (tests/msrp/conformance_peer.py), not by sipd's
+builders, and read by a reader of its own. Each test: a raw SIP UAC offers a chat over TLS,
+sipd answers passive, the peer connects and binds with an empty SEND, then the scenario.
+
+What each checks, with the RFC's words it rests on:
+- chunks (RFC 4975 §5.1, §7.1.1, §7.3.1): out of order, `Byte-Range: n-*/*`, two messages
+  interleaved, an interrupted chunk (`+` before its range's end), an aborted message (`#`);
+- reports (§7.1.2, §7.2, §7.1.3): Failure-Report no / partial / yes, Success-Report yes;
+- syntax (§9; ABNF strings are case-insensitive, RFC 5234 §2.3): lowercase header names,
+  unknown headers, Content-Type parameters, a response without a comment, a REPORT nobody
+  asked for, identifiers using every ident character;
+- payloads: text/html bare, message/cpim with several NS prefixes and DateTime offsets
+  (RFC 3862 §3.3.6, §4.5), an IMDN delivery notification asked (RFC 5438 §6.3, §7.2.1.1).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import trio
+from lxml import etree
+
+from sipd.msrp.uri import parse_path
+from tests.harness.peer import DaemonPeer, open_peer
+from tests.msrp.conformance_peer import Frame, Wire, response, send
+from tests.sessions.blink_peer import BlinkUac, sdp_attribute
+
+PEER_PATH = "msrps://127.0.0.1:40555/probe7Fq2;tcp"
+TOPICS = ("sessions", "chat")
+
+
+def chat_offer(accept: str, wrapped: str | None) -> str:
+    """An RFC 4975 §8.5-style offer: m=message, TCP/TLS/MSRP, a=path, a=accept-types, and
+    actpass (RFC 6135) so sipd picks passive: the peer connects."""
+    sdp = ("v=0\r\no=probe 2890844526 2890844527 IN IP4 127.0.0.1\r\ns=-\r\n"
+           "c=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           "m=message 40555 TCP/TLS/MSRP *\r\n"
+           f"a=accept-types:{accept}\r\n")
+    if wrapped is not None:
+        sdp += f"a=accept-wrapped-types:{wrapped}\r\n"
+    return sdp + f"a=path:{PEER_PATH}\r\na=setup:actpass\r\n"
+
+
+@dataclass
+class Chat:
+    peer: DaemonPeer
+    wire: Wire
+    session: str
+    ours: str  # sipd's MSRP URI (its a=path)
+    mark: int
+    uri: str  # sipd's SIP URI
+
+    async def send(self, frame: bytes) -> None:
+        await self.wire.write(frame)
+
+    async def settle(self) -> None:
+        await self.wire.settle(tid(), self.ours, PEER_PATH)
+
+    def messages(self) -> list[dict[str, Any]]:
+        return self.peer.events.matching("chat.message", since=self.mark,
+                                         session=self.session)
+
+    async def message(self, **match: Any) -> dict[str, Any]:
+        return await self.peer.events.wait("chat.message", since=self.mark,
+                                           session=self.session, **match)
+
+
+def tid() -> str:
+    return uuid.uuid4().hex[:20]
+
+
+@asynccontextmanager
+async def chat(daemon: Any, accept: str = "text/plain text/html message/cpim",
+               wrapped: str | None = "text/plain text/html message/imdn+xml"
+               ) -> AsyncIterator[Chat]:
+    async with open_peer(daemon, TOPICS) as peer, BlinkUac.bound() as uac, \
+            trio.open_nursery() as nursery:
+        mark = peer.events.mark()
+        where = ("127.0.0.1", peer.ports["udp"])
+
+        async def answer_when_offered() -> None:
+            new = await peer.events.wait("session.new", direction="incoming", since=mark)
+            await peer.call("sessions.answer", id=new["id"])
+
+        nursery.start_soon(answer_when_offered)
+        answer = await uac.invite(peer.uri(), where, chat_offer(accept, wrapped))
+        sdp = answer.split("\r\n\r\n", 1)[1]
+        assert sdp_attribute(sdp, "setup") == "passive", sdp
+        (ours,) = parse_path(sdp_attribute(sdp, "path") or "")
+        session = peer.events.matching("session.new", direction="incoming", since=mark)[-1]["id"]
+        await peer.state(session, "established")
+        nursery.start_soon(uac.serve_byes, where)
+        async with Wire.open(ours.host, ours.effective_port) as wire:
+            # RFC 4975 §5.4: the active side's first request binds; an empty SEND does it
+            bind = tid()
+            await wire.write(send(bind, str(ours), PEER_PATH, byte_range="1-0/0",
+                                  message_id="bind" + bind[:8]))
+            assert (await wire.response(bind)).code == 200
+            yield Chat(peer, wire, session, str(ours), mark, peer.uri())
+            await peer.call("sessions.end", id=session)
+            await peer.state(session, "ended")
+        nursery.cancel_scope.cancel()
+
+
+def chunked(text: bytes, cuts: list[int], message_id: str, *, total: bool = True,
+            content_type: str = "text/plain", report: str = "yes"
+            ) -> list[tuple[str, bytes]]:
+    """The message cut at `cuts` into chunks (RFC 4975 §5.1): `+` but the last; with
+    `total` False every Byte-Range says `start-*/*`."""
+    bounds = [0, *cuts, len(text)]
+    frames = []
+    for first, end in zip(bounds, bounds[1:], strict=False):
+        t = tid()
+        last = end == len(text)
+        byte_range = (f"{first + 1}-{end}/{len(text)}" if total else f"{first + 1}-*/*")
+        frames.append((t, send(t, "", "", body=text[first:end], byte_range=byte_range,
+                               message_id=message_id, flag="$" if last else "+",
+                               headers=[f"Failure-Report: {report}"],
+                               content_type=content_type)))
+    return frames
+
+
+def addressed(frame: bytes, ours: str) -> bytes:
+    """`frame` with the paths filled in (chunked() leaves them empty)."""
+    return frame.replace(b"To-Path: \r\n", f"To-Path: {ours}\r\n".encode(), 1).replace(
+        b"From-Path: \r\n", f"From-Path: {PEER_PATH}\r\n".encode(), 1)
+
+
+# -- chunks --------------------------------------------------------------------------------
+
+async def test_chunks_out_of_order_with_unknown_end_and_total(daemon):
+    text = "Out of order, sizes unknown: ünïcödé split across chunk edges ✓".encode()
+    cuts = [7, 30]  # the second cut falls inside a multi-byte character
+    async with chat(daemon) as c:
+        frames = chunked(text, cuts, "ooo1msg", total=False)
+        for index in (2, 0, 1):  # the last (`$`) first, then the first, then the middle
+            await c.send(addressed(frames[index][1], c.ours))
+        for t, _ in frames:
+            assert (await c.wire.response(t)).code == 200
+        got = await c.message(message_id="ooo1msg")
+        assert got["content"] == text.decode()
+        await c.settle()
+        assert len(c.messages()) == 1
+
+
+async def test_two_messages_interleaved_chunk_by_chunk(daemon):
+    first = b"first message, in three parts, interleaved"
+    second = b"second one, in two parts"
+    async with chat(daemon) as c:
+        a = chunked(first, [10, 25], "interA1")
+        b = chunked(second, [12], "interB2")
+        for _, frame in (a[0], b[0], a[1], b[1], a[2]):
+            await c.send(addressed(frame, c.ours))
+        for t, _ in a + b:
+            assert (await c.wire.response(t)).code == 200
+        got_a = await c.message(message_id="interA1")
+        got_b = await c.message(message_id="interB2")
+        assert got_a["content"] == first.decode() and got_b["content"] == second.decode()
+        await c.settle()
+        assert len(c.messages()) == 2
+
+
+async def test_an_interrupted_chunk_then_the_rest(daemon):
+    """RFC 4975 §7.1.1: a sender may stop a chunk early and end it with `+`; the receiver
+    takes the bytes that came, whatever its Byte-Range promised, and the rest follows."""
+    text = b"interrupted halfway, then resumed in a second chunk"
+    cut = 15
+    async with chat(daemon) as c:
+        t1, t2 = tid(), tid()
+        await c.send(send(t1, c.ours, PEER_PATH, body=text[:cut],
+                          byte_range=f"1-{len(text)}/{len(text)}", message_id="intr1",
+                          flag="+", content_type="text/plain"))
+        await c.send(send(t2, c.ours, PEER_PATH, body=text[cut:],
+                          byte_range=f"{cut + 1}-{len(text)}/{len(text)}",
+                          message_id="intr1", content_type="text/plain"))
+        assert (await c.wire.response(t1)).code == 200
+        assert (await c.wire.response(t2)).code == 200
+        got = await c.message(message_id="intr1")
+        assert got["content"] == text.decode()
+        await c.settle()
+        assert len(c.messages()) == 1
+
+
+async def test_an_aborted_message_is_not_delivered(daemon):
+    """RFC 4975 §7.1.1 / §5.1: `#` ends a message abandoned; the receiver drops what it
+    had. A later message is delivered alone."""
+    text = b"this message is abandoned by its sender"
+    async with chat(daemon) as c:
+        t1, t2 = tid(), tid()
+        await c.send(send(t1, c.ours, PEER_PATH, body=text[:12],
+                          byte_range=f"1-12/{len(text)}", message_id="abrt1", flag="+",
+                          content_type="text/plain"))
+        await c.send(send(t2, c.ours, PEER_PATH, body=text[12:20],
+                          byte_range=f"13-20/{len(text)}", message_id="abrt1", flag="#",
+                          content_type="text/plain"))
+        t3 = tid()
+        await c.send(send(t3, c.ours, PEER_PATH, body=b"after the abort",
+                          byte_range="1-15/15", message_id="after1",
+                          content_type="text/plain"))
+        assert (await c.wire.response(t3)).code == 200
+        await c.message(message_id="after1")
+        await c.settle()
+        assert [m["message_id"] for m in c.messages()] == ["after1"]
+        assert [m["content"] for m in c.messages()] == ["after the abort"]
+
+
+# -- reports ---------------------------------------------------------------------------------
+
+async def test_failure_report_no_gets_no_response(daemon):
+    """RFC 4975 §7.1.2/§7.2: Failure-Report `no`: no transaction response at all."""
+    async with chat(daemon) as c:
+        t = tid()
+        await c.send(send(t, c.ours, PEER_PATH, body=b"fire and forget", byte_range="1-15/15",
+                          message_id="frno1", headers=["Failure-Report: no"],
+                          content_type="text/plain"))
+        got = await c.message(message_id="frno1")
+        assert got["content"] == "fire and forget"
+        await c.settle()
+        assert c.wire.responses_to(t) == []
+        assert not [f for f in c.wire.frames if f.method == "REPORT"]
+
+
+async def test_failure_report_partial_gets_no_200(daemon):
+    """RFC 4975 §7.1.2: `partial`: only a failure is told, never a 200."""
+    async with chat(daemon) as c:
+        t = tid()
+        await c.send(send(t, c.ours, PEER_PATH, body=b"tell me only if it fails",
+                          byte_range="1-24/24", message_id="frpart1",
+                          headers=["Failure-Report: partial"], content_type="text/plain"))
+        got = await c.message(message_id="frpart1")
+        assert got["content"] == "tell me only if it fails"
+        await c.settle()
+        assert c.wire.responses_to(t) == []
+
+
+async def test_failure_report_yes_gets_a_200_and_success_report_yes_a_report(daemon):
+    """RFC 4975 §7.2: a 200 to each chunk; §7.1.2: Success-Report yes gets a REPORT once the
+    whole message came, Status `000 200` (namespace 000), its Message-ID, a Byte-Range
+    covering the whole message, To-Path the sender's From-Path (RFC 4975 §7.1.2)."""
+    text = b"report this one, both ways, in two chunks please"
+    async with chat(daemon) as c:
+        frames = [(t, addressed(f, c.ours).replace(
+            b"Failure-Report: yes\r\n", b"Failure-Report: yes\r\nSuccess-Report: yes\r\n"))
+            for t, f in chunked(text, [20], "sryes1")]
+        for _, frame in frames:
+            await c.send(frame)
+        for t, _ in frames:
+            answer = await c.wire.response(t)
+            assert answer.code == 200
+            assert answer.header("To-Path") == PEER_PATH
+            assert answer.header("From-Path") == c.ours
+        report = await c.wire.request("REPORT", Message_ID="sryes1")
+        status = report.header("Status") or ""
+        assert re.fullmatch(r"000 200( .*)?", status), status
+        assert report.header("Byte-Range") == f"1-{len(text)}/{len(text)}"
+        assert report.header("To-Path") == PEER_PATH
+        assert report.header("From-Path") == c.ours
+        assert report.body is None
+        await c.message(message_id="sryes1")
+        await c.settle()
+        assert c.wire.responses_to(report.tid) == []
+        assert not [f for f in c.wire.frames if f.method == "REPORT"]  # one only
+
+
+async def test_success_report_yes_with_failure_report_no(daemon):
+    """RFC 4975 §7.1.2: the two are independent; no 200, but the REPORT asked for."""
+    async with chat(daemon) as c:
+        t = tid()
+        await c.send(send(t, c.ours, PEER_PATH, body=b"only success", byte_range="1-12/12",
+                          message_id="srfrno1",
+                          headers=["Success-Report: yes", "Failure-Report: no"],
+                          content_type="text/plain"))
+        report = await c.wire.request("REPORT", Message_ID="srfrno1")
+        assert (report.header("Status") or "").startswith("000 200")
+        assert report.header("Byte-Range") == "1-12/12"
+        await c.settle()
+        assert c.wire.responses_to(t) == []
+
+
+# -- syntax ----------------------------------------------------------------------------------
+
+async def test_lowercase_header_names_and_unknown_headers(daemon):
+    """RFC 4975 §9: header names are ABNF strings, case-insensitive (RFC 5234 §2.3); unknown
+    headers are ignored (RFC 4975 §7.3: extension headers)."""
+    body = "lower case, parameters: grüße".encode()
+    async with chat(daemon) as c:
+        t = tid()
+        frame = "\r\n".join([
+            f"MSRP {t} SEND", f"to-path: {c.ours}", f"from-path: {PEER_PATH}",
+            "message-id: lower1", f"byte-range: 1-{len(body)}/{len(body)}",
+            "failure-report: yes", "success-report: yes",
+            "X-Probe-Unknown: some value; with=params", "Priority-Hint: high",
+            "content-type: text/plain; charset=UTF-8", "", ""]).encode() + body \
+            + f"\r\n-------{t}$\r\n".encode()
+        await c.send(frame)
+        assert (await c.wire.response(t)).code == 200
+        assert await c.wire.request("REPORT", Message_ID="lower1")
+        got = await c.message(message_id="lower1")
+        assert got["content"] == body.decode()
+        assert got["content_type"].lower().startswith("text/plain")
+
+
+async def test_extra_spaces_after_the_colons(daemon):
+    """Spaces beyond the grammar's one SP (RFC 4975 §9 `hname ":" SP hval`): a robust
+    receiver trims them (RFC 4975 §6: hval is utf8text); the message arrives intact."""
+    body = b"spaced out headers"
+    async with chat(daemon) as c:
+        t = tid()
+        frame = "\r\n".join([
+            f"MSRP {t} SEND", f"To-Path:   {c.ours}", f"From-Path:  {PEER_PATH}",
+            "Message-ID:    space1", f"Byte-Range:  1-{len(body)}/{len(body)}",
+            "Failure-Report:  yes", "Content-Type:   text/plain", "", ""]).encode() + body \
+            + f"\r\n-------{t}$\r\n".encode()
+        await c.send(frame)
+        assert (await c.wire.response(t)).code == 200
+        got = await c.message(message_id="space1")
+        assert got["content"] == body.decode()
+
+
+async def test_identifiers_using_every_legal_character(daemon):
+    """RFC 4975 §9: transact-id and Message-ID are `ident = ALPHANUM 3*31ident-char`,
+    ident-char = ALPHANUM / "." / "-" / "+" / "%" / "="; the end-line repeats the id."""
+    message_id = "aZ9.-+%=0bY8x.-+%=7cW6v5u4t3s2r1"  # 32 characters, the longest
+    transaction = "Q.-+%=q9"
+    assert len(message_id) == 32
+    async with chat(daemon) as c:
+        await c.send(send(transaction, c.ours, PEER_PATH, body=b"odd ids", byte_range="1-7/7",
+                          message_id=message_id,
+                          headers=["Success-Report: yes", "Failure-Report: yes"],
+                          content_type="text/plain"))
+        answer = await c.wire.response(transaction)
+        assert answer.code == 200 and answer.raw.endswith(f"-------{transaction}$\r\n".encode())
+        report = await c.wire.request("REPORT")
+        assert report.header("Message-ID") == message_id
+        got = await c.message()
+        assert got["content"] == "odd ids"
+
+
+async def test_a_report_sipd_did_not_ask_for_is_ignored(daemon):
+    """RFC 4975 §7.1.2: REPORTs are never answered; one about a message sipd never sent
+    changes nothing and the session goes on."""
+    async with chat(daemon) as c:
+        t = tid()
+        await c.send("\r\n".join([
+            f"MSRP {t} REPORT", f"To-Path: {c.ours}", f"From-Path: {PEER_PATH}",
+            "Message-ID: neverSent42", "Byte-Range: 1-10/10", "Status: 000 200 OK",
+            f"-------{t}$", ""]).encode())
+        t2 = tid()
+        await c.send(send(t2, c.ours, PEER_PATH, body=b"still here", byte_range="1-10/10",
+                          message_id="after2", content_type="text/plain"))
+        assert (await c.wire.response(t2)).code == 200
+        await c.message(message_id="after2")
+        await c.settle()
+        assert c.wire.responses_to(t) == []
+        assert not c.peer.events.matching("chat.delivery", since=c.mark)
+
+
+async def sipd_sends(c: Chat, content: str) -> tuple[str, Frame]:
+    sent = await c.peer.call("chat.send", session=c.session, content=content)
+    request = await c.wire.request("SEND")
+    return sent["message_id"], request
+
+
+async def test_responses_with_and_without_a_comment(daemon):
+    """RFC 4975 §9: `MSRP SP transact-id SP status-code [SP comment] CRLF`: both are 200s."""
+    async with chat(daemon, accept="text/plain", wrapped=None) as c:
+        for comment in (None, "OK", "fine thanks"):
+            message_id, request = await sipd_sends(c, f"comment {comment}")
+            assert (request.header("Content-Type") or "").startswith("text/plain")
+            # RFC 4975 §7.2: To-Path the request's From-Path's first URI, From-Path ours
+            to_path = (request.header("From-Path") or "").split()[0]
+            assert to_path == c.ours
+            await c.send(response(request.tid, 200, comment, to_path, PEER_PATH))
+            if request.header("Success-Report") == "yes":
+                raise AssertionError("a bare text/plain chat asks no success report here")
+            await c.peer.events.wait("chat.delivery", since=c.mark, session=c.session,
+                                     message_id=message_id, status="delivered")
+        assert not c.peer.events.matching("chat.delivery", since=c.mark, status="failed")
+
+
+# -- payloads --------------------------------------------------------------------------------
+
+async def test_bare_text_html(daemon):
+    body = b"<p>bare <b>html</b> &amp; no CPIM</p>"
+    async with chat(daemon) as c:
+        t = tid()
+        await c.send(send(t, c.ours, PEER_PATH, body=body, byte_range=f"1-{len(body)}/"
+                          f"{len(body)}", message_id="html1", content_type="text/html"))
+        assert (await c.wire.response(t)).code == 200
+        got = await c.message(message_id="html1")
+        assert got["content"] == body.decode()
+        assert got["content_type"].startswith("text/html")
+
+
+def cpim_body(headers: list[str], content_type: str, content: bytes) -> bytes:
+    """RFC 3862 §2/§3: the message headers, a blank line, then a MIME part (its headers, a
+    blank line, the content)."""
+    return ("\r\n".join(headers) + "\r\n\r\n" + f"Content-Type: {content_type}\r\n"
+            f"Content-Length: {len(content)}\r\n\r\n").encode() + content
+
+
+async def test_cpim_with_several_namespaces_and_a_dateTime_offset(daemon):
+    """RFC 3862 §3.3.7 (NS), §4.6 (prefixed headers, unknown ones ignored), §3.3.6 DateTime
+    in an offset of its own (RFC 3339): the message, its sender, its time."""
+    content = "CPIM with namespaces ✓".encode()
+    body = cpim_body([
+        "From: Probe <sip:probe@127.0.0.1>", "To: <sip:local@127.0.0.1>",
+        "NS: MyFeatures <mid:MessageFeatures@id.foo.com>",
+        "NS: Other <urn:example:other>",
+        "MyFeatures.VitalMessageOption: Confirmation-requested",
+        "Other.Thing: 42",
+        "Subject:;lang=fr Bonjour",
+        "DateTime: 2026-07-10T15:17:31.5+05:30",
+        "Require: MyFeatures.VitalMessageOption"], "text/plain; charset=utf-8", content)
+    async with chat(daemon) as c:
+        t = tid()
+        await c.send(send(t, c.ours, PEER_PATH, body=body,
+                          byte_range=f"1-{len(body)}/{len(body)}", message_id="cpimns1",
+                          content_type="message/cpim"))
+        assert (await c.wire.response(t)).code == 200
+        got = await c.message(message_id="cpimns1")
+        assert got["content"] == content.decode()
+        assert got["from"] == "sip:probe@127.0.0.1"
+        assert datetime.datetime.fromisoformat(got["time"]) == datetime.datetime(
+            2026, 7, 10, 9, 47, 31, 500000, tzinfo=datetime.UTC)
+
+
+async def test_cpim_dateTime_west_of_utc(daemon):
+    content = b"west of Greenwich"
+    body = cpim_body(["From: <sip:probe@127.0.0.1>", "To: <sip:local@127.0.0.1>",
+                      "DateTime: 2026-07-09T23:30:00-08:00"], "text/plain", content)
+    async with chat(daemon) as c:
+        t = tid()
+        await c.send(send(t, c.ours, PEER_PATH, body=body,
+                          byte_range=f"1-{len(body)}/{len(body)}", message_id="cpimdt2",
+                          content_type="message/cpim"))
+        assert (await c.wire.response(t)).code == 200
+        got = await c.message(message_id="cpimdt2")
+        assert got["content"] == "west of Greenwich"
+        assert datetime.datetime.fromisoformat(got["time"]) == datetime.datetime(
+            2026, 7, 10, 7, 30, tzinfo=datetime.UTC)
+
+
+IMDN_NS = "urn:ietf:params:xml:ns:imdn"
+
+
+IMDN_BODY = cpim_body([
+    "From: Probe <sip:probe@127.0.0.1>", "To: <sip:local@127.0.0.1>",
+    "NS: imdn <urn:ietf:params:imdn>", "imdn.Message-ID: Q5rTz8kLm2",
+    "DateTime: 2026-07-10T09:47:31Z",
+    "imdn.Disposition-Notification: positive-delivery"], "text/plain",
+    b"please confirm delivery")
+
+
+async def delivery_notification(c: Chat) -> tuple[str, bytes]:
+    """The peer's CPIM message asking positive-delivery (RFC 5438 §6.2), and sipd's
+    notification taken as the peer would (200, REPORT if asked): (its CPIM headers, its
+    MIME part)."""
+    t = tid()
+    await c.send(send(t, c.ours, PEER_PATH, body=IMDN_BODY,
+                      byte_range=f"1-{len(IMDN_BODY)}/{len(IMDN_BODY)}", message_id="imdnask1",
+                      content_type="message/cpim"))
+    assert (await c.wire.response(t)).code == 200
+    got = await c.message()  # sipd names it by its imdn.Message-ID
+    assert got["content"] == "please confirm delivery"
+    notification = await c.wire.request("SEND")
+    assert notification.header("Content-Type") == "message/cpim"
+    wrapped = notification.body or b""
+    await c.send(response(notification.tid, 200, "OK", PEER_PATH, c.ours))
+    if notification.header("Success-Report") == "yes":
+        size = len(wrapped)
+        t2 = tid()
+        await c.send("\r\n".join([
+            f"MSRP {t2} REPORT", f"To-Path: {c.ours}", f"From-Path: {PEER_PATH}",
+            f"Message-ID: {notification.header('Message-ID')}",
+            f"Byte-Range: 1-{size}/{size}", "Status: 000 200 OK", f"-------{t2}$",
+            ""]).encode())
+    await c.settle()
+    assert len(c.messages()) == 1  # the notification is no chat message
+    head, _, mime = wrapped.partition(b"\r\n\r\n")
+    return head.decode(), mime
+
+
+async def test_imdn_delivery_notification_asked_by_the_peer(daemon):
+    """RFC 5438 §7.2.1.1: asked positive-delivery, the recipient sends a message/imdn+xml
+    document naming the imdn.Message-ID with <delivered/>, in message/cpim (§7.1.1), asking
+    no notification of its own for it (§7.1.2)."""
+    async with chat(daemon) as c:
+        head, mime = await delivery_notification(c)
+    assert "imdn.Disposition-Notification" not in head
+    assert re.search(r"(?m)^NS: imdn <urn:ietf:params:imdn>\r?$", head), head
+    assert re.search(r"(?m)^imdn\.Message-ID: \S+\r?$", head), head
+    part_head, _, document = mime.partition(b"\r\n\r\n")
+    assert re.search(rb"(?im)^content-type:\s*message/imdn\+xml", part_head), part_head
+    assert re.search(rb"(?im)^content-disposition:\s*notification", part_head), part_head
+    root = etree.fromstring(document)
+    assert root.tag == f"{{{IMDN_NS}}}imdn"
+    assert root.findtext(f"{{{IMDN_NS}}}message-id") == "Q5rTz8kLm2"
+    status = root.find(f"{{{IMDN_NS}}}delivery-notification/{{{IMDN_NS}}}status")
+    assert status is not None and status.find(f"{{{IMDN_NS}}}delivered") is not None
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "sipd addresses an IMDN to the session's remote SIP URI, not to the CPIM From of the "
+    "message it is about (RFC 5438 §7.1.1): the two differ here"))
+async def test_imdn_goes_to_the_cpim_sender(daemon):
+    async with chat(daemon) as c:
+        head, _ = await delivery_notification(c)
+    assert re.search(r"(?m)^To: .*<sip:probe@127\.0\.0\.1>", head), head
