@@ -17,6 +17,8 @@ What each checks, with the RFC's words it rests on:
 from __future__ import annotations
 
 import datetime
+import hashlib
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -29,6 +31,7 @@ import trio
 from lxml import etree
 
 from sipd.msrp.uri import parse_path
+from tests.harness.files import FILE_TOPICS
 from tests.harness.peer import DaemonPeer, open_peer
 from tests.msrp.conformance_peer import Frame, Wire, response, send
 from tests.sessions.blink_peer import BlinkUac, sdp_attribute
@@ -515,3 +518,126 @@ async def test_imdn_goes_to_the_cpim_sender(daemon):
     async with chat(daemon) as c:
         head, _ = await delivery_notification(c)
     assert re.search(r"(?m)^To: .*<sip:probe@127\.0\.0\.1>", head), head
+
+
+# -- a file pushed (RFC 5547) ------------------------------------------------------------------
+
+FILE_PATH = "msrps://127.0.0.1:40556/probeFile9x;tcp"
+FILE_NAME = "probe file with spaces.txt"
+FILE_TYPE = 'text/plain;charset="UTF-8"'
+
+
+def push_offer(data: bytes, digest_hex: str) -> str:
+    """RFC 5547 §5/§9.1's push as its ABNF allows: sendonly, a quoted name with spaces, a
+    type with a parameter, the size, the SHA-1 in uppercase hex pairs; a=file-transfer-id,
+    a=file-disposition, a=file-date (RFC 5322 dates in quotes), a=file-icon (a cid: URL)."""
+    selector = (f'name:"{FILE_NAME}" type:{FILE_TYPE} size:{len(data)} hash:sha-1:'
+                + ":".join(digest_hex[i:i + 2] for i in range(0, len(digest_hex), 2)))
+    return ("v=0\r\no=probe 2890844526 2890844526 IN IP4 127.0.0.1\r\ns=-\r\n"
+            "c=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            "m=message 40556 TCP/TLS/MSRP *\r\n"
+            "i=This is my latest picture\r\n"
+            "a=sendonly\r\n"
+            "a=accept-types:text/plain message/cpim\r\n"
+            "a=accept-wrapped-types:*\r\n"
+            f"a=path:{FILE_PATH}\r\na=setup:actpass\r\n"
+            f"a=file-selector:{selector}\r\n"
+            "a=file-transfer-id:vBnG916bdberum2fFEABR1FR3ExZMUrd\r\n"
+            "a=file-disposition:attachment\r\n"
+            'a=file-date:creation:"Mon, 15 May 2006 15:01:31 +0300" '
+            'modification:"Tue, 16 May 2006 08:12:00 -0700"\r\n'
+            "a=file-icon:cid:id3@alicepc.example.com\r\n")
+
+
+async def push_file(daemon: Any, save: Any, data: bytes, digest_hex: str
+                    ) -> tuple[dict[str, Any], dict[str, Any], Wire]:
+    """The offer answered into `save`, the file sent in 2048-byte chunks in a scrambled
+    order (RFC 4975 §7.3.1 lets them come in any), every chunk answered: (session.new, the
+    final file.transfer, the wire with what else sipd sent)."""
+    async with open_peer(daemon, FILE_TOPICS) as peer, BlinkUac.bound() as uac, \
+            trio.open_nursery() as nursery:
+        mark = peer.events.mark()
+        where = ("127.0.0.1", peer.ports["udp"])
+        offered: dict[str, Any] = {}
+
+        async def answer_when_offered() -> None:
+            new = await peer.events.wait("session.new", direction="incoming", since=mark)
+            offered.update(new)
+            await peer.call("sessions.answer", id=new["id"], path=str(save))
+
+        nursery.start_soon(answer_when_offered)
+        answer = await uac.invite(peer.uri(), where, push_offer(data, digest_hex))
+        sdp = answer.split("\r\n\r\n", 1)[1]
+        assert "a=recvonly" in sdp, sdp
+        # RFC 5547 §8.2: the answer repeats the selector and the transfer id
+        assert sdp_attribute(sdp, "file-transfer-id") == "vBnG916bdberum2fFEABR1FR3ExZMUrd"
+        assert f'name:"{FILE_NAME}"' in (sdp_attribute(sdp, "file-selector") or ""), sdp
+        (ours,) = parse_path(sdp_attribute(sdp, "path") or "")
+        session = offered["id"]
+        nursery.start_soon(uac.serve_byes, where)
+        async with Wire.open(ours.host, ours.effective_port) as wire:
+            bind = tid()
+            await wire.write(send(bind, str(ours), FILE_PATH, byte_range="1-0/0",
+                                  message_id="fbind001"))
+            assert (await wire.response(bind)).code == 200
+            size = len(data)
+            starts = list(range(0, size, 2048))
+            order = starts[1::2] + starts[::2][::-1]  # odd ones up, even ones down
+            assert sorted(order) == starts and order != starts
+            tids = []
+            for start in order:
+                part = data[start:start + 2048]
+                t = tid()
+                tids.append(t)
+                await wire.write(send(
+                    t, str(ours), FILE_PATH, body=part,
+                    byte_range=f"{start + 1}-{start + len(part)}/{size}",
+                    message_id="fileMsg0001", flag="$" if start + len(part) == size else "+",
+                    headers=["Success-Report: yes", "Failure-Report: yes"],
+                    content_type=FILE_TYPE))
+            for t in tids:
+                assert (await wire.response(t)).code == 200
+            done = await peer.events.wait(
+                "file.transfer", lambda e: e["state"] != "started", session=session)
+            if done["state"] == "completed":
+                report = await wire.request("REPORT", Message_ID="fileMsg0001")
+                assert (report.header("Status") or "").startswith("000 200"), report
+                assert report.header("Byte-Range") == f"1-{size}/{size}"
+                await uac.bye(where)
+                await peer.state(session, "ended")
+            else:  # sipd ends it itself, failed with the reason
+                ended = await peer.state(session, "failed")
+                assert ended["reason"] == done["reason"], ended
+        nursery.cancel_scope.cancel()
+    return offered, done, wire
+
+
+async def test_a_file_pushed_by_hand_in_scrambled_2048_byte_chunks(daemon, tmp_path):
+    data = ("".join(chr(0x41 + (i * 7) % 26) + ("\n" if i % 61 == 60 else "")
+                    for i in range(20_000)) + "é✓\n").encode()
+    digest = hashlib.sha1(data).hexdigest().upper()
+    save = tmp_path / "saved"
+    save.mkdir()
+    offered, done, _ = await push_file(daemon, save, data, digest)
+    assert offered["file"]["name"] == FILE_NAME
+    assert offered["file"]["size"] == len(data)
+    assert offered["file"]["type"].replace(" ", "").lower().startswith("text/plain")
+    assert digest.lower().replace(":", "") in offered["file"]["hash"].replace(":", "").lower()
+    assert done["state"] == "completed", done
+    assert os.listdir(save) == [FILE_NAME]
+    saved = (save / FILE_NAME).read_bytes()
+    assert saved == data
+    assert hashlib.sha1(saved).hexdigest().upper() == digest
+
+
+async def test_a_pushed_file_whose_hash_does_not_match_fails(daemon, tmp_path):
+    """RFC 5547 §8.1/§10: the hash identifies the file; bytes that do not give it are not
+    the file offered: the transfer fails and no file of that name is left complete."""
+    data = os.urandom(9000)
+    wrong = hashlib.sha1(data + b"x").hexdigest().upper()
+    save = tmp_path / "saved"
+    save.mkdir()
+    _, done, _ = await push_file(daemon, save, data, wrong)
+    assert done["state"] == "failed", done
+    assert "hash" in done["reason"], done
+    assert not (save / FILE_NAME).exists() or (save / FILE_NAME).read_bytes() != data
