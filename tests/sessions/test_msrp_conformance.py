@@ -288,6 +288,73 @@ async def test_success_report_yes_with_failure_report_no(daemon):
         assert c.wire.responses_to(t) == []
 
 
+async def test_report_headers_absent_mean_failure_yes_success_no(daemon):
+    """RFC 4975 §7.1.2 (both header fields): Failure-Report absent is `yes` (a 200),
+    Success-Report absent is `no` (no REPORT)."""
+    async with chat(daemon) as c:
+        t = tid()
+        await c.send(send(t, c.ours, PEER_PATH, body=b"defaults", byte_range="1-8/8",
+                          message_id="dflt1", content_type="text/plain"))
+        assert (await c.wire.response(t)).code == 200
+        await c.message(message_id="dflt1")
+        await c.settle()
+        assert not [f for f in c.wire.frames if f.method == "REPORT"]
+
+
+async def test_a_type_not_offered_gets_415_only_when_failures_are_asked(daemon):
+    """RFC 4975 §7.3.1: a SEND whose Content-Type the session did not offer is refused with
+    415 (§7.2: a response, so only with Failure-Report yes or partial; never with no), and
+    is not delivered."""
+    body = b"\x00\x01binary the session never offered"
+    async with chat(daemon, accept="text/plain message/cpim", wrapped="text/plain") as c:
+        sent = {}
+        for report in ("yes", "partial", "no"):
+            t = tid()
+            sent[report] = t
+            await c.send(send(t, c.ours, PEER_PATH, body=body,
+                              byte_range=f"1-{len(body)}/{len(body)}",
+                              message_id=f"bad{report}1",
+                              headers=[f"Failure-Report: {report}"],
+                              content_type="application/x-probe-unoffered"))
+        assert (await c.wire.response(sent["yes"])).code == 415
+        assert (await c.wire.response(sent["partial"])).code == 415
+        await c.settle()
+        assert c.wire.responses_to(sent["no"]) == []
+        assert c.messages() == []
+
+
+async def test_success_report_for_a_message_of_unknown_size_in_scrambled_chunks(daemon):
+    """RFC 4975 §7.1.2: the REPORT covers the message, whose total the receiver learnt from
+    the `$` chunk (all said `*`): Byte-Range 1-N/N (or 1-N/* would not say it done)."""
+    text = b"0123456789" * 7 + b"end"
+    async with chat(daemon) as c:
+        frames = [(t, addressed(f, c.ours).replace(
+            b"Failure-Report: yes\r\n", b"Failure-Report: yes\r\nSuccess-Report: yes\r\n"))
+            for t, f in chunked(text, [10, 40, 55], "srunk1", total=False)]
+        for index in (3, 1, 0, 2):
+            await c.send(frames[index][1])
+        for t, _ in frames:
+            assert (await c.wire.response(t)).code == 200
+        reports = [await c.wire.request("REPORT", Message_ID="srunk1")]
+        await c.settle()
+        reports += [f for f in c.wire.frames if f.method == "REPORT"]
+        covered = sorted(r.header("Byte-Range") or "" for r in reports)
+        # one REPORT for the whole, or one per chunk adding up to it (RFC 4975 §7.1.2)
+        assert covered == [f"1-{len(text)}/{len(text)}"] or len(reports) == len(frames), covered
+        assert (await c.message(message_id="srunk1"))["content"] == text.decode()
+
+
+async def test_a_send_without_byte_range_is_a_whole_message(daemon):
+    """RFC 4975 §7.1.1: Byte-Range may be left out of a message sent in one chunk; it is
+    then 1-*/* (the whole message)."""
+    async with chat(daemon) as c:
+        t = tid()
+        await c.send(send(t, c.ours, PEER_PATH, body=b"no byte range at all",
+                          message_id="nobr1", content_type="text/plain"))
+        assert (await c.wire.response(t)).code == 200
+        assert (await c.message(message_id="nobr1"))["content"] == "no byte range at all"
+
+
 # -- syntax ----------------------------------------------------------------------------------
 
 async def test_lowercase_header_names_and_unknown_headers(daemon):
@@ -332,7 +399,7 @@ async def test_identifiers_using_every_legal_character(daemon):
     """RFC 4975 §9: transact-id and Message-ID are `ident = ALPHANUM 3*31ident-char`,
     ident-char = ALPHANUM / "." / "-" / "+" / "%" / "="; the end-line repeats the id."""
     message_id = "aZ9.-+%=0bY8x.-+%=7cW6v5u4t3s2r1"  # 32 characters, the longest
-    transaction = "Q.-+%=q9"
+    transaction = "Q.-+%=" + uuid.uuid4().hex[:16]  # §7.1: 64 random bits at least
     assert len(message_id) == 32
     async with chat(daemon) as c:
         await c.send(send(transaction, c.ours, PEER_PATH, body=b"odd ids", byte_range="1-7/7",
@@ -387,6 +454,58 @@ async def test_responses_with_and_without_a_comment(daemon):
             await c.peer.events.wait("chat.delivery", since=c.mark, session=c.session,
                                      message_id=message_id, status="delivered")
         assert not c.peer.events.matching("chat.delivery", since=c.mark, status="failed")
+
+
+async def test_a_failure_response_to_sipds_send_fails_the_message(daemon):
+    """RFC 4975 §7.2/§10: a 415 to sipd's SEND is that message's failure."""
+    async with chat(daemon, accept="text/plain", wrapped=None) as c:
+        message_id, request = await sipd_sends(c, "refused, please")
+        await c.send(response(request.tid, 415, "Unsupported media type", c.ours, PEER_PATH))
+        failed = await c.peer.events.wait("chat.delivery", since=c.mark, session=c.session,
+                                          message_id=message_id)
+        assert failed["status"] == "failed" and failed.get("code") == 415, failed
+
+
+async def test_sipds_own_chunks_follow_the_framing_rules(daemon):
+    """RFC 4975 §5.1/§7.1.1 on sipd's side: a long message goes in chunks of one Message-ID,
+    `+` on all but the last, `$` on the last, contiguous Byte-Ranges from 1 whose totals
+    agree, the paths on each; reassembled by the peer it is the text sent."""
+    # past the largest chunk sipd writes on a direct connection (msrp.direct_chunk_size)
+    text = ("long message " + "ÿ" * 5000 + " " + "x" * 600_000 + " end").encode()
+    async with chat(daemon, accept="text/plain", wrapped=None) as c:
+        sent = await c.peer.call("chat.send", session=c.session, content=text.decode())
+        chunks: list[Frame] = []
+        while not chunks or chunks[-1].flag == "+":
+            frame = await c.wire.request("SEND")
+            chunks.append(frame)
+            assert frame.header("To-Path") == PEER_PATH
+            assert frame.header("From-Path") == c.ours
+            if frame.header("Failure-Report") in (None, "yes"):
+                await c.send(response(frame.tid, 200, "OK", c.ours, PEER_PATH))
+        assert len(chunks) > 1
+        assert len({f.header("Message-ID") for f in chunks}) == 1
+        assert [f.flag for f in chunks] == ["+"] * (len(chunks) - 1) + ["$"]
+        whole = b""
+        for frame in chunks:
+            match = re.fullmatch(r"(\d+)-(\d+|\*)/(\d+|\*)", frame.header("Byte-Range") or "")
+            assert match, frame.header("Byte-Range")
+            body = frame.body or b""
+            assert int(match.group(1)) == len(whole) + 1
+            if match.group(2) != "*":
+                assert int(match.group(2)) == len(whole) + len(body)
+            if match.group(3) != "*":
+                assert int(match.group(3)) == len(text)
+            whole += body
+        assert whole == text
+        last = chunks[-1]
+        if last.header("Success-Report") == "yes":
+            t = tid()
+            await c.send("\r\n".join([
+                f"MSRP {t} REPORT", f"To-Path: {c.ours}", f"From-Path: {PEER_PATH}",
+                f"Message-ID: {last.header('Message-ID')}", f"Byte-Range: 1-{len(text)}/"
+                f"{len(text)}", "Status: 000 200 OK", f"-------{t}$", ""]).encode())
+        await c.peer.events.wait("chat.delivery", since=c.mark, session=c.session,
+                                 message_id=sent["message_id"], status="delivered")
 
 
 # -- payloads --------------------------------------------------------------------------------
