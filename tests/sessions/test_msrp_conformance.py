@@ -508,6 +508,30 @@ async def test_sipds_own_chunks_follow_the_framing_rules(daemon):
                                  message_id=sent["message_id"], status="delivered")
 
 
+async def test_a_send_for_another_session_gets_481(daemon):
+    """RFC 4975 §7.3.1: a request whose To-Path is no session of the receiver's gets 481,
+    and nothing of it is delivered; the connection's own session goes on."""
+    async with chat(daemon) as c:
+        stranger = re.sub(r"/[^/;]+;tcp$", "/NoSuchSession77;tcp", c.ours)
+        assert stranger != c.ours
+        t = tid()
+        await c.send(send(t, stranger, PEER_PATH, body=b"lost", byte_range="1-4/4",
+                          message_id="lost1", content_type="text/plain"))
+        assert (await c.wire.response(t)).code == 481
+        await c.settle()
+        assert c.messages() == []
+
+
+async def test_an_unknown_method_gets_501(daemon):
+    """RFC 4975 §10.10 (501): a request whose method the receiver does not know."""
+    async with chat(daemon) as c:
+        t = tid()
+        await c.send("\r\n".join([f"MSRP {t} PROBE", f"To-Path: {c.ours}",
+                                   f"From-Path: {PEER_PATH}", f"-------{t}$", ""]).encode())
+        assert (await c.wire.response(t)).code == 501
+        await c.settle()
+
+
 # -- payloads --------------------------------------------------------------------------------
 
 async def test_bare_text_html(daemon):
@@ -569,6 +593,43 @@ async def test_cpim_dateTime_west_of_utc(daemon):
         assert got["content"] == "west of Greenwich"
         assert datetime.datetime.fromisoformat(got["time"]) == datetime.datetime(
             2026, 7, 10, 7, 30, tzinfo=datetime.UTC)
+
+
+async def test_cpim_escapes_several_recipients_and_a_latin1_part(daemon):
+    """RFC 3862 §3.2/§2.3: a quoted display name with escapes; §4.2/§4.3: To more than once
+    and cc; the MIME part's charset (RFC 2046 §4.1.2) says how its octets read."""
+    body = cpim_body([
+        'From: "Al\\"ice \\\\ Q." <sip:probe@127.0.0.1>',
+        "To: <sip:local@127.0.0.1>", "To: Other <sip:other@127.0.0.1>",
+        "cc: <sip:third@127.0.0.1>", "DateTime: 2026-07-10T09:47:31Z"],
+        "text/plain; charset=ISO-8859-1", "café crème".encode("latin-1"))
+    async with chat(daemon) as c:
+        t = tid()
+        await c.send(send(t, c.ours, PEER_PATH, body=body,
+                          byte_range=f"1-{len(body)}/{len(body)}", message_id="cpimesc1",
+                          content_type="message/cpim"))
+        assert (await c.wire.response(t)).code == 200
+        got = await c.message(message_id="cpimesc1")
+        assert got["from"] == "sip:probe@127.0.0.1"
+        assert got["content"] == "café crème"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "sipd's MSRP layer keeps only the media type of a SEND's Content-Type "
+    "(sipd/msrp/headers.py parse_content_type, used by sipd/msrp/session.py), so the "
+    "charset parameter of a bare text/plain is lost and the text is read as UTF-8 "
+    "(RFC 2046 §4.1.2; RFC 4975 §7.1: the body is a MIME body with its Content-Type)"))
+async def test_bare_text_in_latin1(daemon):
+    """RFC 2046 §4.1.2: the charset parameter of the SEND's own Content-Type."""
+    body = "naïve façade".encode("latin-1")
+    async with chat(daemon) as c:
+        t = tid()
+        await c.send(send(t, c.ours, PEER_PATH, body=body,
+                          byte_range=f"1-{len(body)}/{len(body)}", message_id="latin1",
+                          content_type="text/plain; charset=iso-8859-1"))
+        assert (await c.wire.response(t)).code == 200
+        got = await c.message(message_id="latin1")
+        assert got["content"] == "naïve façade", got
 
 
 IMDN_NS = "urn:ietf:params:xml:ns:imdn"
