@@ -729,11 +729,41 @@ def push_offer(data: bytes, digest_hex: str) -> str:
             "a=file-icon:cid:id3@alicepc.example.com\r\n")
 
 
-async def push_file(daemon: Any, save: Any, data: bytes, digest_hex: str
-                    ) -> tuple[dict[str, Any], dict[str, Any], Wire]:
-    """The offer answered into `save`, the file sent in 2048-byte chunks in a scrambled
-    order (RFC 4975 §7.3.1 lets them come in any), every chunk answered: (session.new, the
-    final file.transfer, the wire with what else sipd sent)."""
+# one chunk: (offset of its first octet, octets it carries, its Byte-Range, its flag)
+Plan = list[tuple[int, int, str, str]]
+
+
+def scrambled(size: int) -> Plan:
+    """2048-octet chunks in a scrambled order (RFC 4975 §7.3.1 lets them come in any)."""
+    starts = list(range(0, size, 2048))
+    order = starts[1::2] + starts[::2][::-1]  # odd ones up, even ones down
+    assert sorted(order) == starts and order != starts
+    plan = []
+    for start in order:
+        length = min(2048, size - start)
+        plan.append((start, length, f"{start + 1}-{start + length}/{size}",
+                     "$" if start + length == size else "+"))
+    return plan
+
+
+def interrupted(size: int) -> Plan:
+    """In order, 2048-octet chunks, but the second stops after 1000 octets with `+` though
+    its Byte-Range said 2049-4096 (RFC 4975 §7.1.1: an interrupted chunk), and the rest of
+    its range follows in a chunk of its own."""
+    plan = [(0, 2048, f"1-2048/{size}", "+"), (2048, 1000, f"2049-4096/{size}", "+"),
+            (3048, 1048, f"3049-4096/{size}", "+")]
+    for start in range(4096, size, 2048):
+        length = min(2048, size - start)
+        plan.append((start, length, f"{start + 1}-{start + length}/{size}",
+                     "$" if start + length == size else "+"))
+    return plan
+
+
+async def push_file(daemon: Any, save: Any, data: bytes, digest_hex: str,
+                    plan: Plan | None = None) -> tuple[dict[str, Any], dict[str, Any], Wire]:
+    """The offer answered into `save`, the file sent as `plan` says (default: scrambled),
+    every chunk answered: (session.new, the final file.transfer, the wire with what else
+    sipd sent)."""
     async with open_peer(daemon, FILE_TOPICS) as peer, BlinkUac.bound() as uac, \
             trio.open_nursery() as nursery:
         mark = peer.events.mark()
@@ -761,18 +791,13 @@ async def push_file(daemon: Any, save: Any, data: bytes, digest_hex: str
                                   message_id="fbind001"))
             assert (await wire.response(bind)).code == 200
             size = len(data)
-            starts = list(range(0, size, 2048))
-            order = starts[1::2] + starts[::2][::-1]  # odd ones up, even ones down
-            assert sorted(order) == starts and order != starts
             tids = []
-            for start in order:
-                part = data[start:start + 2048]
+            for start, length, byte_range, flag in plan or scrambled(size):
                 t = tid()
                 tids.append(t)
                 await wire.write(send(
-                    t, str(ours), FILE_PATH, body=part,
-                    byte_range=f"{start + 1}-{start + len(part)}/{size}",
-                    message_id="fileMsg0001", flag="$" if start + len(part) == size else "+",
+                    t, str(ours), FILE_PATH, body=data[start:start + length],
+                    byte_range=byte_range, message_id="fileMsg0001", flag=flag,
                     headers=["Success-Report: yes", "Failure-Report: yes"],
                     content_type=FILE_TYPE))
             for t in tids:
@@ -821,3 +846,31 @@ async def test_a_pushed_file_whose_hash_does_not_match_fails(daemon, tmp_path):
     assert done["state"] == "failed", done
     assert "hash" in done["reason"], done
     assert not (save / FILE_NAME).exists() or (save / FILE_NAME).read_bytes() != data
+
+
+async def test_a_pushed_file_with_an_interrupted_chunk(daemon, tmp_path):
+    """RFC 4975 §7.1.1: the receiver takes the octets an interrupted chunk carried (not what
+    its Byte-Range promised) and the rest from the next chunk: the file is whole."""
+    data = os.urandom(10_000)
+    digest = hashlib.sha1(data).hexdigest().upper()
+    save = tmp_path / "saved"
+    save.mkdir()
+    _, done, _ = await push_file(daemon, save, data, digest, interrupted(len(data)))
+    assert done["state"] == "completed", done
+    assert (save / FILE_NAME).read_bytes() == data
+
+
+async def test_a_body_holding_another_transactions_end_line(daemon):
+    """RFC 4975 §7.1.1: only the end-line of the chunk's own transaction ends it; a body may
+    hold another's (or a bare `-------`), and the frame may come in small pieces."""
+    async with chat(daemon) as c:
+        t = "Xy9" + uuid.uuid4().hex[:17]
+        body = (b"see:\r\n-------abcdef0123456789$\r\nand\r\n-------" + t[:-1].encode()
+                + b"+\r\n-------\r\nend")
+        frame = send(t, c.ours, PEER_PATH, body=body, byte_range=f"1-{len(body)}/{len(body)}",
+                     message_id="endline1", content_type="text/plain")
+        for offset in range(0, len(frame), 7):
+            await c.send(frame[offset:offset + 7])  # one TLS record each
+        assert (await c.wire.response(t)).code == 200
+        got = await c.message(message_id="endline1")
+        assert got["content"] == body.decode()
