@@ -33,7 +33,7 @@ from lxml import etree
 from sipd.msrp.uri import parse_path
 from tests.harness.files import FILE_TOPICS
 from tests.harness.peer import DaemonPeer, open_peer
-from tests.msrp.conformance_peer import Frame, Wire, response, send
+from tests.msrp.conformance_peer import Frame, Wire, response, self_signed, send
 from tests.sessions.blink_peer import BlinkUac, sdp_attribute
 
 PEER_PATH = "msrps://127.0.0.1:40555/probe7Fq2;tcp"
@@ -874,3 +874,105 @@ async def test_a_body_holding_another_transactions_end_line(daemon):
         assert (await c.wire.response(t)).code == 200
         got = await c.message(message_id="endline1")
         assert got["content"] == body.decode()
+
+
+async def test_an_offer_that_says_passive_makes_sipd_connect(daemon, tmp_path):
+    """RFC 6135 §4 / RFC 4145 §4.1: the offer says a=setup:passive (with its certificate's
+    a=fingerprint, RFC 4572), so sipd answers active and connects over TLS; RFC 4975 §5.4:
+    the active side's first request (a SEND, empty or not) binds the connection. Then the
+    peer's message comes back over that connection."""
+    context, fingerprint = self_signed(tmp_path)
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    path = f"msrps://127.0.0.1:{port}/passivePeer1;tcp"
+    offer = ("v=0\r\no=probe 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+             f"t=0 0\r\nm=message {port} TCP/TLS/MSRP *\r\na=accept-types:text/plain\r\n"
+             f"a=path:{path}\r\na=setup:passive\r\na=fingerprint:{fingerprint}\r\n")
+    async with open_peer(daemon, TOPICS) as peer, BlinkUac.bound() as uac, \
+            trio.open_nursery() as nursery:
+        mark = peer.events.mark()
+        where = ("127.0.0.1", peer.ports["udp"])
+
+        async def answer_when_offered() -> None:
+            new = await peer.events.wait("session.new", direction="incoming", since=mark)
+            await peer.call("sessions.answer", id=new["id"])
+
+        nursery.start_soon(answer_when_offered)
+        answer = await uac.invite(peer.uri(), where, offer)
+        sdp = answer.split("\r\n\r\n", 1)[1]
+        assert sdp_attribute(sdp, "setup") == "active", sdp
+        (ours,) = parse_path(sdp_attribute(sdp, "path") or "")
+        session = peer.events.matching("session.new", direction="incoming", since=mark)[-1]["id"]
+        nursery.start_soon(uac.serve_byes, where)
+        with trio.fail_after(30):
+            tcp = await listeners[0].accept()
+        async with trio.SSLStream(tcp, context, server_side=True) as stream:
+            wire = Wire(stream)
+            first = await wire.next(lambda f: f.method is not None or f.code is not None)
+            assert first.method == "SEND", first
+            assert first.header("To-Path") == path and first.header("From-Path") == str(ours)
+            await wire.write(response(first.tid, 200, "OK", str(ours), path))
+            t = tid()
+            await wire.write(send(t, str(ours), path, body=b"over sipd's connection",
+                                  byte_range="1-22/22", message_id="passive1",
+                                  content_type="text/plain"))
+            assert (await wire.response(t)).code == 200
+            got = await peer.events.wait("chat.message", since=mark, session=session,
+                                         message_id="passive1")
+            assert got["content"] == "over sipd's connection"
+            await peer.call("sessions.end", id=session)
+            await peer.state(session, "ended")
+        nursery.cancel_scope.cancel()
+    for listener in listeners:
+        await listener.aclose()
+
+
+async def test_sipd_as_the_active_side_refuses_a_certificate_not_fingerprinted(
+        daemon, tmp_path):
+    """RFC 4975 §14.2 (with RFC 4572 §5/§6.2): the certificate the passive peer shows must
+    match the offer's a=fingerprint; sipd sends nothing over a connection whose certificate
+    does not, and the chat does not come up as working."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    context, _ = self_signed(tmp_path / "a")
+    _, other = self_signed(tmp_path / "b")
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    path = f"msrps://127.0.0.1:{port}/wrongCert1;tcp"
+    offer = ("v=0\r\no=probe 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+             f"t=0 0\r\nm=message {port} TCP/TLS/MSRP *\r\na=accept-types:text/plain\r\n"
+             f"a=path:{path}\r\na=setup:passive\r\na=fingerprint:{other}\r\n")
+    async with open_peer(daemon, TOPICS) as peer, BlinkUac.bound() as uac, \
+            trio.open_nursery() as nursery:
+        mark = peer.events.mark()
+        where = ("127.0.0.1", peer.ports["udp"])
+
+        async def answer_when_offered() -> None:
+            new = await peer.events.wait("session.new", direction="incoming", since=mark)
+            await peer.call("sessions.answer", id=new["id"])
+
+        nursery.start_soon(answer_when_offered)
+        answer = await uac.invite(peer.uri(), where, offer)
+        assert sdp_attribute(answer.split("\r\n\r\n", 1)[1], "setup") == "active"
+        session = peer.events.matching("session.new", direction="incoming", since=mark)[-1]["id"]
+        nursery.start_soon(uac.serve_byes, where)
+        received = b""
+        with trio.fail_after(30):
+            tcp = await listeners[0].accept()
+        stream = trio.SSLStream(tcp, context, server_side=True)
+        try:
+            with trio.move_on_after(5):
+                while data := await stream.receive_some(65536):
+                    received += data
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # sipd broke the handshake off: what it should do
+        finally:
+            await tcp.aclose()
+        assert b"MSRP " not in received, received[:200]
+        with trio.fail_after(30):
+            await peer.events.wait("session.state", lambda e: e["state"] in ("ended", "failed"),
+                                   since=mark, id=session)
+        assert not peer.events.matching("chat.message", since=mark, session=session)
+        nursery.cancel_scope.cancel()
+    for listener in listeners:
+        await listener.aclose()
