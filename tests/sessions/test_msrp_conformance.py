@@ -30,6 +30,7 @@ import pytest
 import trio
 from lxml import etree
 
+from sipctl.client import RpcCallError
 from sipd.msrp.uri import parse_path
 from tests.harness.files import FILE_TOPICS
 from tests.harness.peer import DaemonPeer, open_peer
@@ -689,6 +690,62 @@ async def test_imdn_delivery_notification_asked_by_the_peer(daemon):
     assert root.findtext(f"{{{IMDN_NS}}}message-id") == "Q5rTz8kLm2"
     status = root.find(f"{{{IMDN_NS}}}delivery-notification/{{{IMDN_NS}}}status")
     assert status is not None and status.find(f"{{{IMDN_NS}}}delivered") is not None
+
+
+async def test_a_display_notification_when_the_user_saw_it(daemon):
+    """RFC 5438 §7.2.1.2: asked `display`, the recipient sends <display-notification> with
+    <displayed/> once the user saw the message (chat.displayed), and only then."""
+    body = cpim_body([
+        "From: <sip:probe@127.0.0.1>", "To: <sip:local@127.0.0.1>",
+        "NS: imdn <urn:ietf:params:imdn>", "imdn.Message-ID: DsPly4411",
+        "DateTime: 2026-07-10T09:47:31Z",
+        "imdn.Disposition-Notification: display"], "text/plain", b"did you read this?")
+    async with chat(daemon) as c:
+        t = tid()
+        await c.send(send(t, c.ours, PEER_PATH, body=body,
+                          byte_range=f"1-{len(body)}/{len(body)}", message_id="dspl1",
+                          content_type="message/cpim"))
+        assert (await c.wire.response(t)).code == 200
+        await c.message(message_id="DsPly4411")
+        await c.settle()
+        assert not [f for f in c.wire.frames if f.method == "SEND"]  # no delivery one asked
+        await c.peer.call("chat.displayed", session=c.session, message_ids=["DsPly4411"])
+        notification = await c.wire.request("SEND")
+        await c.send(response(notification.tid, 200, "OK", PEER_PATH, c.ours))
+        _, _, mime = (notification.body or b"").partition(b"\r\n\r\n")
+        _, _, document = mime.partition(b"\r\n\r\n")
+        root = etree.fromstring(document)
+        assert root.findtext(f"{{{IMDN_NS}}}message-id") == "DsPly4411"
+        status = root.find(f"{{{IMDN_NS}}}display-notification/{{{IMDN_NS}}}status")
+        assert status is not None and status.find(f"{{{IMDN_NS}}}displayed") is not None
+
+
+async def test_no_notification_to_a_peer_that_takes_none(daemon):
+    """RFC 4975 §8.6: nothing is sent in a type (wrapped or not) the peer did not list; a
+    peer without message/imdn+xml gets no IMDN, even when its message asked for one."""
+    async with chat(daemon, accept="message/cpim text/plain", wrapped="text/plain") as c:
+        t = tid()
+        await c.send(send(t, c.ours, PEER_PATH, body=IMDN_BODY,
+                          byte_range=f"1-{len(IMDN_BODY)}/{len(IMDN_BODY)}",
+                          message_id="imdnno1", content_type="message/cpim"))
+        assert (await c.wire.response(t)).code == 200
+        await c.message()
+        await c.settle()
+        await trio.sleep(0.5)  # what would follow the message: give it its chance
+        await c.settle()
+        assert not [f for f in c.wire.frames if f.method == "SEND"]
+
+
+async def test_sipd_sends_no_type_the_peer_did_not_list(daemon):
+    """RFC 4975 §8.6: a chat whose peer takes text/plain only gets no text/html from sipd:
+    chat.send refuses it (or fails it) and nothing goes on the wire."""
+    async with chat(daemon, accept="text/plain", wrapped=None) as c:
+        with pytest.raises(RpcCallError) as refused:
+            await c.peer.call("chat.send", session=c.session, content="<b>x</b>",
+                              content_type="text/html")
+        assert "text/html" in str(refused.value), refused.value
+        await c.settle()
+        assert not [f for f in c.wire.frames if f.method == "SEND"]
 
 
 @pytest.mark.xfail(strict=True, reason=(
