@@ -633,6 +633,48 @@ async def test_bare_text_in_latin1(daemon):
         assert got["content"] == "naïve façade", got
 
 
+@pytest.mark.parametrize(("written", "instant"), [
+    # RFC 3339 §5.6 NOTE: "T" and "Z" may be lower case
+    ("2026-07-10t09:47:31.25z", datetime.datetime(2026, 7, 10, 9, 47, 31, 250000,
+                                                  tzinfo=datetime.UTC)),
+    # RFC 3339 §4.3: -00:00, UTC with the local offset unknown
+    ("2026-07-10T09:47:31-00:00", datetime.datetime(2026, 7, 10, 9, 47, 31,
+                                                    tzinfo=datetime.UTC)),
+    # RFC 3339 §5.6: any number of fraction digits
+    ("2026-07-10T10:47:31.123456789+01:00", datetime.datetime(2026, 7, 10, 9, 47, 31, 123456,
+                                                              tzinfo=datetime.UTC)),
+])
+async def test_cpim_dateTime_forms(daemon, written, instant):
+    body = cpim_body(["From: <sip:probe@127.0.0.1>", "To: <sip:local@127.0.0.1>",
+                      f"DateTime: {written}"], "text/plain", b"when?")
+    async with chat(daemon) as c:
+        t = tid()
+        await c.send(send(t, c.ours, PEER_PATH, body=body,
+                          byte_range=f"1-{len(body)}/{len(body)}", message_id="dtform1",
+                          content_type="message/cpim"))
+        assert (await c.wire.response(t)).code == 200
+        got = await c.message(message_id="dtform1")
+        assert got["content"] == "when?"
+        assert datetime.datetime.fromisoformat(got["time"]) == instant, got["time"]
+
+
+async def test_cpim_dateTime_with_a_leap_second_keeps_the_message(daemon):
+    """RFC 3339 §5.7: a leap second (:60) is a valid time; the message is not lost for it."""
+    body = cpim_body(["From: <sip:probe@127.0.0.1>", "To: <sip:local@127.0.0.1>",
+                      "DateTime: 2016-12-31T23:59:60Z"], "text/plain", b"leap")
+    async with chat(daemon) as c:
+        t = tid()
+        await c.send(send(t, c.ours, PEER_PATH, body=body,
+                          byte_range=f"1-{len(body)}/{len(body)}", message_id="leap1",
+                          content_type="message/cpim"))
+        assert (await c.wire.response(t)).code == 200
+        got = await c.message(message_id="leap1")
+        assert got["content"] == "leap"
+        moment = datetime.datetime.fromisoformat(got["time"])
+        assert datetime.datetime(2016, 12, 31, 23, 59, 59, tzinfo=datetime.UTC) <= moment \
+            <= datetime.datetime(2017, 1, 1, tzinfo=datetime.UTC), got["time"]
+
+
 IMDN_NS = "urn:ietf:params:xml:ns:imdn"
 
 
