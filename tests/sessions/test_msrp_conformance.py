@@ -485,6 +485,11 @@ async def test_sipds_own_chunks_follow_the_framing_rules(daemon):
                 await c.send(response(frame.tid, 200, "OK", c.ours, PEER_PATH))
         assert len(chunks) > 1
         assert len({f.header("Message-ID") for f in chunks}) == 1
+        # RFC 4975 §9: Message-ID = ident; §7.1: transaction ids unique, 64 random bits
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.\-+%=]{3,31}",
+                            chunks[0].header("Message-ID") or ""), chunks[0].header("Message-ID")
+        assert len({f.tid for f in chunks}) == len(chunks)
+        assert all(len(f.tid) >= 11 for f in chunks), [f.tid for f in chunks]
         assert [f.flag for f in chunks] == ["+"] * (len(chunks) - 1) + ["$"]
         whole = b""
         for frame in chunks:
@@ -845,6 +850,13 @@ def scrambled(size: int) -> Plan:
     return plan
 
 
+def unknown_sizes(size: int) -> Plan:
+    """Scrambled 2048-octet chunks that all say `start-*/*` (RFC 4975 §7.1.1): only the
+    `$` chunk tells where the message ends."""
+    return [(start, length, f"{start + 1}-*/*", flag)
+            for start, length, _, flag in scrambled(size)]
+
+
 def interrupted(size: int) -> Plan:
     """In order, 2048-octet chunks, but the second stops after 1000 octets with `+` though
     its Byte-Range said 2049-4096 (RFC 4975 §7.1.1: an interrupted chunk), and the rest of
@@ -1075,3 +1087,14 @@ async def test_sipd_as_the_active_side_refuses_a_certificate_not_fingerprinted(
         nursery.cancel_scope.cancel()
     for listener in listeners:
         await listener.aclose()
+
+
+async def test_a_pushed_file_whose_chunks_say_no_end_and_no_total(daemon, tmp_path):
+    data = os.urandom(12_345)
+    digest = hashlib.sha1(data).hexdigest().upper()
+    save = tmp_path / "saved"
+    save.mkdir()
+    _, done, _ = await push_file(daemon, save, data, digest, unknown_sizes(len(data)))
+    assert done["state"] == "completed", done
+    assert done["size"] == len(data)
+    assert (save / FILE_NAME).read_bytes() == data
