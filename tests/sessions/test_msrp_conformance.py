@@ -89,8 +89,8 @@ def tid() -> str:
 
 @asynccontextmanager
 async def chat(daemon: Any, accept: str = "text/plain text/html message/cpim",
-               wrapped: str | None = "text/plain text/html message/imdn+xml"
-               ) -> AsyncIterator[Chat]:
+               wrapped: str | None = "text/plain text/html message/imdn+xml",
+               bind: bool = True) -> AsyncIterator[Chat]:
     async with open_peer(daemon, TOPICS) as peer, BlinkUac.bound() as uac, \
             trio.open_nursery() as nursery:
         mark = peer.events.mark()
@@ -110,10 +110,11 @@ async def chat(daemon: Any, accept: str = "text/plain text/html message/cpim",
         nursery.start_soon(uac.serve_byes, where)
         async with Wire.open(ours.host, ours.effective_port) as wire:
             # RFC 4975 §5.4: the active side's first request binds; an empty SEND does it
-            bind = tid()
-            await wire.write(send(bind, str(ours), PEER_PATH, byte_range="1-0/0",
-                                  message_id="bind" + bind[:8]))
-            assert (await wire.response(bind)).code == 200
+            if bind:
+                first = tid()
+                await wire.write(send(first, str(ours), PEER_PATH, byte_range="1-0/0",
+                                      message_id="bind" + first[:8]))
+                assert (await wire.response(first)).code == 200
             yield Chat(peer, wire, session, str(ours), mark, peer.uri())
             await peer.call("sessions.end", id=session)
             await peer.state(session, "ended")
@@ -159,6 +160,17 @@ async def test_chunks_out_of_order_with_unknown_end_and_total(daemon):
         assert got["content"] == text.decode()
         await c.settle()
         assert len(c.messages()) == 1
+
+
+async def test_the_first_request_binds_with_a_message_in_it(daemon):
+    """RFC 4975 §5.4: the active side's first SEND binds the connection, and may carry a
+    message (no empty SEND is needed first)."""
+    async with chat(daemon, bind=False) as c:
+        t = tid()
+        await c.send(send(t, c.ours, PEER_PATH, body=b"hello at once", byte_range="1-13/13",
+                          message_id="first1", content_type="text/plain"))
+        assert (await c.wire.response(t)).code == 200
+        assert (await c.message(message_id="first1"))["content"] == "hello at once"
 
 
 async def test_two_messages_interleaved_chunk_by_chunk(daemon):
