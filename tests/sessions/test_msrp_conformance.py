@@ -234,6 +234,26 @@ async def test_an_aborted_message_is_not_delivered(daemon):
         assert [m["content"] for m in c.messages()] == ["after the abort"]
 
 
+async def test_an_aborted_message_gets_no_success_report(daemon):
+    """RFC 4975 §7.1.2/§7.1.3: a success REPORT says the message arrived whole; one given
+    up with `#` never did, so no `000 200` REPORT names it."""
+    text = b"abandoned though a success report was asked"
+    async with chat(daemon) as c:
+        t1, t2 = tid(), tid()
+        reports = ["Success-Report: yes", "Failure-Report: yes"]
+        await c.send(send(t1, c.ours, PEER_PATH, body=text[:10],
+                          byte_range=f"1-10/{len(text)}", message_id="abrtsr1", flag="+",
+                          headers=reports, content_type="text/plain"))
+        await c.send(send(t2, c.ours, PEER_PATH, body=text[10:20],
+                          byte_range=f"11-20/{len(text)}", message_id="abrtsr1", flag="#",
+                          headers=reports, content_type="text/plain"))
+        assert (await c.wire.response(t1)).code == 200
+        await c.settle()
+        assert not [f for f in c.wire.frames if f.method == "REPORT"
+                    and (f.header("Status") or "").startswith("000 200")]
+        assert c.messages() == []
+
+
 # -- reports ---------------------------------------------------------------------------------
 
 async def test_failure_report_no_gets_no_response(daemon):
