@@ -13,9 +13,9 @@ waiting owner reschedules it directly. Receive still is a cancellation point, an
 (a schedule point) whenever the queue is empty, which the owner of a busy connection reaches
 at least once per `capacity` events. With a `refill` (the connection's read of its own socket,
 docs/decisions.md, MSRP), a receive that finds the queue empty first lets the other tasks run
-once (a schedule point), then calls it, and waits only if it put nothing. After `close`,
-receive hands out what was queued and then raises trio.EndOfChannel (`async for` ends); a put
-after close is dropped.
+once (a schedule point) and calls it, twice at most, and waits only if it put nothing. After
+`close`, receive hands out what was queued and then raises trio.EndOfChannel (`async for`
+ends); a put after close is dropped.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from typing import Generic, TypeVar
 import trio
 
 T = TypeVar("T")
+
+REFILL_PASSES = 2
 
 
 class EventQueue(Generic[T]):
@@ -77,8 +79,7 @@ class EventQueue(Generic[T]):
     async def receive(self) -> T:
         await trio.lowlevel.checkpoint_if_cancelled()
         if not self._items and self.refill is not None and not self._closed:
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            self.refill()
+            await self._refill()
         while not self._items:
             if self._closed:
                 raise trio.EndOfChannel
@@ -95,8 +96,7 @@ class EventQueue(Generic[T]):
         # `receive` written out: a coroutine less per event
         await trio.lowlevel.checkpoint_if_cancelled()
         if not self._items and self.refill is not None and not self._closed:
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            self.refill()
+            await self._refill()
         while not self._items:
             if self._closed:
                 raise StopAsyncIteration
@@ -105,6 +105,17 @@ class EventQueue(Generic[T]):
         if self._putters:
             trio.lowlevel.reschedule(self._putters.popleft())
         return item
+
+    async def _refill(self) -> None:
+        """Lets the other tasks run and calls `refill`, twice at most, until an item came: a
+        peer on the same host that reads and answers our request while the other tasks run
+        once (the scheduler's next pass) has its answer in our socket by the pass after."""
+        assert self.refill is not None
+        for _ in range(REFILL_PASSES):
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            self.refill()
+            if self._items or self._closed:
+                return
 
     @staticmethod
     async def _park(waiting: deque[trio.lowlevel.Task]) -> None:
