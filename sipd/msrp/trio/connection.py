@@ -290,11 +290,11 @@ class MsrpConnection:
     def _read_inline(self) -> None:
         """The owner found its event queue empty (and let the other tasks run once): while
         the reader task waits for the socket with nothing in hand, read it here and handle
-        what came as the reader would, without a wait. A chat peer on the same host has often
-        answered by then: its 200 then reaches the owner without the reader's wake-up and the
-        scheduler pass that the reader's hand-over costs (docs/decisions.md, MSRP). The reader
-        stays waiting (its readiness is still registered); a read that finds nothing costs
-        one failed system call."""
+        what came as the reader would, without a wait. What a quick peer answered meanwhile,
+        or what was already waiting, then reaches the owner without the reader's wake-up and
+        the scheduler pass that the reader's hand-over costs (docs/decisions.md, MSRP). The
+        reader stays waiting (its readiness is still registered); a read that finds nothing
+        costs one failed system call."""
         fd = self._fd
         if fd is None or not self._reader_idle or self._closing is not None or \
                 self._read_error is not None:

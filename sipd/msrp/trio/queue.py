@@ -107,9 +107,9 @@ class EventQueue(Generic[T]):
         return item
 
     async def _refill(self) -> None:
-        """Lets the other tasks run and calls `refill`, twice at most, until an item came: a
-        peer on the same host that reads and answers our request while the other tasks run
-        once (the scheduler's next pass) has its answer in our socket by the pass after."""
+        """Lets the other tasks run and calls `refill`, twice at most, until an item came: an
+        answer made while the other tasks run once (the scheduler's next pass: a peer in the
+        same process, a fast one on the same host) is in our socket by the pass after."""
         assert self.refill is not None
         for _ in range(REFILL_PASSES):
             await trio.lowlevel.cancel_shielded_checkpoint()
