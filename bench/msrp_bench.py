@@ -243,6 +243,20 @@ BEFORE_ROUND = (
     "TCP 711 and 820 MB before, 764 and 940 after; TLS 223 and 265 before, 224 and 274 after")
 
 
+# The owner's own reads (the queue's refill) against the code just before them (main at
+# baad8b7), 16 runs each of the chat part alone (2000 messages, its bare loop alongside),
+# alternating, in one window (2026-12-06 22:57 UTC, load 2.5-3.5 on 2 cores); medians.
+INLINE_ROUND = (
+    "Alternating with the code before it (main at baad8b7), 16 runs each of the chat part "
+    "alone (2026-12-06 22:57 UTC): 10,622 vs 18,675 messages/s (the runs' own ratios: "
+    "median 55%, range 33-80%), 88 µs CPU per message (range 75-123); before: 7,692 vs "
+    "17,358/s (median 44%, range 27-59%), 122 µs (range 93-146); main of that hour (at "
+    "3446728, 8 runs in the same alternation): median 42%, 128 µs; the bare loop 47-56 µs. "
+    "The whole benchmark, 6 runs of `--rounds 1` each, alternating (23:03 UTC): chat median "
+    "53% (range 44-63%) vs 45% (28-48%), 90 vs 124 µs CPU; bulk per CPU second unchanged "
+    "(TCP 904 vs 911 MB, TLS 222 vs 207 MB)")
+
+
 @dataclass
 class Results:
     chat: list[float] = field(default_factory=list)
@@ -376,17 +390,19 @@ def section(results: Results, options: Options) -> str:
          "about 17 µs (wrapping 3, the SEND made 6, read, checked and answered 4, its 200 "
          "read 3, the answer out 1); in the running loop, py-spy puts the sans-I/O work at "
          "about 30 % of the process's time, the connection and event queue at 14 %, the "
-         "socket and epoll calls at 11 %, trio's scheduling at about 30 %. What stands "
-         "between that and 50 %, measured by call counts: the bare loop takes 2 scheduler "
-         "batches and 1 readable-wait (2 epoll_ctl) per message, since its client tries its "
-         "read after the yield that follows its send and mostly finds the answer there; MSRP "
-         "takes 3 batches and 2 waits (4 epoll_ctl), for its owners are tasks of their own: "
-         "the 200 reaches the sending reader, which must wake the owner, a batch later. "
-         "Both take 4 task steps. The bare loop's whole message costs about 35-40 µs of CPU "
-         "(both ends), MSRP's 100-130 µs here: at 50 % MSRP could add no more than the bare "
-         "loop's own cost, and its sans-I/O work alone, about 40 µs in the running loop (twice "
-         "its cost alone: the interleaving with trio's code), takes nearly all of it before "
-         "the extra batch and wait. "
+         "socket and epoll calls at 11 %, trio's scheduling at about 30 % (before the owner's "
+         "own reads). Counted per message: the bare loop takes 2 scheduler batches (waits "
+         "for I/O) and 4 task steps, since its client tries its read after the yield that "
+         "follows its send and often finds the answer there; MSRP took 3 batches and 4 steps, "
+         "for its owners are tasks of their own: the 200 reached the sending reader, which "
+         "had to wake the owner, a batch later. Now an owner that finds its event queue empty "
+         "lets the other tasks run and reads the socket itself, twice at most, while the "
+         "reader waits with nothing in hand (docs/decisions.md, MSRP): 1 batch and 2.9 steps "
+         "per message, about 60 % of the socket's reads made by the owners. "
+         f"{INLINE_ROUND}. What is left is the Python work itself: the bare loop's whole "
+         "message costs about 40 µs of CPU (both ends), MSRP's about 80 µs; py-spy puts the "
+         "sans-I/O work (CPIM, the SEND made, read, checked, answered, its 200 read) at about "
+         "40 % of the loop's time, the socket calls at 15 %, trio's scheduling at 20 %. "
          "Over plain TCP the connection reads and writes the socket "
          "itself (os.read after the socket said it is readable, os.writev of the frames' "
          "pieces, non-blocking), from the task that made the bytes; the writer task only "

@@ -100,3 +100,37 @@ async def test_a_cancelled_receiver_leaves_the_queue_usable():
         nursery.cancel_scope.cancel()  # waiting list, so the next put wakes nobody gone
     queue.put_nowait(7)
     assert await queue.receive() == 7
+
+
+
+async def test_an_empty_queue_asks_its_refill_twice_at_most_then_waits():
+    calls: list[str] = []
+    queue = EventQueue[str](4, refill=lambda: calls.append("refill"))
+
+    async def put_later() -> None:  # once the owner waits
+        await trio.testing.wait_all_tasks_blocked()
+        calls.append("put")
+        queue.put_nowait("late")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(put_later)
+        assert await queue.receive() == "late"
+    assert calls == ["refill", "refill", "put"], calls
+
+
+async def test_what_the_refill_puts_is_received_without_waiting():
+    queue = EventQueue[int](4)
+    calls: list[int] = []
+
+    def refill() -> None:
+        calls.append(1)
+        queue.put_nowait(7)
+
+    queue.refill = refill
+    assert await queue.receive() == 7
+    async for item in queue:
+        assert item == 7
+        break
+    assert len(calls) == 2  # once per empty receive: the first pass brought the item
+    queue.put_nowait(1)  # an item waiting: no refill
+    assert await queue.receive() == 1 and len(calls) == 2

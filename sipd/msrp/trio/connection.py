@@ -98,6 +98,12 @@ class MsrpConnection:
         self._fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else None
         self._socket_empty = False  # the last read took less than asked
         self._read_size = SMALL_READ  # READ_SIZE after a read that filled SMALL_READ
+        # The reader task waits for the socket to be readable, with nothing of its own in
+        # hand: the owner, finding its queue empty, may read the socket itself (`_read_inline`).
+        self._reader_idle = False
+        self._read_error: OSError | None = None  # what such a read met, for the reader to say
+        if self._fd is not None:
+            self.events.refill = self._read_inline
 
     # -- the owner's side --------------------------------------------------------------------
 
@@ -201,7 +207,13 @@ class MsrpConnection:
                 return self._closing, False
             try:
                 if fd is not None and self._socket_empty:  # the usual wait, written out
-                    await trio.lowlevel.wait_readable(fd)
+                    self._reader_idle = True
+                    try:
+                        await trio.lowlevel.wait_readable(fd)
+                    finally:
+                        self._reader_idle = False
+                    if self._read_error is not None:
+                        raise self._read_error
                     try:
                         data = os.read(fd, self._read_size)
                     except BlockingIOError:
@@ -251,7 +263,13 @@ class MsrpConnection:
         fd = self._fd
         assert fd is not None
         if self._socket_empty:
-            await trio.lowlevel.wait_readable(fd)
+            self._reader_idle = True
+            try:
+                await trio.lowlevel.wait_readable(fd)
+            finally:
+                self._reader_idle = False
+            if self._read_error is not None:
+                raise self._read_error
         else:
             await trio.lowlevel.checkpoint()
         while True:
@@ -259,9 +277,53 @@ class MsrpConnection:
                 data = os.read(fd, self._read_size)
                 break
             except BlockingIOError:
-                await trio.lowlevel.wait_readable(fd)
+                self._reader_idle = True
+                try:
+                    await trio.lowlevel.wait_readable(fd)
+                finally:
+                    self._reader_idle = False
+                if self._read_error is not None:
+                    raise self._read_error from None
         self._tcp_read(len(data))
         return data
+
+    def _read_inline(self) -> None:
+        """The owner found its event queue empty (and let the other tasks run once): while
+        the reader task waits for the socket with nothing in hand, read it here and handle
+        what came as the reader would, without a wait. What a quick peer answered meanwhile,
+        or what was already waiting, then reaches the owner without the reader's wake-up and
+        the scheduler pass that the reader's hand-over costs (docs/decisions.md, MSRP). The
+        reader stays waiting (its readiness is still registered); a read that finds nothing
+        costs one failed system call."""
+        fd = self._fd
+        if fd is None or not self._reader_idle or self._closing is not None or \
+                self._read_error is not None:
+            return
+        try:
+            data = os.read(fd, self._read_size)
+        except BlockingIOError:
+            return
+        except OSError as exc:  # the reader wakes (the socket is readable) and says so
+            self._read_error = exc
+            return
+        if not data:  # the peer's end: the reader sees it too, and ends the connection
+            return
+        self._tcp_read(len(data))
+        now = trio.current_time()
+        self.session.receive_data(data, now)
+        failed = self._take_events()
+        if failed is not None:
+            self._closing = self._closing or failed
+            self._cancel_reader()
+            return
+        if self._out or self.session.has_data_to_send:
+            if not self._write_now(now):
+                self._wake_writer.set()
+                self._deadline_moved(now)
+        else:
+            self._deadline_moved(now)
+        if self._held:  # no room in the owner's queue: the writer task hands them over
+            self._wake_writer.set()
 
     # -- events ------------------------------------------------------------------------------
 
