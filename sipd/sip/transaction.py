@@ -399,6 +399,16 @@ class InviteServerTransaction(ServerTransaction):
         super().__init__(request, reliable=reliable, source=source, timers=timers)
         self.state = State.PROCEEDING
 
+    def trying_at(self, at: float, now: float) -> list[Event]:
+        """Sends 100 Trying at `at` unless the TU has answered by then (RFC 3261 §17.2.1: a
+        TU that answers within 200 ms needs none); at once when `at` is not after `now`."""
+        self._start_timer("Trying", at)
+        return self.handle_timeout(now)
+
+    def _on_timer_Trying(self, at: float) -> None:
+        if self.state is State.PROCEEDING and self.last_response is None:
+            self._send_response(build_response(self.request, 100))
+
     def send(self, response: Response, now: float) -> list[Event]:
         if self.state is State.ACCEPTED and response.is_success:
             self._send_response(response)  # the TU retransmitting its 2xx
@@ -406,6 +416,7 @@ class InviteServerTransaction(ServerTransaction):
         if self.state is not State.PROCEEDING:
             raise TransactionError(
                 f"cannot send {response.status} in state {self.state.value} of {self!r}")
+        self._stop_timers("Trying")
         self._send_response(response)
         if response.is_success:
             self.state = State.ACCEPTED
@@ -429,7 +440,11 @@ class InviteServerTransaction(ServerTransaction):
             elif self.state is State.ACCEPTED:
                 self._events.append(RequestReceived(self, request, self.destination))
         elif self.state in (State.PROCEEDING, State.COMPLETED):
-            self._retransmit_response()  # a retransmitted INVITE
+            if self.last_response is None and "Trying" in self._deadlines:
+                self._stop_timers("Trying")  # the peer is retransmitting: it waits for word
+                self._on_timer_Trying(now)
+            else:
+                self._retransmit_response()  # a retransmitted INVITE
         return self._flush()
 
     def _on_timer_G(self, at: float) -> None:

@@ -31,7 +31,7 @@ import heapq
 import itertools
 from typing import Any, TypeVar
 
-from .builder import build_cancel, build_response
+from .builder import build_cancel
 from .message import AnyMessage, Request, Response
 from .timers import DEFAULT_TIMERS, TimerSettings
 from .transaction import (
@@ -55,13 +55,19 @@ from .transaction import (
 
 _Tx = TypeVar("_Tx", bound=Transaction)
 
+TRYING_DELAY = 0.2  # seconds a new INVITE waits for the TU's word before 100 Trying goes
+
 
 class TransactionLayer:
-    def __init__(self, timers: TimerSettings = DEFAULT_TIMERS, *, send_trying: bool = True) -> None:
-        """`send_trying`: answer every new INVITE with 100 Trying at once (RFC 3261 §17.2.1
-        asks for it within 200 ms unless the TU answers sooner)."""
+    def __init__(self, timers: TimerSettings = DEFAULT_TIMERS, *, send_trying: bool = True,
+                 trying_delay: float = TRYING_DELAY) -> None:
+        """`send_trying`: answer a new INVITE with 100 Trying when the TU has not answered it
+        within `trying_delay` seconds (RFC 3261 §17.2.1: 200 ms; 0: at once). A TU that
+        answers sooner (an auto-answered call, a 180) spares both ends a message on the
+        call's setup path."""
         self.timers = timers
         self.send_trying = send_trying
+        self.trying_delay = trying_delay
         self._clients: dict[Any, ClientTransaction] = {}
         self._servers: dict[Any, ServerTransaction] = {}
         self._pending_cancels: dict[Any, Request] = {}  # INVITE key -> CANCEL waiting for a 1xx
@@ -152,7 +158,8 @@ class TransactionLayer:
         else:
             events.append(RequestReceived(transaction, request, source))
             if request.method == "INVITE" and self.send_trying:
-                events += transaction.send(build_response(request, 100), now)
+                assert isinstance(transaction, InviteServerTransaction)
+                events += transaction.trying_at(now + self.trying_delay, now)
         return self._track(events, transaction)
 
     def transport_error(self, transaction: Transaction, now: float) -> list[Event]:

@@ -122,19 +122,46 @@ def test_cancel_after_final_response_does_nothing():
 
 # --- server side ---------------------------------------------------------------------------
 
-def test_new_invite_creates_a_server_transaction_and_sends_100():
+def test_new_invite_creates_a_server_transaction_and_sends_100_after_200_ms():
     layer = TransactionLayer()
     invite = request(INVITE)
     events = layer.receive(invite, source=PEER, reliable=False, now=0.0)
-    assert kinds(events) == ["RequestReceived", "Transmit"]
+    assert kinds(events) == ["RequestReceived"]  # the TU may answer first (RFC 3261 §17.2.1)
     transaction = events[0].transaction
     assert events[0].source == PEER and transaction.state is State.PROCEEDING
-    trying = events[1].message
-    assert trying.status == 100 and trying.to.tag is None and events[1].destination == PEER
+    assert layer.next_deadline() == 0.2
+    assert layer.handle_timeout(0.1) == []
+    [sent] = layer.handle_timeout(0.2)
+    trying = sent.message
+    assert trying.status == 100 and trying.to.tag is None and sent.destination == PEER
     # A retransmission is absorbed: the 100 goes out again, the TU hears nothing.
     again = layer.receive(request(INVITE), source=PEER, reliable=False, now=0.5)
     assert kinds(again) == ["Transmit"] and again[0].message.status == 100
     assert layer.find_server_transaction(invite) is transaction
+
+
+def test_a_tu_that_answers_within_200_ms_sends_no_100():
+    layer = TransactionLayer()
+    [received] = layer.receive(request(INVITE), source=PEER, reliable=False, now=0.0)
+    sent = layer.send_response(received.transaction,
+                               build_response(received.request, 200, to_tag="t"), 0.05)
+    assert [event.message.status for event in sent] == [200]
+    later = layer.handle_timeout(0.3) + layer.handle_timeout(40.0)
+    assert 100 not in [event.message.status for event in later if kinds([event]) == ["Transmit"]]
+
+
+def test_a_retransmitted_invite_gets_its_100_at_once():
+    layer = TransactionLayer()
+    layer.receive(request(INVITE), source=PEER, reliable=False, now=0.0)
+    [trying] = layer.receive(request(INVITE), source=PEER, reliable=False, now=0.1)
+    assert trying.message.status == 100
+    assert layer.handle_timeout(0.25) == []  # once
+
+
+def test_trying_delay_zero_answers_at_once():
+    layer = TransactionLayer(trying_delay=0)
+    events = layer.receive(request(INVITE), source=PEER, reliable=False, now=0.0)
+    assert kinds(events) == ["RequestReceived", "Transmit"] and events[1].message.status == 100
 
 
 def test_send_trying_can_be_turned_off():
@@ -145,7 +172,7 @@ def test_send_trying_can_be_turned_off():
 
 def test_ack_for_non_2xx_matches_the_invite_transaction():
     layer = TransactionLayer()
-    [received, _] = layer.receive(request(INVITE), source=PEER, reliable=False, now=0.0)
+    [received] = layer.receive(request(INVITE), source=PEER, reliable=False, now=0.0)
     layer.send_response(received.transaction,
                         build_response(received.request, 486, to_tag="t"), 1.0)
     events = layer.receive(ack_for(INVITE), source=PEER, reliable=False, now=1.1)
@@ -154,7 +181,7 @@ def test_ack_for_non_2xx_matches_the_invite_transaction():
 
 def test_ack_for_2xx_has_no_transaction():
     layer = TransactionLayer()
-    [received, _] = layer.receive(request(INVITE), source=PEER, reliable=False, now=0.0)
+    [received] = layer.receive(request(INVITE), source=PEER, reliable=False, now=0.0)
     layer.send_response(received.transaction,
                         build_response(received.request, 200, to_tag="t"), 1.0)
     [event] = layer.receive(ack_for(INVITE, branch="z9hG4bKnewack"), source=PEER,
@@ -165,7 +192,7 @@ def test_ack_for_2xx_has_no_transaction():
 
 def test_cancel_is_reported_with_the_invite_it_cancels():
     layer = TransactionLayer()
-    [received, _] = layer.receive(request(INVITE), source=PEER, reliable=False, now=0.0)
+    [received] = layer.receive(request(INVITE), source=PEER, reliable=False, now=0.0)
     [event] = layer.receive(cancel_for(INVITE), source=PEER, reliable=False, now=0.5)
     assert isinstance(event, CancelReceived)
     assert event.invite_transaction is received.transaction
@@ -188,7 +215,7 @@ def test_same_branch_from_another_sent_by_is_another_transaction():
 def test_rfc2543_requests_without_branch_are_matched_by_the_old_rules():
     text = INVITE.replace(";branch=z9hG4bK776asdhds", "")
     layer = TransactionLayer()
-    [received, _] = layer.receive(request(text), source=PEER, reliable=False, now=0.0)
+    [received] = layer.receive(request(text), source=PEER, reliable=False, now=0.0)
     assert received.transaction.key[0] == "2543"
     assert kinds(layer.receive(request(text), source=PEER, reliable=False, now=0.1)) == ["Transmit"]
     layer.send_response(received.transaction,
