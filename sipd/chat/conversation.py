@@ -104,8 +104,8 @@ class ChatConversation:
                                    + ", ".join(unknown))
         sends = []
         for message_id in message_ids:
-            self._awaiting_display.pop(message_id)
-            sends.append(self._notify(message_id, "display", "displayed", wall))
+            item = self._awaiting_display.pop(message_id)
+            sends.append(self._notify(item, "display", "displayed", wall))
         return sends
 
     # -- time -------------------------------------------------------------------------------
@@ -139,9 +139,10 @@ class ChatConversation:
 
     def _received(self, event: msrp.MessageReceived, now: float,
                   wall: datetime.datetime) -> list[Output]:
+        # the SEND's whole Content-Type: a bare text's charset is a parameter of it
+        content_type = event.headers.get("Content-Type") or event.content_type
         try:
-            item = self.payloads.read(event.body, event.content_type,
-                                      message_id=event.message_id)
+            item = self.payloads.read(event.body, content_type, message_id=event.message_id)
         except ChatPayloadError as exc:
             return [Unreadable(event.message_id, str(exc))]
         if isinstance(item, Composing):
@@ -157,7 +158,7 @@ class ChatConversation:
             out.append(ComposingChanged(item.sender, change.state))
         out.append(Arrived(item))
         if "positive-delivery" in item.dispositions and self.payloads.notifications:
-            out.append(self._notify(item.message_id, "delivery", "delivered", wall))
+            out.append(self._notify(item, "delivery", "delivered", wall))
         if "display" in item.dispositions and self.payloads.notifications:
             if len(self._awaiting_display) >= MAX_AWAITING_DISPLAY:
                 self._awaiting_display.pop(next(iter(self._awaiting_display)))
@@ -193,10 +194,12 @@ class ChatConversation:
         self._quiet.add(message_id)
         return Send(message_id, payload, report=False)
 
-    def _notify(self, about: str, kind: str, status: str, wall: datetime.datetime) -> Send:
+    def _notify(self, about: ChatText, kind: str, status: str, wall: datetime.datetime) -> Send:
+        """The notification for the message `about`, addressed to its sender (RFC 5438
+        §7.2.1.1: the IMDN's To is the IM's From)."""
         message_id = new_message_id()
         payload = self.payloads.notification(
-            Disposition(about, kind, status, wall), message_id=message_id,  # type: ignore[arg-type]
-            now=wall)
+            Disposition(about.message_id, kind, status, wall),  # type: ignore[arg-type]
+            message_id=message_id, now=wall, to=about.sender)
         self._quiet.add(message_id)
         return Send(message_id, payload, report=False)

@@ -190,9 +190,10 @@ class ChatPayloads:
         return Outgoing(body, ISCOMPOSING_CONTENT_TYPE)
 
     def notification(self, disposition: Disposition, *, message_id: str,
-                     now: datetime.datetime) -> Outgoing:
+                     now: datetime.datetime, to: str | None = None) -> Outgoing:
         """A disposition notification: always in CPIM (RFC 5438 §7.1.1 needs its headers),
-        to a peer that takes it (`notifications`)."""
+        to a peer that takes it (`notifications`); `to`: the URI of the message's sender (its
+        CPIM From), which the notification goes to; the session's peer when it named none."""
         if not self.cpim:
             raise ChatPayloadError("the peer takes no message/cpim, so no notifications")
         if not self.notifications:
@@ -200,14 +201,16 @@ class ChatPayloads:
                                    f"notifications")
         return self._envelope(disposition.encode(), IMDN_CONTENT_TYPE, now,
                               {"imdn.Message-ID": message_id},
-                              content_headers={"Content-Disposition": "notification"})
+                              content_headers={"Content-Disposition": "notification"},
+                              recipient=CPIMIdentity(to) if to else None)
 
     def _envelope(self, body: bytes, content_type: str, now: datetime.datetime,
-                  headers: dict[str, str], *,
-                  content_headers: dict[str, str] | None = None) -> Outgoing:
+                  headers: dict[str, str], *, content_headers: dict[str, str] | None = None,
+                  recipient: CPIMIdentity | None = None) -> Outgoing:
         try:
             envelope = CPIMMessage.compose(
-                body, content_type, sender=self.local, recipients=self.remote, timestamp=now,
+                body, content_type, sender=self.local, recipients=recipient or self.remote,
+                timestamp=now,
                 namespaces={"imdn": IMDN_NAMESPACE} if headers else None, headers=headers,
                 content_headers=content_headers)
             return Outgoing(envelope.encode(), CPIM_CONTENT_TYPE)

@@ -17,7 +17,8 @@ What each checks, with the RFC's words it rests on:
 - connection set-up (RFC 6135, RFC 4572): sipd active against a passive offer, and refusing
   a certificate that is not the offer's fingerprint.
 
-Two tests are xfail (strict): what sipd does wrong is in their reason.
+Two tests were xfail when written (a bare text's charset lost; an IMDN addressed to the
+session's peer, not to the CPIM sender): both mended since.
 """
 
 from __future__ import annotations
@@ -658,11 +659,6 @@ async def test_cpim_escapes_several_recipients_and_a_latin1_part(daemon):
         assert got["content"] == "café crème"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sipd's MSRP layer keeps only the media type of a SEND's Content-Type "
-    "(sipd/msrp/headers.py parse_content_type, used by sipd/msrp/session.py), so the "
-    "charset parameter of a bare text/plain is lost and the text is read as UTF-8 "
-    "(RFC 2046 §4.1.2; RFC 4975 §7.1: the body is a MIME body with its Content-Type)"))
 async def test_bare_text_in_latin1(daemon):
     """RFC 2046 §4.1.2: the charset parameter of the SEND's own Content-Type."""
     body = "naïve façade".encode("latin-1")
@@ -833,10 +829,6 @@ async def test_sipd_sends_no_type_the_peer_did_not_list(daemon):
         assert not [f for f in c.wire.frames if f.method == "SEND"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sipd addresses an IMDN (CPIM To) to the session's remote SIP URI, not to the CPIM "
-    "From of the message it is about (RFC 5438 §7.2.1.1): the two differ here "
-    "(sipd/chat/payload.py notification, fed by sipd/chat/conversation.py _notify)"))
 async def test_imdn_goes_to_the_cpim_sender(daemon):
     async with chat(daemon) as c:
         head, _ = await delivery_notification(c)
