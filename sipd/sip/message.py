@@ -282,19 +282,27 @@ class Head:
 
 def parse_head(head: bytes) -> Head:
     """Reads the start line and header lines (without the empty line that ends them)."""
+    return _read_head(head)[0]
+
+
+def _read_head(head: bytes) -> tuple[Head, bool]:
+    """parse_head, and whether the section had the usual shape (`_plain_fields` read it):
+    then every line of it ends in CRLF, so no empty line ended by a bare LF is in it."""
     text = head.decode("utf-8", "surrogateescape")
     # Lines end in CRLF; a bare LF is taken too (RFC 3261 §7: be liberal), at the cost of
     # the slower split.
     line_ends = text.count("\r\n")
-    lines = text.split("\r\n") if text.count("\n") == line_ends else _LINE_RE.split(text)
+    crlf_only = text.count("\n") == line_ends
+    lines = text.split("\r\n") if crlf_only else _LINE_RE.split(text)
     result = _parse_start_line(lines[0])
-    if text.count("\r") == line_ends and "\n " not in text and "\n\t" not in text:
-        # The usual section: no lone CR, no continuation line. Each line a known name (one
-        # read before, so a token: `checked_name`), a colon and a value.
+    if crlf_only and text.count("\r") == line_ends and "\n " not in text \
+            and "\n\t" not in text:
+        # The usual section: no lone CR or LF, no continuation line. Each line a known name
+        # (one read before, so a token: `checked_name`), a colon and a value.
         plain = _plain_fields(lines)
         if plain is not None:
             result.headers = Headers.read(plain)
-            return result
+            return result, True
     fields: list[tuple[str, str]] = []
     for line in lines[1:]:
         if "\r" in line:
@@ -318,7 +326,7 @@ def parse_head(head: bytes) -> Head:
             continue
         fields.append((canonical, value.strip(WSP)))
     result.headers = Headers.read(fields)
-    return result
+    return result, False
 
 
 def _plain_fields(lines: list[str]) -> list[tuple[str, str]] | None:
@@ -440,13 +448,24 @@ def parse_datagram(data: bytes) -> AnyMessage:
     data = data.lstrip(b"\r\n")  # keep-alives before a message are ignored (RFC 3261 §7.5)
     if not data:
         raise SipParseError("empty datagram", status=None)
-    end = find_head_end(data)
-    if end is None:
-        head = parse_head(data.rstrip(b"\r\n"))
-        raise head.fail(head.error or SipParseError(
-            "header section not ended by an empty line", reason="Missing Empty Line"))
-    head = parse_head(data[:end[0]])
-    rest = data[end[1]:]
+    at = data.find(b"\r\n\r\n")
+    if at >= 0:
+        head, plain = _read_head(data[:at])
+        if plain:  # no bare LF before `at`: no empty line before it (as find_head_end says)
+            rest = data[at + 4:]
+        else:
+            start, stop = find_head_end(data) or (at, at + 4)
+            if start != at:
+                head = parse_head(data[:start])
+            rest = data[stop:]
+    else:
+        end = find_head_end(data)
+        if end is None:
+            head = parse_head(data.rstrip(b"\r\n"))
+            raise head.fail(head.error or SipParseError(
+                "header section not ended by an empty line", reason="Missing Empty Line"))
+        head = parse_head(data[:end[0]])
+        rest = data[end[1]:]
     try:
         length = content_length(head.headers, fatal=False)
     except SipParseError as exc:
