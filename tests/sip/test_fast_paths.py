@@ -42,10 +42,12 @@ def general_reader_only() -> Iterator[None]:
     uri._PLAIN_SIP_URI = auth._PLAIN_CHALLENGE = NEVER
     header_values._PLAIN_NAME_ADDR = header_values._PLAIN_VIA = NEVER
     message._plain_fields = lambda lines: None
+    quick, parsed_headers._QUICK = parsed_headers._QUICK, {}
     forget()
     try:
         yield
     finally:
+        parsed_headers._QUICK = quick
         (uri._PLAIN_SIP_URI, header_values._PLAIN_NAME_ADDR, header_values._PLAIN_VIA,
          message._plain_fields, auth._PLAIN_CHALLENGE, parsed_headers._plain_contact) = saved
         forget()
