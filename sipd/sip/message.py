@@ -333,7 +333,13 @@ def _plain_fields(lines: list[str]) -> list[tuple[str, str]] | None:
     """The fields of header lines that are each `name: value` with a name spelled as one
     already checked; None at the first other line (the general loop of parse_head reads it)."""
     known = CHECKED_NAMES
-    try:  # a line without a colon does not unpack; a name not in the table is no key
+    try:  # a line without ": " does not unpack; a name not in the table (one holding ':'
+        # is not a token) is no key. Split at ": ", the value seldom needs a new string.
+        return [(known[name], value.strip(WSP))
+                for name, value in [line.split(": ", 1) for line in lines[1:]]]
+    except (KeyError, ValueError):
+        pass
+    try:
         return [(known[name], value.strip(WSP))
                 for name, value in [line.split(":", 1) for line in lines[1:]]]
     except (KeyError, ValueError):

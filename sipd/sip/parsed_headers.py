@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from .errors import SipParseError
 from .header_values import (
@@ -116,26 +116,28 @@ PLAIN: dict[str, tuple[dict[str, Any], Callable[[str], bool]]] = {
     "Record-Route": (_MEMOS["Record-Route"], is_plain_address),
 }
 
-# The usual values of the headers read as one short value, told well-formed by a regex alone
-# (no Python step per value): what its parser (PARSERS) reads without fail. A Call-ID of
-# visible ASCII (parse_call_id refuses only white space and controls); a CSeq of at most 9
-# digits (below 2**32), one space and a token (parse_cseq); a Max-Forwards or Expires of at
-# most 9 digits (parse_delta_seconds). A name of its own: tests/sip/test_fast_paths.py
-# switches it off.
+# Every header kept parsed, with how reading a message tells a usual value of it well-formed
+# without parsing it: the table of its values parsed lately (by text, if kept), a check that
+# only takes what its parser (PARSERS) reads without fail, and whether it is a list header
+# (a line with a comma in it is no single value). The checks of a Via or address are the
+# fast paths of parse_via and parse_address (PLAIN); the others a regex alone, no Python step
+# per value: a Call-ID of visible ASCII (parse_call_id refuses only white space and
+# controls), a CSeq of at most 9 digits (below 2**32), one space and a token (parse_cseq), a
+# Max-Forwards or Expires of at most 9 digits (parse_delta_seconds), and a Contact's own
+# (is_plain_contact, expires included). A header whose every line is one such value is only
+# checked when a message is read, and parsed when an accessor first asks (once); others are
+# parsed at reading (check_core_headers). A name of its own: tests/sip/test_fast_paths.py
+# empties it.
 _NO_MEMO: dict[str, Any] = {}
 _DIGITS = re.compile("[0-9]{1,9}+").fullmatch
-# Every header kept parsed, with how reading a message tells a value of it well-formed without
-# parsing it: a table of its values parsed lately (by text) and a check. A header of one line
-# holding one such value is only checked; it is parsed when an accessor first asks (once).
-# Others are parsed at reading (check_core_headers). A name of its own:
-# tests/sip/test_fast_paths.py empties it.
-_QUICK: dict[str, tuple[dict[str, Any], Callable[[str], object]]] = {
-    **PLAIN,
-    "Call-ID": (_NO_MEMO, re.compile("[!-~]++").fullmatch),
-    "CSeq": (_NO_MEMO, re.compile(f"[0-9]{{1,9}}+ {char_class(TOKEN_CHARS)}++").fullmatch),
-    "Max-Forwards": (_NO_MEMO, _DIGITS),
-    "Expires": (_NO_MEMO, _DIGITS),
-    "Contact": (_NO_MEMO, is_plain_contact),
+_QUICK: dict[str, tuple[dict[str, Any], Callable[[str], object], bool]] = {
+    **{name: (memo, check, name in _LISTS) for name, (memo, check) in PLAIN.items()},
+    "Call-ID": (_NO_MEMO, re.compile("[!-~]++").fullmatch, False),
+    "CSeq": (_NO_MEMO, re.compile(f"[0-9]{{1,9}}+ {char_class(TOKEN_CHARS)}++").fullmatch,
+             False),
+    "Max-Forwards": (_NO_MEMO, _DIGITS, False),
+    "Expires": (_NO_MEMO, _DIGITS, False),
+    "Contact": (_NO_MEMO, is_plain_contact, True),
 }
 
 
@@ -221,11 +223,11 @@ class ParsedHeaders:
 
     def _values(self, name: str) -> ParsedValues:
         found = self._by_name[name]
-        if isinstance(found, tuple):  # only checked so far: one line, holding one value
-            # ParsedValues(name, found), inline: the value is the line (no comma in it)
+        if isinstance(found, tuple):  # only checked so far: each line one value
+            # ParsedValues(name, found), inline: the values are the lines (no comma in them)
             values = ParsedValues.__new__(ParsedValues)
             values.lines, values.values, values._parse = found, list(found), PARSERS[name]
-            values._parsed = [_UNPARSED]
+            values._parsed = [_UNPARSED] * len(found)
             self._by_name[name] = found = values
         return found
 
@@ -241,31 +243,42 @@ def check_core_headers(headers: Headers) -> ParsedHeaders:
     """Checks every value of the headers in PARSERS, raising the first SipParseError (the
     checks run in a fixed order: Via, From, To, Call-ID, CSeq, Max-Forwards, Expires,
     Contact, Route, Record-Route, so a message with several faults always names the same
-    one), and returns what it parsed (a header of one value of the plain shape, _QUICK, only
-    checked: it is parsed when first asked for)."""
-    # One pass; Headers stores known names canonically.
-    lines: dict[str, list[str]] = {}
-    for name, value in headers.fields():
-        if name in _PARSED_NAMES:
-            found = lines.get(name)
-            if found is None:
-                lines[name] = [value]
-            else:
-                found.append(value)
-    parsed = ParsedHeaders()
-    by_name = parsed._by_name
+    one), and returns what it parsed (a header whose every line is one value of the usual
+    shape, _QUICK, is only checked: it is parsed when first asked for)."""
+    # One pass over the fields (Headers stores known names canonically). It raises nothing:
+    # the headers it leaves to the general checks below are checked in the fixed order.
+    pending: dict[str, tuple[str, ...]] = {}
+    slow: set[str] = set()
     quick = _QUICK
-    for name in _CHECK_ORDER:
+    for name, value in headers.fields():
+        check = quick.get(name)
+        if check is None:
+            if name in _PARSED_NAMES:
+                slow.add(name)
+        elif (value in check[0] or check[1](value)) and not (check[2] and "," in value):
+            found = pending.get(name)
+            pending[name] = (value,) if found is None else found + (value,)
+        else:
+            slow.add(name)
+    parsed = ParsedHeaders()
+    by_name = parsed._by_name = cast(dict[str, ParsedValues | tuple[str, ...]], pending)
+    if slow:
+        _check_slowly(headers, by_name, slow)
+    # Every core header of `headers` is in by_name now, as it reads at this version.
+    parsed._headers, parsed._version, parsed._current = headers, headers.version, set(by_name)
+    return parsed
+
+
+def _check_slowly(headers: Headers, by_name: dict[str, ParsedValues | tuple[str, ...]],
+                  names: set[str]) -> None:
+    """Parses (or checks) each value of the headers `names` now, in the fixed order, into
+    `by_name`."""
+    lines: dict[str, list[str]] = {name: [] for name in _CHECK_ORDER if name in names}
+    for name, value in headers.fields():
         found = lines.get(name)
-        if found is None:
-            continue
-        if len(found) == 1:  # the usual case: one line, one value of the plain shape
-            value = found[0]
-            check = quick.get(name)
-            if check is not None and (value in check[0] or check[1](value)) and (
-                    name not in _LISTS or "," not in value):
-                by_name[name] = (value,)
-                continue
+        if found is not None:
+            found.append(value)
+    for name, found in lines.items():
         # ParsedValues(name, lines), inline, each value checked or parsed now
         values_of = by_name[name] = ParsedValues.__new__(ParsedValues)
         values_of.lines = tuple(found)
@@ -296,9 +309,6 @@ def check_core_headers(headers: Headers) -> ParsedHeaders:
                 for i in range(len(values)):
                     if not _plain_contact(values[i]):
                         values_of.get(i).expires  # noqa: B018 - validates expires too
-    # Every core header of `headers` is in by_name now, as it reads at this version.
-    parsed._headers, parsed._version, parsed._current = headers, headers.version, set(by_name)
-    return parsed
 
 
 _CHECK_ORDER = ("Via", "From", "To", "Call-ID", "CSeq", "Max-Forwards", "Expires", "Contact",
