@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from .errors import SipParseError
 from .syntax import (
     ALPHANUM,
-    PLAIN_PARAM_RE,
+    PARAM_VALUE_CHARS,
     PLAIN_PARAMS,
     QUOTED_TEXT,
     TOKEN_CHARS,
@@ -136,19 +136,22 @@ def is_plain_address(text: str) -> bool:
     return param_text.count(";") < 2 or is_plain_sip_uri(plain, 2)
 
 
+# _PLAIN_NAME_ADDR whose first parameter named `expires` (any case, as Address.expires finds
+# it), if any, is a flag or digits: plain parameters not so named, then that one, then any.
+# (The name spelled letter by letter: an IGNORECASE `s` would match `ſ`, no token character.)
+_EXPIRES = "[Ee][Xx][Pp][Ii][Rr][Ee][Ss]"
+_PARAM_VALUE = f"=(?:{char_class(PARAM_VALUE_CHARS)}++|{QUOTED_TEXT})"
+_PLAIN_CONTACT = re.compile(
+    r'(?:"([^"\\\r\n]*+)"[ \t]*+)?+<' + PLAIN_SIP_URI + ">("
+    f"(?:;(?!{_EXPIRES}(?:[=;]|\\Z)){char_class(TOKEN_CHARS)}++(?:{_PARAM_VALUE})?+)*+"
+    f"(?:;{_EXPIRES}(?:=[0-9]++)?+(?=;|\\Z){PLAIN_PARAMS})?+)")
+
+
 def is_plain_contact(text: str) -> bool:
     """is_plain_address, and an `expires` parameter (the first, as Address.expires reads it)
     that is absent, a flag or digits: a Contact reading a message need not parse."""
-    plain = _PLAIN_NAME_ADDR.fullmatch(text)
-    if plain is None or not is_plain_sip_uri(plain, 2):
-        return False
-    params = plain[7]
-    if "expires" not in params.lower():
-        return True
-    for name, value in PLAIN_PARAM_RE.findall(params):
-        if name.lower() == "expires":
-            return not value or (value.isascii() and value.isdigit())
-    return True
+    plain = _PLAIN_CONTACT.fullmatch(text)
+    return plain is not None and is_plain_sip_uri(plain, 2)
 
 
 def parse_address(text: str, what: str = "Address") -> Address:

@@ -116,6 +116,10 @@ VALUES = [
     "<sip:a@b>;expires;q=1",
     '<sip:a@b>;expires="60"',
     "<sip:a@b>;expiresx=1;expires=4294967296",
+    "<sip:a@b>;Expires=6x",
+    "<sip:a@b>;expiresx=1;EXPIRES;expires=x",
+    '<sip:a@b>;x="a;expires=b";expires=b',
+    "<sip:a@b>;expire\u017f=x",
 ]
 VIAS = [
     "SIP/2.0/UDP 127.0.0.1:5062;rport=5062;branch=z9hG4bK.a7e3c1f0d2b94e6f8c1a;"
