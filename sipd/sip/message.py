@@ -39,8 +39,8 @@ from .header_values import (
 )
 from .headers import CHECKED_NAMES, Headers, checked_name
 from .parsed_headers import ParsedHeaders, ParsedValues, check_core_headers
-from .syntax import WSP, is_token
-from .uri import SipUri, Uri, parse_uri
+from .syntax import TOKEN_CHARS, WSP, char_class, is_token
+from .uri import PLAIN_SIP_URI, SipUri, Uri, parse_uri, plain_sip_uri
 
 _T = TypeVar("_T")
 
@@ -350,7 +350,18 @@ def _plain_fields(lines: list[str]) -> list[tuple[str, str]] | None:
 _NO_HEADERS = Headers()
 
 
+# The usual Request-Line, `METHOD sip:user@host SIP/2.0` with a plain SIP URI (uri.py), read by
+# one regex: what the general reader below reads the same way (a token cannot hold the '/'
+# of a Status-Line). Groups: the method, then the URI's (uri.PLAIN_SIP_URI).
+_PLAIN_REQUEST_LINE = re.compile(f"({char_class(TOKEN_CHARS)}++) {PLAIN_SIP_URI} SIP/2\\.0")
+
+
 def _parse_start_line(line: str) -> Head:
+    plain = _PLAIN_REQUEST_LINE.fullmatch(line)
+    if plain is not None:
+        uri = plain_sip_uri(plain, 2)  # None: the general reader decides
+        if uri is not None:
+            return Head(True, plain[1], uri, None, "", _NO_HEADERS)
     if line[:4].upper() == "SIP/":
         return _parse_status_line(line)
     head = Head(True, None, None, None, "", _NO_HEADERS)

@@ -43,11 +43,13 @@ def general_reader_only() -> Iterator[None]:
     header_values._PLAIN_NAME_ADDR = header_values._PLAIN_VIA = NEVER
     message._plain_fields = lambda lines: None
     quick, parsed_headers._QUICK = parsed_headers._QUICK, {}
+    request_line, message._PLAIN_REQUEST_LINE = message._PLAIN_REQUEST_LINE, NEVER
     forget()
     try:
         yield
     finally:
         parsed_headers._QUICK = quick
+        message._PLAIN_REQUEST_LINE = request_line
         (uri._PLAIN_SIP_URI, header_values._PLAIN_NAME_ADDR, header_values._PLAIN_VIA,
          message._plain_fields, auth._PLAIN_CHALLENGE, parsed_headers._plain_contact) = saved
         forget()
