@@ -32,6 +32,8 @@ from .syntax import (
 )
 from .uri import (
     PLAIN_SIP_URI,
+    PORT_UP_TO_65535,
+    USUAL_SIP_URI,
     Uri,
     format_host,
     is_plain_sip_uri,
@@ -141,10 +143,18 @@ def is_plain_address(text: str) -> bool:
 # (The name spelled letter by letter: an IGNORECASE `s` would match `ſ`, no token character.)
 _EXPIRES = "[Ee][Xx][Pp][Ii][Rr][Ee][Ss]"
 _PARAM_VALUE = f"=(?:{char_class(PARAM_VALUE_CHARS)}++|{QUOTED_TEXT})"
-_PLAIN_CONTACT = re.compile(
-    r'(?:"([^"\\\r\n]*+)"[ \t]*+)?+<' + PLAIN_SIP_URI + ">("
+_CONTACT_PARAMS = (
     f"(?:;(?!{_EXPIRES}(?:[=;]|\\Z)){char_class(TOKEN_CHARS)}++(?:{_PARAM_VALUE})?+)*+"
-    f"(?:;{_EXPIRES}(?:=[0-9]++)?+(?=;|\\Z){PLAIN_PARAMS})?+)")
+    f"(?:;{_EXPIRES}(?:=[0-9]++)?+(?=;|\\Z){PLAIN_PARAMS})?+")
+_PLAIN_CONTACT = re.compile(
+    r'(?:"([^"\\\r\n]*+)"[ \t]*+)?+<' + PLAIN_SIP_URI + ">(" + _CONTACT_PARAMS + ")")
+
+# Check-only forms of the plain name-addr and Contact for their most usual values (a SIP URI
+# of uri.USUAL_SIP_URI): a value one matches is plain (is_plain_address, is_plain_contact),
+# told by the regex alone, no Python step (sipd/sip/parsed_headers.py checks with them first).
+_USUAL_DISPLAY = r'(?:"[^"\\\r\n]*+"[ \t]*+)?+<'
+usual_address = re.compile(_USUAL_DISPLAY + USUAL_SIP_URI + ">" + PLAIN_PARAMS).fullmatch
+usual_contact = re.compile(_USUAL_DISPLAY + USUAL_SIP_URI + ">" + _CONTACT_PARAMS).fullmatch
 
 
 def is_plain_contact(text: str) -> bool:
@@ -288,6 +298,13 @@ _SIMPLE_VIA = re.compile(_VIA_START + r"(?=;|\Z)")
 
 # A whole Via value of that usual shape with plain parameters (plain_params): read at once.
 _PLAIN_VIA = re.compile(_VIA_START + "(" + PLAIN_PARAMS + ")")
+
+
+# A check-only form of _PLAIN_VIA and _plain_via_fits: a value it matches is plain
+# (is_plain_via), told by the regex alone (see usual_address).
+usual_via = re.compile(
+    f"{_TOKEN_CLASS}++/{_TOKEN_CLASS}++/{_TOKEN_CLASS}++ (?![.-])[A-Za-z0-9._-]++"
+    f"(?::{PORT_UP_TO_65535})?+{PLAIN_PARAMS}").fullmatch
 
 
 def _plain_via_fits(host: str, port_text: str | None) -> bool:

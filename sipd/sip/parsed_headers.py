@@ -33,6 +33,9 @@ from .header_values import (
     parse_cseq,
     parse_delta_seconds,
     parse_via,
+    usual_address,
+    usual_contact,
+    usual_via,
 )
 from .headers import LIST_HEADERS, Headers
 from .syntax import TOKEN_CHARS, WSP, char_class, split_list
@@ -119,25 +122,30 @@ PLAIN: dict[str, tuple[dict[str, Any], Callable[[str], bool]]] = {
 # Every header kept parsed, with how reading a message tells a usual value of it well-formed
 # without parsing it: the table of its values parsed lately (by text, if kept), a check that
 # only takes what its parser (PARSERS) reads without fail, and whether it is a list header
-# (a line with a comma in it is no single value). The checks of a Via or address are the
-# fast paths of parse_via and parse_address (PLAIN); the others a regex alone, no Python step
-# per value: a Call-ID of visible ASCII (parse_call_id refuses only white space and
-# controls), a CSeq of at most 9 digits (below 2**32), one space and a token (parse_cseq), a
-# Max-Forwards or Expires of at most 9 digits (parse_delta_seconds), and a Contact's own
-# (is_plain_contact, expires included). A header whose every line is one such value is only
+# (a line with a comma in it is no single value). Each check is a regex alone, no Python
+# step per value: the most usual of the values PLAIN takes for a Via, an address and a
+# Contact (its expires included: header_values.usual_via, usual_address, usual_contact; a
+# value they miss may still be plain, for check_core_headers' slower checks); a Call-ID of
+# visible ASCII (parse_call_id refuses only white space and controls), a CSeq of at most 9
+# digits (below 2**32), one space and a token (parse_cseq), a Max-Forwards or Expires of at
+# most 9 digits (parse_delta_seconds). A header whose every line is one such value is only
 # checked when a message is read, and parsed when an accessor first asks (once); others are
 # parsed at reading (check_core_headers). A name of its own: tests/sip/test_fast_paths.py
 # empties it.
 _NO_MEMO: dict[str, Any] = {}
 _DIGITS = re.compile("[0-9]{1,9}+").fullmatch
 _QUICK: dict[str, tuple[dict[str, Any], Callable[[str], object], bool]] = {
-    **{name: (memo, check, name in _LISTS) for name, (memo, check) in PLAIN.items()},
+    "Via": (_MEMOS["Via"], usual_via, True),
+    "From": (_MEMOS["From"], usual_address, False),
+    "To": (_MEMOS["To"], usual_address, False),
+    "Route": (_MEMOS["Route"], usual_address, True),
+    "Record-Route": (_MEMOS["Record-Route"], usual_address, True),
     "Call-ID": (_NO_MEMO, re.compile("[!-~]++").fullmatch, False),
     "CSeq": (_NO_MEMO, re.compile(f"[0-9]{{1,9}}+ {char_class(TOKEN_CHARS)}++").fullmatch,
              False),
     "Max-Forwards": (_NO_MEMO, _DIGITS, False),
     "Expires": (_NO_MEMO, _DIGITS, False),
-    "Contact": (_NO_MEMO, is_plain_contact, True),
+    "Contact": (_NO_MEMO, usual_contact, True),
 }
 
 

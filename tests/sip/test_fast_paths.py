@@ -215,6 +215,26 @@ def test_mutated_vias_read_the_same_both_ways(text):
 
 
 @FUZZ
+@given(mutated(VALUES), mutated(VIAS))
+def test_the_usual_shapes_are_plain(address, via):
+    """What parsing a message only checks by the regexes of the usual shapes is plain: its
+    accessor reads it by the fast path, which cannot fail."""
+    if header_values.usual_address(address):
+        assert header_values.is_plain_address(address)
+    if header_values.usual_contact(address):
+        assert header_values.is_plain_contact(address)
+    if header_values.usual_via(via):
+        assert header_values.is_plain_via(via)
+
+
+def test_the_usual_shapes_take_the_corpus_values():
+    assert header_values.usual_address(VALUES[0]) and header_values.usual_contact(VALUES[1])
+    assert header_values.usual_via(VIAS[0]) and header_values.usual_via(VIAS[1])
+    assert not header_values.usual_address("<sip:host:65536>")
+    assert not header_values.usual_via("SIP/2.0/UDP host:99999")
+
+
+@FUZZ
 @given(mutated_messages())
 def test_mutated_messages_read_the_same_both_ways(data):
     fast, general = both_ways(read_message(data))
