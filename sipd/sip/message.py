@@ -291,14 +291,15 @@ def _read_head(head: bytes) -> tuple[Head, bool]:
     text = head.decode("utf-8", "surrogateescape")
     # Lines end in CRLF; a bare LF is taken too (RFC 3261 §7: be liberal), at the cost of
     # the slower split.
-    line_ends = text.count("\r\n")
-    crlf_only = text.count("\n") == line_ends
-    lines = text.split("\r\n") if crlf_only else _LINE_RE.split(text)
+    lines = text.split("\r\n")
+    between = "".join(lines)  # the text without its CRLFs: a CR or LF in it is a lone one
+    if "\n" in between:
+        lines = _LINE_RE.split(text)
     result = _parse_start_line(lines[0])
-    if crlf_only and text.count("\r") == line_ends and "\n " not in text \
-            and "\n\t" not in text:
-        # The usual section: no lone CR or LF, no continuation line. Each line a known name
-        # (one read before, so a token: `checked_name`), a colon and a value.
+    if "\n" not in between and "\r" not in between:
+        # The usual section: no lone CR or LF. Each line a known name (one read before, so a
+        # token: `checked_name`; a continuation line starts with white space, no token), a
+        # colon and a value.
         plain = _plain_fields(lines)
         if plain is not None:
             result.headers = Headers.read(plain)
