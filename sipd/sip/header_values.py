@@ -152,9 +152,20 @@ _PLAIN_CONTACT = re.compile(
 # Check-only forms of the plain name-addr and Contact for their most usual values (a SIP URI
 # of uri.USUAL_SIP_URI): a value one matches is plain (is_plain_address, is_plain_contact),
 # told by the regex alone, no Python step (sipd/sip/parsed_headers.py checks with them first).
+# The `...s` forms take a line of one or more such values, as split_list splits it (no such
+# value holds a comma outside quotes and <...>, nor white space at either end).
 _USUAL_DISPLAY = r'(?:"[^"\\\r\n]*+"[ \t]*+)?+<'
-usual_address = re.compile(_USUAL_DISPLAY + USUAL_SIP_URI + ">" + PLAIN_PARAMS).fullmatch
-usual_contact = re.compile(_USUAL_DISPLAY + USUAL_SIP_URI + ">" + _CONTACT_PARAMS).fullmatch
+_USUAL_ADDRESS = _USUAL_DISPLAY + USUAL_SIP_URI + ">" + PLAIN_PARAMS
+_USUAL_CONTACT = _USUAL_DISPLAY + USUAL_SIP_URI + ">" + _CONTACT_PARAMS
+
+
+def _list_of(element: str) -> str:
+    return f"{element}(?:[ \\t]*+,[ \\t]*+{element})*+"
+
+
+usual_address = re.compile(_USUAL_ADDRESS).fullmatch
+usual_addresses = re.compile(_list_of(_USUAL_ADDRESS)).fullmatch
+usual_contacts = re.compile(_list_of(_USUAL_CONTACT)).fullmatch
 
 
 def is_plain_contact(text: str) -> bool:
@@ -302,9 +313,9 @@ _PLAIN_VIA = re.compile(_VIA_START + "(" + PLAIN_PARAMS + ")")
 
 # A check-only form of _PLAIN_VIA and _plain_via_fits: a value it matches is plain
 # (is_plain_via), told by the regex alone (see usual_address).
-usual_via = re.compile(
-    f"{_TOKEN_CLASS}++/{_TOKEN_CLASS}++/{_TOKEN_CLASS}++ (?![.-])[A-Za-z0-9._-]++"
-    f"(?::{PORT_UP_TO_65535})?+{PLAIN_PARAMS}").fullmatch
+_USUAL_VIA = (f"{_TOKEN_CLASS}++/{_TOKEN_CLASS}++/{_TOKEN_CLASS}++ (?![.-])[A-Za-z0-9._-]++"
+              f"(?::{PORT_UP_TO_65535})?+{PLAIN_PARAMS}")
+usual_vias = re.compile(_list_of(_USUAL_VIA)).fullmatch
 
 
 def _plain_via_fits(host: str, port_text: str | None) -> bool:

@@ -34,8 +34,9 @@ from .header_values import (
     parse_delta_seconds,
     parse_via,
     usual_address,
-    usual_contact,
-    usual_via,
+    usual_addresses,
+    usual_contacts,
+    usual_vias,
 )
 from .headers import LIST_HEADERS, Headers
 from .syntax import TOKEN_CHARS, WSP, char_class, split_list
@@ -121,11 +122,11 @@ PLAIN: dict[str, tuple[dict[str, Any], Callable[[str], bool]]] = {
 
 # Every header kept parsed, with how reading a message tells a usual value of it well-formed
 # without parsing it: the table of its values parsed lately (by text, if kept), a check that
-# only takes what its parser (PARSERS) reads without fail, and whether it is a list header
-# (a line with a comma in it is no single value). Each check is a regex alone, no Python
-# step per value: the most usual of the values PLAIN takes for a Via, an address and a
-# Contact (its expires included: header_values.usual_via, usual_address, usual_contact; a
-# value they miss may still be plain, for check_core_headers' slower checks); a Call-ID of
+# only takes what its parser (PARSERS) reads without fail. Each check is a regex alone, no
+# Python step per value: the most usual of the values PLAIN takes for a Via, an address and
+# a Contact (its expires included), a line of one or more of them for a list header
+# (header_values.usual_vias, usual_address, usual_addresses, usual_contacts; a value they
+# miss may still be plain, for check_core_headers' slower checks); a Call-ID of
 # visible ASCII (parse_call_id refuses only white space and controls), a CSeq of at most 9
 # digits (below 2**32), one space and a token (parse_cseq), a Max-Forwards or Expires of at
 # most 9 digits (parse_delta_seconds). A header whose every line is one such value is only
@@ -134,18 +135,17 @@ PLAIN: dict[str, tuple[dict[str, Any], Callable[[str], bool]]] = {
 # empties it.
 _NO_MEMO: dict[str, Any] = {}
 _DIGITS = re.compile("[0-9]{1,9}+").fullmatch
-_QUICK: dict[str, tuple[dict[str, Any], Callable[[str], object], bool]] = {
-    "Via": (_MEMOS["Via"], usual_via, True),
-    "From": (_MEMOS["From"], usual_address, False),
-    "To": (_MEMOS["To"], usual_address, False),
-    "Route": (_MEMOS["Route"], usual_address, True),
-    "Record-Route": (_MEMOS["Record-Route"], usual_address, True),
-    "Call-ID": (_NO_MEMO, re.compile("[!-~]++").fullmatch, False),
-    "CSeq": (_NO_MEMO, re.compile(f"[0-9]{{1,9}}+ {char_class(TOKEN_CHARS)}++").fullmatch,
-             False),
-    "Max-Forwards": (_NO_MEMO, _DIGITS, False),
-    "Expires": (_NO_MEMO, _DIGITS, False),
-    "Contact": (_NO_MEMO, usual_contact, True),
+_QUICK: dict[str, tuple[dict[str, Any], Callable[[str], object]]] = {
+    "Via": (_MEMOS["Via"], usual_vias),
+    "From": (_MEMOS["From"], usual_address),
+    "To": (_MEMOS["To"], usual_address),
+    "Route": (_MEMOS["Route"], usual_addresses),
+    "Record-Route": (_MEMOS["Record-Route"], usual_addresses),
+    "Call-ID": (_NO_MEMO, re.compile("[!-~]++").fullmatch),
+    "CSeq": (_NO_MEMO, re.compile(f"[0-9]{{1,9}}+ {char_class(TOKEN_CHARS)}++").fullmatch),
+    "Max-Forwards": (_NO_MEMO, _DIGITS),
+    "Expires": (_NO_MEMO, _DIGITS),
+    "Contact": (_NO_MEMO, usual_contacts),
 }
 
 
@@ -231,8 +231,11 @@ class ParsedHeaders:
 
     def _values(self, name: str) -> ParsedValues:
         found = self._by_name[name]
-        if isinstance(found, tuple):  # only checked so far: each line one value
-            # ParsedValues(name, found), inline: the values are the lines (no comma in them)
+        if isinstance(found, tuple):  # only checked so far
+            if name in _LISTS:
+                found = self._by_name[name] = ParsedValues(name, found)
+                return found
+            # ParsedValues(name, found), inline: one value a line
             values = ParsedValues.__new__(ParsedValues)
             values.lines, values.values, values._parse = found, list(found), PARSERS[name]
             values._parsed = [_UNPARSED] * len(found)
@@ -255,7 +258,7 @@ def check_core_headers(headers: Headers) -> ParsedHeaders:
     shape, _QUICK, is only checked: it is parsed when first asked for)."""
     # One pass over the fields (Headers stores known names canonically). It raises nothing:
     # the headers it leaves to the general checks below are checked in the fixed order.
-    pending: dict[str, tuple[str, ...]] = {}
+    pending: dict[str, tuple[str, ...]] = {}  # the lines of each header read so far
     slow: set[str] = set()
     quick = _QUICK
     for name, value in headers.fields():
@@ -263,7 +266,7 @@ def check_core_headers(headers: Headers) -> ParsedHeaders:
         if check is None:
             if name in _PARSED_NAMES:
                 slow.add(name)
-        elif (value in check[0] or check[1](value)) and not (check[2] and "," in value):
+        elif value in check[0] or check[1](value):
             found = pending.get(name)
             pending[name] = (value,) if found is None else found + (value,)
         else:

@@ -25,7 +25,7 @@ from sipd.sip.errors import SipParseError
 from sipd.sip.header_values import parse_address, parse_via
 from sipd.sip.message import HEAD_END_RE, find_head_end, parse_datagram
 from sipd.sip.parsed_headers import forget
-from sipd.sip.syntax import Params
+from sipd.sip.syntax import Params, split_list
 from sipd.sip.uri import parse_uri
 
 from .test_fuzz import FUZZ, SEEDS, mutated_messages
@@ -215,23 +215,32 @@ def test_mutated_vias_read_the_same_both_ways(text):
 
 
 @FUZZ
-@given(mutated(VALUES), mutated(VIAS))
-def test_the_usual_shapes_are_plain(address, via):
+@given(st.lists(mutated(VALUES), min_size=1, max_size=3), st.lists(mutated(VIAS), min_size=1,
+       max_size=3), st.sampled_from([",", ", ", " ,\t"]))
+def test_the_usual_shapes_are_plain(addresses, vias, comma):
     """What parsing a message only checks by the regexes of the usual shapes is plain: its
-    accessor reads it by the fast path, which cannot fail."""
-    if header_values.usual_address(address):
-        assert header_values.is_plain_address(address)
-    if header_values.usual_contact(address):
-        assert header_values.is_plain_contact(address)
-    if header_values.usual_via(via):
-        assert header_values.is_plain_via(via)
+    accessor reads each value by the fast path, which cannot fail."""
+    for text in addresses:
+        if header_values.usual_address(text):
+            assert header_values.is_plain_address(text)
+    line = comma.join(addresses)
+    if header_values.usual_addresses(line):
+        assert all(header_values.is_plain_address(v) for v in split_list(line))
+    if header_values.usual_contacts(line):
+        assert all(header_values.is_plain_contact(v) for v in split_list(line))
+    line = comma.join(vias)
+    if header_values.usual_vias(line):
+        assert all(header_values.is_plain_via(v) for v in split_list(line))
 
 
 def test_the_usual_shapes_take_the_corpus_values():
-    assert header_values.usual_address(VALUES[0]) and header_values.usual_contact(VALUES[1])
-    assert header_values.usual_via(VIAS[0]) and header_values.usual_via(VIAS[1])
+    assert header_values.usual_address(VALUES[0]) and header_values.usual_contacts(VALUES[1])
+    assert header_values.usual_contacts(f"{VALUES[1]}, <sip:alice@192.0.2.10:5060>;expires=3")
+    assert header_values.usual_vias(VIAS[0]) and header_values.usual_vias(VIAS[1])
+    assert header_values.usual_vias(f"{VIAS[0]},{VIAS[1]}")
     assert not header_values.usual_address("<sip:host:65536>")
-    assert not header_values.usual_via("SIP/2.0/UDP host:99999")
+    assert not header_values.usual_addresses("<sip:a@h>,")
+    assert not header_values.usual_vias("SIP/2.0/UDP host:99999")
 
 
 @FUZZ
