@@ -7,8 +7,8 @@ cuts messages out of a TCP/TLS byte stream and uses `parse_head` / `build_messag
 What parsing checks eagerly (so every layer above can trust it): the start line; the header
 lines; Content-Length; and the syntax of every Via, From, To, Call-ID, CSeq, Max-Forwards,
 Contact, Route, Record-Route and Expires value (`parsed_headers.check_core_headers`, which
-keeps what it parsed for the accessors; a Via or address of the usual plain shape is only
-checked by a regex then, and built when an accessor first asks: it cannot fail). Presence
+keeps what it parsed for the accessors; a value of the usual shape is only checked by a regex
+then, and parsed when an accessor first asks: it cannot fail). Presence
 and multiplicity of headers are checked later by `validation.validate_request_for_uas` (a
 request missing a Call-ID is well-formed, only unacceptable). Other headers are parsed
 when their accessor is used.
