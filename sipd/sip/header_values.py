@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from .errors import SipParseError
 from .syntax import (
     ALPHANUM,
-    PLAIN_PARAM_RE,
+    PARAM_VALUE_CHARS,
     PLAIN_PARAMS,
     QUOTED_TEXT,
     TOKEN_CHARS,
@@ -32,6 +32,8 @@ from .syntax import (
 )
 from .uri import (
     PLAIN_SIP_URI,
+    PORT_UP_TO_65535,
+    USUAL_SIP_URI,
     Uri,
     format_host,
     is_plain_sip_uri,
@@ -136,19 +138,41 @@ def is_plain_address(text: str) -> bool:
     return param_text.count(";") < 2 or is_plain_sip_uri(plain, 2)
 
 
+# _PLAIN_NAME_ADDR whose first parameter named `expires` (any case, as Address.expires finds
+# it), if any, is a flag or digits: plain parameters not so named, then that one, then any.
+# (The name spelled letter by letter: an IGNORECASE `s` would match `ſ`, no token character.)
+_EXPIRES = "[Ee][Xx][Pp][Ii][Rr][Ee][Ss]"
+_PARAM_VALUE = f"=(?:{char_class(PARAM_VALUE_CHARS)}++|{QUOTED_TEXT})"
+_CONTACT_PARAMS = (
+    f"(?:;(?!{_EXPIRES}(?:[=;]|\\Z)){char_class(TOKEN_CHARS)}++(?:{_PARAM_VALUE})?+)*+"
+    f"(?:;{_EXPIRES}(?:=[0-9]++)?+(?=;|\\Z){PLAIN_PARAMS})?+")
+_PLAIN_CONTACT = re.compile(
+    r'(?:"([^"\\\r\n]*+)"[ \t]*+)?+<' + PLAIN_SIP_URI + ">(" + _CONTACT_PARAMS + ")")
+
+# Check-only forms of the plain name-addr and Contact for their most usual values (a SIP URI
+# of uri.USUAL_SIP_URI): a value one matches is plain (is_plain_address, is_plain_contact),
+# told by the regex alone, no Python step (sipd/sip/parsed_headers.py checks with them first).
+# The `...s` forms take a line of one or more such values, as split_list splits it (no such
+# value holds a comma outside quotes and <...>, nor white space at either end).
+_USUAL_DISPLAY = r'(?:"[^"\\\r\n]*+"[ \t]*+)?+<'
+_USUAL_ADDRESS = _USUAL_DISPLAY + USUAL_SIP_URI + ">" + PLAIN_PARAMS
+_USUAL_CONTACT = _USUAL_DISPLAY + USUAL_SIP_URI + ">" + _CONTACT_PARAMS
+
+
+def _list_of(element: str) -> str:
+    return f"{element}(?:[ \\t]*+,[ \\t]*+{element})*+"
+
+
+usual_address = re.compile(_USUAL_ADDRESS).fullmatch
+usual_addresses = re.compile(_list_of(_USUAL_ADDRESS)).fullmatch
+usual_contacts = re.compile(_list_of(_USUAL_CONTACT)).fullmatch
+
+
 def is_plain_contact(text: str) -> bool:
     """is_plain_address, and an `expires` parameter (the first, as Address.expires reads it)
     that is absent, a flag or digits: a Contact reading a message need not parse."""
-    plain = _PLAIN_NAME_ADDR.fullmatch(text)
-    if plain is None or not is_plain_sip_uri(plain, 2):
-        return False
-    params = plain[7]
-    if "expires" not in params.lower():
-        return True
-    for name, value in PLAIN_PARAM_RE.findall(params):
-        if name.lower() == "expires":
-            return not value or (value.isascii() and value.isdigit())
-    return True
+    plain = _PLAIN_CONTACT.fullmatch(text)
+    return plain is not None and is_plain_sip_uri(plain, 2)
 
 
 def parse_address(text: str, what: str = "Address") -> Address:
@@ -285,6 +309,13 @@ _SIMPLE_VIA = re.compile(_VIA_START + r"(?=;|\Z)")
 
 # A whole Via value of that usual shape with plain parameters (plain_params): read at once.
 _PLAIN_VIA = re.compile(_VIA_START + "(" + PLAIN_PARAMS + ")")
+
+
+# A check-only form of _PLAIN_VIA and _plain_via_fits: a value it matches is plain
+# (is_plain_via), told by the regex alone (see usual_address).
+_USUAL_VIA = (f"{_TOKEN_CLASS}++/{_TOKEN_CLASS}++/{_TOKEN_CLASS}++ (?![.-])[A-Za-z0-9._-]++"
+              f"(?::{PORT_UP_TO_65535})?+{PLAIN_PARAMS}")
+usual_vias = re.compile(_list_of(_USUAL_VIA)).fullmatch
 
 
 def _plain_via_fits(host: str, port_text: str | None) -> bool:

@@ -7,8 +7,8 @@ cuts messages out of a TCP/TLS byte stream and uses `parse_head` / `build_messag
 What parsing checks eagerly (so every layer above can trust it): the start line; the header
 lines; Content-Length; and the syntax of every Via, From, To, Call-ID, CSeq, Max-Forwards,
 Contact, Route, Record-Route and Expires value (`parsed_headers.check_core_headers`, which
-keeps what it parsed for the accessors; a Via or address of the usual plain shape is only
-checked by a regex then, and built when an accessor first asks: it cannot fail). Presence
+keeps what it parsed for the accessors; a value of the usual shape is only checked by a regex
+then, and parsed when an accessor first asks: it cannot fail). Presence
 and multiplicity of headers are checked later by `validation.validate_request_for_uas` (a
 request missing a Call-ID is well-formed, only unacceptable). Other headers are parsed
 when their accessor is used.
@@ -39,8 +39,8 @@ from .header_values import (
 )
 from .headers import CHECKED_NAMES, Headers, checked_name
 from .parsed_headers import ParsedHeaders, ParsedValues, check_core_headers
-from .syntax import WSP, is_token
-from .uri import SipUri, Uri, parse_uri
+from .syntax import TOKEN_CHARS, WSP, char_class, is_token
+from .uri import PLAIN_SIP_URI, SipUri, Uri, parse_uri, plain_sip_uri
 
 _T = TypeVar("_T")
 
@@ -282,19 +282,28 @@ class Head:
 
 def parse_head(head: bytes) -> Head:
     """Reads the start line and header lines (without the empty line that ends them)."""
+    return _read_head(head)[0]
+
+
+def _read_head(head: bytes) -> tuple[Head, bool]:
+    """parse_head, and whether the section had the usual shape (`_plain_fields` read it):
+    then every line of it ends in CRLF, so no empty line ended by a bare LF is in it."""
     text = head.decode("utf-8", "surrogateescape")
     # Lines end in CRLF; a bare LF is taken too (RFC 3261 §7: be liberal), at the cost of
     # the slower split.
-    line_ends = text.count("\r\n")
-    lines = text.split("\r\n") if text.count("\n") == line_ends else _LINE_RE.split(text)
+    lines = text.split("\r\n")
+    between = "".join(lines)  # the text without its CRLFs: a CR or LF in it is a lone one
+    if "\n" in between:
+        lines = _LINE_RE.split(text)
     result = _parse_start_line(lines[0])
-    if text.count("\r") == line_ends and "\n " not in text and "\n\t" not in text:
-        # The usual section: no lone CR, no continuation line. Each line a known name (one
-        # read before, so a token: `checked_name`), a colon and a value.
+    if "\n" not in between and "\r" not in between:
+        # The usual section: no lone CR or LF. Each line a known name (one read before, so a
+        # token: `checked_name`; a continuation line starts with white space, no token), a
+        # colon and a value.
         plain = _plain_fields(lines)
         if plain is not None:
             result.headers = Headers.read(plain)
-            return result
+            return result, True
     fields: list[tuple[str, str]] = []
     for line in lines[1:]:
         if "\r" in line:
@@ -318,14 +327,20 @@ def parse_head(head: bytes) -> Head:
             continue
         fields.append((canonical, value.strip(WSP)))
     result.headers = Headers.read(fields)
-    return result
+    return result, False
 
 
 def _plain_fields(lines: list[str]) -> list[tuple[str, str]] | None:
     """The fields of header lines that are each `name: value` with a name spelled as one
     already checked; None at the first other line (the general loop of parse_head reads it)."""
     known = CHECKED_NAMES
-    try:  # a line without a colon does not unpack; a name not in the table is no key
+    try:  # a line without ": " does not unpack; a name not in the table (one holding ':'
+        # is not a token) is no key. Split at ": ", the value seldom needs a new string.
+        return [(known[name], value.strip(WSP))
+                for name, value in [line.split(": ", 1) for line in lines[1:]]]
+    except (KeyError, ValueError):
+        pass
+    try:
         return [(known[name], value.strip(WSP))
                 for name, value in [line.split(":", 1) for line in lines[1:]]]
     except (KeyError, ValueError):
@@ -336,7 +351,18 @@ def _plain_fields(lines: list[str]) -> list[tuple[str, str]] | None:
 _NO_HEADERS = Headers()
 
 
+# The usual Request-Line, `METHOD sip:user@host SIP/2.0` with a plain SIP URI (uri.py), read by
+# one regex: what the general reader below reads the same way (a token cannot hold the '/'
+# of a Status-Line). Groups: the method, then the URI's (uri.PLAIN_SIP_URI).
+_PLAIN_REQUEST_LINE = re.compile(f"({char_class(TOKEN_CHARS)}++) {PLAIN_SIP_URI} SIP/2\\.0")
+
+
 def _parse_start_line(line: str) -> Head:
+    plain = _PLAIN_REQUEST_LINE.fullmatch(line)
+    if plain is not None:
+        uri = plain_sip_uri(plain, 2)  # None: the general reader decides
+        if uri is not None:
+            return Head(True, plain[1], uri, None, "", _NO_HEADERS)
     if line[:4].upper() == "SIP/":
         return _parse_status_line(line)
     head = Head(True, None, None, None, "", _NO_HEADERS)
@@ -440,13 +466,24 @@ def parse_datagram(data: bytes) -> AnyMessage:
     data = data.lstrip(b"\r\n")  # keep-alives before a message are ignored (RFC 3261 §7.5)
     if not data:
         raise SipParseError("empty datagram", status=None)
-    end = find_head_end(data)
-    if end is None:
-        head = parse_head(data.rstrip(b"\r\n"))
-        raise head.fail(head.error or SipParseError(
-            "header section not ended by an empty line", reason="Missing Empty Line"))
-    head = parse_head(data[:end[0]])
-    rest = data[end[1]:]
+    at = data.find(b"\r\n\r\n")
+    if at >= 0:
+        head, plain = _read_head(data[:at])
+        if plain:  # no bare LF before `at`: no empty line before it (as find_head_end says)
+            rest = data[at + 4:]
+        else:
+            start, stop = find_head_end(data) or (at, at + 4)
+            if start != at:
+                head = parse_head(data[:start])
+            rest = data[stop:]
+    else:
+        end = find_head_end(data)
+        if end is None:
+            head = parse_head(data.rstrip(b"\r\n"))
+            raise head.fail(head.error or SipParseError(
+                "header section not ended by an empty line", reason="Missing Empty Line"))
+        head = parse_head(data[:end[0]])
+        rest = data[end[1]:]
     try:
         length = content_length(head.headers, fatal=False)
     except SipParseError as exc:

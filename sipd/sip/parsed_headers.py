@@ -19,8 +19,9 @@ Sans-I/O, like the rest of the parser.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from .errors import SipParseError
 from .header_values import (
@@ -32,9 +33,13 @@ from .header_values import (
     parse_cseq,
     parse_delta_seconds,
     parse_via,
+    usual_address,
+    usual_addresses,
+    usual_contacts,
+    usual_vias,
 )
 from .headers import LIST_HEADERS, Headers
-from .syntax import WSP, split_list
+from .syntax import TOKEN_CHARS, WSP, char_class, split_list
 
 _UNPARSED = object()
 
@@ -115,6 +120,34 @@ PLAIN: dict[str, tuple[dict[str, Any], Callable[[str], bool]]] = {
     "Record-Route": (_MEMOS["Record-Route"], is_plain_address),
 }
 
+# Every header kept parsed, with how reading a message tells a usual value of it well-formed
+# without parsing it: the table of its values parsed lately (by text, if kept), a check that
+# only takes what its parser (PARSERS) reads without fail. Each check is a regex alone, no
+# Python step per value: the most usual of the values PLAIN takes for a Via, an address and
+# a Contact (its expires included), a line of one or more of them for a list header
+# (header_values.usual_vias, usual_address, usual_addresses, usual_contacts; a value they
+# miss may still be plain, for check_core_headers' slower checks); a Call-ID of
+# visible ASCII (parse_call_id refuses only white space and controls), a CSeq of at most 9
+# digits (below 2**32), one space and a token (parse_cseq), a Max-Forwards or Expires of at
+# most 9 digits (parse_delta_seconds). A header whose every line is one such value is only
+# checked when a message is read, and parsed when an accessor first asks (once); others are
+# parsed at reading (check_core_headers). A name of its own: tests/sip/test_fast_paths.py
+# empties it.
+_NO_MEMO: dict[str, Any] = {}
+_DIGITS = re.compile("[0-9]{1,9}+").fullmatch
+_QUICK: dict[str, tuple[dict[str, Any], Callable[[str], object]]] = {
+    "Via": (_MEMOS["Via"], usual_vias),
+    "From": (_MEMOS["From"], usual_address),
+    "To": (_MEMOS["To"], usual_address),
+    "Route": (_MEMOS["Route"], usual_addresses),
+    "Record-Route": (_MEMOS["Record-Route"], usual_addresses),
+    "Call-ID": (_NO_MEMO, re.compile("[!-~]++").fullmatch),
+    "CSeq": (_NO_MEMO, re.compile(f"[0-9]{{1,9}}+ {char_class(TOKEN_CHARS)}++").fullmatch),
+    "Max-Forwards": (_NO_MEMO, _DIGITS),
+    "Expires": (_NO_MEMO, _DIGITS),
+    "Contact": (_NO_MEMO, usual_contacts),
+}
+
 
 class ParsedValues:
     """The values of one header (what `Headers.values(name)` gives for `lines`), each parsed
@@ -163,7 +196,10 @@ class ParsedHeaders:
     __slots__ = ("_by_name", "_headers", "_version", "_current")
 
     def __init__(self) -> None:
-        self._by_name: dict[str, ParsedValues] = {}
+        # By name, its values; or only the lines of a header whose values reading the message
+        # found well-formed without parsing them (check_core_headers): their ParsedValues is
+        # made when first asked for (`_values`).
+        self._by_name: dict[str, ParsedValues | tuple[str, ...]] = {}
         # The names whose values were checked against the lines of `_headers` at version
         # `_version`: while the fields do not change, they need not be looked up again.
         self._headers: Headers | None = None
@@ -177,7 +213,8 @@ class ParsedHeaders:
             self._headers, self._version = headers, headers.version
             self._current = set()
         elif name in self._current:
-            return self._by_name[name]
+            found = self._by_name[name]
+            return found if found.__class__ is ParsedValues else self._values(name)
         found = self.of(name, headers.get_all(name))
         self._current.add(name)
         return found
@@ -187,14 +224,29 @@ class ParsedHeaders:
         lines are now `lines` (`headers.get_all(name)`)."""
         lines = tuple(lines)
         found = self._by_name.get(name)
-        if found is None or found.lines != lines:
+        if found is None or (found if isinstance(found, tuple) else found.lines) != lines:
             found = self._by_name[name] = ParsedValues(name, lines)
+            return found
+        return self._values(name)
+
+    def _values(self, name: str) -> ParsedValues:
+        found = self._by_name[name]
+        if isinstance(found, tuple):  # only checked so far
+            if name in _LISTS:
+                found = self._by_name[name] = ParsedValues(name, found)
+                return found
+            # ParsedValues(name, found), inline: one value a line
+            values = ParsedValues.__new__(ParsedValues)
+            values.lines, values.values, values._parse = found, list(found), PARSERS[name]
+            values._parsed = [_UNPARSED] * len(found)
+            self._by_name[name] = found = values
         return found
 
     def copy(self) -> ParsedHeaders:
         """For a copy of the message (its headers the same text, at first)."""
         copy = ParsedHeaders()
-        copy._by_name = {name: values.copy() for name, values in self._by_name.items()}
+        copy._by_name = {name: values if isinstance(values, tuple) else values.copy()
+                         for name, values in self._by_name.items()}
         return copy
 
 
@@ -202,24 +254,43 @@ def check_core_headers(headers: Headers) -> ParsedHeaders:
     """Checks every value of the headers in PARSERS, raising the first SipParseError (the
     checks run in a fixed order: Via, From, To, Call-ID, CSeq, Max-Forwards, Expires,
     Contact, Route, Record-Route, so a message with several faults always names the same
-    one), and returns what it parsed (a value of the plain shape, PLAIN, only matched: it is
-    built when first asked for)."""
-    # One pass; Headers stores known names canonically. The table's keys are in the order
-    # of the checks, each with the lines of its header (None: absent).
-    lines: dict[str, list[str] | None] = dict.fromkeys(_CHECK_ORDER)
+    one), and returns what it parsed (a header whose every line is one value of the usual
+    shape, _QUICK, is only checked: it is parsed when first asked for)."""
+    # One pass over the fields (Headers stores known names canonically). It raises nothing:
+    # the headers it leaves to the general checks below are checked in the fixed order.
+    pending: dict[str, tuple[str, ...]] = {}  # the lines of each header read so far
+    slow: set[str] = set()
+    quick = _QUICK
     for name, value in headers.fields():
-        if name in lines:
-            found = lines[name]
-            if found is None:
-                lines[name] = [value]
-            else:
-                found.append(value)
+        check = quick.get(name)
+        if check is None:
+            if name in _PARSED_NAMES:
+                slow.add(name)
+        elif value in check[0] or check[1](value):
+            found = pending.get(name)
+            pending[name] = (value,) if found is None else found + (value,)
+        else:
+            slow.add(name)
     parsed = ParsedHeaders()
-    by_name = parsed._by_name
+    by_name = parsed._by_name = cast(dict[str, ParsedValues | tuple[str, ...]], pending)
+    if slow:
+        _check_slowly(headers, by_name, slow)
+    # Every core header of `headers` is in by_name now, as it reads at this version.
+    parsed._headers, parsed._version, parsed._current = headers, headers.version, set(by_name)
+    return parsed
+
+
+def _check_slowly(headers: Headers, by_name: dict[str, ParsedValues | tuple[str, ...]],
+                  names: set[str]) -> None:
+    """Parses (or checks) each value of the headers `names` now, in the fixed order, into
+    `by_name`."""
+    lines: dict[str, list[str]] = {name: [] for name in _CHECK_ORDER if name in names}
+    for name, value in headers.fields():
+        found = lines.get(name)
+        if found is not None:
+            found.append(value)
     for name, found in lines.items():
-        if found is None:
-            continue
-        # ParsedValues(name, lines), inline: it runs for most headers of every message read
+        # ParsedValues(name, lines), inline, each value checked or parsed now
         values_of = by_name[name] = ParsedValues.__new__(ParsedValues)
         values_of.lines = tuple(found)
         if name not in _LISTS:
@@ -233,12 +304,7 @@ def check_core_headers(headers: Headers) -> ParsedHeaders:
         values_of.values = values
         parse = values_of._parse = PARSERS[name]
         plain = PLAIN.get(name)
-        if len(values) == 1 and name != "Contact":  # the usual case, without a loop
-            value = values[0]
-            # a plain value is well-formed: it is built when first asked for
-            values_of._parsed = [_UNPARSED if plain is not None and (
-                value in plain[0] or plain[1](value)) else parse(value)]
-        elif plain is not None:
+        if plain is not None:
             known, is_plain = plain
             values_of._parsed = [_UNPARSED if v in known or is_plain(v) else parse(v)
                                  for v in values]
@@ -254,11 +320,9 @@ def check_core_headers(headers: Headers) -> ParsedHeaders:
                 for i in range(len(values)):
                     if not _plain_contact(values[i]):
                         values_of.get(i).expires  # noqa: B018 - validates expires too
-    # Every core header of `headers` is in by_name now, as it reads at this version.
-    parsed._headers, parsed._version, parsed._current = headers, headers.version, set(by_name)
-    return parsed
 
 
 _CHECK_ORDER = ("Via", "From", "To", "Call-ID", "CSeq", "Max-Forwards", "Expires", "Contact",
                 "Route", "Record-Route")
 assert set(_CHECK_ORDER) == set(PARSERS), "every header kept parsed is checked, in this order"
+_PARSED_NAMES = frozenset(PARSERS)

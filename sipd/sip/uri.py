@@ -299,6 +299,15 @@ PLAIN_SIP_URI = (
     r"((?![.-])[A-Za-z0-9._-]++)(?::([0-9]{1,5}+))?+"
     f"((?:;{char_class(_PARAM_SAFE - {'='})}++(?:={char_class(_PARAM_SAFE)}*+)?+)*+)")
 _PLAIN_SIP_URI = re.compile(PLAIN_SIP_URI)
+# A port of 1 to 5 digits up to 65535 (leading zeros allowed, as int() reads them).
+PORT_UP_TO_65535 = ("(?:[0-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]"
+                    "|[0-9]{1,4})(?![0-9])")
+# The most usual of those, for a check alone: no groups, a port up to 65535 and at most one
+# parameter (so none named twice): what plain_sip_uri always makes a SipUri of.
+USUAL_SIP_URI = (
+    f"(?:sips?|SIPS?):(?:{char_class(_USER_SAFE)}++@)?+"
+    f"(?![.-])[A-Za-z0-9._-]++(?::{PORT_UP_TO_65535})?+"
+    f"(?:;{char_class(_PARAM_SAFE - {'='})}++(?:={char_class(_PARAM_SAFE)}*+)?+)?+")
 
 
 def plain_sip_uri(match: re.Match[str], first: int = 1) -> SipUri | None:

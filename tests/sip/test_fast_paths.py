@@ -25,7 +25,7 @@ from sipd.sip.errors import SipParseError
 from sipd.sip.header_values import parse_address, parse_via
 from sipd.sip.message import HEAD_END_RE, find_head_end, parse_datagram
 from sipd.sip.parsed_headers import forget
-from sipd.sip.syntax import Params
+from sipd.sip.syntax import Params, split_list
 from sipd.sip.uri import parse_uri
 
 from .test_fuzz import FUZZ, SEEDS, mutated_messages
@@ -42,10 +42,14 @@ def general_reader_only() -> Iterator[None]:
     uri._PLAIN_SIP_URI = auth._PLAIN_CHALLENGE = NEVER
     header_values._PLAIN_NAME_ADDR = header_values._PLAIN_VIA = NEVER
     message._plain_fields = lambda lines: None
+    quick, parsed_headers._QUICK = parsed_headers._QUICK, {}
+    request_line, message._PLAIN_REQUEST_LINE = message._PLAIN_REQUEST_LINE, NEVER
     forget()
     try:
         yield
     finally:
+        parsed_headers._QUICK = quick
+        message._PLAIN_REQUEST_LINE = request_line
         (uri._PLAIN_SIP_URI, header_values._PLAIN_NAME_ADDR, header_values._PLAIN_VIA,
          message._plain_fields, auth._PLAIN_CHALLENGE, parsed_headers._plain_contact) = saved
         forget()
@@ -114,6 +118,10 @@ VALUES = [
     "<sip:a@b>;expires;q=1",
     '<sip:a@b>;expires="60"',
     "<sip:a@b>;expiresx=1;expires=4294967296",
+    "<sip:a@b>;Expires=6x",
+    "<sip:a@b>;expiresx=1;EXPIRES;expires=x",
+    '<sip:a@b>;x="a;expires=b";expires=b',
+    "<sip:a@b>;expire\u017f=x",
 ]
 VIAS = [
     "SIP/2.0/UDP 127.0.0.1:5062;rport=5062;branch=z9hG4bK.a7e3c1f0d2b94e6f8c1a;"
@@ -204,6 +212,35 @@ def test_mutated_addresses_read_the_same_both_ways(text):
 def test_mutated_vias_read_the_same_both_ways(text):
     fast, general = both_ways(lambda: parse_via(text))
     assert fast == general
+
+
+@FUZZ
+@given(st.lists(mutated(VALUES), min_size=1, max_size=3), st.lists(mutated(VIAS), min_size=1,
+       max_size=3), st.sampled_from([",", ", ", " ,\t"]))
+def test_the_usual_shapes_are_plain(addresses, vias, comma):
+    """What parsing a message only checks by the regexes of the usual shapes is plain: its
+    accessor reads each value by the fast path, which cannot fail."""
+    for text in addresses:
+        if header_values.usual_address(text):
+            assert header_values.is_plain_address(text)
+    line = comma.join(addresses)
+    if header_values.usual_addresses(line):
+        assert all(header_values.is_plain_address(v) for v in split_list(line))
+    if header_values.usual_contacts(line):
+        assert all(header_values.is_plain_contact(v) for v in split_list(line))
+    line = comma.join(vias)
+    if header_values.usual_vias(line):
+        assert all(header_values.is_plain_via(v) for v in split_list(line))
+
+
+def test_the_usual_shapes_take_the_corpus_values():
+    assert header_values.usual_address(VALUES[0]) and header_values.usual_contacts(VALUES[1])
+    assert header_values.usual_contacts(f"{VALUES[1]}, <sip:alice@192.0.2.10:5060>;expires=3")
+    assert header_values.usual_vias(VIAS[0]) and header_values.usual_vias(VIAS[1])
+    assert header_values.usual_vias(f"{VIAS[0]},{VIAS[1]}")
+    assert not header_values.usual_address("<sip:host:65536>")
+    assert not header_values.usual_addresses("<sip:a@h>,")
+    assert not header_values.usual_vias("SIP/2.0/UDP host:99999")
 
 
 @FUZZ

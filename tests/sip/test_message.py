@@ -89,6 +89,15 @@ def test_bare_lf_line_ends_are_accepted():
     assert message.call_id == "a84b4c76e66710@pc33.atlanta.example.com" and message.body == b""
 
 
+def test_an_empty_line_ended_by_a_bare_lf_ends_the_head_before_a_later_crlfcrlf():
+    data = (b"OPTIONS sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+            b"From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\n\n"
+            b"X-After: 1\r\n\r\nrest")
+    message = parse_datagram(data)
+    assert message.headers.names() == ["Via", "From", "To", "Call-ID", "CSeq"]
+    assert message.body == b"X-After: 1\r\n\r\nrest"
+
+
 def test_datagram_body_framing():
     base = sip(INVITE + "Content-Length: 4\n")
     assert parse_datagram(base + b"abcdXYZ").body == b"abcd"  # trailing octets ignored
