@@ -5,6 +5,8 @@ an error or bad input ends the connection as the reader would."""
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import socket
 
@@ -77,6 +79,7 @@ async def test_bad_input_read_by_the_owner_ends_the_connection():
         theirs.sendall(send_line("t1", to=BOB, frm=ALICE))  # To-Path is not ours
         theirs.sendall(b"GARBAGE NOT MSRP\r\n" * 200)
         connection.events.refill()
+        assert len(connection.events), "the owner's own read handled it, the reader had no turn"
         closed = await _closed_reason(connection)
         assert not closed.by_peer and closed.reason, closed
     theirs.close()
@@ -91,5 +94,8 @@ async def test_a_reset_seen_by_the_owner_is_told_by_the_reader():
         theirs.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         theirs.close()
         connection.events.refill()
+        assert isinstance(connection._read_error, ConnectionResetError)  # the owner's read
         closed = await _closed_reason(connection)
         assert closed.by_peer and closed.reason.startswith("connection failed"), closed
+        reset = ConnectionResetError(errno.ECONNRESET, os.strerror(errno.ECONNRESET))
+        assert closed.reason == f"connection failed: {reset}"  # the reset alone, told as it is

@@ -257,12 +257,20 @@ class MsrpConnection:
         self._read_size = READ_SIZE if got >= SMALL_READ else SMALL_READ
 
     async def _receive_tcp(self) -> bytes | bytearray:
-        """The next bytes from the plain TCP socket (b"" at its end). A read that took less
-        than asked emptied the socket: the next one waits for data first (no read that only
-        says "nothing yet"); after a full read the task lets the others run before the next."""
+        """The next bytes from the plain TCP socket (b"" at its end), after a full read (the
+        reader waits for an emptied socket itself, written out): the task lets the others run
+        before it reads again, and waits only if the socket has nothing after all."""
         fd = self._fd
-        assert fd is not None
-        if self._socket_empty:
+        assert fd is not None and not self._socket_empty
+        await trio.lowlevel.checkpoint()
+        while True:
+            try:
+                data = os.read(fd, self._read_size)
+                break
+            except BlockingIOError:
+                pass
+            # Nothing after all: wait, with nothing in hand (out of the except clause, so an
+            # error the owner's read met is not told as this BlockingIOError's: `_describe`).
             self._reader_idle = True
             try:
                 await trio.lowlevel.wait_readable(fd)
@@ -270,20 +278,6 @@ class MsrpConnection:
                 self._reader_idle = False
             if self._read_error is not None:
                 raise self._read_error
-        else:
-            await trio.lowlevel.checkpoint()
-        while True:
-            try:
-                data = os.read(fd, self._read_size)
-                break
-            except BlockingIOError:
-                self._reader_idle = True
-                try:
-                    await trio.lowlevel.wait_readable(fd)
-                finally:
-                    self._reader_idle = False
-                if self._read_error is not None:
-                    raise self._read_error from None
         self._tcp_read(len(data))
         return data
 
