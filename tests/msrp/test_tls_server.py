@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import ssl
 from functools import partial
 from pathlib import Path
 
@@ -147,3 +148,15 @@ def test_a_key_that_does_not_load_is_a_clear_error(tmp_path: Path) -> None:
     broken = TlsIdentity(identity.cert_path, tmp_path / "bad.pem", identity.fingerprint)
     with pytest.raises(MsrpTlsError, match="cannot load the MSRP certificate"):
         passive_context(broken)
+
+
+def test_the_suites_are_those_of_pythons_ssl(tmp_path: Path) -> None:
+    """The passive side offers what the active side and Python's ssl server offer, not
+    OpenSSL's wider default (CBC with SHA-1, static RSA, PSK, SRP)."""
+    from OpenSSL import SSL
+    identity = ensure_identity(tmp_path / "server")
+    offered = SSL.Connection(passive_context(identity), None).get_cipher_list()
+    python = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    python.minimum_version = ssl.TLSVersion.TLSv1_2
+    assert offered == [suite["name"] for suite in python.get_ciphers()]
+    assert not [name for name in offered if name.endswith("-SHA") or "PSK" in name]
