@@ -108,9 +108,7 @@ class ServerTlsStream(trio.abc.Stream):
                 pass
             except SSL.ZeroReturnError:  # close_notify
                 self._eof = True
-            except SSL.SysCallError:  # the socket ended without close_notify
-                self._eof = True
-            except SSL.Error as exc:
+            except SSL.Error as exc:  # the socket's end is _feed's to see, never OpenSSL's
                 raise trio.BrokenResourceError(f"TLS failed: {_describe(exc)}") from exc
             await self._flush_if_free()
             if pieces:
