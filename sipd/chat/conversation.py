@@ -140,7 +140,7 @@ class ChatConversation:
     def _received(self, event: msrp.MessageReceived, now: float,
                   wall: datetime.datetime) -> list[Output]:
         # the SEND's whole Content-Type: a bare text's charset is a parameter of it
-        content_type = event.headers.get("Content-Type") or event.content_type
+        content_type = event.headers.get("Content-Type")
         try:
             item = self.payloads.read(event.body, content_type, message_id=event.message_id)
         except ChatPayloadError as exc:

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
 READ_SIZE = 262144  # bytes asked of the socket at once
-WRITE_SIZE = 262144  # bytes of records handed to the socket at once
+WRITE_SIZE = 262144  # bytes of records handed to the socket at once (at most)
 # The suites Python's ssl offers by default (CPython's own cipher string): no more than the
 # rest of sipd's TLS, where OpenSSL's default would add CBC with SHA-1, static RSA (no forward
 # secrecy), PSK and SRP.
@@ -120,10 +120,11 @@ class ServerTlsStream(trio.abc.Stream):
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         if self._closed:
             raise trio.ClosedResourceError("the TLS stream is closed")
-        view = memoryview(data)
+        if not data:
+            await trio.lowlevel.checkpoint()
+            return
         try:
-            for start in range(0, len(view), WRITE_SIZE):
-                self._tls.sendall(view[start:start + WRITE_SIZE])
+            self._tls.sendall(data)  # every record into the BIO, then out in order
         except SSL.Error as exc:
             raise trio.BrokenResourceError(f"TLS failed: {_describe(exc)}") from exc
         await self._flush()
