@@ -1018,36 +1018,63 @@ async def test_a_body_holding_another_transactions_end_line(daemon):
         assert got["content"] == body.decode()
 
 
+@dataclass
+class PassiveCall:
+    """A chat sipd answered active to an offer saying a=setup:passive: the peer's listener
+    sipd will connect to, sipd's answer and the session."""
+
+    peer: DaemonPeer
+    mark: int
+    listener: trio.SocketListener
+    path: str
+    answer_sdp: str
+    session: str
+
+
+@asynccontextmanager
+async def passive_offer_call(daemon, name: str, fingerprint: str) -> AsyncIterator[PassiveCall]:
+    """Offers sipd a TLS chat with a=setup:passive and `fingerprint`, answered over RPC."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    path = f"msrps://127.0.0.1:{port}/{name};tcp"
+    offer = ("v=0\r\no=probe 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+             f"t=0 0\r\nm=message {port} TCP/TLS/MSRP *\r\na=accept-types:text/plain\r\n"
+             f"a=path:{path}\r\na=setup:passive\r\na=fingerprint:{fingerprint}\r\n")
+    try:
+        async with open_peer(daemon, TOPICS) as peer, BlinkUac.bound() as uac, \
+                trio.open_nursery() as nursery:
+            mark = peer.events.mark()
+            where = ("127.0.0.1", peer.ports["udp"])
+
+            async def answer_when_offered() -> None:
+                new = await peer.events.wait("session.new", direction="incoming", since=mark)
+                await peer.call("sessions.answer", id=new["id"])
+
+            nursery.start_soon(answer_when_offered)
+            answer = await uac.invite(peer.uri(), where, offer)
+            session = peer.events.matching("session.new", direction="incoming",
+                                           since=mark)[-1]["id"]
+            nursery.start_soon(uac.serve_byes, where)
+            yield PassiveCall(peer, mark, listeners[0], path, answer.split("\r\n\r\n", 1)[1],
+                              session)
+            nursery.cancel_scope.cancel()
+    finally:
+        for listener in listeners:
+            await listener.aclose()
+
+
 async def test_an_offer_that_says_passive_makes_sipd_connect(daemon, tmp_path):
     """RFC 6135 §4 / RFC 4145 §4.1: the offer says a=setup:passive (with its certificate's
     a=fingerprint, RFC 4572), so sipd answers active and connects over TLS; RFC 4975 §5.4:
     the active side's first request (a SEND, empty or not) binds the connection. Then the
     peer's message comes back over that connection."""
     context, fingerprint = self_signed(tmp_path)
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    port = listeners[0].socket.getsockname()[1]
-    path = f"msrps://127.0.0.1:{port}/passivePeer1;tcp"
-    offer = ("v=0\r\no=probe 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
-             f"t=0 0\r\nm=message {port} TCP/TLS/MSRP *\r\na=accept-types:text/plain\r\n"
-             f"a=path:{path}\r\na=setup:passive\r\na=fingerprint:{fingerprint}\r\n")
-    async with open_peer(daemon, TOPICS) as peer, BlinkUac.bound() as uac, \
-            trio.open_nursery() as nursery:
-        mark = peer.events.mark()
-        where = ("127.0.0.1", peer.ports["udp"])
-
-        async def answer_when_offered() -> None:
-            new = await peer.events.wait("session.new", direction="incoming", since=mark)
-            await peer.call("sessions.answer", id=new["id"])
-
-        nursery.start_soon(answer_when_offered)
-        answer = await uac.invite(peer.uri(), where, offer)
-        sdp = answer.split("\r\n\r\n", 1)[1]
-        assert sdp_attribute(sdp, "setup") == "active", sdp
-        (ours,) = parse_path(sdp_attribute(sdp, "path") or "")
-        session = peer.events.matching("session.new", direction="incoming", since=mark)[-1]["id"]
-        nursery.start_soon(uac.serve_byes, where)
+    async with passive_offer_call(daemon, "passivePeer1", fingerprint) as call:
+        peer, path = call.peer, call.path
+        assert sdp_attribute(call.answer_sdp, "setup") == "active", call.answer_sdp
+        (ours,) = parse_path(sdp_attribute(call.answer_sdp, "path") or "")
         with trio.fail_after(30):
-            tcp = await listeners[0].accept()
+            tcp = await call.listener.accept()
         async with trio.SSLStream(tcp, context, server_side=True) as stream:
             wire = Wire(stream)
             first = await wire.next(lambda f: f.method is not None or f.code is not None)
@@ -1059,14 +1086,11 @@ async def test_an_offer_that_says_passive_makes_sipd_connect(daemon, tmp_path):
                                   byte_range="1-22/22", message_id="passive1",
                                   content_type="text/plain"))
             assert (await wire.response(t)).code == 200
-            got = await peer.events.wait("chat.message", since=mark, session=session,
+            got = await peer.events.wait("chat.message", since=call.mark, session=call.session,
                                          message_id="passive1")
             assert got["content"] == "over sipd's connection"
-            await peer.call("sessions.end", id=session)
-            await peer.state(session, "ended")
-        nursery.cancel_scope.cancel()
-    for listener in listeners:
-        await listener.aclose()
+            await peer.call("sessions.end", id=call.session)
+            await peer.state(call.session, "ended")
 
 
 async def test_sipd_as_the_active_side_refuses_a_certificate_not_fingerprinted(
@@ -1078,29 +1102,11 @@ async def test_sipd_as_the_active_side_refuses_a_certificate_not_fingerprinted(
     (tmp_path / "b").mkdir()
     context, _ = self_signed(tmp_path / "a")
     _, other = self_signed(tmp_path / "b")
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    port = listeners[0].socket.getsockname()[1]
-    path = f"msrps://127.0.0.1:{port}/wrongCert1;tcp"
-    offer = ("v=0\r\no=probe 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
-             f"t=0 0\r\nm=message {port} TCP/TLS/MSRP *\r\na=accept-types:text/plain\r\n"
-             f"a=path:{path}\r\na=setup:passive\r\na=fingerprint:{other}\r\n")
-    async with open_peer(daemon, TOPICS) as peer, BlinkUac.bound() as uac, \
-            trio.open_nursery() as nursery:
-        mark = peer.events.mark()
-        where = ("127.0.0.1", peer.ports["udp"])
-
-        async def answer_when_offered() -> None:
-            new = await peer.events.wait("session.new", direction="incoming", since=mark)
-            await peer.call("sessions.answer", id=new["id"])
-
-        nursery.start_soon(answer_when_offered)
-        answer = await uac.invite(peer.uri(), where, offer)
-        assert sdp_attribute(answer.split("\r\n\r\n", 1)[1], "setup") == "active"
-        session = peer.events.matching("session.new", direction="incoming", since=mark)[-1]["id"]
-        nursery.start_soon(uac.serve_byes, where)
+    async with passive_offer_call(daemon, "wrongCert1", other) as call:
+        assert sdp_attribute(call.answer_sdp, "setup") == "active"
         received = b""
         with trio.fail_after(30):
-            tcp = await listeners[0].accept()
+            tcp = await call.listener.accept()
         stream = trio.SSLStream(tcp, context, server_side=True)
         try:
             with trio.move_on_after(5):
@@ -1112,12 +1118,11 @@ async def test_sipd_as_the_active_side_refuses_a_certificate_not_fingerprinted(
             await tcp.aclose()
         assert b"MSRP " not in received, received[:200]
         with trio.fail_after(30):
-            await peer.events.wait("session.state", lambda e: e["state"] in ("ended", "failed"),
-                                   since=mark, id=session)
-        assert not peer.events.matching("chat.message", since=mark, session=session)
-        nursery.cancel_scope.cancel()
-    for listener in listeners:
-        await listener.aclose()
+            await call.peer.events.wait("session.state",
+                                        lambda e: e["state"] in ("ended", "failed"),
+                                        since=call.mark, id=call.session)
+        assert not call.peer.events.matching("chat.message", since=call.mark,
+                                             session=call.session)
 
 
 async def test_a_pushed_file_whose_chunks_say_no_end_and_no_total(daemon, tmp_path):
