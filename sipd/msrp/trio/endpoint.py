@@ -44,6 +44,7 @@ from .tls import (
     peer_context,
     server_context,
 )
+from .tls_stream import TlsStream
 
 CONNECT_TIMEOUT = 30.0
 RELAY_CHUNK_SIZE = 2048
@@ -209,7 +210,7 @@ class MsrpReservation:
         stream: trio.abc.Stream = tcp
         try:
             if first.secure:
-                stream = trio.SSLStream(tcp, peer_context(self.endpoint.identity),
+                stream = TlsStream(tcp, peer_context(self.endpoint.identity),
                                         server_hostname=None)
                 try:
                     await stream.do_handshake()

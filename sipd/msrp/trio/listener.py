@@ -22,6 +22,7 @@ import trio
 from ..message import MsrpRequest, MsrpResponse, make_response
 from ..parser import FrameError, FrameParser
 from .connection import MsrpConnectError
+from .tls_stream import TlsStream
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class MsrpListener:
         try:
             with trio.move_on_after(self.first_frame_timeout) as scope:
                 if self.tls is not None:
-                    stream = trio.SSLStream(tcp, self.tls, server_side=True)
+                    stream = TlsStream(tcp, self.tls, server_side=True)
                     await stream.do_handshake()
                 handed_over = await self._first_request(stream, peer)
             if scope.cancelled_caught:

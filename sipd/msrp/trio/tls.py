@@ -92,6 +92,7 @@ def ensure_identity(state_dir: str | Path) -> TlsIdentity:
 def server_context(identity: TlsIdentity) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.options |= ssl.OP_NO_RENEGOTIATION  # tls_stream.TlsStream writes without waiting
     try:
         context.load_cert_chain(str(identity.cert_path), str(identity.key_path))
     except (OSError, ssl.SSLError) as exc:
@@ -106,6 +107,7 @@ def peer_context(identity: TlsIdentity | None) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
+    context.options |= ssl.OP_NO_RENEGOTIATION  # tls_stream.TlsStream writes without waiting
     if identity is not None:
         context.load_cert_chain(str(identity.cert_path), str(identity.key_path))
     return context
