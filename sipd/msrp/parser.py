@@ -49,6 +49,7 @@ _HEAD = re.compile(
     rb"MSRP ([A-Za-z0-9][A-Za-z0-9.\-+%=]{0,63}) (?:([A-Z]+)|(\d{3})(?: ([^\r\n]*))?)\r\n"
     rb"((?:[A-Za-z][A-Za-z0-9!#$%&'*+\-.^_`|~]*:[^\r\n]*\r\n)*)"
     rb"(?:(\r\n)|-------\1([$+#])\r\n)")
+_STREAM_FROM = 32 * 1024  # a body's declared length from which it streams (`_pieces`)
 _SHORT_BODY = 4096  # bytes after a head, up to which `_fast_head` looks for any end-line
 _HEADER_LINE = re.compile(r"([^:]+):([^\r]*)\r\n")  # of a head _HEAD took
 
@@ -89,6 +90,9 @@ class FrameParser:
         self._declared_length: int | None = None
         self._error: tuple[str, int] | None = None
         self._dropped = 0  # body bytes dropped while skipping
+        self._pieces: list[bytes | memoryview] | None = None  # a streaming body (below)
+        self._held = 0
+        self._tail = b""
 
     @property
     def in_frame(self) -> bool:
@@ -111,6 +115,8 @@ class FrameParser:
         where = f"transaction {self._tid}" if self._tid else "a frame"
         received = len(self._buf) - self._body_start + self._dropped \
             if self._state == _State.BODY else 0
+        if self._pieces is not None:
+            received = self._held
         detail = f"connection closed in the middle of {where}"
         if self._state == _State.BODY:
             detail += f" ({received} body bytes received, no end-line)"
@@ -120,8 +126,21 @@ class FrameParser:
     def feed(self, data: bytes | bytearray) -> list[Frame | FrameError]:
         if self._state == _State.DEAD:
             return []
-        self._buf += data
         out: list[Frame | FrameError] = []
+        start = 0
+        if self._pieces is not None:
+            start = self._stream_body(data, out)
+            if start < 0:
+                return out
+        if isinstance(data, bytes) and not self._buf and self._state == _State.START:
+            start = self._direct(data, start, out)
+            if start < 0:
+                return out
+        if start:
+            with memoryview(data) as view:
+                self._buf += view[start:]
+        else:
+            self._buf += data
         pos = 0
         while True:
             if self._state == _State.START:
@@ -148,7 +167,110 @@ class FrameParser:
             self._frame_start -= pos
             self._body_start -= pos
             self._scan_from = max(0, self._scan_from - pos)
+        if self._state == _State.BODY:
+            self._start_stream(self._buf, self._body_start, True)
         return out
+
+    # -- a long body, streaming --------------------------------------------------------------
+    # A chunk's body past _STREAM_FROM bytes, with a Byte-Range saying its length and nothing
+    # wrong so far, is not gathered in the buffer: the reads are kept as they came (`_pieces`),
+    # each searched once for the end-line (and the few bytes across the seam with the last),
+    # and joined once when it comes: one copy of the body instead of two. Anything unusual (a
+    # look-alike of the end-line, an end-line across reads, a short read, a body past its
+    # Byte-Range or the size limit) puts the bytes back in the buffer, where the reading byte
+    # by byte above carries on from where the search stopped.
+
+    def _start_stream(self, buf: bytes | bytearray, body_start: int, owned: bool) -> bool:
+        """Streams the body from `buf[body_start:]` when it qualifies (`owned`: buf is the
+        parser's own buffer, given away to the pieces)."""
+        length = self._declared_length
+        pattern = self._end_pattern
+        held = len(buf) - body_start
+        if length is None or length < _STREAM_FROM or self._error is not None or \
+                held < len(pattern) or self._scan_from < len(buf) - len(pattern) + 1 or \
+                held > length or length > self.max_chunk_bytes:
+            return False
+        self._pieces = [memoryview(buf)[body_start:]]
+        self._held = held
+        self._tail = bytes(buf[len(buf) - len(pattern) + 1:])
+        if owned:
+            self._buf = bytearray()
+        return True
+
+    def _stream_body(self, data: bytes | bytearray, out: list[Frame | FrameError]) -> int:
+        """The next read of a streaming body: -1 when it was all body, else where the frame
+        after it starts in `data` (the frame out), or 0 with the bytes back in the buffer."""
+        pieces = self._pieces
+        assert pieces is not None
+        pattern = self._end_pattern
+        size = len(pattern)
+        length = self._declared_length
+        assert length is not None
+        held = self._held
+        n = len(data)
+        if n >= size + 3 and (self._tail + data[:size - 1]).find(pattern) < 0:
+            index = data.find(pattern)
+            if index < 0:
+                if held + n <= length:
+                    if isinstance(data, bytearray):
+                        data = bytes(data)
+                    pieces.append(data)
+                    self._held = held + n
+                    self._tail = data[n - size + 1:]
+                    return -1
+            else:
+                after = index + size
+                if held + index <= length and n >= after + 3 and data[after] in _FLAGS and \
+                        data[after + 1:after + 3] == b"\r\n":
+                    pieces.append(memoryview(data)[:index])
+                    body = b"".join(pieces)
+                    for piece in pieces:
+                        if isinstance(piece, memoryview):
+                            piece.release()
+                    self._pieces = None
+                    self._finish(body, chr(data[after]), out)
+                    return after + 3
+        self._unstream()
+        return 0
+
+    def _unstream(self) -> None:
+        """The streamed body back in the buffer, the search resuming before the seam."""
+        pieces = self._pieces
+        assert pieces is not None
+        buf = bytearray()
+        for piece in pieces:
+            buf += piece
+            if isinstance(piece, memoryview):
+                piece.release()
+        self._pieces = None
+        self._buf = buf
+        self._frame_start = 0
+        self._body_start = 0
+        self._scan_from = max(0, len(buf) - len(self._end_pattern) + 1)
+
+    def _direct(self, data: bytes, pos: int, out: list[Frame | FrameError]) -> int:
+        """Frames read straight from `data` while the parser holds nothing: -1 when all of it
+        was taken (the last frame's body maybe streaming), else where the rest starts."""
+        while pos < len(data):
+            match = _HEAD.match(data, pos)
+            if match is None:
+                return pos
+            end = self._fast_head(match, out, data)
+            if end < 0:
+                return pos
+            if self._state == _State.BODY:
+                if self._start_stream(data, end, False):
+                    return -1
+                self._reset_frame_fields_after(pos)  # the frame's bytes go to the buffer
+                return pos
+            pos = end
+        return -1
+
+    def _reset_frame_fields_after(self, pos: int) -> None:
+        """Offsets into `data` from `pos` on, as offsets into the buffer that will hold it."""
+        self._frame_start -= pos
+        self._body_start -= pos
+        self._scan_from = max(0, self._scan_from - pos)
 
     # -- first line ------------------------------------------------------------------------
 
@@ -196,7 +318,8 @@ class FrameParser:
         self._state = _State.HEADERS
         return eol + 2, False
 
-    def _fast_head(self, match: re.Match[bytes], out: list[Frame | FrameError]) -> int:
+    def _fast_head(self, match: re.Match[bytes], out: list[Frame | FrameError],
+                   buf: bytes | bytearray | None = None) -> int:
         """A frame whose head `_HEAD` matched: the frame out when its body is there too (the
         usual chat message or response), else the parser in the state the line by line
         reading would have left it in, at its body. -1, having changed nothing, for what the
@@ -225,7 +348,8 @@ class FrameParser:
             out.append(frame)
             return head_end
         request = MsrpRequest(tid, method.decode("ascii"), headers)
-        buf = self._buf
+        if buf is None:
+            buf = self._buf
         pattern = b"\r\n-------" + match.group(1)
         # Our end-line, an empty body putting it at the blank line. Over a short rest (a chat
         # message) the first end-line of any transaction is found faster, a short needle, and
@@ -476,7 +600,7 @@ class FrameParser:
         self._reset_frame()
 
 
-def _copy(buf: bytearray, start: int, stop: int) -> bytes:
+def _copy(buf: bytes | bytearray, start: int, stop: int) -> bytes:
     """buf[start:stop] as bytes in one copy (a bytearray slice would copy twice)."""
     if stop <= start:
         return b""

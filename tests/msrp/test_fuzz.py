@@ -85,7 +85,7 @@ def test_parser_survives_random_bytes(data):
 class _LineByLine(FrameParser):
     """The parser without its one-match fast path: every frame read line by line."""
 
-    def _fast_head(self, match, out):  # type: ignore[no-untyped-def]
+    def _fast_head(self, match, out, buf=None):  # type: ignore[no-untyped-def]
         return -1
 
 

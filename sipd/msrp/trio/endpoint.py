@@ -47,7 +47,7 @@ from .tls import (
     passive_context,
     peer_context,
 )
-from .tls_server import ServerTlsStream
+from .tls_stream import TlsStream
 
 CONNECT_TIMEOUT = 30.0
 RELAY_CHUNK_SIZE = 2048
@@ -213,7 +213,7 @@ class MsrpReservation:
         stream: trio.abc.Stream = tcp
         try:
             if first.secure:
-                stream = trio.SSLStream(tcp, peer_context(self.endpoint.identity),
+                stream = TlsStream(tcp, peer_context(self.endpoint.identity),
                                         server_hostname=None)
                 try:
                     await stream.do_handshake()
@@ -236,8 +236,7 @@ class MsrpReservation:
     def _passive_mismatch(self, incoming: IncomingConnection, remote: MsrpMedia) -> str | None:
         """Why the certificate the connecting peer showed is refused (None: taken)."""
         stream = incoming.stream
-        if not isinstance(stream, ServerTlsStream) or len(remote.path) != 1 \
-                or not remote.fingerprints:
+        if not isinstance(stream, TlsStream) or len(remote.path) != 1 or not remote.fingerprints:
             return None
         return fingerprint_mismatch(stream.getpeercert(binary_form=True), remote.fingerprints)
 

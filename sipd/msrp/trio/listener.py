@@ -17,12 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
-from OpenSSL import SSL
 
 from ..message import MsrpRequest, MsrpResponse, make_response
 from ..parser import FrameError, FrameParser
 from .connection import MsrpConnectError
-from .tls_server import ServerTlsStream
+from .tls_server import PassiveContext
+from .tls_stream import TlsStream
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class IncomingConnection:
 
 
 class MsrpListener:
-    def __init__(self, host: str, port: int = 0, *, tls: SSL.Context | None = None,
+    def __init__(self, host: str, port: int = 0, *, tls: PassiveContext | None = None,
                  first_frame_timeout: float = 30.0, max_header_bytes: int = 16384,
                  may_accept: Callable[[], bool] = lambda: True,
                  max_pending: int = MAX_PENDING) -> None:
@@ -140,7 +140,8 @@ class MsrpListener:
         try:
             with trio.move_on_after(self.first_frame_timeout) as scope:
                 if self.tls is not None:
-                    stream = ServerTlsStream(tcp, self.tls)  # asks for the peer's certificate
+                    # passive_context: asks for the peer's certificate (tls_server.py)
+                    stream = TlsStream(tcp, self.tls, server_side=True)
                     await stream.do_handshake()
                 handed_over = await self._first_request(stream, peer)
             if scope.cancelled_caught:

@@ -25,6 +25,7 @@ from ..relay import RelayAuthClient, RelayGranted, RelayRefused
 from ..uri import DEFAULT_PORT, MsrpUri, parse_uri
 from .connection import MsrpConnectError
 from .tls import TlsIdentity, relay_context
+from .tls_stream import TlsStream
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ async def _link(settings: RelaySettings, candidate: RelayCandidate, local_uri: M
         if candidate.uri.secure:
             context = relay_context(identity, ca_file=settings.ca_file,
                                     verify=settings.verify_tls)
-            stream = trio.SSLStream(tcp, context, server_hostname=candidate.uri.host)
+            stream = TlsStream(tcp, context, server_hostname=candidate.uri.host)
             try:
                 await stream.do_handshake()
             except trio.BrokenResourceError as exc:

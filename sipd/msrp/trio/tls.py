@@ -94,6 +94,7 @@ def ensure_identity(state_dir: str | Path) -> TlsIdentity:
 def server_context(identity: TlsIdentity) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.options |= ssl.OP_NO_RENEGOTIATION  # tls_stream.TlsStream writes without waiting
     try:
         context.load_cert_chain(str(identity.cert_path), str(identity.key_path))
     except (OSError, ssl.SSLError) as exc:
@@ -102,11 +103,11 @@ def server_context(identity: TlsIdentity) -> ssl.SSLContext:
     return context
 
 
-def passive_context(identity: TlsIdentity) -> SSL.Context:
+def passive_context(identity: TlsIdentity) -> tls_server.PassiveContext:
     """The listener's (tls_server.py): asks the active side for its certificate, to be held
     against the a=fingerprint of its SDP."""
     try:
-        return tls_server.server_context(str(identity.cert_path), str(identity.key_path))
+        return tls_server.PassiveContext(str(identity.cert_path), str(identity.key_path))
     except (OSError, SSL.Error) as exc:
         raise MsrpTlsError(f"cannot load the MSRP certificate {identity.cert_path} with key "
                            f"{identity.key_path}: {exc}") from exc
@@ -118,6 +119,7 @@ def peer_context(identity: TlsIdentity | None) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
+    context.options |= ssl.OP_NO_RENEGOTIATION  # tls_stream.TlsStream writes without waiting
     if identity is not None:
         context.load_cert_chain(str(identity.cert_path), str(identity.key_path))
     return context

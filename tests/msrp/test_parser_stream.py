@@ -1,0 +1,154 @@
+"""Long bodies, which the parser streams (kept as the reads came, joined once): the frames it
+gives are those of the parser that gathers every byte in its buffer, whatever the splits,
+look-alikes of the end-line, interrupted chunks and bodies that break their Byte-Range."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sipd.msrp.message import MsrpRequest
+from sipd.msrp.parser import FrameError, FrameParser
+
+from .helpers import send_line
+
+EXAMPLES = int(os.environ.get("SIPD_FUZZ_EXAMPLES", "150"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None,
+                derandomize="SIPD_FUZZ_EXAMPLES" not in os.environ,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SIZE = 40 * 1024  # past the size from which a body streams
+
+
+class _Gathering(FrameParser):
+    """The parser that never streams: every body gathered in its buffer."""
+
+    def _start_stream(self, buf, body_start, owned):  # type: ignore[no-untyped-def]
+        return False
+
+
+def _seen(items):  # type: ignore[no-untyped-def]
+    out = []
+    for item in items:
+        if isinstance(item, FrameError):
+            out.append(("error", item.detail, item.status, item.transaction_id, item.fatal))
+        else:
+            out.append((type(item).__name__, item.transaction_id, list(item.headers),
+                        getattr(item, "body", None), getattr(item, "continuation", None)))
+    return out
+
+
+def _both(data: bytes, cuts: list[int], *, as_bytearray: bool = False) -> list:  # type: ignore[type-arg]
+    streaming, gathering = FrameParser(max_chunk_bytes=3 * SIZE), \
+        _Gathering(max_chunk_bytes=3 * SIZE)
+    got, expected = [], []
+    last = 0
+    for cut in sorted({c % (len(data) + 1) for c in cuts}) + [len(data)]:
+        piece = data[last:cut]
+        got += streaming.feed(bytearray(piece) if as_bytearray else piece)
+        expected += gathering.feed(piece)
+        assert streaming.in_frame == gathering.in_frame
+        last = cut
+    got += [e for e in [streaming.eof()] if e]
+    expected += [e for e in [gathering.eof()] if e]
+    assert _seen(got) == _seen(expected)
+    return got
+
+
+def _body(seed: int, size: int = SIZE) -> bytes:
+    return bytes((seed * 7 + i * 13) % 251 for i in range(size))
+
+
+def test_a_long_body_in_many_reads_is_joined_whole():
+    body = _body(1)
+    data = send_line("st0001", body=body) + send_line("st0002", body=b"after")
+    for step in (1000, 4096, 16384, 65536):
+        got = _both(data, list(range(step, len(data), step)))
+        assert [f.body for f in got] == [body, b"after"]  # type: ignore[union-attr]
+
+
+def test_every_split_around_the_end_line_and_the_seams():
+    body = _body(2)
+    data = send_line("st0003", body=body) + send_line("st0004", body=_body(3))
+    end = data.index(b"\r\n-------st0003")
+    for cut in range(end - 30, end + 30):
+        _both(data, [20000, cut])
+        _both(data, [cut - 5000, cut])
+        _both(data, [cut, cut + 1, cut + 2])
+
+
+def test_look_alikes_of_the_end_line_across_and_within_reads():
+    tricky = (b"\r\n-------st0005x$\r\n\r\n-------st0005\r\n-------st000"
+              b"\r\n-------st0005$ \r\n-------st0005%\r\n")
+    body = _body(4, SIZE // 2) + tricky + _body(5, SIZE // 2)
+    data = send_line("st0005", body=body)
+    where = data.index(tricky)
+    for cut in range(where - 3, where + len(tricky) + 3):
+        got = _both(data, [where - 10000, cut, cut + 7])
+        assert got[0].body == body  # type: ignore[union-attr]
+
+
+def test_an_interrupted_chunk_ends_at_its_end_line_before_its_byte_range():
+    body = _body(6)
+    head = send_line("st0006", body=body, byte_range=f"1-{2 * SIZE}/{2 * SIZE}", flag="+")
+    data = head + send_line("st0007", body=_body(7), byte_range=f"{SIZE + 1}-{2 * SIZE}/*")
+    for step in (3000, 30000):
+        got = _both(data, list(range(step, len(data), step)))
+        assert [(f.body, f.continuation) for f in got] == [  # type: ignore[union-attr]
+            (body, "+"), (_body(7), "$")]
+
+
+def test_a_body_with_a_star_end_streams_not_but_reads_the_same():
+    body = _body(8)
+    data = send_line("st0008", body=body, byte_range="1-*/*", flag="#")
+    got = _both(data, list(range(5000, len(data), 5000)))
+    assert got[0].body == body and got[0].continuation == "#"  # type: ignore[union-attr]
+
+
+def test_a_body_past_its_byte_range_or_another_end_line_in_its_place():
+    body = _body(9)
+    short = send_line("st0009", body=body, byte_range=f"1-{SIZE - 100}/{SIZE}")
+    _both(short, list(range(7000, len(short), 7000)))
+    foreign = send_line("st0010", body=body).replace(b"-------st0010$", b"-------zz9999$")
+    got = _both(foreign + send_line("st0011"), list(range(7000, len(foreign), 7000)))
+    assert isinstance(got[0], FrameError) and got[0].status == 400
+
+
+def test_too_long_a_chunk_is_413_while_streaming_or_not():
+    body = _body(10, 4 * SIZE)
+    data = send_line("st0012", body=body, byte_range=f"1-{SIZE}/{4 * SIZE}")
+    got = _both(data + send_line("st0013"), list(range(9000, len(data), 9000)))
+    assert isinstance(got[0], FrameError) and got[0].status == 413
+    assert isinstance(got[1], MsrpRequest) and got[1].body == b"hello"
+
+
+def test_the_connection_closing_in_a_streaming_body():
+    data = send_line("st0014", body=_body(11))
+    got = _both(data[:30000], [10000, 20000])
+    assert isinstance(got[-1], FrameError) and got[-1].fatal
+    assert "body bytes received" in got[-1].detail
+
+
+def test_reads_as_bytearrays_too():
+    body = _body(12)
+    data = send_line("st0015", body=body) + send_line("st0016", body=body)
+    got = _both(data, list(range(6000, len(data), 6000)), as_bytearray=True)
+    assert [f.body for f in got] == [body, body]  # type: ignore[union-attr]
+
+
+_PIECES = [_body(13, 2000), b"\r\n-------st0017", b"$", b"\r\n", b"\r\n-------st0017$\r\n",
+           b"-------", b"\r\n\r\n", b"x", b"MSRP st0018 SEND\r\n"]
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(_PIECES), max_size=6), st.integers(0, 3 * SIZE),
+       st.lists(st.integers(0, 3 * SIZE), max_size=8), st.sampled_from("$+#"),
+       st.booleans())
+def test_streaming_reads_as_gathering(extra, at, cuts, flag, star):
+    body = bytearray(_body(14, SIZE))
+    position = at % (len(body) + 1)
+    body[position:position] = b"".join(extra)
+    byte_range = "1-*/*" if star else f"1-{SIZE}/{2 * SIZE}"
+    data = send_line("st0017", body=bytes(body), byte_range=byte_range, flag=flag)
+    _both(data + send_line("st0018", body=_body(15)), cuts)
