@@ -165,3 +165,17 @@ def test_the_suites_are_those_of_pythons_ssl(tmp_path: Path) -> None:
     python.minimum_version = ssl.TLSVersion.TLSv1_2
     assert offered == [suite["name"] for suite in python.get_ciphers()]
     assert not [name for name in offered if name.endswith("-SHA") or "PSK" in name]
+
+
+async def test_a_server_that_closes_before_it_writes_sends_a_readable_close(
+        tmp_path: Path) -> None:
+    """TLS 1.3 session tickets are held back until the server's first data; a server that
+    closes first still sends them before its close_notify (which would otherwise arrive out
+    of sequence: a bad record MAC at the client)."""
+    async with trio.open_nursery() as nursery:
+        server, client = await tls_pair(tmp_path, nursery)
+        await server.aclose()
+        with trio.fail_after(10):
+            assert await client.receive_some() == b""
+        await client.aclose()
+        nursery.cancel_scope.cancel()

@@ -108,7 +108,7 @@ class TlsStream(trio.abc.Stream):
             return
         async with self._transport_lock:
             data = self._outgoing.read()
-            if sending and self._delayed:
+            if self._delayed:  # before any record that follows them (a close_notify too)
                 data = self._delayed + data
                 self._delayed = b""
             if data:
