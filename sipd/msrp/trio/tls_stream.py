@@ -82,8 +82,9 @@ class TlsStream(trio.abc.Stream):
                     raise self._fail(exc) from exc
             self._handshook = True
             if self._ssl.server_side and self._ssl.version() == "TLSv1.3":
-                # Session tickets go with our first data, as trio's SSLStream sends them: a
-                # client that closes without reading would otherwise reset the connection.
+                # Session tickets go with the next bytes we send, as trio's SSLStream sends
+                # them: a client that closes without reading would otherwise reset the
+                # connection.
                 self._delayed = self._outgoing.read()
             await self._flush()
 
@@ -99,14 +100,14 @@ class TlsStream(trio.abc.Stream):
         else:
             self._incoming.write_eof()
 
-    async def _flush(self, sending: bool = False) -> None:
-        """Sends what the TLS object made (records, alerts, handshake messages); `sending`
-        data of ours, after the session tickets held back."""
-        if not self._outgoing.pending and not (sending and self._delayed):
+    async def _flush(self) -> None:
+        """Sends what the TLS object made (records, alerts, handshake messages), after the
+        session tickets held back (the records are numbered: they go first)."""
+        if not self._outgoing.pending:
             return
         async with self._transport_lock:
             data = self._outgoing.read()
-            if sending and self._delayed:
+            if self._delayed:
                 data = self._delayed + data
                 self._delayed = b""
             if data:
@@ -191,7 +192,7 @@ class TlsStream(trio.abc.Stream):
                     self._ssl.write(data)
                 except ssl.SSLError as exc:
                     raise self._fail(exc) from exc
-            await self._flush(sending=True)
+            await self._flush()
             await trio.lowlevel.checkpoint()
         finally:
             self._sending = False
