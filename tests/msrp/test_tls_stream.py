@@ -205,3 +205,22 @@ async def test_a_handshake_with_something_that_is_not_tls(tmp_path):
         assert isinstance(caught.value.__cause__, ssl.SSLError)
         await stream.aclose()
     await listeners[0].aclose()
+
+
+async def test_cancelled_receives_lose_nothing(tmp_path):
+    data = os.urandom(2_000_000)
+    async with _pair(tmp_path) as (client, server, _):
+        reads: list[bytes] = []
+        with trio.fail_after(30):  # lost bytes would leave it waiting
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(client.send_all, data)
+                await _receive_cancelled(server, reads, len(data))
+        assert b"".join(reads) == data
+
+
+async def _receive_cancelled(server: trio.abc.Stream, reads: list[bytes], size: int) -> None:
+    turn = 0
+    while sum(map(len, reads)) < size:
+        turn += 1
+        with trio.move_on_after(0.0005 if turn % 2 else 0):  # cancelled early, late
+            reads.append(await server.receive_some(50_000))

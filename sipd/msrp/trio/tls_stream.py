@@ -44,6 +44,7 @@ class TlsStream(trio.abc.Stream):
         self._eof = False  # the peer's close_notify came
         self._error: ssl.SSLError | None = None  # after plaintext still to hand over
         self._delayed = b""  # a TLS 1.3 server's session tickets, sent with its first data
+        self._kept = b""  # plaintext taken out whose hand-over a cancellation interrupted
 
     # -- state -------------------------------------------------------------------------------
 
@@ -130,15 +131,24 @@ class TlsStream(trio.abc.Stream):
             limit = TRANSPORT_READ if max_bytes is None else max_bytes
             if limit < 1:
                 raise ValueError("max_bytes must be >= 1")
+            # Plaintext taken out of the TLS object is never lost to a cancellation: the one
+            # cancellable wait after it (sending what the read made) keeps it for the next call.
+            await trio.lowlevel.checkpoint_if_cancelled()
             waited = False
             while True:
-                data = self._decrypted(limit)
+                data = self._kept if self._kept else self._decrypted(limit)
+                self._kept = b""
+                if data is not None and len(data) > limit:
+                    data, self._kept = data[:limit], data[limit:]
                 if self._outgoing.pending:  # a TLS 1.3 key update answered, an alert
+                    rest = self._kept
+                    self._kept = (data or b"") + rest
                     await self._flush()
+                    self._kept = rest
                     waited = True
                 if data is not None:
                     if not waited:
-                        await trio.lowlevel.checkpoint()
+                        await trio.lowlevel.cancel_shielded_checkpoint()
                     return data
                 await self._feed()
                 waited = True
