@@ -46,6 +46,7 @@ class TlsStream(trio.abc.Stream):
         self._eof = False  # the peer's close_notify came
         self._error: ssl.SSLError | None = None  # after plaintext still to hand over
         self._delayed = b""  # a TLS 1.3 server's session tickets, sent with its first data
+        self._kept = b""  # plaintext taken out whose hand-over a cancellation interrupted
 
     # -- state -------------------------------------------------------------------------------
 
@@ -84,8 +85,9 @@ class TlsStream(trio.abc.Stream):
                     raise self._fail(exc) from exc
             self._handshook = True
             if self._ssl.server_side and self._ssl.version() == "TLSv1.3":
-                # Session tickets go with our first data, as trio's SSLStream sends them: a
-                # client that closes without reading would otherwise reset the connection.
+                # Session tickets go with the next bytes we send, as trio's SSLStream sends
+                # them: a client that closes without reading would otherwise reset the
+                # connection.
                 self._delayed = self._outgoing.read()
             await self._flush()
 
@@ -101,14 +103,14 @@ class TlsStream(trio.abc.Stream):
         else:
             self._incoming.write_eof()
 
-    async def _flush(self, sending: bool = False) -> None:
-        """Sends what the TLS object made (records, alerts, handshake messages); `sending`
-        data of ours, after the session tickets held back."""
-        if not self._outgoing.pending and not (sending and self._delayed):
+    async def _flush(self) -> None:
+        """Sends what the TLS object made (records, alerts, handshake messages), after the
+        session tickets held back (the records are numbered: they go first)."""
+        if not self._outgoing.pending:
             return
         async with self._transport_lock:
             data = self._outgoing.read()
-            if self._delayed:  # before any record that follows them (a close_notify too)
+            if self._delayed:
                 data = self._delayed + data
                 self._delayed = b""
             if data:
@@ -131,15 +133,24 @@ class TlsStream(trio.abc.Stream):
             limit = TRANSPORT_READ if max_bytes is None else max_bytes
             if limit < 1:
                 raise ValueError("max_bytes must be >= 1")
+            # Plaintext taken out of the TLS object is never lost to a cancellation: the one
+            # cancellable wait after it (sending what the read made) keeps it for the next call.
+            await trio.lowlevel.checkpoint_if_cancelled()
             waited = False
             while True:
-                data = self._decrypted(limit)
+                data = self._kept if self._kept else self._decrypted(limit)
+                self._kept = b""
+                if data is not None and len(data) > limit:
+                    data, self._kept = data[:limit], data[limit:]
                 if self._outgoing.pending:  # a TLS 1.3 key update answered, an alert
+                    rest = self._kept
+                    self._kept = (data or b"") + rest
                     await self._flush()
+                    self._kept = rest
                     waited = True
                 if data is not None:
                     if not waited:
-                        await trio.lowlevel.checkpoint()
+                        await trio.lowlevel.cancel_shielded_checkpoint()
                     return data
                 await self._feed()
                 waited = True
@@ -193,7 +204,7 @@ class TlsStream(trio.abc.Stream):
                     self._ssl.write(data)
                 except ssl.SSLError as exc:
                     raise self._fail(exc) from exc
-            await self._flush(sending=True)
+            await self._flush()
             await trio.lowlevel.checkpoint()
         finally:
             self._sending = False
