@@ -358,6 +358,25 @@ class BlinkUac:
                 await self._answer_request(text, where)
 
 
+async def answered_call(peer: Any, uac: BlinkUac, nursery: trio.Nursery, offer: str,
+                        **answer: Any) -> tuple[str, str]:
+    """`uac` calls the daemon `peer` drives with `offer`; the daemon answers it over RPC
+    (`sessions.answer` with `answer`'s parameters) once it rings: (the SDP of its 200, the
+    session id). From then on the UAC answers the daemon's BYE."""
+    mark = peer.events.mark()
+    where = ("127.0.0.1", peer.ports["udp"])
+
+    async def answer_when_offered() -> None:
+        new = await peer.events.wait("session.new", direction="incoming", since=mark)
+        await peer.call("sessions.answer", id=new["id"], **answer)
+
+    nursery.start_soon(answer_when_offered)
+    response = await uac.invite(peer.uri(), where, offer)
+    session = peer.events.matching("session.new", direction="incoming", since=mark)[-1]["id"]
+    nursery.start_soon(uac.serve_byes, where)
+    return response.split("\r\n\r\n", 1)[1], session
+
+
 def sdp_attribute(sdp: str, name: str) -> str | None:
     match = re.search(rf"^a={re.escape(name)}:(.*?)\r?$", sdp, re.M)
     return match.group(1) if match else None

@@ -15,6 +15,7 @@ from tests.harness.peer import open_peer
 from tests.sessions.blink_peer import (
     BlinkUac,
     MsrpWire,
+    answered_call,
     chat_offer,
     hex_id,
     sdp_attribute,
@@ -34,20 +35,9 @@ async def connect_and_send(peer, blink: BlinkUac, nursery: trio.Nursery, offer: 
                            cert: tuple[Path, Path] | None) -> tuple[str, str | None]:
     """Calls sipd with `offer`, connects showing `cert`, sends a message: (session id, the
     200's code, None when the connection was refused)."""
-    mark = peer.events.mark()
-    where = ("127.0.0.1", peer.ports["udp"])
-
-    async def answer_when_offered() -> None:
-        new = await peer.events.wait("session.new", direction="incoming", since=mark)
-        await peer.call("sessions.answer", id=new["id"])
-
-    nursery.start_soon(answer_when_offered)
-    response = await blink.invite(peer.uri(), where, offer)
-    sdp = response.split("\r\n\r\n", 1)[1]
+    sdp, session = await answered_call(peer, blink, nursery, offer)
     assert sdp_attribute(sdp, "setup") == "passive", sdp
     (ours,) = parse_path(sdp_attribute(sdp, "path") or "")
-    session = peer.events.matching("session.new", direction="incoming")[-1]["id"]
-    nursery.start_soon(blink.serve_byes, where)
     code = None
     async with MsrpWire.open(ours.host, ours.effective_port, tls=True, cert=cert) as wire:
         tid = hex_id()

@@ -42,7 +42,7 @@ from sipd.msrp.uri import parse_path
 from tests.harness.files import FILE_TOPICS
 from tests.harness.peer import DaemonPeer, open_peer
 from tests.msrp.conformance_peer import Frame, Wire, response, self_signed, send
-from tests.sessions.blink_peer import BlinkUac, sdp_attribute
+from tests.sessions.blink_peer import BlinkUac, answered_call, sdp_attribute
 
 PEER_PATH = "msrps://127.0.0.1:40555/probe7Fq2;tcp"
 TOPICS = ("sessions", "chat")
@@ -95,20 +95,10 @@ async def chat(daemon: Any, accept: str = "text/plain text/html message/cpim",
     async with open_peer(daemon, TOPICS) as peer, BlinkUac.bound() as uac, \
             trio.open_nursery() as nursery:
         mark = peer.events.mark()
-        where = ("127.0.0.1", peer.ports["udp"])
-
-        async def answer_when_offered() -> None:
-            new = await peer.events.wait("session.new", direction="incoming", since=mark)
-            await peer.call("sessions.answer", id=new["id"])
-
-        nursery.start_soon(answer_when_offered)
-        answer = await uac.invite(peer.uri(), where, chat_offer(accept, wrapped))
-        sdp = answer.split("\r\n\r\n", 1)[1]
+        sdp, session = await answered_call(peer, uac, nursery, chat_offer(accept, wrapped))
         assert sdp_attribute(sdp, "setup") == "passive", sdp
         (ours,) = parse_path(sdp_attribute(sdp, "path") or "")
-        session = peer.events.matching("session.new", direction="incoming", since=mark)[-1]["id"]
         await peer.state(session, "established")
-        nursery.start_soon(uac.serve_byes, where)
         async with Wire.open(ours.host, ours.effective_port) as wire:
             # RFC 4975 §5.4: the active side's first request binds; an empty SEND does it
             if bind:
@@ -908,25 +898,14 @@ async def push_file(daemon: Any, save: Any, data: bytes, digest_hex: str,
     sipd sent)."""
     async with open_peer(daemon, FILE_TOPICS) as peer, BlinkUac.bound() as uac, \
             trio.open_nursery() as nursery:
-        mark = peer.events.mark()
-        where = ("127.0.0.1", peer.ports["udp"])
-        offered: dict[str, Any] = {}
-
-        async def answer_when_offered() -> None:
-            new = await peer.events.wait("session.new", direction="incoming", since=mark)
-            offered.update(new)
-            await peer.call("sessions.answer", id=new["id"], path=str(save))
-
-        nursery.start_soon(answer_when_offered)
-        answer = await uac.invite(peer.uri(), where, push_offer(data, digest_hex))
-        sdp = answer.split("\r\n\r\n", 1)[1]
+        sdp, session = await answered_call(peer, uac, nursery, push_offer(data, digest_hex),
+                                           path=str(save))
+        offered = peer.events.matching("session.new", id=session)[-1]
         assert "a=recvonly" in sdp, sdp
         # RFC 5547 §8.2: the answer repeats the selector and the transfer id
         assert sdp_attribute(sdp, "file-transfer-id") == "vBnG916bdberum2fFEABR1FR3ExZMUrd"
         assert f'name:"{FILE_NAME}"' in (sdp_attribute(sdp, "file-selector") or ""), sdp
         (ours,) = parse_path(sdp_attribute(sdp, "path") or "")
-        session = offered["id"]
-        nursery.start_soon(uac.serve_byes, where)
         async with Wire.open(ours.host, ours.effective_port) as wire:
             bind = tid()
             await wire.write(send(bind, str(ours), FILE_PATH, byte_range="1-0/0",
@@ -950,7 +929,7 @@ async def push_file(daemon: Any, save: Any, data: bytes, digest_hex: str,
                 report = await wire.request("REPORT", Message_ID="fileMsg0001")
                 assert (report.header("Status") or "").startswith("000 200"), report
                 assert report.header("Byte-Range") == f"1-{size}/{size}"
-                await uac.bye(where)
+                await uac.bye(("127.0.0.1", peer.ports["udp"]))
                 await peer.state(session, "ended")
             else:  # sipd ends it itself, failed with the reason
                 ended = await peer.state(session, "failed")
@@ -1044,19 +1023,8 @@ async def passive_offer_call(daemon, name: str, fingerprint: str) -> AsyncIterat
         async with open_peer(daemon, TOPICS) as peer, BlinkUac.bound() as uac, \
                 trio.open_nursery() as nursery:
             mark = peer.events.mark()
-            where = ("127.0.0.1", peer.ports["udp"])
-
-            async def answer_when_offered() -> None:
-                new = await peer.events.wait("session.new", direction="incoming", since=mark)
-                await peer.call("sessions.answer", id=new["id"])
-
-            nursery.start_soon(answer_when_offered)
-            answer = await uac.invite(peer.uri(), where, offer)
-            session = peer.events.matching("session.new", direction="incoming",
-                                           since=mark)[-1]["id"]
-            nursery.start_soon(uac.serve_byes, where)
-            yield PassiveCall(peer, mark, listeners[0], path, answer.split("\r\n\r\n", 1)[1],
-                              session)
+            sdp, session = await answered_call(peer, uac, nursery, offer)
+            yield PassiveCall(peer, mark, listeners[0], path, sdp, session)
             nursery.cancel_scope.cancel()
     finally:
         for listener in listeners:
