@@ -78,16 +78,21 @@ async def test_chat_both_ways(tmp_path, transport):
         nursery.cancel_scope.cancel()
 
 
-async def test_fingerprint_mismatch_refuses_the_connection(tmp_path):
+@pytest.mark.parametrize("checked_by", ["active", "passive"])
+async def test_fingerprint_mismatch_refuses_the_connection(tmp_path, checked_by):
+    """RFC 8122 binds both ends: bob (active) holds alice's certificate against her offer's
+    a=fingerprint; alice (passive), whom bob connects to, asked for bob's certificate in the
+    handshake and holds it against his answer's."""
     other = ensure_identity(tmp_path / "other").fingerprint
 
-    def wrong_fingerprint(offer: MsrpMedia) -> MsrpMedia:
-        offer.fingerprints = [other]
-        return offer
+    def wrong_fingerprint(media: MsrpMedia) -> MsrpMedia:
+        media.fingerprints = [other]
+        return media
 
+    tampered = {"tamper" if checked_by == "active" else "tamper_answer": wrong_fingerprint}
     async with trio.open_nursery() as nursery:
         with pytest.raises(MsrpConnectError, match="does not match the a=fingerprint"):
-            await start_pair(nursery, tmp_path, "tls", tamper=wrong_fingerprint)
+            await start_pair(nursery, tmp_path, "tls", **tampered)
         nursery.cancel_scope.cancel()
 
 
@@ -99,21 +104,6 @@ async def test_missing_fingerprint_refuses_too(tmp_path):
     async with trio.open_nursery() as nursery:
         with pytest.raises(MsrpConnectError, match="no a=fingerprint"):
             await start_pair(nursery, tmp_path, "tls", tamper=no_fingerprint)
-        nursery.cancel_scope.cancel()
-
-
-async def test_the_passive_side_checks_the_certificate_of_the_side_that_connects(tmp_path):
-    """RFC 8122 binds both ends: alice, whom bob connects to, asked for bob's certificate in
-    the handshake and holds it against the a=fingerprint of bob's answer."""
-    other = ensure_identity(tmp_path / "other").fingerprint
-
-    def wrong_fingerprint(answer: MsrpMedia) -> MsrpMedia:
-        answer.fingerprints = [other]
-        return answer
-
-    async with trio.open_nursery() as nursery:
-        with pytest.raises(MsrpConnectError, match="does not match the a=fingerprint"):
-            await start_pair(nursery, tmp_path, "tls", tamper_answer=wrong_fingerprint)
         nursery.cancel_scope.cancel()
 
 
