@@ -207,13 +207,7 @@ class MsrpConnection:
                 return self._closing, False
             try:
                 if fd is not None and self._socket_empty:  # the usual wait, written out
-                    self._reader_idle = True
-                    try:
-                        await trio.lowlevel.wait_readable(fd)
-                    finally:
-                        self._reader_idle = False
-                    if self._read_error is not None:
-                        raise self._read_error
+                    await self._wait_readable(fd)
                     try:
                         data = os.read(fd, self._read_size)
                     except BlockingIOError:
@@ -269,17 +263,22 @@ class MsrpConnection:
                 break
             except BlockingIOError:
                 pass
-            # Nothing after all: wait, with nothing in hand (out of the except clause, so an
-            # error the owner's read met is not told as this BlockingIOError's: `_describe`).
-            self._reader_idle = True
-            try:
-                await trio.lowlevel.wait_readable(fd)
-            finally:
-                self._reader_idle = False
-            if self._read_error is not None:
-                raise self._read_error
+            # Nothing after all: wait (out of the except clause, so an error the owner's read
+            # met is not told as this BlockingIOError's: `_describe`).
+            await self._wait_readable(fd)
         self._tcp_read(len(data))
         return data
+
+    async def _wait_readable(self, fd: int) -> None:
+        """Waits for the socket with nothing in hand, the owner free to read it meanwhile
+        (`_read_inline`); raises what such a read met."""
+        self._reader_idle = True
+        try:
+            await trio.lowlevel.wait_readable(fd)
+        finally:
+            self._reader_idle = False
+        if self._read_error is not None:
+            raise self._read_error
 
     def _read_inline(self) -> None:
         """The owner found its event queue empty (and let the other tasks run once): while
