@@ -20,6 +20,7 @@ from tests.harness.peer import open_peer
 from tests.sessions.blink_peer import (
     BlinkUac,
     MsrpWire,
+    answered_call,
     file_answer,
     file_chunks,
     file_offer,
@@ -39,25 +40,15 @@ async def test_blink_pushes_a_file_over_tls(daemon, tmp_path):
     save.mkdir()
     async with open_peer(daemon, FILE_TOPICS) as peer, BlinkUac.bound() as blink, \
             trio.open_nursery() as nursery:
-        mark = peer.events.mark()
-        where = ("127.0.0.1", peer.ports["udp"])
-
-        async def answer_when_offered() -> None:
-            new = await peer.events.wait("session.new", direction="incoming", since=mark)
-            assert new["streams"] == ["file-transfer"]
-            assert new["file"]["name"] == NAME and new["file"]["hash"] == hash_text
-            await peer.call("sessions.answer", id=new["id"], path=str(save))
-
-        nursery.start_soon(answer_when_offered)
         offer = file_offer(BLINK_PATH, 40125, selector, "3d1f2b9c-5a6e-4b1c-9c1e-1234567890ab")
-        response = await blink.invite(peer.uri(), where, offer)
-        sdp = response.split("\r\n\r\n", 1)[1]
+        sdp, session = await answered_call(peer, blink, nursery, offer, path=str(save))
+        new = peer.events.matching("session.new", id=session)[-1]
+        assert new["streams"] == ["file-transfer"]
+        assert new["file"]["name"] == NAME and new["file"]["hash"] == hash_text
         assert sdp_attribute(sdp, "setup") == "passive", sdp
         assert "a=recvonly" in sdp
         assert sdp_attribute(sdp, "file-transfer-id") == "3d1f2b9c-5a6e-4b1c-9c1e-1234567890ab"
         (ours,) = parse_path(sdp_attribute(sdp, "path") or "")
-        session = peer.events.matching("session.new", direction="incoming")[-1]["id"]
-        nursery.start_soon(blink.serve_byes, where)
 
         async with MsrpWire.open(ours.host, ours.effective_port, tls=True) as wire:
             await wire.bind(str(ours), BLINK_PATH)
@@ -68,7 +59,8 @@ async def test_blink_pushes_a_file_over_tls(daemon, tmp_path):
             done = await peer.events.wait("file.transfer", session=session, state="completed")
             assert done["name"] == NAME and done["hash"] == hash_text
             assert (save / NAME).read_bytes() == data
-            await blink.bye(where)  # python-sipsimple hangs up once the report came
+            # python-sipsimple hangs up once the report came
+            await blink.bye(("127.0.0.1", peer.ports["udp"]))
             ended = await peer.state(session, "ended")
             assert ended["reason"] == "completed", ended
             assert not [f for f in wire.frames if isinstance(f, MsrpResponse) and f.code != 200]

@@ -17,6 +17,7 @@ from tests.harness.peer import open_peer
 from tests.sessions.blink_peer import (
     BlinkUac,
     MsrpWire,
+    answered_call,
     rfb_frame,
     screen_offer,
     sdp_attribute,
@@ -48,25 +49,15 @@ async def test_blink_views_sipds_screen_over_tls(daemon):
                 await trio.sleep_forever()
 
         nursery.start_soon(fake_vnc_server)
-        mark = peer.events.mark()
-        where = ("127.0.0.1", peer.ports["udp"])
-
-        async def answer_when_offered() -> None:
-            new = await peer.events.wait("session.new", direction="incoming", since=mark)
-            assert new["streams"] == ["screen-sharing"]
-            await peer.call("sessions.answer", id=new["id"],
-                            screen={"role": "share", "vnc": f"127.0.0.1:{vnc_port}"})
-
-        nursery.start_soon(answer_when_offered)
-        response = await blink.invite(peer.uri(), where, screen_offer(BLINK_PATH, 40127,
-                                                                      "active"))
-        sdp = response.split("\r\n\r\n", 1)[1]
+        sdp, session = await answered_call(
+            peer, blink, nursery, screen_offer(BLINK_PATH, 40127, "active"),
+            screen={"role": "share", "vnc": f"127.0.0.1:{vnc_port}"})
+        assert peer.events.matching("session.new", id=session)[-1]["streams"] == [
+            "screen-sharing"]
         assert sdp_attribute(sdp, "setup") == "passive", sdp
         assert sdp_attribute(sdp, "rfbsetup") == "passive"  # we share
         assert sdp_attribute(sdp, "accept-types") == "application/x-rfb"
         (ours,) = parse_path(sdp_attribute(sdp, "path") or "")
-        session = peer.events.matching("session.new", direction="incoming")[-1]["id"]
-        nursery.start_soon(blink.serve_byes, where)
 
         async with MsrpWire.open(ours.host, ours.effective_port, tls=True) as wire:
             await wire.bind(str(ours), BLINK_PATH)

@@ -20,6 +20,7 @@ from tests.sessions.blink_peer import (
     OTR_QUERY,
     BlinkUac,
     MsrpWire,
+    answered_call,
     chat_offer,
     cpim,
     hex_id,
@@ -39,23 +40,14 @@ async def test_blink_calls_with_a_chat_over_tls_without_a_fingerprint(daemon):
 async def blink_chats_with(peer):
     mark = peer.events.mark()
     target = peer.uri()
-    where = ("127.0.0.1", peer.ports["udp"])
     async with BlinkUac.bound() as blink, trio.open_nursery() as nursery:
-        async def answer_when_offered() -> None:
-            new = await peer.events.wait("session.new", direction="incoming", since=mark)
-            assert new["streams"] == ["chat"]
-            await peer.call("sessions.answer", id=new["id"])
-
-        nursery.start_soon(answer_when_offered)
-        response = await blink.invite(target, where, chat_offer(BLINK_PATH, 40123))
-        sdp = response.split("\r\n\r\n", 1)[1]
+        sdp, session = await answered_call(peer, blink, nursery,
+                                           chat_offer(BLINK_PATH, 40123))
+        assert peer.events.matching("session.new", id=session)[-1]["streams"] == ["chat"]
         assert sdp_attribute(sdp, "setup") == "passive", sdp  # Blink connects
         assert "m=message" in sdp and "TCP/TLS/MSRP" in sdp
         (ours,) = parse_path(sdp_attribute(sdp, "path") or "")
-        new = peer.events.matching("session.new", direction="incoming")[-1]
-        session = new["id"]
         await peer.state(session, "established")
-        nursery.start_soon(blink.serve_byes, where)
 
         async with MsrpWire.open(ours.host, ours.effective_port, tls=True) as wire:
             # msrplib's bind: an empty SEND without a Content-Type, answered 200

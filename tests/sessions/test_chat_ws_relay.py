@@ -12,7 +12,7 @@ from sipd.msrp.message import MsrpRequest
 from sipd.msrp.uri import parse_path
 from tests.harness.peer import daemon_settings, open_peer
 from tests.harness.process import running
-from tests.sessions.blink_peer import BlinkUac, MsrpWire, hex_id, sdp_attribute
+from tests.sessions.blink_peer import BlinkUac, MsrpWire, answered_call, hex_id, sdp_attribute
 
 RELAY = "msrp://127.0.0.1:9000/581f653-7ff-12;tcp"
 CLIENT = "msrp://flye3x3q.invalid:2855/lah55ri27l;ws"
@@ -28,22 +28,12 @@ async def test_a_websocket_client_behind_a_relay_chats(tmp_path):
         async with open_peer(daemon, ("sessions", "chat")) as peer, \
                 BlinkUac.bound() as caller, trio.open_nursery() as nursery:
             mark = peer.events.mark()
-            where = ("127.0.0.1", peer.ports["udp"])
-
-            async def answer_when_offered() -> None:
-                new = await peer.events.wait("session.new", direction="incoming", since=mark)
-                assert new["streams"] == ["chat"]
-                await peer.call("sessions.answer", id=new["id"])
-
-            nursery.start_soon(answer_when_offered)
-            response = await caller.invite(peer.uri(), where, OFFER)
-            sdp = response.split("\r\n\r\n", 1)[1]
+            sdp, session = await answered_call(peer, caller, nursery, OFFER)
+            assert peer.events.matching("session.new", id=session)[-1]["streams"] == ["chat"]
             assert "m=message 0 " not in sdp, sdp  # taken, not refused
             assert sdp_attribute(sdp, "setup") == "passive"
             (ours,) = parse_path(sdp_attribute(sdp, "path") or "")
-            session = peer.events.matching("session.new", direction="incoming")[-1]["id"]
             await peer.state(session, "established")
-            nursery.start_soon(caller.serve_byes, where)
 
             # the relay's connection to sipd, carrying the client's message
             async with MsrpWire.open(ours.host, ours.effective_port, tls=False) as relay:

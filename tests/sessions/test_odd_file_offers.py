@@ -15,7 +15,7 @@ from sipd.msrp.message import MsrpResponse
 from sipd.msrp.uri import parse_path
 from tests.harness.files import FILE_TOPICS
 from tests.harness.peer import open_peer
-from tests.sessions.blink_peer import BlinkUac, MsrpWire, hex_id, sdp_attribute
+from tests.sessions.blink_peer import BlinkUac, MsrpWire, answered_call, hex_id, sdp_attribute
 
 PEER_PATH = "msrps://127.0.0.1:40127/d0b1a2c3;tcp"
 
@@ -58,26 +58,15 @@ async def push(daemon, save, selector: str, data: bytes) -> tuple[dict, dict]:
     the completed file.transfer)."""
     async with open_peer(daemon, FILE_TOPICS) as peer, BlinkUac.bound() as uac, \
             trio.open_nursery() as nursery:
-        mark = peer.events.mark()
-        where = ("127.0.0.1", peer.ports["udp"])
-        offered: dict = {}
-
-        async def answer_when_offered() -> None:
-            new = await peer.events.wait("session.new", direction="incoming", since=mark)
-            offered.update(new)
-            await peer.call("sessions.answer", id=new["id"], path=str(save))
-
-        nursery.start_soon(answer_when_offered)
-        response = await uac.invite(peer.uri(), where, push_offer(selector))
-        sdp = response.split("\r\n\r\n", 1)[1]
+        sdp, session = await answered_call(peer, uac, nursery, push_offer(selector),
+                                           path=str(save))
+        offered = peer.events.matching("session.new", id=session)[-1]
         assert "a=recvonly" in sdp, sdp
         # the whole file: no range at all without a size, else its every octet
         assert sdp_attribute(sdp, "file-range") in (None, f"1-{len(data)}"), sdp
         if "size:" not in selector:
             assert sdp_attribute(sdp, "file-range") is None, sdp
         (ours,) = parse_path(sdp_attribute(sdp, "path") or "")
-        session = offered["id"]
-        nursery.start_soon(uac.serve_byes, where)
         async with MsrpWire.open(ours.host, ours.effective_port, tls=True) as wire:
             await wire.bind(str(ours), PEER_PATH)
             await wire.send_chunks(chunks(str(ours), data))
@@ -87,7 +76,7 @@ async def push(daemon, save, selector: str, data: bytes) -> tuple[dict, dict]:
             final = await peer.events.wait("file.progress", session=session, final=True)
             assert final["size"] == len(data), final  # a sizeless offer's too, once known
             assert not [f for f in wire.frames if isinstance(f, MsrpResponse) and f.code != 200]
-            await uac.bye(where)
+            await uac.bye(("127.0.0.1", peer.ports["udp"]))
             ended = await peer.state(session, "ended")
             assert ended["reason"] == "completed", ended
         nursery.cancel_scope.cancel()
