@@ -93,6 +93,7 @@ class FrameParser:
         self._pieces: list[bytes | memoryview] | None = None  # a streaming body (below)
         self._held = 0
         self._tail = b""
+        self._unstreamed = False  # the body went back to the buffer: it stays there
 
     @property
     def in_frame(self) -> bool:
@@ -178,7 +179,9 @@ class FrameParser:
     # and joined once when it comes: one copy of the body instead of two. Anything unusual (a
     # look-alike of the end-line, an end-line across reads, a short read, a body past its
     # Byte-Range or the size limit) puts the bytes back in the buffer, where the reading byte
-    # by byte above carries on from where the search stopped.
+    # by byte above carries on from where the search stopped, for the rest of that body (each
+    # going back copies all the body held so far: a peer sending a short read after each long
+    # one would else have the parser copy its whole body again and again).
 
     def _start_stream(self, buf: bytes | bytearray, body_start: int, owned: bool) -> bool:
         """Streams the body from `buf[body_start:]` when it qualifies (`owned`: buf is the
@@ -187,7 +190,8 @@ class FrameParser:
         pattern = self._end_pattern
         held = len(buf) - body_start
         if length is None or length < _STREAM_FROM or self._error is not None or \
-                held < len(pattern) or self._scan_from < len(buf) - len(pattern) + 1 or \
+                self._unstreamed or held < len(pattern) or \
+                self._scan_from < len(buf) - len(pattern) + 1 or \
                 held > length or length > self.max_chunk_bytes:
             return False
         self._pieces = [memoryview(buf)[body_start:]]
@@ -243,6 +247,7 @@ class FrameParser:
             if isinstance(piece, memoryview):
                 piece.release()
         self._pieces = None
+        self._unstreamed = True
         self._buf = buf
         self._frame_start = 0
         self._body_start = 0
