@@ -114,12 +114,10 @@ class FrameParser:
         if not self.in_frame:
             return None
         where = f"transaction {self._tid}" if self._tid else "a frame"
-        received = len(self._buf) - self._body_start + self._dropped \
-            if self._state == _State.BODY else 0
-        if self._pieces is not None:
-            received = self._held
         detail = f"connection closed in the middle of {where}"
         if self._state == _State.BODY:
+            received = self._held if self._pieces is not None else \
+                len(self._buf) - self._body_start + self._dropped
             detail += f" ({received} body bytes received, no end-line)"
         self._state = _State.DEAD
         return FrameError(detail, 400, self._tid or None, self._frame, fatal=True)
@@ -165,9 +163,7 @@ class FrameParser:
                 break
         if pos:
             del self._buf[:pos]
-            self._frame_start -= pos
-            self._body_start -= pos
-            self._scan_from = max(0, self._scan_from - pos)
+            self._shift(pos)
         if self._state == _State.BODY:
             self._start_stream(self._buf, self._body_start, True)
         return out
@@ -266,13 +262,13 @@ class FrameParser:
             if self._state == _State.BODY:
                 if self._start_stream(data, end, False):
                     return -1
-                self._reset_frame_fields_after(pos)  # the frame's bytes go to the buffer
+                self._shift(pos)  # the frame's bytes from `pos` on go to the buffer
                 return pos
             pos = end
         return -1
 
-    def _reset_frame_fields_after(self, pos: int) -> None:
-        """Offsets into `data` from `pos` on, as offsets into the buffer that will hold it."""
+    def _shift(self, pos: int) -> None:
+        """The frame's offsets, for bytes from `pos` on now standing at 0."""
         self._frame_start -= pos
         self._body_start -= pos
         self._scan_from = max(0, self._scan_from - pos)
