@@ -93,6 +93,7 @@ class FrameParser:
         self._pieces: list[bytes | memoryview] | None = None  # a streaming body (below)
         self._held = 0
         self._tail = b""
+        self._unstreamed = False  # the body went back to the buffer: it stays there
 
     @property
     def in_frame(self) -> bool:
@@ -113,12 +114,10 @@ class FrameParser:
         if not self.in_frame:
             return None
         where = f"transaction {self._tid}" if self._tid else "a frame"
-        received = len(self._buf) - self._body_start + self._dropped \
-            if self._state == _State.BODY else 0
-        if self._pieces is not None:
-            received = self._held
         detail = f"connection closed in the middle of {where}"
         if self._state == _State.BODY:
+            received = self._held if self._pieces is not None else \
+                len(self._buf) - self._body_start + self._dropped
             detail += f" ({received} body bytes received, no end-line)"
         self._state = _State.DEAD
         return FrameError(detail, 400, self._tid or None, self._frame, fatal=True)
@@ -164,9 +163,7 @@ class FrameParser:
                 break
         if pos:
             del self._buf[:pos]
-            self._frame_start -= pos
-            self._body_start -= pos
-            self._scan_from = max(0, self._scan_from - pos)
+            self._shift(pos)
         if self._state == _State.BODY:
             self._start_stream(self._buf, self._body_start, True)
         return out
@@ -178,7 +175,9 @@ class FrameParser:
     # and joined once when it comes: one copy of the body instead of two. Anything unusual (a
     # look-alike of the end-line, an end-line across reads, a short read, a body past its
     # Byte-Range or the size limit) puts the bytes back in the buffer, where the reading byte
-    # by byte above carries on from where the search stopped.
+    # by byte above carries on from where the search stopped, for the rest of that body (each
+    # going back copies all the body held so far: a peer sending a short read after each long
+    # one would else have the parser copy its whole body again and again).
 
     def _start_stream(self, buf: bytes | bytearray, body_start: int, owned: bool) -> bool:
         """Streams the body from `buf[body_start:]` when it qualifies (`owned`: buf is the
@@ -187,7 +186,8 @@ class FrameParser:
         pattern = self._end_pattern
         held = len(buf) - body_start
         if length is None or length < _STREAM_FROM or self._error is not None or \
-                held < len(pattern) or self._scan_from < len(buf) - len(pattern) + 1 or \
+                self._unstreamed or held < len(pattern) or \
+                self._scan_from < len(buf) - len(pattern) + 1 or \
                 held > length or length > self.max_chunk_bytes:
             return False
         self._pieces = [memoryview(buf)[body_start:]]
@@ -243,6 +243,7 @@ class FrameParser:
             if isinstance(piece, memoryview):
                 piece.release()
         self._pieces = None
+        self._unstreamed = True
         self._buf = buf
         self._frame_start = 0
         self._body_start = 0
@@ -261,13 +262,13 @@ class FrameParser:
             if self._state == _State.BODY:
                 if self._start_stream(data, end, False):
                     return -1
-                self._reset_frame_fields_after(pos)  # the frame's bytes go to the buffer
+                self._shift(pos)  # the frame's bytes from `pos` on go to the buffer
                 return pos
             pos = end
         return -1
 
-    def _reset_frame_fields_after(self, pos: int) -> None:
-        """Offsets into `data` from `pos` on, as offsets into the buffer that will hold it."""
+    def _shift(self, pos: int) -> None:
+        """The frame's offsets, for bytes from `pos` on now standing at 0."""
         self._frame_start -= pos
         self._body_start -= pos
         self._scan_from = max(0, self._scan_from - pos)

@@ -152,3 +152,30 @@ def test_streaming_reads_as_gathering(extra, at, cuts, flag, star):
     byte_range = "1-*/*" if star else f"1-{SIZE}/{2 * SIZE}"
     data = send_line("st0017", body=bytes(body), byte_range=byte_range, flag=flag)
     _both(data + send_line("st0018", body=_body(15)), cuts)
+
+
+class _Counting(FrameParser):
+    """The parser, counting how often a streaming body went back to its buffer (a copy of all
+    of the body held so far each time)."""
+
+    unstreamed = 0
+
+    def _unstream(self) -> None:
+        self.unstreamed += 1
+        super()._unstream()
+
+
+def test_a_body_that_left_streaming_is_not_copied_back_again_and_again():
+    # A short read after each long one: every short read used to put the whole body held so
+    # far back in the buffer, then stream it anew (quadratic in the body's length).
+    body = _body(16, 8 * SIZE)
+    data = send_line("st0019", body=body) + send_line("st0020")
+    parser = _Counting(max_chunk_bytes=16 * SIZE)
+    got = []
+    pos = 0
+    while pos < len(data):
+        got += parser.feed(data[pos:pos + 200])
+        got += parser.feed(data[pos + 200:pos + 201])
+        pos += 201
+    assert [f.body for f in got] == [body, b"hello"]  # type: ignore[union-attr]
+    assert parser.unstreamed == 1

@@ -224,3 +224,16 @@ async def _receive_cancelled(server: trio.abc.Stream, reads: list[bytes], size: 
         turn += 1
         with trio.move_on_after(0.0005 if turn % 2 else 0):  # cancelled early, late
             reads.append(await server.receive_some(50_000))
+
+
+async def test_a_send_cancelled_in_the_middle_breaks_the_stream(tmp_path):
+    # Records partly written when a send is cancelled (a peer that does not read): a record
+    # after them, data or close_notify, would be garbage to the peer.
+    async with _pair(tmp_path) as (client, server, _):
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(client.send_all, os.urandom(16_000_000))
+                await trio.testing.wait_all_tasks_blocked()
+                scope.cancel()
+        with pytest.raises(trio.BrokenResourceError):
+            await client.send_all(b"more")

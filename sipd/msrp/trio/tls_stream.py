@@ -116,7 +116,10 @@ class TlsStream(trio.abc.Stream):
             if data:
                 try:
                     await self.transport_stream.send_all(data)
-                except trio.BrokenResourceError:
+                except BaseException:
+                    # A cancellation too: some unknown part of the records went, the rest is
+                    # lost, and a record after them would be garbage to the peer (trio's
+                    # SSLStream breaks the same way).
                     self._broken = True
                     raise
 
