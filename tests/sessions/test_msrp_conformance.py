@@ -72,6 +72,14 @@ class Chat:
     async def send(self, frame: bytes) -> None:
         await self.wire.write(frame)
 
+    async def send_whole(self, body: bytes, message_id: str, content_type: str) -> int:
+        """`body` as one SEND of one chunk: the code of its response."""
+        t = tid()
+        await self.wire.write(send(t, self.ours, PEER_PATH, body=body,
+                                   byte_range=f"1-{len(body)}/{len(body)}",
+                                   message_id=message_id, content_type=content_type))
+        return (await self.wire.response(t)).code
+
     async def settle(self) -> None:
         await self.wire.settle(tid(), self.ours, PEER_PATH)
 
@@ -602,11 +610,7 @@ async def test_cpim_with_several_namespaces_and_a_dateTime_offset(daemon):
         "DateTime: 2026-07-10T15:17:31.5+05:30",
         "Require: MyFeatures.VitalMessageOption"], "text/plain; charset=utf-8", content)
     async with chat(daemon) as c:
-        t = tid()
-        await c.send(send(t, c.ours, PEER_PATH, body=body,
-                          byte_range=f"1-{len(body)}/{len(body)}", message_id="cpimns1",
-                          content_type="message/cpim"))
-        assert (await c.wire.response(t)).code == 200
+        assert await c.send_whole(body, "cpimns1", "message/cpim") == 200
         got = await c.message(message_id="cpimns1")
         assert got["content"] == content.decode()
         assert got["from"] == "sip:probe@127.0.0.1"
@@ -619,11 +623,7 @@ async def test_cpim_dateTime_west_of_utc(daemon):
     body = cpim_body(["From: <sip:probe@127.0.0.1>", "To: <sip:local@127.0.0.1>",
                       "DateTime: 2026-07-09T23:30:00-08:00"], "text/plain", content)
     async with chat(daemon) as c:
-        t = tid()
-        await c.send(send(t, c.ours, PEER_PATH, body=body,
-                          byte_range=f"1-{len(body)}/{len(body)}", message_id="cpimdt2",
-                          content_type="message/cpim"))
-        assert (await c.wire.response(t)).code == 200
+        assert await c.send_whole(body, "cpimdt2", "message/cpim") == 200
         got = await c.message(message_id="cpimdt2")
         assert got["content"] == "west of Greenwich"
         assert datetime.datetime.fromisoformat(got["time"]) == datetime.datetime(
@@ -639,11 +639,7 @@ async def test_cpim_escapes_several_recipients_and_a_latin1_part(daemon):
         "cc: <sip:third@127.0.0.1>", "DateTime: 2026-07-10T09:47:31Z"],
         "text/plain; charset=ISO-8859-1", "café crème".encode("latin-1"))
     async with chat(daemon) as c:
-        t = tid()
-        await c.send(send(t, c.ours, PEER_PATH, body=body,
-                          byte_range=f"1-{len(body)}/{len(body)}", message_id="cpimesc1",
-                          content_type="message/cpim"))
-        assert (await c.wire.response(t)).code == 200
+        assert await c.send_whole(body, "cpimesc1", "message/cpim") == 200
         got = await c.message(message_id="cpimesc1")
         assert got["from"] == "sip:probe@127.0.0.1"
         assert got["content"] == "café crème"
@@ -653,11 +649,7 @@ async def test_bare_text_in_latin1(daemon):
     """RFC 2046 §4.1.2: the charset parameter of the SEND's own Content-Type."""
     body = "naïve façade".encode("latin-1")
     async with chat(daemon) as c:
-        t = tid()
-        await c.send(send(t, c.ours, PEER_PATH, body=body,
-                          byte_range=f"1-{len(body)}/{len(body)}", message_id="latin1",
-                          content_type="text/plain; charset=iso-8859-1"))
-        assert (await c.wire.response(t)).code == 200
+        assert await c.send_whole(body, "latin1", "text/plain; charset=iso-8859-1") == 200
         got = await c.message(message_id="latin1")
         assert got["content"] == "naïve façade", got
 
@@ -677,11 +669,7 @@ async def test_cpim_dateTime_forms(daemon, written, instant):
     body = cpim_body(["From: <sip:probe@127.0.0.1>", "To: <sip:local@127.0.0.1>",
                       f"DateTime: {written}"], "text/plain", b"when?")
     async with chat(daemon) as c:
-        t = tid()
-        await c.send(send(t, c.ours, PEER_PATH, body=body,
-                          byte_range=f"1-{len(body)}/{len(body)}", message_id="dtform1",
-                          content_type="message/cpim"))
-        assert (await c.wire.response(t)).code == 200
+        assert await c.send_whole(body, "dtform1", "message/cpim") == 200
         got = await c.message(message_id="dtform1")
         assert got["content"] == "when?"
         assert datetime.datetime.fromisoformat(got["time"]) == instant, got["time"]
@@ -692,11 +680,7 @@ async def test_cpim_dateTime_with_a_leap_second_keeps_the_message(daemon):
     body = cpim_body(["From: <sip:probe@127.0.0.1>", "To: <sip:local@127.0.0.1>",
                       "DateTime: 2016-12-31T23:59:60Z"], "text/plain", b"leap")
     async with chat(daemon) as c:
-        t = tid()
-        await c.send(send(t, c.ours, PEER_PATH, body=body,
-                          byte_range=f"1-{len(body)}/{len(body)}", message_id="leap1",
-                          content_type="message/cpim"))
-        assert (await c.wire.response(t)).code == 200
+        assert await c.send_whole(body, "leap1", "message/cpim") == 200
         got = await c.message(message_id="leap1")
         assert got["content"] == "leap"
         moment = datetime.datetime.fromisoformat(got["time"])
@@ -772,11 +756,7 @@ async def test_a_display_notification_when_the_user_saw_it(daemon):
         "DateTime: 2026-07-10T09:47:31Z",
         "imdn.Disposition-Notification: display"], "text/plain", b"did you read this?")
     async with chat(daemon) as c:
-        t = tid()
-        await c.send(send(t, c.ours, PEER_PATH, body=body,
-                          byte_range=f"1-{len(body)}/{len(body)}", message_id="dspl1",
-                          content_type="message/cpim"))
-        assert (await c.wire.response(t)).code == 200
+        assert await c.send_whole(body, "dspl1", "message/cpim") == 200
         await c.message(message_id="DsPly4411")
         await c.settle()
         assert not [f for f in c.wire.frames if f.method == "SEND"]  # no delivery one asked
