@@ -10,7 +10,6 @@ sipd's reading of the RFC. The SIP side is the Blink-like raw UAC of tests/sessi
 
 from __future__ import annotations
 
-import datetime
 import re
 import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -20,11 +19,10 @@ from pathlib import Path
 
 import trio
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes
 
 from tests.harness.waits import EVENT_TIMEOUT
+from tests.peers.certs import TestCA
 
 CRLF = "\r\n"
 
@@ -170,23 +168,12 @@ class Wire:
         return [f for f in self.frames if f.code is not None and f.tid == tid]
 
 
-def self_signed(directory: Path) -> tuple[ssl.SSLContext, str]:
-    """A server TLS context with a fresh self-signed certificate, and its a=fingerprint
-    value (RFC 4572 §5: `sha-256` and the hash's uppercase hex pairs)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "msrp-probe")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(days=1))
-                   .not_valid_after(now + datetime.timedelta(days=30))
-                   .sign(key, hashes.SHA256()))
-    cert_file, key_file = directory / "probe.crt", directory / "probe.key"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+def probe_certificate(directory: Path) -> tuple[ssl.SSLContext, str]:
+    """A server TLS context with a fresh certificate (a throwaway CA's, tests/peers/certs.py),
+    and its a=fingerprint value (RFC 4572 §5: `sha-256` and the hash's uppercase hex pairs)."""
+    files = TestCA(directory).issue("probe", ["msrp-probe"])
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_file, key_file)
+    context.load_cert_chain(files.cert_path, files.key_path)
+    certificate = x509.load_pem_x509_certificate(files.cert_path.read_bytes())
     digest = certificate.fingerprint(hashes.SHA256()).hex().upper()
     return context, "sha-256 " + ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))

@@ -41,7 +41,7 @@ from sipctl.client import RpcCallError
 from sipd.msrp.uri import parse_path
 from tests.harness.files import FILE_TOPICS
 from tests.harness.peer import DaemonPeer, open_peer
-from tests.msrp.conformance_peer import Frame, Wire, response, self_signed, send
+from tests.msrp.conformance_peer import Frame, Wire, probe_certificate, response, send
 from tests.sessions.blink_peer import BlinkUac, answered_call, sdp_attribute
 
 PEER_PATH = "msrps://127.0.0.1:40555/probe7Fq2;tcp"
@@ -1016,7 +1016,7 @@ async def test_an_offer_that_says_passive_makes_sipd_connect(daemon, tmp_path):
     a=fingerprint, RFC 4572), so sipd answers active and connects over TLS; RFC 4975 §5.4:
     the active side's first request (a SEND, empty or not) binds the connection. Then the
     peer's message comes back over that connection."""
-    context, fingerprint = self_signed(tmp_path)
+    context, fingerprint = probe_certificate(tmp_path)
     async with passive_offer_call(daemon, "passivePeer1", fingerprint) as call:
         peer, path = call.peer, call.path
         assert sdp_attribute(call.answer_sdp, "setup") == "active", call.answer_sdp
@@ -1048,8 +1048,8 @@ async def test_sipd_as_the_active_side_refuses_a_certificate_not_fingerprinted(
     does not, and the chat does not come up as working."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    context, _ = self_signed(tmp_path / "a")
-    _, other = self_signed(tmp_path / "b")
+    context, _ = probe_certificate(tmp_path / "a")
+    _, other = probe_certificate(tmp_path / "b")
     async with passive_offer_call(daemon, "wrongCert1", other) as call:
         assert sdp_attribute(call.answer_sdp, "setup") == "active"
         received = b""
