@@ -228,6 +228,10 @@ async def test_call_going_on_at_kill_9_is_interrupted(tmp_path):
     with running(tmp_path, daemon_settings()) as (first, second):
         async with open_peer(first) as a, open_peer(second) as b:
             a_id, b_id = await call_and_answer(a, b)
+            # a read waits for what was published before it to be stored: the answer is in
+            # the file before the kill (the history writes behind the events it is told)
+            (before,) = [s for s in await history(a, "sessions") if s["id"] == a_id]
+            assert before["answer"] is not None and before["end"] is None
         first.signal(signal.SIGKILL)
         first.wait()
         first.start()
