@@ -458,6 +458,16 @@ class MsrpSession:
         self._complete(mid, length, content_type, body, headers, list(known[2]), False)
         return stop + len(end_line)
 
+    def take_over(self, frames: Iterable[MsrpRequest | MsrpResponse | FrameError],
+                  now: float) -> None:
+        """Takes over a connection another reader started with this session's parser (the
+        listener reads the first frame to find the session; a relay link its AUTH): the
+        frames it read, and the bytes the parser holds, count as arrived at `now`. (Counted
+        from 0, a frame the parser holds the start of would have timed out at once.)"""
+        self._last_data = now
+        for frame in frames:
+            self.receive_frame(frame, now)
+
     def receive_frame(self, item: MsrpRequest | MsrpResponse | FrameError, now: float) -> None:
         """A frame parsed elsewhere (the listener reads the first one to find the session)."""
         if isinstance(item, FrameError):

@@ -250,6 +250,25 @@ def test_peer_stopping_mid_frame_times_out():
     assert "middle of a frame" in failed.reason
 
 
+def test_a_connection_taken_over_mid_frame_times_out_from_then_not_from_zero():
+    # The listener (or a relay link) read the first frame and the start of the next before
+    # the session existed; its parser comes with them. Counted from 0, the frame it holds the
+    # start of timed out at once (the clock is trio's, far from 0): a relayed file failed at
+    # its first bytes whenever the relay's first write held more than one frame.
+    parser = FrameParser()
+    second = send_line("tnext", message_id="m2")
+    first = parser.feed(send_line("tfirst") + second[:40])
+    assert len(first) == 1 and parser.in_frame
+    bob = bob_session(parser=parser, frame_timeout=30)
+    bob.take_over(first, 5000.0)
+    assert bob.next_deadline() == 5030.0
+    bob.handle_timers(5001.0)
+    bob.receive_data(second[40:], 5002.0)
+    events = list(bob.events())
+    assert not [e for e in events if isinstance(e, ConnectionFailed)]
+    assert len([e for e in events if isinstance(e, MessageReceived)]) == 2
+
+
 def test_garbage_closes_the_session():
     bob = bob_session()
     bob.receive_data(b"\x16\x03\x01\x02\x00 TLS where TCP was expected", 0)

@@ -195,9 +195,7 @@ class MsrpReservation:
         assert link is not None
         session = MsrpSession(self.local_path, remote.path, active=active, parser=link.parser,
                               **options)
-        now = trio.current_time()
-        for frame in link.early_frames:
-            session.receive_frame(frame, now)  # type: ignore[arg-type]
+        session.take_over(link.early_frames, trio.current_time())  # type: ignore[arg-type]
         if active:
             session.send_empty()
         return MsrpConnection(link.stream, session, relay_client=link.client,
@@ -250,7 +248,5 @@ class MsrpReservation:
             raise MsrpConnectError(mismatch)
         session = MsrpSession(self.local_path, remote.path, active=False, parser=incoming.parser,
                               **options)
-        now = trio.current_time()
-        for frame in incoming.frames:
-            session.receive_frame(frame, now)
+        session.take_over(incoming.frames, trio.current_time())
         return MsrpConnection(incoming.stream, session, description=f"from {incoming.peer}")
