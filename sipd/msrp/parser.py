@@ -92,7 +92,7 @@ class FrameParser:
         self._dropped = 0  # body bytes dropped while skipping
         self._pieces: list[bytes | memoryview] | None = None  # a streaming body (below)
         self._held = 0
-        self._tail = b""
+        self._searched = 0  # pieces searched for the end-line
         self._unstreamed = False  # the body went back to the buffer: it stays there
 
     @property
@@ -170,14 +170,18 @@ class FrameParser:
 
     # -- a long body, streaming --------------------------------------------------------------
     # A chunk's body past _STREAM_FROM bytes, with a Byte-Range saying its length and nothing
-    # wrong so far, is not gathered in the buffer: the reads are kept as they came (`_pieces`),
-    # each searched once for the end-line (and the few bytes across the seam with the last),
-    # and joined once when it comes: one copy of the body instead of two. Anything unusual (a
-    # look-alike of the end-line, an end-line across reads, a short read, a body past its
-    # Byte-Range or the size limit) puts the bytes back in the buffer, where the reading byte
-    # by byte above carries on from where the search stopped, for the rest of that body (each
-    # going back copies all the body held so far: a peer sending a short read after each long
-    # one would else have the parser copy its whole body again and again).
+    # wrong so far, is not gathered in the buffer: the reads are kept as they came (`_pieces`)
+    # and joined once when the end-line comes: one copy of the body. The reads are not searched
+    # for the end-line: the frame ends where the Byte-Range says, and only the end-line's place
+    # is checked. Two things would have it end sooner, and both go back to the search: an
+    # end-line anywhere else (an interrupted chunk, a look-alike, an end-line across reads, a
+    # body longer than its Byte-Range) is found when the body's place does not hold it; and a
+    # read that ends with CRLF, the end of a frame, has the pieces not searched yet searched for
+    # it (a sender that interrupted a chunk may wait for its answer: it must not wait for bytes
+    # that never come). Going back puts the bytes in the buffer, where the reading byte by byte
+    # above carries on from the first byte not searched, for the rest of that body (each going
+    # back copies all the body held so far: a peer sending a short read after each long one
+    # would else have the parser copy its whole body again and again).
 
     def _start_stream(self, buf: bytes | bytearray, body_start: int, owned: bool) -> bool:
         """Streams the body from `buf[body_start:]` when it qualifies (`owned`: buf is the
@@ -191,54 +195,71 @@ class FrameParser:
                 held > length or length > self.max_chunk_bytes:
             return False
         self._pieces = [memoryview(buf)[body_start:]]
+        self._searched = 1  # the general reading searched the first piece
         self._held = held
-        self._tail = bytes(buf[len(buf) - len(pattern) + 1:])
         if owned:
             self._buf = bytearray()
         return True
 
     def _stream_body(self, data: bytes | bytearray, out: list[Frame | FrameError]) -> int:
-        """The next read of a streaming body: -1 when it was all body, else where the frame
-        after it starts in `data` (the frame out), or 0 with the bytes back in the buffer."""
+        """The next read of a streaming body: -1 when it was all body, else where the bytes
+        after the frame start in `data` (the frame out), or where the bytes not yet in the
+        buffer start (the body back in it: 0, or all of `data`)."""
+        pieces = self._pieces
+        assert pieces is not None
+        length = self._declared_length
+        assert length is not None
+        n = len(data)
+        end = length - self._held  # where the body ends in `data`
+        if n <= end:  # all body, as far as the Byte-Range tells
+            if isinstance(data, bytearray):
+                data = bytes(data)
+            pieces.append(data)
+            self._held += n
+            if data[-2:] != b"\r\n" or not self._end_line_held():
+                return -1
+        else:
+            pattern = self._end_pattern
+            after = end + len(pattern)
+            if n >= after + 3 and data[after] in _FLAGS and \
+                    data[after + 1:after + 3] == b"\r\n" and data[end:after] == pattern:
+                pieces.append(memoryview(data)[:end])
+                body = b"".join(pieces)
+                for piece in pieces:
+                    if isinstance(piece, memoryview):
+                        piece.release()
+                self._pieces = None
+                self._finish(body, chr(data[after]), out)
+                return after + 3
+        self._unstream()
+        return 0 if n > end else n  # else `data` is in the buffer already
+
+    def _end_line_held(self) -> bool:
+        """Whether the pieces not searched yet hold the end-line (or the seams between them);
+        they count as searched when they do not."""
         pieces = self._pieces
         assert pieces is not None
         pattern = self._end_pattern
-        size = len(pattern)
-        length = self._declared_length
-        assert length is not None
-        held = self._held
-        n = len(data)
-        if n >= size + 3 and (self._tail + data[:size - 1]).find(pattern) < 0:
-            index = data.find(pattern)
-            if index < 0:
-                if held + n <= length:
-                    if isinstance(data, bytearray):
-                        data = bytes(data)
-                    pieces.append(data)
-                    self._held = held + n
-                    self._tail = data[n - size + 1:]
-                    return -1
-            else:
-                after = index + size
-                if held + index <= length and n >= after + 3 and data[after] in _FLAGS and \
-                        data[after + 1:after + 3] == b"\r\n":
-                    pieces.append(memoryview(data)[:index])
-                    body = b"".join(pieces)
-                    for piece in pieces:
-                        if isinstance(piece, memoryview):
-                            piece.release()
-                    self._pieces = None
-                    self._finish(body, chr(data[after]), out)
-                    return after + 3
-        self._unstream()
-        return 0
+        overlap = len(pattern) - 1
+        for index in range(self._searched, len(pieces)):
+            piece = pieces[index]
+            assert isinstance(piece, bytes)  # only the first piece is a view, and searched
+            seam = bytes(pieces[index - 1][-overlap:]) + piece[:overlap]
+            if pattern in seam or pattern in piece:
+                return True
+        self._searched = len(pieces)
+        return False
 
     def _unstream(self) -> None:
-        """The streamed body back in the buffer, the search resuming before the seam."""
+        """The streamed body back in the buffer, the search resuming at the first piece not
+        searched (and the seam before it)."""
         pieces = self._pieces
         assert pieces is not None
         buf = bytearray()
-        for piece in pieces:
+        searched = 0
+        for index, piece in enumerate(pieces):
+            if index < self._searched:
+                searched += len(piece)
             buf += piece
             if isinstance(piece, memoryview):
                 piece.release()
@@ -247,7 +268,7 @@ class FrameParser:
         self._buf = buf
         self._frame_start = 0
         self._body_start = 0
-        self._scan_from = max(0, len(buf) - len(self._end_pattern) + 1)
+        self._scan_from = max(0, searched - len(self._end_pattern) + 1)
 
     def _direct(self, data: bytes, pos: int, out: list[Frame | FrameError]) -> int:
         """Frames read straight from `data` while the parser holds nothing: -1 when all of it
