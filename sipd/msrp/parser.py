@@ -50,6 +50,9 @@ _HEAD = re.compile(
     rb"((?:[A-Za-z][A-Za-z0-9!#$%&'*+\-.^_`|~]*:[^\r\n]*\r\n)*)"
     rb"(?:(\r\n)|-------\1([$+#])\r\n)")
 _STREAM_FROM = 32 * 1024  # a body's declared length from which it streams (`_pieces`)
+# A streaming body's read shorter than this has what is held searched at once: a slow link's
+# reads are short, and a peer on one that cut a chunk short goes on at once, not in 16 MiB.
+_SEARCH_BELOW = 16 * 1024
 _SHORT_BODY = 4096  # bytes after a head, up to which `_fast_head` looks for any end-line
 _HEADER_LINE = re.compile(r"([^:]+):([^\r]*)\r\n")  # of a head _HEAD took
 
@@ -176,9 +179,10 @@ class FrameParser:
     # is checked. Two things would have it end sooner, and both go back to the search: an
     # end-line anywhere else (an interrupted chunk, a look-alike, an end-line across reads, a
     # body longer than its Byte-Range) is found when the body's place does not hold it; and a
-    # read that ends with CRLF, the end of a frame, has the pieces not searched yet searched for
-    # it (a sender that interrupted a chunk may wait for its answer: it must not wait for bytes
-    # that never come). Going back puts the bytes in the buffer, where the reading byte by byte
+    # read that ends with CRLF, the end of a frame, or a short one (a slow link's) has the
+    # pieces not searched yet searched for it (a sender that interrupted a chunk may wait for
+    # its answer: it must not wait for bytes that never come; on a slow link its next chunks
+    # must not wait for the place of the first). Each byte is searched once at most. Going back puts the bytes in the buffer, where the reading byte by byte
     # above carries on from the first byte not searched, for the rest of that body (each going
     # back copies all the body held so far: a peer sending a short read after each long one
     # would else have the parser copy its whole body again and again).
@@ -216,7 +220,7 @@ class FrameParser:
                 data = bytes(data)
             pieces.append(data)
             self._held += n
-            if data[-2:] != b"\r\n" or not self._end_line_held():
+            if (n >= _SEARCH_BELOW and data[-2:] != b"\r\n") or not self._end_line_held():
                 return -1
         else:
             pattern = self._end_pattern

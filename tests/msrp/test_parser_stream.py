@@ -120,6 +120,21 @@ def test_an_interrupted_chunk_whose_sender_waits_comes_out_at_once():
         assert parser.idle
 
 
+def test_on_a_slow_link_an_interrupted_chunk_comes_out_with_its_end_line():
+    """Short reads (a slow link) are searched as they come: the chunk cut short comes out with
+    the read that brings its end-line, although the next frame goes on in the same read."""
+    body = _body(17)
+    first = send_line("st0021", body=body, byte_range=f"1-{3 * SIZE}/{3 * SIZE}", flag="+")
+    data = first + send_line("st0022", body=_body(18), byte_range=f"{SIZE + 1}-{2 * SIZE}/*")
+    parser = FrameParser(max_chunk_bytes=4 * SIZE)
+    got: list = []  # type: ignore[type-arg]
+    for at in range(0, len(data), 1001):
+        got += parser.feed(data[at:at + 1001])
+        if at + 1001 >= len(first):
+            break
+    assert [(f.body, f.continuation) for f in got] == [(body, "+")]  # type: ignore[union-attr]
+
+
 def test_a_body_with_a_star_end_streams_not_but_reads_the_same():
     body = _body(8)
     data = send_line("st0008", body=body, byte_range="1-*/*", flag="#")
