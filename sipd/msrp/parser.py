@@ -182,10 +182,11 @@ class FrameParser:
     # read that ends with CRLF, the end of a frame, or a short one (a slow link's) has the
     # pieces not searched yet searched for it (a sender that interrupted a chunk may wait for
     # its answer: it must not wait for bytes that never come; on a slow link its next chunks
-    # must not wait for the place of the first). Each byte is searched once at most. Going back puts the bytes in the buffer, where the reading byte by byte
-    # above carries on from the first byte not searched, for the rest of that body (each going
-    # back copies all the body held so far: a peer sending a short read after each long one
-    # would else have the parser copy its whole body again and again).
+    # must not wait for the place of the first). Each byte is searched once at most. Going
+    # back puts the bytes in the buffer, where the reading byte by byte above carries on from
+    # the first byte not searched, for the rest of that body (each going back copies all the
+    # body held so far: a peer sending a short read after each long one would else have the
+    # parser copy its whole body again and again).
 
     def _start_stream(self, buf: bytes | bytearray, body_start: int, owned: bool) -> bool:
         """Streams the body from `buf[body_start:]` when it qualifies (`owned`: buf is the
