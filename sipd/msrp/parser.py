@@ -96,6 +96,7 @@ class FrameParser:
         self._pieces: list[bytes | memoryview] | None = None  # a streaming body (below)
         self._held = 0
         self._searched = 0  # pieces searched for the end-line
+        self._first: tuple[bytes | bytearray, int] = (b"", 0)  # the read of the first piece
         self._unstreamed = False  # the body went back to the buffer: it stays there
 
     @property
@@ -196,11 +197,13 @@ class FrameParser:
         held = len(buf) - body_start
         if length is None or length < _STREAM_FROM or self._error is not None or \
                 self._unstreamed or held < len(pattern) or \
-                self._scan_from < len(buf) - len(pattern) + 1 or \
                 held > length or length > self.max_chunk_bytes:
             return False
         self._pieces = [memoryview(buf)[body_start:]]
-        self._searched = 1  # the general reading searched the first piece
+        # whether the general reading searched the first piece (`_fast_head` leaves a long
+        # one to stream unsearched)
+        self._searched = int(self._scan_from >= len(buf) - len(pattern) + 1)
+        self._first = (buf, body_start)
         self._held = held
         if owned:
             self._buf = bytearray()
@@ -247,8 +250,13 @@ class FrameParser:
         pattern = self._end_pattern
         overlap = len(pattern) - 1
         for index in range(self._searched, len(pieces)):
+            if index == 0:  # a view of the read it came in: searched there, not copied
+                buf, start = self._first
+                if buf.find(pattern, start) >= 0:
+                    return True
+                continue
             piece = pieces[index]
-            assert isinstance(piece, bytes)  # only the first piece is a view, and searched
+            assert isinstance(piece, bytes)  # only the first piece is a view
             seam = bytes(pieces[index - 1][-overlap:]) + piece[:overlap]
             if pattern in seam or pattern in piece:
                 return True
@@ -378,11 +386,27 @@ class FrameParser:
         if buf is None:
             buf = self._buf
         pattern = b"\r\n-------" + match.group(1)
+        unsearched = False
+        if len(buf) - head_end >= _SEARCH_BELOW:  # a long read: look where the Byte-Range says
+            length = _explicit_length(headers)
+            if length is not None and length <= self.max_chunk_bytes:
+                place = head_end + length
+                after = place + len(pattern)
+                if len(buf) >= after + 3:  # all here: the end-line there ends it
+                    if buf[after] in _FLAGS and buf[after + 1:after + 3] == b"\r\n" and \
+                            buf.startswith(pattern, place):
+                        request.body = _copy(buf, head_end, place)
+                        request.continuation = chr(buf[after])
+                        out.append(request)
+                        return after + 3
+                elif length >= _STREAM_FROM and buf[-2:] != b"\r\n":
+                    unsearched = True  # it streams: searched only if need be (below)
         # Our end-line, an empty body putting it at the blank line. Over a short rest (a chat
         # message) the first end-line of any transaction is found faster, a short needle, and
         # must be ours, else the body scan below; over a long one our whole end-line is.
         short = len(buf) - head_end <= _SHORT_BODY
-        index = buf.find(b"\r\n-------" if short else pattern, head_end - 2)
+        index = -1 if unsearched else \
+            buf.find(b"\r\n-------" if short else pattern, head_end - 2)
         if index >= 0 and (not short or buf.startswith(pattern, index)):
             if index - head_end > self.max_chunk_bytes:
                 return -1  # too big a chunk, whole in one read: the line by line reading's 413
@@ -401,7 +425,7 @@ class FrameParser:
         self._end_pattern = pattern
         self._frame_start = start
         self._body_start = head_end
-        self._scan_from = index if index >= 0 else \
+        self._scan_from = index if index >= 0 else head_end - 2 if unsearched else \
             max(head_end - 2, len(buf) - (8 if short else len(pattern) - 1))
         self._declared_length = self._length_from_range()
         self._state = _State.BODY
@@ -533,16 +557,7 @@ class FrameParser:
 
     def _length_from_range(self) -> int | None:
         assert self._frame is not None
-        value = self._frame.headers.get(h.BYTE_RANGE)
-        if value is None:
-            return None
-        try:
-            byte_range = h.parse_byte_range(value)
-        except MsrpParseError:
-            return None
-        if byte_range.end is None:
-            return None
-        return byte_range.end - byte_range.start + 1
+        return _explicit_length(self._frame.headers)
 
     # -- body ------------------------------------------------------------------------------
 
@@ -633,3 +648,17 @@ def _copy(buf: bytes | bytearray, start: int, stop: int) -> bytes:
         return b""
     with memoryview(buf) as view:
         return bytes(view[start:stop])
+
+
+def _explicit_length(headers: Headers) -> int | None:
+    """The body's length a Byte-Range with a numeric end gives, None without one."""
+    value = headers.get(h.BYTE_RANGE)
+    if value is None:
+        return None
+    try:
+        byte_range = h.parse_byte_range(value)
+    except MsrpParseError:
+        return None
+    if byte_range.end is None:
+        return None
+    return byte_range.end - byte_range.start + 1
