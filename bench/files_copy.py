@@ -1,21 +1,32 @@
 """The file transfer benchmark's baseline: a bare trio TCP (TLS) copy of a file from one process
 to another on 127.0.0.1, file to file, no hash, no framing.
 
-    python -m bench.files_copy receive --out PATH --size N [--tls DIR]   # prints PORT n, then
-                                                                         # its JSON when done
+    python -m bench.files_copy receive --out PATH --size N [--tls DIR] [--hash]
+                                                 # prints PORT n, then its JSON when done
     python -m bench.files_copy send --port N --path PATH [--tls DIR]     # prints its JSON
 
 The sender reads the file in blocks of a direct MSRP chunk's size (os.read, 256 KiB) and
 writes each with send_all; the receiver writes what each receive_some (256 KiB at most) gives
 to its file and answers one byte once it has the whole size, which is where the sender's time
-stops. Each end prints {"seconds": wall, "cpu": its process CPU} over the copy (from the
-connection's start, TLS handshake included, interpreter start-up not). `copy()` runs both
+stops. With --hash the receiver also keeps the sha-1 of what arrives (hashlib, in its loop,
+after each write): the least any receiver that checks the offered hash on arrival does, with
+nothing else of MSRP. Each end prints {"seconds": wall, "cpu": its process CPU} over the copy
+(from the connection's start, TLS handshake included, interpreter start-up not). `copy()` runs both
 processes and returns their figures.
+
+`warm_pages` is run before each measured copy or transfer. A virtual machine may hand the
+memory its kernel frees back to the host (free page reporting: the machine of
+docs/performance.md does within about two seconds), and a page the host has to bring back
+costs there ~2 ms per MB written into the page cache, against 0.25 ms otherwise: whichever of
+two runs came within two seconds of the other's deleted file wrote faster. Writing and deleting
+a file of the payload's size just before leaves freshly freed, resident pages for the next
+writer, whichever it is.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -41,9 +52,10 @@ class CopyRun:
     receive_cpu: float
 
 
-async def _receive(out_path: Path, size: int, tls: Path | None) -> None:
+async def _receive(out_path: Path, size: int, tls: Path | None, check_hash: bool) -> None:
     done = trio.Event()
-    figures: dict[str, float] = {}
+    hasher = hashlib.sha1() if check_hash else None
+    figures: dict[str, float | str] = {}
     out = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 
     async def serve(stream: trio.abc.Stream) -> None:
@@ -57,8 +69,12 @@ async def _receive(out_path: Path, size: int, tls: Path | None) -> None:
             if not data:
                 break
             os.write(out, data)
+            if hasher is not None:
+                hasher.update(data)
             got += len(data)
         await stream.send_all(b"k")
+        if hasher is not None:
+            figures["sha1"] = hasher.hexdigest()
         figures.update(seconds=time.perf_counter() - started, cpu=time.process_time() - cpu,
                        bytes=got)
         done.set()
@@ -97,9 +113,23 @@ async def _send(port: int, path: Path, tls: Path | None) -> None:
     print(json.dumps(figures), flush=True)
 
 
-def copy(path: Path, work: Path, tls: bool) -> CopyRun:
-    """One copy of `path` between two fresh processes (TLS: a self-signed identity in `work`);
-    the copy is removed afterwards."""
+def warm_pages(work: Path, size: int) -> None:
+    """Writes `size` bytes into a file in `work` and deletes it (see the module's text)."""
+    block = bytes(1024 * 1024)
+    scratch = work / "warm-pages.tmp"
+    out = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for done in range(0, size, len(block)):
+            os.write(out, block[:min(len(block), size - done)])
+    finally:
+        os.close(out)
+        scratch.unlink()
+
+
+def copy(path: Path, work: Path, tls: bool, *, sha1: str | None = None) -> CopyRun:
+    """One copy of `path` between two fresh processes (TLS: a self-signed identity in `work`;
+    `sha1`: the file's, which the receiver checks over what arrives); the copy is removed
+    afterwards."""
     identity = work / "bare-identity"
     if tls:
         ensure_identity(identity)  # made once, here, so the two ends do not race for it
@@ -107,7 +137,8 @@ def copy(path: Path, work: Path, tls: bool) -> CopyRun:
     out = work / "bare.out"
     command = [sys.executable, "-m", "bench.files_copy"]
     receiver = subprocess.Popen(
-        [*command, "receive", "--out", str(out), "--size", str(path.stat().st_size), *extra],
+        [*command, "receive", "--out", str(out), "--size", str(path.stat().st_size), *extra,
+         *(["--hash"] if sha1 else [])],
         stdout=subprocess.PIPE, cwd=ROOT, text=True)
     try:
         assert receiver.stdout is not None
@@ -125,6 +156,8 @@ def copy(path: Path, work: Path, tls: bool) -> CopyRun:
             receiver.wait()
     if received.get("bytes") != path.stat().st_size or out.stat().st_size != received["bytes"]:
         raise RuntimeError(f"the bare copy is not whole: {received}")
+    if sha1 is not None and received.get("sha1") != sha1:
+        raise RuntimeError(f"the bare copy's sha-1 is not the file's: {received}")
     out.unlink()
     figures = json.loads(sent.stdout)
     return CopyRun(figures["seconds"], figures["cpu"], received["cpu"])
@@ -138,13 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     receive.add_argument("--out", type=Path, required=True)
     receive.add_argument("--size", type=int, required=True)
     receive.add_argument("--tls", type=Path)
+    receive.add_argument("--hash", action="store_true")
     send = sub.add_parser("send")
     send.add_argument("--port", type=int, required=True)
     send.add_argument("--path", type=Path, required=True)
     send.add_argument("--tls", type=Path)
     args = parser.parse_args(argv)
     if args.role == "receive":
-        trio.run(_receive, args.out, args.size, args.tls)
+        trio.run(_receive, args.out, args.size, args.tls, args.hash)
     else:
         trio.run(_send, args.port, args.path, args.tls)
     return 0
