@@ -175,3 +175,36 @@ async def test_direct_connections_use_big_chunks_and_relayed_paths_small_ones(tm
         assert reservation.chunk_size_for(direct) == DIRECT_CHUNK_SIZE
         await reservation.aclose()
         nursery.cancel_scope.cancel()
+
+
+async def test_a_first_read_that_ends_in_the_middle_of_a_frame(tmp_path):
+    """The listener reads the peer's first frame to find the session, and the start of the
+    next came in the same read: the session goes on with it, and the rest completes it (the
+    frame timeout once ran from 0 there: the connection failed at once, "the peer stopped in
+    the middle of a frame")."""
+    alice = MsrpEndpoint(EndpointSettings(transport="tcp", state_dir=tmp_path / "a"))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(alice.serve)
+        ours = await alice.reserve()
+        theirs_uri = parse_uri(f"msrp://127.0.0.1:9/midframe{os.getpid()};tcp")
+        theirs = MsrpMedia([theirs_uri], ["text/plain"], setup=Setup.ACTIVE)
+
+        def send(tid: str, message_id: str, body: bytes) -> bytes:
+            return (f"MSRP {tid} SEND\r\nTo-Path: {ours.local_path[0]}\r\n"
+                    f"From-Path: {theirs_uri}\r\nMessage-ID: {message_id}\r\n"
+                    f"Byte-Range: 1-{len(body)}/{len(body)}\r\nContent-Type: text/plain\r\n\r\n"
+                    ).encode() + body + f"\r\n-------{tid}$\r\n".encode()
+
+        second = send("t2", "m2", b"second")
+        peer = await trio.open_tcp_stream("127.0.0.1", alice.port)
+        await peer.send_all(send("t1", "m1", b"first") + second[:60])
+        with trio.fail_after(10):
+            connection = await ours.connect(theirs, active=False)
+        nursery.start_soon(connection.run)
+        assert (await next_of(connection, MessageReceived)).body == b"first"
+        await trio.sleep(0.2)  # its timers run meanwhile
+        await peer.send_all(second[60:])
+        assert (await next_of(connection, MessageReceived)).body == b"second"
+        await connection.close()
+        await peer.aclose()
+        nursery.cancel_scope.cancel()
