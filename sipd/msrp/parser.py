@@ -277,6 +277,7 @@ class FrameParser:
             if isinstance(piece, memoryview):
                 piece.release()
         self._pieces = None
+        self._first = (b"", 0)
         self._unstreamed = True
         self._buf = buf
         self._frame_start = 0
@@ -387,20 +388,20 @@ class FrameParser:
             buf = self._buf
         pattern = b"\r\n-------" + match.group(1)
         unsearched = False
-        if len(buf) - head_end >= _SEARCH_BELOW:  # a long read: look where the Byte-Range says
-            length = _explicit_length(headers)
-            if length is not None and length <= self.max_chunk_bytes:
-                place = head_end + length
-                after = place + len(pattern)
-                if len(buf) >= after + 3:  # all here: the end-line there ends it
-                    if buf[after] in _FLAGS and buf[after + 1:after + 3] == b"\r\n" and \
-                            buf.startswith(pattern, place):
-                        request.body = _copy(buf, head_end, place)
-                        request.continuation = chr(buf[after])
-                        out.append(request)
-                        return after + 3
-                elif length >= _STREAM_FROM and buf[-2:] != b"\r\n":
-                    unsearched = True  # it streams: searched only if need be (below)
+        # a long read: look where the Byte-Range says
+        length = _explicit_length(headers) if len(buf) - head_end >= _SEARCH_BELOW else None
+        if length is not None and length <= self.max_chunk_bytes:
+            place = head_end + length
+            after = place + len(pattern)
+            if len(buf) >= after + 3:  # all here: the end-line there ends it
+                if buf[after] in _FLAGS and buf[after + 1:after + 3] == b"\r\n" and \
+                        buf.startswith(pattern, place):
+                    request.body = _copy(buf, head_end, place)
+                    request.continuation = chr(buf[after])
+                    out.append(request)
+                    return after + 3
+            elif length >= _STREAM_FROM and buf[-2:] != b"\r\n":
+                unsearched = True  # it streams: searched only if need be (below)
         # Our end-line, an empty body putting it at the blank line. Over a short rest (a chat
         # message) the first end-line of any transaction is found faster, a short needle, and
         # must be ours, else the body scan below; over a long one our whole end-line is.
@@ -427,7 +428,7 @@ class FrameParser:
         self._body_start = head_end
         self._scan_from = index if index >= 0 else head_end - 2 if unsearched else \
             max(head_end - 2, len(buf) - (8 if short else len(pattern) - 1))
-        self._declared_length = self._length_from_range()
+        self._declared_length = length if length is not None else self._length_from_range()
         self._state = _State.BODY
         return head_end
 
