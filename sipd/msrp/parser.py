@@ -218,6 +218,8 @@ class FrameParser:
         length = self._declared_length
         assert length is not None
         n = len(data)
+        if n == 0:
+            return -1
         end = length - self._held  # where the body ends in `data`
         if n <= end:  # all body, as far as the Byte-Range tells
             if isinstance(data, bytearray):
@@ -249,17 +251,24 @@ class FrameParser:
         assert pieces is not None
         pattern = self._end_pattern
         overlap = len(pattern) - 1
+        # the last bytes before the first piece not searched, from as many pieces as they
+        # take: an end-line may run over reads shorter than itself
+        tail = b""
+        index = self._searched
+        while index > 0 and len(tail) < overlap:
+            index -= 1
+            tail = bytes(pieces[index][len(tail) - overlap:]) + tail
         for index in range(self._searched, len(pieces)):
+            piece = pieces[index]
             if index == 0:  # a view of the read it came in: searched there, not copied
                 buf, start = self._first
                 if buf.find(pattern, start) >= 0:
                     return True
-                continue
-            piece = pieces[index]
-            assert isinstance(piece, bytes)  # only the first piece is a view
-            seam = bytes(pieces[index - 1][-overlap:]) + piece[:overlap]
-            if pattern in seam or pattern in piece:
-                return True
+            else:
+                assert isinstance(piece, bytes)  # only the first piece is a view
+                if pattern in tail + piece[:overlap] or pattern in piece:
+                    return True
+            tail = (tail + bytes(piece[-overlap:]))[-overlap:]
         self._searched = len(pieces)
         return False
 
@@ -399,7 +408,8 @@ class FrameParser:
                         request.continuation = chr(buf[after])
                         out.append(request)
                         return after + 3
-                elif length >= _STREAM_FROM and buf[-2:] != b"\r\n":
+                elif length >= _STREAM_FROM and buf[-2:] != b"\r\n" and \
+                        not buf.startswith(pattern, head_end - 2):  # not an empty body
                     unsearched = True  # it streams: searched only if need be (below)
         # Our end-line, an empty body putting it at the blank line. Over a short rest (a chat
         # message) the first end-line of any transaction is found faster, a short needle, and

@@ -135,6 +135,32 @@ def test_on_a_slow_link_an_interrupted_chunk_comes_out_with_its_end_line():
     assert [(f.body, f.continuation) for f in got] == [(body, "+")]  # type: ignore[union-attr]
 
 
+def test_an_end_line_over_several_short_reads_is_found():
+    """A sender that writes its end-line in pieces (a slow link, small writes): the reads
+    that bring it are searched together, not each with the one before only."""
+    body = _body(21)
+    first = send_line("st0023", body=body, byte_range=f"1-{2 * SIZE}/{2 * SIZE}", flag="+")
+    data = first + send_line("st0024", body=_body(22), byte_range=f"{SIZE + 1}-{2 * SIZE}/*")
+    end = first.index(b"\r\n-------st0023")
+    for cuts in ([20000, end + 3, end + 5, end + 8, end + 40],
+                 [20000, end + 1, end + 2, end + 3, end + 4, end + 30],
+                 [end + 2, end + 4, end + 9, end + 12, end + 14, end + 20]):
+        got = _both(data, cuts)
+        assert [(f.body, f.continuation) for f in got][:1] == [(body, "+")]  # type: ignore[union-attr]
+
+
+def test_an_empty_interrupted_chunk_in_a_long_read():
+    """A chunk cut short before its first byte, its end-line right after the blank line (the
+    empty body's form), then a long read: the end-line there ends it."""
+    head = send_line("st0025", body=None, byte_range=f"1-{SIZE}/{SIZE}", flag="#")
+    head = head.replace(b"-------st0025#", b"\r\n-------st0025#")
+    data = head + send_line("st0026", body=_body(23))
+    for cut in (len(head) + 17000, len(head) + 30000):
+        got = _both(data, [cut])
+        assert [(f.body, f.continuation) for f in got] == [  # type: ignore[union-attr]
+            (b"", "#"), (_body(23), "$")]
+
+
 def test_a_body_with_a_star_end_streams_not_but_reads_the_same():
     body = _body(8)
     data = send_line("st0008", body=body, byte_range="1-*/*", flag="#")
