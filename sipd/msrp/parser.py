@@ -97,6 +97,7 @@ class FrameParser:
         self._held = 0
         self._searched = 0  # pieces searched for the end-line
         self._first: tuple[bytes | bytearray, int] = (b"", 0)  # the read of the first piece
+        self._head_unsearched = False  # `_fast_head` left a long read's body to stream unsearched
         self._unstreamed = False  # the body went back to the buffer: it stays there
 
     @property
@@ -195,14 +196,17 @@ class FrameParser:
         length = self._declared_length
         pattern = self._end_pattern
         held = len(buf) - body_start
+        # whether the general reading searched the first piece; only `_fast_head` leaves one
+        # unsearched (a long read not ending a frame), any other stays in the buffer: the
+        # reading there goes on from where it stopped (a look-alike, an end-line cut short)
+        searched = self._scan_from >= len(buf) - len(pattern) + 1
         if length is None or length < _STREAM_FROM or self._error is not None or \
                 self._unstreamed or held < len(pattern) or \
-                held > length or length > self.max_chunk_bytes:
+                held > length or length > self.max_chunk_bytes or \
+                not (searched or self._head_unsearched):
             return False
         self._pieces = [memoryview(buf)[body_start:]]
-        # whether the general reading searched the first piece (`_fast_head` leaves a long
-        # one to stream unsearched)
-        self._searched = int(self._scan_from >= len(buf) - len(pattern) + 1)
+        self._searched = int(searched)
         self._first = (buf, body_start)
         self._held = held
         if owned:
@@ -435,6 +439,7 @@ class FrameParser:
         self._end_pattern = pattern
         self._frame_start = start
         self._body_start = head_end
+        self._head_unsearched = unsearched
         self._scan_from = index if index >= 0 else head_end - 2 if unsearched else \
             max(head_end - 2, len(buf) - (8 if short else len(pattern) - 1))
         self._declared_length = self._length_from_range()
@@ -572,6 +577,7 @@ class FrameParser:
     # -- body ------------------------------------------------------------------------------
 
     def _body(self, pos: int, out: list[Frame | FrameError]) -> tuple[int, bool]:
+        self._head_unsearched = False  # searched from `_scan_from` on, below
         buf = self._buf
         pattern = self._end_pattern
         index = buf.find(pattern, self._scan_from)
