@@ -53,6 +53,9 @@ _STREAM_FROM = 32 * 1024  # a body's declared length from which it streams (`_pi
 # A streaming body's read shorter than this has what is held searched at once: a slow link's
 # reads are short, and a peer on one that cut a chunk short goes on at once, not in 16 MiB.
 _SEARCH_BELOW = 16 * 1024
+# A streaming body whose pieces come under this on average (a peer's tiny reads) goes back to
+# the buffer: a piece costs some 40 bytes besides its own, and a search with its seam.
+_PIECE_AVERAGE = 512
 _SHORT_BODY = 4096  # bytes after a head, up to which `_fast_head` looks for any end-line
 _HEADER_LINE = re.compile(r"([^:]+):([^\r]*)\r\n")  # of a head _HEAD took
 
@@ -184,7 +187,8 @@ class FrameParser:
     # read that ends with CRLF, the end of a frame, or a short one (a slow link's) has the
     # pieces not searched yet searched for it (a sender that interrupted a chunk may wait for
     # its answer: it must not wait for bytes that never come; on a slow link its next chunks
-    # must not wait for the place of the first). Each byte is searched once at most. Going
+    # must not wait for the place of the first). Each byte is searched once at most. Tiny
+    # reads (under _PIECE_AVERAGE bytes on average) go back too. Going
     # back puts the bytes in the buffer, where the reading byte by byte above carries on from
     # the first byte not searched, for the rest of that body (each going back copies all the
     # body held so far: a peer sending a short read after each long one would else have the
@@ -230,7 +234,9 @@ class FrameParser:
                 data = bytes(data)
             pieces.append(data)
             self._held += n
-            if (n >= _SEARCH_BELOW and data[-2:] != b"\r\n") or not self._end_line_held():
+            if n < _PIECE_AVERAGE and len(pieces) * _PIECE_AVERAGE > self._held + _STREAM_FROM:
+                pass  # tiny reads: the buffer holds them for less (each piece ~40 bytes more)
+            elif (n >= _SEARCH_BELOW and data[-2:] != b"\r\n") or not self._end_line_held():
                 return -1
         else:
             pattern = self._end_pattern

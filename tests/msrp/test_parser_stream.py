@@ -280,3 +280,17 @@ def test_interrupted_chunks_read_in_pieces_around_their_end_lines(chunks, near, 
     ends = [i for i in range(len(data)) if data.startswith(b"\r\n-------st00", i)]
     points = [ends[which % len(ends)] + offset for which, offset in near] + cuts
     _both(data, [max(0, p) for p in points])
+
+
+def test_tiny_reads_go_to_the_buffer_and_a_slow_links_stream():
+    """A body in reads of a few bytes would cost some 40 bytes a piece kept (and a search
+    each): it goes to the buffer, once; reads of a packet's size stream on."""
+    body = _body(24, 3 * SIZE)
+    data = send_line("st0031", body=body) + send_line("st0032")
+    for step, unstreamed in ((2, 1), (100, 1), (1448, 0)):
+        parser = _Counting(max_chunk_bytes=4 * SIZE)
+        got = parser.feed(data[:20000])
+        for at in range(20000, len(data), step):
+            got += parser.feed(data[at:at + step])
+        assert [f.body for f in got] == [body, b"hello"]  # type: ignore[union-attr]
+        assert parser.unstreamed == unstreamed
