@@ -296,6 +296,7 @@ class FrameParser:
             if isinstance(piece, memoryview):
                 piece.release()
         self._pieces = None
+        self._first = (b"", 0)  # the read it came in, no longer held for the body's time
         self._unstreamed = True
         self._buf = buf
         self._frame_start = 0
