@@ -53,6 +53,9 @@ _STREAM_FROM = 32 * 1024  # a body's declared length from which it streams (`_pi
 # A streaming body's read shorter than this has what is held searched at once: a slow link's
 # reads are short, and a peer on one that cut a chunk short goes on at once, not in 16 MiB.
 _SEARCH_BELOW = 16 * 1024
+# A streaming body whose pieces come under this on average (a peer's tiny reads) goes back to
+# the buffer: a piece costs some 40 bytes besides its own, and a search with its seam.
+_PIECE_AVERAGE = 512
 _SHORT_BODY = 4096  # bytes after a head, up to which `_fast_head` looks for any end-line
 _HEADER_LINE = re.compile(r"([^:]+):([^\r]*)\r\n")  # of a head _HEAD took
 
@@ -97,6 +100,7 @@ class FrameParser:
         self._held = 0
         self._searched = 0  # pieces searched for the end-line
         self._first: tuple[bytes | bytearray, int] = (b"", 0)  # the read of the first piece
+        self._head_unsearched = False  # `_fast_head` left a long read's body to stream unsearched
         self._unstreamed = False  # the body went back to the buffer: it stays there
 
     @property
@@ -183,7 +187,8 @@ class FrameParser:
     # read that ends with CRLF, the end of a frame, or a short one (a slow link's) has the
     # pieces not searched yet searched for it (a sender that interrupted a chunk may wait for
     # its answer: it must not wait for bytes that never come; on a slow link its next chunks
-    # must not wait for the place of the first). Each byte is searched once at most. Going
+    # must not wait for the place of the first). Each byte is searched once at most. Tiny
+    # reads (under _PIECE_AVERAGE bytes on average) go back too. Going
     # back puts the bytes in the buffer, where the reading byte by byte above carries on from
     # the first byte not searched, for the rest of that body (each going back copies all the
     # body held so far: a peer sending a short read after each long one would else have the
@@ -195,14 +200,17 @@ class FrameParser:
         length = self._declared_length
         pattern = self._end_pattern
         held = len(buf) - body_start
+        # whether the general reading searched the first piece; only `_fast_head` leaves one
+        # unsearched (a long read not ending a frame), any other stays in the buffer: the
+        # reading there goes on from where it stopped (a look-alike, an end-line cut short)
+        searched = self._scan_from >= len(buf) - len(pattern) + 1
         if length is None or length < _STREAM_FROM or self._error is not None or \
                 self._unstreamed or held < len(pattern) or \
-                held > length or length > self.max_chunk_bytes:
+                held > length or length > self.max_chunk_bytes or \
+                not (searched or self._head_unsearched):
             return False
         self._pieces = [memoryview(buf)[body_start:]]
-        # whether the general reading searched the first piece (`_fast_head` leaves a long
-        # one to stream unsearched)
-        self._searched = int(self._scan_from >= len(buf) - len(pattern) + 1)
+        self._searched = int(searched)
         self._first = (buf, body_start)
         self._held = held
         if owned:
@@ -218,13 +226,17 @@ class FrameParser:
         length = self._declared_length
         assert length is not None
         n = len(data)
+        if n == 0:
+            return -1
         end = length - self._held  # where the body ends in `data`
         if n <= end:  # all body, as far as the Byte-Range tells
             if isinstance(data, bytearray):
                 data = bytes(data)
             pieces.append(data)
             self._held += n
-            if (n >= _SEARCH_BELOW and data[-2:] != b"\r\n") or not self._end_line_held():
+            if n < _PIECE_AVERAGE and len(pieces) * _PIECE_AVERAGE > self._held + _STREAM_FROM:
+                pass  # tiny reads: the buffer holds them for less (each piece ~40 bytes more)
+            elif (n >= _SEARCH_BELOW and data[-2:] != b"\r\n") or not self._end_line_held():
                 return -1
         else:
             pattern = self._end_pattern
@@ -249,17 +261,24 @@ class FrameParser:
         assert pieces is not None
         pattern = self._end_pattern
         overlap = len(pattern) - 1
+        # the last bytes before the first piece not searched, from as many pieces as they
+        # take: an end-line may run over reads shorter than itself
+        tail = b""
+        index = self._searched
+        while index > 0 and len(tail) < overlap:
+            index -= 1
+            tail = bytes(pieces[index][len(tail) - overlap:]) + tail
         for index in range(self._searched, len(pieces)):
+            piece = pieces[index]
             if index == 0:  # a view of the read it came in: searched there, not copied
                 buf, start = self._first
                 if buf.find(pattern, start) >= 0:
                     return True
-                continue
-            piece = pieces[index]
-            assert isinstance(piece, bytes)  # only the first piece is a view
-            seam = bytes(pieces[index - 1][-overlap:]) + piece[:overlap]
-            if pattern in seam or pattern in piece:
-                return True
+            else:
+                assert isinstance(piece, bytes)  # only the first piece is a view
+                if pattern in tail + piece[:overlap] or pattern in piece:
+                    return True
+            tail = (tail + bytes(piece[-overlap:]))[-overlap:]
         self._searched = len(pieces)
         return False
 
@@ -277,7 +296,7 @@ class FrameParser:
             if isinstance(piece, memoryview):
                 piece.release()
         self._pieces = None
-        self._first = (b"", 0)
+        self._first = (b"", 0)  # the read it came in, no longer held for the body's time
         self._unstreamed = True
         self._buf = buf
         self._frame_start = 0
@@ -400,7 +419,8 @@ class FrameParser:
                     request.continuation = chr(buf[after])
                     out.append(request)
                     return after + 3
-            elif length >= _STREAM_FROM and buf[-2:] != b"\r\n":
+            elif length >= _STREAM_FROM and buf[-2:] != b"\r\n" and \
+                    not buf.startswith(pattern, head_end - 2):  # not an empty body
                 unsearched = True  # it streams: searched only if need be (below)
         # Our end-line, an empty body putting it at the blank line. Over a short rest (a chat
         # message) the first end-line of any transaction is found faster, a short needle, and
@@ -426,6 +446,7 @@ class FrameParser:
         self._end_pattern = pattern
         self._frame_start = start
         self._body_start = head_end
+        self._head_unsearched = unsearched
         self._scan_from = index if index >= 0 else head_end - 2 if unsearched else \
             max(head_end - 2, len(buf) - (8 if short else len(pattern) - 1))
         self._declared_length = length if length is not None else self._length_from_range()
@@ -563,6 +584,7 @@ class FrameParser:
     # -- body ------------------------------------------------------------------------------
 
     def _body(self, pos: int, out: list[Frame | FrameError]) -> tuple[int, bool]:
+        self._head_unsearched = False  # searched from `_scan_from` on, below
         buf = self._buf
         pattern = self._end_pattern
         index = buf.find(pattern, self._scan_from)

@@ -52,7 +52,7 @@ def _both(data: bytes, cuts: list[int], *, as_bytearray: bool = False) -> list: 
         got += streaming.feed(bytearray(piece) if as_bytearray else piece)
         expected += gathering.feed(piece)
         assert _seen(got) == _seen(expected)[:len(got)]
-        if piece.endswith(b"\r\n") or len(got) == len(expected):
+        if piece.endswith(b"\r\n") or len(piece) < 16 * 1024 or len(got) == len(expected):
             assert _seen(got) == _seen(expected)
             assert streaming.in_frame == gathering.in_frame
         last = cut
@@ -133,6 +133,46 @@ def test_on_a_slow_link_an_interrupted_chunk_comes_out_with_its_end_line():
         if at + 1001 >= len(first):
             break
     assert [(f.body, f.continuation) for f in got] == [(body, "+")]  # type: ignore[union-attr]
+
+
+def test_an_end_line_over_several_short_reads_is_found():
+    """A sender that writes its end-line in pieces (a slow link, small writes): the reads
+    that bring it are searched together, not each with the one before only."""
+    body = _body(21)
+    first = send_line("st0023", body=body, byte_range=f"1-{2 * SIZE}/{2 * SIZE}", flag="+")
+    data = first + send_line("st0024", body=_body(22), byte_range=f"{SIZE + 1}-{2 * SIZE}/*")
+    end = first.index(b"\r\n-------st0023")
+    for cuts in ([20000, end + 3, end + 5, end + 8, end + 40],
+                 [20000, end + 1, end + 2, end + 3, end + 4, end + 30],
+                 [end + 2, end + 4, end + 9, end + 12, end + 14, end + 20]):
+        got = _both(data, cuts)
+        assert [(f.body, f.continuation) for f in got][:1] == [(body, "+")]  # type: ignore[union-attr]
+
+
+def test_an_empty_interrupted_chunk_in_a_long_read():
+    """A chunk cut short before its first byte, its end-line right after the blank line (the
+    empty body's form), then a long read: the end-line there ends it."""
+    head = send_line("st0025", body=None, byte_range=f"1-{SIZE}/{SIZE}", flag="#")
+    head = head.replace(b"-------st0025#", b"\r\n-------st0025#")
+    data = head + send_line("st0026", body=_body(23))
+    for cut in (len(head) + 17000, len(head) + 30000):
+        got = _both(data, [cut])
+        assert [(f.body, f.continuation) for f in got] == [  # type: ignore[union-attr]
+            (b"", "#"), (_body(23), "$")]
+
+
+def test_a_short_read_with_a_line_of_dashes_gives_its_interrupted_chunk_at_once():
+    """A short body with a line of dashes (a look-alike of an end-line) cut short of a long
+    Byte-Range, its sender waiting for the answer: the read gives the frame, and a body read
+    up to a look-alike or a cut end-line goes on from there, not from after the blank line."""
+    body = b"notes\r\n--------------------\r\nmore"
+    data = send_line("st0027", body=body, byte_range=f"1-{2 * SIZE}/{2 * SIZE}", flag="+")
+    got = FrameParser().feed(data)
+    assert [(f.body, f.continuation) for f in got] == [(body, "+")]  # type: ignore[union-attr]
+    empty = send_line("st0028", body=None, byte_range=f"1-{SIZE}/{SIZE}", flag="+")
+    empty = empty.replace(b"-------st0028+", b"\r\n-------st0028+")
+    for cut in range(len(empty) - 20, len(empty)):
+        _both(empty + send_line("st0029"), [cut])
 
 
 def test_a_body_with_a_star_end_streams_not_but_reads_the_same():
@@ -218,3 +258,39 @@ def test_a_body_that_left_streaming_is_not_copied_back_again_and_again():
         pos += 201
     assert [f.body for f in got] == [body, b"hello"]  # type: ignore[union-attr]
     assert parser.unstreamed == 1
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.integers(0, 2 * SIZE), st.booleans()), min_size=1, max_size=3),
+       st.lists(st.tuples(st.integers(0, 5), st.integers(-40, 40)), max_size=8),
+       st.lists(st.integers(0, 4 * SIZE), max_size=3), st.booleans())
+def test_interrupted_chunks_read_in_pieces_around_their_end_lines(chunks, near, cuts, empty):
+    """Chunks cut short of their Byte-Range (or not), one after the other, read in long reads
+    and in short ones around their end-lines (an end-line over several reads, the body's end
+    and its place split): the frames of the gathering parser, by the read that ends a frame
+    or a short one."""
+    data = b""
+    if empty:  # a chunk cut short before its first byte, its end-line at the blank line
+        head = send_line("st0030", body=None, byte_range=f"1-{SIZE}/{SIZE}", flag="+")
+        data += head.replace(b"-------st0030+", b"\r\n-------st0030+")
+    for number, (size, cut_short) in enumerate(chunks):
+        declared = size + SIZE if cut_short else size
+        data += send_line(f"st004{number}", body=_body(number, size),
+                          byte_range=f"1-{declared}/{declared}", flag="+" if cut_short else "$")
+    ends = [i for i in range(len(data)) if data.startswith(b"\r\n-------st00", i)]
+    points = [ends[which % len(ends)] + offset for which, offset in near] + cuts
+    _both(data, [max(0, p) for p in points])
+
+
+def test_tiny_reads_go_to_the_buffer_and_a_slow_links_stream():
+    """A body in reads of a few bytes would cost some 40 bytes a piece kept (and a search
+    each): it goes to the buffer, once; reads of a packet's size stream on."""
+    body = _body(24, 3 * SIZE)
+    data = send_line("st0031", body=body) + send_line("st0032")
+    for step, unstreamed in ((2, 1), (100, 1), (1448, 0)):
+        parser = _Counting(max_chunk_bytes=4 * SIZE)
+        got = parser.feed(data[:20000])
+        for at in range(20000, len(data), step):
+            got += parser.feed(data[at:at + step])
+        assert [f.body for f in got] == [body, b"hello"]  # type: ignore[union-attr]
+        assert parser.unstreamed == unstreamed
