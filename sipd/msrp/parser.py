@@ -188,11 +188,11 @@ class FrameParser:
     # pieces not searched yet searched for it (a sender that interrupted a chunk may wait for
     # its answer: it must not wait for bytes that never come; on a slow link its next chunks
     # must not wait for the place of the first). Each byte is searched once at most. Tiny
-    # reads (under _PIECE_AVERAGE bytes on average) go back too. Going
-    # back puts the bytes in the buffer, where the reading byte by byte above carries on from
-    # the first byte not searched, for the rest of that body (each going back copies all the
-    # body held so far: a peer sending a short read after each long one would else have the
-    # parser copy its whole body again and again).
+    # reads (under _PIECE_AVERAGE bytes on average) go back too. Going back puts the bytes in
+    # the buffer, where the reading byte by byte above carries on from the first byte not
+    # searched, for the rest of that body (each going back copies all the body held so far: a
+    # peer sending a short read after each long one would else have the parser copy its whole
+    # body again and again).
 
     def _start_stream(self, buf: bytes | bytearray, body_start: int, owned: bool) -> bool:
         """Streams the body from `buf[body_start:]` when it qualifies (`owned`: buf is the
@@ -234,9 +234,10 @@ class FrameParser:
                 data = bytes(data)
             pieces.append(data)
             self._held += n
-            if n < _PIECE_AVERAGE and len(pieces) * _PIECE_AVERAGE > self._held + _STREAM_FROM:
-                pass  # tiny reads: the buffer holds them for less (each piece ~40 bytes more)
-            elif (n >= _SEARCH_BELOW and data[-2:] != b"\r\n") or not self._end_line_held():
+            # tiny reads go back to the buffer, which holds them for less (a piece: ~40 bytes)
+            tiny = n < _PIECE_AVERAGE and len(pieces) * _PIECE_AVERAGE > self._held + _STREAM_FROM
+            if not tiny and ((n >= _SEARCH_BELOW and data[-2:] != b"\r\n") or
+                             not self._end_line_held()):
                 return -1
         else:
             pattern = self._end_pattern
