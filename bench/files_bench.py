@@ -174,7 +174,7 @@ ANALYSIS = [
      "that checks the hash as the file arrives, as issue 14 asks, reaches 50 % of the bare "
      "TCP copy here, whatever its framing costs. The MSRP figure against that row is the "
      "one that tells sipd's own cost. Over TLS the bare copy's own cost (about 2 ms per MB "
-     "at each end) leaves room: the sha-1 takes the bare copy to about 65 %, and MSRP "
+     "at each end) leaves room: the sha-1 takes the bare copy to 65 to 75 %, and MSRP "
      "reaches 50 to 105 % of the bare copy."),
     "",
     ("Memory on this machine (a virtual machine, 2026-12-07): 200 MB written into a new "
