@@ -1,9 +1,9 @@
 """Long bodies, which the parser streams (kept as the reads came, joined once): the frames it
 gives are those of the parser that gathers every byte in its buffer, whatever the splits,
 look-alikes of the end-line, interrupted chunks and bodies that break their Byte-Range. A frame
-may come out a read later than the gathering parser gives it (a streaming body is searched for
-its end-line only where its Byte-Range puts it, or when a read ends with CRLF), never
-another frame, and never later than the read that ends with the end of a frame."""
+may come out some reads later than the gathering parser gives it (a streaming body is searched
+for its end-line only where its Byte-Range puts it, or when a read ends with CRLF or is short),
+never another frame, and never later than a read that ends with CRLF or is short."""
 
 from __future__ import annotations
 
