@@ -50,7 +50,7 @@ from tests.harness.process import running
 from tests.msrp.pairs import connection_pair
 
 from .files_copy import CopyRun, copy, warm_pages
-from .files_daemons import DaemonRun, settings, transfer
+from .files_daemons import DaemonRun, make_file, settings, transfer
 
 BLOCK = 64 * 1024
 
@@ -265,14 +265,6 @@ class Results:
     inprocess: dict[str, list[Run]] = field(default_factory=lambda: {k: [] for k in INPROCESS})
     seconds: float = 0.0
     load: tuple[float, float] = (0.0, 0.0)  # the 1-minute load average at the start, the end
-
-
-def make_file(path: Path, size: int) -> None:
-    block = os.urandom(1024 * 1024)
-    with open(path, "wb") as out:
-        for _ in range(size // len(block)):
-            out.write(block)
-        out.write(block[:size % len(block)])
 
 
 def measure(options: Options) -> Results:

@@ -195,7 +195,7 @@ class MsrpReservation:
         assert link is not None
         session = MsrpSession(self.local_path, remote.path, active=active, parser=link.parser,
                               **options)
-        session.take_over(link.early_frames, trio.current_time())  # type: ignore[arg-type]
+        session.take_over(link.early_frames, trio.current_time())
         if active:
             session.send_empty()
         return MsrpConnection(link.stream, session, relay_client=link.client,

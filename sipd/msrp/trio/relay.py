@@ -20,7 +20,7 @@ from ...sip.trio.dns import DnsCache, DnsClient, SrvRecord, make_resolver
 from ...sip.trio.locator import order_srv
 from ..errors import MsrpParseError
 from ..message import MsrpResponse
-from ..parser import FrameError, FrameParser
+from ..parser import Frame, FrameError, FrameParser
 from ..relay import RelayAuthClient, RelayGranted, RelayRefused
 from ..uri import DEFAULT_PORT, MsrpUri, parse_uri
 from .connection import MsrpConnectError
@@ -61,7 +61,7 @@ class RelayLink:
     client: RelayAuthClient
     granted: RelayGranted
     description: str
-    early_frames: list[object] = field(default_factory=list)
+    early_frames: list[Frame | FrameError] = field(default_factory=list)
 
 
 async def relay_candidates(settings: RelaySettings) -> list[RelayCandidate]:
@@ -142,7 +142,7 @@ async def _link(settings: RelaySettings, candidate: RelayCandidate, local_uri: M
                                  expires=settings.expires, timeout=settings.timeout)
         parser = FrameParser()
         await stream.send_all(client.start(trio.current_time()))
-        early: list[object] = []
+        early: list[Frame | FrameError] = []
         while True:
             data = await stream.receive_some(65536)
             if not data:
